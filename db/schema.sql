@@ -1,0 +1,113 @@
+
+\restrict 4gJIYzZGpL8AcnesPMkRYjamXTOJz0ZTVh72fU1Kcic8o4487YXlctjPAeGHe0K
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+CREATE TYPE public.task_status AS ENUM (
+    'PENDING',
+    'PROCESSING',
+    'COMPLETED',
+    'FAILED',
+    'CANCELLED'
+);
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+CREATE TABLE public.task_events (
+    id bigint NOT NULL,
+    task_id bigint NOT NULL,
+    seq integer NOT NULL,
+    status public.task_status NOT NULL,
+    progress double precision NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    detail jsonb
+);
+
+ALTER TABLE public.task_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.task_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.taskline_migrations (
+    name text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.tasks (
+    id bigint NOT NULL,
+    title text NOT NULL,
+    type text DEFAULT 'demo'::text NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status public.task_status DEFAULT 'PENDING'::public.task_status NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 3 NOT NULL,
+    progress double precision DEFAULT 0 NOT NULL,
+    result jsonb,
+    error text,
+    seq integer DEFAULT 1 NOT NULL,
+    idempotency_key text,
+    run_after timestamp with time zone DEFAULT now() NOT NULL,
+    enqueued_at timestamp with time zone,
+    locked_by text,
+    locked_until timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT tasks_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT tasks_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT tasks_progress_check CHECK (((progress >= (0)::double precision) AND (progress <= (1)::double precision))),
+    CONSTRAINT tasks_title_check CHECK (((char_length(title) >= 1) AND (char_length(title) <= 200)))
+);
+
+ALTER TABLE public.tasks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.tasks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+ALTER TABLE ONLY public.task_events
+    ADD CONSTRAINT task_events_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.task_events
+    ADD CONSTRAINT task_events_task_id_seq_key UNIQUE (task_id, seq);
+
+ALTER TABLE ONLY public.taskline_migrations
+    ADD CONSTRAINT taskline_migrations_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY public.tasks
+    ADD CONSTRAINT tasks_idempotency_key_key UNIQUE (idempotency_key);
+
+ALTER TABLE ONLY public.tasks
+    ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
+
+CREATE INDEX tasks_due_idx ON public.tasks USING btree (run_after) WHERE (status = 'PENDING'::public.task_status);
+
+CREATE INDEX tasks_lease_idx ON public.tasks USING btree (locked_until) WHERE (status = 'PROCESSING'::public.task_status);
+
+CREATE INDEX tasks_status_id_idx ON public.tasks USING btree (status, id DESC);
+
+ALTER TABLE ONLY public.task_events
+    ADD CONSTRAINT task_events_task_id_fkey FOREIGN KEY (task_id) REFERENCES public.tasks(id) ON DELETE CASCADE;
+
+\unrestrict 4gJIYzZGpL8AcnesPMkRYjamXTOJz0ZTVh72fU1Kcic8o4487YXlctjPAeGHe0K
+

@@ -1,0 +1,34 @@
+import { Hono } from 'hono'
+import { sql } from 'kysely'
+import type { Db } from '../../infra/db'
+import type { Redis } from '../../infra/redis'
+
+const withTimeout = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms))])
+
+async function check(probe: () => Promise<unknown>): Promise<string> {
+  try {
+    await withTimeout(probe(), 2000)
+    return 'ok'
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e)
+  }
+}
+
+export function healthRoutes(deps: { db: Db; redis: Redis }) {
+  return new Hono()
+    .get('/healthz', (c) => c.json({ status: 'ok' }))
+    .get('/readyz', async (c) => {
+      const [database, redis] = await Promise.all([
+        check(() => sql`select 1`.execute(deps.db)),
+        check(() => deps.redis.ping()),
+      ])
+      const down = Object.entries({ database, redis }).filter(([, v]) => v !== 'ok')
+      if (down.length === 0) return c.json({ status: 'ready', database, redis })
+      const names = down.map(([k]) => k).join(' and ')
+      return c.json(
+        { status: 'unavailable', database, redis, error: { code: 'unavailable', message: `${names} not answering` } },
+        503,
+      )
+    })
+}

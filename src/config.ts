@@ -1,0 +1,49 @@
+import { z } from 'zod'
+
+const port = z.coerce.number().int().min(0).max(65535)
+const positiveInt = z.coerce.number().int().positive()
+
+/** Every setting the two roles read from the environment, with its default. */
+export const configSchema = z.object({
+  PORT: port.default(8000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .default('postgres://postgres:postgres@localhost:5432/postgres'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+    .default('redis://localhost:6379'),
+  KEY_PREFIX: z
+    .string()
+    .regex(/^[\w:.-]*$/, 'may hold only letters, digits and _ : . -')
+    .default('taskline:'),
+  // Handlers are async and mostly wait (on sleep, I/O, other services), so one
+  // process keeps both cores busy with many in flight; 16 also bounds memory
+  // and the Postgres connections a worker holds.
+  WORKER_CONCURRENCY: positiveInt.max(1000).default(16),
+  DEMO_WORK_MS: z.coerce.number().int().min(0).default(1000),
+  DB_POOL_SIZE: positiveInt.max(100).default(10),
+  VISIBILITY_TIMEOUT_MS: positiveInt.default(30_000),
+  SWEEP_INTERVAL_MS: positiveInt.default(1000),
+  RETRY_BASE_MS: z.coerce.number().int().min(0).default(1000),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  EVENTS_MAXLEN: positiveInt.default(100_000),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+})
+
+export type Config = Readonly<z.infer<typeof configSchema>>
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; the error names the first bad variable in one line. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  const parsed = configSchema.safeParse(cleaned)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    throw new ConfigError(`invalid configuration: ${String(issue.path[0])}: ${issue.message}`)
+  }
+  return Object.freeze(parsed.data)
+}

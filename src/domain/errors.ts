@@ -1,0 +1,62 @@
+/** Errors the domain throws; api/error-handler.ts maps each code to HTTP. */
+export class DomainError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+export interface ErrorDetail {
+  path: string
+  message: string
+}
+
+export class ValidationError extends DomainError {
+  constructor(
+    message: string,
+    readonly details: ErrorDetail[] = [],
+  ) {
+    super('validation_error', message)
+  }
+}
+
+export class NotFoundError extends DomainError {
+  constructor(message: string) {
+    super('not_found', message)
+  }
+}
+
+export class ConflictError extends DomainError {
+  constructor(message: string, code = 'conflict') {
+    super(code, message)
+  }
+}
+
+/** A job that can never succeed however often it is retried. */
+export class PermanentError extends DomainError {
+  constructor(message: string) {
+    super('permanent_error', message)
+  }
+}
+
+export const taskNotFound = (id: number) => new NotFoundError(`task ${id} not found`)
+
+interface ZodLikeIssue {
+  path: PropertyKey[]
+  message: string
+}
+
+/** One readable sentence plus a detail per issue, paths joined with dots. */
+export function validationErrorFromIssues(issues: ZodLikeIssue[], prefix: PropertyKey[] = []): ValidationError {
+  const details = issues.map((i) => ({
+    path: [...prefix, ...i.path].map(String).join('.'),
+    message: i.message,
+  }))
+  const first = details[0]
+  const message = first ? `${first.path || 'body'}: ${first.message}` : 'invalid request'
+  return new ValidationError(message, details)
+}

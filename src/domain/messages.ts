@@ -1,0 +1,46 @@
+/**
+ * Glossary
+ * - task: a row in `tasks`, the source of truth for one unit of work.
+ * - job: an entry on the jobs stream saying "task N may be due"; it carries only
+ *   the id, so a stale or duplicate job is harmless: the worker re-reads the row
+ *   and its guarded UPDATE decides whether there is anything to run.
+ * - attempt: one run of a task's handler; `attempts` counts them.
+ * - lease: (locked_by, locked_until) on a PROCESSING task; a live worker keeps
+ *   extending it, an expired one means its worker died and the attempt is lost.
+ * - event: a row in `task_events` for every change of a task (its `seq` bumps),
+ *   also XADDed to the events stream, which every API instance fans out to
+ *   sockets. Its id is the cursor a client resumes from.
+ */
+import { z } from 'zod'
+import type { TaskStatus } from '../infra/database'
+
+export const jobMessageSchema = z.object({ task_id: z.coerce.number().int().positive() })
+export type JobMessage = z.infer<typeof jobMessageSchema>
+
+/** One change of one task, as stored in task_events and sent to sockets. */
+export interface TaskEventMessage {
+  kind: 'change'
+  task_id: number
+  seq: number
+  status: TaskStatus
+  progress: number
+  at: string
+  /** task_events.id: where the all-tasks feed resumes from (?after=). */
+  cursor: number
+  /** What changed besides status/progress: attempt, result, error, retry time, title. */
+  detail: unknown
+  /** Only on the last message for a deleted task. */
+  deleted?: true
+}
+
+/** Stream entries carry the task id for routing and the message JSON, encoded once. */
+export function eventToFields(e: TaskEventMessage): [string, string, string, string] {
+  return ['t', String(e.task_id), 'd', JSON.stringify(e)]
+}
+
+/** Reads ioredis' flat [k1, v1, k2, v2] field list. */
+export function fieldsToRecord(fields: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!
+  return out
+}

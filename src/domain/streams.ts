@@ -1,0 +1,40 @@
+import type { Redis } from '../infra/redis'
+import type { StreamKeys } from '../infra/stream-keys'
+import type { Logger } from '../infra/logger'
+import { eventToFields, type TaskEventMessage } from './messages'
+
+export interface StreamDeps {
+  redis: Redis
+  keys: StreamKeys
+  eventsMaxLen: number
+  logger: Logger
+}
+
+/**
+ * XADDs jobs and events in one round trip. Never throws: Postgres already holds
+ * the truth, so a Redis failure only delays delivery. Returns whether every
+ * entry was written, so the caller can leave the task to the sweeper.
+ */
+export async function pushToStreams(
+  deps: StreamDeps,
+  jobs: readonly number[],
+  events: readonly TaskEventMessage[],
+): Promise<boolean> {
+  if (jobs.length === 0 && events.length === 0) return true
+  const p = deps.redis.pipeline()
+  for (const id of jobs) p.xadd(deps.keys.jobs, '*', 'task_id', String(id))
+  for (const e of events) p.xadd(deps.keys.events, 'MAXLEN', '~', deps.eventsMaxLen, '*', ...eventToFields(e))
+  try {
+    const results = (await p.exec()) ?? []
+    const failed = results.find(([err]) => err)
+    if (failed) throw failed[0]
+    return results.length === jobs.length + events.length
+  } catch (e) {
+    deps.logger.warn('could not write to redis streams; the sweeper will enqueue later', {
+      error: e instanceof Error ? e.message : String(e),
+      jobs: jobs.length,
+      events: events.length,
+    })
+    return false
+  }
+}

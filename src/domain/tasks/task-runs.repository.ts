@@ -1,0 +1,177 @@
+import { sql } from 'kysely'
+import type { Db } from '../../infra/db'
+import type { Json } from '../../infra/database'
+import { changeTasks, type TaskChange } from './task.repository'
+
+/**
+ * Queries of a task's run: claiming, leases, progress, outcome. Every one is
+ * guarded by status and, once running, by (locked_by, attempts), so a duplicate
+ * job, a worker that lost its lease or a cancelled task changes nothing.
+ */
+
+export interface RunKey {
+  id: number
+  workerId: string
+  attempt: number
+}
+
+const leaseUntil = (ms: number) => sql<Date>`now() + make_interval(secs => ${ms / 1000})`
+
+const heldBy = (k: RunKey) => (eb: Parameters<Parameters<typeof changeTasks>[2]>[0]) =>
+  eb.and([eb('id', '=', k.id), eb('status', '=', 'PROCESSING'), eb('locked_by', '=', k.workerId), eb('attempts', '=', k.attempt)])
+
+/** PENDING and due -> PROCESSING under this worker's lease, one statement for the whole batch. */
+export function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<TaskChange[]> {
+  if (ids.length === 0) return Promise.resolve([])
+  return changeTasks(
+    db,
+    (eb) => ({
+      status: 'PROCESSING',
+      attempts: eb('attempts', '+', 1),
+      progress: 0,
+      locked_by: workerId,
+      locked_until: leaseUntil(leaseMs),
+      started_at: sql`coalesce(started_at, now())`,
+    }),
+    (eb) => eb.and([eb('id', 'in', ids), eb('status', '=', 'PENDING'), eb('run_after', '<=', sql<Date>`now()`)]),
+    sql<Json>`jsonb_build_object('attempt', changed.attempts)`,
+  )
+}
+
+export async function finishTask(db: Db, k: RunKey, result: unknown): Promise<TaskChange | undefined> {
+  const stored = (result === undefined ? null : result) as Json
+  const [change] = await changeTasks(
+    db,
+    {
+      status: 'COMPLETED',
+      progress: 1,
+      result: sql<Json>`${JSON.stringify(stored)}::jsonb`,
+      error: null,
+      locked_by: null,
+      locked_until: null,
+      finished_at: sql`now()`,
+    },
+    heldBy(k),
+    { result: stored },
+  )
+  return change
+}
+
+/** A failed attempt: back to PENDING after `retryInMs`, or FAILED for good. */
+export async function failAttempt(
+  db: Db,
+  k: RunKey,
+  error: string,
+  next: 'PENDING' | 'FAILED',
+  retryInMs: number,
+): Promise<TaskChange | undefined> {
+  const retry = next === 'PENDING'
+  const [change] = await changeTasks(
+    db,
+    {
+      status: next,
+      error,
+      locked_by: null,
+      locked_until: null,
+      enqueued_at: null,
+      run_after: retry ? leaseUntil(retryInMs) : sql`run_after`,
+      finished_at: retry ? null : sql`now()`,
+    },
+    heldBy(k),
+    retry ? { error, attempt: k.attempt, retry_in_ms: retryInMs } : { error, attempt: k.attempt },
+  )
+  return change
+}
+
+export async function recordProgress(db: Db, k: RunKey, progress: number): Promise<TaskChange | undefined> {
+  const [change] = await changeTasks(db, { progress, locked_until: sql`locked_until` }, heldBy(k))
+  return change
+}
+
+/** A worker shutting down gives a running task back, without counting the attempt. */
+export async function handBack(db: Db, k: RunKey): Promise<TaskChange | undefined> {
+  const [change] = await changeTasks(
+    db,
+    (eb) => ({
+      status: 'PENDING',
+      attempts: eb('attempts', '-', 1),
+      progress: 0,
+      locked_by: null,
+      locked_until: null,
+      enqueued_at: null,
+      run_after: sql`now()`,
+    }),
+    heldBy(k),
+    { reason: 'worker shut down before the task finished; it will run again' },
+  )
+  return change
+}
+
+/** Extends this worker's leases; returns the ids it still holds (others were cancelled or lost). */
+export async function extendLeases(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<Set<number>> {
+  if (ids.length === 0) return new Set()
+  const rows = await db
+    .updateTable('tasks')
+    .set({ locked_until: leaseUntil(leaseMs) })
+    .where('id', 'in', ids)
+    .where('status', '=', 'PROCESSING')
+    .where('locked_by', '=', workerId)
+    .returning('id')
+    .execute()
+  return new Set(rows.map((r) => r.id))
+}
+
+/** Tasks whose worker died: the attempt counts as failed; retried while attempts remain. */
+export async function recoverExpiredLeases(db: Db): Promise<TaskChange[]> {
+  const error = 'worker lost: its lease expired before the attempt finished'
+  const expired = (eb: Parameters<Parameters<typeof changeTasks>[2]>[0]) =>
+    eb.and([eb('status', '=', 'PROCESSING'), eb('locked_until', '<', sql<Date>`now()`)])
+  const retried = await changeTasks(
+    db,
+    { status: 'PENDING', error, locked_by: null, locked_until: null, enqueued_at: null, run_after: sql`now()` },
+    (eb) => eb.and([expired(eb), eb('attempts', '<', eb.ref('max_attempts'))]),
+    { error },
+  )
+  const failed = await changeTasks(
+    db,
+    { status: 'FAILED', error, locked_by: null, locked_until: null, finished_at: sql`now()` },
+    (eb) => eb.and([expired(eb), eb('attempts', '>=', eb.ref('max_attempts'))]),
+    { error },
+  )
+  return [...retried, ...failed]
+}
+
+/** PENDING tasks that are due and not known to be on the jobs stream, oldest first. */
+export async function lockDueUnqueued(db: Db, limit: number): Promise<number[]> {
+  const rows = await db
+    .selectFrom('tasks')
+    .select('id')
+    .where('status', '=', 'PENDING')
+    .where('enqueued_at', 'is', null)
+    .where('run_after', '<=', sql<Date>`now()`)
+    .orderBy('run_after')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute()
+  return rows.map((r) => r.id)
+}
+
+/** After Redis lost its data, no PENDING task can be assumed to be queued. */
+export async function forgetEnqueued(db: Db): Promise<number> {
+  const res = await db.updateTable('tasks').set({ enqueued_at: null }).where('status', '=', 'PENDING').executeTakeFirst()
+  return Number(res.numUpdatedRows)
+}
+
+/** Which of these ids name no task at all (a job for a deleted or never-created task). */
+export async function findMissingIds(db: Db, ids: number[]): Promise<number[]> {
+  if (ids.length === 0) return []
+  const found = await db.selectFrom('tasks').select('id').where('id', 'in', ids).execute()
+  const present = new Set(found.map((r) => r.id))
+  return ids.filter((id) => !present.has(id))
+}
+
+export async function markEnqueued(db: Db, ids: number[]): Promise<void> {
+  if (ids.length === 0) return
+  await db.updateTable('tasks').set({ enqueued_at: sql<Date>`now()` }).where('id', 'in', ids).execute()
+}

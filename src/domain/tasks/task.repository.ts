@@ -1,0 +1,165 @@
+import { sql } from 'kysely'
+import type { Expression, ExpressionBuilder, InsertObject, RawBuilder, SqlBool, UpdateObject } from 'kysely'
+import type { Db } from '../../infra/db'
+import type { DB, Json } from '../../infra/database'
+import type { TaskEventMessage } from '../messages'
+import type { ListTasksQuery, TaskRow, TaskStatus } from './task'
+
+/** A task row just changed, with the task_events row written in the same statement. */
+export type TaskChange = TaskRow & { event_id: number; detail: Json | null }
+
+type TaskSet = UpdateObject<DB, 'tasks'> | ((eb: ExpressionBuilder<DB, 'tasks'>) => UpdateObject<DB, 'tasks'>)
+type TaskWhere = (eb: ExpressionBuilder<DB, 'tasks'>) => Expression<SqlBool>
+type Detail = Json | RawBuilder<Json> | null
+
+const jsonb = (value: Detail): RawBuilder<Json> | null =>
+  value === null ? null : isRaw(value) ? value : sql<Json>`${JSON.stringify(value)}::jsonb`
+const isRaw = (v: unknown): v is RawBuilder<Json> => typeof v === 'object' && v !== null && 'toOperationNode' in v
+
+/**
+ * The one way a task changes: bump seq, apply `set` where `where` holds, and
+ * record the matching task_events row, all in one statement so the history can
+ * never disagree with the row. `detail` may reference the updated row as
+ * `changed`.
+ */
+export async function changeTasks(
+  db: Db,
+  set: TaskSet,
+  where: TaskWhere,
+  detail: Detail = null,
+): Promise<TaskChange[]> {
+  const rows = await db
+    .with('changed', (qb) =>
+      qb
+        .updateTable('tasks')
+        .set(set as never)
+        .set((eb) => ({ seq: eb('seq', '+', 1), updated_at: sql`now()` }))
+        .where(where as never)
+        .returningAll(),
+    )
+    .with('ev', (qb) =>
+      qb
+        .insertInto('task_events')
+        .columns(['task_id', 'seq', 'status', 'progress', 'detail'])
+        .expression((eb) =>
+          eb
+            .selectFrom('changed')
+            .select(['changed.id', 'changed.seq', 'changed.status', 'changed.progress', sql<Json>`${jsonb(detail)}`.as('detail')]),
+        )
+        .returning(['task_id', 'id as event_id', 'detail']),
+    )
+    .selectFrom('changed')
+    .innerJoin('ev', 'ev.task_id', 'changed.id')
+    .selectAll('changed')
+    .select(['ev.event_id', 'ev.detail'])
+    .execute()
+  return rows as TaskChange[]
+}
+
+/** Inserts tasks and their first event; rows whose idempotency key exists already are skipped. */
+export async function insertTasks(db: Db, values: InsertObject<DB, 'tasks'>[]): Promise<TaskChange[]> {
+  const rows = await db
+    .with('created', (qb) =>
+      qb
+        .insertInto('tasks')
+        .values(values)
+        .onConflict((oc) => oc.column('idempotency_key').doNothing())
+        .returningAll(),
+    )
+    .with('ev', (qb) =>
+      qb
+        .insertInto('task_events')
+        .columns(['task_id', 'seq', 'status', 'progress'])
+        .expression((eb) => eb.selectFrom('created').select(['created.id', 'created.seq', 'created.status', 'created.progress']))
+        .returning(['task_id', 'id as event_id', 'detail']),
+    )
+    .selectFrom('created')
+    .innerJoin('ev', 'ev.task_id', 'created.id')
+    .selectAll('created')
+    .select(['ev.event_id', 'ev.detail'])
+    .orderBy('created.id')
+    .execute()
+  return rows as TaskChange[]
+}
+
+export function changeToEvent(c: TaskChange): TaskEventMessage {
+  return {
+    kind: 'change',
+    task_id: c.id,
+    seq: c.seq,
+    status: c.status,
+    progress: c.progress,
+    at: c.updated_at.toISOString(),
+    cursor: c.event_id,
+    detail: c.detail,
+  }
+}
+
+export function findTaskById(db: Db, id: number): Promise<TaskRow | undefined> {
+  return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+export function findTaskByIdempotencyKey(db: Db, key: string): Promise<TaskRow | undefined> {
+  return db.selectFrom('tasks').selectAll().where('idempotency_key', '=', key).executeTakeFirst()
+}
+
+export function findTasksByIds(db: Db, ids: number[]): Promise<TaskRow[]> {
+  if (ids.length === 0) return Promise.resolve([])
+  return db.selectFrom('tasks').selectAll().where('id', 'in', ids).execute()
+}
+
+/** Newest first; fetches one extra row to know whether there is a next page. */
+export function listTasks(db: Db, q: ListTasksQuery): Promise<TaskRow[]> {
+  return db
+    .selectFrom('tasks')
+    .selectAll()
+    .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!))
+    .$if(q.cursor !== undefined, (qb) => qb.where('id', '<', q.cursor!))
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1)
+    .execute()
+}
+
+const eventColumns = ['id', 'task_id', 'seq', 'status', 'progress', 'at', 'detail'] as const
+
+export async function listTaskEvents(db: Db, taskId: number, afterSeq = 0): Promise<TaskEventMessage[]> {
+  const rows = await db
+    .selectFrom('task_events')
+    .select(eventColumns)
+    .where('task_id', '=', taskId)
+    .where('seq', '>', afterSeq)
+    .orderBy('seq')
+    .execute()
+  return rows.map(eventRowToMessage)
+}
+
+/** The all-tasks feed after a cursor, oldest first. */
+export async function listEventsAfter(db: Db, afterId: number, limit: number): Promise<TaskEventMessage[]> {
+  const rows = await db
+    .selectFrom('task_events')
+    .select(eventColumns)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute()
+  return rows.map(eventRowToMessage)
+}
+
+type EventRow = { id: number; task_id: number; seq: number; status: TaskStatus; progress: number; at: Date; detail: Json | null }
+function eventRowToMessage(r: EventRow): TaskEventMessage {
+  return { kind: 'change', task_id: r.task_id, seq: r.seq, status: r.status, progress: r.progress, at: r.at.toISOString(), cursor: r.id, detail: r.detail }
+}
+
+export async function deleteTaskById(db: Db, id: number): Promise<TaskRow | undefined> {
+  return db.deleteFrom('tasks').where('id', '=', id).returningAll().executeTakeFirst()
+}
+
+export async function setEnqueuedAt(db: Db, ids: number[], at: Date | null): Promise<void> {
+  if (ids.length === 0) return
+  await db.updateTable('tasks').set({ enqueued_at: at }).where('id', 'in', ids).execute()
+}
+
+export async function latestEventId(db: Db): Promise<number> {
+  const row = await db.selectFrom('task_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst()
+  return Number(row?.id ?? 0)
+}

@@ -1,0 +1,168 @@
+import { sql } from 'kysely'
+import type { Db } from '../../infra/db'
+import type { Json } from '../../infra/database'
+import { handlers, handlerTypes } from '../../handlers/registry'
+import { ConflictError, taskNotFound, validationErrorFromIssues } from '../errors'
+import { pushToStreams, type StreamDeps } from '../streams'
+import type { TaskEventMessage } from '../messages'
+import {
+  canCancel,
+  canRetry,
+  cancellableStatuses,
+  retryableStatuses,
+  taskRowToTask,
+  type CreateTaskInput,
+  type ListTasksQuery,
+  type Task,
+  type TaskRow,
+} from './task'
+import * as repo from './task.repository'
+
+export interface TaskDeps extends StreamDeps {
+  db: Db
+}
+
+/** Checks the payload against its handler's schema, so a bad one never reaches a worker. */
+export function validatePayload(input: CreateTaskInput): void {
+  const handler = handlers[input.type]
+  if (!handler) {
+    throw validationErrorFromIssues([
+      { path: ['type'], message: `unknown task type "${input.type}"; known types: ${handlerTypes().join(', ')}` },
+    ])
+  }
+  const parsed = handler.payload.safeParse(input.payload)
+  if (!parsed.success) throw validationErrorFromIssues(parsed.error.issues, ['payload'])
+}
+
+export async function createTask(
+  deps: TaskDeps,
+  input: CreateTaskInput,
+  idempotencyKey?: string,
+): Promise<{ task: Task; created: boolean }> {
+  validatePayload(input)
+  const [change] = await repo.insertTasks(deps.db, [
+    { ...input, payload: input.payload as Json, idempotency_key: idempotencyKey ?? null, enqueued_at: sql<Date>`now()` },
+  ])
+  if (!change) return { task: await replayIdempotent(deps.db, input, idempotencyKey!), created: false }
+  await enqueue(deps, [change])
+  return { task: taskRowToTask(change), created: true }
+}
+
+/** A retried POST gets the task its key first created, unless it asks for something else. */
+async function replayIdempotent(db: Db, input: CreateTaskInput, key: string): Promise<Task> {
+  const row = await repo.findTaskByIdempotencyKey(db, key)
+  if (!row) throw new ConflictError('idempotency key is in use by a task being deleted; retry', 'idempotency_conflict')
+  const same =
+    row.title === input.title &&
+    row.type === input.type &&
+    row.max_attempts === input.max_attempts &&
+    JSON.stringify(row.payload) === JSON.stringify(input.payload)
+  if (!same) {
+    throw new ConflictError(`Idempotency-Key "${key}" was already used for a different request (task ${row.id})`, 'idempotency_conflict')
+  }
+  return taskRowToTask(row)
+}
+
+/** Puts changed PENDING tasks on the jobs stream; if Redis is away, the sweeper will. */
+async function enqueue(deps: TaskDeps, changes: repo.TaskChange[]): Promise<void> {
+  const ok = await pushToStreams(deps, changes.map((c) => c.id), changes.map(repo.changeToEvent))
+  if (!ok) await repo.setEnqueuedAt(deps.db, changes.map((c) => c.id), null)
+}
+
+async function publish(deps: TaskDeps, events: TaskEventMessage[]): Promise<void> {
+  await pushToStreams(deps, [], events)
+}
+
+export async function getTask(deps: TaskDeps, id: number): Promise<Task> {
+  return taskRowToTask(await mustFind(deps.db, id))
+}
+
+async function mustFind(db: Db, id: number): Promise<TaskRow> {
+  const row = await repo.findTaskById(db, id)
+  if (!row) throw taskNotFound(id)
+  return row
+}
+
+export async function listTasks(deps: TaskDeps, q: ListTasksQuery): Promise<{ tasks: Task[]; nextCursor: number | null }> {
+  const rows = await repo.listTasks(deps.db, q)
+  const page = rows.slice(0, q.limit)
+  const nextCursor = rows.length > q.limit ? page[page.length - 1]!.id : null
+  return { tasks: page.map(taskRowToTask), nextCursor }
+}
+
+export async function listTaskEvents(deps: TaskDeps, id: number): Promise<TaskEventMessage[]> {
+  await mustFind(deps.db, id)
+  return repo.listTaskEvents(deps.db, id)
+}
+
+export async function updateTaskTitle(deps: TaskDeps, id: number, title: string): Promise<Task> {
+  const [change] = await repo.changeTasks(deps.db, { title }, (eb) => eb('id', '=', id), { title })
+  if (!change) throw taskNotFound(id)
+  await publish(deps, [repo.changeToEvent(change)])
+  return taskRowToTask(change)
+}
+
+/** PENDING or PROCESSING -> CANCELLED; a running handler learns it from the event and aborts. */
+export async function cancelTask(deps: TaskDeps, id: number): Promise<Task> {
+  const [change] = await repo.changeTasks(
+    deps.db,
+    { status: 'CANCELLED', finished_at: sql`now()`, locked_by: null, locked_until: null },
+    (eb) => eb.and([eb('id', '=', id), eb('status', 'in', cancellableStatuses)]),
+    { reason: 'cancelled by request' },
+  )
+  if (!change) {
+    const row = await mustFind(deps.db, id)
+    if (!canCancel(row.status)) throw new ConflictError(`task ${id} is ${row.status}; only PENDING or PROCESSING tasks can be cancelled`)
+    return cancelTask(deps, id) // it changed status between our two reads
+  }
+  await publish(deps, [repo.changeToEvent(change)])
+  return taskRowToTask(change)
+}
+
+/** FAILED or CANCELLED -> PENDING with a fresh attempt budget, enqueued again. */
+export async function retryTask(deps: TaskDeps, id: number): Promise<Task> {
+  const [change] = await repo.changeTasks(
+    deps.db,
+    {
+      status: 'PENDING',
+      attempts: 0,
+      progress: 0,
+      result: null,
+      error: null,
+      run_after: sql`now()`,
+      enqueued_at: sql`now()`,
+      started_at: null,
+      finished_at: null,
+    },
+    (eb) => eb.and([eb('id', '=', id), eb('status', 'in', retryableStatuses)]),
+    { reason: 'retried by request' },
+  )
+  if (!change) {
+    const row = await mustFind(deps.db, id)
+    if (!canRetry(row.status)) throw new ConflictError(`task ${id} is ${row.status}; only FAILED or CANCELLED tasks can be retried`)
+    return retryTask(deps, id)
+  }
+  await enqueue(deps, [change])
+  return taskRowToTask(change)
+}
+
+/** Cancels an active task first, so its subscribers and its worker hear of it. */
+export async function deleteTask(deps: TaskDeps, id: number): Promise<void> {
+  const row = await mustFind(deps.db, id)
+  if (canCancel(row.status)) await cancelTask(deps, id).catch((e) => (e instanceof ConflictError ? undefined : Promise.reject(e)))
+  const deleted = await repo.deleteTaskById(deps.db, id)
+  if (!deleted) throw taskNotFound(id)
+  await publish(deps, [
+    {
+      kind: 'change',
+      task_id: id,
+      seq: deleted.seq + 1,
+      status: deleted.status,
+      progress: deleted.progress,
+      at: new Date().toISOString(),
+      cursor: 0,
+      detail: { reason: 'deleted' },
+      deleted: true,
+    },
+  ])
+}

@@ -1,0 +1,45 @@
+import type { z } from 'zod'
+import type { Logger } from '../infra/logger'
+
+/** What a running handler may use besides its payload. */
+export interface HandlerContext {
+  taskId: number
+  /** 1 for the first run; a handler can use (taskId, attempt) to stay idempotent. */
+  attempt: number
+  /** Aborted when the task is cancelled, times out, or the worker shuts down past its grace. */
+  signal: AbortSignal
+  /** Records a fraction in 0..1 and pushes it to subscribers. */
+  progress(fraction: number): Promise<void>
+  logger: Logger
+  settings: HandlerSettings
+}
+
+export interface HandlerSettings {
+  demoWorkMs: number
+}
+
+export interface TaskHandler<S extends z.ZodType = z.ZodType> {
+  /** Validates the payload at POST time and again before each run. */
+  payload: S
+  run(payload: z.infer<S>, ctx: HandlerContext): Promise<unknown>
+}
+
+export function defineHandler<S extends z.ZodType>(handler: TaskHandler<S>): TaskHandler<S> {
+  return handler
+}
+
+/** Resolves after ms, or rejects as soon as the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal!.reason)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

@@ -1,0 +1,51 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import type { Kysely } from 'kysely'
+
+export interface Migration {
+  name: string
+  sql: string
+}
+
+export const migrationsDir = join(import.meta.dir, '../../db/migrations')
+
+export async function readMigrations(dir = migrationsDir): Promise<Migration[]> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.sql')).sort()
+  return Promise.all(names.map(async (name) => ({ name, sql: await Bun.file(join(dir, name)).text() })))
+}
+
+// Any constant works; it only has to be the same for every migrating process.
+const MIGRATION_LOCK = 72_616_283
+
+/**
+ * Applies each migration not yet in the ledger, in name order, one transaction
+ * per file. A session advisory lock makes two concurrent runs take turns, so the
+ * second sees the first's ledger rows and does nothing.
+ */
+export async function migrate(db: Kysely<any>, migrations: Migration[]): Promise<string[]> {
+  return db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK})`.execute(conn)
+    try {
+      await sql`create table if not exists taskline_migrations (
+        name text primary key,
+        applied_at timestamptz not null default now()
+      )`.execute(conn)
+      const applied: string[] = []
+      for (const m of migrations) {
+        const done = await conn.transaction().execute(async (trx) => {
+          // Ledger row first: a concurrent runner without the lock would fail here.
+          const inserted = await sql`insert into taskline_migrations (name) values (${m.name})
+            on conflict do nothing returning name`.execute(trx)
+          if (inserted.rows.length === 0) return false
+          await sql.raw(m.sql).execute(trx)
+          return true
+        })
+        if (done) applied.push(m.name)
+      }
+      return applied
+    } finally {
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(conn)
+    }
+  })
+}

@@ -1,0 +1,44 @@
+import { Redis } from 'ioredis'
+import type { Logger } from './logger'
+
+export type { Redis }
+
+/**
+ * 'producer' connections fail fast while Redis is away (the caller decides what
+ * to do: a POST still succeeds, the sweeper enqueues later). 'blocking'
+ * connections carry one XREAD/XREADGROUP at a time and wait out an outage.
+ * Both reconnect with capped backoff and log one line per outage, not per retry.
+ */
+export function createRedis(url: string, role: 'producer' | 'blocking', logger: Logger): Redis {
+  const redis = new Redis(url, {
+    lazyConnect: false,
+    enableOfflineQueue: role === 'blocking',
+    maxRetriesPerRequest: role === 'blocking' ? null : 1,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    connectionName: `taskline-${role}`,
+  })
+  let down = false
+  redis.on('error', (e: Error) => {
+    if (down) return
+    down = true
+    logger.warn('redis unavailable, reconnecting', { role, error: e.message })
+  })
+  redis.on('ready', () => {
+    if (!down) return
+    down = false
+    logger.info('redis reconnected', { role })
+  })
+  return redis
+}
+
+/** Waits up to ms for the first connection; a role still starts if Redis is away (it catches up later). */
+export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms)
+    redis.once('ready', () => {
+      clearTimeout(timer)
+      resolve(true)
+    })
+  })
+}

@@ -1,0 +1,16 @@
+/** Every Redis key Taskline touches, in one place, under one prefix. */
+export function streamKeys(prefix: string) {
+  return {
+    /** Jobs to run: one entry per enqueue of a task, read by the workers' group. */
+    jobs: `${prefix}jobs`,
+    /** Status events: read by every API instance (fan-out) and every worker (cancel). */
+    events: `${prefix}events`,
+    /** Dead letters: jobs no worker could ever run, with the reason. */
+    deadLetters: `${prefix}dead-letters`,
+    /** Set when Redis holds our state; its absence means Redis lost everything. */
+    epoch: `${prefix}epoch`,
+    workersGroup: 'workers',
+  } as const
+}
+
+export type StreamKeys = ReturnType<typeof streamKeys>

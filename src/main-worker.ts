@@ -1,0 +1,4 @@
+import { runMain } from './main-runner'
+import { startWorker } from './worker/worker'
+
+await runMain('worker', (config) => startWorker(config))

@@ -1,0 +1,136 @@
+import type { Logger } from '../infra/logger'
+import type { Redis } from '../infra/redis'
+import type { StreamKeys } from '../infra/stream-keys'
+import { fieldsToRecord } from '../domain/messages'
+
+export interface JobEntry {
+  streamId: string
+  fields: Record<string, string>
+}
+
+type Entries = [string, string[] | null][]
+
+export interface JobConsumerOptions {
+  blocking: Redis
+  producer: Redis
+  keys: StreamKeys
+  consumer: string
+  visibilityTimeoutMs: number
+  logger: Logger
+  /** How many more jobs the worker can take now; the loop waits while it is 0. */
+  capacity(): number
+  waitForCapacity(): Promise<void>
+  onJobs(entries: JobEntry[]): Promise<void>
+}
+
+const isNoGroup = (e: unknown) => e instanceof Error && e.message.includes('NOGROUP')
+
+/**
+ * The worker's side of the jobs stream: a consumer-group read loop on its own
+ * blocking connection, periodic takeover of entries a dead consumer left idle
+ * past the visibility timeout, and XACK+XDEL once a job's outcome is stored.
+ */
+export function createJobConsumer(o: JobConsumerOptions) {
+  const { keys } = o
+  let running = false
+  let loop: Promise<void> | null = null
+  let lastReclaim = 0
+
+  /** At id 0, not $: after Redis lost its data, entries written meanwhile must not be skipped. */
+  async function ensureGroup() {
+    try {
+      await o.producer.xgroup('CREATE', keys.jobs, keys.workersGroup, '0', 'MKSTREAM')
+    } catch (e) {
+      if (!(e instanceof Error && e.message.includes('BUSYGROUP'))) throw e
+    }
+  }
+
+  const toEntries = (raw: Entries): JobEntry[] =>
+    raw.filter(([, f]) => f !== null).map(([streamId, f]) => ({ streamId, fields: fieldsToRecord(f!) }))
+
+  async function readOnce(): Promise<JobEntry[]> {
+    const res = (await o.blocking.xreadgroup(
+      'GROUP', keys.workersGroup, o.consumer,
+      'COUNT', Math.max(1, o.capacity()),
+      'BLOCK', 1000,
+      'STREAMS', keys.jobs, '>',
+    )) as [string, Entries][] | null
+    return res ? toEntries(res[0]![1]) : []
+  }
+
+  /** Entries delivered to a consumer that stopped acking them (it died) come to us. */
+  async function reclaim(): Promise<JobEntry[]> {
+    const res = (await o.producer.xautoclaim(
+      keys.jobs, keys.workersGroup, o.consumer, o.visibilityTimeoutMs, '0-0', 'COUNT', Math.max(1, o.capacity()),
+    )) as [string, Entries, string[]?]
+    // Entries deleted while pending come back as ids Redis already dropped from the PEL.
+    return toEntries(res[1])
+  }
+
+  async function run() {
+    let backoff = 100
+    while (running) {
+      try {
+        if (o.capacity() <= 0) {
+          await o.waitForCapacity()
+          continue
+        }
+        let entries: JobEntry[] = []
+        if (Date.now() - lastReclaim > o.visibilityTimeoutMs / 2) {
+          lastReclaim = Date.now()
+          entries = await reclaim()
+          if (entries.length) o.logger.info('took over jobs left by a stopped consumer', { count: entries.length })
+        }
+        if (entries.length === 0) entries = await readOnce()
+        backoff = 100
+        if (entries.length) await o.onJobs(entries)
+      } catch (e) {
+        if (!running) break
+        if (isNoGroup(e)) {
+          o.logger.warn('jobs consumer group missing (redis lost its data?), recreating it')
+          await ensureGroup().catch(() => {})
+        } else {
+          o.logger.debug('job read failed, retrying', { error: (e as Error).message })
+        }
+        // A NOGROUP answer or a refused connection returns at once: never spin.
+        await Bun.sleep(backoff)
+        backoff = Math.min(backoff * 2, 2000)
+      }
+    }
+  }
+
+  return {
+    async start() {
+      running = true
+      await ensureGroup().catch((e) => o.logger.warn('could not create consumer group yet', { error: (e as Error).message }))
+      loop = run()
+    },
+    /** Acknowledges and deletes, so finished jobs do not pile up in the stream. */
+    async ack(streamIds: string[]): Promise<void> {
+      if (streamIds.length === 0) return
+      await o.producer.pipeline().xack(keys.jobs, keys.workersGroup, ...streamIds).xdel(keys.jobs, ...streamIds).exec()
+    },
+    /** Resets the idle time of entries we are still working on, so no one takes them over. */
+    async touch(streamIds: string[]): Promise<void> {
+      if (streamIds.length === 0) return
+      await o.producer.xclaim(keys.jobs, keys.workersGroup, o.consumer, 0, ...streamIds, 'JUSTID')
+    },
+    async deadLetter(entry: JobEntry, reason: string): Promise<void> {
+      await o.producer
+        .pipeline()
+        .xadd(keys.deadLetters, 'MAXLEN', '~', 10_000, '*', 'stream_id', entry.streamId, 'reason', reason, 'fields', JSON.stringify(entry.fields))
+        .xack(keys.jobs, keys.workersGroup, entry.streamId)
+        .xdel(keys.jobs, entry.streamId)
+        .exec()
+    },
+    /** Stops reading; breaking the blocking connection ends a pending XREADGROUP at once. */
+    async stop() {
+      if (!running) return
+      running = false
+      o.blocking.disconnect()
+      await loop?.catch(() => {})
+    },
+  }
+}
+
+export type JobConsumer = ReturnType<typeof createJobConsumer>

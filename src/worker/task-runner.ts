@@ -1,0 +1,187 @@
+import type { Db } from '../infra/db'
+import { coerceError, type Logger } from '../infra/logger'
+import { handlers } from '../handlers/registry'
+import type { HandlerSettings } from '../handlers/handler'
+import { jobMessageSchema } from '../domain/messages'
+import { pushToStreams, type StreamDeps } from '../domain/streams'
+import { nextStatusAfterFailure, retryDelayMs } from '../domain/tasks/task'
+import { changeToEvent, type TaskChange } from '../domain/tasks/task.repository'
+import * as runs from '../domain/tasks/task-runs.repository'
+import type { JobConsumer, JobEntry } from './job-consumer'
+
+export interface TaskRunnerOptions extends StreamDeps {
+  db: Db
+  workerId: string
+  concurrency: number
+  leaseMs: number
+  retryBaseMs: number
+  settings: HandlerSettings
+  consumer: () => JobConsumer
+}
+
+/** Why a running handler's signal was aborted; decides what is recorded afterwards. */
+export class AbortReason extends Error {
+  constructor(readonly kind: 'cancelled' | 'shutdown') {
+    super(kind === 'cancelled' ? 'task was cancelled' : 'worker is shutting down')
+  }
+}
+
+interface Running {
+  key: runs.RunKey
+  controller: AbortController
+  streamIds: string[]
+  done: Promise<void>
+}
+
+/**
+ * Turns job entries into handler runs: one UPDATE claims the whole batch, each
+ * claimed task runs concurrently up to the limit, and its outcome is written
+ * (retrying while Postgres is away) before its job is acknowledged.
+ */
+export function createTaskRunner(o: TaskRunnerOptions) {
+  const running = new Map<number, Running>()
+  let slotFreed: (() => void) | null = null
+  let stopping = false
+  const log = o.logger
+
+  const publish = (changes: (TaskChange | undefined)[]) =>
+    pushToStreams(o, [], changes.filter((c): c is TaskChange => c !== undefined).map(changeToEvent))
+
+  /** Retries a Postgres write until it lands: an outcome is never dropped, and the job stays unacked until then. */
+  async function persist<T>(what: string, write: () => Promise<T>): Promise<T> {
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        return await write()
+      } catch (e) {
+        if (stopping && delay >= 5000) throw e
+        log.warn(`could not record ${what}, retrying`, { error: coerceError(e).message })
+        await Bun.sleep(delay)
+      }
+    }
+  }
+
+  async function onJobs(entries: JobEntry[]): Promise<void> {
+    const byTask = new Map<number, string[]>()
+    for (const entry of entries) {
+      const parsed = jobMessageSchema.safeParse(entry.fields)
+      if (!parsed.success) {
+        await o.consumer().deadLetter(entry, 'malformed job: no valid task_id')
+        continue
+      }
+      const ids = byTask.get(parsed.data.task_id) ?? []
+      byTask.set(parsed.data.task_id, [...ids, entry.streamId])
+    }
+    const candidates = [...byTask.keys()].filter((id) => !running.has(id))
+    const claimed = await persist('claim', () => runs.claimTasks(o.db, candidates, o.workerId, o.leaseMs))
+    await publish(claimed)
+    const claimedIds = new Set(claimed.map((c) => c.id))
+    // A job whose task is not claimable (duplicate, not due, cancelled, finished) has nothing left to do.
+    const idle = [...byTask.entries()].filter(([id]) => !claimedIds.has(id))
+    if (idle.length) await ackIdle(idle, byTask)
+    for (const task of claimed) start(task, byTask.get(task.id)!)
+  }
+
+  async function ackIdle(idle: [number, string[]][], byTask: Map<number, string[]>) {
+    const missing = new Set(await persist('lookup', () => runs.findMissingIds(o.db, idle.map(([id]) => id))))
+    for (const [id, streamIds] of idle) {
+      if (missing.has(id)) {
+        for (const streamId of streamIds) await o.consumer().deadLetter({ streamId, fields: { task_id: String(id) } }, `task ${id} does not exist`)
+      } else if (running.has(id)) {
+        running.get(id)!.streamIds.push(...streamIds) // acked with the run it duplicates
+      } else {
+        await o.consumer().ack(streamIds)
+      }
+      byTask.delete(id)
+    }
+  }
+
+  function start(task: TaskChange, streamIds: string[]) {
+    const key = { id: task.id, workerId: o.workerId, attempt: task.attempts }
+    const controller = new AbortController()
+    const run: Running = { key, controller, streamIds, done: Promise.resolve() }
+    running.set(task.id, run)
+    run.done = execute(task, run).finally(() => {
+      running.delete(task.id)
+      slotFreed?.()
+    })
+  }
+
+  async function execute(task: TaskChange, run: Running): Promise<void> {
+    const taskLog = log.child({ taskId: task.id, attempt: run.key.attempt, type: task.type })
+    const outcome = await runHandler(task, run, taskLog)
+    try {
+      const change = await persist('outcome', () => outcome(run.key))
+      await publish([change])
+      await o.consumer().ack(run.streamIds)
+    } catch (e) {
+      // Shutting down with Postgres away: leave the job unacked; lease expiry recovers it.
+      taskLog.error('gave up recording outcome; the task will be recovered', { error: coerceError(e).message })
+    }
+  }
+
+  type Outcome = (k: runs.RunKey) => Promise<TaskChange | undefined>
+
+  async function runHandler(task: TaskChange, run: Running, taskLog: Logger): Promise<Outcome> {
+    const handler = handlers[task.type]
+    if (!handler) return (k) => runs.failAttempt(o.db, k, `no handler for task type "${task.type}"`, 'FAILED', 0)
+    const payload = handler.payload.safeParse(task.payload)
+    if (!payload.success) return (k) => runs.failAttempt(o.db, k, `invalid payload: ${payload.error.issues[0]?.message}`, 'FAILED', 0)
+    try {
+      const result = await handler.run(payload.data, {
+        taskId: task.id,
+        attempt: run.key.attempt,
+        signal: run.controller.signal,
+        logger: taskLog,
+        settings: o.settings,
+        progress: async (fraction) => {
+          const change = await runs.recordProgress(o.db, run.key, Math.min(1, Math.max(0, fraction)))
+          if (!change) run.controller.abort(new AbortReason('cancelled'))
+          await publish([change])
+        },
+      })
+      if (run.controller.signal.aborted) return afterAbort(run)
+      taskLog.debug('task completed')
+      return (k) => runs.finishTask(o.db, k, result)
+    } catch (e) {
+      if (run.controller.signal.aborted) return afterAbort(run)
+      const error = coerceError(e).message
+      const next = nextStatusAfterFailure(run.key.attempt, task.max_attempts)
+      const delay = retryDelayMs(run.key.attempt, o.retryBaseMs)
+      taskLog.info(next === 'PENDING' ? 'attempt failed, will retry' : 'task failed', { error })
+      return (k) => runs.failAttempt(o.db, k, error, next, delay)
+    }
+  }
+
+  /** Cancelled: the API already stored CANCELLED. Shutdown: hand the task back to another worker. */
+  function afterAbort(run: Running): Outcome {
+    const reason = run.controller.signal.reason
+    if (reason instanceof AbortReason && reason.kind === 'shutdown') return (k) => runs.handBack(o.db, k)
+    return async () => undefined
+  }
+
+  return {
+    onJobs,
+    running,
+    capacity: () => (stopping ? 0 : o.concurrency - running.size),
+    waitForCapacity: () =>
+      new Promise<void>((resolve) => {
+        slotFreed = resolve
+        setTimeout(resolve, 1000) // also wakes to notice shutdown
+      }),
+    abort(taskId: number, reason: AbortReason) {
+      running.get(taskId)?.controller.abort(reason)
+    },
+    /** Lets running tasks finish for up to graceMs, then hands the rest back. */
+    async drain(graceMs: number): Promise<void> {
+      stopping = true
+      const all = () => Promise.all([...running.values()].map((r) => r.done))
+      const finished = await Promise.race([all().then(() => true), Bun.sleep(graceMs).then(() => false)])
+      if (finished) return
+      for (const r of running.values()) r.controller.abort(new AbortReason('shutdown'))
+      // A handler that ignores its signal is left behind; its lease will expire and it runs again elsewhere.
+      await Promise.race([all(), Bun.sleep(Math.max(1000, graceMs / 2))])
+    },
+  }
+}
+
+export type TaskRunner = ReturnType<typeof createTaskRunner>

@@ -1,0 +1,74 @@
+import { hostname } from 'node:os'
+import type { Config } from '../config'
+import { createDb } from '../infra/db'
+import { createLogger, settleAll, type Logger } from '../infra/logger'
+import { createRedis, waitForRedis } from '../infra/redis'
+import { streamKeys } from '../infra/stream-keys'
+import { startCancelListener } from './cancel-listener'
+import { createJobConsumer, type JobConsumer } from './job-consumer'
+import { startLeaseKeeper } from './lease-keeper'
+import { createSweeper } from './sweeper'
+import { createTaskRunner } from './task-runner'
+
+/** The worker role: jobs stream -> handlers -> Postgres + events stream. */
+export async function startWorker(config: Config, baseLogger: Logger = createLogger(config.LOG_LEVEL, { role: 'worker' })) {
+  const workerId = `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`
+  const logger = baseLogger.child({ workerId })
+  const keys = streamKeys(config.KEY_PREFIX)
+  const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
+  const producer = createRedis(config.REDIS_URL, 'producer', logger)
+  const streams = { redis: producer, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger }
+  const leaseMs = config.VISIBILITY_TIMEOUT_MS
+
+  let consumer: JobConsumer | null = null
+  const runner = createTaskRunner({
+    ...streams,
+    db,
+    workerId,
+    concurrency: config.WORKER_CONCURRENCY,
+    leaseMs,
+    retryBaseMs: config.RETRY_BASE_MS,
+    settings: { demoWorkMs: config.DEMO_WORK_MS },
+    consumer: () => consumer!,
+  })
+  consumer = createJobConsumer({
+    blocking: createRedis(config.REDIS_URL, 'blocking', logger),
+    producer,
+    keys,
+    consumer: workerId,
+    visibilityTimeoutMs: config.VISIBILITY_TIMEOUT_MS,
+    logger,
+    capacity: runner.capacity,
+    waitForCapacity: runner.waitForCapacity,
+    onJobs: runner.onJobs,
+  })
+  const sweeper = createSweeper({ ...streams, db })
+  const cancels = startCancelListener({ redis: createRedis(config.REDIS_URL, 'blocking', logger), keys, runner, logger })
+  const leases = startLeaseKeeper({ db, runner, consumer, workerId, leaseMs, logger })
+  await waitForRedis(producer, 3000)
+  await consumer.start()
+  sweeper.start(config.SWEEP_INTERVAL_MS)
+  logger.info('worker started', { concurrency: config.WORKER_CONCURRENCY })
+
+  let closing: Promise<void> | null = null
+  return {
+    workerId,
+    runner,
+    sweeper,
+    /** Stops reading, lets running tasks finish within the grace period, hands back the rest. */
+    close(): Promise<void> {
+      closing ??= (async () => {
+        logger.info('worker stopping', { running: runner.running.size })
+        await consumer.stop()
+        await runner.drain(config.SHUTDOWN_GRACE_MS)
+        leases.stop()
+        await settleAll(logger, [sweeper.stop(), cancels.stop()])
+        await settleAll(logger, [producer.quit(), db.destroy()])
+        logger.info('worker stopped')
+      })()
+      return closing
+    },
+  }
+}
+
+export type Worker = Awaited<ReturnType<typeof startWorker>>
