@@ -1,0 +1,56 @@
+/** A WebSocket test client that records every message and can wait for one. */
+export interface RecordingSocket {
+  messages: any[]
+  closed: Promise<{ code: number; reason: string }>
+  waitFor(pred: (m: any) => boolean, timeoutMs?: number): Promise<any>
+  close(): void
+  ws: WebSocket
+}
+
+export function connect(url: string): Promise<RecordingSocket> {
+  const ws = new WebSocket(url)
+  const messages: any[] = []
+  const waiters = new Set<() => void>()
+  ws.onmessage = (e) => {
+    messages.push(JSON.parse(String(e.data)))
+    for (const w of waiters) w()
+  }
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    ws.onclose = (e) => {
+      resolve({ code: e.code, reason: e.reason })
+      for (const w of waiters) w()
+    }
+  })
+  const socket: RecordingSocket = {
+    ws,
+    messages,
+    closed,
+    close: () => ws.close(),
+    waitFor(pred, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = messages.find(pred)
+          if (found !== undefined) {
+            waiters.delete(check)
+            clearTimeout(timer)
+            resolve(found)
+          } else if (ws.readyState === WebSocket.CLOSED) {
+            waiters.delete(check)
+            clearTimeout(timer)
+            reject(new Error(`socket closed before the awaited message; got ${JSON.stringify(messages)}`))
+          }
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          reject(new Error(`timed out waiting for a message; got ${JSON.stringify(messages)}`))
+        }, timeoutMs)
+        waiters.add(check)
+        check()
+      })
+    },
+  }
+  return new Promise((resolve, reject) => {
+    ws.onopen = () => resolve(socket)
+    ws.onerror = () => reject(new Error(`could not connect to ${url}`))
+  })
+}
