@@ -48,14 +48,21 @@ export const taskNotFound = (id: number) => new NotFoundError(`task ${id} not fo
 interface ZodLikeIssue {
   path: PropertyKey[]
   message: string
+  code?: string
+  keys?: PropertyKey[]
 }
+
+const joinPath = (path: PropertyKey[]) => path.map(String).join('.')
 
 /** One readable sentence plus a detail per issue, paths joined with dots. */
 export function validationErrorFromIssues(issues: ZodLikeIssue[], prefix: PropertyKey[] = []): ValidationError {
-  const details = issues.map((i) => ({
-    path: [...prefix, ...i.path].map(String).join('.'),
-    message: i.message,
-  }))
+  const details = issues.flatMap((i): ErrorDetail[] =>
+    // zod reports unknown fields once, at the enclosing object's path ("" for the
+    // body); clients need the offending field itself, so name each one.
+    i.code === 'unrecognized_keys' && i.keys?.length
+      ? i.keys.map((k) => ({ path: joinPath([...prefix, ...i.path, k]), message: 'unknown field' }))
+      : [{ path: joinPath([...prefix, ...i.path]), message: i.message }],
+  )
   const first = details[0]
   const message = first ? `${first.path || 'body'}: ${first.message}` : 'invalid request'
   return new ValidationError(message, details)

@@ -12,7 +12,12 @@ export function connect(url: string): Promise<RecordingSocket> {
   const messages: any[] = []
   const waiters = new Set<() => void>()
   ws.onmessage = (e) => {
-    messages.push(JSON.parse(String(e.data)))
+    const text = String(e.data)
+    try {
+      messages.push(JSON.parse(text))
+    } catch {
+      messages.push(text)
+    }
     for (const w of waiters) w()
   }
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {

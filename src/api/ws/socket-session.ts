@@ -98,7 +98,8 @@ export function createSocketHandlers(deps: { db: Db; hub: EventHub; logger: Logg
         }
       },
       message(ws: TaskSocket, message: string | Buffer) {
-        if (message === 'ping') ws.send('pong')
+        // An application-level ping for clients (browsers) that cannot send protocol pings.
+        if (message === 'ping') ws.send('{"kind":"pong"}')
       },
       close(ws: TaskSocket) {
         sockets.delete(ws)

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { Json } from '../../infra/database'
@@ -24,7 +25,9 @@ export interface TaskDeps extends StreamDeps {
 
 /** Checks the payload against its handler's schema, so a bad one never reaches a worker. */
 export function validatePayload(input: CreateTaskInput): void {
-  const handler = handlers[input.type]
+  // Own keys only: "constructor" or "toString" would otherwise find an
+  // Object.prototype function and fail as a 500 on handler.payload.
+  const handler = Object.hasOwn(handlers, input.type) ? handlers[input.type] : undefined
   if (!handler) {
     throw validationErrorFromIssues([
       { path: ['type'], message: `unknown task type "${input.type}"; known types: ${handlerTypes().join(', ')}` },
@@ -52,11 +55,13 @@ export async function createTask(
 async function replayIdempotent(db: Db, input: CreateTaskInput, key: string): Promise<Task> {
   const row = await repo.findTaskByIdempotencyKey(db, key)
   if (!row) throw new ConflictError('idempotency key is in use by a task being deleted; retry', 'idempotency_conflict')
+  // jsonb stores object keys in its own order, so compare payloads structurally:
+  // comparing JSON strings would call an identical retry a conflict.
   const same =
     row.title === input.title &&
     row.type === input.type &&
     row.max_attempts === input.max_attempts &&
-    JSON.stringify(row.payload) === JSON.stringify(input.payload)
+    isDeepStrictEqual(row.payload, input.payload)
   if (!same) {
     throw new ConflictError(`Idempotency-Key "${key}" was already used for a different request (task ${row.id})`, 'idempotency_conflict')
   }

@@ -9,10 +9,12 @@ export const taskStatuses = ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED', 'CA
 export const taskStatusSchema = z.enum(taskStatuses)
 
 const title = z
-  .string({ error: 'title must be a string' })
+  .string({ error: (iss) => (iss.input === undefined ? 'title is required' : 'title must be a string') })
   .trim()
   .min(1, 'title must not be empty')
   .max(200, 'title must be at most 200 characters')
+  // Postgres text cannot hold NUL; without this check the INSERT fails as a 500.
+  .refine((s) => !s.includes('\0'), 'title must not contain NUL characters')
 
 export const createTaskSchema = z.strictObject({
   title,
@@ -25,16 +27,23 @@ export type CreateTaskInput = z.infer<typeof createTaskSchema>
 export const updateTaskSchema = z.strictObject({ title })
 export type UpdateTaskInput = z.infer<typeof updateTaskSchema>
 
-export const taskIdSchema = z.coerce
-  .number({ error: 'id must be a positive integer' })
-  .int('id must be a positive integer')
-  .positive('id must be a positive integer')
-  .max(Number.MAX_SAFE_INTEGER, 'id is too large')
+/**
+ * A positive integer written in plain decimal digits. z.coerce.number would also
+ * take "1e3", "0x10" and " 1", so /tasks/1e3 would answer for task 1000.
+ */
+const positiveIntString = (name: string) =>
+  z
+    .string({ error: `${name} must be a positive integer` })
+    .regex(/^[1-9][0-9]*$/, `${name} must be a positive integer`)
+    .transform(Number)
+    .refine(Number.isSafeInteger, `${name} is too large`)
+
+export const taskIdSchema = positiveIntString('id')
 
 export const listTasksQuerySchema = z.strictObject({
   status: taskStatusSchema.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: taskIdSchema.optional(),
+  cursor: positiveIntString('cursor').optional(),
 })
 export type ListTasksQuery = z.infer<typeof listTasksQuerySchema>
 

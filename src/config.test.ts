@@ -1,0 +1,40 @@
+import { describe, expect, test } from 'bun:test'
+import { ConfigError, loadConfig } from './config'
+
+describe('configuration', () => {
+  test('defaults match the documented ones', () => {
+    const c = loadConfig({})
+    expect(c).toMatchObject({
+      PORT: 8000,
+      HOST: '0.0.0.0',
+      DATABASE_URL: 'postgres://postgres:postgres@localhost:5432/postgres',
+      REDIS_URL: 'redis://localhost:6379',
+      KEY_PREFIX: 'taskline:',
+      WORKER_CONCURRENCY: 16,
+      DEMO_WORK_MS: 1000,
+    })
+    expect(Object.isFrozen(c)).toBe(true)
+  })
+  test('numbers are read from strings; empty values fall back to defaults', () => {
+    expect(loadConfig({ PORT: '9000', WORKER_CONCURRENCY: '4', HOST: '' })).toMatchObject({ PORT: 9000, WORKER_CONCURRENCY: 4, HOST: '0.0.0.0' })
+  })
+  test.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['WORKER_CONCURRENCY', '0'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['REDIS_URL', 'localhost:6379'],
+    ['KEY_PREFIX', 'has space'],
+    ['LOG_LEVEL', 'loud'],
+  ])('%s=%s is refused with one line naming the variable', (name, value) => {
+    let error: unknown
+    try {
+      loadConfig({ [name]: value })
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(ConfigError)
+    expect((error as Error).message).toStartWith(`invalid configuration: ${name}:`)
+    expect((error as Error).message).not.toContain('\n')
+  })
+})

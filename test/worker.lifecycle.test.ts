@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { connect } from './helpers/ws-client'
+import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
+
+let sys: TestSystem
+beforeAll(async () => {
+  sys = await startSystem({ workers: 1 })
+})
+afterAll(() => sys.stop())
+
+const getTask = async (id: number) => (await (await fetch(`${sys.http}/api/tasks/${id}`)).json()) as any
+const events = async (id: number) => ((await (await fetch(`${sys.http}/api/tasks/${id}/events`)).json()) as any).results as any[]
+const until = (id: number, status: string) => eventually(async () => ((t) => t.status === status && t)(await getTask(id)))
+
+describe('worker: outcomes, retries, cancellation', () => {
+  test('a handler that throws is retried with backoff, then the task FAILs with the error stored', async () => {
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'doomed', payload: { fail: true, duration_ms: 0 }, max_attempts: 3 })
+    const failed = await until(body.id, 'FAILED')
+    expect(failed).toMatchObject({ attempts: 3, error: 'demo task failed as asked (payload.fail)' })
+    expect(failed.finished_at).not.toBeNull()
+    const history = await events(body.id)
+    expect(history.map((e) => e.status)).toEqual(['PENDING', 'PROCESSING', 'PENDING', 'PROCESSING', 'PENDING', 'PROCESSING', 'FAILED'])
+    expect(history[2].detail).toMatchObject({ error: failed.error, attempt: 1 })
+    expect(history[2].detail.retry_in_ms).toBeGreaterThanOrEqual(25)
+    // the second retry waits longer than the first (exponential, jittered between half and the whole step)
+    const gap = (i: number) => Date.parse(history[i + 1].at) - Date.parse(history[i].at)
+    expect(gap(2)).toBeGreaterThanOrEqual(history[2].detail.retry_in_ms)
+    expect(gap(4)).toBeGreaterThanOrEqual(history[4].detail.retry_in_ms)
+  })
+
+  test('max_attempts 1 fails at once, and retry gives it a fresh run', async () => {
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'once', payload: { fail: true, duration_ms: 0 }, max_attempts: 1 })
+    expect(await until(body.id, 'FAILED')).toMatchObject({ attempts: 1 })
+    const retried = await postJson(`${sys.http}/api/tasks/${body.id}/retry`, {})
+    expect(retried.status).toBe(200)
+    expect(retried.body).toMatchObject({ status: 'PENDING', attempts: 0, error: null })
+    expect(await until(body.id, 'FAILED')).toMatchObject({ attempts: 1 })
+    expect((await events(body.id)).filter((e) => e.status === 'FAILED')).toHaveLength(2)
+  })
+
+  test('cancel stops a running demo task through its AbortSignal', async () => {
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'long', payload: { duration_ms: 10_000, steps: 100 } })
+    await eventually(async () => (await getTask(body.id)).progress > 0)
+    const res = await postJson(`${sys.http}/api/tasks/${body.id}/cancel/`, {})
+    expect(res.status).toBe(200)
+    expect(res.body.status).toBe('CANCELLED')
+    // the handler stops: the worker frees the slot long before the 10 s run would end
+    await eventually(async () => !sys.workers[0]!.runner.running.has(body.id), 2000)
+    await Bun.sleep(300)
+    const after = await getTask(body.id)
+    expect(after).toMatchObject({ status: 'CANCELLED', seq: res.body.seq })
+    const history = await events(body.id)
+    expect(history.at(-1).status).toBe('CANCELLED')
+    expect(history.filter((e) => e.status === 'CANCELLED')).toHaveLength(1)
+  })
+
+  test('a cancelled task can be retried and then completes', async () => {
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'again', payload: { duration_ms: 5000, steps: 50 } })
+    await until(body.id, 'PROCESSING')
+    await postJson(`${sys.http}/api/tasks/${body.id}/cancel`, {})
+    await eventually(async () => !sys.workers[0]!.runner.running.has(body.id), 2000)
+    await sys.db.updateTable('tasks').set({ payload: JSON.stringify({ duration_ms: 10 }) }).where('id', '=', body.id).execute()
+    expect((await postJson(`${sys.http}/api/tasks/${body.id}/retry`, {})).status).toBe(200)
+    expect(await until(body.id, 'COMPLETED')).toMatchObject({ attempts: 1, progress: 1 })
+  })
+
+  test('deleting a running task cancels it first: subscribers see CANCELLED, then a deleted message', async () => {
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'doomed to delete', payload: { duration_ms: 10_000, steps: 100 } })
+    await until(body.id, 'PROCESSING')
+    const ws = await connect(`${sys.ws}/ws/tasks/${body.id}`)
+    expect((await fetch(`${sys.http}/api/tasks/${body.id}/`, { method: 'DELETE' })).status).toBe(204)
+    const deleted = await ws.waitFor((m) => m.deleted === true)
+    ws.close()
+    expect(ws.messages.some((m) => m.status === 'CANCELLED' && !m.deleted)).toBe(true)
+    expect(deleted.seq).toBeGreaterThan(ws.messages.find((m) => m.status === 'CANCELLED').seq)
+    await eventually(async () => !sys.workers[0]!.runner.running.has(body.id), 2000)
+    expect((await fetch(`${sys.http}/api/tasks/${body.id}`)).status).toBe(404)
+  })
+
+  test('a handler result is stored on the task and in the COMPLETED event', async () => {
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'result', payload: { duration_ms: 0 } })
+    const done = await until(body.id, 'COMPLETED')
+    expect(done.result).toEqual({ steps: 1, duration_ms: 0 })
+    expect((await events(body.id)).at(-1).detail).toEqual({ result: done.result })
+  })
+})
