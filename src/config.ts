@@ -30,6 +30,8 @@ export const configSchema = z.object({
   RETRY_BASE_MS: z.coerce.number().int().min(0).default(1000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   EVENTS_MAXLEN: positiveInt.default(100_000),
+  WS_MAX_BUFFERED_BYTES: positiveInt.default(1024 * 1024),
+  EVENTS_RESYNC_MS: positiveInt.default(2000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 })
 

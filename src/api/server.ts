@@ -11,11 +11,11 @@ import { closeCodes, createSocketHandlers } from './ws/socket-session'
 export async function startApiServer(config: Config, logger: Logger = createLogger(config.LOG_LEVEL, { role: 'api' })) {
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
   const redis = createRedis(config.REDIS_URL, 'producer', logger)
-  const hub = createEventHub({ redis: createRedis(config.REDIS_URL, 'blocking', logger), keys: streamKeys(config.KEY_PREFIX), logger })
+  const hub = createEventHub({ redis: createRedis(config.REDIS_URL, 'blocking', logger), db, keys: streamKeys(config.KEY_PREFIX), logger, resyncMs: config.EVENTS_RESYNC_MS })
   const deps = { db, redis, keys: streamKeys(config.KEY_PREFIX), eventsMaxLen: config.EVENTS_MAXLEN, logger }
   await waitForRedis(redis, 3000)
   const app = createApp(deps)
-  const sockets = createSocketHandlers({ db, hub, logger })
+  const sockets = createSocketHandlers({ db, hub, logger, maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES })
 
   const server = Bun.serve({
     port: config.PORT,

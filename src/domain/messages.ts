@@ -33,9 +33,27 @@ export interface TaskEventMessage {
   deleted?: true
 }
 
-/** Stream entries carry the task id for routing and the message JSON, encoded once. */
-export function eventToFields(e: TaskEventMessage): [string, string, string, string] {
-  return ['t', String(e.task_id), 'd', JSON.stringify(e)]
+/**
+ * Stream entries carry what routing and ordering need (task id, seq, cursor)
+ * beside the message JSON, which is encoded once here and sent as is.
+ */
+export function eventToFields(e: TaskEventMessage): string[] {
+  return ['t', String(e.task_id), 's', String(e.seq), 'c', String(e.cursor), 'd', JSON.stringify(e)]
+}
+
+export interface StreamedEvent {
+  taskId: number
+  seq: number
+  cursor: number
+  json: string
+}
+
+export function fieldsToEvent(fields: string[]): StreamedEvent | null {
+  const f = fieldsToRecord(fields)
+  const taskId = Number(f.t)
+  const seq = Number(f.s)
+  if (!Number.isSafeInteger(taskId) || !Number.isSafeInteger(seq) || !f.d) return null
+  return { taskId, seq, cursor: Number(f.c ?? 0), json: f.d }
 }
 
 /** Reads ioredis' flat [k1, v1, k2, v2] field list. */

@@ -42,3 +42,23 @@ export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
     })
   })
 }
+
+/**
+ * Bounds a blocking read: after a reconnect ioredis can leave one that never
+ * settles (BullMQ added a watchdog for the same reason). Past ms the
+ * connection is dropped and re-made, and the read rejects so its loop retries.
+ */
+export async function blockingRead<T>(redis: Redis, read: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const watchdog = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      redis.disconnect(true)
+      reject(new Error(`blocking read did not settle within ${ms} ms; reconnected`))
+    }, ms)
+  })
+  try {
+    return await Promise.race([read, watchdog])
+  } finally {
+    clearTimeout(timer)
+  }
+}

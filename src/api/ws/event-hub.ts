@@ -1,73 +1,125 @@
 import type { Server } from 'bun'
-import type { Logger } from '../../infra/logger'
-import type { Redis } from '../../infra/redis'
+import type { Db } from '../../infra/db'
+import { coerceError, type Logger } from '../../infra/logger'
+import { blockingRead, type Redis } from '../../infra/redis'
 import type { StreamKeys } from '../../infra/stream-keys'
-import { fieldsToRecord } from '../../domain/messages'
+import { fieldsToEvent, type StreamedEvent } from '../../domain/messages'
+import { findTaskSeqs, listEventsAfter, listTaskEvents } from '../../domain/tasks/task.repository'
+import { createEventSequencer, messageToStreamed } from './event-sequencer'
 
 export const allTasksTopic = 'tasks'
-export const taskTopic = (id: number | string) => `task:${id}`
+export const taskTopic = (id: number) => `task:${id}`
 
-type Listener = (json: string) => void
+type Listener = (e: StreamedEvent) => void
+
+export interface EventHubOptions {
+  redis: Redis
+  db: Db
+  keys: StreamKeys
+  logger: Logger
+  /** How often watched tasks are compared with Postgres, to catch an event the stream lost. */
+  resyncMs?: number
+}
 
 /**
  * Tails the events stream from this instance's own position (plain XREAD, so
- * every API instance sees every event) and publishes each event's JSON, as
- * written by its producer, to the task's topic and the all-tasks topic.
- * Sockets still catching up on history listen per topic until they subscribe.
+ * every API instance sees every event), puts each task's events in order
+ * (filling gaps from Postgres), and publishes each event's JSON, as its
+ * producer encoded it, to the task's topic and the all-tasks topic.
  */
-export function createEventHub(deps: { redis: Redis; keys: StreamKeys; logger: Logger }) {
+export function createEventHub(o: EventHubOptions) {
   const listeners = new Map<string, Set<Listener>>()
+  /** Tasks with sockets here, with the newest seq those sockets were brought up to. */
+  const watched = new Map<number, { sockets: number; seq: number }>()
+  let server: Server<unknown> | null = null
   let running = false
   let loop: Promise<void> | null = null
+  let resyncTimer: ReturnType<typeof setInterval> | null = null
+  let lastCursor = 0
 
-  function deliver(server: Server<unknown>, taskId: string, json: string) {
-    server.publish(taskTopic(taskId), json)
-    server.publish(allTasksTopic, json)
-    for (const topic of [taskTopic(taskId), allTasksTopic]) {
+  const sequencer = createEventSequencer({
+    publish: deliver,
+    fetchMissing: async (taskId, after, before) => (await listTaskEvents(o.db, taskId, after)).filter((e) => e.seq < before),
+    onError: (e) => o.logger.warn('could not fill an event gap from postgres', { error: coerceError(e).message }),
+  })
+
+  function deliver(e: StreamedEvent) {
+    if (e.cursor > lastCursor) lastCursor = e.cursor
+    server?.publish(taskTopic(e.taskId), e.json)
+    server?.publish(allTasksTopic, e.json)
+    for (const topic of [taskTopic(e.taskId), allTasksTopic]) {
       const set = listeners.get(topic)
-      if (set) for (const l of set) l(json)
+      if (set) for (const l of set) l(e)
     }
   }
 
-  async function lastId(): Promise<string> {
-    const last = (await deps.redis.xrevrange(deps.keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][]
+  async function streamEnd(): Promise<string> {
+    const last = (await o.redis.xrevrange(o.keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][]
     return last[0]?.[0] ?? '0-0'
   }
 
-  async function run(server: Server<unknown>, onReady: () => void) {
-    let cursor = await lastId()
-    onReady()
+  /** After an outage, events written meanwhile may never reach the stream: take them from Postgres. */
+  async function resyncFromPostgres() {
+    for (let page = await listEventsAfter(o.db, lastCursor, 1000); page.length; page = await listEventsAfter(o.db, lastCursor, 1000)) {
+      const before = lastCursor
+      for (const m of page) sequencer.offer(messageToStreamed(m))
+      lastCursor = Math.max(lastCursor, page.at(-1)!.cursor)
+      if (lastCursor === before) break
+    }
+  }
+
+  async function run(onReady: () => void) {
+    let cursor: string | null = null
+    let failing = false
     while (running) {
       try {
-        const res = (await deps.redis.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', deps.keys.events, cursor)) as
-          | [string, [string, string[]][]][]
-          | null
-        for (const [, entries] of res ?? []) {
-          for (const [id, fields] of entries) {
-            cursor = id
-            const f = fieldsToRecord(fields)
-            if (f.t && f.d) deliver(server, f.t, f.d)
-          }
+        cursor ??= await streamEnd()
+        onReady()
+        const res = (await blockingRead(
+          o.redis,
+          o.redis.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor),
+          10_000,
+        )) as [string, [string, string[]][]][] | null
+        if (failing) {
+          failing = false
+          o.logger.info('event hub reading again; catching up from postgres')
+          await resyncFromPostgres()
+        }
+        for (const [id, fields] of res?.[0]?.[1] ?? []) {
+          cursor = id
+          const e = fieldsToEvent(fields)
+          if (e) sequencer.offer(e)
         }
       } catch (e) {
         if (!running) break
-        deps.logger.debug('event hub read failed, retrying', { error: (e as Error).message })
+        if (!failing) o.logger.warn('event hub cannot read the events stream; retrying', { error: coerceError(e).message })
+        failing = true
         await Bun.sleep(250)
       }
     }
   }
 
+  async function resyncWatched() {
+    const ids = [...watched.keys()]
+    if (ids.length === 0) return
+    for (const { id, seq } of await findTaskSeqs(o.db, ids)) {
+      const published = sequencer.lastSeq(id) ?? watched.get(id)?.seq ?? seq
+      if (seq <= published) continue
+      for (const m of await listTaskEvents(o.db, id, published)) sequencer.offer(messageToStreamed(m))
+    }
+  }
+
   return {
     /** Resolves once the hub knows where the stream ends, so no later event is missed. */
-    start(server: Server<unknown>): Promise<void> {
+    start(srv: Server<unknown>): Promise<void> {
+      server = srv
       running = true
+      resyncTimer = setInterval(() => resyncWatched().catch(() => {}), o.resyncMs ?? 2000)
       return new Promise((resolve) => {
-        loop = run(server, resolve).catch((e) => {
-          if (running) deps.logger.error('event hub stopped', { error: e })
-        })
+        loop = run(resolve)
       })
     },
-    /** Calls fn with every event JSON for topic until the returned function is called. */
+    /** Calls fn with every event published to topic until the returned function is called. */
     listen(topic: string, fn: Listener): () => void {
       let set = listeners.get(topic)
       if (!set) listeners.set(topic, (set = new Set()))
@@ -77,10 +129,22 @@ export function createEventHub(deps: { redis: Redis; keys: StreamKeys; logger: L
         if (set.size === 0) listeners.delete(topic)
       }
     },
+    /** Marks a task as having subscribers here, so a lost event of it is looked for. */
+    watch(taskId: number, seq: number): () => void {
+      const w = watched.get(taskId) ?? { sockets: 0, seq }
+      watched.set(taskId, { sockets: w.sockets + 1, seq: Math.max(w.seq, seq) })
+      return () => {
+        const now = watched.get(taskId)
+        if (!now || now.sockets <= 1) watched.delete(taskId)
+        else now.sockets--
+      }
+    },
+    lastSeq: sequencer.lastSeq,
     async close() {
       if (!running) return
       running = false
-      deps.redis.disconnect()
+      if (resyncTimer) clearInterval(resyncTimer)
+      o.redis.disconnect()
       await loop?.catch(() => {})
     },
   }

@@ -163,3 +163,8 @@ export async function latestEventId(db: Db): Promise<number> {
   const row = await db.selectFrom('task_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst()
   return Number(row?.id ?? 0)
 }
+
+export function findTaskSeqs(db: Db, ids: number[]): Promise<{ id: number; seq: number }[]> {
+  if (ids.length === 0) return Promise.resolve([])
+  return db.selectFrom('tasks').select(['id', 'seq']).where('id', 'in', ids).execute()
+}

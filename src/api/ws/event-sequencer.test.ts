@@ -1,0 +1,42 @@
+import { describe, expect, test } from 'bun:test'
+import type { TaskEventMessage } from '../../domain/messages'
+import type { StreamedEvent } from '../../domain/messages'
+import { createEventSequencer } from './event-sequencer'
+
+const ev = (taskId: number, seq: number): StreamedEvent => ({ taskId, seq, cursor: 0, json: JSON.stringify({ task_id: taskId, seq }) })
+const msg = (taskId: number, seq: number) => ({ kind: 'change', task_id: taskId, seq }) as TaskEventMessage
+
+function setup(history: Record<number, number[]> = {}) {
+  const published: [number, number][] = []
+  const seq = createEventSequencer({
+    publish: (e) => published.push([e.taskId, e.seq]),
+    fetchMissing: async (taskId, after, before) => (history[taskId] ?? []).filter((s) => s > after && s < before).map((s) => msg(taskId, s)),
+    onError: () => {},
+  })
+  return { seq, published }
+}
+
+describe('event sequencer', () => {
+  test('publishes in order and drops duplicates and stale events', () => {
+    const { seq, published } = setup()
+    for (const s of [1, 2, 2, 3, 1]) seq.offer(ev(7, s))
+    expect(published).toEqual([[7, 1], [7, 2], [7, 3]])
+  })
+
+  test('fills a gap from Postgres before publishing what came after it', async () => {
+    const { seq, published } = setup({ 7: [1, 2, 3, 4, 5] })
+    seq.offer(ev(7, 1))
+    seq.offer(ev(7, 4)) // 2 and 3 never reached the stream
+    seq.offer(ev(7, 5)) // arrives while the gap is being filled
+    await Bun.sleep(0)
+    expect(published).toEqual([[7, 1], [7, 2], [7, 3], [7, 4], [7, 5]])
+  })
+
+  test('tasks are independent', () => {
+    const { seq, published } = setup()
+    seq.offer(ev(1, 1))
+    seq.offer(ev(2, 5))
+    seq.offer(ev(1, 2))
+    expect(published).toEqual([[1, 1], [2, 5], [1, 2]])
+  })
+})

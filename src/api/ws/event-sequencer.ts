@@ -1,0 +1,83 @@
+import type { StreamedEvent, TaskEventMessage } from '../../domain/messages'
+
+interface TaskState {
+  last: number
+  /** Events that arrived while the gap before them is being filled from Postgres. */
+  queue: StreamedEvent[] | null
+}
+
+export interface SequencerOptions {
+  /** Publishes one event to sockets; called in seq order per task. */
+  publish(e: StreamedEvent): void
+  /** Reads a task's events with afterSeq < seq < beforeSeq (Infinity: all) from Postgres. */
+  fetchMissing(taskId: number, afterSeq: number, beforeSeq: number): Promise<TaskEventMessage[]>
+  onError(e: unknown): void
+  maxTasks?: number
+}
+
+export const messageToStreamed = (m: TaskEventMessage): StreamedEvent => ({
+  taskId: m.task_id,
+  seq: m.seq,
+  cursor: m.cursor,
+  json: JSON.stringify(m),
+})
+
+/**
+ * Makes what this API instance publishes per task gapless, duplicate-free and
+ * in seq order, even when the events stream lost or repeated an entry (a
+ * producer died between its commit and its XADD, Redis restarted, two
+ * producers raced): duplicates and stale events are dropped, and a gap is
+ * filled from Postgres before anything after it is published.
+ */
+export function createEventSequencer(o: SequencerOptions) {
+  const tasks = new Map<number, TaskState>()
+  const maxTasks = o.maxTasks ?? 100_000
+
+  function remember(taskId: number, state: TaskState) {
+    tasks.delete(taskId) // re-insert: Map order doubles as least-recently-seen order
+    tasks.set(taskId, state)
+    if (tasks.size > maxTasks) tasks.delete(tasks.keys().next().value!)
+  }
+
+  function offer(e: StreamedEvent): void {
+    const state = tasks.get(e.taskId)
+    if (!state) {
+      // First sight of this task here: nothing was published to compare with.
+      remember(e.taskId, { last: e.seq, queue: null })
+      return o.publish(e)
+    }
+    if (state.queue) return void state.queue.push(e)
+    if (e.seq <= state.last) return
+    if (e.seq === state.last + 1) {
+      state.last = e.seq
+      remember(e.taskId, state)
+      return o.publish(e)
+    }
+    state.queue = [e]
+    void fill(e.taskId, state, e.seq)
+  }
+
+  async function fill(taskId: number, state: TaskState, beforeSeq: number) {
+    try {
+      for (const m of await o.fetchMissing(taskId, state.last, beforeSeq)) {
+        if (m.seq <= state.last) continue
+        state.last = m.seq
+        o.publish(messageToStreamed(m))
+      }
+    } catch (e) {
+      o.onError(e)
+    }
+    const queued = (state.queue ?? []).sort((a, b) => a.seq - b.seq)
+    state.queue = null
+    // What is still missing (Postgres away) is skipped rather than holding the task back forever.
+    if (queued[0] && queued[0].seq > state.last + 1) state.last = queued[0].seq - 1
+    for (const q of queued) offer(q)
+  }
+
+  return {
+    offer,
+    lastSeq: (taskId: number): number | undefined => tasks.get(taskId)?.last,
+  }
+}
+
+export type EventSequencer = ReturnType<typeof createEventSequencer>
