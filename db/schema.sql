@@ -1,5 +1,5 @@
 
-\restrict 4gJIYzZGpL8AcnesPMkRYjamXTOJz0ZTVh72fU1Kcic8o4487YXlctjPAeGHe0K
+\restrict 7MHz7wtmHbAVH2MDhHgzLV4ay35qaFG2MOHohHCJ95SkgiynrMa9r9O5wuR84HE
 
 SET statement_timeout = 0;
 SET lock_timeout = 0;
@@ -56,6 +56,7 @@ CREATE TABLE public.tasks (
     status public.task_status DEFAULT 'PENDING'::public.task_status NOT NULL,
     attempts integer DEFAULT 0 NOT NULL,
     max_attempts integer DEFAULT 3 NOT NULL,
+    timeout_ms integer,
     progress double precision DEFAULT 0 NOT NULL,
     result jsonb,
     error text,
@@ -73,6 +74,7 @@ CREATE TABLE public.tasks (
     CONSTRAINT tasks_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT tasks_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT tasks_progress_check CHECK (((progress >= (0)::double precision) AND (progress <= (1)::double precision))),
+    CONSTRAINT tasks_timeout_ms_check CHECK ((timeout_ms > 0)),
     CONSTRAINT tasks_title_check CHECK (((char_length(title) >= 1) AND (char_length(title) <= 200)))
 );
 
@@ -109,5 +111,5 @@ CREATE INDEX tasks_status_id_idx ON public.tasks USING btree (status, id DESC);
 ALTER TABLE ONLY public.task_events
     ADD CONSTRAINT task_events_task_id_fkey FOREIGN KEY (task_id) REFERENCES public.tasks(id) ON DELETE CASCADE;
 
-\unrestrict 4gJIYzZGpL8AcnesPMkRYjamXTOJz0ZTVh72fU1Kcic8o4487YXlctjPAeGHe0K
+\unrestrict 7MHz7wtmHbAVH2MDhHgzLV4ay35qaFG2MOHohHCJ95SkgiynrMa9r9O5wuR84HE
 

@@ -28,6 +28,8 @@ export const configSchema = z.object({
   VISIBILITY_TIMEOUT_MS: positiveInt.default(30_000),
   SWEEP_INTERVAL_MS: positiveInt.default(1000),
   RETRY_BASE_MS: z.coerce.number().int().min(0).default(1000),
+  // A handler that never returns would hold its slot and lease forever.
+  TASK_TIMEOUT_MS: positiveInt.default(3_600_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   EVENTS_MAXLEN: positiveInt.default(100_000),
   WS_MAX_BUFFERED_BYTES: positiveInt.default(1024 * 1024),

@@ -77,6 +77,14 @@ describe('worker: outcomes, retries, cancellation', () => {
     expect((await fetch(`${sys.http}/api/tasks/${body.id}`)).status).toBe(404)
   })
 
+  test('an attempt past its timeout_ms is aborted and counts as a failed attempt', async () => {
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'slow', payload: { duration_ms: 10_000 }, timeout_ms: 100, max_attempts: 2 })
+    expect(body.timeout_ms).toBe(100)
+    const failed = await until(body.id, 'FAILED')
+    expect(failed).toMatchObject({ attempts: 2, error: 'timed out after 100 ms' })
+    expect(sys.workers[0]!.runner.running.has(body.id)).toBe(false)
+  })
+
   test('a handler result is stored on the task and in the COMPLETED event', async () => {
     const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'result', payload: { duration_ms: 0 } })
     const done = await until(body.id, 'COMPLETED')

@@ -11,6 +11,8 @@ CREATE TABLE tasks (
   status          task_status NOT NULL DEFAULT 'PENDING',
   attempts        integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
   max_attempts    integer     NOT NULL DEFAULT 3 CHECK (max_attempts BETWEEN 1 AND 100),
+  -- Per-task limit on one attempt; NULL means the handler's or the worker's default.
+  timeout_ms      integer     CHECK (timeout_ms > 0),
   progress        double precision NOT NULL DEFAULT 0 CHECK (progress >= 0 AND progress <= 1),
   result          jsonb,
   error           text,

@@ -22,6 +22,8 @@ export interface TaskHandler<S extends z.ZodType = z.ZodType> {
   /** Validates the payload at POST time and again before each run. */
   payload: S
   run(payload: z.infer<S>, ctx: HandlerContext): Promise<unknown>
+  /** Default limit on one attempt for this type; a task's timeout_ms overrides it. */
+  timeoutMs?: number
 }
 
 export function defineHandler<S extends z.ZodType>(handler: TaskHandler<S>): TaskHandler<S> {

@@ -53,6 +53,7 @@ export interface Tasks {
   seq: Generated<number>;
   started_at: Timestamp | null;
   status: Generated<TaskStatus>;
+  timeout_ms: number | null;
   title: string;
   type: Generated<string>;
   updated_at: Generated<Timestamp>;

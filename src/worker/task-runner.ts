@@ -15,16 +15,24 @@ export interface TaskRunnerOptions extends StreamDeps {
   concurrency: number
   leaseMs: number
   retryBaseMs: number
+  defaultTimeoutMs: number
   settings: HandlerSettings
   consumer: () => JobConsumer
 }
 
 /** Why a running handler's signal was aborted; decides what is recorded afterwards. */
 export class AbortReason extends Error {
-  constructor(readonly kind: 'cancelled' | 'shutdown') {
-    super(kind === 'cancelled' ? 'task was cancelled' : 'worker is shutting down')
+  constructor(
+    readonly kind: 'cancelled' | 'shutdown' | 'timeout',
+    message = kind === 'cancelled' ? 'task was cancelled' : 'worker is shutting down',
+  ) {
+    super(message)
   }
 }
+
+/** Rejects when the signal aborts, so a handler that ignores its signal cannot hold the slot. */
+const whenAborted = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))
 
 interface Running {
   key: runs.RunKey
@@ -126,8 +134,10 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     if (!handler) return (k) => runs.failAttempt(o.db, k, `no handler for task type "${task.type}"`, 'FAILED', 0)
     const payload = handler.payload.safeParse(task.payload)
     if (!payload.success) return (k) => runs.failAttempt(o.db, k, `invalid payload: ${payload.error.issues[0]?.message}`, 'FAILED', 0)
+    const timeoutMs = task.timeout_ms ?? handler.timeoutMs ?? o.defaultTimeoutMs
+    const timer = setTimeout(() => run.controller.abort(new AbortReason('timeout', `timed out after ${timeoutMs} ms`)), timeoutMs)
     try {
-      const result = await handler.run(payload.data, {
+      const work = handler.run(payload.data, {
         taskId: task.id,
         attempt: run.key.attempt,
         signal: run.controller.signal,
@@ -139,24 +149,35 @@ export function createTaskRunner(o: TaskRunnerOptions) {
           await publish([change])
         },
       })
-      if (run.controller.signal.aborted) return afterAbort(run)
+      const result = await Promise.race([work, whenAborted(run.controller.signal)])
+      if (run.controller.signal.aborted) return afterAbort(run, task)
       taskLog.debug('task completed')
       return (k) => runs.finishTask(o.db, k, result)
     } catch (e) {
-      if (run.controller.signal.aborted) return afterAbort(run)
-      const error = coerceError(e).message
-      const next = nextStatusAfterFailure(run.key.attempt, task.max_attempts)
-      const delay = retryDelayMs(run.key.attempt, o.retryBaseMs)
-      taskLog.info(next === 'PENDING' ? 'attempt failed, will retry' : 'task failed', { error })
-      return (k) => runs.failAttempt(o.db, k, error, next, delay)
+      if (run.controller.signal.aborted) return afterAbort(run, task)
+      return failure(task, run, coerceError(e).message, taskLog)
+    } finally {
+      clearTimeout(timer)
     }
   }
 
-  /** Cancelled: the API already stored CANCELLED. Shutdown: hand the task back to another worker. */
-  function afterAbort(run: Running): Outcome {
+  /** A failed attempt: retried after a backoff while attempts remain, else FAILED. */
+  function failure(task: TaskChange, run: Running, error: string, taskLog: Logger): Outcome {
+    const next = nextStatusAfterFailure(run.key.attempt, task.max_attempts)
+    const delay = retryDelayMs(run.key.attempt, o.retryBaseMs)
+    taskLog.info(next === 'PENDING' ? 'attempt failed, will retry' : 'task failed', { error })
+    return (k) => runs.failAttempt(o.db, k, error, next, delay)
+  }
+
+  /**
+   * Cancelled: the API already stored CANCELLED. Shutdown: hand the task back
+   * to another worker. Timeout: a failed attempt like any other.
+   */
+  function afterAbort(run: Running, task: TaskChange): Outcome {
     const reason = run.controller.signal.reason
-    if (reason instanceof AbortReason && reason.kind === 'shutdown') return (k) => runs.handBack(o.db, k)
-    return async () => undefined
+    if (!(reason instanceof AbortReason) || reason.kind === 'cancelled') return async () => undefined
+    if (reason.kind === 'shutdown') return (k) => runs.handBack(o.db, k)
+    return failure(task, run, reason.message, log.child({ taskId: task.id }))
   }
 
   return {

@@ -28,6 +28,7 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
     concurrency: config.WORKER_CONCURRENCY,
     leaseMs,
     retryBaseMs: config.RETRY_BASE_MS,
+    defaultTimeoutMs: config.TASK_TIMEOUT_MS,
     settings: { demoWorkMs: config.DEMO_WORK_MS },
     consumer: () => consumer!,
   })

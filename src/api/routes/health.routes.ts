@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { Redis } from '../../infra/redis'
+import { errorBody } from '../error-handler'
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms))])
@@ -25,9 +26,10 @@ export function healthRoutes(deps: { db: Db; redis: Redis }) {
       ])
       const down = Object.entries({ database, redis }).filter(([, v]) => v !== 'ok')
       if (down.length === 0) return c.json({ status: 'ready', database, redis })
+      // The one error shape every failure has; details say which probe failed and why.
       const names = down.map(([k]) => k).join(' and ')
       return c.json(
-        { status: 'unavailable', database, redis, error: { code: 'unavailable', message: `${names} not answering` } },
+        errorBody('unavailable', `${names} not answering`, down.map(([path, message]) => ({ path, message }))),
         503,
       )
     })

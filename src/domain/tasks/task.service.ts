@@ -61,6 +61,7 @@ async function replayIdempotent(db: Db, input: CreateTaskInput, key: string): Pr
     row.title === input.title &&
     row.type === input.type &&
     row.max_attempts === input.max_attempts &&
+    (row.timeout_ms ?? undefined) === input.timeout_ms &&
     isDeepStrictEqual(row.payload, input.payload)
   if (!same) {
     throw new ConflictError(`Idempotency-Key "${key}" was already used for a different request (task ${row.id})`, 'idempotency_conflict')

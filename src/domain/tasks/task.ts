@@ -21,6 +21,8 @@ export const createTaskSchema = z.strictObject({
   type: z.string().min(1).max(100).default('demo'),
   payload: z.record(z.string(), z.unknown(), { error: 'payload must be a JSON object' }).default({}),
   max_attempts: z.number().int().min(1).max(100).default(3),
+  /** Limit on one attempt; past it the handler is aborted and the attempt counts as failed. */
+  timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
 })
 export type CreateTaskInput = z.infer<typeof createTaskSchema>
 
@@ -57,6 +59,7 @@ export function taskRowToTask(row: TaskRow) {
     status: row.status,
     attempts: row.attempts,
     max_attempts: row.max_attempts,
+    timeout_ms: row.timeout_ms,
     progress: row.progress,
     result: row.result,
     error: row.error,
