@@ -18,4 +18,5 @@ const stop = () => {
 process.on('SIGINT', stop)
 process.on('SIGTERM', stop)
 const codes = await Promise.all(roles.map((p) => p.exited))
-process.exit(Math.max(...codes.map((c) => c ?? 0)))
+// A role killed by a signal has no exit code: that is a failure too, not a 0.
+process.exit(Math.max(...codes.map((c) => c ?? 1)))

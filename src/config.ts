@@ -41,10 +41,15 @@ export type Config = Readonly<z.infer<typeof configSchema>>
 
 export class ConfigError extends Error {}
 
-/** Parses the environment; the error names the first bad variable in one line. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+/**
+ * Parses the environment (against the whole schema, or the part a command
+ * needs); the error names the first bad variable in one line.
+ */
+export function loadConfig(env?: Record<string, string | undefined>): Config
+export function loadConfig<S extends z.ZodObject>(env: Record<string, string | undefined> | undefined, schema: S): Readonly<z.infer<S>>
+export function loadConfig(env: Record<string, string | undefined> = process.env, schema: z.ZodObject = configSchema) {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
-  const parsed = configSchema.safeParse(cleaned)
+  const parsed = schema.safeParse(cleaned)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
     throw new ConfigError(`invalid configuration: ${String(issue.path[0])}: ${issue.message}`)
