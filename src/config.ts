@@ -26,6 +26,7 @@ export const configSchema = z.object({
   DEMO_WORK_MS: z.coerce.number().int().min(0).default(1000),
   DB_POOL_SIZE: positiveInt.max(100).default(10),
   VISIBILITY_TIMEOUT_MS: positiveInt.default(30_000),
+  MAX_DELIVERIES: positiveInt.default(5),
   SWEEP_INTERVAL_MS: positiveInt.default(1000),
   RETRY_BASE_MS: z.coerce.number().int().min(0).default(1000),
   // A handler that never returns would hold its slot and lease forever.

@@ -73,6 +73,25 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
     await eventually(async () => !sys.workers[0]!.runner.running.has(body.id), 3000)
   })
 
+  test('a job delivered too often without an ack is dead-lettered and its task FAILs, not retried forever', async () => {
+    sys = await startSystem({ workers: 0, env: { VISIBILITY_TIMEOUT_MS: 400, MAX_DELIVERIES: 3 } })
+    const keys = streamKeys(sys.prefix)
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'poison' })
+    // A consumer that takes the job and crashes, again and again, before it can claim the task.
+    await sys.redis.xgroup('CREATE', keys.jobs, keys.workersGroup, '0', 'MKSTREAM')
+    await sys.redis.set(keys.epoch, 'set') // Redis did not lose data here: no re-enqueue from Postgres
+    const [[, [[jobId]]]] = (await sys.redis.xreadgroup('GROUP', keys.workersGroup, 'ghost', 'COUNT', 1, 'STREAMS', keys.jobs, '>')) as any
+    for (let i = 0; i < 2; i++) await sys.redis.xclaim(keys.jobs, keys.workersGroup, 'ghost', 0, jobId)
+    await sys.addWorker()
+    await eventually(async () => (await status(body.id)).status === 'FAILED', 5000)
+    expect((await status(body.id)).error).toContain('poison job: delivered 3 times')
+    const dead = await sys.redis.xrange(keys.deadLetters, '-', '+')
+    expect(dead).toHaveLength(1)
+    expect(dead[0]![1]).toEqual(expect.arrayContaining(['stream_id', jobId, 'reason']))
+    const pending = (await sys.redis.xpending(keys.jobs, keys.workersGroup)) as [number]
+    expect(pending[0]).toBe(0)
+  })
+
   test('after Redis loses everything, pending tasks are enqueued again and complete', async () => {
     sys = await startSystem({ workers: 0 })
     const ids: number[] = []

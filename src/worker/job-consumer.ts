@@ -16,11 +16,14 @@ export interface JobConsumerOptions {
   keys: StreamKeys
   consumer: string
   visibilityTimeoutMs: number
+  /** A job delivered this many times without an ack is poison: dead-lettered, not retried. */
+  maxDeliveries: number
   logger: Logger
   /** How many more jobs the worker can take now; the loop waits while it is 0. */
   capacity(): number
   waitForCapacity(): Promise<void>
   onJobs(entries: JobEntry[]): Promise<void>
+  onPoison(entry: JobEntry, reason: string): Promise<void>
 }
 
 const isNoGroup = (e: unknown) => e instanceof Error && e.message.includes('NOGROUP')
@@ -58,8 +61,26 @@ export function createJobConsumer(o: JobConsumerOptions) {
     return res ? toEntries(res[0]![1]) : []
   }
 
+  /** Entries that keep coming back unacknowledged would crash-loop the workers: set them aside. */
+  async function setAsidePoison(): Promise<void> {
+    const pending = (await o.producer.xpending(keys.jobs, keys.workersGroup, 'IDLE', o.visibilityTimeoutMs, '-', '+', 100)) as [
+      string,
+      string,
+      number,
+      number,
+    ][]
+    const poison = pending.filter(([, , , deliveries]) => deliveries >= o.maxDeliveries)
+    if (poison.length === 0) return
+    const claimed = (await o.producer.xclaim(keys.jobs, keys.workersGroup, o.consumer, o.visibilityTimeoutMs, ...poison.map(([id]) => id))) as Entries
+    const deliveries = new Map(poison.map(([id, , , n]) => [id, n]))
+    for (const entry of toEntries(claimed)) {
+      await o.onPoison(entry, `delivered ${deliveries.get(entry.streamId)} times without being acknowledged`)
+    }
+  }
+
   /** Entries delivered to a consumer that stopped acking them (it died) come to us. */
   async function reclaim(): Promise<JobEntry[]> {
+    await setAsidePoison()
     const res = (await o.producer.xautoclaim(
       keys.jobs, keys.workersGroup, o.consumer, o.visibilityTimeoutMs, '0-0', 'COUNT', Math.max(1, o.capacity()),
     )) as [string, Entries, string[]?]

@@ -180,8 +180,19 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     return failure(task, run, reason.message, log.child({ taskId: task.id }))
   }
 
+  /** A poison job: dead-lettered with its reason, and its task (if any) FAILED with it. */
+  async function onPoison(entry: JobEntry, reason: string): Promise<void> {
+    const parsed = jobMessageSchema.safeParse(entry.fields)
+    if (parsed.success && !running.has(parsed.data.task_id)) {
+      const failed = await persist('poison', () => runs.failForGood(o.db, parsed.data.task_id, `poison job: ${reason}`))
+      await publish(failed)
+    }
+    await o.consumer().deadLetter(entry, reason)
+  }
+
   return {
     onJobs,
+    onPoison,
     running,
     capacity: () => (stopping ? 0 : o.concurrency - running.size),
     waitForCapacity: () =>

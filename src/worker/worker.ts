@@ -38,10 +38,12 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
     keys,
     consumer: workerId,
     visibilityTimeoutMs: config.VISIBILITY_TIMEOUT_MS,
+    maxDeliveries: config.MAX_DELIVERIES,
     logger,
     capacity: runner.capacity,
     waitForCapacity: runner.waitForCapacity,
     onJobs: runner.onJobs,
+    onPoison: runner.onPoison,
   })
   const sweeper = createSweeper({ ...streams, db })
   const cancels = startCancelListener({ redis: createRedis(config.REDIS_URL, 'blocking', logger), keys, runner, logger })

@@ -107,6 +107,16 @@ export async function handBack(db: Db, k: RunKey): Promise<TaskChange | undefine
   return change
 }
 
+/** A task whose job can never be run: FAILED whatever its state, unless already finished. */
+export function failForGood(db: Db, id: number, error: string): Promise<TaskChange[]> {
+  return changeTasks(
+    db,
+    { status: 'FAILED', error, locked_by: null, locked_until: null, finished_at: sql`now()` },
+    (eb) => eb.and([eb('id', '=', id), eb('status', 'in', ['PENDING', 'PROCESSING'])]),
+    { error },
+  )
+}
+
 /** Extends this worker's leases; returns the ids it still holds (others were cancelled or lost). */
 export async function extendLeases(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<Set<number>> {
   if (ids.length === 0) return new Set()
