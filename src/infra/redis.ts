@@ -31,6 +31,12 @@ export function createRedis(url: string, role: 'producer' | 'blocking', logger: 
   return redis
 }
 
+/** The id of a stream's newest entry ('0-0' if empty): where a tail-follower starts without missing anything. */
+export async function streamEndId(redis: Redis, key: string): Promise<string> {
+  const last = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][]
+  return last[0]?.[0] ?? '0-0'
+}
+
 /** Waits up to ms for the first connection; a role still starts if Redis is away (it catches up later). */
 export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true)

@@ -1,5 +1,5 @@
 import type { Logger } from '../infra/logger'
-import type { Redis } from '../infra/redis'
+import { blockingRead, streamEndId, type Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import { fieldsToRecord, type TaskEventMessage } from '../domain/messages'
 import { AbortReason, type TaskRunner } from './task-runner'
@@ -11,10 +11,12 @@ import { AbortReason, type TaskRunner } from './task-runner'
 export function startCancelListener(o: { redis: Redis; keys: StreamKeys; runner: TaskRunner; logger: Logger }) {
   let running = true
   const loop = (async () => {
-    let cursor = '$'
+    // Not '$' on every call: an event written between two reads would be missed.
+    let cursor: string | null = null
     while (running) {
       try {
-        const res = (await o.redis.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor)) as
+        cursor ??= await streamEndId(o.redis, o.keys.events)
+        const res = (await blockingRead(o.redis, o.redis.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor), 10_000)) as
           | [string, [string, string[]][]][]
           | null
         for (const [id, fields] of res?.[0]?.[1] ?? []) {

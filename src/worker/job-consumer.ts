@@ -1,5 +1,5 @@
 import type { Logger } from '../infra/logger'
-import type { Redis } from '../infra/redis'
+import { blockingRead, type Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import { fieldsToRecord } from '../domain/messages'
 
@@ -52,12 +52,13 @@ export function createJobConsumer(o: JobConsumerOptions) {
     raw.filter(([, f]) => f !== null).map(([streamId, f]) => ({ streamId, fields: fieldsToRecord(f!) }))
 
   async function readOnce(): Promise<JobEntry[]> {
-    const res = (await o.blocking.xreadgroup(
+    const read = o.blocking.xreadgroup(
       'GROUP', keys.workersGroup, o.consumer,
       'COUNT', Math.max(1, o.capacity()),
       'BLOCK', 1000,
       'STREAMS', keys.jobs, '>',
-    )) as [string, Entries][] | null
+    )
+    const res = (await blockingRead(o.blocking, read, 10_000)) as [string, Entries][] | null
     return res ? toEntries(res[0]![1]) : []
   }
 

@@ -1,7 +1,7 @@
 import type { Server } from 'bun'
 import type { Db } from '../../infra/db'
 import { coerceError, type Logger } from '../../infra/logger'
-import { blockingRead, type Redis } from '../../infra/redis'
+import { blockingRead, streamEndId, type Redis } from '../../infra/redis'
 import type { StreamKeys } from '../../infra/stream-keys'
 import { fieldsToEvent, type StreamedEvent } from '../../domain/messages'
 import { findTaskSeqs, listEventsAfter, listTaskEvents } from '../../domain/tasks/task.repository'
@@ -53,11 +53,6 @@ export function createEventHub(o: EventHubOptions) {
     }
   }
 
-  async function streamEnd(): Promise<string> {
-    const last = (await o.redis.xrevrange(o.keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][]
-    return last[0]?.[0] ?? '0-0'
-  }
-
   /** After an outage, events written meanwhile may never reach the stream: take them from Postgres. */
   async function resyncFromPostgres() {
     for (let page = await listEventsAfter(o.db, lastCursor, 1000); page.length; page = await listEventsAfter(o.db, lastCursor, 1000)) {
@@ -73,7 +68,7 @@ export function createEventHub(o: EventHubOptions) {
     let failing = false
     while (running) {
       try {
-        cursor ??= await streamEnd()
+        cursor ??= await streamEndId(o.redis, o.keys.events)
         onReady()
         const res = (await blockingRead(
           o.redis,
