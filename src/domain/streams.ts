@@ -15,6 +15,9 @@ export interface StreamDeps {
  * the truth, so a Redis failure only delays delivery. Returns whether every
  * entry was written, so the caller can leave the task to the sweeper.
  */
+/** Connections whose last write failed: one warning per outage, not one per write. */
+const failing = new WeakSet<Redis>()
+
 export async function pushToStreams(
   deps: StreamDeps,
   jobs: readonly number[],
@@ -28,13 +31,15 @@ export async function pushToStreams(
     const results = (await p.exec()) ?? []
     const failed = results.find(([err]) => err)
     if (failed) throw failed[0]
+    if (failing.delete(deps.redis)) deps.logger.info('writing to redis streams again')
     return results.length === jobs.length + events.length
   } catch (e) {
-    deps.logger.warn('could not write to redis streams; the sweeper will enqueue later', {
-      error: e instanceof Error ? e.message : String(e),
-      jobs: jobs.length,
-      events: events.length,
-    })
+    if (!failing.has(deps.redis)) {
+      failing.add(deps.redis)
+      deps.logger.warn('cannot write to redis streams; postgres keeps everything and the sweeper enqueues later', {
+        error: e instanceof Error ? e.message : String(e),
+      })
+    }
     return false
   }
 }

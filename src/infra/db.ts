@@ -12,5 +12,9 @@ export function createDb(url: string, poolSize = 10): Db {
   // An idle client whose server went away emits 'error'; without a listener
   // that would crash the process instead of letting the pool replace it.
   pool.on('error', () => {})
+  // A checked-out client has no pool listener, and Kysely adds none: a server
+  // that goes away mid-query would emit an unhandled 'error' and kill the
+  // process. The query itself still rejects, which is how callers learn of it.
+  pool.on('connect', (client) => client.on('error', () => {}))
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
 }

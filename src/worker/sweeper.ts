@@ -25,7 +25,8 @@ export function createSweeper(o: StreamDeps & { db: Db; logger: Logger }) {
       if (!rows[0]?.locked) return
       if ((await o.redis.set(o.keys.epoch, new Date().toISOString(), 'NX')) === 'OK') {
         const n = await runs.forgetEnqueued(trx)
-        if (n > 0) o.logger.warn('redis holds no state of ours (restarted empty?); re-enqueueing pending tasks', { tasks: n })
+        // Also true on a first start; only worth a warning when there was something to redo.
+        if (n > 0) o.logger.warn('redis has no epoch key (first start, or it lost its data): re-enqueueing pending tasks from postgres', { tasks: n })
       }
       recovered.push(...(await runs.recoverExpiredLeases(trx)))
       const due = await runs.lockDueUnqueued(trx, BATCH)

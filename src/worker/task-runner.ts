@@ -117,14 +117,16 @@ export function createTaskRunner(o: TaskRunnerOptions) {
   async function execute(task: TaskChange, run: Running): Promise<void> {
     const taskLog = log.child({ taskId: task.id, attempt: run.key.attempt, type: task.type })
     const outcome = await runHandler(task, run, taskLog)
+    let change: TaskChange | undefined
     try {
-      const change = await persist('outcome', () => outcome(run.key))
-      await publish([change])
-      await o.consumer().ack(run.streamIds)
+      change = await persist('outcome', () => outcome(run.key))
     } catch (e) {
       // Shutting down with Postgres away: leave the job unacked; lease expiry recovers it.
-      taskLog.error('gave up recording outcome; the task will be recovered', { error: coerceError(e).message })
+      return taskLog.error('gave up recording outcome; the task will be recovered', { error: coerceError(e).message })
     }
+    await publish([change])
+    // A failed ack only leaves a job whose task is finished: it is acked when redelivered.
+    await o.consumer().ack(run.streamIds).catch((e) => taskLog.warn('could not ack job', { error: coerceError(e).message }))
   }
 
   type Outcome = (k: runs.RunKey) => Promise<TaskChange | undefined>

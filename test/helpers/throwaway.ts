@@ -132,7 +132,9 @@ async function run(cmd: string[], what: string): Promise<void> {
 /**
  * A throwaway Postgres 15 cluster on a random free port, migrated. We run as
  * root and Postgres refuses root, so the cluster belongs to the postgres user.
- * Durability is switched off: it only has to survive restarts we ask for.
+ * fsync is off (only the server process dies in our tests, never the OS), but
+ * synchronous_commit stays on: an immediate stop must not lose commits, or
+ * tests would blame the product for data the harness threw away.
  */
 export async function startPostgresCluster(opts: { migrate?: boolean } = {}): Promise<PostgresCluster> {
   const port = await freePort()
@@ -142,7 +144,7 @@ export async function startPostgresCluster(opts: { migrate?: boolean } = {}): Pr
   chownSync(dir, uid, gid)
   chmodSync(dir, 0o700)
   const asPostgres = (cmd: string[]) => ['runuser', '-u', 'postgres', '--', ...cmd]
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200`
   const pgCtl = (args: string[], what: string) => run(asPostgres([`${PG_BIN}/pg_ctl`, '-D', data, ...args]), what)
 
   // The postmaster is not our child (pg_ctl daemonizes it); its pid file is the only handle on it.
