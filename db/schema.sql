@@ -1,5 +1,5 @@
 
-\restrict 7MHz7wtmHbAVH2MDhHgzLV4ay35qaFG2MOHohHCJ95SkgiynrMa9r9O5wuR84HE
+\restrict RdSdlNjgqcrD1Fgg3DdieIkcmAXPcre7HRkP1ptoDz1M2E0RxpRAxPflyntZgF5
 
 SET statement_timeout = 0;
 SET lock_timeout = 0;
@@ -23,6 +23,25 @@ CREATE TYPE public.task_status AS ENUM (
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
+
+CREATE TABLE public.api_tokens (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    secret_hash bytea NOT NULL,
+    admin boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT api_tokens_name_check CHECK ((name ~ '^[A-Za-z0-9_.-]{1,64}$'::text))
+);
+
+ALTER TABLE public.api_tokens ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.api_tokens_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 CREATE TABLE public.task_events (
     id bigint NOT NULL,
@@ -70,6 +89,7 @@ CREATE TABLE public.tasks (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    owner_id bigint,
     CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT tasks_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT tasks_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
@@ -86,6 +106,12 @@ ALTER TABLE public.tasks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
+
+ALTER TABLE ONLY public.api_tokens
+    ADD CONSTRAINT api_tokens_name_key UNIQUE (name);
+
+ALTER TABLE ONLY public.api_tokens
+    ADD CONSTRAINT api_tokens_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.task_events
     ADD CONSTRAINT task_events_pkey PRIMARY KEY (id);
@@ -106,10 +132,15 @@ CREATE INDEX tasks_due_idx ON public.tasks USING btree (run_after) WHERE (status
 
 CREATE INDEX tasks_lease_idx ON public.tasks USING btree (locked_until) WHERE (status = 'PROCESSING'::public.task_status);
 
+CREATE INDEX tasks_owner_id_idx ON public.tasks USING btree (owner_id, id DESC);
+
 CREATE INDEX tasks_status_id_idx ON public.tasks USING btree (status, id DESC);
 
 ALTER TABLE ONLY public.task_events
     ADD CONSTRAINT task_events_task_id_fkey FOREIGN KEY (task_id) REFERENCES public.tasks(id) ON DELETE CASCADE;
 
-\unrestrict 7MHz7wtmHbAVH2MDhHgzLV4ay35qaFG2MOHohHCJ95SkgiynrMa9r9O5wuR84HE
+ALTER TABLE ONLY public.tasks
+    ADD CONSTRAINT tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.api_tokens(id);
+
+\unrestrict RdSdlNjgqcrD1Fgg3DdieIkcmAXPcre7HRkP1ptoDz1M2E0RxpRAxPflyntZgF5
 

@@ -11,6 +11,8 @@ if ((await migrate.exited) !== 0) {
   console.error('dev: migration failed; is Postgres running at DATABASE_URL?')
   process.exit(1)
 }
+// A first local run needs no token; the api prints a warning line saying so.
+process.env.AUTH ??= 'off'
 const roles = [run('src/main-api.ts'), run('src/main-worker.ts')]
 const stop = () => {
   for (const p of roles) p.kill('SIGTERM')

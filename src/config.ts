@@ -35,6 +35,23 @@ export const configSchema = z.object({
   EVENTS_MAXLEN: positiveInt.default(100_000),
   WS_MAX_BUFFERED_BYTES: positiveInt.default(1024 * 1024),
   EVENTS_RESYNC_MS: positiveInt.default(2000),
+  // Secure by default; `bun run dev` turns it off for a first local run.
+  AUTH: z.enum(['required', 'off']).default('required'),
+  /** Comma-separated origins allowed for CORS and WebSocket upgrades; empty allows same-origin only. */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.url('each entry must be an origin like https://app.example.com'))),
+  MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  MAX_PAYLOAD_BYTES: positiveInt.default(64 * 1024),
+  MAX_PAYLOAD_DEPTH: positiveInt.max(1000).default(16),
+  /** Requests per second per token (per address when AUTH=off); 0 turns limiting off. */
+  RATE_LIMIT_PER_SEC: z.coerce.number().int().min(0).default(100),
+  WS_MAX_CONNECTIONS: positiveInt.default(20_000),
+  WS_MAX_CONNECTIONS_PER_TOKEN: positiveInt.default(1000),
+  WS_MAX_MESSAGE_BYTES: positiveInt.default(4096),
+  WS_IDLE_TIMEOUT_S: z.coerce.number().int().min(0).max(960).default(120),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 })
 

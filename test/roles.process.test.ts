@@ -206,6 +206,7 @@ describe('bun run api + bun run worker', () => {
       PORT: String(port),
       DEMO_WORK_MS: '100',
       LOG_LEVEL: 'info',
+      AUTH: 'off', // the seed's curl flow has no token; auth has its own tests
     }
     api = start('api', env)
     worker = start('worker', env)

@@ -1,23 +1,49 @@
 import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
 import { requestId } from 'hono/request-id'
+import { secureHeaders } from 'hono/secure-headers'
 import type { TaskDeps } from '../domain/tasks/task.service'
 import type { Redis } from '../infra/redis'
+import { authenticate, type AppEnv, type AuthMode, type TokenVerifier } from './auth'
 import { createErrorHandler, errorBody } from './error-handler'
+import { rateLimit } from './rate-limit'
 import { healthRoutes } from './routes/health.routes'
 import { tasksRoutes } from './routes/tasks.routes'
-import { socketRoutes } from './ws/socket.routes'
+import { socketRoutes, type SocketGate } from './ws/socket.routes'
 
 export interface AppDeps extends TaskDeps {
   redis: Redis
+  /** Default: AUTH=off, everyone is an admin (local development, tests). */
+  auth?: { mode: AuthMode; verify: TokenVerifier }
+  http?: { maxBodyBytes: number; rateLimitPerSec: number; corsOrigins: string[] }
+  sockets?: SocketGate
 }
+
+const defaultHttp = { maxBodyBytes: 1024 * 1024, rateLimitPerSec: 0, corsOrigins: [] as string[] }
 
 /** Every HTTP route; trailing slashes are optional everywhere (strict: false). */
 export function createApp(deps: AppDeps) {
-  return new Hono({ strict: false })
+  const http = deps.http ?? defaultHttp
+  const auth = authenticate(deps.auth ?? { mode: 'off', verify: async () => null })
+  const limit = rateLimit({ redis: deps.redis, prefix: deps.keys.prefix, perSecond: http.rateLimitPerSec, logger: deps.logger })
+  const app = new Hono<AppEnv>({ strict: false })
     .use(requestId())
+    .use(secureHeaders())
+  if (http.corsOrigins.length) app.use('/api/*', cors({ origin: http.corsOrigins, exposeHeaders: ['Retry-After', 'X-Request-Id'] }))
+  return app
+    .use(
+      '/api/*',
+      bodyLimit({
+        maxSize: http.maxBodyBytes,
+        onError: (c) => c.json(errorBody('payload_too_large', `request body must be at most ${http.maxBodyBytes} bytes`), 413),
+      }),
+    )
     .route('/', healthRoutes(deps))
+    .use('/api/*', auth, limit)
+    .use('/ws/*', auth)
     .route('/api/tasks', tasksRoutes(deps))
-    .route('/ws', socketRoutes(deps))
+    .route('/ws', socketRoutes(deps, { corsOrigins: http.corsOrigins, gate: deps.sockets }))
     .notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))
     .onError(createErrorHandler(deps.logger))
 }

@@ -8,10 +8,13 @@ import { isUnavailable } from './unavailable'
 const statusByCode: Record<string, ContentfulStatusCode> = {
   validation_error: 400,
   invalid_json: 400,
+  unauthorized: 401,
+  forbidden_origin: 403,
   not_found: 404,
   conflict: 409,
   idempotency_conflict: 409,
   unsupported_media_type: 415,
+  too_many_connections: 429,
   unavailable: 503,
 }
 
@@ -23,7 +26,10 @@ export function errorBody(code: string, message: string, details?: unknown) {
 export function createErrorHandler(logger: Logger) {
   return function onError(err: Error, c: Context) {
     if (err instanceof ValidationError) return c.json(errorBody(err.code, err.message, err.details), 400)
-    if (err instanceof DomainError) return c.json(errorBody(err.code, err.message), statusByCode[err.code] ?? 400)
+    if (err instanceof DomainError) {
+      if (err.code === 'unauthorized') c.header('WWW-Authenticate', 'Bearer')
+      return c.json(errorBody(err.code, err.message), statusByCode[err.code] ?? 400)
+    }
     if (err instanceof HTTPException) {
       const malformed = err.status === 400 && /json/i.test(err.message)
       const code = malformed ? 'invalid_json' : err.status === 413 ? 'payload_too_large' : 'http_error'

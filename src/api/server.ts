@@ -4,22 +4,47 @@ import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createRedis, waitForRedis } from '../infra/redis'
 import { streamKeys } from '../infra/stream-keys'
 import { createApp } from './app'
+import { createTokenVerifier } from './auth'
 import { createEventHub } from './ws/event-hub'
 import { closeCodes, createSocketHandlers } from './ws/socket-session'
+import dashboard from '../dashboard/index.html'
 
 /** The API role: HTTP and WebSockets on one port, fed by the events stream. */
 export async function startApiServer(config: Config, logger: Logger = createLogger(config.LOG_LEVEL, { role: 'api' })) {
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
   const redis = createRedis(config.REDIS_URL, 'producer', logger)
-  const hub = createEventHub({ redis: createRedis(config.REDIS_URL, 'blocking', logger), db, keys: streamKeys(config.KEY_PREFIX), logger, resyncMs: config.EVENTS_RESYNC_MS })
-  const deps = { db, redis, keys: streamKeys(config.KEY_PREFIX), eventsMaxLen: config.EVENTS_MAXLEN, logger }
+  const keys = streamKeys(config.KEY_PREFIX)
+  const hub = createEventHub({ redis: createRedis(config.REDIS_URL, 'blocking', logger), db, keys, logger, resyncMs: config.EVENTS_RESYNC_MS })
+  const sockets = createSocketHandlers({
+    db,
+    hub,
+    logger,
+    limits: {
+      maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+      maxConnections: config.WS_MAX_CONNECTIONS,
+      maxConnectionsPerToken: config.WS_MAX_CONNECTIONS_PER_TOKEN,
+      maxMessageBytes: config.WS_MAX_MESSAGE_BYTES,
+      idleTimeoutS: config.WS_IDLE_TIMEOUT_S,
+    },
+  })
   await waitForRedis(redis, 3000)
-  const app = createApp(deps)
-  const sockets = createSocketHandlers({ db, hub, logger, maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES })
+  const app = createApp({
+    db,
+    redis,
+    keys,
+    eventsMaxLen: config.EVENTS_MAXLEN,
+    logger,
+    limits: { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxPayloadDepth: config.MAX_PAYLOAD_DEPTH },
+    auth: { mode: config.AUTH, verify: createTokenVerifier(db) },
+    http: { maxBodyBytes: config.MAX_BODY_BYTES, rateLimitPerSec: config.RATE_LIMIT_PER_SEC, corsOrigins: config.CORS_ORIGINS },
+    sockets: sockets.gate,
+  })
+  if (config.AUTH === 'off') logger.warn('AUTH=off: anyone who can reach this port can read and change every task')
 
   const server = Bun.serve({
     port: config.PORT,
     hostname: config.HOST,
+    routes: { '/': dashboard },
     fetch: app.fetch,
     websocket: sockets.handlers,
   })

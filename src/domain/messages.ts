@@ -21,6 +21,8 @@ export type JobMessage = z.infer<typeof jobMessageSchema>
 export interface TaskEventMessage {
   kind: 'change'
   task_id: number
+  /** The API token that owns the task (null when AUTH=off): routes the event to its owner's feed. */
+  owner_id: number | null
   seq: number
   status: TaskStatus
   progress: number
@@ -38,11 +40,12 @@ export interface TaskEventMessage {
  * beside the message JSON, which is encoded once here and sent as is.
  */
 export function eventToFields(e: TaskEventMessage): string[] {
-  return ['t', String(e.task_id), 's', String(e.seq), 'c', String(e.cursor), 'd', JSON.stringify(e)]
+  return ['t', String(e.task_id), 's', String(e.seq), 'c', String(e.cursor), 'o', String(e.owner_id ?? ''), 'd', JSON.stringify(e)]
 }
 
 export interface StreamedEvent {
   taskId: number
+  ownerId: number | null
   seq: number
   cursor: number
   json: string
@@ -53,7 +56,7 @@ export function fieldsToEvent(fields: string[]): StreamedEvent | null {
   const taskId = Number(f.t)
   const seq = Number(f.s)
   if (!Number.isSafeInteger(taskId) || !Number.isSafeInteger(seq) || !f.d) return null
-  return { taskId, seq, cursor: Number(f.c ?? 0), json: f.d }
+  return { taskId, ownerId: f.o ? Number(f.o) : null, seq, cursor: Number(f.c ?? 0), json: f.d }
 }
 
 /** Reads ioredis' flat [k1, v1, k2, v2] field list. */

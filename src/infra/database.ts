@@ -25,6 +25,15 @@ export type TaskStatus = "CANCELLED" | "COMPLETED" | "FAILED" | "PENDING" | "PRO
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+export interface ApiTokens {
+  admin: Generated<boolean>;
+  created_at: Generated<Timestamp>;
+  id: Generated<number>;
+  name: string;
+  revoked_at: Timestamp | null;
+  secret_hash: Buffer;
+}
+
 export interface TaskEvents {
   at: Generated<Timestamp>;
   detail: Json | null;
@@ -46,6 +55,7 @@ export interface Tasks {
   locked_by: string | null;
   locked_until: Timestamp | null;
   max_attempts: Generated<number>;
+  owner_id: number | null;
   payload: Generated<Json>;
   progress: Generated<number>;
   result: Json | null;
@@ -60,6 +70,7 @@ export interface Tasks {
 }
 
 export interface DB {
+  api_tokens: ApiTokens;
   task_events: TaskEvents;
   tasks: Tasks;
 }

@@ -1,6 +1,7 @@
 /** Every Redis key Taskline touches, in one place, under one prefix. */
 export function streamKeys(prefix: string) {
   return {
+    prefix,
     /** Jobs to run: one entry per enqueue of a task, read by the workers' group. */
     jobs: `${prefix}jobs`,
     /** Status events: read by every API instance (fan-out) and every worker (cancel). */

@@ -157,6 +157,9 @@ export async function startChaosEnv(opts: { env?: Env } = {}) {
     RETRY_BASE_MS: 50,
     SHUTDOWN_GRACE_MS: 2000,
     DB_POOL_SIZE: 10,
+    // These tests are about failures, not about who may do what.
+    AUTH: 'off',
+    RATE_LIMIT_PER_SEC: 0,
     ...opts.env,
   }
   const db: Db = createDb(pg.url, 3)

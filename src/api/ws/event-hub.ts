@@ -9,6 +9,8 @@ import { createEventSequencer, messageToStreamed } from './event-sequencer'
 
 export const allTasksTopic = 'tasks'
 export const taskTopic = (id: number) => `task:${id}`
+/** One owner's share of the all-tasks feed (non-admin tokens subscribe here). */
+export const ownerTopic = (ownerId: number) => `tasks:owner:${ownerId}`
 
 type Listener = (e: StreamedEvent) => void
 
@@ -45,9 +47,10 @@ export function createEventHub(o: EventHubOptions) {
 
   function deliver(e: StreamedEvent) {
     if (e.cursor > lastCursor) lastCursor = e.cursor
-    server?.publish(taskTopic(e.taskId), e.json)
-    server?.publish(allTasksTopic, e.json)
-    for (const topic of [taskTopic(e.taskId), allTasksTopic]) {
+    const topics = [taskTopic(e.taskId), allTasksTopic]
+    if (e.ownerId !== null) topics.push(ownerTopic(e.ownerId))
+    for (const topic of topics) server?.publish(topic, e.json)
+    for (const topic of topics) {
       const set = listeners.get(topic)
       if (set) for (const l of set) l(e)
     }

@@ -17,6 +17,7 @@ export interface SequencerOptions {
 
 export const messageToStreamed = (m: TaskEventMessage): StreamedEvent => ({
   taskId: m.task_id,
+  ownerId: m.owner_id,
   seq: m.seq,
   cursor: m.cursor,
   json: JSON.stringify(m),

@@ -4,16 +4,28 @@ import type { Logger } from '../../infra/logger'
 import * as repo from '../../domain/tasks/task.repository'
 import { taskRowToTask } from '../../domain/tasks/task'
 import type { StreamedEvent } from '../../domain/messages'
-import { allTasksTopic, taskTopic, type EventHub } from './event-hub'
+import type { Principal } from '../../domain/tokens/token'
+import { findRevokedIds } from '../../domain/tokens/token.repository'
+import { allTasksTopic, ownerTopic, taskTopic, type EventHub } from './event-hub'
 
 export type SocketData = ({ feed: 'task'; taskId: number; afterSeq?: number } | { feed: 'all'; after?: number }) & {
+  principal: Principal
   /** Releases what the session holds in the hub; set once the session starts. */
   stop?: () => void
 }
 export type TaskSocket = ServerWebSocket<SocketData>
 
 /** Close codes a client can act on (4000-4999 are ours to define). */
-export const closeCodes = { goingAway: 1001, internal: 1011, tooSlow: 4008, taskGone: 4404 } as const
+export const closeCodes = {
+  goingAway: 1001,
+  unsupportedData: 1003,
+  policyViolation: 1008,
+  tooBig: 1009,
+  internal: 1011,
+  tokenRevoked: 4401,
+  tooSlow: 4008,
+  taskGone: 4404,
+} as const
 
 const REPLAY_PAGE = 1000
 /** How long an all-tasks socket filters live events against its replay before joining the topic. */
@@ -90,16 +102,20 @@ async function sendHistory(ws: TaskSocket, db: Db, taskId: number, afterSeq: num
  * filtered against the replay for a moment before the socket joins the topic.
  */
 export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?: number): Promise<void> {
+  const { principal } = ws.data
+  // An admin follows every task; any other token only its own.
+  const topic = principal.admin || principal.ownerId === null ? allTasksTopic : ownerTopic(principal.ownerId)
+  const owner = topic === allTasksTopic ? undefined : principal.ownerId
   const early: StreamedEvent[] = []
   let onLive: (e: StreamedEvent) => void = (e) => early.push(e)
-  const stopListening = deps.hub.listen(allTasksTopic, (e) => onLive(e))
+  const stopListening = deps.hub.listen(topic, (e) => onLive(e))
   ws.data.stop = stopListening
   const seen = new Set<number>()
   if (after === undefined) {
     ws.send(JSON.stringify({ kind: 'hello', cursor: await repo.latestEventId(deps.db) }))
   } else {
     for (let cursor = after; ; ) {
-      const page = await repo.listEventsAfter(deps.db, cursor, REPLAY_PAGE)
+      const page = await repo.listEventsAfter(deps.db, cursor, REPLAY_PAGE, owner)
       for (const e of page) {
         ws.send(JSON.stringify(e))
         seen.add(e.cursor)
@@ -117,7 +133,7 @@ export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?
   onLive = forward
   const settle = setTimeout(() => {
     if (ws.readyState !== WebSocket.OPEN) return
-    ws.subscribe(allTasksTopic)
+    ws.subscribe(topic)
     stopListening()
   }, seen.size ? FEED_SETTLE_MS : 0)
   ws.data.stop = () => {
@@ -126,31 +142,68 @@ export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?
   }
 }
 
+export interface SocketLimits {
+  maxBufferedBytes: number
+  maxConnections: number
+  maxConnectionsPerToken: number
+  maxMessageBytes: number
+  idleTimeoutS: number
+}
+
 /**
- * Bun's websocket handlers. Sessions start on open; every socket is tracked
- * for shutdown and for the slow-client check: a client that stops reading is
- * closed (4008) once its send buffer passes maxBufferedBytes, so it can never
- * make this process's memory grow without bound. It loses nothing: it
- * reconnects with after_seq.
+ * Bun's websocket handlers, and the register of open sockets behind the
+ * connection limits. Every half second, a socket whose unsent data passed
+ * maxBufferedBytes (a client that stopped reading) is closed with 4008, so it
+ * can never make this process's memory grow without bound; it loses nothing,
+ * it reconnects with after_seq. Every two seconds, sockets of revoked tokens
+ * are closed with 4401.
  */
-export function createSocketHandlers(deps: SessionDeps & { logger: Logger; maxBufferedBytes: number }) {
+export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limits: SocketLimits }) {
+  const { limits } = deps
   const sockets = new Set<TaskSocket>()
+  const perOwner = new Map<number, number>()
   const slowCheck = setInterval(() => {
     for (const ws of sockets) {
-      if (ws.getBufferedAmount() > deps.maxBufferedBytes) {
+      if (ws.getBufferedAmount() > limits.maxBufferedBytes) {
         ws.close(closeCodes.tooSlow, 'client too slow to read its messages; reconnect with after_seq')
       }
     }
   }, 500)
+  const revokedCheck = setInterval(async () => {
+    const owners = [...perOwner.keys()]
+    try {
+      const revoked = new Set(await findRevokedIds(deps.db, owners))
+      if (revoked.size === 0) return
+      for (const ws of sockets) {
+        if (revoked.has(ws.data.principal.ownerId!)) ws.close(closeCodes.tokenRevoked, 'API token revoked')
+      }
+    } catch {
+      // Postgres away: check again next time.
+    }
+  }, 2000)
+
   return {
     sockets,
+    gate: {
+      admit(principal: Principal): string | null {
+        if (sockets.size >= limits.maxConnections) return `this server holds its maximum of ${limits.maxConnections} sockets; retry later or elsewhere`
+        const mine = principal.ownerId === null ? 0 : (perOwner.get(principal.ownerId) ?? 0)
+        if (mine >= limits.maxConnectionsPerToken) return `this token holds its maximum of ${limits.maxConnectionsPerToken} sockets`
+        return null
+      },
+    },
     handlers: {
       data: {} as SocketData,
       // The hard bound behind the 4008 check, should a burst outrun it.
-      backpressureLimit: deps.maxBufferedBytes * 4,
+      backpressureLimit: limits.maxBufferedBytes * 4,
       closeOnBackpressureLimit: true,
+      maxPayloadLength: limits.maxMessageBytes,
+      idleTimeout: limits.idleTimeoutS,
+      sendPings: true,
       async open(ws: TaskSocket) {
         sockets.add(ws)
+        const owner = ws.data.principal.ownerId
+        if (owner !== null) perOwner.set(owner, (perOwner.get(owner) ?? 0) + 1)
         try {
           if (ws.data.feed === 'task') await startTaskSession(ws, deps, ws.data.taskId, ws.data.afterSeq)
           else await startFeedSession(ws, deps, ws.data.after)
@@ -159,17 +212,27 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; maxBu
           ws.close(closeCodes.internal, 'could not load task history; reconnect')
         }
       },
+      /** These sockets only send; a client may ping, anything else is a protocol error. */
       message(ws: TaskSocket, message: string | Buffer) {
+        if (typeof message !== 'string') return ws.close(closeCodes.unsupportedData, 'binary messages are not accepted')
         // An application-level ping for clients (browsers) that cannot send protocol pings.
-        if (message === 'ping') ws.send('{"kind":"pong"}')
+        if (message === 'ping') return void ws.send('{"kind":"pong"}')
+        ws.close(closeCodes.policyViolation, 'unexpected message: this socket accepts only "ping"')
       },
       close(ws: TaskSocket) {
-        sockets.delete(ws)
+        if (!sockets.delete(ws)) return
+        const owner = ws.data.principal.ownerId
+        if (owner !== null) {
+          const n = (perOwner.get(owner) ?? 1) - 1
+          if (n <= 0) perOwner.delete(owner)
+          else perOwner.set(owner, n)
+        }
         ws.data.stop?.()
       },
     },
     closeAll(code: number, reason: string) {
       clearInterval(slowCheck)
+      clearInterval(revokedCheck)
       for (const ws of sockets) ws.close(code, reason)
     },
   }

@@ -86,6 +86,7 @@ export function changeToEvent(c: TaskChange): TaskEventMessage {
   return {
     kind: 'change',
     task_id: c.id,
+    owner_id: c.owner_id,
     seq: c.seq,
     status: c.status,
     progress: c.progress,
@@ -108,11 +109,12 @@ export function findTasksByIds(db: Db, ids: number[]): Promise<TaskRow[]> {
   return db.selectFrom('tasks').selectAll().where('id', 'in', ids).execute()
 }
 
-/** Newest first; fetches one extra row to know whether there is a next page. */
-export function listTasks(db: Db, q: ListTasksQuery): Promise<TaskRow[]> {
+/** Newest first; fetches one extra row to know whether there is a next page. Only ownerId's unless undefined. */
+export function listTasks(db: Db, q: ListTasksQuery, ownerId?: number | null): Promise<TaskRow[]> {
   return db
     .selectFrom('tasks')
     .selectAll()
+    .$if(ownerId !== undefined, (qb) => qb.where('owner_id', ownerId === null ? 'is' : '=', ownerId!))
     .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!))
     .$if(q.cursor !== undefined, (qb) => qb.where('id', '<', q.cursor!))
     .orderBy('id', 'desc')
@@ -120,34 +122,31 @@ export function listTasks(db: Db, q: ListTasksQuery): Promise<TaskRow[]> {
     .execute()
 }
 
-const eventColumns = ['id', 'task_id', 'seq', 'status', 'progress', 'at', 'detail'] as const
+const selectEvents = (db: Db) =>
+  db
+    .selectFrom('task_events as e')
+    .innerJoin('tasks as t', 't.id', 'e.task_id')
+    .select(['e.id', 'e.task_id', 'e.seq', 'e.status', 'e.progress', 'e.at', 'e.detail', 't.owner_id'])
 
 export async function listTaskEvents(db: Db, taskId: number, afterSeq = 0): Promise<TaskEventMessage[]> {
-  const rows = await db
-    .selectFrom('task_events')
-    .select(eventColumns)
-    .where('task_id', '=', taskId)
-    .where('seq', '>', afterSeq)
-    .orderBy('seq')
-    .execute()
+  const rows = await selectEvents(db).where('e.task_id', '=', taskId).where('e.seq', '>', afterSeq).orderBy('e.seq').execute()
   return rows.map(eventRowToMessage)
 }
 
-/** The all-tasks feed after a cursor, oldest first. */
-export async function listEventsAfter(db: Db, afterId: number, limit: number): Promise<TaskEventMessage[]> {
-  const rows = await db
-    .selectFrom('task_events')
-    .select(eventColumns)
-    .where('id', '>', afterId)
-    .orderBy('id')
+/** The all-tasks feed after a cursor, oldest first; only one owner's tasks unless ownerId is undefined. */
+export async function listEventsAfter(db: Db, afterId: number, limit: number, ownerId?: number | null): Promise<TaskEventMessage[]> {
+  const rows = await selectEvents(db)
+    .where('e.id', '>', afterId)
+    .$if(ownerId !== undefined, (qb) => qb.where('t.owner_id', ownerId === null ? 'is' : '=', ownerId!))
+    .orderBy('e.id')
     .limit(limit)
     .execute()
   return rows.map(eventRowToMessage)
 }
 
-type EventRow = { id: number; task_id: number; seq: number; status: TaskStatus; progress: number; at: Date; detail: Json | null }
+type EventRow = { id: number; task_id: number; seq: number; status: TaskStatus; progress: number; at: Date; detail: Json | null; owner_id: number | null }
 function eventRowToMessage(r: EventRow): TaskEventMessage {
-  return { kind: 'change', task_id: r.task_id, seq: r.seq, status: r.status, progress: r.progress, at: r.at.toISOString(), cursor: r.id, detail: r.detail }
+  return { kind: 'change', task_id: r.task_id, owner_id: r.owner_id, seq: r.seq, status: r.status, progress: r.progress, at: r.at.toISOString(), cursor: r.id, detail: r.detail }
 }
 
 export async function deleteTaskById(db: Db, id: number): Promise<TaskRow | undefined> {

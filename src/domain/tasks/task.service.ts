@@ -18,13 +18,29 @@ import {
   type TaskRow,
 } from './task'
 import * as repo from './task.repository'
+import type { Principal } from '../tokens/token'
 
 export interface TaskDeps extends StreamDeps {
   db: Db
+  limits?: PayloadLimits
 }
 
-/** Checks the payload against its handler's schema, so a bad one never reaches a worker. */
-export function validatePayload(input: CreateTaskInput): void {
+export interface PayloadLimits {
+  maxPayloadBytes: number
+  maxPayloadDepth: number
+}
+
+const defaultLimits: PayloadLimits = { maxPayloadBytes: 65_536, maxPayloadDepth: 16 }
+
+function depthOf(value: unknown, limit: number, depth = 1): number {
+  if (depth > limit || value === null || typeof value !== 'object') return depth
+  let max = depth
+  for (const v of Object.values(value)) max = Math.max(max, depthOf(v, limit, depth + 1))
+  return max
+}
+
+/** Checks the payload against its handler's schema and our size limits, so a bad one never reaches a worker. */
+export function validatePayload(input: CreateTaskInput, limits: PayloadLimits = defaultLimits): void {
   // Own keys only: "constructor" or "toString" would otherwise find an
   // Object.prototype function and fail as a 500 on handler.payload.
   const handler = Object.hasOwn(handlers, input.type) ? handlers[input.type] : undefined
@@ -33,26 +49,37 @@ export function validatePayload(input: CreateTaskInput): void {
       { path: ['type'], message: `unknown task type "${input.type}"; known types: ${handlerTypes().join(', ')}` },
     ])
   }
+  if (depthOf(input.payload, limits.maxPayloadDepth) > limits.maxPayloadDepth) {
+    throw validationErrorFromIssues([{ path: ['payload'], message: `payload must not nest deeper than ${limits.maxPayloadDepth} levels` }])
+  }
+  if (Buffer.byteLength(JSON.stringify(input.payload)) > limits.maxPayloadBytes) {
+    throw validationErrorFromIssues([{ path: ['payload'], message: `payload must be at most ${limits.maxPayloadBytes} bytes of JSON` }])
+  }
   const parsed = handler.payload.safeParse(input.payload)
   if (!parsed.success) throw validationErrorFromIssues(parsed.error.issues, ['payload'])
 }
 
+/** Idempotency keys are per owner: two clients may use the same key without meeting. */
+const scopedKey = (who: Principal, key: string) => `${who.ownerId ?? 'anonymous'}/${key}`
+
 export async function createTask(
   deps: TaskDeps,
+  who: Principal,
   input: CreateTaskInput,
   idempotencyKey?: string,
 ): Promise<{ task: Task; created: boolean }> {
-  validatePayload(input)
+  validatePayload(input, deps.limits)
+  const key = idempotencyKey === undefined ? null : scopedKey(who, idempotencyKey)
   const [change] = await repo.insertTasks(deps.db, [
-    { ...input, payload: input.payload as Json, idempotency_key: idempotencyKey ?? null, enqueued_at: sql<Date>`now()` },
+    { ...input, payload: input.payload as Json, owner_id: who.ownerId, idempotency_key: key, enqueued_at: sql<Date>`now()` },
   ])
-  if (!change) return { task: await replayIdempotent(deps.db, input, idempotencyKey!), created: false }
+  if (!change) return { task: await replayIdempotent(deps.db, input, key!, idempotencyKey!), created: false }
   await enqueue(deps, [change])
   return { task: taskRowToTask(change), created: true }
 }
 
 /** A retried POST gets the task its key first created, unless it asks for something else. */
-async function replayIdempotent(db: Db, input: CreateTaskInput, key: string): Promise<Task> {
+async function replayIdempotent(db: Db, input: CreateTaskInput, key: string, shownKey: string): Promise<Task> {
   const row = await repo.findTaskByIdempotencyKey(db, key)
   if (!row) throw new ConflictError('idempotency key is in use by a task being deleted; retry', 'idempotency_conflict')
   // jsonb stores object keys in its own order, so compare payloads structurally:
@@ -64,7 +91,7 @@ async function replayIdempotent(db: Db, input: CreateTaskInput, key: string): Pr
     (row.timeout_ms ?? undefined) === input.timeout_ms &&
     isDeepStrictEqual(row.payload, input.payload)
   if (!same) {
-    throw new ConflictError(`Idempotency-Key "${key}" was already used for a different request (task ${row.id})`, 'idempotency_conflict')
+    throw new ConflictError(`Idempotency-Key "${shownKey}" was already used for a different request (task ${row.id})`, 'idempotency_conflict')
   }
   return taskRowToTask(row)
 }
@@ -79,29 +106,36 @@ async function publish(deps: TaskDeps, events: TaskEventMessage[]): Promise<void
   await pushToStreams(deps, [], events)
 }
 
-export async function getTask(deps: TaskDeps, id: number): Promise<Task> {
-  return taskRowToTask(await mustFind(deps.db, id))
-}
+/** Another owner's task answers exactly like a missing one: its existence is not revealed. */
+const visibleTo = (who: Principal, row: TaskRow) => who.admin || row.owner_id === who.ownerId
 
-async function mustFind(db: Db, id: number): Promise<TaskRow> {
+async function mustFind(db: Db, who: Principal, id: number): Promise<TaskRow> {
   const row = await repo.findTaskById(db, id)
-  if (!row) throw taskNotFound(id)
+  if (!row || !visibleTo(who, row)) throw taskNotFound(id)
   return row
 }
 
-export async function listTasks(deps: TaskDeps, q: ListTasksQuery): Promise<{ tasks: Task[]; nextCursor: number | null }> {
-  const rows = await repo.listTasks(deps.db, q)
+export async function getTask(deps: TaskDeps, who: Principal, id: number): Promise<Task> {
+  return taskRowToTask(await mustFind(deps.db, who, id))
+}
+
+export async function listTasks(deps: TaskDeps, who: Principal, q: ListTasksQuery): Promise<{ tasks: Task[]; nextCursor: number | null }> {
+  const rows = await repo.listTasks(deps.db, q, who.admin ? undefined : who.ownerId)
   const page = rows.slice(0, q.limit)
   const nextCursor = rows.length > q.limit ? page[page.length - 1]!.id : null
   return { tasks: page.map(taskRowToTask), nextCursor }
 }
 
-export async function listTaskEvents(deps: TaskDeps, id: number): Promise<TaskEventMessage[]> {
-  await mustFind(deps.db, id)
+export async function listTaskEvents(deps: TaskDeps, who: Principal, id: number): Promise<TaskEventMessage[]> {
+  await mustFind(deps.db, who, id)
   return repo.listTaskEvents(deps.db, id)
 }
 
-export async function updateTaskTitle(deps: TaskDeps, id: number, title: string): Promise<Task> {
+// The changes below check visibility first; ownership never changes, so the
+// guarded UPDATE that follows needs only the id and the status.
+
+export async function updateTaskTitle(deps: TaskDeps, who: Principal, id: number, title: string): Promise<Task> {
+  await mustFind(deps.db, who, id)
   const [change] = await repo.changeTasks(deps.db, { title }, (eb) => eb('id', '=', id), { title })
   if (!change) throw taskNotFound(id)
   await publish(deps, [repo.changeToEvent(change)])
@@ -109,59 +143,60 @@ export async function updateTaskTitle(deps: TaskDeps, id: number, title: string)
 }
 
 /** PENDING or PROCESSING -> CANCELLED; a running handler learns it from the event and aborts. */
-export async function cancelTask(deps: TaskDeps, id: number): Promise<Task> {
-  const [change] = await repo.changeTasks(
-    deps.db,
-    { status: 'CANCELLED', finished_at: sql`now()`, locked_by: null, locked_until: null },
-    (eb) => eb.and([eb('id', '=', id), eb('status', 'in', cancellableStatuses)]),
-    { reason: 'cancelled by request' },
-  )
-  if (!change) {
-    const row = await mustFind(deps.db, id)
+export async function cancelTask(deps: TaskDeps, who: Principal, id: number): Promise<Task> {
+  for (;;) {
+    const row = await mustFind(deps.db, who, id)
     if (!canCancel(row.status)) throw new ConflictError(`task ${id} is ${row.status}; only PENDING or PROCESSING tasks can be cancelled`)
-    return cancelTask(deps, id) // it changed status between our two reads
+    const [change] = await repo.changeTasks(
+      deps.db,
+      { status: 'CANCELLED', finished_at: sql`now()`, locked_by: null, locked_until: null },
+      (eb) => eb.and([eb('id', '=', id), eb('status', 'in', cancellableStatuses)]),
+      { reason: 'cancelled by request' },
+    )
+    if (!change) continue // it changed status between our read and our write: decide again
+    await publish(deps, [repo.changeToEvent(change)])
+    return taskRowToTask(change)
   }
-  await publish(deps, [repo.changeToEvent(change)])
-  return taskRowToTask(change)
 }
 
 /** FAILED or CANCELLED -> PENDING with a fresh attempt budget, enqueued again. */
-export async function retryTask(deps: TaskDeps, id: number): Promise<Task> {
-  const [change] = await repo.changeTasks(
-    deps.db,
-    {
-      status: 'PENDING',
-      attempts: 0,
-      progress: 0,
-      result: null,
-      error: null,
-      run_after: sql`now()`,
-      enqueued_at: sql`now()`,
-      started_at: null,
-      finished_at: null,
-    },
-    (eb) => eb.and([eb('id', '=', id), eb('status', 'in', retryableStatuses)]),
-    { reason: 'retried by request' },
-  )
-  if (!change) {
-    const row = await mustFind(deps.db, id)
+export async function retryTask(deps: TaskDeps, who: Principal, id: number): Promise<Task> {
+  for (;;) {
+    const row = await mustFind(deps.db, who, id)
     if (!canRetry(row.status)) throw new ConflictError(`task ${id} is ${row.status}; only FAILED or CANCELLED tasks can be retried`)
-    return retryTask(deps, id)
+    const [change] = await repo.changeTasks(
+      deps.db,
+      {
+        status: 'PENDING',
+        attempts: 0,
+        progress: 0,
+        result: null,
+        error: null,
+        run_after: sql`now()`,
+        enqueued_at: sql`now()`,
+        started_at: null,
+        finished_at: null,
+      },
+      (eb) => eb.and([eb('id', '=', id), eb('status', 'in', retryableStatuses)]),
+      { reason: 'retried by request' },
+    )
+    if (!change) continue
+    await enqueue(deps, [change])
+    return taskRowToTask(change)
   }
-  await enqueue(deps, [change])
-  return taskRowToTask(change)
 }
 
 /** Cancels an active task first, so its subscribers and its worker hear of it. */
-export async function deleteTask(deps: TaskDeps, id: number): Promise<void> {
-  const row = await mustFind(deps.db, id)
-  if (canCancel(row.status)) await cancelTask(deps, id).catch((e) => (e instanceof ConflictError ? undefined : Promise.reject(e)))
+export async function deleteTask(deps: TaskDeps, who: Principal, id: number): Promise<void> {
+  const row = await mustFind(deps.db, who, id)
+  if (canCancel(row.status)) await cancelTask(deps, who, id).catch((e) => (e instanceof ConflictError ? undefined : Promise.reject(e)))
   const deleted = await repo.deleteTaskById(deps.db, id)
   if (!deleted) throw taskNotFound(id)
   await publish(deps, [
     {
       kind: 'change',
       task_id: id,
+      owner_id: deleted.owner_id,
       seq: deleted.seq + 1,
       status: deleted.status,
       progress: deleted.progress,

@@ -1,0 +1,97 @@
+import type { LatencySummary } from './histogram'
+import type { Options } from './options'
+import type { BenchEnv, Role } from './system'
+import { expectReply, spawnChild } from './children'
+
+export interface HttpFigure extends LatencySummary {
+  perSecond: number
+  requests: number
+  errors: number
+}
+
+export interface LifecycleFigure extends LatencySummary {
+  perSecond: number
+  /** p50/p99 of POST-to-claim (queue) and claim-to-finish (run), from the rows' timestamps. */
+  stagesMs: Record<string, number | null>
+  missing: number
+  duplicates: number
+  postErrors: number
+}
+
+/** Everything a run measured; printed as the table and, whole, as the JSON line. */
+export interface Results {
+  mode: Options['mode']
+  startedAt: string
+  machine: { cores: number; ulimitNofile: string; loadAverageStart: number; loadAverageEnd?: number }
+  references: {
+    loopTasksPerSecond?: number
+    pgbenchLifecycleTps?: number
+    pgbenchInsertTps?: number
+    hello?: Record<string, HttpFigure>
+  }
+  create?: Record<string, HttpFigure>
+  backlog?: {
+    tasks: number
+    enqueuePerSecond: number
+    drainPerSecond: number
+    drainWallSeconds: number
+    workerRssStartMiB: number
+    workerRssPeakMiB: number
+    workerRssFirstHalfMiB: number
+    workerRssSecondHalfMiB: number
+    flat: boolean
+  }
+  lifecycle?: { closed: Record<string, LifecycleFigure>; open?: LifecycleFigure & { offeredRate: number } }
+  events?: Record<string, LatencySummary & { sockets: number }>
+  fanout?: {
+    sockets: number
+    offeredPerSecond: number
+    deliveredPerSecond: number
+    closedByServer: number
+    apiRssBeforeMiB: number
+    apiRssAfterMiB: number
+    bytesPerSocket: number
+  }
+  resources: {
+    idle?: { apiMiB: number | null; workerMiB: number | null }
+    load?: { apiMiB: number; workerMiB: number; during: string }
+    /** Cores used per process group during a phase: what saturates the machine. */
+    cpu: Record<string, Record<string, number>>
+  }
+  integrity?: {
+    ok: boolean
+    posted: number
+    rows: number
+    byStatus: Record<string, number>
+    completedEventsNot1: number
+    socketMissing: number
+    socketDuplicates: number
+    notes: string[]
+  }
+}
+
+export interface Context {
+  opts: Options
+  env: BenchEnv
+  port: number
+  api: (Role & { url: string }) | null
+  worker: Role | null
+  results: Results
+  /** Tasks the load processes saw created (2xx), to compare with the rows. */
+  posted: number
+  socketMissing: number
+  socketDuplicates: number
+}
+
+/** Runs one load process to completion and returns its result message. */
+export async function runLoad<T = any>(name: string, file: string, job: unknown, timeoutMs = 600_000): Promise<T> {
+  const child = spawnChild(name, ['bun', `scripts/bench/${file}`], { BENCH_JOB: JSON.stringify(job) })
+  try {
+    return await expectReply<T>(child, 'result', timeoutMs)
+  } finally {
+    await child.stop('SIGTERM', 2000)
+  }
+}
+
+export const MiB = (bytes: number | null) => (bytes === null ? null : Math.round((bytes / 1048576) * 10) / 10)
+export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits

@@ -1,0 +1,126 @@
+/**
+ * Lifecycle load: POST demo tasks with duration 0 and time each one until its
+ * COMPLETED event arrives on ONE all-tasks socket (/ws/tasks/), matched by
+ * task_id. A COMPLETED event may overtake the POST's own response, so
+ * completions are kept by id and a POST that returns late finds its own.
+ * Closed loop (`concurrency` clients, each waiting for its task to complete)
+ * or open loop (`rate` tasks/s on a schedule; latency from the scheduled time).
+ */
+import { Histogram } from './histogram'
+import { fail, job, reply } from './child-runtime'
+import { openSocket } from './ws-client'
+
+export interface LifecycleJob {
+  apiUrl: string
+  wsUrl: string
+  concurrency?: number
+  rate?: number
+  warmupMs: number
+  durationMs: number
+  /** How long to wait, after the window, for tasks still in flight before calling them missing. */
+  drainMs: number
+}
+
+const j = job<LifecycleJob>()
+const completedAt = new Map<number, number>()
+const waiters = new Map<number, (at: number) => void>()
+let duplicates = 0
+let posted = 0
+let postErrors = 0
+let firstError: string | null = null
+const pending = new Set<number>()
+
+function onMessage(data: string) {
+  const now = performance.now()
+  const m = JSON.parse(data)
+  if (m.kind !== 'change' || m.status !== 'COMPLETED') return
+  if (completedAt.has(m.task_id)) {
+    duplicates++
+    return
+  }
+  completedAt.set(m.task_id, now)
+  const w = waiters.get(m.task_id)
+  if (w) {
+    waiters.delete(m.task_id)
+    w(now)
+  }
+}
+
+const body = JSON.stringify({ title: 'bench lifecycle', payload: { duration_ms: 0 } })
+
+/** One task from POST to COMPLETED; resolves with its completion time, or null if the POST failed. */
+async function lifecycle(): Promise<number | null> {
+  let id: number
+  try {
+    const res = await fetch(`${j.apiUrl}/api/tasks/`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, keepalive: true })
+    const task = (await res.json()) as { id?: number }
+    if (res.status !== 201 || typeof task.id !== 'number') throw new Error(`POST answered ${res.status}`)
+    id = task.id
+  } catch (e) {
+    postErrors++
+    firstError ??= (e as Error).message
+    return null
+  }
+  posted++
+  const done = completedAt.get(id)
+  if (done !== undefined) return done
+  pending.add(id)
+  return new Promise((resolve) => {
+    waiters.set(id, (at) => {
+      pending.delete(id)
+      resolve(at)
+    })
+  })
+}
+
+async function main() {
+  const ws = await openSocket(j.wsUrl, onMessage)
+  const hist = new Histogram()
+  let windowStart = 0
+  let windowEnd = Infinity
+  let completedInWindow = 0
+  const track = (startedAt: number) =>
+    lifecycle().then((at) => {
+      if (at === null) return
+      if (at >= windowStart && at <= windowEnd) completedInWindow++
+      if (startedAt >= windowStart && startedAt < windowEnd) hist.record(at - startedAt)
+    })
+
+  const t0 = performance.now()
+  windowStart = t0 + j.warmupMs
+  windowEnd = windowStart + j.durationMs
+  const inflight = new Set<Promise<void>>()
+  if (j.rate) {
+    for (let sent = 0; performance.now() < windowEnd; ) {
+      const due = Math.floor(((performance.now() - t0) / 1000) * j.rate)
+      for (; sent < due; sent++) {
+        const p = track(t0 + (sent / j.rate) * 1000).finally(() => inflight.delete(p))
+        inflight.add(p)
+      }
+      await Bun.sleep(1)
+    }
+  } else {
+    await Promise.all(Array.from({ length: j.concurrency ?? 1 }, async () => {
+      while (performance.now() < windowEnd) await track(performance.now())
+    }))
+  }
+  // Closed-loop clients have all returned; an open loop may still wait on some.
+  await Promise.race([Promise.all(inflight), Bun.sleep(j.drainMs)])
+  // Late duplicates of tasks that just completed would still be on their way.
+  await Bun.sleep(200)
+  ws.close()
+  reply({
+    type: 'result',
+    windowMs: j.durationMs,
+    completedInWindow,
+    latency: hist.toJSON(),
+    posted,
+    postErrors,
+    firstError,
+    missing: pending.size,
+    duplicates,
+  })
+  setTimeout(() => process.exit(0), 50)
+}
+
+main().catch(fail)

@@ -1,0 +1,90 @@
+/** What one run measures and how big: quick by default, --full for the README figures. */
+export const phaseNames = ['references', 'create', 'backlog', 'lifecycle', 'events', 'fanout'] as const
+export type PhaseName = (typeof phaseNames)[number]
+
+export interface Options {
+  mode: 'quick' | 'full'
+  phases: Set<PhaseName>
+  /** Each measurement window, after its warm-up. */
+  windowMs: number
+  warmupMs: number
+  pgbenchSeconds: number
+  httpConcurrencies: number[]
+  lifecycleConcurrencies: number[]
+  /** Offered rate of the open-loop lifecycle run, tasks/s. */
+  openLoopRate: number
+  /** Concurrent loops of reference (a): enough to saturate Postgres and Redis on 2 cores. */
+  referenceLoops: number
+  backlogTasks: number
+  /** The large socket count of the event-latency and fan-out phases. */
+  manySockets: number
+  /** Load processes the many sockets are spread over (client CPU and fds). */
+  socketProcesses: number
+  /** Tasks/s driven while timing events: light, so the figure is latency, not queueing. */
+  eventRateFew: number
+  eventRateMany: number
+  /** Messages/s offered to all sockets together in the fan-out phase (2x the 500k target). */
+  fanoutOfferedMessages: number
+}
+
+const usage = `usage: bun run bench [--full] [--only ${phaseNames.join(',')}] [--rate N]`
+
+export function parseOptions(argv: string[]): Options {
+  const full = argv.includes('--full')
+  const o: Options = full
+    ? {
+        mode: 'full',
+        phases: new Set(phaseNames),
+        windowMs: 10_000,
+        warmupMs: 2000,
+        pgbenchSeconds: 10,
+        httpConcurrencies: [1, 16, 64],
+        lifecycleConcurrencies: [16, 64],
+        openLoopRate: 200,
+        referenceLoops: 16,
+        backlogTasks: 100_000,
+        manySockets: 10_000,
+        socketProcesses: 2,
+        eventRateFew: 20,
+        eventRateMany: 4,
+        fanoutOfferedMessages: 1_000_000,
+      }
+    : {
+        mode: 'quick',
+        phases: new Set(phaseNames),
+        windowMs: 3000,
+        warmupMs: 1000,
+        pgbenchSeconds: 3,
+        httpConcurrencies: [1, 16, 64],
+        lifecycleConcurrencies: [16, 64],
+        openLoopRate: 200,
+        referenceLoops: 16,
+        backlogTasks: 10_000,
+        manySockets: 2000,
+        socketProcesses: 2,
+        eventRateFew: 20,
+        eventRateMany: 4,
+        fanoutOfferedMessages: 1_000_000,
+      }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--full') continue
+    if (a === '--only' || a.startsWith('--only=')) {
+      const list = a.startsWith('--only=') ? a.slice(7) : argv[++i] ?? ''
+      const names = list.split(',').map((s) => s.trim()).filter(Boolean)
+      const bad = names.filter((n) => !(phaseNames as readonly string[]).includes(n))
+      if (bad.length || names.length === 0) throw new Error(`unknown phase ${bad.join(', ') || '(none)'}; ${usage}`)
+      o.phases = new Set(names as PhaseName[])
+    } else if (a === '--rate' || a.startsWith('--rate=')) {
+      const v = Number(a.startsWith('--rate=') ? a.slice(7) : argv[++i])
+      if (!(v > 0)) throw new Error(`--rate needs a positive number; ${usage}`)
+      o.openLoopRate = v
+    } else if (a === '--help' || a === '-h') {
+      console.log(usage)
+      process.exit(0)
+    } else {
+      throw new Error(`unknown argument ${a}; ${usage}`)
+    }
+  }
+  return o
+}

@@ -1,0 +1,23 @@
+import type { Context } from '../context'
+import { httpLoad } from './http-figure'
+
+export const createBody = { title: 'bench task', payload: { duration_ms: 0 } }
+
+/** POST /api/tasks/ with the worker stopped: the API, Postgres and the XADD, nothing else. */
+export async function runCreate(ctx: Context) {
+  if (ctx.worker) throw new Error('create runs with the worker stopped')
+  ctx.results.create = {}
+  for (const c of ctx.opts.httpConcurrencies) {
+    console.log(`create: c${c}`)
+    const { figure, raw } = await httpLoad(`create c${c}`, {
+      url: `${ctx.api!.url}/api/tasks/`,
+      method: 'POST',
+      body: createBody,
+      concurrency: c,
+      warmupMs: ctx.opts.warmupMs,
+      durationMs: ctx.opts.windowMs,
+    })
+    ctx.posted += raw.created
+    ctx.results.create[c] = figure
+  }
+}

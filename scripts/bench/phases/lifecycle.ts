@@ -1,0 +1,92 @@
+import { Histogram, type HistogramData } from '../histogram'
+import { MiB, round, runLoad, type Context, type LifecycleFigure } from '../context'
+import type { LifecycleJob } from '../load-lifecycle'
+import { measureCpu, sampleRss } from '../procfs'
+import { startWorker } from '../system'
+import { settle } from './settle'
+
+interface LifecycleResult {
+  windowMs: number
+  completedInWindow: number
+  latency: HistogramData
+  posted: number
+  postErrors: number
+  firstError: string | null
+  missing: number
+  duplicates: number
+  cpuSeconds: number
+  uptimeMs: number
+}
+
+const maxId = async (ctx: Context) => Number((await ctx.env.pool.query('select coalesce(max(id), 0) as id from tasks')).rows[0].id)
+
+/**
+ * Where a task's time goes, from the row's own timestamps: POST to claim
+ * (created_at -> started_at: XADD, XREADGROUP, claim UPDATE) and claim to
+ * completion (started_at -> finished_at: PROCESSING event, handler, finish
+ * UPDATE). The rest of POST-to-COMPLETED is the HTTP answer and event delivery.
+ */
+async function stages(ctx: Context, afterId: number, upToId: number) {
+  const { rows } = await ctx.env.pool.query<Record<string, number | null>>(
+    `select
+       percentile_cont(0.5) within group (order by extract(epoch from started_at - created_at) * 1000) as queue_p50,
+       percentile_cont(0.99) within group (order by extract(epoch from started_at - created_at) * 1000) as queue_p99,
+       percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at) * 1000) as run_p50,
+       percentile_cont(0.99) within group (order by extract(epoch from finished_at - started_at) * 1000) as run_p99
+     from tasks where id > $1 and id <= $2 and status = 'COMPLETED'`,
+    [afterId, upToId],
+  )
+  return Object.fromEntries(Object.entries(rows[0]!).map(([k, v]) => [k, v === null ? null : round(Number(v), 2)]))
+}
+
+async function one(ctx: Context, name: string, shape: { concurrency?: number; rate?: number }): Promise<{ figure: LifecycleFigure; loadCores: number }> {
+  const firstId = await maxId(ctx)
+  const r = await runLoad<LifecycleResult>(name, 'load-lifecycle.ts', {
+    apiUrl: ctx.api!.url,
+    wsUrl: `${ctx.api!.url.replace('http', 'ws')}/ws/tasks/`,
+    ...shape,
+    warmupMs: ctx.opts.warmupMs,
+    durationMs: ctx.opts.windowMs,
+    drainMs: 15_000,
+  } satisfies LifecycleJob)
+  ctx.posted += r.posted
+  ctx.socketMissing += r.missing
+  ctx.socketDuplicates += r.duplicates
+  if (r.postErrors) console.error(`  ${name}: ${r.postErrors} failed POSTs (${r.firstError})`)
+  const figure = {
+    ...Histogram.from([r.latency]).summary(),
+    stagesMs: await stages(ctx, firstId, await maxId(ctx)),
+    perSecond: round(r.completedInWindow / (r.windowMs / 1000)),
+    missing: r.missing,
+    duplicates: r.duplicates,
+    postErrors: r.postErrors,
+  }
+  return { figure, loadCores: round(r.cpuSeconds / (r.uptimeMs / 1000), 2) }
+}
+
+/** POST to COMPLETED seen on a socket: closed loop at each concurrency, then an open loop at a fixed rate. */
+export async function runLifecycle(ctx: Context) {
+  ctx.worker ??= await startWorker(ctx.env, ctx.port)
+  await settle(ctx)
+  const closed: Record<string, LifecycleFigure> = {}
+  const last = ctx.opts.lifecycleConcurrencies.at(-1)
+  for (const c of ctx.opts.lifecycleConcurrencies) {
+    console.log(`lifecycle: closed loop c${c}`)
+    // The largest concurrency is also the "under load" sample of memory and CPU.
+    const underLoad = c === last
+    const rss = underLoad ? [sampleRss(ctx.api!.pid), sampleRss(ctx.worker.pid)] : []
+    const api = ctx.api!.pid
+    const worker = ctx.worker.pid
+    const cpu = measureCpu({ api: () => [api], worker: () => [worker] })
+    const { figure, loadCores } = await one(ctx, `lifecycle c${c}`, { concurrency: c })
+    closed[c] = figure
+    ctx.results.resources.cpu[`lifecycle c${c}`] = { ...cpu.stop(), load: loadCores }
+    if (underLoad) {
+      const [a, w] = rss.map((s) => s.stop().peak)
+      ctx.results.resources.load = { apiMiB: MiB(a!)!, workerMiB: MiB(w!)!, during: `lifecycle c${c}` }
+    }
+  }
+  console.log(`lifecycle: open loop ${ctx.opts.openLoopRate}/s`)
+  const { figure: open } = await one(ctx, `lifecycle open ${ctx.opts.openLoopRate}/s`, { rate: ctx.opts.openLoopRate })
+  ctx.results.lifecycle = { closed, open: { ...open, offeredRate: ctx.opts.openLoopRate } }
+}

@@ -1,0 +1,134 @@
+import { expectReply, spawnChild, type Child } from '../children'
+import { Histogram, type HistogramData } from '../histogram'
+import { MiB, round, type Context } from '../context'
+import type { WsJob } from '../load-ws'
+import { measureCpu, rssBytes } from '../procfs'
+import { startApi, startWorker } from '../system'
+import { createBody } from './create'
+import { httpLoad } from './http-figure'
+import { settle } from './settle'
+
+interface Stopped {
+  messages: number
+  windowMs: number
+  latency: HistogramData
+  open: number
+  closedByServer: number
+  closeCodes: Record<string, number>
+}
+
+/** Idle all-tasks sockets held by `processes` load processes, measured on command. */
+async function openSockets(ctx: Context, total: number, processes: number) {
+  const children: Child[] = []
+  const per = Math.ceil(total / processes)
+  for (let i = 0, left = total; left > 0; i++, left -= per) {
+    children.push(spawnChild(`sockets ${i}`, ['bun', 'scripts/bench/load-ws.ts'], {
+      BENCH_JOB: JSON.stringify({
+        wsUrl: `${ctx.api!.url.replace('http', 'ws')}/ws/tasks/`,
+        databaseUrl: ctx.env.databaseUrl,
+        sockets: Math.min(per, left),
+        openConcurrency: 100,
+      } satisfies WsJob),
+    }))
+  }
+  const ready = await Promise.all(children.map((c) => expectReply<{ opened: number; failed: number; firstError: string | null }>(c, 'ready', 180_000)))
+  const opened = ready.reduce((n, r) => n + r.opened, 0)
+  const failed = ready.reduce((n, r) => n + r.failed, 0)
+  if (failed) console.error(`  ${failed} of ${total} sockets failed to open (${ready.find((r) => r.firstError)?.firstError})`)
+
+  return {
+    opened,
+    /** Counts (and with latency, times) what the sockets get while `rate` tasks/s are POSTed. */
+    async measure(rate: number, latency: boolean) {
+      for (const c of children) c.send({ cmd: 'start', latency })
+      const { raw } = await httpLoad(`driver ${rate}/s`, {
+        url: `${ctx.api!.url}/api/tasks/`,
+        method: 'POST',
+        body: createBody,
+        concurrency: 1,
+        warmupMs: 0,
+        durationMs: ctx.opts.windowMs,
+        rate,
+      })
+      ctx.posted += raw.created
+      // Timing needs the last events' messages too; a throughput count stops with the load.
+      if (latency) await Bun.sleep(500)
+      for (const c of children) c.send({ cmd: 'stop' })
+      const stopped = await Promise.all(children.map((c) => expectReply<Stopped>(c, 'stopped', 120_000)))
+      return {
+        offeredPerSecond: (raw.created * 3 * opened) / (raw.elapsedMs / 1000),
+        deliveredPerSecond: stopped.reduce((n, s) => n + s.messages / (s.windowMs / 1000), 0),
+        latency: Histogram.from(stopped.map((s) => s.latency)).summary(),
+        closedByServer: stopped.reduce((n, s) => n + s.closedByServer, 0),
+      }
+    },
+    async close() {
+      for (const c of children) c.send({ cmd: 'close' })
+      await Promise.all(children.map((c) => c.stop('SIGTERM', 3000).catch(() => {})))
+    },
+  }
+}
+
+/**
+ * Event latency (worker's commit to a socket's receive) at 1, 100 and many
+ * sockets under a light load, and fan-out throughput at many sockets with the
+ * API's memory per idle socket. The many sockets are opened once for both.
+ */
+export async function runSockets(ctx: Context, want: { events: boolean; fanout: boolean }) {
+  ctx.worker ??= await startWorker(ctx.env, ctx.port)
+  await settle(ctx)
+  const { opts } = ctx
+  const many = opts.manySockets
+  if (want.events) ctx.results.events = {}
+  // A fresh API process, so the memory per socket is not lost in heap the earlier phases left behind.
+  console.log('sockets: restarting the api for a clean memory baseline')
+  await ctx.api!.stop()
+  ctx.api = await startApi(ctx.env, ctx.port)
+  await Bun.sleep(1000)
+  const before = rssBytes(ctx.api.pid)!
+  console.log(`sockets: opening ${many} idle sockets over ${opts.socketProcesses} load processes`)
+  const set = await openSockets(ctx, many, opts.socketProcesses)
+  try {
+    // Let the sessions settle (feed subscriptions, buffers) before reading memory.
+    await Bun.sleep(1500)
+    const after = rssBytes(ctx.api!.pid)!
+    if (want.events) {
+      console.log(`events: latency at ${set.opened} sockets, ${opts.eventRateMany} tasks/s`)
+      const m = await set.measure(opts.eventRateMany, true)
+      ctx.results.events![set.opened] = { sockets: set.opened, ...m.latency }
+    }
+    if (want.fanout) {
+      // Three events per task, each to every socket.
+      const rate = Math.max(1, Math.round(opts.fanoutOfferedMessages / set.opened / 3))
+      console.log(`fanout: ${set.opened} sockets, ${rate} tasks/s (${opts.fanoutOfferedMessages} messages/s offered)`)
+      const api = ctx.api!.pid
+      const worker = ctx.worker.pid
+      const cpu = measureCpu({ api: () => [api], worker: () => [worker] })
+      const m = await set.measure(rate, false)
+      ctx.results.resources.cpu[`fanout ${set.opened}`] = cpu.stop()
+      ctx.results.fanout = {
+        sockets: set.opened,
+        offeredPerSecond: Math.round(m.offeredPerSecond),
+        deliveredPerSecond: Math.round(m.deliveredPerSecond),
+        closedByServer: m.closedByServer,
+        apiRssBeforeMiB: MiB(before)!,
+        apiRssAfterMiB: MiB(after)!,
+        bytesPerSocket: round((after - before) / Math.max(1, set.opened), 0),
+      }
+    }
+  } finally {
+    await set.close()
+  }
+  if (want.events) {
+    for (const n of [1, 100]) {
+      console.log(`events: latency at ${n} socket${n > 1 ? 's' : ''}, ${opts.eventRateFew} tasks/s`)
+      const set = await openSockets(ctx, n, 1)
+      try {
+        const m = await set.measure(opts.eventRateFew, true)
+        ctx.results.events![n] = { sockets: set.opened, ...m.latency }
+      } finally {
+        await set.close()
+      }
+    }
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * `bun run bench [--full] [--only phase,...]`: starts Taskline as a user runs
+ * it (api and worker as separate processes on a fresh database and key
+ * prefix), drives it from separate load processes, runs the reference loops
+ * it is judged against, and prints a table and one JSON line. Everything it
+ * starts or creates is removed at the end, on failure and on Ctrl-C.
+ */
+import { availableParallelism } from 'node:os'
+import { killAllNow, stopAll } from './children'
+import { MiB, type Context, type Results } from './context'
+import { parseOptions } from './options'
+import { loadAverage, rssBytes } from './procfs'
+import { printReport } from './report'
+import { freePort, prepareEnvironment, startApi, startWorker, type BenchEnv } from './system'
+import { runBacklog } from './phases/backlog'
+import { runCreate } from './phases/create'
+import { runLifecycle } from './phases/lifecycle'
+import { runReferences } from './phases/references'
+import { runSockets } from './phases/sockets'
+import { verify } from './phases/verify'
+
+let opts
+try {
+  opts = parseOptions(Bun.argv.slice(2))
+} catch (e) {
+  console.error((e as Error).message)
+  process.exit(2)
+}
+
+let env: BenchEnv | null = null
+let cleaning: Promise<void> | null = null
+const cleanup = () =>
+  (cleaning ??= (async () => {
+    await stopAll()
+    await env?.cleanup()
+  })())
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    console.error(`\nbench: ${signal}; stopping children, dropping the database, deleting keys`)
+    // A second Ctrl-C while cleaning up means "now": kill without waiting.
+    process.once(signal, () => {
+      killAllNow()
+      process.exit(130)
+    })
+    cleanup().finally(() => process.exit(130))
+  })
+}
+
+const ulimit = Bun.spawnSync(['bash', '-c', 'ulimit -n']).stdout.toString().trim()
+const results: Results = {
+  mode: opts.mode,
+  startedAt: new Date().toISOString(),
+  machine: { cores: availableParallelism(), ulimitNofile: ulimit, loadAverageStart: loadAverage() },
+  references: {},
+  resources: { cpu: {} },
+}
+// Server and client sockets of the many-sockets phases share this machine's fd limit.
+const socketProcesses = Math.max(opts.socketProcesses, Math.ceil(opts.manySockets / Math.max(1, Number(ulimit) - 500)))
+opts.socketProcesses = Math.min(4, socketProcesses)
+
+const started = performance.now()
+const has = (p: Parameters<typeof opts.phases.has>[0]) => opts.phases.has(p)
+try {
+  console.log(`bench: ${opts.mode} mode, phases ${[...opts.phases].join(', ')}`)
+  env = await prepareEnvironment()
+  console.log(`bench: database ${env.dbName}, key prefix ${env.keyPrefix}`)
+  const ctx: Context = { opts, env, port: freePort(), api: null, worker: null, results, posted: 0, socketMissing: 0, socketDuplicates: 0 }
+
+  if (has('references')) await runReferences(ctx)
+
+  ctx.api = await startApi(env, ctx.port)
+  // Idle figures: the API with no load, and a worker that has started and is waiting for jobs.
+  await Bun.sleep(1000)
+  results.resources.idle = { apiMiB: MiB(rssBytes(ctx.api.pid)), workerMiB: null }
+
+  if (has('create')) await runCreate(ctx)
+  if (has('backlog')) await runBacklog(ctx)
+  if (has('lifecycle') || has('events') || has('fanout')) {
+    ctx.worker ??= await startWorker(env, ctx.port)
+  }
+  if (ctx.worker) {
+    await Bun.sleep(1000)
+    results.resources.idle.workerMiB = MiB(rssBytes(ctx.worker.pid))
+  }
+  if (has('lifecycle')) await runLifecycle(ctx)
+  if (has('events') || has('fanout')) await runSockets(ctx, { events: has('events'), fanout: has('fanout') })
+  if (has('create') || has('backlog') || has('lifecycle') || has('events') || has('fanout')) {
+    console.log('verify: waiting for every task to finish, then counting')
+    await verify(ctx)
+  }
+  results.machine.loadAverageEnd = loadAverage()
+  console.log(`bench: measured in ${((performance.now() - started) / 1000).toFixed(0)} s; cleaning up`)
+  await cleanup()
+  printReport(results, opts.manySockets)
+} catch (e) {
+  console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`)
+  process.exitCode = 1
+} finally {
+  await cleanup()
+}

@@ -1,0 +1,193 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import pg from 'pg'
+import { Redis } from 'ioredis'
+import { spawnChild, type Child } from './children'
+
+/** The shared services; overridable so the bench can point at other instances. */
+export const adminDatabaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+export const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+const unique = () => `${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`
+
+export async function adminQuery(text: string) {
+  const client = new pg.Client({ connectionString: adminDatabaseUrl })
+  await client.connect()
+  try {
+    return await client.query(text)
+  } finally {
+    await client.end()
+  }
+}
+
+/** A free TCP port: bind port 0, read it, release it. */
+export function freePort(): number {
+  const s = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
+  const port = s.port!
+  s.stop(true)
+  return port
+}
+
+export interface BenchEnv {
+  dbName: string
+  databaseUrl: string
+  keyPrefix: string
+  redis: Redis
+  /** Runs a query on the bench database (verification, drain polling). */
+  pool: pg.Pool
+  cleanup(): Promise<void>
+}
+
+/**
+ * A fresh database migrated by the project's own migrate script (as a user
+ * would), and a Redis key prefix no one else uses; cleanup() drops and
+ * deletes both, and is safe to call twice.
+ */
+export async function prepareEnvironment(): Promise<BenchEnv> {
+  const id = unique()
+  const dbName = `taskline_bench_${id}`
+  const keyPrefix = `taskline-bench:${id}:`
+  const url = new URL(adminDatabaseUrl)
+  url.pathname = `/${dbName}`
+  const databaseUrl = url.toString()
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
+  let pool: pg.Pool | null = null
+  let cleaned = false
+  const env: BenchEnv = {
+    dbName,
+    databaseUrl,
+    keyPrefix,
+    redis,
+    get pool() {
+      return (pool ??= new pg.Pool({ connectionString: databaseUrl, max: 4 }))
+    },
+    async cleanup() {
+      if (cleaned) return
+      cleaned = true
+      await pool?.end().catch(() => {})
+      await adminQuery(`drop database if exists ${dbName} with (force)`).catch((e) => console.error(`bench: could not drop ${dbName}: ${e.message}`))
+      await deleteKeys(redis, keyPrefix).catch((e) => console.error(`bench: could not delete ${keyPrefix}* keys: ${e.message}`))
+      redis.disconnect()
+    },
+  }
+  await adminQuery(`create database ${dbName}`)
+  const migrate = spawnChild('migrate', ['bun', 'scripts/migrate.ts'], { DATABASE_URL: databaseUrl })
+  if ((await migrate.exited) !== 0) throw new Error(`migrations failed:\n${migrate.tail()}`)
+  return env
+}
+
+/** Deletes every key under prefix (SCAN, never KEYS: Redis is shared). */
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    if (keys.length) await redis.del(...keys)
+  } while (cursor !== '0')
+}
+
+/**
+ * The environment both roles get: what a user sets, plus a quiet log level.
+ * The bench measures the task path, not the guards in front of it: every
+ * load process comes from one address without a token, so authentication,
+ * the per-client rate limit (100 req/s by default) and the per-client socket
+ * cap are turned off or raised; roles that predate those settings ignore them.
+ */
+export function roleEnv(env: BenchEnv, port: number): Record<string, string | number> {
+  return {
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: redisUrl,
+    KEY_PREFIX: env.keyPrefix,
+    PORT: port,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    AUTH: 'off',
+    RATE_LIMIT_PER_SEC: 0,
+    WS_MAX_CONNECTIONS_PER_TOKEN: 20_000,
+  }
+}
+
+export interface Role {
+  child: Child
+  pid: number
+  stop(): Promise<void>
+}
+
+/** Starts `bun src/main-api.ts` and waits until /readyz says Postgres and Redis answer. */
+export async function startApi(env: BenchEnv, port: number): Promise<Role & { url: string }> {
+  const child = spawnChild('api', ['bun', 'src/main-api.ts'], roleEnv(env, port))
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.proc.exitCode !== null) throw new Error(`api exited with ${child.proc.exitCode}:\n${child.tail()}`)
+    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false)
+    if (ok) break
+    if (Date.now() > deadline) throw new Error(`api not ready within 20 s:\n${child.tail()}`)
+    await Bun.sleep(50)
+  }
+  return { child, pid: child.pid, url, stop: async () => void (await child.stop('SIGTERM', 15_000)) }
+}
+
+/** Local TCP ports of a process's sockets: its fds name socket inodes, /proc/net/tcp maps inodes to ports. */
+function localPorts(pid: number): Set<number> {
+  const inodes = new Set<string>()
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkOr(`/proc/${pid}/fd/${fd}`))
+      if (m) inodes.add(m[1]!)
+    }
+  } catch {
+    return new Set()
+  }
+  const ports = new Set<number>()
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileOr(table).split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/)
+      if (cols[9] && inodes.has(cols[9])) ports.add(parseInt(cols[1]!.split(':')[1]!, 16))
+    }
+  }
+  return ports
+}
+
+const readlinkOr = (p: string) => {
+  try {
+    return readlinkSync(p)
+  } catch {
+    return ''
+  }
+}
+const readFileOr = (p: string) => {
+  try {
+    return readFileSync(p, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+/** Whether one of the process's Redis connections is waiting in XREADGROUP (CLIENT LIST shows the last command). */
+async function blockedInXreadgroup(redis: Redis, pid: number): Promise<boolean> {
+  const ports = localPorts(pid)
+  const clients = (await redis.client('LIST')) as string
+  return clients.split('\n').some((line) => {
+    const port = /\baddr=[^ ]*:(\d+) /.exec(line)?.[1]
+    return port !== undefined && ports.has(Number(port)) && / cmd=xreadgroup\b/.test(line)
+  })
+}
+
+/**
+ * Starts `bun src/main-worker.ts`. With LOG_LEVEL=warn it logs nothing when
+ * ready, and Redis lists a consumer only once it was handed a job, so
+ * readiness is one of its own connections blocked in XREADGROUP on the jobs
+ * stream (Redis is shared: matched by the connection's port, not its name).
+ */
+export async function startWorker(env: BenchEnv, port: number, onSpawn?: (pid: number) => void): Promise<Role> {
+  const child = spawnChild('worker', ['bun', 'src/main-worker.ts'], roleEnv(env, port))
+  onSpawn?.(child.pid)
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.proc.exitCode !== null) throw new Error(`worker exited with ${child.proc.exitCode}:\n${child.tail()}`)
+    if (await blockedInXreadgroup(env.redis, child.pid)) break
+    if (Date.now() > deadline) throw new Error(`worker not reading jobs within 20 s:\n${child.tail()}`)
+    await Bun.sleep(25)
+  }
+  return { child, pid: child.pid, stop: async () => void (await child.stop('SIGTERM', 15_000)) }
+}

@@ -1,0 +1,28 @@
+/** Opens a WebSocket and resolves with it once its first message (snapshot or hello) arrived. */
+export function openSocket(url: string, onMessage: (data: string) => void, timeoutMs = 30_000): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url)
+    let greeted = false
+    const timer = setTimeout(() => {
+      ws.close()
+      reject(new Error(`no first message on ${url} within ${timeoutMs} ms`))
+    }, timeoutMs)
+    ws.onmessage = (ev) => {
+      if (!greeted) {
+        greeted = true
+        clearTimeout(timer)
+        resolve(ws)
+        return
+      }
+      onMessage(ev.data as string)
+    }
+    ws.onerror = () => {
+      clearTimeout(timer)
+      if (!greeted) reject(new Error(`websocket error on ${url}`))
+    }
+    ws.onclose = (ev) => {
+      clearTimeout(timer)
+      if (!greeted) reject(new Error(`websocket closed before its first message: ${ev.code} ${ev.reason}`))
+    }
+  })
+}

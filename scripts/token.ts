@@ -1,0 +1,68 @@
+/**
+ * Manages API tokens in the database at DATABASE_URL:
+ *   bun run token create --name NAME [--admin]   prints the new token once
+ *   bun run token list
+ *   bun run token revoke NAME                    refused everywhere within seconds
+ */
+import { parseArgs } from 'node:util'
+import { configSchema, ConfigError, loadConfig } from '../src/config'
+import { DomainError } from '../src/domain/errors'
+import { tokenNameSchema } from '../src/domain/tokens/token'
+import { listTokens, revokeTokenByName } from '../src/domain/tokens/token.repository'
+import { createToken } from '../src/domain/tokens/token.service'
+import { createDb } from '../src/infra/db'
+
+const usage = 'usage: bun run token create --name NAME [--admin] | list | revoke NAME'
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { name: { type: 'string' }, admin: { type: 'boolean', default: false }, help: { type: 'boolean' } },
+  })
+  const [command, arg] = positionals
+  if (values.help || !command) {
+    console.log(usage)
+    return values.help ? 0 : 2
+  }
+  const name = command === 'revoke' ? arg : values.name
+  if (command !== 'list') {
+    const checked = tokenNameSchema.safeParse(name)
+    if (!checked.success) {
+      console.error(`token: ${name === undefined ? 'a name is required' : checked.error.issues[0]!.message}\n${usage}`)
+      return 2
+    }
+  }
+  const db = createDb(loadConfig(process.env, configSchema.pick({ DATABASE_URL: true })).DATABASE_URL, 1)
+  try {
+    if (command === 'create') {
+      const t = await createToken(db, name!, values.admin)
+      console.log(t.token)
+      console.error(`created ${t.admin ? 'admin ' : ''}token "${t.name}" (id ${t.id}); it is shown only this once`)
+      return 0
+    }
+    if (command === 'list') {
+      for (const t of await listTokens(db)) {
+        console.log([t.id, t.name, t.admin ? 'admin' : 'owner', t.created_at.toISOString(), t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'].join('\t'))
+      }
+      return 0
+    }
+    if (command === 'revoke') {
+      if (await revokeTokenByName(db, name!)) return console.log(`revoked "${name}"`), 0
+      console.error(`token: no active token named "${name}"`)
+      return 1
+    }
+    console.error(`token: unknown command "${command}"\n${usage}`)
+    return 2
+  } finally {
+    await db.destroy()
+  }
+}
+
+try {
+  process.exit(await main(process.argv.slice(2)))
+} catch (e) {
+  const known = e instanceof DomainError || e instanceof ConfigError
+  console.error(`token: ${known ? (e as Error).message : `failed: ${(e as Error).message}`}`)
+  process.exit(known && e instanceof ConfigError ? 2 : 1)
+}

@@ -1,0 +1,157 @@
+/** Command-line parsing and the usage text: everything a usage error (exit 2) can come from. */
+import { parseArgs } from 'node:util'
+import { z } from 'zod'
+import { taskStatuses } from './schemas'
+
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command?: CommandName,
+  ) {
+    super(message)
+    this.name = 'UsageError'
+  }
+}
+
+const globalOptions = ['url', 'token', 'help', 'version'] as const
+
+/** One parseArgs config for every command, so values are typed; which command takes which option is checked after. */
+const options = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+  json: { type: 'boolean' },
+  type: { type: 'string' },
+  payload: { type: 'string' },
+  'max-attempts': { type: 'string' },
+  watch: { type: 'boolean', short: 'w' },
+  status: { type: 'string' },
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+} as const
+type OptionName = keyof typeof options
+
+export const commands = {
+  create: { args: '"title"', options: ['type', 'payload', 'max-attempts', 'watch', 'json'], about: 'create a task; --watch follows it until it ends' },
+  list: { args: '', options: ['status', 'limit', 'cursor', 'json'], about: 'list tasks, newest first' },
+  show: { args: 'ID', options: ['json'], about: 'show one task' },
+  watch: { args: 'ID', options: [], about: 'follow a task until it ends (exit 0 COMPLETED, 1 FAILED or CANCELLED)' },
+  cancel: { args: 'ID', options: ['json'], about: 'cancel a PENDING or PROCESSING task' },
+  retry: { args: 'ID', options: ['json'], about: 'run a FAILED or CANCELLED task again, with fresh attempts' },
+  events: { args: 'ID', options: ['json'], about: "list a task's changes, oldest first" },
+} as const satisfies Record<string, { args: string; options: OptionName[]; about: string }>
+export type CommandName = keyof typeof commands
+
+const optionArgs: Partial<Record<OptionName, string>> = {
+  type: 'T',
+  payload: 'JSON',
+  'max-attempts': 'N',
+  status: 'S',
+  limit: 'N',
+  cursor: 'C',
+}
+
+const synopsis = (name: CommandName) => {
+  const c = commands[name]
+  const opts = c.options.map((o: OptionName) => `[--${o}${optionArgs[o] ? ` ${optionArgs[o]}` : ''}]`)
+  return [name, c.args, ...opts].filter(Boolean).join(' ')
+}
+
+const globalHelp = `Options:
+  --url URL       API base URL (default: $TASKLINE_URL, else http://localhost:8000)
+  --token TOKEN   API token (default: $TASKLINE_TOKEN)
+  --json          print the API's JSON instead of a table
+  -h, --help      show help (taskline COMMAND --help for one command)
+  -V, --version   print the version
+
+Exit codes: 0 success (watch: COMPLETED), 1 API error or task FAILED/CANCELLED, 2 usage error`
+
+export function usage(command?: CommandName): string {
+  if (command) return `Usage: taskline ${synopsis(command)}\n\n${commands[command].about}\n\n${globalHelp}\n`
+  const width = Math.max(...Object.keys(commands).map((n) => synopsis(n as CommandName).length))
+  const lines = (Object.keys(commands) as CommandName[]).map((n) => `  ${synopsis(n).padEnd(width)}  ${commands[n].about}`)
+  return `Usage: taskline COMMAND [options]\n\nCommands:\n${lines.join('\n')}\n\n${globalHelp}\n`
+}
+
+export type ParsedArgs =
+  | { kind: 'help'; command?: CommandName }
+  | { kind: 'version' }
+  | { kind: 'command'; command: CommandName; positionals: string[]; values: Values }
+type Values = ReturnType<typeof parse>['values']
+
+const isCommand = (s: string | undefined): s is CommandName => s !== undefined && Object.hasOwn(commands, s)
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true })
+  } catch (e) {
+    // node's messages carry a paragraph of advice; the option name is what the user needs.
+    const err = e as { code?: string; message: string }
+    const name = /'(-[^' ]+)/.exec(err.message)?.[1]
+    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && name) throw new UsageError(`unknown option ${name}`, commandIn(argv))
+    throw new UsageError(err.message.split('. ')[0] ?? err.message, commandIn(argv))
+  }
+}
+
+/** The command word, for the usage text of a line that failed to parse. */
+const commandIn = (argv: string[]) => argv.find(isCommand)
+
+export function parseCommandLine(argv: string[]): ParsedArgs {
+  const { values, positionals, tokens } = parse(argv)
+  if (values.version) return { kind: 'version' }
+  const [first, ...rest] = positionals
+  if (first !== undefined && !isCommand(first)) throw new UsageError(`unknown command "${first}"`)
+  if (values.help) return { kind: 'help', command: first }
+  if (first === undefined) throw new UsageError('no command given')
+  const allowed: readonly string[] = [...globalOptions, ...commands[first].options]
+  for (const t of tokens) {
+    if (t.kind === 'option' && !allowed.includes(t.name)) throw new UsageError(`${first} does not take ${t.rawName}`, first)
+  }
+  const expected = commands[first].args ? 1 : 0
+  if (rest.length < expected) throw new UsageError(`${first} needs ${commands[first].args}`, first)
+  if (rest.length > expected) throw new UsageError(`unexpected argument "${rest[expected]}"`, first)
+  return { kind: 'command', command: first, positionals: rest, values }
+}
+
+/** Parses one argument with a zod schema; its first issue becomes the usage error. */
+export function check<S extends z.ZodType>(schema: S, value: unknown, command: CommandName): z.infer<S> {
+  const r = schema.safeParse(value)
+  if (r.success) return r.data
+  throw new UsageError(r.error.issues[0]?.message ?? 'invalid argument', command)
+}
+
+export const idArg = z
+  .string()
+  .regex(/^[1-9][0-9]*$/, 'ID must be a positive integer')
+  .transform(Number)
+  .refine(Number.isSafeInteger, 'ID is too large')
+
+const positiveInt = (name: string) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]*$/, `${name} must be a positive integer`)
+    .transform(Number)
+    .refine(Number.isSafeInteger, `${name} is too large`)
+
+export const maxAttemptsArg = positiveInt('--max-attempts')
+export const cursorArg = positiveInt('--cursor')
+export const limitArg = positiveInt('--limit').refine((n) => n <= 100, '--limit must be at most 100')
+export const statusArg = z
+  .string()
+  .transform((s) => s.toUpperCase())
+  .pipe(z.enum(taskStatuses, { error: `--status must be one of ${taskStatuses.join(', ')}` }))
+
+export const payloadArg = z
+  .string()
+  .transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: `--payload is not valid JSON (${(e as Error).message})` })
+      return z.NEVER
+    }
+  })
+  .pipe(z.record(z.string(), z.unknown(), { error: '--payload must be a JSON object, e.g. \'{"steps": 3}\'' }))
+
+export const urlArg = z.url({ protocol: /^https?$/, error: 'the API URL must be an http:// or https:// URL' })

@@ -1,0 +1,148 @@
+/**
+ * HTTP calls to the Taskline API and the mapping of every way they fail to
+ * an error class main.ts turns into one line for the user.
+ */
+import type { z } from 'zod'
+import { renderApiError } from './format'
+import { errorBodySchema, eventListSchema, taskListSchema, taskSchema, type ErrorDetail } from './schemas'
+
+/** The API answered with its error shape (or at least an error status). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+}
+
+/** No HTTP answer at all: refused, DNS, TLS, timeout. */
+export class UnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(`the Taskline API is not reachable at ${url} (${reason})`)
+    this.name = 'UnreachableError'
+  }
+}
+
+/** 401: the API wants a token we did not send, or rejected the one we sent. */
+export class UnauthorizedError extends Error {
+  constructor(url: string, hadToken: boolean) {
+    super(
+      hadToken
+        ? `the API at ${url} rejected the token: check TASKLINE_TOKEN (or --token)`
+        : `the API at ${url} requires a token: set TASKLINE_TOKEN (or pass --token)`,
+    )
+    this.name = 'UnauthorizedError'
+  }
+}
+
+/** Something answered, but not like the Taskline API (wrong URL, a proxy's HTML page). */
+export class BadResponseError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'BadResponseError'
+  }
+}
+
+/** The lines to print on stderr for any error a command can meet. */
+export function describeError(e: unknown): string[] {
+  if (e instanceof ApiError) return renderApiError(e)
+  if (e instanceof UnreachableError || e instanceof UnauthorizedError || e instanceof BadResponseError) return [`error: ${e.message}`]
+  if (e instanceof Error && e.name === 'AbortError') return ['error: interrupted']
+  return [`error: ${e instanceof Error ? e.message : String(e)}`]
+}
+
+export interface ClientOptions {
+  /** Base URL of the API, e.g. http://localhost:8000 (a path prefix is kept, for a proxy). */
+  url: string
+  token?: string
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+export type Client = ReturnType<typeof createClient>
+
+export function createClient(opts: ClientOptions) {
+  const base = opts.url.replace(/\/+$/, '')
+  const timeoutMs = opts.timeoutMs ?? 30_000
+
+  async function request<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`
+    const timeout = AbortSignal.timeout(timeoutMs)
+    let res: Response
+    try {
+      res = await fetch(`${base}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
+      })
+    } catch (e) {
+      if (opts.signal?.aborted) throw e
+      throw new UnreachableError(base, networkReason(e, timeout.aborted, timeoutMs))
+    }
+    const text = await res.text().catch(() => '')
+    if (res.status === 401) throw new UnauthorizedError(base, Boolean(opts.token))
+    const json = parseJson(text)
+    if (!res.ok) {
+      const parsed = errorBodySchema.safeParse(json)
+      if (parsed.success) {
+        const { code, message, details } = parsed.data.error
+        throw new ApiError(res.status, code, message, details)
+      }
+      throw new ApiError(res.status, `http_${res.status}`, `${method} ${path} answered ${res.status} ${res.statusText}`.trim())
+    }
+    if (!schema.safeParse(json).success) throw new BadResponseError(`${base} answered ${method} ${path} with something that is not a Taskline API response`)
+    // The body as sent, not zod's copy: --json promises the API's JSON, key order included.
+    return json as z.infer<S>
+  }
+
+  const taskPath = (id: number) => `/api/tasks/${id}/`
+
+  return {
+    baseUrl: base,
+    createTask: (input: { title: string; type?: string; payload?: Record<string, unknown>; max_attempts?: number }) =>
+      request('POST', '/api/tasks/', taskSchema, input),
+    listTasks: (q: { status?: string; limit?: number; cursor?: number }) => {
+      const params = new URLSearchParams()
+      for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
+      const qs = params.size ? `?${params}` : ''
+      return request('GET', `/api/tasks/${qs}`, taskListSchema)
+    },
+    getTask: (id: number) => request('GET', taskPath(id), taskSchema),
+    cancelTask: (id: number) => request('POST', `${taskPath(id)}cancel/`, taskSchema),
+    retryTask: (id: number) => request('POST', `${taskPath(id)}retry/`, taskSchema),
+    listEvents: (id: number) => request('GET', `${taskPath(id)}events/`, eventListSchema),
+    /** Browsers' WebSocket API cannot send headers, so the token travels in the query, as the API expects. */
+    socketUrl(id: number, afterSeq?: number): string {
+      const url = new URL(`${base.replace(/^http/, 'ws')}/ws/tasks/${id}/`)
+      if (afterSeq !== undefined) url.searchParams.set('after_seq', String(afterSeq))
+      if (opts.token) url.searchParams.set('token', opts.token)
+      return url.toString()
+    },
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null
+  } catch {
+    return undefined
+  }
+}
+
+function networkReason(e: unknown, timedOut: boolean, timeoutMs: number): string {
+  if (timedOut) return `no answer within ${timeoutMs / 1000} s`
+  const code = (e as { code?: unknown } | null)?.code
+  if (code === 'ECONNREFUSED' || code === 'ConnectionRefused') return 'connection refused'
+  if (code === 'ENOTFOUND') return 'host not found'
+  return e instanceof Error ? e.message : String(e)
+}

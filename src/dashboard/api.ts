@@ -1,0 +1,93 @@
+/// <reference lib="dom" />
+import type { EventList, Task, TaskPage, TaskStatus } from './types'
+
+const TOKEN_KEY = 'taskline.token'
+
+/** The token lives in sessionStorage: it survives reloads but not the closing of the tab. */
+export const token = {
+  get: (): string => sessionStorage.getItem(TOKEN_KEY) ?? '',
+  set(value: string) {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value)
+    else sessionStorage.removeItem(TOKEN_KEY)
+  },
+}
+
+export interface ErrorDetail {
+  path: string
+  message: string
+}
+
+/** The API's one error shape, plus status 0 for a request that never got an answer. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+  ) {
+    super(message)
+  }
+}
+
+type Listener = (e: ApiError) => void
+const unauthorizedListeners = new Set<Listener>()
+/** Called on every 401, wherever it came from, so one place can ask for a token. */
+export const onUnauthorized = (fn: Listener) => unauthorizedListeners.add(fn)
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  const t = token.get()
+  if (t) headers.authorization = `Bearer ${t}`
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  let res: Response
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  } catch {
+    throw new ApiError(0, 'network_error', 'could not reach the API; check the connection and try again')
+  }
+  const text = await res.text()
+  let data: any = null
+  try {
+    data = text ? JSON.parse(text) : null
+  } catch {
+    // A proxy's HTML error page, say: report the status rather than a parse error.
+  }
+  if (res.ok) return data as T
+  const err = data?.error
+  const e = new ApiError(
+    res.status,
+    typeof err?.code === 'string' ? err.code : 'http_error',
+    typeof err?.message === 'string' ? err.message : `request failed with HTTP ${res.status}`,
+    Array.isArray(err?.details) ? err.details : [],
+  )
+  if (res.status === 401) for (const fn of unauthorizedListeners) fn(e)
+  throw e
+}
+
+export interface CreateTaskBody {
+  title: string
+  type?: string
+  payload?: unknown
+  max_attempts?: number
+}
+
+export const api = {
+  listTasks(q: { status?: TaskStatus | ''; cursor?: string | null; limit?: number }): Promise<TaskPage> {
+    const p = new URLSearchParams()
+    if (q.status) p.set('status', q.status)
+    if (q.cursor) p.set('cursor', q.cursor)
+    p.set('limit', String(q.limit ?? 25))
+    return request('GET', `/api/tasks/?${p}`)
+  },
+  getTask: (id: number): Promise<Task> => request('GET', `/api/tasks/${id}/`),
+  createTask: (body: CreateTaskBody): Promise<Task> => request('POST', '/api/tasks/', body),
+  cancelTask: (id: number): Promise<Task> => request('POST', `/api/tasks/${id}/cancel/`),
+  retryTask: (id: number): Promise<Task> => request('POST', `/api/tasks/${id}/retry/`),
+  taskEvents: (id: number): Promise<EventList> => request('GET', `/api/tasks/${id}/events/`),
+}
+
+/** `next` is an absolute URL built from the API's view of its host; only its cursor matters here. */
+export function cursorFromNext(next: string | null): string | null {
+  if (!next) return null
+  return new URL(next, location.href).searchParams.get('cursor')
+}

@@ -1,0 +1,293 @@
+/// <reference lib="dom" />
+import { ApiError, api, cursorFromNext, onUnauthorized, token } from './api'
+import { setupCreateForm } from './create-form'
+import { byId } from './dom'
+import { createFeed, type FeedState } from './feed'
+import { setupHistory } from './history'
+import { TaskStore } from './store'
+import { createTable, renderCounts } from './table'
+import { canCancel, canRetry, statuses, type Task, type TaskEventMessage, type TaskStatus } from './types'
+
+const PAGE_SIZE = 25
+/** Tasks the feed mentions that the page must fetch are fetched this many at a time, so a burst cannot flood the API. */
+const MAX_PARALLEL_FETCHES = 4
+/** A status change's other fields (attempts, error, result) are refreshed over HTTP after this pause, merged into one request per task. */
+const REFRESH_DELAY_MS = 250
+
+const store = new TaskStore()
+const tbody = byId<HTMLTableSectionElement>('task-rows')
+const filterSelect = byId<HTMLSelectElement>('status-filter')
+const loadMoreButton = byId<HTMLButtonElement>('load-more')
+const listStatus = byId('list-status')
+const notice = byId('notice')
+const authBanner = byId('auth-banner')
+
+// ---------- messages ----------
+
+let noticeTimer: ReturnType<typeof setTimeout> | undefined
+/** One line of feedback for actions (a 409 on cancel, a network error); errors stay until the next message. */
+function say(message: string, kind: 'info' | 'error' = 'info') {
+  notice.textContent = message
+  notice.dataset.kind = kind
+  notice.hidden = false
+  clearTimeout(noticeTimer)
+  if (kind === 'info') noticeTimer = setTimeout(() => (notice.hidden = true), 4000)
+}
+
+function showAuthNeeded(needed: boolean) {
+  authBanner.hidden = !needed
+  if (needed) byId('token-input').focus()
+}
+onUnauthorized(() => showAuthNeeded(true))
+
+// ---------- rendering ----------
+
+let renderQueued = false
+let quietRender = true
+/** Coalesces any number of changes into one render per frame. */
+function scheduleRender() {
+  if (renderQueued) return
+  renderQueued = true
+  requestAnimationFrame(() => {
+    renderQueued = false
+    const rows = store.visible()
+    // Rows that arrive with a page are not news; rows that arrive live are highlighted.
+    table.render(rows, !quietRender)
+    quietRender = false
+    renderCounts(byId('counts'), byId('counts-caption'), rows, store.nextCursor !== null)
+    loadMoreButton.hidden = store.nextCursor === null
+    const empty = byId('empty')
+    empty.hidden = rows.length > 0 || !listLoaded
+    empty.textContent = store.filter ? `No ${store.filter} tasks.` : 'No tasks yet: create one with the form.'
+  })
+}
+
+const history = setupHistory((id) => store.tasks.get(id))
+
+const table = createTable(tbody, {
+  open: (id) => void history.open(id),
+  cancel: (id, button) => void act(id, button, 'cancel'),
+  retry: (id, button) => void act(id, button, 'retry'),
+})
+
+async function act(id: number, button: HTMLButtonElement, what: 'cancel' | 'retry') {
+  button.disabled = true
+  try {
+    const task = what === 'cancel' ? await api.cancelTask(id) : await api.retryTask(id)
+    acceptTask(task)
+    say(what === 'cancel' ? `Task #${id} cancelled.` : `Task #${id} queued again.`)
+  } catch (err) {
+    say(err instanceof ApiError ? `Could not ${what} task #${id}: ${err.message}` : `Could not ${what} task #${id}.`, 'error')
+    // The row may be out of date (that is usually why the API said 409): fetch it.
+    void refresh(id)
+    const t = store.tasks.get(id)
+    if (t) button.disabled = !(what === 'cancel' ? canCancel(t.status) : canRetry(t.status))
+  }
+}
+
+function acceptTask(t: Task) {
+  if (store.upsert(t)) {
+    history.onTask(t)
+    scheduleRender()
+  }
+}
+
+// ---------- the list ----------
+
+let listLoaded = false
+let listLoading = false
+/** Bumped on every reload, so an answer to an older request (another filter) is dropped. */
+let listGeneration = 0
+/** Feed changes that arrive while the first page loads wait here, then go through the same merge. */
+let pendingChanges: TaskEventMessage[] | null = []
+
+async function loadFirstPage() {
+  const generation = ++listGeneration
+  pendingChanges ??= []
+  listLoading = true
+  listStatus.textContent = 'Loading…'
+  try {
+    const page = await api.listTasks({ status: filterSelect.value as TaskStatus | '', limit: PAGE_SIZE })
+    if (generation !== listGeneration) return
+    store.reset(filterSelect.value as TaskStatus | '')
+    store.addPage(page.results, cursorFromNext(page.next))
+    listLoaded = true
+    quietRender = true
+    listStatus.textContent = ''
+    showAuthNeeded(false)
+    const waiting = pendingChanges ?? []
+    pendingChanges = null
+    for (const e of waiting) onChange(e)
+  } catch (err) {
+    if (generation !== listGeneration) return
+    listStatus.textContent = err instanceof ApiError ? `Could not load tasks: ${err.message}` : 'Could not load tasks.'
+    // Live changes cannot be placed without a list; the next successful load replaces them anyway.
+    pendingChanges = null
+  } finally {
+    if (generation === listGeneration) listLoading = false
+  }
+  scheduleRender()
+}
+
+async function loadMore() {
+  const cursor = store.nextCursor
+  if (!cursor) return
+  const generation = listGeneration
+  loadMoreButton.disabled = true
+  try {
+    const page = await api.listTasks({ status: store.filter, cursor, limit: PAGE_SIZE })
+    if (generation !== listGeneration) return
+    store.addPage(page.results, cursorFromNext(page.next))
+    quietRender = true
+  } catch (err) {
+    say(err instanceof ApiError ? `Could not load more tasks: ${err.message}` : 'Could not load more tasks.', 'error')
+  } finally {
+    loadMoreButton.disabled = false
+  }
+  scheduleRender()
+}
+
+// ---------- live changes ----------
+
+/** Tasks being fetched, with the changes that arrived meanwhile (applied after, if newer than the answer). */
+const fetching = new Map<number, TaskEventMessage[]>()
+const fetchQueue: number[] = []
+let fetchesRunning = 0
+const refreshTimers = new Map<number, ReturnType<typeof setTimeout>>()
+
+function fetchTask(id: number) {
+  if (fetching.has(id)) return
+  fetching.set(id, [])
+  fetchQueue.push(id)
+  pumpFetches()
+}
+
+function pumpFetches() {
+  while (fetchesRunning < MAX_PARALLEL_FETCHES && fetchQueue.length) {
+    const id = fetchQueue.shift()!
+    const generation = listGeneration
+    fetchesRunning++
+    api
+      .getTask(id)
+      .then(
+        (t) => {
+          if (generation !== listGeneration) return
+          acceptTask(t)
+          store.trim()
+        },
+        () => undefined, // deleted meanwhile, or the API is away: the feed or the next reload corrects it
+      )
+      .finally(() => {
+        fetchesRunning--
+        const waiting = fetching.get(id) ?? []
+        fetching.delete(id)
+        for (const e of waiting) if (store.tasks.has(id)) onChange(e)
+        pumpFetches()
+      })
+  }
+}
+
+function refresh(id: number) {
+  clearTimeout(refreshTimers.get(id))
+  refreshTimers.set(
+    id,
+    setTimeout(() => {
+      refreshTimers.delete(id)
+      if (store.tasks.has(id)) fetchTask(id)
+    }, REFRESH_DELAY_MS),
+  )
+}
+
+function onChange(e: TaskEventMessage) {
+  if (pendingChanges) return void pendingChanges.push(e)
+  const waiting = fetching.get(e.task_id)
+  if (waiting && !store.tasks.has(e.task_id)) return void waiting.push(e)
+  const outcome = store.apply(e)
+  if (outcome === 'unknown') {
+    // Only tasks inside the loaded range that the filter would show are worth a request.
+    if (store.covers(e.task_id) && store.matches(e)) fetchTask(e.task_id)
+  } else if (outcome === 'status') refresh(e.task_id)
+  if (outcome !== 'stale' && outcome !== 'unknown') scheduleRender()
+  history.onChange(e)
+}
+
+// ---------- connection ----------
+
+const conn = byId('connection')
+const connText = byId('connection-text')
+let countdown: ReturnType<typeof setInterval> | undefined
+
+function showState(s: FeedState) {
+  clearInterval(countdown)
+  conn.dataset.state = s.kind
+  const again = 'reconnects' in s && s.reconnects > 0 ? ` · reconnected ${s.reconnects}×` : ''
+  if (s.kind === 'connecting') connText.textContent = 'Connecting…'
+  else if (s.kind === 'connected') connText.textContent = `Live${again}`
+  else if (s.kind === 'offline') connText.textContent = s.reason === 'unauthorized' ? 'Offline: token needed' : `Offline${again}`
+  else {
+    const tick = () => {
+      const secs = Math.max(0, Math.ceil((s.retryAt - Date.now()) / 1000))
+      connText.textContent = `Reconnecting in ${secs}s (attempt ${s.attempt})${again}`
+    }
+    tick()
+    countdown = setInterval(tick, 1000)
+  }
+  if (s.kind === 'offline' && s.reason === 'unauthorized') showAuthNeeded(true)
+  // Without a feed the list can still be shown; the next hello reloads it.
+  if ((s.kind === 'reconnecting' || s.kind === 'offline') && !listLoaded && !listLoading) void loadFirstPage()
+}
+
+const feed = createFeed({
+  url(after) {
+    const u = new URL('/ws/tasks/', location.href)
+    u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:'
+    if (after !== null) u.searchParams.set('after', String(after))
+    const t = token.get()
+    if (t) u.searchParams.set('token', t)
+    return u.href
+  },
+  // A fresh feed starts at "now": (re)load the list after it, so no change falls between the two.
+  onHello: () => void loadFirstPage(),
+  onChange,
+  onState: showState,
+  async isUnauthorized() {
+    try {
+      await api.listTasks({ limit: 1 })
+      return false
+    } catch (err) {
+      return err instanceof ApiError && err.status === 401
+    }
+  },
+})
+
+// ---------- controls ----------
+
+for (const s of statuses) filterSelect.append(new Option(s.charAt(0) + s.slice(1).toLowerCase(), s))
+filterSelect.addEventListener('change', () => {
+  table.clear()
+  listLoaded = false
+  store.reset(filterSelect.value as TaskStatus | '')
+  scheduleRender()
+  void loadFirstPage()
+})
+loadMoreButton.addEventListener('click', () => void loadMore())
+
+const tokenForm = byId<HTMLFormElement>('token-form')
+const tokenInput = byId<HTMLInputElement>('token-input')
+tokenInput.value = token.get()
+tokenForm.addEventListener('submit', (e) => {
+  e.preventDefault()
+  token.set(tokenInput.value.trim())
+  showAuthNeeded(false)
+  say(token.get() ? 'Token saved for this tab.' : 'Token cleared.')
+  // Both channels start over with the new credentials; the feed keeps its cursor.
+  feed.restart()
+  void loadFirstPage()
+})
+
+setupCreateForm((task) => {
+  acceptTask(task)
+  say(`Task #${task.id} created.`)
+})
+
+feed.start()
