@@ -58,20 +58,25 @@ const synopsis = (name: CommandName) => {
   return [name, c.args, ...opts].filter(Boolean).join(' ')
 }
 
-const globalHelp = `Options:
+const jsonLine = "  --json          print the API's JSON instead of text\n"
+
+/** The options block; --json only where the command takes it (watch does not). */
+const optionsHelp = (withJson: boolean) => `Options:
   --url URL       API base URL (default: $TASKLINE_URL, else http://localhost:8000)
   --token TOKEN   API token (default: $TASKLINE_TOKEN)
-  --json          print the API's JSON instead of a table
-  -h, --help      show help (taskline COMMAND --help for one command)
+${withJson ? jsonLine : ''}  -h, --help      show help (taskline COMMAND --help for one command)
   -V, --version   print the version
 
 Exit codes: 0 success (watch: COMPLETED), 1 API error or task FAILED/CANCELLED, 2 usage error`
 
 export function usage(command?: CommandName): string {
-  if (command) return `Usage: taskline ${synopsis(command)}\n\n${commands[command].about}\n\n${globalHelp}\n`
-  const width = Math.max(...Object.keys(commands).map((n) => synopsis(n as CommandName).length))
-  const lines = (Object.keys(commands) as CommandName[]).map((n) => `  ${synopsis(n).padEnd(width)}  ${commands[n].about}`)
-  return `Usage: taskline COMMAND [options]\n\nCommands:\n${lines.join('\n')}\n\n${globalHelp}\n`
+  if (command) {
+    const withJson = (commands[command].options as readonly OptionName[]).includes('json')
+    return `Usage: taskline ${synopsis(command)}\n\n${commands[command].about}\n\n${optionsHelp(withJson)}\n`
+  }
+  // Synopsis and description on two lines: side by side they pass 120 columns.
+  const lines = (Object.keys(commands) as CommandName[]).map((n) => `  ${synopsis(n)}\n      ${commands[n].about}`)
+  return `Usage: taskline COMMAND [options]\n\nCommands:\n${lines.join('\n')}\n\n${optionsHelp(true)}\n`
 }
 
 export type ParsedArgs =
@@ -154,4 +159,4 @@ export const payloadArg = z
   })
   .pipe(z.record(z.string(), z.unknown(), { error: '--payload must be a JSON object, e.g. \'{"steps": 3}\'' }))
 
-export const urlArg = z.url({ protocol: /^https?$/, error: 'the API URL must be an http:// or https:// URL' })
+export const urlArg = z.url({ protocol: /^https?$/ })

@@ -49,7 +49,11 @@ async function run(argv: string[], io: CliIO, signal?: AbortSignal): Promise<num
     return EXIT_OK
   }
   const { command, values } = args
-  const url = check(urlArg, values.url ?? io.env.TASKLINE_URL ?? DEFAULT_URL, command)
+  const rawUrl = values.url ?? io.env.TASKLINE_URL ?? DEFAULT_URL
+  if (!urlArg.safeParse(rawUrl).success) {
+    throw new UsageError(`the API URL "${rawUrl}" (${values.url ? '--url' : 'TASKLINE_URL'}) must be an http:// or https:// URL`, command)
+  }
+  const url = rawUrl
   // An empty TASKLINE_TOKEN= means none, not an empty bearer token.
   const token = values.token || io.env.TASKLINE_TOKEN || undefined
   const client = createClient({ url, token, signal })

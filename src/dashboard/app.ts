@@ -120,7 +120,9 @@ async function loadFirstPage() {
     for (const e of waiting) onChange(e)
   } catch (err) {
     if (generation !== listGeneration) return
-    listStatus.textContent = err instanceof ApiError ? `Could not load tasks: ${err.message}` : 'Could not load tasks.'
+    // A 401 is explained once, by the banner; anything else is said here.
+    if (err instanceof ApiError && err.status === 401) listStatus.textContent = 'No tasks shown: the API needs a token.'
+    else listStatus.textContent = err instanceof ApiError ? `Could not load tasks: ${err.message}` : 'Could not load tasks.'
     // Live changes cannot be placed without a list; the next successful load replaces them anyway.
     pendingChanges = null
   } finally {

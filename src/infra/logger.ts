@@ -16,7 +16,8 @@ export function createLogger(level: LogLevel, scope: Fields = {}): Logger {
   const write = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: Fields) => {
     if (rank[lvl] < rank[level]) return
     const line = { level: lvl, time: new Date().toISOString(), msg, ...scope, ...fields }
-    process.stderr.write(JSON.stringify(line, errorReplacer) + '\n')
+    // Whatever a message or an error carries, a working API token never reaches the log.
+    process.stderr.write(redactTokens(JSON.stringify(line, errorReplacer)) + '\n')
   }
   return {
     debug: (m, f) => write('debug', m, f),
@@ -31,6 +32,9 @@ function errorReplacer(_key: string, value: unknown) {
   if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack }
   return value
 }
+
+/** Log lines must never carry a working API token (format: domain/tokens/token.ts). */
+export const redactTokens = (text: string) => text.replace(/\btl_(\d{1,15})_[A-Za-z0-9_-]{20,}/g, 'tl_$1_[redacted]')
 
 export function coerceError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e))

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { formatToken, generateSecret, hashSecret, parseToken, redactTokens, secretMatches } from './token'
+import { redactTokens } from '../../infra/logger'
+import { formatToken, generateSecret, hashSecret, parseToken, secretMatches } from './token'
 
 describe('api tokens', () => {
   test('round-trip: a formatted token parses back to its id and secret', () => {

@@ -38,6 +38,3 @@ export function secretMatches(secret: string, storedHash: Uint8Array): boolean {
   const hash = hashSecret(secret)
   return hash.length === storedHash.length && timingSafeEqual(hash, storedHash)
 }
-
-/** Log lines must never carry a working token. */
-export const redactTokens = (text: string) => text.replace(/\btl_(\d{1,15})_[A-Za-z0-9_-]{20,}/g, 'tl_$1_[redacted]')
