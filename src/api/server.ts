@@ -3,6 +3,7 @@ import { createDb } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createRedis, waitForRedis } from '../infra/redis'
 import { streamKeys } from '../infra/stream-keys'
+import { createTaskInserter } from '../domain/tasks/task.service'
 import { createApp } from './app'
 import { createTokenVerifier } from './auth'
 import { createEventHub } from './ws/event-hub'
@@ -28,12 +29,10 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
     },
   })
   await waitForRedis(redis, 3000)
+  const taskDeps = { db, redis, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger }
   const app = createApp({
-    db,
-    redis,
-    keys,
-    eventsMaxLen: config.EVENTS_MAXLEN,
-    logger,
+    ...taskDeps,
+    inserter: createTaskInserter(taskDeps),
     limits: { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxPayloadDepth: config.MAX_PAYLOAD_DEPTH },
     auth: { mode: config.AUTH, verify: createTokenVerifier(db) },
     http: { maxBodyBytes: config.MAX_BODY_BYTES, rateLimitPerSec: config.RATE_LIMIT_PER_SEC, corsOrigins: config.CORS_ORIGINS },

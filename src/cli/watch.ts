@@ -103,11 +103,23 @@ export async function watchTask(o: WatchOptions): Promise<number> {
       const onAbort = () => end({ kind: 'aborted' })
       const connectTimer = setTimeout(() => end({ kind: 'closed', opened: false, code: 0, reason: 'no answer' }), CONNECT_TIMEOUT_MS)
       // A peer that vanished (laptop sleep, NAT timeout) never sends a close; only silence tells.
+      // A socket can also answer pings yet receive nothing (one opened on an API instance as it
+      // shut down): if HTTP shows the task ahead of us twice in a row, without us moving, resubscribe.
+      let behindAt: number | null = null
       const heartbeat = setInterval(() => {
         if (!opened) return
         if (awaitingPong) return end({ kind: 'closed', opened: true, code: 0, reason: 'no answer to ping' })
         awaitingPong = true
         ws.send('ping')
+        const seqNow = lastSeq
+        o.client.getTask(id).then(
+          (t) => {
+            if (t.seq <= lastSeq) behindAt = null
+            else if (behindAt === seqNow && lastSeq === seqNow) end({ kind: 'closed', opened: true, code: 0, reason: 'socket fell behind the API' })
+            else behindAt = seqNow
+          },
+          () => {}, // the socket's own close or silence says more than a failed read
+        )
       }, HEARTBEAT_MS)
       o.signal?.addEventListener('abort', onAbort, { once: true })
       if (o.signal?.aborted) return onAbort()

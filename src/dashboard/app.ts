@@ -13,6 +13,7 @@ const PAGE_SIZE = 25
 const MAX_PARALLEL_FETCHES = 4
 /** A status change's other fields (attempts, error, result) are refreshed over HTTP after this pause, merged into one request per task. */
 const REFRESH_DELAY_MS = 250
+const LIST_RETRY_MS = 3000
 
 const store = new TaskStore()
 const tbody = byId<HTMLTableSectionElement>('task-rows')
@@ -122,7 +123,13 @@ async function loadFirstPage() {
     if (generation !== listGeneration) return
     // A 401 is explained once, by the banner; anything else is said here.
     if (err instanceof ApiError && err.status === 401) listStatus.textContent = 'No tasks shown: the API needs a token.'
-    else listStatus.textContent = err instanceof ApiError ? `Could not load tasks: ${err.message}` : 'Could not load tasks.'
+    else {
+      listStatus.textContent = `${err instanceof ApiError ? `Could not load tasks: ${err.message}` : 'Could not load tasks.'} Trying again shortly.`
+      // A 503 while Postgres restarts, say: the feed may stay up meanwhile, so nothing else would reload the list.
+      setTimeout(() => {
+        if (generation === listGeneration) void loadFirstPage()
+      }, LIST_RETRY_MS)
+    }
     // Live changes cannot be placed without a list; the next successful load replaces them anyway.
     pendingChanges = null
   } finally {
@@ -165,6 +172,8 @@ function fetchTask(id: number) {
 }
 
 function pumpFetches() {
+  // Offline, a request can only fail: queued ones go out when the browser is back online.
+  if (!navigator.onLine) return
   while (fetchesRunning < MAX_PARALLEL_FETCHES && fetchQueue.length) {
     const id = fetchQueue.shift()!
     const generation = listGeneration
@@ -188,6 +197,8 @@ function pumpFetches() {
       })
   }
 }
+
+addEventListener('online', pumpFetches)
 
 function refresh(id: number) {
   clearTimeout(refreshTimers.get(id))
@@ -244,9 +255,11 @@ const feed = createFeed({
     const u = new URL('/ws/tasks/', location.href)
     u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:'
     if (after !== null) u.searchParams.set('after', String(after))
-    const t = token.get()
-    if (t) u.searchParams.set('token', t)
     return u.href
+  },
+  protocols() {
+    const t = token.get()
+    return t ? ['taskline', t] : undefined
   },
   // A fresh feed starts at "now": (re)load the list after it, so no change falls between the two.
   onHello: () => void loadFirstPage(),

@@ -10,6 +10,8 @@ export type FeedState =
 export interface FeedOptions {
   /** ws(s) URL of the all-tasks feed for the given cursor (undefined: start fresh with a hello). */
   url(after: number | null): string
+  /** Subprotocols to offer; the token rides here, not in the URL, so it stays out of access logs. */
+  protocols?(): string[] | undefined
   /** A fresh start (no cursor to resume from): the caller should (re)load what it shows. */
   onHello(cursor: number): void
   onChange(event: TaskEventMessage): void
@@ -50,7 +52,7 @@ export function createFeed(o: FeedOptions) {
     if (stopped || conn) return
     if (!navigator.onLine) return setState({ kind: 'offline', reason: 'network', reconnects })
     if (!everConnected && attempt === 0) setState({ kind: 'connecting' })
-    const c = { socket: new WebSocket(o.url(cursor)), openedAt: 0, lastHeard: Date.now() }
+    const c = { socket: new WebSocket(o.url(cursor), o.protocols?.()), openedAt: 0, lastHeard: Date.now() }
     conn = c
     c.socket.onopen = () => {
       c.openedAt = c.lastHeard = Date.now()

@@ -162,6 +162,7 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
   const { limits } = deps
   const sockets = new Set<TaskSocket>()
   const perOwner = new Map<number, number>()
+  let shuttingDown = false
   const slowCheck = setInterval(() => {
     for (const ws of sockets) {
       if (ws.getBufferedAmount() > limits.maxBufferedBytes) {
@@ -201,6 +202,8 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
       idleTimeout: limits.idleTimeoutS,
       sendPings: true,
       async open(ws: TaskSocket) {
+        // An upgrade that completes after closeAll() would otherwise stay open, and silent, until the process exits.
+        if (shuttingDown) return ws.close(closeCodes.goingAway, 'server shutting down')
         sockets.add(ws)
         const owner = ws.data.principal.ownerId
         if (owner !== null) perOwner.set(owner, (perOwner.get(owner) ?? 0) + 1)
@@ -231,6 +234,7 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
       },
     },
     closeAll(code: number, reason: string) {
+      shuttingDown = true
       clearInterval(slowCheck)
       clearInterval(revokedCheck)
       for (const ws of sockets) ws.close(code, reason)

@@ -1,0 +1,234 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { postJson, startSystem, type TestSystem } from './helpers/system'
+
+// Callbacks passed to page.evaluate/waitForFunction run inside the page, where
+// globalThis is the window; it is typed `any` there so this file needs no DOM
+// lib (that stays in src/dashboard's own program).
+
+/**
+ * The dashboard at GET / in a real browser (Debian's chromium driven by
+ * playwright-core), against the real system: every change on the page comes
+ * from the live feed, never from a reload.
+ */
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const ARTIFACTS = join(import.meta.dir, 'artifacts')
+const DESKTOP = { width: 1280, height: 800 }
+const PHONE = { width: 360, height: 740 }
+
+/** Launches once for the whole file; a string says why the browser is unavailable, so the tests skip instead of failing. */
+async function launchBrowser(): Promise<{ context: BrowserContext; profile: string } | string> {
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not found (install it: apt-get install -y chromium)`
+  const profile = mkdtempSync(join(tmpdir(), 'taskline-chromium-'))
+  try {
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+      viewport: DESKTOP,
+      timeout: 20_000,
+    })
+    return { context, profile }
+  } catch (e) {
+    rmSync(profile, { recursive: true, force: true })
+    return `${CHROMIUM} did not launch: ${(e as Error).message.replace(/\s+/g, ' ').slice(0, 300)}`
+  }
+}
+
+const launched = await launchBrowser()
+const skipReason = typeof launched === 'string' ? launched : null
+if (skipReason) console.warn(`dashboard browser tests skipped: ${skipReason}`)
+const browser = typeof launched === 'string' ? null : launched
+
+describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
+  let sys: TestSystem
+  let page: Page
+  const consoleErrors: string[] = []
+  /** The invalid form's POST answers 400 on purpose; Chrome logs every 4xx fetch as a console error. */
+  let expected400s = 0
+
+  const row = (id: number) => page.locator(`#task-rows tr[data-task-id="${id}"]`)
+  const waitForStatus = (id: number, ...statuses: string[]) =>
+    page.waitForFunction(
+      ([id, statuses]) => statuses.includes((globalThis as any).document.querySelector(`#task-rows tr[data-task-id="${id}"]`)?.getAttribute('data-status') ?? ''),
+      [id, statuses] as const,
+      { timeout: 10_000 },
+    )
+  /** Every (status, bar value) a row showed, in order, recorded in the page as the DOM changes. */
+  const seen = (id: number) => page.evaluate((id) => (globalThis as any).__rows[id] ?? [], String(id)) as Promise<Array<[string, number | null]>>
+
+  async function createThroughForm(f: { title: string; payload?: string; maxAttempts?: string }): Promise<number> {
+    await page.fill('#f-title', f.title)
+    await page.fill('#f-payload', f.payload ?? '{}')
+    await page.fill('#f-max-attempts', f.maxAttempts ?? '3')
+    const response = page.waitForResponse((r) => r.url().endsWith('/api/tasks/') && r.request().method() === 'POST')
+    await page.click('#create-form button[type=submit]')
+    const res = await response
+    expect(res.status()).toBe(201)
+    return ((await res.json()) as { id: number }).id
+  }
+
+  beforeAll(async () => {
+    if (!browser) return
+    mkdirSync(ARTIFACTS, { recursive: true })
+    // No worker yet: a new task stays PENDING until the test adds one, so PENDING is seen on the page for certain.
+    sys = await startSystem({ workers: 0, env: { DEMO_WORK_MS: 1500 } })
+    page = await browser.context.newPage()
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`)
+    })
+    page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`))
+    await page.goto(`${sys.http}/`)
+    await page.waitForSelector('#connection[data-state="connected"]', { timeout: 10_000 })
+    // Records each row's status and bar value on every DOM change, so a test can check the order things were shown in.
+    await page.evaluate(() => {
+      const w = (globalThis as any)
+      w.__rows = {}
+      const record = () => {
+        for (const tr of w.document.querySelectorAll('#task-rows tr[data-task-id]')) {
+          const bar = tr.querySelector('[role=progressbar]')
+          const entry: [string, number | null] = [tr.getAttribute('data-status')!, bar ? Number(bar.getAttribute('aria-valuenow')) : null]
+          const list = (w.__rows[tr.getAttribute('data-task-id')!] ??= [])
+          const last = list.at(-1)
+          if (!last || last[0] !== entry[0] || last[1] !== entry[1]) list.push(entry)
+        }
+      }
+      new w.MutationObserver(record).observe(w.document.getElementById('task-rows'), {
+        subtree: true,
+        childList: true,
+        attributes: true,
+        attributeFilter: ['data-status', 'aria-valuenow'],
+      })
+    })
+  }, 30_000)
+
+  afterAll(async () => {
+    if (!browser) return
+    await browser.context.close().catch(() => undefined)
+    rmSync(browser.profile, { recursive: true, force: true })
+    await sys?.stop()
+  })
+
+  test('a task created through the form goes PENDING -> PROCESSING (bar moving) -> COMPLETED without a reload', async () => {
+    const id = await createThroughForm({ title: 'made in the browser' })
+    await waitForStatus(id, 'PENDING')
+    await sys.addWorker()
+    await waitForStatus(id, 'COMPLETED')
+
+    const states = await seen(id)
+    expect(states.map(([s]) => s).filter((s, i, a) => s !== a[i - 1])).toEqual(['PENDING', 'PROCESSING', 'COMPLETED'])
+    const bar = states.filter(([s]) => s === 'PROCESSING').map(([, v]) => v!)
+    expect(bar).toEqual([...bar].sort((a, b) => a - b)) // never goes backwards
+    expect(new Set(bar).size).toBeGreaterThanOrEqual(2) // and did move while running
+    expect(bar.at(-1)!).toBeGreaterThan(0)
+    await expect(row(id).locator('.progress-text').textContent()).resolves.toBe('100%')
+    await expect(page.locator('#counts [data-status="COMPLETED"] .count-n').textContent()).resolves.toBe('1')
+  })
+
+  test('an invalid form shows the API\'s errors next to the fields they name, and creates nothing', async () => {
+    const taskCount = async () => ((await (await fetch(`${sys.http}/api/tasks/?limit=100`)).json()) as { results: unknown[] }).results.length
+    const before = await taskCount()
+    await page.fill('#f-title', '')
+    await page.fill('#f-payload', '{"duration_ms": ')
+    await page.fill('#f-max-attempts', '0')
+    const response = page.waitForResponse((r) => r.url().endsWith('/api/tasks/') && r.request().method() === 'POST')
+    expected400s++
+    await page.click('#create-form button[type=submit]')
+    expect((await response).status()).toBe(400)
+
+    await expect(page.locator('#err-title').textContent()).resolves.toContain('title must not be empty')
+    await expect(page.locator('#err-payload').textContent()).resolves.toContain('not valid JSON')
+    // Comes from the API's details[] (path "max_attempts"), not from the page.
+    await expect(page.locator('#err-max_attempts').textContent()).resolves.not.toBe('')
+    for (const f of ['#f-title', '#f-payload', '#f-max-attempts']) await expect(page.getAttribute(f, 'aria-invalid')).resolves.toBe('true')
+    await expect(page.locator('#err-type').textContent()).resolves.toBe('')
+    expect(await taskCount()).toBe(before)
+  })
+
+  test('a long-running task is cancelled from its row', async () => {
+    const id = await createThroughForm({ title: 'long one', payload: '{"duration_ms": 20000, "steps": 40}' })
+    await waitForStatus(id, 'PROCESSING')
+    const cancel = row(id).locator('button[data-action="cancel"]')
+    await expect(cancel.isEnabled()).resolves.toBe(true)
+    await expect(row(id).locator('button[data-action="retry"]').isDisabled()).resolves.toBe(true)
+    await cancel.click()
+    await waitForStatus(id, 'CANCELLED')
+    await expect(row(id).locator('button[data-action="cancel"]').isDisabled()).resolves.toBe(true)
+    await expect(row(id).locator('button[data-action="retry"]').isEnabled()).resolves.toBe(true)
+  })
+
+  test('a failed task is retried from its row and runs again', async () => {
+    const id = await createThroughForm({ title: 'fails once', payload: '{"fail": true, "duration_ms": 400}', maxAttempts: '1' })
+    await waitForStatus(id, 'FAILED')
+    await expect(row(id).locator('button[data-action="cancel"]').isDisabled()).resolves.toBe(true)
+    await row(id).locator('button[data-action="retry"]').click()
+    await waitForStatus(id, 'PENDING', 'PROCESSING')
+    // It fails again (its payload says so); waiting for that also keeps its changes out of the next test.
+    await waitForStatus(id, 'FAILED')
+    const states = (await seen(id)).map(([s]) => s).filter((s, i, a) => s !== a[i - 1])
+    const failedAt = states.indexOf('FAILED')
+    expect(states.slice(0, failedAt)).toContain('PROCESSING') // it ran and failed,
+    expect(['PENDING', 'PROCESSING']).toContain(states[failedAt + 1]!) // then was queued again, shown live,
+    expect(states.at(-1)).toBe('FAILED') // and ran once more
+    expect(states.lastIndexOf('FAILED')).toBeGreaterThan(failedAt + 1)
+  })
+
+  test('a task created elsewhere while the page was offline appears after it reconnects and resumes the feed', async () => {
+    const sockets: string[] = []
+    page.on('websocket', (ws) => sockets.push(ws.url()))
+    await browser!.context.setOffline(true)
+    await page.waitForSelector('#connection[data-state="offline"]', { timeout: 5000 })
+    const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'made while offline', payload: { duration_ms: 0 } })
+    await browser!.context.setOffline(false)
+    await page.waitForSelector('#connection[data-state="connected"]', { timeout: 10_000 })
+    await expect(page.locator('#connection-text').textContent()).resolves.toContain('reconnected 1×')
+    expect(sockets.some((u) => /\/ws\/tasks\/\?after=\d+/.test(u))).toBe(true)
+    await waitForStatus(body.id, 'COMPLETED')
+  })
+
+  test('clicking a task shows its history', async () => {
+    const first = Number(await page.locator('#task-rows tr[data-status="COMPLETED"]').last().getAttribute('data-task-id'))
+    await row(first).locator('button[data-action="open"]').click()
+    const dialog = page.locator('dialog#history')
+    await dialog.waitFor({ state: 'visible' })
+    await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#history-events tr').length > 0)
+    await expect(page.locator('#history-title').textContent()).resolves.toContain(`#${first}`)
+    const statuses = await page.locator('#history-events tr td:nth-child(3)').allTextContents()
+    expect(statuses[0]).toBe('PENDING')
+    expect(statuses.at(-1)).toBe('COMPLETED')
+    expect(statuses).toContain('PROCESSING')
+    const seqs = await page.locator('#history-events tr').evaluateAll((trs) => trs.map((tr) => Number(tr.getAttribute('data-seq'))))
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1))
+
+    await page.setViewportSize(PHONE)
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-history-360.png') })
+    await page.click('#history-close')
+    await dialog.waitFor({ state: 'hidden' })
+  })
+
+  test('screenshots at desktop width and at 360 px, and no console errors', async () => {
+    await page.setViewportSize(DESKTOP)
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-desktop.png'), fullPage: true })
+    await page.setViewportSize(PHONE)
+    // Nothing may stick out sideways on a phone.
+    await expect(page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)).resolves.toBeLessThanOrEqual(PHONE.width)
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-360.png'), fullPage: true })
+
+    const isExpected400 = (e: string) => e.includes('status of 400') && e.endsWith(`(${sys.http}/api/tasks/)`)
+    expect(consoleErrors.filter((e) => !isExpected400(e))).toEqual([])
+    expect(consoleErrors.filter(isExpected400).length).toBeLessThanOrEqual(expected400s)
+  })
+})
