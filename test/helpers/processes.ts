@@ -195,11 +195,11 @@ export async function startChaosEnv(opts: { env?: Env } = {}) {
       return Object.assign(child, { url })
     },
 
-    /** Starts a worker process and waits for its "worker started" line. */
-    async spawnWorker(extra: Env = {}) {
+    /** Starts a worker process and waits for its "worker started" line (a loaded machine may need a longer readyTimeoutMs). */
+    async spawnWorker(extra: Env = {}, readyTimeoutMs = 15_000) {
       const child = spawnRole('worker', { ...baseEnv, ...extra })
       children.push(child)
-      await child.waitForLog((l) => l.msg === 'worker started')
+      await child.waitForLog((l) => l.msg === 'worker started', readyTimeoutMs)
       return child
     },
 

@@ -4,7 +4,7 @@ import { coerceError, type Logger } from '../../infra/logger'
 import { blockingRead, streamEndId, type Redis } from '../../infra/redis'
 import type { StreamKeys } from '../../infra/stream-keys'
 import { fieldsToEvent, type StreamedEvent } from '../../domain/messages'
-import { findTaskSeqs, listEventsAfter, listTaskEvents } from '../../domain/tasks/task.repository'
+import { findTaskSeqs, latestEventId, listEventKeysBetween, listEventsAfter, listTaskEvents } from '../../domain/tasks/task.repository'
 import { createEventSequencer, messageToStreamed } from './event-sequencer'
 
 export const allTasksTopic = 'tasks'
@@ -37,7 +37,20 @@ export function createEventHub(o: EventHubOptions) {
   let running = false
   let loop: Promise<void> | null = null
   let resyncTimer: ReturnType<typeof setInterval> | null = null
-  let lastCursor = 0
+  /** The newest task_events id published here; null until read from Postgres at start. */
+  let lastCursor: number | null = null
+  /**
+   * When the stream connection dropped (ioredis re-sends the read after
+   * reconnecting, so no error says so). Events committed just before, whose
+   * XADD failed, have ids below the newest one published: the catch-up after
+   * an outage starts from where the hub stood a few seconds before it began.
+   */
+  let outageSince: number | null = null
+  const recentCursors: { at: number; cursor: number }[] = []
+  o.redis.on('close', () => {
+    if (running && outageSince === null) outageSince = Date.now()
+  })
+  const cursorBefore = (t: number) => recentCursors.findLast((r) => r.at <= t)?.cursor ?? recentCursors[0]?.cursor ?? lastCursor
 
   const sequencer = createEventSequencer({
     publish: deliver,
@@ -46,7 +59,7 @@ export function createEventHub(o: EventHubOptions) {
   })
 
   function deliver(e: StreamedEvent) {
-    if (e.cursor > lastCursor) lastCursor = e.cursor
+    if (lastCursor !== null && e.cursor > lastCursor) lastCursor = e.cursor
     const topics = [taskTopic(e.taskId), allTasksTopic]
     if (e.ownerId !== null) topics.push(ownerTopic(e.ownerId))
     for (const topic of topics) server?.publish(topic, e.json)
@@ -56,13 +69,20 @@ export function createEventHub(o: EventHubOptions) {
     }
   }
 
-  /** After an outage, events written meanwhile may never reach the stream: take them from Postgres. */
-  async function resyncFromPostgres() {
-    for (let page = await listEventsAfter(o.db, lastCursor, 1000); page.length; page = await listEventsAfter(o.db, lastCursor, 1000)) {
-      const before = lastCursor
+  /**
+   * Publishes events Postgres has past the newest one published here: those
+   * written while Redis was away, or whose XADD never happened. Events still
+   * in flight on the stream are published now and dropped as repeats later.
+   */
+  async function catchUpFromPostgres(maxPages = 10, from: number | null = lastCursor) {
+    if (lastCursor === null) lastCursor = await latestEventId(o.db)
+    let cursor = from ?? lastCursor
+    for (let i = 0; i < maxPages; i++) {
+      const page = await listEventsAfter(o.db, cursor, 1000)
       for (const m of page) sequencer.offer(messageToStreamed(m))
-      lastCursor = Math.max(lastCursor, page.at(-1)!.cursor)
-      if (lastCursor === before) break
+      cursor = page.at(-1)?.cursor ?? cursor
+      lastCursor = Math.max(lastCursor, cursor)
+      if (page.length < 1000) return
     }
   }
 
@@ -72,16 +92,19 @@ export function createEventHub(o: EventHubOptions) {
     while (running) {
       try {
         cursor ??= await streamEndId(o.redis, o.keys.events)
+        if (lastCursor === null) lastCursor = await latestEventId(o.db).catch(() => null)
         onReady()
         const res = (await blockingRead(
           o.redis,
           o.redis.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor),
           10_000,
         )) as [string, [string, string[]][]][] | null
-        if (failing) {
+        if (failing || outageSince !== null) {
+          const from = cursorBefore((outageSince ?? Date.now()) - 5000)
           failing = false
+          outageSince = null
           o.logger.info('event hub reading again; catching up from postgres')
-          await resyncFromPostgres()
+          await catchUpFromPostgres(Infinity, from)
         }
         for (const [id, fields] of res?.[0]?.[1] ?? []) {
           cursor = id
@@ -92,8 +115,31 @@ export function createEventHub(o: EventHubOptions) {
         if (!running) break
         if (!failing) o.logger.warn('event hub cannot read the events stream; retrying', { error: coerceError(e).message })
         failing = true
+        outageSince ??= Date.now()
         await Bun.sleep(250)
       }
+    }
+  }
+
+  /**
+   * An event committed but never streamed (its producer died between commit
+   * and XADD) is found here: events from one to three periods ago (old enough
+   * not to be merely in flight) that the hub has not published are taken from
+   * Postgres. Only (task, seq) pairs are read, so this stays cheap under load.
+   */
+  async function findUnstreamed() {
+    const now = Date.now()
+    const period = o.resyncMs ?? 2000
+    const from = cursorBefore(now - 3 * period)
+    const upto = cursorBefore(now - period)
+    if (from === null || upto === null || upto <= from) return
+    const behind = new Map<number, number>()
+    for (const { task_id, seq } of await listEventKeysBetween(o.db, from, upto, 100_000)) {
+      const published = sequencer.lastSeq(task_id) ?? 0
+      if (seq > published) behind.set(task_id, Math.min(behind.get(task_id) ?? published, published))
+    }
+    for (const [taskId, published] of behind) {
+      for (const m of await listTaskEvents(o.db, taskId, published)) sequencer.offer(messageToStreamed(m))
     }
   }
 
@@ -112,7 +158,19 @@ export function createEventHub(o: EventHubOptions) {
     start(srv: Server<unknown>): Promise<void> {
       server = srv
       running = true
-      resyncTimer = setInterval(() => resyncWatched().catch(() => {}), o.resyncMs ?? 2000)
+      let resyncing = false
+      resyncTimer = setInterval(() => {
+        if (lastCursor !== null) recentCursors.push({ at: Date.now(), cursor: lastCursor })
+        // About a minute of history is plenty to look back a few seconds before an outage.
+        if (recentCursors.length > Math.ceil(60_000 / (o.resyncMs ?? 2000))) recentCursors.shift()
+        if (resyncing) return
+        resyncing = true
+        resyncWatched()
+          .then(() => findUnstreamed())
+          .then(() => catchUpFromPostgres(1))
+          .catch(() => {})
+          .finally(() => (resyncing = false))
+      }, o.resyncMs ?? 2000)
       return new Promise((resolve) => {
         loop = run(resolve)
       })

@@ -167,3 +167,15 @@ export function findTaskSeqs(db: Db, ids: number[]): Promise<{ id: number; seq: 
   if (ids.length === 0) return Promise.resolve([])
   return db.selectFrom('tasks').select(['id', 'seq']).where('id', 'in', ids).execute()
 }
+
+/** (task, seq) of the events with afterId < id <= uptoId: cheap enough to compare with what was published. */
+export function listEventKeysBetween(db: Db, afterId: number, uptoId: number, limit: number) {
+  return db
+    .selectFrom('task_events')
+    .select(['task_id', 'seq'])
+    .where('id', '>', afterId)
+    .where('id', '<=', uptoId)
+    .orderBy('id')
+    .limit(limit)
+    .execute()
+}

@@ -1,0 +1,188 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import { connect as tcpConnect, type Socket } from 'node:net'
+import { eventToFields, type TaskEventMessage } from '../../src/domain/messages'
+import { guarded, startChaosEnv, waitUntil, type ChaosEnv } from '../helpers/processes'
+
+const MAX_BUFFERED = 65_536
+// About 30 MB in 6 s: far past the kernel's socket buffers (a few MB on loopback) and the 4x hard limit.
+const TICKS = 120
+const PER_TICK = 3
+const TICK_MS = 50
+const FAKE_BASE = 900_000_000
+
+let env: ChaosEnv
+let raw: Socket | null = null
+let good: WebSocket | null = null
+beforeAll(async () => {
+  env = await startChaosEnv()
+}, 30_000)
+afterAll(async () => {
+  raw?.destroy()
+  good?.close()
+  await env?.cleanup()
+})
+
+/** Resident memory of a process, in bytes, from /proc. */
+function rss(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'))
+  return Number(line?.match(/(\d+)/)?.[1] ?? 0) * 1024
+}
+
+/** A WebSocket client by hand over TCP, so the test decides when (and whether) bytes are read. */
+async function rawUpgrade(port: number, path: string) {
+  const socket = tcpConnect(port, '127.0.0.1')
+  const chunks: Buffer[] = []
+  const state = { ended: false, closed: false, error: '' }
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  socket.on('end', () => (state.ended = true))
+  socket.on('close', () => (state.closed = true))
+  socket.on('error', (e) => (state.error = e.message))
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('error', reject)
+  })
+  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64')
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  )
+  await waitUntil('the upgrade response', async () => Buffer.concat(chunks).includes('\r\n\r\n'), 5000, 10)
+  const all = Buffer.concat(chunks)
+  const headEnd = all.indexOf('\r\n\r\n') + 4
+  const head = all.subarray(0, headEnd).toString()
+  if (!head.startsWith('HTTP/1.1 101')) throw new Error(`upgrade refused: ${head}`)
+  chunks.length = 0
+  chunks.push(all.subarray(headEnd))
+  return { socket, chunks, state }
+}
+
+/** Server frames are unmasked: walks them and returns the close frame's code, if one arrived. */
+function parseFrames(buf: Buffer): { frames: number; closeCode: number | null } {
+  let at = 0
+  let frames = 0
+  while (at + 2 <= buf.length) {
+    const opcode = buf[at]! & 0x0f
+    let len = buf[at + 1]! & 0x7f
+    let head = 2
+    if (len === 126) {
+      if (at + 4 > buf.length) break
+      len = buf.readUInt16BE(at + 2)
+      head = 4
+    } else if (len === 127) {
+      if (at + 10 > buf.length) break
+      len = Number(buf.readBigUInt64BE(at + 2))
+      head = 10
+    }
+    if (at + head + len > buf.length) break
+    frames++
+    if (opcode === 0x8) return { frames, closeCode: len >= 2 ? buf.readUInt16BE(at + head) : 1005 }
+    at += head + len
+  }
+  return { frames, closeCode: null }
+}
+
+describe('a WebSocket client that stops reading', () => {
+  test(
+    'is disconnected by the server (4008, or the hard backpressure limit), a reading client still gets every event, and the API stays small',
+    guarded(() => env, async () => {
+      const api = await env.spawnApi({ WS_MAX_BUFFERED_BYTES: MAX_BUFFERED })
+      const port = Number(new URL(api.url).port)
+
+      // The well-behaved client: counts what it gets rather than keeping tens of MB of JSON.
+      const received = new Set<number>()
+      good = new WebSocket(`${api.url.replace(/^http/, 'ws')}/ws/tasks/`)
+      let goodClosed: number | null = null
+      good.onclose = (e) => (goodClosed = e.code)
+      await new Promise<void>((resolve, reject) => {
+        good!.onerror = () => reject(new Error('good client could not connect'))
+        good!.onmessage = (e) => {
+          const m = JSON.parse(String(e.data))
+          if (m.kind === 'hello') resolve()
+          else if (m.task_id >= FAKE_BASE) received.add(m.task_id)
+        }
+      })
+
+      const slow = await rawUpgrade(port, '/ws/tasks/')
+      raw = slow.socket
+      // Let the hello land, then stop reading: from here the server's sends pile up.
+      await Bun.sleep(200)
+      slow.socket.pause()
+
+      const baseline = rss(api.pid)
+      let peak = baseline
+      let sentBytes = 0
+      const sentIds: number[] = []
+      const events = `${env.prefix}events`
+      const t0 = Date.now()
+      for (let tick = 0; tick < TICKS; tick++) {
+        const due = t0 + tick * TICK_MS
+        if (due > Date.now()) await Bun.sleep(due - Date.now())
+        const p = env.rds.pipeline()
+        for (let j = 0; j < PER_TICK; j++) {
+          const n = tick * PER_TICK + j
+          const taskId = FAKE_BASE + n
+          // Fake events, exactly as a worker writes them: distinct tasks, each at seq 1.
+          const e: TaskEventMessage = {
+            kind: 'change',
+            task_id: taskId,
+            owner_id: null,
+            seq: 1,
+            status: 'PROCESSING',
+            progress: 0,
+            at: new Date().toISOString(),
+            cursor: n + 1,
+            detail: { pad: 'x'.repeat(50_000 + Math.floor(Math.random() * 50_000)) },
+          }
+          const fields = eventToFields(e)
+          sentBytes += fields.at(-1)!.length
+          sentIds.push(taskId)
+          p.xadd(events, '*', ...fields)
+        }
+        await p.exec()
+        peak = Math.max(peak, rss(api.pid))
+      }
+
+      await waitUntil(
+        'the reading client to get every event',
+        async () => {
+          peak = Math.max(peak, rss(api.pid))
+          return received.size === sentIds.length
+        },
+        30_000,
+      ).catch(() => {})
+      // One more round of the server's 500 ms slow-client check.
+      await Bun.sleep(1000)
+      peak = Math.max(peak, rss(api.pid))
+
+      // Read again: whatever the kernel held, then the server's close frame (if it sent one) and its FIN.
+      const closedWhilePaused = slow.state.closed
+      slow.socket.resume()
+      await waitUntil('the server to close the slow socket', async () => slow.state.ended || slow.state.closed, 10_000, 20).catch(() => {})
+      const bytes = Buffer.concat(slow.chunks)
+      const { frames, closeCode } = parseFrames(bytes)
+      const how =
+        closeCode === 4008
+          ? 'closed with 4008 (the slow-client check)'
+          : slow.state.ended || slow.state.closed
+            ? `connection closed without a 4008 frame (close frame: ${closeCode ?? 'none'}; Bun's backpressureLimit/closeOnBackpressureLimit)`
+            : 'NOT closed by the server'
+      const growth = peak - baseline
+      console.log(
+        `slow-client: ${how}; slow socket read ${(bytes.length / 1e6).toFixed(1)} MB in ${frames} frames after resuming` +
+          ` (closed while paused: ${closedWhilePaused}); sent ${sentIds.length} events, ${(sentBytes / 1e6).toFixed(1)} MB;` +
+          ` reading client got ${received.size}; api rss ${(baseline / 1e6).toFixed(0)} MB -> peak ${(peak / 1e6).toFixed(0)} MB (+${(growth / 1e6).toFixed(1)} MB)`,
+      )
+
+      expect(slow.state.ended || slow.state.closed).toBe(true)
+      // It was the server that gave up on the client, long before it could have read everything sent.
+      expect(bytes.length).toBeLessThan(sentBytes)
+      expect(received.size).toBe(sentIds.length)
+      expect(goodClosed).toBeNull()
+      expect(growth).toBeLessThan(sentBytes)
+    }),
+    60_000,
+  )
+})
