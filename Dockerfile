@@ -1,25 +1,35 @@
-# One image for every role: the api is the default command, compose runs the
-# worker and the migrations from the same image with another command.
-# Same minor as CI (`npm install -g bun@1.4`), so the lockfile and runtime agree.
-FROM oven/bun:1.4
+# One image for every role: `taskline api` is the default command; compose runs
+# `taskline worker` and `taskline migrate` from the same image, and a small host
+# can run everything in one container with `taskline all`.
 
+# Build stage: the same Bun minor as CI (`npm install -g bun@1.4`), so the
+# lockfile and the compiler agree. Only this stage has Bun, node_modules and sources.
+FROM oven/bun:1.4 AS build
 WORKDIR /app
-ENV NODE_ENV=production
 
 # Dependencies first, so editing src/ does not invalidate the install layer.
-# --frozen-lockfile fails the build instead of silently resolving new versions.
+# --frozen-lockfile fails the build instead of silently resolving new versions;
+# the bundler needs only the runtime dependencies.
 COPY package.json bun.lock ./
 RUN bun install --frozen-lockfile --production
 
+# db/ is read at build time: the migrations are embedded (src/infra/migrations.macro.ts).
 COPY tsconfig.json ./
 COPY src ./src
 COPY db ./db
-COPY scripts ./scripts
+RUN bun run build
 
-# The official image ships an unprivileged `bun` user; the app only reads /app.
-USER bun
+# Runtime stage: the binary carries the Bun runtime, the code, the dashboard and
+# the migrations, and links only glibc (libc, libm, libdl, libpthread: see
+# `ldd dist/taskline`), so distroless base is enough: no shell, no package
+# manager, no curl (the healthcheck is `taskline healthcheck`).
+FROM gcr.io/distroless/base-debian12:nonroot
+COPY --from=build /app/dist/taskline /usr/local/bin/taskline
+
+# The image's unprivileged user (uid 65532); the binary only reads itself.
+USER nonroot
 
 EXPOSE 8000
-# Exec form: bun is PID 1 and receives SIGTERM itself, so `docker stop` gets
-# the clean shutdown src/main-runner.ts implements.
-CMD ["bun", "src/main-api.ts"]
+# Exec form: taskline is PID 1 and receives SIGTERM itself, so `docker stop`
+# gets the clean shutdown src/main-runner.ts implements.
+CMD ["taskline", "api"]

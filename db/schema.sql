@@ -1,5 +1,5 @@
 
-\restrict RdSdlNjgqcrD1Fgg3DdieIkcmAXPcre7HRkP1ptoDz1M2E0RxpRAxPflyntZgF5
+\restrict SGXExxL2NSNWglevf0iRb6kexvJvbUazOQfDABqbNc9YZHhaU6s2UuxVgY6gDaV
 
 SET statement_timeout = 0;
 SET lock_timeout = 0;
@@ -41,6 +41,12 @@ ALTER TABLE public.api_tokens ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+CREATE TABLE public.redis_epoch (
+    key_prefix text NOT NULL,
+    epoch text NOT NULL,
+    set_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 CREATE TABLE public.task_events (
@@ -113,6 +119,9 @@ ALTER TABLE ONLY public.api_tokens
 ALTER TABLE ONLY public.api_tokens
     ADD CONSTRAINT api_tokens_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.redis_epoch
+    ADD CONSTRAINT redis_epoch_pkey PRIMARY KEY (key_prefix);
+
 ALTER TABLE ONLY public.task_events
     ADD CONSTRAINT task_events_pkey PRIMARY KEY (id);
 
@@ -142,5 +151,5 @@ ALTER TABLE ONLY public.task_events
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.api_tokens(id);
 
-\unrestrict RdSdlNjgqcrD1Fgg3DdieIkcmAXPcre7HRkP1ptoDz1M2E0RxpRAxPflyntZgF5
+\unrestrict SGXExxL2NSNWglevf0iRb6kexvJvbUazOQfDABqbNc9YZHhaU6s2UuxVgY6gDaV
 

@@ -2,11 +2,13 @@ import { describe, expect, test } from 'bun:test'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { configSchema } from '../src/config'
+import { serverCommands } from '../src/main'
 
 /**
  * There is no Docker engine in CI, so compose.yaml and the Dockerfile are checked
- * against the code instead: a renamed config variable, a moved file or a changed
- * npm script must turn this red rather than surface on someone's first `docker compose up`.
+ * against the code instead: a renamed config variable, a moved file or a renamed
+ * `taskline` subcommand must turn this red rather than surface on someone's first
+ * `docker compose up`. test/binary.process.test.ts runs the binary itself.
  */
 const root = join(import.meta.dir, '..')
 const read = (file: string) => Bun.file(join(root, file)).text()
@@ -94,12 +96,12 @@ describe('compose.yaml', () => {
     })
   }
 
-  test('each role runs the command its npm script runs', () => {
-    const script = (s: string) => pkg.scripts[s]!.split(/\s+/)
-    expect(command(services.migrate)).toEqual(script('migrate'))
-    expect(command(services.worker)).toEqual(script('worker'))
-    // api may rely on the image's CMD; if it names a command, it is the api script
-    if (services.api.command !== undefined) expect(command(services.api)).toEqual(script('api'))
+  test("each role runs the binary's subcommand of the same name", () => {
+    for (const name of ['migrate', 'worker', 'api']) expect(Object.keys(serverCommands)).toContain(name)
+    expect(command(services.migrate)).toEqual(['taskline', 'migrate'])
+    expect(command(services.worker)).toEqual(['taskline', 'worker'])
+    // api may rely on the image's CMD; if it names a command, it is the api one
+    if (services.api.command !== undefined) expect(command(services.api)).toEqual(['taskline', 'api'])
   })
 
   test('migrate waits for a healthy postgres and runs once', () => {
@@ -124,10 +126,10 @@ describe('compose.yaml', () => {
     }
     expect(services.postgres.healthcheck.test.join(' ')).toContain('pg_isready')
     expect(services.redis.healthcheck.test.join(' ')).toContain('redis-cli')
-    const apiCheck = [services.api.healthcheck.test].flat().join(' ')
-    // the image has no curl: the check must run on bun
-    expect(apiCheck).toMatch(/\bbun\b/)
-    expect(apiCheck).toMatch(/https?:\/\/(localhost|127\.0\.0\.1):8000\/readyz/)
+    // The image has no shell and no curl: exec form, the binary's own check, which
+    // asks /readyz on 127.0.0.1:$PORT; the test above ties PORT to the published port.
+    expect(services.api.healthcheck.test).toEqual(['CMD', 'taskline', 'healthcheck'])
+    expect(Object.keys(serverCommands)).toContain('healthcheck')
   })
 
   test('docker stop gives the worker longer than its own shutdown grace', () => {
@@ -145,21 +147,41 @@ describe('Dockerfile', () => {
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'))
-  const named = (word: string) => instructions.filter((l) => l.toUpperCase().startsWith(`${word} `))
+  /** The instructions of each stage, FROM first, with the stage's name if it has one. */
+  const stages = instructions.reduce<{ name?: string; lines: string[] }[]>((acc, line) => {
+    if (/^FROM\s/i.test(line)) acc.push({ name: /\sAS\s+(\S+)$/i.exec(line)?.[1], lines: [] })
+    acc.at(-1)?.lines.push(line)
+    return acc
+  }, [])
+  const named = (lines: string[], word: string) => lines.filter((l) => l.toUpperCase().startsWith(`${word} `))
+  const build = stages[0]!
+  const runtime = stages.at(-1)!
+  const buildScript = pkg.scripts.build ?? ''
+  /** Where `bun run build` writes the binary. */
+  const outfile = /--outfile[= ](\S+)/.exec(buildScript)?.[1]
 
-  test('builds on the official Bun 1.4 image', () => {
-    const from = named('FROM')
-    expect(from.length).toBeGreaterThan(0)
-    for (const line of from) expect(line).toMatch(/^FROM\s+(--platform=\S+\s+)?oven\/bun:1\.4(\.\d+)?(-[\w.-]+)?(@sha256:[0-9a-f]+)?(\s+AS\s+\w+)?$/i)
+  test('builds in the official Bun 1.4 image and ships a small glibc image without Bun', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2)
+    for (const stage of stages.slice(0, -1)) {
+      expect(stage.lines[0]).toMatch(/^FROM\s+(--platform=\S+\s+)?oven\/bun:1\.4(\.\d+)?(-[\w.-]+)?(@sha256:[0-9a-f]+)?\s+AS\s+[\w-]+$/i)
+    }
+    // The binary links glibc (a musl image such as alpine cannot run it) and nothing else.
+    expect(runtime.lines[0]).toMatch(/^FROM\s+(gcr\.io\/distroless\/(base|cc)-debian\d+|debian:[\w.-]*slim)(:[\w.-]+)?(@sha256:[0-9a-f]+)?(\s+AS\s+[\w-]+)?$/i)
   })
 
-  test('installs from the lockfile, production dependencies only', () => {
-    const install = named('RUN').filter((l) => /\bbun\s+(install|i)\b/.test(l))
+  test('the build stage installs from the lockfile, production dependencies only, and runs bun run build', () => {
+    const runs = named(build.lines, 'RUN')
+    const install = runs.filter((l) => /\bbun\s+(install|i)\b/.test(l))
     expect(install.length).toBeGreaterThan(0)
     for (const line of install) {
       expect(line).toContain('--frozen-lockfile')
       expect(line).toMatch(/--production\b/)
     }
+    expect(runs.some((l) => /^RUN\s+bun\s+run\s+build$/.test(l))).toBe(true)
+    // the script it runs compiles src/main.ts to one file
+    expect(buildScript).toMatch(/^bun build --compile\b/)
+    expect(buildScript.split(/\s+/)).toContain('src/main.ts')
+    expect(outfile).toBe('dist/taskline')
   })
 
   test('every path a COPY names exists in the repo and is not in .dockerignore', async () => {
@@ -167,7 +189,7 @@ describe('Dockerfile', () => {
       .split(/\r?\n/)
       .map((l) => l.trim().replace(/^\/|\/$/g, ''))
       .filter((l) => l && !l.startsWith('#'))
-    const copies = named('COPY').filter((l) => !/--from=/.test(l))
+    const copies = named(instructions, 'COPY').filter((l) => !/--from=/.test(l))
     expect(copies.length).toBeGreaterThan(0)
     const sources = copies.flatMap((line) => {
       const args = line.split(/\s+/).slice(1).filter((a) => !a.startsWith('--'))
@@ -177,17 +199,32 @@ describe('Dockerfile', () => {
       expect(existsSync(join(root, src)), `COPY names ${src}, which is not in the repo`).toBe(true)
       expect(ignored, `COPY names ${src}, but .dockerignore leaves it out of the build context`).not.toContain(src.replace(/^\.\/|\/$/g, ''))
     }
-    // what the image needs to run each role and the migrations
+    // what the build needs: the install inputs, the code, and db/ for the embedded migrations
     const top = new Set(sources.map((s) => s.replace(/^\.\//, '').split('/')[0]))
-    for (const needed of ['package.json', 'bun.lock', 'tsconfig.json', 'src', 'db', 'scripts']) expect(top).toContain(needed)
+    for (const needed of ['package.json', 'bun.lock', 'tsconfig.json', 'src', 'db']) expect(top).toContain(needed)
   })
 
-  test('runs as the bun user, exposes 8000 and starts the api by default', () => {
-    expect(named('USER').at(-1)).toMatch(/^USER\s+bun$/i)
-    expect(named('EXPOSE').join(' ')).toMatch(/\b8000\b/)
-    const cmd = named('CMD').at(-1) ?? ''
+  test('the runtime stage gets only the binary, from the build stage, onto PATH', () => {
+    const copies = named(runtime.lines, 'COPY')
+    expect(copies).toHaveLength(1)
+    const [from, src, dest] = copies[0]!.split(/\s+/).slice(1)
+    expect(from).toBe(`--from=${build.name}`)
+    const workdir = named(build.lines, 'WORKDIR').at(-1)?.split(/\s+/)[1] ?? '/'
+    expect(src).toBe(join(workdir, outfile ?? ''))
+    expect(dest).toBe('/usr/local/bin/taskline')
+  })
+
+  test('runs as a non-root user, exposes 8000 and starts the api by default', () => {
+    const user = named(runtime.lines, 'USER').at(-1)?.split(/\s+/)[1]
+    // distroless :nonroot is uid 65532; a USER-less image would run as root
+    expect(user).toBeDefined()
+    expect(['root', '0', '0:0']).not.toContain(user!)
+    expect(named(runtime.lines, 'EXPOSE').join(' ')).toMatch(/\b8000\b/)
+    const cmd = named(runtime.lines, 'CMD').at(-1) ?? ''
     const args = cmd.replace(/^CMD\s+/i, '').trim()
-    const argv = args.startsWith('[') ? (JSON.parse(args) as string[]) : args.split(/\s+/)
-    expect(argv).toEqual(pkg.scripts.api!.split(/\s+/))
+    // exec form, so taskline is PID 1 and gets docker stop's SIGTERM itself
+    expect(args.startsWith('[')).toBe(true)
+    expect(JSON.parse(args)).toEqual(['taskline', 'api'])
+    expect(named(runtime.lines, 'ENTRYPOINT')).toEqual([])
   })
 })

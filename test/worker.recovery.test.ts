@@ -79,7 +79,6 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
     const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'poison' })
     // A consumer that takes the job and crashes, again and again, before it can claim the task.
     await sys.redis.xgroup('CREATE', keys.jobs, keys.workersGroup, '0', 'MKSTREAM')
-    await sys.redis.set(keys.epoch, 'set') // Redis did not lose data here: no re-enqueue from Postgres
     const [[, [[jobId]]]] = (await sys.redis.xreadgroup('GROUP', keys.workersGroup, 'ghost', 'COUNT', 1, 'STREAMS', keys.jobs, '>')) as any
     for (let i = 0; i < 2; i++) await sys.redis.xclaim(keys.jobs, keys.workersGroup, 'ghost', 0, jobId)
     await sys.addWorker()
@@ -90,6 +89,23 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
     expect(dead[0]![1]).toEqual(expect.arrayContaining(['stream_id', jobId, 'reason']))
     const pending = (await sys.redis.xpending(keys.jobs, keys.workersGroup)) as [number]
     expect(pending[0]).toBe(0)
+  })
+
+  test('a backlog accepted before the first worker starts is queued once, not again by the sweeper', async () => {
+    sys = await startSystem({ workers: 0 })
+    const keys = streamKeys(sys.prefix)
+    const ids: number[] = []
+    for (let i = 0; i < 30; i++) ids.push((await postJson(`${sys.http}/api/tasks`, { title: `b${i}`, payload: { duration_ms: 0 } })).body.id)
+    const added = async () => ((await sys.redis.call('XINFO', 'STREAM', keys.jobs)) as unknown[])
+    const entriesAdded = async () => {
+      const info = await added()
+      return Number(info[info.indexOf('entries-added') + 1])
+    }
+    expect(await entriesAdded()).toBe(30)
+    await sys.addWorker()
+    for (const id of ids) await eventually(async () => (await status(id)).status === 'COMPLETED')
+    await Bun.sleep(600) // a few more sweeps
+    expect(await entriesAdded()).toBe(30)
   })
 
   test('after Redis loses everything, pending tasks are enqueued again and complete', async () => {

@@ -16,6 +16,8 @@ export interface LifecycleFigure extends LatencySummary {
   missing: number
   duplicates: number
   postErrors: number
+  /** Time until the window opened: the set warm-up, longer if no task had completed by then. */
+  warmupMs: number
 }
 
 /** Everything a run measured; printed as the table and, whole, as the JSON line. */

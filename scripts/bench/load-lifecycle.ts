@@ -22,6 +22,7 @@ export interface LifecycleJob {
 }
 
 const j = job<LifecycleJob>()
+const MAX_WARMUP_MS = 20_000
 const completedAt = new Map<number, number>()
 const waiters = new Map<number, (at: number) => void>()
 let duplicates = 0
@@ -86,9 +87,21 @@ async function main() {
       if (startedAt >= windowStart && startedAt < windowEnd) hist.record(at - startedAt)
     })
 
+  // The window opens once the warm-up time has passed AND tasks are completing:
+  // a system still busy with an earlier phase's tail would otherwise be measured
+  // as a window with nothing in it. How long that took is reported.
   const t0 = performance.now()
-  windowStart = t0 + j.warmupMs
-  windowEnd = windowStart + j.durationMs
+  windowStart = Infinity
+  windowEnd = Infinity
+  const enough = Math.max(j.concurrency ?? 0, j.rate ?? 0)
+  const opener = setInterval(() => {
+    const now = performance.now()
+    if (now - t0 >= j.warmupMs && (completedAt.size >= enough || now - t0 >= MAX_WARMUP_MS)) {
+      windowStart = now
+      windowEnd = now + j.durationMs
+      clearInterval(opener)
+    }
+  }, 20)
   const inflight = new Set<Promise<void>>()
   if (j.rate) {
     for (let sent = 0; performance.now() < windowEnd; ) {
@@ -112,6 +125,7 @@ async function main() {
   reply({
     type: 'result',
     windowMs: j.durationMs,
+    warmupMs: windowStart - t0,
     completedInWindow,
     latency: hist.toJSON(),
     posted,

@@ -73,7 +73,9 @@ export function printReport(r: Results, manySockets: number) {
   const rt = ratios(r)
   const out: string[] = []
   out.push(`\nTaskline benchmark (${r.mode} mode, ${r.machine.cores} cores, ulimit -n ${r.machine.ulimitNofile}, ${r.startedAt})`)
-  out.push(`load average ${r.machine.loadAverageStart} at start, ${r.machine.loadAverageEnd ?? '-'} at end: above ~0.5 at start, other work shares the machine and the figures are noisy`)
+  const busy = r.machine.loadAverageStart > r.machine.cores / 2
+  out.push(`load average ${r.machine.loadAverageStart} at start, ${r.machine.loadAverageEnd ?? '-'} at end` +
+    (busy ? `: WARNING other work shares this ${r.machine.cores}-core machine; figures are low and noisy (see the machine column under CPU)` : ''))
   out.push(table('references', ['reference', 'throughput'], [
     ['(a) bare pg+ioredis loop, tasks/s', num(refs.loopTasksPerSecond)],
     ['(b) pgbench INSERT+UPDATE+UPDATE, tps', num(refs.pgbenchLifecycleTps)],

@@ -7,7 +7,9 @@ import type { TaskDeps } from '../domain/tasks/task.service'
 import type { Redis } from '../infra/redis'
 import { authenticate, type AppEnv, type AuthMode, type TokenVerifier } from './auth'
 import { createErrorHandler, errorBody } from './error-handler'
+import { openApiDocument } from './openapi'
 import { rateLimit } from './rate-limit'
+import { docsRoutes } from './routes/docs.routes'
 import { healthRoutes } from './routes/health.routes'
 import { tasksRoutes } from './routes/tasks.routes'
 import { socketRoutes, type SocketGate } from './ws/socket.routes'
@@ -31,7 +33,14 @@ export function createApp(deps: AppDeps) {
     .use(requestId())
     .use(secureHeaders())
   if (http.corsOrigins.length) app.use('/api/*', cors({ origin: http.corsOrigins, exposeHeaders: ['Retry-After', 'X-Request-Id'] }))
-  return app
+  // The document is generated from the finished app's routes, once, on first request (again if that failed).
+  let document: Promise<object> | undefined
+  const openApi = (): Promise<object> =>
+    (document ??= openApiDocument(routes).catch((e) => {
+      document = undefined
+      throw e
+    }))
+  const routes = app
     .use(
       '/api/*',
       bodyLimit({
@@ -40,12 +49,14 @@ export function createApp(deps: AppDeps) {
       }),
     )
     .route('/', healthRoutes(deps))
+    .route('/', docsRoutes(openApi))
     .use('/api/*', auth, limit)
     .use('/ws/*', auth)
     .route('/api/tasks', tasksRoutes(deps))
     .route('/ws', socketRoutes(deps, { corsOrigins: http.corsOrigins, gate: deps.sockets }))
     .notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))
     .onError(createErrorHandler(deps.logger))
+  return routes
 }
 
 export type AppType = ReturnType<typeof createApp>

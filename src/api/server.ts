@@ -3,6 +3,7 @@ import { createDb } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createRedis, waitForRedis } from '../infra/redis'
 import { streamKeys } from '../infra/stream-keys'
+import { reconcileRedisEpoch } from '../domain/redis-epoch'
 import { createTaskInserter } from '../domain/tasks/task.service'
 import { createApp } from './app'
 import { createTokenVerifier } from './auth'
@@ -28,7 +29,10 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
       idleTimeoutS: config.WS_IDLE_TIMEOUT_S,
     },
   })
-  await waitForRedis(redis, 3000)
+  // Record which Redis holds our jobs, so a wipe before any worker runs is still noticed.
+  if (await waitForRedis(redis, 3000)) {
+    await reconcileRedisEpoch(db, redis, keys, logger).catch((e) => logger.warn('could not check the redis epoch', { error: (e as Error).message }))
+  }
   const taskDeps = { db, redis, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger }
   const app = createApp({
     ...taskDeps,

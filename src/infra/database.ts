@@ -34,6 +34,12 @@ export interface ApiTokens {
   secret_hash: Buffer;
 }
 
+export interface RedisEpoch {
+  epoch: string;
+  key_prefix: string;
+  set_at: Generated<Timestamp>;
+}
+
 export interface TaskEvents {
   at: Generated<Timestamp>;
   detail: Json | null;
@@ -71,6 +77,7 @@ export interface Tasks {
 
 export interface DB {
   api_tokens: ApiTokens;
+  redis_epoch: RedisEpoch;
   task_events: TaskEvents;
   tasks: Tasks;
 }

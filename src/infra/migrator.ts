@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import type { Kysely } from 'kysely'
+import { migrationFiles } from './migrations.macro' with { type: 'macro' }
 
 export interface Migration {
   name: string
@@ -15,6 +16,13 @@ export async function readMigrations(dir = migrationsDir): Promise<Migration[]> 
   return Promise.all(names.map(async (name) => ({ name, sql: await Bun.file(join(dir, name)).text() })))
 }
 
+/**
+ * db/migrations as it was when this module was transpiled (see migrations.macro.ts):
+ * what the compiled binary applies, since it has no db/ directory beside it.
+ * Same names, order and text as readMigrations() on the same checkout.
+ */
+export const embeddedMigrations: readonly Migration[] = migrationFiles()
+
 // Any constant works; it only has to be the same for every migrating process.
 const MIGRATION_LOCK = 72_616_283
 
@@ -23,7 +31,7 @@ const MIGRATION_LOCK = 72_616_283
  * per file. A session advisory lock makes two concurrent runs take turns, so the
  * second sees the first's ledger rows and does nothing.
  */
-export async function migrate(db: Kysely<any>, migrations: Migration[]): Promise<string[]> {
+export async function migrate(db: Kysely<any>, migrations: readonly Migration[]): Promise<string[]> {
   return db.connection().execute(async (conn) => {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK})`.execute(conn)
     try {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import type { Db } from '../infra/db'
 import { coerceError, type Logger } from '../infra/logger'
+import { reconcileRedisEpoch } from '../domain/redis-epoch'
 import { pushToStreams, type StreamDeps } from '../domain/streams'
 import { changeToEvent } from '../domain/tasks/task.repository'
 import * as runs from '../domain/tasks/task-runs.repository'
@@ -23,11 +24,7 @@ export function createSweeper(o: StreamDeps & { db: Db; logger: Logger }) {
     await o.db.transaction().execute(async (trx) => {
       const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${SWEEP_LOCK}) as locked`.execute(trx)
       if (!rows[0]?.locked) return
-      if ((await o.redis.set(o.keys.epoch, new Date().toISOString(), 'NX')) === 'OK') {
-        const n = await runs.forgetEnqueued(trx)
-        // Also true on a first start; only worth a warning when there was something to redo.
-        if (n > 0) o.logger.warn('redis has no epoch key (first start, or it lost its data): re-enqueueing pending tasks from postgres', { tasks: n })
-      }
+      await reconcileRedisEpoch(trx, o.redis, o.keys, o.logger)
       recovered.push(...(await runs.recoverExpiredLeases(trx)))
       const due = await runs.lockDueUnqueued(trx, BATCH)
       // XADD before marking: a crash in between enqueues twice, which is harmless; the reverse would lose the task.

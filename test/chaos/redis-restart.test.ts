@@ -36,7 +36,7 @@ describe('Redis restarted empty mid-run', () => {
       // The worker recreated its consumer group on the empty Redis and re-enqueued from Postgres.
       const groups = (await env.rds.xinfo('GROUPS', `${env.prefix}jobs`)) as unknown[]
       expect(groups.length).toBe(1)
-      expect(worker.logs().some((l) => /re-enqueueing pending tasks/.test(l.msg))).toBe(true)
+      expect(worker.logs().some((l) => /redis lost its data/.test(l.msg))).toBe(true)
 
       // The API serves again by itself, Redis included.
       const ready = await waitUntil('API /readyz to be 200 again', async () => {

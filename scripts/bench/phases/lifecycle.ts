@@ -7,6 +7,7 @@ import { settle } from './settle'
 
 interface LifecycleResult {
   windowMs: number
+  warmupMs: number
   completedInWindow: number
   latency: HistogramData
   posted: number
@@ -52,6 +53,8 @@ async function one(ctx: Context, name: string, shape: { concurrency?: number; ra
   ctx.posted += r.posted
   ctx.socketMissing += r.missing
   ctx.socketDuplicates += r.duplicates
+  if (r.warmupMs >= 19_900) console.error(`  ${name}: fewer tasks than clients completed within 20 s of warm-up; the window measured the stall`)
+  else if (r.warmupMs > ctx.opts.warmupMs + 500) console.error(`  ${name}: the first tasks took ${(r.warmupMs / 1000).toFixed(1)} s to complete; measured after that`)
   if (r.postErrors) console.error(`  ${name}: ${r.postErrors} failed POSTs (${r.firstError})`)
   const figure = {
     ...Histogram.from([r.latency]).summary(),
@@ -60,6 +63,7 @@ async function one(ctx: Context, name: string, shape: { concurrency?: number; ra
     missing: r.missing,
     duplicates: r.duplicates,
     postErrors: r.postErrors,
+    warmupMs: Math.round(r.warmupMs),
   }
   return { figure, loadCores: round(r.cpuSeconds / (r.uptimeMs / 1000), 2) }
 }

@@ -1,8 +1,14 @@
 import { Hono } from 'hono'
 import { sql } from 'kysely'
+import { z } from 'zod'
 import type { Db } from '../../infra/db'
 import type { Redis } from '../../infra/redis'
 import { errorBody } from '../error-handler'
+import { describe, jsonResponse } from '../openapi'
+
+const tags = ['operations']
+const healthy = z.object({ status: z.literal('ok') })
+const ready = z.object({ status: z.literal('ready'), database: z.literal('ok'), redis: z.literal('ok') })
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms))])
@@ -18,19 +24,42 @@ async function check(probe: () => Promise<unknown>): Promise<string> {
 
 export function healthRoutes(deps: { db: Db; redis: Redis }) {
   return new Hono()
-    .get('/healthz', (c) => c.json({ status: 'ok' }))
-    .get('/readyz', async (c) => {
-      const [database, redis] = await Promise.all([
-        check(() => sql`select 1`.execute(deps.db)),
-        check(() => deps.redis.ping()),
-      ])
-      const down = Object.entries({ database, redis }).filter(([, v]) => v !== 'ok')
-      if (down.length === 0) return c.json({ status: 'ready', database, redis })
-      // The one error shape every failure has; details say which probe failed and why.
-      const names = down.map(([k]) => k).join(' and ')
-      return c.json(
-        errorBody('unavailable', `${names} not answering`, down.map(([path, message]) => ({ path, message }))),
-        503,
-      )
-    })
+    .get(
+      '/healthz',
+      describe({
+        operationId: 'healthz',
+        tags,
+        public: true,
+        summary: 'Liveness',
+        description: 'The process is up; touches neither Postgres nor Redis.',
+        responses: { 200: jsonResponse('up', healthy) },
+      }),
+      (c) => c.json({ status: 'ok' } satisfies z.output<typeof healthy>),
+    )
+    .get(
+      '/readyz',
+      describe({
+        operationId: 'readyz',
+        tags,
+        public: true,
+        summary: 'Readiness',
+        description: 'Postgres and Redis both answer within 2 seconds.',
+        responses: { 200: jsonResponse('ready', ready) },
+        errors: { 503: 'unavailable: details name each probe that failed (path "database" or "redis") and why' },
+      }),
+      async (c) => {
+        const [database, redis] = await Promise.all([
+          check(() => sql`select 1`.execute(deps.db)),
+          check(() => deps.redis.ping()),
+        ])
+        const down = Object.entries({ database, redis }).filter(([, v]) => v !== 'ok')
+        if (down.length === 0) return c.json({ status: 'ready', database, redis })
+        // The one error shape every failure has; details say which probe failed and why.
+        const names = down.map(([k]) => k).join(' and ')
+        return c.json(
+          errorBody('unavailable', `${names} not answering`, down.map(([path, message]) => ({ path, message }))),
+          503,
+        )
+      },
+    )
 }

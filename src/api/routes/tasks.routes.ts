@@ -1,45 +1,160 @@
-import { Hono } from 'hono'
+import { Hono, type Env, type Input, type MiddlewareHandler } from 'hono'
 import { z } from 'zod'
 import * as tasks from '../../domain/tasks/task.service'
-import { createTaskSchema, listTasksQuerySchema, taskIdSchema, updateTaskSchema } from '../../domain/tasks/task'
+import { createTaskSchema, listTasksQuerySchema, taskEventSchema, taskIdSchema, taskSchema, updateTaskSchema } from '../../domain/tasks/task'
 import type { AppEnv } from '../auth'
-import { requireJson, validate } from '../validation'
+import { describe, jsonResponse, validate } from '../openapi'
+import { requireJson } from '../validation'
 
-const idParam = z.object({ id: taskIdSchema })
+const idParam = z.object({ id: taskIdSchema.meta({ description: 'task id' }) })
 const idempotencyHeader = z.object({
-  'idempotency-key': z.string().min(1, 'Idempotency-Key must not be empty').max(200, 'Idempotency-Key must be at most 200 characters').optional(),
+  'idempotency-key': z
+    .string()
+    .min(1, 'Idempotency-Key must not be empty')
+    .max(200, 'Idempotency-Key must be at most 200 characters')
+    .optional()
+    .meta({ description: 'makes a retried POST safe: the same key and body return the first task (200) instead of creating another' }),
 })
+
+/**
+ * Types only: a validated target the client may leave out entirely (every
+ * header here is optional), so the typed client's $post({ json }) needs no
+ * `header: {}`. At run time the headers are validated exactly as before.
+ */
+const optionalInput = <E extends Env, P extends string, I extends Input>(mw: MiddlewareHandler<E, P, I>) =>
+  mw as unknown as MiddlewareHandler<E, P, { in: Partial<NonNullable<I['in']>>; out: NonNullable<I['out']> }>
+
+// Response bodies, documented in /openapi.json from these schemas.
+const taskList = z.object({
+  results: z.array(taskSchema),
+  next: z.string().nullable().meta({ description: 'URL of the next (older) page, or null on the last one' }),
+})
+const eventList = z.object({ task_id: z.number().int().positive(), results: z.array(taskEventSchema) })
+const oneTask = (description: string) => ({ 200: jsonResponse(description, taskSchema) })
+const tags = ['tasks']
 
 export function tasksRoutes(deps: tasks.TaskDeps) {
   return new Hono<AppEnv>()
-    .post('/', requireJson(), validate('header', idempotencyHeader), validate('json', createTaskSchema), async (c) => {
-      const key = c.req.valid('header')['idempotency-key']
-      const { task, created } = await tasks.createTask(deps, c.var.principal, c.req.valid('json'), key)
-      return c.json(task, created ? 201 : 200)
-    })
-    .get('/', validate('query', listTasksQuerySchema), async (c) => {
-      const query = c.req.valid('query')
-      const { tasks: results, nextCursor } = await tasks.listTasks(deps, c.var.principal, query)
-      let next: string | null = null
-      if (nextCursor !== null) {
-        const url = new URL(c.req.url)
-        url.searchParams.set('cursor', String(nextCursor))
-        next = url.toString()
-      }
-      return c.json({ results, next })
-    })
-    .get('/:id', validate('param', idParam), async (c) => c.json(await tasks.getTask(deps, c.var.principal, c.req.valid('param').id)))
-    .patch('/:id', requireJson(), validate('param', idParam), validate('json', updateTaskSchema), async (c) =>
-      c.json(await tasks.updateTaskTitle(deps, c.var.principal, c.req.valid('param').id, c.req.valid('json').title)),
+    .post(
+      '/',
+      describe({
+        operationId: 'createTask',
+        tags,
+        summary: 'Create a task',
+        description: 'Stores the task PENDING and queues it. The payload is checked against the handler of its type.',
+        responses: {
+          201: jsonResponse('created', taskSchema),
+          200: jsonResponse('the task an earlier request with the same Idempotency-Key created', taskSchema),
+        },
+        errors: { 400: true, 409: 'idempotency_conflict: the Idempotency-Key was used with a different body', 413: true, 415: true },
+      }),
+      requireJson(),
+      optionalInput(validate('header', idempotencyHeader)),
+      validate('json', createTaskSchema),
+      async (c) => {
+        const key = c.req.valid('header')['idempotency-key']
+        const { task, created } = await tasks.createTask(deps, c.var.principal, c.req.valid('json'), key)
+        return c.json(task, created ? 201 : 200)
+      },
     )
-    .delete('/:id', validate('param', idParam), async (c) => {
-      await tasks.deleteTask(deps, c.var.principal, c.req.valid('param').id)
-      return c.body(null, 204)
-    })
-    .post('/:id/cancel', validate('param', idParam), async (c) => c.json(await tasks.cancelTask(deps, c.var.principal, c.req.valid('param').id)))
-    .post('/:id/retry', validate('param', idParam), async (c) => c.json(await tasks.retryTask(deps, c.var.principal, c.req.valid('param').id)))
-    .get('/:id/events', validate('param', idParam), async (c) => {
-      const id = c.req.valid('param').id
-      return c.json({ task_id: id, results: await tasks.listTaskEvents(deps, c.var.principal, id) })
-    })
+    .get(
+      '/',
+      describe({
+        operationId: 'listTasks',
+        tags,
+        summary: 'List tasks, newest first',
+        description: 'A non-admin token sees its own tasks only. Follow `next` for the following page.',
+        responses: { 200: jsonResponse('one page of tasks', taskList) },
+        errors: { 400: true },
+      }),
+      validate('query', listTasksQuerySchema),
+      async (c) => {
+        const query = c.req.valid('query')
+        const { tasks: results, nextCursor } = await tasks.listTasks(deps, c.var.principal, query)
+        let next: string | null = null
+        if (nextCursor !== null) {
+          const url = new URL(c.req.url)
+          url.searchParams.set('cursor', String(nextCursor))
+          next = url.toString()
+        }
+        return c.json({ results, next })
+      },
+    )
+    .get(
+      '/:id',
+      describe({ operationId: 'getTask', tags, summary: 'Get one task', responses: oneTask('the task'), errors: { 400: true, 404: true } }),
+      validate('param', idParam),
+      async (c) => c.json(await tasks.getTask(deps, c.var.principal, c.req.valid('param').id)),
+    )
+    .patch(
+      '/:id',
+      describe({
+        operationId: 'updateTask',
+        tags,
+        summary: "Change a task's title",
+        responses: oneTask('the changed task'),
+        errors: { 400: true, 404: true, 413: true, 415: true },
+      }),
+      requireJson(),
+      validate('param', idParam),
+      validate('json', updateTaskSchema),
+      async (c) => c.json(await tasks.updateTaskTitle(deps, c.var.principal, c.req.valid('param').id, c.req.valid('json').title)),
+    )
+    .delete(
+      '/:id',
+      describe({
+        operationId: 'deleteTask',
+        tags,
+        summary: 'Delete a task',
+        description: 'A running task is cancelled first. WebSocket subscribers get a last message with `"deleted": true`.',
+        responses: { 204: { description: 'deleted' } },
+        errors: { 400: true, 404: true },
+      }),
+      validate('param', idParam),
+      async (c) => {
+        await tasks.deleteTask(deps, c.var.principal, c.req.valid('param').id)
+        return c.body(null, 204)
+      },
+    )
+    .post(
+      '/:id/cancel',
+      describe({
+        operationId: 'cancelTask',
+        tags,
+        summary: 'Cancel a task',
+        description: 'PENDING or PROCESSING -> CANCELLED, stored at once; a running handler is aborted.',
+        responses: oneTask('the CANCELLED task'),
+        errors: { 400: true, 404: true, 409: 'conflict: the task is not PENDING or PROCESSING' },
+      }),
+      validate('param', idParam),
+      async (c) => c.json(await tasks.cancelTask(deps, c.var.principal, c.req.valid('param').id)),
+    )
+    .post(
+      '/:id/retry',
+      describe({
+        operationId: 'retryTask',
+        tags,
+        summary: 'Retry a task',
+        description: 'FAILED or CANCELLED -> PENDING with fresh attempts.',
+        responses: oneTask('the PENDING task'),
+        errors: { 400: true, 404: true, 409: 'conflict: the task is not FAILED or CANCELLED' },
+      }),
+      validate('param', idParam),
+      async (c) => c.json(await tasks.retryTask(deps, c.var.principal, c.req.valid('param').id)),
+    )
+    .get(
+      '/:id/events',
+      describe({
+        operationId: 'listTaskEvents',
+        tags,
+        summary: "A task's changes, oldest first",
+        responses: { 200: jsonResponse('every recorded change', eventList) },
+        errors: { 400: true, 404: true },
+      }),
+      validate('param', idParam),
+      async (c) => {
+        const id = c.req.valid('param').id
+        return c.json({ task_id: id, results: await tasks.listTaskEvents(deps, c.var.principal, id) })
+      },
+    )
 }

@@ -7,12 +7,26 @@ import { DomainError } from '../../domain/errors'
 import type { Principal } from '../../domain/tokens/token'
 import type { AppEnv } from '../auth'
 import { errorBody } from '../error-handler'
-import { validate } from '../validation'
+import { describe, validate } from '../openapi'
 import type { SocketData } from './socket-session'
 
 const cursor = z.coerce.number({ error: 'must be a non-negative integer' }).int().min(0).max(Number.MAX_SAFE_INTEGER)
 // The token may ride on the URL (browsers cannot set headers on a WebSocket); authenticate() reads it.
-const token = z.string().max(200).optional()
+const token = z
+  .string()
+  .max(200)
+  .optional()
+  .meta({ description: 'the API token, for clients that cannot set headers (browsers); or send it as a Sec-WebSocket-Protocol entry' })
+
+// OpenAPI has no words for a socket's messages, so the protocol is described in text (README "WebSockets" says the same).
+const tags = ['websockets']
+const socketErrors = { 403: true, 426: true, 429: 'too_many_connections: WS_MAX_CONNECTIONS or WS_MAX_CONNECTIONS_PER_TOKEN reached; see Retry-After' } as const
+const closeCodesText = `Close codes: 1001 the server is shutting down (reconnect); 1003 the client sent a binary frame; 1008 the client sent text other than \`ping\`;
+1009 a client frame over WS_MAX_MESSAGE_BYTES; 1011 the server could not load history (reconnect); 4008 the client read too slowly and
+its buffer passed WS_MAX_BUFFERED_BYTES (reconnect with after_seq); 4401 the token was revoked; 4404 the task was deleted while the socket was connecting.
+
+The socket only sends. A client may send the text \`ping\` and gets \`{"kind":"pong"}\` back.`
+const upgraded = (messages: string) => ({ 101: { description: `Switching Protocols: the socket is open.\n\n${messages}\n\n${closeCodesText}` } })
 
 /** Decides whether one more socket may open (connection limits); a reason when it may not. */
 export interface SocketGate {
@@ -39,13 +53,42 @@ export function socketRoutes(deps: TaskDeps, o: { corsOrigins: string[]; gate?: 
       if (refused) throw new SocketRefused('too_many_connections', refused)
       await next()
     })
-    .get('/tasks', validate('query', z.strictObject({ after: cursor.optional(), token })), (c) =>
-      upgrade(c, { feed: 'all', after: c.req.valid('query').after, principal: c.var.principal }),
+    .get(
+      '/tasks',
+      describe({
+        operationId: 'followAllTasks',
+        tags,
+        summary: "WebSocket: every task's changes",
+        description: 'Connect with a WebSocket client (`GET` with `Upgrade: websocket`); a plain GET gets 426. For dashboards: a non-admin token gets its own tasks only.',
+        responses: upgraded(`Messages (JSON text frames):
+- \`{"kind":"hello","cursor":N}\` first, unless \`?after=\` was given; N is where the feed stands.
+- \`{"kind":"change","task_id","seq","status","progress","at","cursor","detail"}\` for each change of any task (the \`TaskEvent\` schema), in commit order.
+  Keep the last \`cursor\` and reconnect with \`?after=<cursor>\` to resume from Postgres.
+- \`{"kind":"pong"}\` after the client sends \`ping\`.`),
+        errors: { 400: true, ...socketErrors },
+      }),
+      validate('query', z.strictObject({ after: cursor.optional().meta({ description: 'resume after this cursor (from Postgres) instead of starting with hello' }), token })),
+      (c) => upgrade(c, { feed: 'all', after: c.req.valid('query').after, principal: c.var.principal }),
     )
     .get(
       '/tasks/:id',
-      validate('param', z.object({ id: taskIdSchema })),
-      validate('query', z.strictObject({ after_seq: cursor.optional(), token })),
+      describe({
+        operationId: 'followTask',
+        tags,
+        summary: 'WebSocket: one task, live',
+        description:
+          "Connect with a WebSocket client (`GET` with `Upgrade: websocket`); a plain GET gets 426. A missing task (or another owner's) is a 404 before any upgrade. " +
+          'After the final status the socket stays open (the task may be retried); the client decides when to close.',
+        responses: upgraded(`Messages (JSON text frames); each has \`task_id\`, \`status\`, \`seq\`, \`progress\` and \`at\`, and \`seq\` goes up by exactly one per change:
+- \`{"kind":"snapshot", ..., "task": {...}}\` first: the current state, with the full \`Task\`. Not sent with \`?after_seq=\`.
+- \`{"kind":"change", ..., "cursor", "detail"}\` for each change after it (the \`TaskEvent\` schema); the last one for a deleted task has \`"deleted": true\`.
+- \`{"kind":"pong"}\` after the client sends \`ping\`.
+
+To reconnect without a gap or a duplicate, pass the last seq seen as \`?after_seq=\`: the changes after it are replayed from Postgres, then live ones follow.`),
+        errors: { 400: true, 404: true, ...socketErrors },
+      }),
+      validate('param', z.object({ id: taskIdSchema.meta({ description: 'task id' }) })),
+      validate('query', z.strictObject({ after_seq: cursor.optional().meta({ description: 'replay the changes with seq > after_seq, then go live' }), token })),
       async (c) => {
         const { id } = c.req.valid('param')
         await getTask(deps, c.var.principal, id) // 404 before the upgrade, for a missing task and for another owner's

@@ -185,3 +185,16 @@ export async function markEnqueued(db: Db, ids: number[]): Promise<void> {
   if (ids.length === 0) return
   await db.updateTable('tasks').set({ enqueued_at: sql<Date>`now()` }).where('id', 'in', ids).execute()
 }
+
+export async function findRedisEpoch(db: Db, keyPrefix: string): Promise<string | undefined> {
+  const row = await db.selectFrom('redis_epoch').select('epoch').where('key_prefix', '=', keyPrefix).executeTakeFirst()
+  return row?.epoch
+}
+
+export async function saveRedisEpoch(db: Db, keyPrefix: string, epoch: string): Promise<void> {
+  await db
+    .insertInto('redis_epoch')
+    .values({ key_prefix: keyPrefix, epoch })
+    .onConflict((oc) => oc.column('key_prefix').doUpdateSet({ epoch, set_at: sql`now()` }))
+    .execute()
+}

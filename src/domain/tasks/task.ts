@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Selectable } from 'kysely'
 import type { TaskStatus, Tasks } from '../../infra/database'
+import type { TaskEventMessage } from '../messages'
 
 export type { TaskStatus }
 export type TaskRow = Selectable<Tasks>
@@ -49,13 +50,67 @@ export const listTasksQuerySchema = z.strictObject({
 })
 export type ListTasksQuery = z.infer<typeof listTasksQuerySchema>
 
+const timestamp = z.iso.datetime({ offset: true })
+const jsonValue = (description: string) => z.unknown().meta({ description })
+
+/**
+ * The task as the API answers it. /openapi.json is generated from this schema,
+ * and taskRowToTask below is checked against it by the compiler, so the
+ * document cannot drift from what the code sends.
+ */
+export const taskSchema = z
+  .object({
+    id: z.number().int().positive(),
+    title: z.string(),
+    type: z.string().meta({ description: 'handler name; see src/handlers/registry.ts' }),
+    payload: z.record(z.string(), z.unknown()).meta({ description: "the handler's input, a JSON object" }),
+    status: taskStatusSchema,
+    attempts: z.number().int().min(0).meta({ description: 'attempts started so far' }),
+    max_attempts: z.number().int().min(1),
+    timeout_ms: z.number().int().positive().nullable().meta({ description: 'limit on one attempt; null: the handler default or TASK_TIMEOUT_MS' }),
+    progress: z.number().min(0).max(1),
+    result: jsonValue("the handler's return value once COMPLETED, else null"),
+    error: z.string().nullable().meta({ description: 'why the last attempt failed' }),
+    seq: z.number().int().positive().meta({ description: 'bumped by one on every change; the same seq the WebSocket messages carry' }),
+    run_after: timestamp.nullable().meta({ description: 'while PENDING: when it may run next (retries back off)' }),
+    created_at: timestamp,
+    updated_at: timestamp,
+    started_at: timestamp.nullable(),
+    finished_at: timestamp.nullable(),
+  })
+  .meta({ id: 'Task' })
+
+/** One change of a task: GET /api/tasks/:id/events/ and the WebSocket "change" message. */
+export const taskEventSchema = z
+  .object({
+    kind: z.literal('change'),
+    task_id: z.number().int().positive(),
+    owner_id: z.number().int().nullable().meta({ description: 'the API token that owns the task; null with AUTH=off' }),
+    seq: z.number().int().positive(),
+    status: taskStatusSchema,
+    progress: z.number().min(0).max(1),
+    at: timestamp,
+    cursor: z.number().int().positive().meta({ description: 'task_events id: where the all-tasks feed resumes (?after=)' }),
+    detail: jsonValue('what changed besides status and progress (attempt, result, error, retry time, title), or null'),
+    deleted: z.literal(true).optional().meta({ description: 'only on the last message for a deleted task' }),
+  })
+  .meta({ id: 'TaskEvent' })
+
+/** Compile-time: the two types have exactly the same keys (satisfies checks the values). */
+type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : never
+const eventShapeAgrees: SameKeys<TaskEventMessage, z.output<typeof taskEventSchema>> = true
+void eventShapeAgrees
+const eventValuesAgree = (m: TaskEventMessage): z.output<typeof taskEventSchema> => m
+void eventValuesAgree
+
 /** The task as clients see it: internal bookkeeping (lease, outbox) stays inside. */
 export function taskRowToTask(row: TaskRow) {
   return {
     id: row.id,
     title: row.title,
     type: row.type,
-    payload: row.payload,
+    // Only objects are ever stored (createTaskSchema); the column's type is any JSON.
+    payload: row.payload as Record<string, unknown>,
     status: row.status,
     attempts: row.attempts,
     max_attempts: row.max_attempts,
@@ -69,9 +124,12 @@ export function taskRowToTask(row: TaskRow) {
     updated_at: row.updated_at.toISOString(),
     started_at: row.started_at?.toISOString() ?? null,
     finished_at: row.finished_at?.toISOString() ?? null,
-  }
+  } satisfies z.output<typeof taskSchema>
 }
 export type Task = ReturnType<typeof taskRowToTask>
+// The reverse direction of the satisfies above: no field the schema promises is missing.
+const taskShapeAgrees: SameKeys<Task, z.output<typeof taskSchema>> = true
+void taskShapeAgrees
 
 export const terminalStatuses: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED']
 export const cancellableStatuses: readonly TaskStatus[] = ['PENDING', 'PROCESSING']

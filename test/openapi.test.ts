@@ -1,0 +1,265 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { Validator } from '@seriousme/openapi-schema-validator'
+import type { Server } from 'bun'
+import { z } from 'zod'
+import { createApp } from '../src/api/app'
+import { createClient, followTask, type TaskMessage, type TaskStatus } from '../src/client'
+import { createTaskSchema, taskSchema } from '../src/domain/tasks/task'
+import { createLogger } from '../src/infra/logger'
+import { streamKeys } from '../src/infra/stream-keys'
+import { eventually, startSystem, type TestSystem } from './helpers/system'
+
+/**
+ * /openapi.json, /docs and the typed client, against the real system (AUTH
+ * off, one API, one worker). The document is checked by an independent
+ * OpenAPI 3.1 validator and against the routes the app actually serves.
+ */
+
+let sys: TestSystem
+let doc: any
+beforeAll(async () => {
+  sys = await startSystem({ workers: 1, env: { DEMO_WORK_MS: 50 } })
+  const res = await fetch(`${sys.http}/openapi.json`)
+  expect(res.status).toBe(200)
+  doc = await res.json()
+})
+afterAll(() => sys.stop())
+
+/** "/api/tasks/:id/" and "/api/tasks/{id}" name the same route. */
+const normalise = (path: string) => path.replace(/:(\w+)/g, '{$1}').replace(/\/+$/, '') || '/'
+const documented = () => new Map(Object.entries(doc.paths).map(([path, item]) => [normalise(path), item as Record<string, any>]))
+const operations = () =>
+  Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item as Record<string, any>).map(([method, op]) => ({ path, method, op: op as Record<string, any> })),
+  )
+
+describe('GET /openapi.json', () => {
+  test('is a valid OpenAPI 3.1 document', async () => {
+    const validator = new Validator()
+    const result = await validator.validate(structuredClone(doc))
+    expect(result.errors ?? []).toEqual([])
+    expect(result.valid).toBe(true)
+    expect(validator.version).toBe('3.1')
+  })
+
+  test('documents every route the app serves (method and path)', () => {
+    const paths = documented()
+    const served = sys.apis[0]!.app.routes.filter((r) => !r.path.includes('*') && r.method !== 'ALL')
+    expect(served.length).toBeGreaterThan(10)
+    const missing = served.filter((r) => !paths.get(normalise(r.path))?.[r.method.toLowerCase()]).map((r) => `${r.method} ${r.path}`)
+    expect(missing).toEqual([])
+    // and nothing documented that is not served
+    const servedKeys = new Set(served.map((r) => `${r.method.toLowerCase()} ${normalise(r.path)}`))
+    expect(operations().filter(({ path, method }) => !servedKeys.has(`${method} ${normalise(path)}`))).toEqual([])
+  })
+
+  test('spells /api and /ws paths with the trailing slash the README uses, WebSockets included', () => {
+    for (const path of ['/api/tasks/', '/api/tasks/{id}/', '/api/tasks/{id}/cancel/', '/api/tasks/{id}/retry/', '/api/tasks/{id}/events/', '/ws/tasks/', '/ws/tasks/{id}/', '/healthz', '/readyz']) {
+      expect(doc.paths).toHaveProperty([path])
+    }
+  })
+
+  test('every 4xx and 5xx response references the one Error schema', () => {
+    expect(doc.components.schemas.Error.properties.error.required).toEqual(['code', 'message'])
+    const seen = new Set<string>()
+    for (const { path, method, op } of operations()) {
+      for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {
+        if (Number(status) < 400) continue
+        seen.add(status)
+        expect({ path, method, status, schema: response.content?.['application/json']?.schema }).toEqual({
+          path,
+          method,
+          status,
+          schema: { $ref: '#/components/schemas/Error' },
+        })
+      }
+    }
+    for (const status of ['400', '401', '403', '404', '409', '413', '415', '426', '429', '500', '503']) expect(seen).toContain(status)
+  })
+
+  test('request schemas are the validators’ own zod schemas, response schemas the Task schema', () => {
+    const create = doc.paths['/api/tasks/'].post
+    const { $schema, ...expected } = z.toJSONSchema(createTaskSchema, { io: 'input' })
+    expect($schema).toBeString()
+    expect(create.requestBody.content['application/json'].schema).toEqual(expected)
+    expect(create.responses['201'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Task' })
+    const task = z.toJSONSchema(taskSchema, { io: 'output' }).$defs!.Task as any
+    expect(doc.components.schemas.Task).toEqual(task)
+    expect(Object.keys(doc.components.schemas.Task.properties)).toContain('run_after')
+    const list = doc.paths['/api/tasks/'].get.parameters.map((p: any) => `${p.in} ${p.name}`)
+    expect(list).toEqual(['query status', 'query limit', 'query cursor'])
+    expect(create.parameters.map((p: any) => `${p.in} ${p.name}`)).toEqual(['header idempotency-key'])
+  })
+
+  test('bearer security everywhere except health and docs, and says AUTH=off', () => {
+    expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' })
+    expect(doc.components.securitySchemes.bearerAuth.description).toContain('AUTH=off')
+    expect(doc.security).toEqual([{ bearerAuth: [] }])
+    const open = operations().filter(({ op }) => Array.isArray(op.security) && op.security.length === 0).map(({ path }) => path)
+    expect(new Set(open)).toEqual(new Set(['/healthz', '/readyz', '/openapi.json', '/docs', '/docs/{asset}']))
+  })
+
+  test('describes the WebSocket endpoints: parameters, upgrade, message kinds, close codes', () => {
+    const one = doc.paths['/ws/tasks/{id}/'].get
+    const all = doc.paths['/ws/tasks/'].get
+    expect(one.parameters.map((p: any) => `${p.in} ${p.name}`)).toEqual(['path id', 'query after_seq', 'query token'])
+    expect(all.parameters.map((p: any) => `${p.in} ${p.name}`)).toEqual(['query after', 'query token'])
+    for (const op of [one, all]) {
+      const text = `${op.description}\n${op.responses['101'].description}`
+      for (const word of ['Upgrade: websocket', '"kind":"change"', '"kind":"pong"', '1001', '1008', '4008', '4401', '4404']) expect(text).toContain(word)
+      expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['101', '400', '401', '403', '426', '429']))
+    }
+    expect(one.responses['101'].description).toContain('"kind":"snapshot"')
+    expect(all.responses['101'].description).toContain('"kind":"hello"')
+    expect(one.responses).toHaveProperty(['404'])
+  })
+
+  test('/openapi.json and /docs need no token when AUTH is required', async () => {
+    const app = createApp({
+      db: sys.db,
+      redis: sys.redis,
+      keys: streamKeys(sys.prefix),
+      eventsMaxLen: 1000,
+      logger: createLogger('silent'),
+      auth: { mode: 'required', verify: async () => null },
+    })
+    expect((await app.request('/api/tasks/')).status).toBe(401)
+    expect((await app.request('/openapi.json')).status).toBe(200)
+    expect((await app.request('/docs')).status).toBe(200)
+    expect((await app.request('/docs/swagger-ui-bundle.js')).status).toBe(200)
+  })
+})
+
+describe('GET /docs', () => {
+  test('is an HTML page whose scripts and styles all come from this server', async () => {
+    const res = await fetch(`${sys.http}/docs`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toContain('text/html')
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'")
+    const html = await res.text()
+    expect(html).not.toMatch(/https?:\/\//)
+    const urls = [...html.matchAll(/<(?:script|link)\b[^>]*?\b(?:src|href)="([^"]+)"/g)].map((m) => m[1]!).filter((u) => !u.startsWith('data:'))
+    expect(urls.length).toBeGreaterThanOrEqual(3)
+    for (const url of urls) {
+      const asset = await fetch(new URL(url, `${sys.http}/docs`))
+      expect({ url, status: asset.status }).toEqual({ url, status: 200 })
+      expect(asset.headers.get('content-type')).toMatch(/javascript|css/)
+      expect((await asset.text()).length).toBeGreaterThan(20)
+    }
+    // the page points Swagger UI at our document
+    expect(await (await fetch(`${sys.http}/docs/init.js`)).text()).toContain("url: '/openapi.json'")
+    expect((await fetch(`${sys.http}/docs/nope.js`)).status).toBe(404)
+  })
+})
+
+describe('typed client', () => {
+  test('is typed by the routes (checked by tsc, never run)', () => {
+    const api = createClient('http://127.0.0.1:9')
+    const compileOnly = async () => {
+      // @ts-expect-error title must be a string
+      await api.api.tasks.$post({ json: { title: 1 } })
+      // @ts-expect-error no such route
+      await api.api.taskz.$get()
+      const task = await (await api.api.tasks.$post({ json: { title: 'x' } })).json()
+      const status: TaskStatus = task.status
+      return status
+    }
+    expect(compileOnly).toBeFunction()
+  })
+
+  test('creates, gets and cancels a task', async () => {
+    const api = createClient(sys.http)
+    const created = await api.api.tasks.$post({ json: { title: 'typed', payload: { duration_ms: 60_000 } } })
+    expect(created.status).toBe(201)
+    const task = await created.json()
+    expect(task.title).toBe('typed')
+    const got = await api.api.tasks[':id'].$get({ param: { id: String(task.id) } })
+    expect(got.status).toBe(200)
+    expect((await got.json()).id).toBe(task.id)
+    const cancelled = await api.api.tasks[':id'].cancel.$post({ param: { id: String(task.id) } })
+    expect(cancelled.status).toBe(200)
+    expect((await cancelled.json()).status).toBe('CANCELLED')
+    const page = await (await api.api.tasks.$get({ query: { status: 'CANCELLED' } })).json()
+    expect(page.results.map((t) => t.id)).toContain(task.id)
+  })
+
+  test('followTask receives every change up to COMPLETED, once each', async () => {
+    const api = createClient(sys.http)
+    const task = await (await api.api.tasks.$post({ json: { title: 'followed', payload: { duration_ms: 200, steps: 4 } } })).json()
+    const seen: TaskMessage[] = []
+    const follow = followTask(sys.http, task.id, { onChange: (m) => seen.push(m) })
+    try {
+      await eventually(async () => seen.some((m) => m.status === 'COMPLETED'))
+    } finally {
+      follow.close()
+    }
+    const seqs = seen.map((m) => m.seq)
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1)
+    expect(seen.at(-1)!.status).toBe('COMPLETED')
+  })
+
+  test('followTask reconnects after a dropped socket and resumes with after_seq, without gap or repeat', async () => {
+    // A relay between client and API that the test can cut: it records each URL the client asks for.
+    const asked: string[] = []
+    const upstreams = new Set<WebSocket>()
+    const relay: Server<{ url: string; up?: WebSocket; queue: string[] }> = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch(req, server) {
+        const url = new URL(req.url)
+        asked.push(url.pathname + url.search)
+        return server.upgrade(req, { data: { url: `${sys.ws}${url.pathname}${url.search}`, queue: [] } }) ? undefined : new Response(null, { status: 400 })
+      },
+      websocket: {
+        open(ws) {
+          const up = new WebSocket(ws.data.url)
+          ws.data.up = up
+          upstreams.add(up)
+          up.onmessage = (e) => ws.send(String(e.data))
+          up.onclose = () => ws.close(1001, 'relay lost upstream')
+        },
+        message() {},
+        close(ws) {
+          ws.data.up?.close()
+        },
+      },
+    })
+    const cut = () => {
+      for (const up of upstreams) up.close()
+      upstreams.clear()
+    }
+    try {
+      const api = createClient(sys.http)
+      const task = await (await api.api.tasks.$post({ json: { title: 'resumed', payload: { duration_ms: 1500, steps: 10 } } })).json()
+      const seen: TaskMessage[] = []
+      const closes: { code: number; reconnecting: boolean }[] = []
+      const follow = followTask(`http://127.0.0.1:${relay.port}`, task.id, {
+        minDelayMs: 20,
+        onChange: (m) => seen.push(m),
+        onClose: (c) => closes.push(c),
+      })
+      try {
+        await eventually(async () => seen.some((m) => m.status === 'PROCESSING' && m.progress > 0))
+        cut()
+        await eventually(async () => seen.some((m) => m.status === 'COMPLETED'))
+      } finally {
+        follow.close()
+      }
+      expect(asked.length).toBeGreaterThanOrEqual(2)
+      expect(asked[0]).toBe(`/ws/tasks/${task.id}/`)
+      expect(asked[1]).toMatch(new RegExp(`^/ws/tasks/${task.id}/\\?after_seq=\\d+$`))
+      expect(closes[0]).toMatchObject({ reconnecting: true })
+      // close() is final: its close event says so and nothing reconnects after it
+      await eventually(async () => closes.at(-1)?.reconnecting === false)
+      const count = asked.length
+      await Bun.sleep(100)
+      expect(asked.length).toBe(count)
+      const seqs = seen.map((m) => m.seq)
+      expect(seen[0]!.kind).toBe('snapshot')
+      for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1)
+      expect(seen.at(-1)!.status).toBe('COMPLETED')
+    } finally {
+      relay.stop(true)
+    }
+  })
+})
