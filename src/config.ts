@@ -53,6 +53,10 @@ export const configSchema = z.object({
   WS_MAX_MESSAGE_BYTES: positiveInt.default(4096),
   WS_IDLE_TIMEOUT_S: z.coerce.number().int().min(0).max(960).default(120),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** json: one object per line; pretty: for people; auto: pretty in a terminal, json otherwise. */
+  LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
+  /** The worker's own /metrics; 0 picks a free port. */
+  WORKER_METRICS_PORT: port.default(9464),
 })
 
 export type Config = Readonly<z.infer<typeof configSchema>>

@@ -36,7 +36,8 @@ function childEnv(env: Record<string, string>): Record<string, string> {
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !(k in configSchema.shape) && !k.startsWith('TASKLINE_')) base[k] = v
   }
-  return { ...base, ...env }
+  // Other tests may run workers at the same time: a free metrics port each.
+  return { ...base, WORKER_METRICS_PORT: '0', ...env }
 }
 
 /** Reads a pipe to the end as it fills, so a chatty child never blocks on a full pipe. */

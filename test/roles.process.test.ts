@@ -207,6 +207,7 @@ describe('bun run api + bun run worker', () => {
       DEMO_WORK_MS: '100',
       LOG_LEVEL: 'info',
       AUTH: 'off', // the seed's curl flow has no token; auth has its own tests
+      WORKER_METRICS_PORT: '0',
     }
     api = start('api', env)
     worker = start('worker', env)

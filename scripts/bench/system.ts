@@ -101,6 +101,7 @@ export function roleEnv(env: BenchEnv, port: number): Record<string, string | nu
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
     AUTH: 'off',
+    WORKER_METRICS_PORT: 0, // several workers per machine: each takes a free port
     RATE_LIMIT_PER_SEC: 0,
     WS_MAX_CONNECTIONS_PER_TOKEN: 20_000,
   }

@@ -20,6 +20,8 @@ export interface AppDeps extends TaskDeps {
   auth?: { mode: AuthMode; verify: TokenVerifier }
   http?: { maxBodyBytes: number; rateLimitPerSec: number; corsOrigins: string[] }
   sockets?: SocketGate
+  /** Told of every finished request (metrics); the route is the matched pattern, not the raw path. */
+  observeHttp?: (method: string, route: string, status: number, seconds: number) => void
 }
 
 const defaultHttp = { maxBodyBytes: 1024 * 1024, rateLimitPerSec: 0, corsOrigins: [] as string[] }
@@ -31,6 +33,19 @@ export function createApp(deps: AppDeps) {
   const limit = rateLimit({ redis: deps.redis, prefix: deps.keys.prefix, perSecond: http.rateLimitPerSec, logger: deps.logger })
   const app = new Hono<AppEnv>({ strict: false })
     .use(requestId())
+    .use(async function accessLog(c, next) {
+      const started = performance.now()
+      await next()
+      const seconds = (performance.now() - started) / 1000
+      deps.observeHttp?.(c.req.method, c.req.routePath, c.res.status, seconds)
+      deps.logger.info('http', {
+        requestId: c.get('requestId'),
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(seconds * 10_000) / 10,
+      })
+    })
     .use(secureHeaders())
   if (http.corsOrigins.length) app.use('/api/*', cors({ origin: http.corsOrigins, exposeHeaders: ['Retry-After', 'X-Request-Id'] }))
   // The document is generated from the finished app's routes, once, on first request (again if that failed).

@@ -1,6 +1,7 @@
 import type { Config } from '../config'
 import { createDb } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
+import { createMetrics, type Metrics } from '../infra/metrics'
 import { createRedis, waitForRedis } from '../infra/redis'
 import { streamKeys } from '../infra/stream-keys'
 import { reconcileRedisEpoch } from '../domain/redis-epoch'
@@ -12,11 +13,20 @@ import { closeCodes, createSocketHandlers } from './ws/socket-session'
 import dashboard from '../dashboard/index.html'
 
 /** The API role: HTTP and WebSockets on one port, fed by the events stream. */
-export async function startApiServer(config: Config, logger: Logger = createLogger(config.LOG_LEVEL, { role: 'api' })) {
+export async function startApiServer(config: Config, logger: Logger = createLogger(config.LOG_LEVEL, { role: 'api' }, config.LOG_FORMAT)) {
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
   const redis = createRedis(config.REDIS_URL, 'producer', logger)
   const keys = streamKeys(config.KEY_PREFIX)
-  const hub = createEventHub({ redis: createRedis(config.REDIS_URL, 'blocking', logger), db, keys, logger, resyncMs: config.EVENTS_RESYNC_MS })
+  // Filled in below, once the sockets it counts exist.
+  let metrics: Metrics
+  const hub = createEventHub({
+    redis: createRedis(config.REDIS_URL, 'blocking', logger),
+    db,
+    keys,
+    logger,
+    resyncMs: config.EVENTS_RESYNC_MS,
+    onPublish: () => metrics.eventsFannedOut(),
+  })
   const sockets = createSocketHandlers({
     db,
     hub,
@@ -33,10 +43,12 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
   if (await waitForRedis(redis, 3000)) {
     await reconcileRedisEpoch(db, redis, keys, logger).catch((e) => logger.warn('could not check the redis epoch', { error: (e as Error).message }))
   }
-  const taskDeps = { db, redis, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger }
+  metrics = createMetrics({ role: 'api', redis, keys, openSockets: () => sockets.sockets.size })
+  const taskDeps = { db, redis, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics }
   const app = createApp({
     ...taskDeps,
     inserter: createTaskInserter(taskDeps),
+    observeHttp: metrics.observeHttp,
     limits: { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxPayloadDepth: config.MAX_PAYLOAD_DEPTH },
     auth: { mode: config.AUTH, verify: createTokenVerifier(db) },
     http: { maxBodyBytes: config.MAX_BODY_BYTES, rateLimitPerSec: config.RATE_LIMIT_PER_SEC, corsOrigins: config.CORS_ORIGINS },
@@ -47,7 +59,8 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
   const server = Bun.serve({
     port: config.PORT,
     hostname: config.HOST,
-    routes: { '/': dashboard },
+    // Beside the Hono app: the page is bundled by Bun, and /metrics is for Prometheus, not part of the API.
+    routes: { '/': dashboard, '/metrics': () => metrics.render() },
     fetch: app.fetch,
     websocket: sockets.handlers,
   })

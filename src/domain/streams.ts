@@ -2,12 +2,25 @@ import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import type { Logger } from '../infra/logger'
 import { eventToFields, type TaskEventMessage } from './messages'
+import { changeToEvent, type TaskChange } from './tasks/task.repository'
 
 export interface StreamDeps {
   redis: Redis
   keys: StreamKeys
   eventsMaxLen: number
   logger: Logger
+  metrics?: TaskMetrics
+}
+
+/** Counts task changes where they are produced, so no change is counted twice across instances. */
+export interface TaskMetrics {
+  countChanges(changes: readonly Pick<TaskChange, 'status' | 'seq' | 'type' | 'detail'>[]): void
+}
+
+/** Every produced change goes out through here: counted, then queued (jobs) and published (events). */
+export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly TaskChange[]): Promise<boolean> {
+  deps.metrics?.countChanges(changes)
+  return pushToStreams(deps, jobs, changes.map(changeToEvent))
 }
 
 /**

@@ -1,3 +1,6 @@
+import pino from 'pino'
+import pinoPretty from 'pino-pretty'
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 type Fields = Record<string, unknown>
 
@@ -9,28 +12,42 @@ export interface Logger {
   child(scope: Fields): Logger
 }
 
-const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 }
+export type LogFormat = 'json' | 'pretty' | 'auto'
 
-/** One JSON object per line on stderr, carrying its scope (role, task id, ...). */
-export function createLogger(level: LogLevel, scope: Fields = {}): Logger {
-  const write = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: Fields) => {
-    if (rank[lvl] < rank[level]) return
-    const line = { level: lvl, time: new Date().toISOString(), msg, ...scope, ...fields }
-    // Whatever a message or an error carries, a working API token never reaches the log.
-    process.stderr.write(redactTokens(JSON.stringify(line, errorReplacer)) + '\n')
-  }
-  return {
-    debug: (m, f) => write('debug', m, f),
-    info: (m, f) => write('info', m, f),
-    warn: (m, f) => write('warn', m, f),
-    error: (m, f) => write('error', m, f),
-    child: (more) => createLogger(level, { ...scope, ...more }),
-  }
+/**
+ * pino underneath: one JSON object per line on stderr (human-readable when
+ * asked, or by default in a terminal), each carrying its scope (role, worker
+ * id, task id, request id). Writes are synchronous so the last lines before
+ * an exit are never lost.
+ */
+export function createLogger(level: LogLevel, scope: Fields = {}, format: LogFormat = 'auto'): Logger {
+  const pretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true)
+  const destination = pretty
+    ? pinoPretty({ destination: 2, sync: true, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' })
+    : pino.destination({ fd: 2, sync: true })
+  const base = pino(
+    {
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { error: pino.stdSerializers.err },
+      // Whatever a message or an error carries, a working API token never reaches the log.
+      hooks: { streamWrite: redactTokens },
+    },
+    destination,
+  )
+  return wrap(base.child(scope))
 }
 
-function errorReplacer(_key: string, value: unknown) {
-  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack }
-  return value
+function wrap(p: pino.Logger): Logger {
+  return {
+    debug: (m, f) => p.debug(f ?? {}, m),
+    info: (m, f) => p.info(f ?? {}, m),
+    warn: (m, f) => p.warn(f ?? {}, m),
+    error: (m, f) => p.error(f ?? {}, m),
+    child: (scope) => wrap(p.child(scope)),
+  }
 }
 
 /** Log lines must never carry a working API token (format: domain/tokens/token.ts). */

@@ -2,8 +2,7 @@ import { sql } from 'kysely'
 import type { Db } from '../infra/db'
 import { coerceError, type Logger } from '../infra/logger'
 import { reconcileRedisEpoch } from '../domain/redis-epoch'
-import { pushToStreams, type StreamDeps } from '../domain/streams'
-import { changeToEvent } from '../domain/tasks/task.repository'
+import { publishChanges, pushToStreams, type StreamDeps } from '../domain/streams'
 import * as runs from '../domain/tasks/task-runs.repository'
 
 // Any constant works; every worker must use the same one.
@@ -34,7 +33,7 @@ export function createSweeper(o: StreamDeps & { db: Db; logger: Logger }) {
     })
     if (recovered.length) {
       o.logger.warn('recovered tasks whose worker stopped', { tasks: recovered.map((r) => r.id) })
-      await pushToStreams(o, [], recovered.map(changeToEvent))
+      await publishChanges(o, [], recovered)
     }
     return { recovered: recovered.length, enqueued }
   }

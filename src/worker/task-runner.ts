@@ -3,10 +3,11 @@ import { coerceError, type Logger } from '../infra/logger'
 import { handlers } from '../handlers/registry'
 import type { HandlerSettings } from '../handlers/handler'
 import { jobMessageSchema } from '../domain/messages'
-import { pushToStreams, type StreamDeps } from '../domain/streams'
+import { publishChanges, type StreamDeps } from '../domain/streams'
 import { nextStatusAfterFailure, retryDelayMs } from '../domain/tasks/task'
-import { changeToEvent, type TaskChange } from '../domain/tasks/task.repository'
+import type { TaskChange } from '../domain/tasks/task.repository'
 import * as runs from '../domain/tasks/task-runs.repository'
+import type { Metrics } from '../infra/metrics'
 import type { JobConsumer, JobEntry } from './job-consumer'
 
 export interface TaskRunnerOptions extends StreamDeps {
@@ -18,6 +19,7 @@ export interface TaskRunnerOptions extends StreamDeps {
   defaultTimeoutMs: number
   settings: HandlerSettings
   consumer: () => JobConsumer
+  metrics?: Metrics
 }
 
 /** Why a running handler's signal was aborted; decides what is recorded afterwards. */
@@ -53,7 +55,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
   const log = o.logger
 
   const publish = (changes: (TaskChange | undefined)[]) =>
-    pushToStreams(o, [], changes.filter((c): c is TaskChange => c !== undefined).map(changeToEvent))
+    publishChanges(o, [], changes.filter((c): c is TaskChange => c !== undefined))
 
   /** Retries a Postgres write until it lands: an outcome is never dropped, and the job stays unacked until then. */
   async function persist<T>(what: string, write: () => Promise<T>): Promise<T> {
@@ -116,7 +118,10 @@ export function createTaskRunner(o: TaskRunnerOptions) {
 
   async function execute(task: TaskChange, run: Running): Promise<void> {
     const taskLog = log.child({ taskId: task.id, attempt: run.key.attempt, type: task.type })
+    o.metrics?.observeQueueWait(task.type, (Date.now() - task.run_after.getTime()) / 1000)
+    const started = performance.now()
     const outcome = await runHandler(task, run, taskLog)
+    const ranFor = (performance.now() - started) / 1000
     let change: TaskChange | undefined
     try {
       change = await persist('outcome', () => outcome(run.key))
@@ -124,6 +129,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
       // Shutting down with Postgres away: leave the job unacked; lease expiry recovers it.
       return taskLog.error('gave up recording outcome; the task will be recovered', { error: coerceError(e).message })
     }
+    o.metrics?.observeRun(task.type, change?.status === 'COMPLETED' ? 'completed' : change ? 'failed' : 'aborted', ranFor)
     await publish([change])
     // A failed ack only leaves a job whose task is finished: it is acked when redelivered.
     await o.consumer().ack(run.streamIds).catch((e) => taskLog.warn('could not ack job', { error: coerceError(e).message }))
@@ -153,7 +159,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
       })
       const result = await Promise.race([work, whenAborted(run.controller.signal)])
       if (run.controller.signal.aborted) return afterAbort(run, task)
-      taskLog.debug('task completed')
+      taskLog.info('task completed')
       return (k) => runs.finishTask(o.db, k, result)
     } catch (e) {
       if (run.controller.signal.aborted) return afterAbort(run, task)

@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import type { Config } from '../config'
 import { createDb } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
+import { createMetrics } from '../infra/metrics'
 import { createRedis, waitForRedis } from '../infra/redis'
 import { streamKeys } from '../infra/stream-keys'
 import { startCancelListener } from './cancel-listener'
@@ -11,13 +12,14 @@ import { createSweeper } from './sweeper'
 import { createTaskRunner } from './task-runner'
 
 /** The worker role: jobs stream -> handlers -> Postgres + events stream. */
-export async function startWorker(config: Config, baseLogger: Logger = createLogger(config.LOG_LEVEL, { role: 'worker' })) {
+export async function startWorker(config: Config, baseLogger: Logger = createLogger(config.LOG_LEVEL, { role: 'worker' }, config.LOG_FORMAT)) {
   const workerId = `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`
   const logger = baseLogger.child({ workerId })
   const keys = streamKeys(config.KEY_PREFIX)
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
   const producer = createRedis(config.REDIS_URL, 'producer', logger)
-  const streams = { redis: producer, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger }
+  const metrics = createMetrics({ role: 'worker', redis: producer, keys })
+  const streams = { redis: producer, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics }
   const leaseMs = config.VISIBILITY_TIMEOUT_MS
 
   let consumer: JobConsumer | null = null
@@ -51,11 +53,19 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
   await waitForRedis(producer, 3000)
   await consumer.start()
   sweeper.start(config.SWEEP_INTERVAL_MS)
-  logger.info('worker started', { concurrency: config.WORKER_CONCURRENCY })
+  // The worker has no API port; Prometheus scrapes it here.
+  const metricsServer = Bun.serve({
+    port: config.WORKER_METRICS_PORT,
+    hostname: config.HOST,
+    routes: { '/metrics': () => metrics.render(), '/healthz': () => Response.json({ status: 'ok' }) },
+    fetch: () => Response.json({ error: { code: 'not_found', message: 'the worker serves only /metrics and /healthz' } }, { status: 404 }),
+  })
+  logger.info('worker started', { concurrency: config.WORKER_CONCURRENCY, metrics: `${metricsServer.url.href}metrics` })
 
   let closing: Promise<void> | null = null
   return {
     workerId,
+    metricsUrl: metricsServer.url,
     runner,
     sweeper,
     /** Stops reading, lets running tasks finish within the grace period, hands back the rest. */
@@ -63,6 +73,7 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
       closing ??= (async () => {
         logger.info('worker stopping', { running: runner.running.size })
         await consumer.stop()
+        void metricsServer.stop(true)
         await runner.drain(config.SHUTDOWN_GRACE_MS)
         leases.stop()
         await settleAll(logger, [sweeper.stop(), cancels.stop()])

@@ -159,6 +159,7 @@ export async function startChaosEnv(opts: { env?: Env } = {}) {
     DB_POOL_SIZE: 10,
     // These tests are about failures, not about who may do what.
     AUTH: 'off',
+    WORKER_METRICS_PORT: 0, // several workers per machine: each takes a free port
     RATE_LIMIT_PER_SEC: 0,
     ...opts.env,
   }

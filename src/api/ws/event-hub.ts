@@ -21,6 +21,7 @@ export interface EventHubOptions {
   logger: Logger
   /** How often watched tasks are compared with Postgres, to catch an event the stream lost. */
   resyncMs?: number
+  onPublish?: () => void
 }
 
 /**
@@ -63,6 +64,7 @@ export function createEventHub(o: EventHubOptions) {
     const topics = [taskTopic(e.taskId), allTasksTopic]
     if (e.ownerId !== null) topics.push(ownerTopic(e.ownerId))
     for (const topic of topics) server?.publish(topic, e.json)
+    o.onPublish?.()
     for (const topic of topics) {
       const set = listeners.get(topic)
       if (set) for (const l of set) l(e)

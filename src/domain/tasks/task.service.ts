@@ -6,7 +6,7 @@ import type { DB, Json } from '../../infra/database'
 import { createBatcher } from '../../infra/batcher'
 import { handlers, handlerTypes } from '../../handlers/registry'
 import { ConflictError, taskNotFound, validationErrorFromIssues } from '../errors'
-import { pushToStreams, type StreamDeps } from '../streams'
+import { publishChanges, pushToStreams, type StreamDeps } from '../streams'
 import type { TaskEventMessage } from '../messages'
 import {
   canCancel,
@@ -120,12 +120,12 @@ async function replayIdempotent(db: Db, input: CreateTaskInput, key: string, sho
 
 /** Puts changed PENDING tasks on the jobs stream; if Redis is away, the sweeper will. */
 async function enqueue(deps: TaskDeps, changes: repo.TaskChange[]): Promise<void> {
-  const ok = await pushToStreams(deps, changes.map((c) => c.id), changes.map(repo.changeToEvent))
+  const ok = await publishChanges(deps, changes.map((c) => c.id), changes)
   if (!ok) await repo.setEnqueuedAt(deps.db, changes.map((c) => c.id), null)
 }
 
-async function publish(deps: TaskDeps, events: TaskEventMessage[]): Promise<void> {
-  await pushToStreams(deps, [], events)
+async function publish(deps: TaskDeps, changes: repo.TaskChange[]): Promise<void> {
+  await publishChanges(deps, [], changes)
 }
 
 /** Another owner's task answers exactly like a missing one: its existence is not revealed. */
@@ -160,7 +160,7 @@ export async function updateTaskTitle(deps: TaskDeps, who: Principal, id: number
   await mustFind(deps.db, who, id)
   const [change] = await repo.changeTasks(deps.db, { title }, (eb) => eb('id', '=', id), { title })
   if (!change) throw taskNotFound(id)
-  await publish(deps, [repo.changeToEvent(change)])
+  await publish(deps, [change])
   return taskRowToTask(change)
 }
 
@@ -176,7 +176,7 @@ export async function cancelTask(deps: TaskDeps, who: Principal, id: number): Pr
       { reason: 'cancelled by request' },
     )
     if (!change) continue // it changed status between our read and our write: decide again
-    await publish(deps, [repo.changeToEvent(change)])
+    await publish(deps, [change])
     return taskRowToTask(change)
   }
 }
@@ -214,7 +214,7 @@ export async function deleteTask(deps: TaskDeps, who: Principal, id: number): Pr
   if (canCancel(row.status)) await cancelTask(deps, who, id).catch((e) => (e instanceof ConflictError ? undefined : Promise.reject(e)))
   const deleted = await repo.deleteTaskById(deps.db, id)
   if (!deleted) throw taskNotFound(id)
-  await publish(deps, [
+  await pushToStreams(deps, [], [
     {
       kind: 'change',
       task_id: id,

@@ -1,0 +1,102 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Redis } from './redis'
+import type { StreamKeys } from './stream-keys'
+
+const secondsBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
+
+/**
+ * One Prometheus registry per role instance (prom-client): task counters by
+ * type, run and queue-wait histograms, the jobs stream's length and pending
+ * count (read from Redis when scraped), events fanned out, open sockets, and
+ * HTTP durations by route and status.
+ */
+export function createMetrics(o: { role: 'api' | 'worker'; redis: Redis; keys: StreamKeys; openSockets?: () => number }) {
+  const registry = new Registry()
+  registry.setDefaultLabels({ role: o.role })
+  collectDefaultMetrics({ register: registry })
+  const registers = [registry]
+
+  const tasks = new Counter({
+    name: 'taskline_tasks_total',
+    help: 'Task changes produced by this process: created, completed, failed, retried, cancelled',
+    labelNames: ['event', 'type'] as const,
+    registers,
+  })
+  const runSeconds = new Histogram({
+    name: 'taskline_task_run_seconds',
+    help: 'How long one attempt of a handler ran',
+    labelNames: ['type', 'outcome'] as const,
+    buckets: secondsBuckets,
+    registers,
+  })
+  const queueWaitSeconds = new Histogram({
+    name: 'taskline_task_queue_wait_seconds',
+    help: 'From when a task was due to when a worker claimed it',
+    labelNames: ['type'] as const,
+    buckets: secondsBuckets,
+    registers,
+  })
+  const eventsFannedOut = new Counter({ name: 'taskline_events_fanned_out_total', help: 'Events this API instance published to its sockets', registers })
+  const httpSeconds = new Histogram({
+    name: 'taskline_http_request_duration_seconds',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: secondsBuckets,
+    registers,
+  })
+  new Gauge({
+    name: 'taskline_jobs_stream_length',
+    help: 'Entries on the jobs stream (queued and not yet acknowledged)',
+    registers,
+    async collect() {
+      this.set(await o.redis.xlen(o.keys.jobs).catch(() => Number.NaN))
+    },
+  })
+  new Gauge({
+    name: 'taskline_jobs_pending',
+    help: 'Jobs delivered to a worker and not yet acknowledged',
+    registers,
+    async collect() {
+      const summary = (await o.redis.xpending(o.keys.jobs, o.keys.workersGroup).catch(() => [Number.NaN])) as [number]
+      this.set(Number(summary[0]))
+    },
+  })
+  if (o.openSockets) {
+    const count = o.openSockets
+    new Gauge({ name: 'taskline_open_sockets', help: 'WebSockets open on this API instance', registers, collect() { this.set(count()) } })
+  }
+
+  /**
+   * Which transition a change is: its new status says most of it. A rename
+   * keeps the status and is no transition; a PENDING that is not the first is
+   * a retry when it follows a failure or a retry request (not a hand-back at
+   * shutdown, which is a re-queue).
+   */
+  const eventOf = ({ status, seq, detail }: { status: string; seq: number; detail: unknown }) => {
+    const d = (detail ?? {}) as Record<string, unknown>
+    if ('title' in d || status === 'PROCESSING') return null
+    if (status !== 'PENDING') return status.toLowerCase()
+    if (seq === 1) return 'created'
+    return 'error' in d || d.reason === 'retried by request' ? 'retried' : null
+  }
+
+  return {
+    registry,
+    countChanges(changes: readonly { status: string; seq: number; type: string; detail: unknown }[]) {
+      for (const c of changes) {
+        const event = eventOf(c)
+        if (event) tasks.inc({ event, type: c.type })
+      }
+    },
+    observeRun: (type: string, outcome: string, seconds: number) => runSeconds.observe({ type, outcome }, seconds),
+    observeQueueWait: (type: string, seconds: number) => queueWaitSeconds.observe({ type }, Math.max(0, seconds)),
+    eventsFannedOut: (n = 1) => eventsFannedOut.inc(n),
+    observeHttp: (method: string, route: string, status: number, seconds: number) =>
+      httpSeconds.observe({ method, route, status: String(status) }, seconds),
+    async render(): Promise<Response> {
+      return new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } })
+    },
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>
