@@ -232,8 +232,11 @@ describe('taskline all', () => {
     })
   }, 30_000)
 
-  test('migrated the empty database, then started both roles', () => {
-    const lines = all.stderr().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; role?: string; applied?: string[] })
+  test('migrated the empty database, then started both roles', async () => {
+    type Line = { msg: string; role?: string; applied?: string[] }
+    const read = () => all.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line)
+    // The api answers /readyz before the worker in the same process has logged its start.
+    const lines = await eventually(async () => ((ls) => ls.some((l) => l.msg === 'worker started') && ls)(read()), 10_000, 50)
     expect(lines.find((l) => l.msg === 'migrations applied')?.applied).toEqual(migrationNames)
     expect(lines.some((l) => l.role === 'api' && l.msg === 'api listening')).toBe(true)
     expect(lines.some((l) => l.role === 'worker' && l.msg === 'worker started')).toBe(true)
