@@ -118,3 +118,13 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
     for (const id of ids) expect(await status(id)).toMatchObject({ attempts: 1 })
   })
 })
+
+describe('the sweeper', () => {
+  test('a PENDING task marked as queued but missing from an empty jobs stream is queued again', async () => {
+    sys = await startSystem({ workers: 0 })
+    // A crash between the commit that marked it queued and its XADD leaves exactly this behind.
+    const [row] = await insertTasks(sys.db, [{ title: 'marked but never queued', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: sql<Date>`now() - interval '1 minute'` }])
+    await sys.addWorker()
+    await eventually(async () => (await status(row!.id)).status === 'COMPLETED', 15_000)
+  })
+})

@@ -4,6 +4,8 @@ import { coerceError, type Logger } from '../infra/logger'
 import { reconcileRedisEpoch } from '../domain/redis-epoch'
 import { publishChanges, pushToStreams, type StreamDeps } from '../domain/streams'
 import * as runs from '../domain/tasks/task-runs.repository'
+import { setEnqueuedAt } from '../domain/tasks/task.repository'
+
 
 // Any constant works; every worker must use the same one.
 const SWEEP_LOCK = 72_616_284
@@ -15,27 +17,46 @@ const BATCH = 1000
  * whose worker died and enqueues every PENDING task that is due but not known
  * to be on the jobs stream: retries whose backoff elapsed, tasks accepted
  * while Redis was down, and, after Redis lost its data, all of them.
+ *
+ * Jobs are XADDed only after the transaction that made their tasks due has
+ * committed: a worker reading the job earlier would see the old row, whose
+ * status does not match its claim, and drop the job. A crash between commit
+ * and XADD leaves a task marked as queued that is not; the stale check finds
+ * it once the queue is empty.
  */
-export function createSweeper(o: StreamDeps & { db: Db; logger: Logger }) {
+export function createSweeper(o: StreamDeps & { db: Db; logger: Logger; staleAfterMs?: number }) {
+  /**
+   * Acknowledged jobs are deleted, so an empty stream means nothing waiting
+   * and nothing in flight: a PENDING task marked as queued long ago was lost.
+   */
+  async function queueIsEmpty(): Promise<boolean> {
+    return (await o.redis.xlen(o.keys.jobs)) === 0
+  }
+
   async function sweepOnce(): Promise<{ recovered: number; enqueued: number }> {
     const recovered: Awaited<ReturnType<typeof runs.recoverExpiredLeases>> = []
-    let enqueued = 0
+    const due: number[] = []
     await o.db.transaction().execute(async (trx) => {
       const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${SWEEP_LOCK}) as locked`.execute(trx)
       if (!rows[0]?.locked) return
       await reconcileRedisEpoch(trx, o.redis, o.keys, o.logger)
+      if (await queueIsEmpty()) {
+        const lost = await runs.forgetStaleEnqueued(trx, o.staleAfterMs ?? 10_000)
+        if (lost > 0) o.logger.warn('pending tasks marked as queued were not on the jobs stream; enqueueing them again', { tasks: lost })
+      }
       recovered.push(...(await runs.recoverExpiredLeases(trx)))
-      const due = await runs.lockDueUnqueued(trx, BATCH)
-      // XADD before marking: a crash in between enqueues twice, which is harmless; the reverse would lose the task.
-      if (due.length && !(await pushToStreams(o, due, []))) throw new Error('redis unavailable')
+      due.push(...(await runs.lockDueUnqueued(trx, BATCH)))
       await runs.markEnqueued(trx, due)
-      enqueued = due.length
     })
     if (recovered.length) {
       o.logger.warn('recovered tasks whose worker stopped', { tasks: recovered.map((r) => r.id) })
       await publishChanges(o, [], recovered)
     }
-    return { recovered: recovered.length, enqueued }
+    if (due.length && !(await pushToStreams(o, due, []))) {
+      await setEnqueuedAt(o.db, due, null)
+      throw new Error('redis unavailable')
+    }
+    return { recovered: recovered.length, enqueued: due.length }
   }
 
   let timer: ReturnType<typeof setInterval> | null = null

@@ -167,6 +167,18 @@ export async function lockDueUnqueued(db: Db, limit: number): Promise<number[]> 
   return rows.map((r) => r.id)
 }
 
+/** PENDING tasks marked as queued more than staleMs ago, when the queue is known to be empty: queue them again. */
+export async function forgetStaleEnqueued(db: Db, staleMs: number): Promise<number> {
+  const res = await db
+    .updateTable('tasks')
+    .set({ enqueued_at: null })
+    .where('status', '=', 'PENDING')
+    .where('run_after', '<=', sql<Date>`now()`)
+    .where('enqueued_at', '<', sql<Date>`now() - make_interval(secs => ${staleMs / 1000})`)
+    .executeTakeFirst()
+  return Number(res.numUpdatedRows)
+}
+
 /** After Redis lost its data, no PENDING task can be assumed to be queued. */
 export async function forgetEnqueued(db: Db): Promise<number> {
   const res = await db.updateTable('tasks').set({ enqueued_at: null }).where('status', '=', 'PENDING').executeTakeFirst()
