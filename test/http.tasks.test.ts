@@ -1,39 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { createApp } from '../src/api/app'
+import { beforeAll, describe, expect, test } from 'bun:test'
 import type { TaskStatus } from '../src/domain/tasks/task'
 import { fieldsToRecord } from '../src/domain/messages'
-import { createLogger } from '../src/infra/logger'
-import { streamKeys } from '../src/infra/stream-keys'
-import { createTestDatabase, type TestDatabase } from './helpers/database'
-import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
+import { appUnderTest } from './helpers/app'
 
 /**
  * The task lifecycle over HTTP with real Postgres and Redis. No worker runs, so
  * tasks stay PENDING unless a test moves them with a direct UPDATE.
  */
 
-let database: TestDatabase
-let app: ReturnType<typeof createApp>
-const redis = testRedis()
-const prefix = uniquePrefix()
-const keys = streamKeys(prefix)
-
-beforeAll(async () => {
-  database = await createTestDatabase()
-  app = createApp({ db: database.db, redis, keys, eventsMaxLen: 1000, logger: createLogger('silent') })
-})
-afterAll(async () => {
-  await deleteKeys(redis, prefix)
-  redis.disconnect()
-  await database.drop()
-})
-
-async function call(path: string, init: RequestInit = {}) {
-  const res = await app.request(path, init)
-  const text = await res.text()
-  expect(text).not.toMatch(/\bat .+:\d+:\d+|"stack"|node_modules/)
-  return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
-}
+const h = appUnderTest()
+const { redis, prefix, keys, call } = h
 
 const json = { 'content-type': 'application/json' }
 const post = (body: unknown, headers: Record<string, string> = {}) =>
@@ -53,14 +29,14 @@ const streamEvents = async (taskId: number) =>
     .filter((r) => r.t === String(taskId))
     .map((r) => JSON.parse(r.d!))
 const setStatus = (id: number, status: TaskStatus, extra: Record<string, unknown> = {}) =>
-  database.db
+  h.db
     .updateTable('tasks')
     .set({ status, ...extra } as never)
     .where('id', '=', id)
     .execute()
-const row = (id: number) => database.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst()
+const row = (id: number) => h.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst()
 const eventRows = (id: number) =>
-  database.db.selectFrom('task_events').selectAll().where('task_id', '=', id).orderBy('seq').execute()
+  h.db.selectFrom('task_events').selectAll().where('task_id', '=', id).orderBy('seq').execute()
 
 function expectError(body: any, code: string) {
   expect(Object.keys(body)).toEqual(['error'])
@@ -122,13 +98,13 @@ describe('Idempotency-Key', () => {
     const first = await post(body, { 'idempotency-key': 'key-1' })
     expect(first.status).toBe(201)
     const jobsAfterFirst = await jobIds()
-    const tasksAfterFirst = await database.db.selectFrom('tasks').select('id').execute()
+    const tasksAfterFirst = await h.db.selectFrom('tasks').select('id').execute()
 
     const again = await post(body, { 'idempotency-key': 'key-1' })
     expect(again.status).toBe(200)
     expect(again.body).toEqual(first.body)
     expect(await jobIds()).toEqual(jobsAfterFirst)
-    expect(await database.db.selectFrom('tasks').select('id').execute()).toEqual(tasksAfterFirst)
+    expect(await h.db.selectFrom('tasks').select('id').execute()).toEqual(tasksAfterFirst)
     expect(await eventRows(first.body.id)).toHaveLength(1)
   })
 
@@ -195,27 +171,19 @@ describe('Idempotency-Key', () => {
 
 describe('GET /api/tasks/ (list)', () => {
   // A database of its own, so counts and order are exact.
-  let listDb: TestDatabase
-  let listApp: ReturnType<typeof createApp>
-  const listPrefix = uniquePrefix()
+  const listT = appUnderTest()
   const ids: number[] = []
   beforeAll(async () => {
-    listDb = await createTestDatabase()
-    listApp = createApp({ db: listDb.db, redis, keys: streamKeys(listPrefix), eventsMaxLen: 1000, logger: createLogger('silent') })
     for (let i = 1; i <= 45; i++) {
-      const res = await listApp.request('/api/tasks', { method: 'POST', headers: json, body: JSON.stringify({ title: `t${i}` }) })
+      const res = await listT.app.request('/api/tasks', { method: 'POST', headers: json, body: JSON.stringify({ title: `t${i}` }) })
       ids.push(((await res.json()) as any).id)
     }
     // a few in other states, for the filter
-    await listDb.db.updateTable('tasks').set({ status: 'FAILED' }).where('id', 'in', [ids[0]!, ids[10]!, ids[44]!]).execute()
-    await listDb.db.updateTable('tasks').set({ status: 'COMPLETED' }).where('id', '=', ids[5]!).execute()
-  })
-  afterAll(async () => {
-    await deleteKeys(redis, listPrefix)
-    await listDb.drop()
+    await listT.db.updateTable('tasks').set({ status: 'FAILED' }).where('id', 'in', [ids[0]!, ids[10]!, ids[44]!]).execute()
+    await listT.db.updateTable('tasks').set({ status: 'COMPLETED' }).where('id', '=', ids[5]!).execute()
   })
   const list = async (query = '') => {
-    const res = await listApp.request(`/api/tasks/${query}`)
+    const res = await listT.app.request(`/api/tasks/${query}`)
     return { status: res.status, body: (await res.json()) as any }
   }
   /** follows `next` links until null, returning every page */
@@ -286,17 +254,17 @@ describe('GET /api/tasks/ (list)', () => {
     expect(pending.body.results).toHaveLength(41)
   })
 
-  test('works without the trailing slash and on an empty database', async () => {
-    const res = await listApp.request('/api/tasks?limit=1')
+  test('works without the trailing slash', async () => {
+    const res = await listT.app.request('/api/tasks?limit=1')
     expect(res.status).toBe(200)
-    const empty = await createTestDatabase()
-    try {
-      const emptyApp = createApp({ db: empty.db, redis, keys: streamKeys(listPrefix), eventsMaxLen: 1000, logger: createLogger('silent') })
-      const r = await emptyApp.request('/api/tasks/')
-      expect(await r.json()).toEqual({ results: [], next: null })
-    } finally {
-      await empty.drop()
-    }
+  })
+})
+
+describe('GET /api/tasks/ on an empty database', () => {
+  const emptyT = appUnderTest()
+  test('is an empty page with no next link', async () => {
+    const r = await emptyT.app.request('/api/tasks/')
+    expect(await r.json()).toEqual({ results: [], next: null })
   })
 })
 
@@ -354,7 +322,7 @@ describe('PATCH /api/tasks/:id/', () => {
 describe('DELETE /api/tasks/:id/', () => {
   test('a PENDING task is cancelled, then deleted: 204, then GET is 404', async () => {
     const t = await create('doomed')
-    const res = await app.request(`/api/tasks/${t.id}/`, { method: 'DELETE' })
+    const res = await h.app.request(`/api/tasks/${t.id}/`, { method: 'DELETE' })
     expect(res.status).toBe(204)
     expect(await res.text()).toBe('')
     expect((await call(`/api/tasks/${t.id}/`)).status).toBe(404)
@@ -374,7 +342,7 @@ describe('DELETE /api/tasks/:id/', () => {
   test('a PROCESSING task is cancelled first too', async () => {
     const t = await create('running')
     await setStatus(t.id, 'PROCESSING', { attempts: 1, locked_by: 'w1', locked_until: new Date(Date.now() + 60_000) })
-    const res = await app.request(`/api/tasks/${t.id}`, { method: 'DELETE' })
+    const res = await h.app.request(`/api/tasks/${t.id}`, { method: 'DELETE' })
     expect(res.status).toBe(204)
     expect((await streamEvents(t.id)).map((e) => [e.status, e.deleted ?? false])).toEqual([
       ['PENDING', false],
@@ -386,7 +354,7 @@ describe('DELETE /api/tasks/:id/', () => {
   test('a finished task is deleted without a cancel', async () => {
     const t = await create('done')
     await setStatus(t.id, 'COMPLETED', { progress: 1 })
-    const res = await app.request(`/api/tasks/${t.id}/`, { method: 'DELETE' })
+    const res = await h.app.request(`/api/tasks/${t.id}/`, { method: 'DELETE' })
     expect(res.status).toBe(204)
     const published = await streamEvents(t.id)
     expect(published.map((e) => [e.status, e.deleted ?? false])).toEqual([
@@ -397,7 +365,7 @@ describe('DELETE /api/tasks/:id/', () => {
 
   test('deleting twice: the second is a 404', async () => {
     const t = await create('twice')
-    expect((await app.request(`/api/tasks/${t.id}`, { method: 'DELETE' })).status).toBe(204)
+    expect((await h.app.request(`/api/tasks/${t.id}`, { method: 'DELETE' })).status).toBe(204)
     const again = await call(`/api/tasks/${t.id}`, { method: 'DELETE' })
     expect(again.status).toBe(404)
     expectError(again.body, 'not_found')

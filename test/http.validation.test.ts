@@ -1,39 +1,13 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { createApp } from '../src/api/app'
-import { createLogger } from '../src/infra/logger'
-import { streamKeys } from '../src/infra/stream-keys'
-import { createTestDatabase, type TestDatabase } from './helpers/database'
-import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { appUnderTest } from './helpers/app'
 
 /**
  * Input validation over HTTP: every bad request is a 400/415 in the one error
  * shape, names the offending field, and creates nothing.
  */
 
-let database: TestDatabase
-let app: ReturnType<typeof createApp>
-const redis = testRedis()
-const prefix = uniquePrefix()
-const keys = streamKeys(prefix)
-
-beforeAll(async () => {
-  database = await createTestDatabase()
-  app = createApp({ db: database.db, redis, keys, eventsMaxLen: 1000, logger: createLogger('silent') })
-})
-afterAll(async () => {
-  await deleteKeys(redis, prefix)
-  redis.disconnect()
-  await database.drop()
-})
-
-/** Calls the app and checks what every response promises: JSON (unless empty), never a stack trace. */
-async function call(path: string, init: RequestInit = {}) {
-  const res = await app.request(path, init)
-  const text = await res.text()
-  expect(text).not.toMatch(/\bat .+:\d+:\d+|"stack"|node_modules/)
-  if (res.status !== 204) expect(res.headers.get('content-type')).toStartWith('application/json')
-  return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
-}
+const h = appUnderTest()
+const { redis, prefix, keys, call } = h
 
 const json = { 'content-type': 'application/json' }
 const post = (body: unknown, headers: Record<string, string> = {}) =>
@@ -59,7 +33,7 @@ function expectError(body: any, code: string, paths?: string[]) {
   }
 }
 
-const countTasks = async () => Number((await database.db.selectFrom('tasks').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+const countTasks = async () => Number((await h.db.selectFrom('tasks').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
 const jobsLength = () => redis.xlen(keys.jobs)
 
 describe('POST /api/tasks/ rejects bad bodies with 400 naming the field', () => {
@@ -223,7 +197,7 @@ describe('PATCH /api/tasks/:id/ body validation', () => {
       const res = await call(`/api/tasks/${id}/`, { method: 'PATCH', headers: json, body: JSON.stringify(body) })
       expect(res.status).toBe(400)
       expectError(res.body, 'validation_error', [path])
-      const row = await database.db.selectFrom('tasks').select(['title', 'seq', 'status']).where('id', '=', id).executeTakeFirstOrThrow()
+      const row = await h.db.selectFrom('tasks').select(['title', 'seq', 'status']).where('id', '=', id).executeTakeFirstOrThrow()
       expect(row).toEqual({ title: 'patch me', seq: 1, status: 'PENDING' })
     })
   }

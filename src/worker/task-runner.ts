@@ -8,6 +8,7 @@ import { nextStatusAfterFailure, retryDelayMs } from '../domain/tasks/task'
 import type { TaskChange } from '../domain/tasks/task.repository'
 import * as runs from '../domain/tasks/task-runs.repository'
 import type { Metrics } from '../infra/metrics'
+import { createBatcher } from '../infra/batcher'
 import type { JobConsumer, JobEntry } from './job-consumer'
 
 export interface TaskRunnerOptions extends StreamDeps {
@@ -124,24 +125,45 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     const ranFor = (performance.now() - started) / 1000
     let change: TaskChange | undefined
     try {
-      change = await persist('outcome', () => outcome(run.key))
+      if ('completed' in outcome) {
+        change = await persist('outcome', () => completions.add({ key: run.key, result: outcome.completed, streamIds: run.streamIds }))
+      } else {
+        change = await persist('outcome', () => outcome.record(run.key))
+        await publish([change])
+        await ack(run.streamIds)
+      }
     } catch (e) {
       // Shutting down with Postgres away: leave the job unacked; lease expiry recovers it.
       return taskLog.error('gave up recording outcome; the task will be recovered', { error: coerceError(e).message })
     }
     o.metrics?.observeRun(task.type, change?.status === 'COMPLETED' ? 'completed' : change ? 'failed' : 'aborted', ranFor)
-    await publish([change])
-    // A failed ack only leaves a job whose task is finished: it is acked when redelivered.
-    await o.consumer().ack(run.streamIds).catch((e) => taskLog.warn('could not ack job', { error: coerceError(e).message }))
   }
 
-  type Outcome = (k: runs.RunKey) => Promise<TaskChange | undefined>
+  /** A failed ack only leaves a job whose task is finished: it is acked when redelivered. */
+  const ack = (streamIds: string[]) =>
+    o.consumer().ack(streamIds).catch((e) => log.warn('could not ack jobs', { error: coerceError(e).message }))
+
+  /**
+   * Successes, the bulk of the traffic, are recorded together: one UPDATE with
+   * its events, one pipeline of events, one of acks, for all the runs that
+   * finished while the previous batch was being written.
+   */
+  const completions = createBatcher(async (items: { key: runs.RunKey; result: unknown; streamIds: string[] }[]) => {
+    const changes = await runs.finishTasks(o.db, items)
+    await publish(changes)
+    await ack(items.flatMap((i) => i.streamIds))
+    const byId = new Map(changes.map((c) => [c.id, c]))
+    return items.map((i) => byId.get(i.key.id))
+  })
+
+  /** What to record once a handler is done: its result, or a change to write. */
+  type Outcome = { completed: unknown } | { record: (k: runs.RunKey) => Promise<TaskChange | undefined> }
 
   async function runHandler(task: TaskChange, run: Running, taskLog: Logger): Promise<Outcome> {
     const handler = handlers[task.type]
-    if (!handler) return (k) => runs.failAttempt(o.db, k, `no handler for task type "${task.type}"`, 'FAILED', 0)
+    if (!handler) return { record: (k) => runs.failAttempt(o.db, k, `no handler for task type "${task.type}"`, 'FAILED', 0) }
     const payload = handler.payload.safeParse(task.payload)
-    if (!payload.success) return (k) => runs.failAttempt(o.db, k, `invalid payload: ${payload.error.issues[0]?.message}`, 'FAILED', 0)
+    if (!payload.success) return { record: (k) => runs.failAttempt(o.db, k, `invalid payload: ${payload.error.issues[0]?.message}`, 'FAILED', 0) }
     const timeoutMs = task.timeout_ms ?? handler.timeoutMs ?? o.defaultTimeoutMs
     const timer = setTimeout(() => run.controller.abort(new AbortReason('timeout', `timed out after ${timeoutMs} ms`)), timeoutMs)
     try {
@@ -160,7 +182,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
       const result = await Promise.race([work, whenAborted(run.controller.signal)])
       if (run.controller.signal.aborted) return afterAbort(run, task)
       taskLog.info('task completed')
-      return (k) => runs.finishTask(o.db, k, result)
+      return { completed: result }
     } catch (e) {
       if (run.controller.signal.aborted) return afterAbort(run, task)
       return failure(task, run, coerceError(e).message, taskLog)
@@ -174,7 +196,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     const next = nextStatusAfterFailure(run.key.attempt, task.max_attempts)
     const delay = retryDelayMs(run.key.attempt, o.retryBaseMs)
     taskLog.info(next === 'PENDING' ? 'attempt failed, will retry' : 'task failed', { error })
-    return (k) => runs.failAttempt(o.db, k, error, next, delay)
+    return { record: (k) => runs.failAttempt(o.db, k, error, next, delay) }
   }
 
   /**
@@ -183,8 +205,8 @@ export function createTaskRunner(o: TaskRunnerOptions) {
    */
   function afterAbort(run: Running, task: TaskChange): Outcome {
     const reason = run.controller.signal.reason
-    if (!(reason instanceof AbortReason) || reason.kind === 'cancelled') return async () => undefined
-    if (reason.kind === 'shutdown') return (k) => runs.handBack(o.db, k)
+    if (!(reason instanceof AbortReason) || reason.kind === 'cancelled') return { record: async () => undefined }
+    if (reason.kind === 'shutdown') return { record: (k) => runs.handBack(o.db, k) }
     return failure(task, run, reason.message, log.child({ taskId: task.id }))
   }
 

@@ -38,23 +38,33 @@ export function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: num
   )
 }
 
-export async function finishTask(db: Db, k: RunKey, result: unknown): Promise<TaskChange | undefined> {
-  const stored = (result === undefined ? null : result) as Json
-  const [change] = await changeTasks(
-    db,
-    {
-      status: 'COMPLETED',
-      progress: 1,
-      result: sql<Json>`${JSON.stringify(stored)}::jsonb`,
-      error: null,
-      locked_by: null,
-      locked_until: null,
-      finished_at: sql`now()`,
-    },
-    heldBy(k),
-    { result: stored },
-  )
-  return change
+/**
+ * COMPLETED outcomes in one statement (with their events), each guarded by
+ * (status, locked_by, attempts) like every run change: under load this replaces one round trip per task with one
+ * per batch. Returns the changes in no particular order; a run that lost its
+ * lease (cancelled meanwhile) is simply absent.
+ */
+export async function finishTasks(db: Db, items: { key: RunKey; result: unknown }[]): Promise<TaskChange[]> {
+  if (items.length === 0) return []
+  const results = items.map((i) => JSON.stringify(i.result === undefined ? null : i.result))
+  const { rows } = await sql<TaskChange>`
+    with v as (
+      select * from unnest(${items.map((i) => i.key.id)}::bigint[], ${items.map((i) => i.key.workerId)}::text[],
+                           ${items.map((i) => i.key.attempt)}::int[], ${results}::jsonb[]) as v(id, locked_by, attempt, result)
+    ), changed as (
+      update tasks t
+         set status = 'COMPLETED', progress = 1, result = v.result, error = null, locked_by = null, locked_until = null,
+             finished_at = now(), seq = t.seq + 1, updated_at = now()
+        from v
+       where t.id = v.id and t.status = 'PROCESSING' and t.locked_by = v.locked_by and t.attempts = v.attempt
+      returning t.*
+    ), ev as (
+      insert into task_events (task_id, seq, status, progress, detail)
+      select id, seq, status, progress, jsonb_build_object('result', result) from changed
+      returning task_id, id as event_id, detail
+    )
+    select changed.*, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id`.execute(db)
+  return rows
 }
 
 /** A failed attempt: back to PENDING after `retryInMs`, or FAILED for good. */

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, expect } from 'bun:test'
+import { createApp } from '../../src/api/app'
+import { createLogger } from '../../src/infra/logger'
+import { streamKeys } from '../../src/infra/stream-keys'
+import { createTestDatabase, type TestDatabase } from './database'
+import { deleteKeys, testRedis, uniquePrefix } from './redis'
+
+/**
+ * The Hono app with real deps and no listening server (app.request), on a
+ * fresh database and key prefix that are removed after the file. Registers
+ * its own beforeAll/afterAll.
+ */
+export function appUnderTest() {
+  const redis = testRedis()
+  const prefix = uniquePrefix()
+  const keys = streamKeys(prefix)
+  let database: TestDatabase
+  let app: ReturnType<typeof createApp>
+  beforeAll(async () => {
+    database = await createTestDatabase()
+    app = createApp({ db: database.db, redis, keys, eventsMaxLen: 1000, logger: createLogger('silent') })
+  })
+  afterAll(async () => {
+    await deleteKeys(redis, prefix)
+    redis.disconnect()
+    await database.drop()
+  })
+  return {
+    redis,
+    prefix,
+    keys,
+    get db() {
+      return database.db
+    },
+    get app() {
+      return app
+    },
+    /** Calls the app and checks what every response promises: JSON (unless empty), never a stack trace. */
+    async call(path: string, init: RequestInit = {}) {
+      const res = await app.request(path, init)
+      const text = await res.text()
+      expect(text).not.toMatch(/\bat .+:\d+:\d+|"stack"|node_modules/)
+      if (res.status !== 204) expect(res.headers.get('content-type')).toStartWith('application/json')
+      return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
+    },
+  }
+}
