@@ -3,13 +3,12 @@ import type { Subprocess } from 'bun'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
 import { configSchema } from '../src/config'
 import { embeddedMigrations, readMigrations } from '../src/infra/migrator'
 import { serverCommands } from '../src/main'
 import { commands as clientCommands } from '../src/cli/args'
-import { createTestDatabase, type TestDatabase } from './helpers/database'
-import { baseDatabaseUrl, databaseUrl, redisUrl, uniqueName } from './helpers/env'
+import { admin, createEmptyDatabase as emptyDatabase, createTestDatabase, type TestDatabase } from './helpers/database'
+import { redisUrl } from './helpers/env'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually, postJson } from './helpers/system'
 
@@ -25,7 +24,7 @@ const workDir = mkdtempSync(join(tmpdir(), 'taskline-bin-'))
 const bin = join(workDir, 'taskline')
 
 const children = new Set<Subprocess<'ignore', 'pipe', 'pipe'>>()
-const databases: string[] = []
+const databases: { drop(): Promise<void> }[] = []
 const prefixes = [uniquePrefix(), uniquePrefix()]
 const redis = testRedis()
 let helperDb: TestDatabase | undefined
@@ -69,22 +68,11 @@ async function run(args: string[], env: Record<string, string> = {}, timeoutMs =
   return { code, stdout: child.stdout(), stderr: child.stderr() }
 }
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>, url = baseDatabaseUrl): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await fn(client)
-  } finally {
-    await client.end()
-  }
-}
-
 /** An empty database: createTestDatabase's arrive migrated, and here the binary must do it. */
 async function createEmptyDatabase(): Promise<string> {
-  const name = uniqueName('taskline_test')
-  await admin((c) => c.query(`create database ${name}`))
-  databases.push(name)
-  return databaseUrl(name)
+  const database = await emptyDatabase()
+  databases.push(database)
+  return database.url
 }
 
 /** A port nothing listens on right now: ask the OS for one, then give it back. */
@@ -117,7 +105,7 @@ afterAll(async () => {
   for (const prefix of prefixes) await deleteKeys(redis, prefix).catch(() => {})
   redis.disconnect()
   await helperDb?.drop().catch(() => {})
-  for (const name of databases) await admin((c) => c.query(`drop database if exists ${name} with (force)`)).catch(() => {})
+  for (const database of databases) await database.drop().catch(() => {})
   rmSync(workDir, { recursive: true, force: true })
 }, 30_000)
 

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Subprocess } from 'bun'
 import { join } from 'node:path'
-import pg from 'pg'
 import { configSchema } from '../src/config'
 import { readMigrations } from '../src/infra/migrator'
-import { createTestDatabase, type TestDatabase } from './helpers/database'
-import { baseDatabaseUrl, databaseUrl, redisUrl, uniqueName } from './helpers/env'
+import { admin, createEmptyDatabase as emptyDatabase, createTestDatabase, type TestDatabase } from './helpers/database'
+import { redisUrl } from './helpers/env'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually, postJson } from './helpers/system'
 import { connect } from './helpers/ws-client'
@@ -28,7 +27,7 @@ interface Child {
 }
 
 const children = new Set<Child>()
-const databases: { name: string; url: string }[] = []
+const databases: { drop(): Promise<void> }[] = []
 const prefix = uniquePrefix()
 const redis = testRedis()
 let helperDb: TestDatabase | undefined
@@ -106,26 +105,14 @@ async function killAll() {
   }
 }
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>, url = baseDatabaseUrl): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await fn(client)
-  } finally {
-    await client.end()
-  }
-}
-
 /**
  * An empty database. Not createTestDatabase: that one arrives migrated, and the
  * point here is the migrate CLI doing the migrating.
  */
 async function createEmptyDatabase(): Promise<string> {
-  const name = uniqueName('taskline_test')
-  await admin((c) => c.query(`create database ${name}`))
-  const url = databaseUrl(name)
-  databases.push({ name, url })
-  return url
+  const database = await emptyDatabase()
+  databases.push(database)
+  return database.url
 }
 
 /** name -> how many ledger rows it has. */
@@ -155,7 +142,7 @@ afterAll(async () => {
   await deleteKeys(redis, prefix).catch(() => {})
   redis.disconnect()
   await helperDb?.drop().catch(() => {})
-  for (const { name } of databases) await admin((c) => c.query(`drop database if exists ${name} with (force)`)).catch(() => {})
+  for (const database of databases) await database.drop().catch(() => {})
 })
 
 describe('bun run migrate', () => {

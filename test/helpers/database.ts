@@ -3,8 +3,9 @@ import { createDb, type Db } from '../../src/infra/db'
 import { migrate, readMigrations } from '../../src/infra/migrator'
 import { baseDatabaseUrl, databaseUrl, uniqueName } from './env'
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: baseDatabaseUrl })
+/** Runs fn on a connection of its own (to the admin database unless url says otherwise). */
+export async function admin<T>(fn: (c: pg.Client) => Promise<T>, url = baseDatabaseUrl): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
     return await fn(client)
@@ -33,5 +34,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await db.destroy()
       await admin((c) => c.query(`drop database if exists ${name} with (force)`))
     },
+  }
+}
+
+/** An empty database, for tests of the migrate command itself; drop() removes it. */
+export async function createEmptyDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = uniqueName('taskline_test')
+  await admin((c) => c.query(`create database ${name}`))
+  return {
+    url: databaseUrl(name),
+    drop: () => admin((c) => c.query(`drop database if exists ${name} with (force)`)).then(() => undefined),
   }
 }
