@@ -10,7 +10,7 @@ describe('configuration', () => {
       DATABASE_URL: 'postgres://postgres:postgres@localhost:5432/postgres',
       REDIS_URL: 'redis://localhost:6379',
       KEY_PREFIX: 'taskline:',
-      WORKER_CONCURRENCY: 16,
+      WORKER_CONCURRENCY: 64,
       DEMO_WORK_MS: 1000,
     })
     expect(Object.isFrozen(c)).toBe(true)
