@@ -103,3 +103,26 @@ describe('limits on every input', () => {
     expect(await res.text()).not.toMatch(/\bat .*\.ts:\d+/)
   })
 })
+
+describe('the total socket limit of an instance', () => {
+  let small: TestSystem
+  beforeAll(async () => {
+    small = await startSystem({ workers: 0, env: { WS_MAX_CONNECTIONS: 2 } })
+  })
+  afterAll(() => small.stop())
+
+  test('is refused before the upgrade once reached, and frees up when a socket closes', async () => {
+    const upgrade = { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' }
+    const a = await connect(`${small.ws}/ws/tasks/`)
+    const b = await connect(`${small.ws}/ws/tasks/`)
+    const third = await fetch(`${small.http}/ws/tasks/`, { headers: upgrade })
+    expect(third.status).toBe(429)
+    expect(((await third.json()) as any).error.code).toBe('too_many_connections')
+    a.close()
+    await a.closed
+    await Bun.sleep(50)
+    const c = await connect(`${small.ws}/ws/tasks/`)
+    c.close()
+    b.close()
+  })
+})
