@@ -9,6 +9,7 @@ import { serverCommands } from '../src/main'
 import { commands as clientCommands } from '../src/cli/args'
 import { admin, createEmptyDatabase as emptyDatabase, createTestDatabase, type TestDatabase } from './helpers/database'
 import { redisUrl } from './helpers/env'
+import { collect } from './helpers/pipes'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually, postJson } from './helpers/system'
 
@@ -37,17 +38,6 @@ function childEnv(env: Record<string, string>): Record<string, string> {
   }
   // Other tests may run workers at the same time: a free metrics port each.
   return { ...base, WORKER_METRICS_PORT: '0', ...env }
-}
-
-/** Reads a pipe to the end as it fills, so a chatty child never blocks on a full pipe. */
-function collect(stream: ReadableStream<Uint8Array>) {
-  let text = ''
-  const decoder = new TextDecoder()
-  const done = (async () => {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true })
-    text += decoder.decode()
-  })()
-  return { text: () => text, done }
 }
 
 function start(args: string[], env: Record<string, string> = {}) {

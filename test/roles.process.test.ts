@@ -5,6 +5,7 @@ import { configSchema } from '../src/config'
 import { readMigrations } from '../src/infra/migrator'
 import { admin, createEmptyDatabase as emptyDatabase, createTestDatabase, type TestDatabase } from './helpers/database'
 import { redisUrl } from './helpers/env'
+import { collect } from './helpers/pipes'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually, postJson } from './helpers/system'
 import { connect } from './helpers/ws-client'
@@ -40,17 +41,6 @@ function roleEnv(env: Record<string, string>): Record<string, string> {
   const base: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !(k in configSchema.shape)) base[k] = v
   return { ...base, ...env }
-}
-
-/** Reads a pipe to the end as it fills, so a chatty child never blocks on a full pipe. */
-function collect(stream: ReadableStream<Uint8Array>) {
-  let text = ''
-  const decoder = new TextDecoder()
-  const done = (async () => {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true })
-    text += decoder.decode()
-  })()
-  return { text: () => text, done }
 }
 
 function start(script: Script, env: Record<string, string>): Child & { finished: Promise<void> } {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type pg from 'pg'
 import { spawnChild } from './children'
+import { createScratchTable } from './scratch-table'
 
 /**
  * Reference (b): what Postgres itself does on this machine, through pgbench
@@ -27,14 +28,7 @@ function pgbenchPath(): string {
 }
 
 export async function runPgbench(pool: pg.Pool, databaseUrl: string, seconds: number) {
-  await pool.query(`create table if not exists ${table} (
-    id bigint generated always as identity primary key,
-    title text not null,
-    payload jsonb not null default '{}',
-    status text not null default 'PENDING',
-    created_at timestamptz not null default now(),
-    updated_at timestamptz not null default now()
-  )`)
+  await createScratchTable(pool, table)
   const dir = mkdtempSync(join(tmpdir(), 'taskline-pgbench-'))
   const url = new URL(databaseUrl)
   try {

@@ -8,6 +8,7 @@
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import { fail, job, reply } from './child-runtime'
+import { createScratchTable } from './scratch-table'
 
 export interface ReferenceJob {
   databaseUrl: string
@@ -28,14 +29,7 @@ const group = 'workers'
 async function main() {
   const pool = new pg.Pool({ connectionString: j.databaseUrl, max: j.loops })
   const redis = new Redis(j.redisUrl)
-  await pool.query(`create table if not exists ${referenceTable} (
-    id bigint generated always as identity primary key,
-    title text not null,
-    payload jsonb not null default '{}',
-    status text not null default 'PENDING',
-    created_at timestamptz not null default now(),
-    updated_at timestamptz not null default now()
-  )`)
+  await createScratchTable(pool, referenceTable)
   await redis.xgroup('CREATE', jobs, group, '0', 'MKSTREAM')
 
   let done = 0

@@ -79,8 +79,9 @@ export function createTaskRunner(o: TaskRunnerOptions) {
         await o.consumer().deadLetter(entry, 'malformed job: no valid task_id')
         continue
       }
-      const ids = byTask.get(parsed.data.task_id) ?? []
-      byTask.set(parsed.data.task_id, [...ids, entry.streamId])
+      const ids = byTask.get(parsed.data.task_id)
+      if (ids) ids.push(entry.streamId)
+      else byTask.set(parsed.data.task_id, [entry.streamId])
     }
     const candidates = [...byTask.keys()].filter((id) => !running.has(id))
     const claimed = await persist('claim', () => runs.claimTasks(o.db, candidates, o.workerId, o.leaseMs))

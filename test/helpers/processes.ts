@@ -4,6 +4,7 @@ import { sql } from 'kysely'
 import { Redis } from 'ioredis'
 import type { Subprocess } from 'bun'
 import { createDb, type Db } from '../../src/infra/db'
+import { eventually } from './poll'
 import { freePort, startPostgresCluster, startRedisServer, type PostgresCluster, type RedisServer } from './throwaway'
 
 const repoRoot = join(import.meta.dir, '../..')
@@ -109,23 +110,12 @@ export async function waitForHttp(url: string, timeoutMs = 15_000): Promise<void
   throw new Error(`${url} not answering 2xx after ${timeoutMs} ms (last: ${last})`)
 }
 
-/** Polls until fn returns a truthy value; the error names what was awaited. */
+/** A child process crashed: ends any wait at once instead of timing out. */
 export class CrashError extends Error {}
 
-export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, stepMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn()
-      if (v) return v
-    } catch (e) {
-      if (e instanceof CrashError) throw e
-      last = e
-    }
-    await Bun.sleep(stepMs)
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`)
+/** Polls until fn returns a truthy value; the error names what was awaited. */
+export function waitUntil<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, stepMs = 50): Promise<T> {
+  return eventually(fn, timeoutMs, stepMs, { what, fatal: (e) => e instanceof CrashError })
 }
 
 const terminal = ['COMPLETED', 'FAILED', 'CANCELLED']

@@ -62,18 +62,4 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   return { status: res.status, body: (await res.json()) as any, headers: res.headers }
 }
 
-/** Polls until fn returns a truthy value (integration tests wait on real processes, not on timers). */
-export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, stepMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn()
-      if (v) return v
-    } catch (e) {
-      last = e
-    }
-    await Bun.sleep(stepMs)
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`)
-}
+export { eventually } from './poll'

@@ -104,11 +104,6 @@ export function findTaskByIdempotencyKey(db: Db, key: string): Promise<TaskRow |
   return db.selectFrom('tasks').selectAll().where('idempotency_key', '=', key).executeTakeFirst()
 }
 
-export function findTasksByIds(db: Db, ids: number[]): Promise<TaskRow[]> {
-  if (ids.length === 0) return Promise.resolve([])
-  return db.selectFrom('tasks').selectAll().where('id', 'in', ids).execute()
-}
-
 /** Newest first; fetches one extra row to know whether there is a next page. Only ownerId's unless undefined. */
 export function listTasks(db: Db, q: ListTasksQuery, ownerId?: number | null): Promise<TaskRow[]> {
   return db
