@@ -34,6 +34,8 @@ export function defineHandler<S extends z.ZodType>(handler: TaskHandler<S>): Tas
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason)
+    // A timer never fires sooner than about a millisecond: a zero-length step would add that to every run.
+    if (ms <= 0) return queueMicrotask(resolve)
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort)
       resolve()

@@ -85,7 +85,10 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     }
     const candidates = [...byTask.keys()].filter((id) => !running.has(id))
     const claimed = await persist('claim', () => runs.claimTasks(o.db, candidates, o.workerId, o.leaseMs))
-    await publish(claimed)
+    // Not awaited: the handlers need not wait for Redis, and this pipeline is
+    // written to the connection before any outcome's, so PROCESSING still
+    // reaches the events stream ahead of COMPLETED.
+    void publish(claimed)
     const claimedIds = new Set(claimed.map((c) => c.id))
     // A job whose task is not claimable (duplicate, not due, cancelled, finished) has nothing left to do.
     const idle = [...byTask.entries()].filter(([id]) => !claimedIds.has(id))

@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { Json } from '../../infra/database'
-import { changeTasks, type TaskChange } from './task.repository'
+import { changeTasks, idIn, type TaskChange } from './task.repository'
 
 /**
  * Queries of a task's run: claiming, leases, progress, outcome. Every one is
@@ -33,7 +33,7 @@ export function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: num
       locked_until: leaseUntil(leaseMs),
       started_at: sql`coalesce(started_at, now())`,
     }),
-    (eb) => eb.and([eb('id', 'in', ids), eb('status', '=', 'PENDING'), eb('run_after', '<=', sql<Date>`now()`)]),
+    (eb) => eb.and([idIn(ids)(eb), eb('status', '=', 'PENDING'), eb('run_after', '<=', sql<Date>`now()`)]),
     sql<Json>`jsonb_build_object('attempt', changed.attempts)`,
   )
 }
@@ -133,7 +133,7 @@ export async function extendLeases(db: Db, ids: number[], workerId: string, leas
   const rows = await db
     .updateTable('tasks')
     .set({ locked_until: leaseUntil(leaseMs) })
-    .where('id', 'in', ids)
+    .where(idIn(ids))
     .where('status', '=', 'PROCESSING')
     .where('locked_by', '=', workerId)
     .returning('id')
@@ -198,14 +198,14 @@ export async function forgetEnqueued(db: Db): Promise<number> {
 /** Which of these ids name no task at all (a job for a deleted or never-created task). */
 export async function findMissingIds(db: Db, ids: number[]): Promise<number[]> {
   if (ids.length === 0) return []
-  const found = await db.selectFrom('tasks').select('id').where('id', 'in', ids).execute()
+  const found = await db.selectFrom('tasks').select('id').where(idIn(ids)).execute()
   const present = new Set(found.map((r) => r.id))
   return ids.filter((id) => !present.has(id))
 }
 
 export async function markEnqueued(db: Db, ids: number[]): Promise<void> {
   if (ids.length === 0) return
-  await db.updateTable('tasks').set({ enqueued_at: sql<Date>`now()` }).where('id', 'in', ids).execute()
+  await db.updateTable('tasks').set({ enqueued_at: sql<Date>`now()` }).where(idIn(ids)).execute()
 }
 
 export async function findRedisEpoch(db: Db, keyPrefix: string): Promise<string | undefined> {

@@ -12,6 +12,13 @@ type TaskSet = UpdateObject<DB, 'tasks'> | ((eb: ExpressionBuilder<DB, 'tasks'>)
 type TaskWhere = (eb: ExpressionBuilder<DB, 'tasks'>) => Expression<SqlBool>
 type Detail = Json | RawBuilder<Json> | null
 
+/**
+ * `id = any($1)`: one parameter whatever the number of ids, so the statement's
+ * text stays the same and is prepared once (an IN list would be a new text per size).
+ */
+export const idIn = (ids: readonly number[]) => (eb: ExpressionBuilder<DB, 'tasks'>) =>
+  eb('id', '=', eb.fn.any(sql<readonly number[]>`${ids}::bigint[]`))
+
 const jsonb = (value: Detail): RawBuilder<Json> | null =>
   value === null ? null : isRaw(value) ? value : sql<Json>`${JSON.stringify(value)}::jsonb`
 const isRaw = (v: unknown): v is RawBuilder<Json> => typeof v === 'object' && v !== null && 'toOperationNode' in v
@@ -150,7 +157,7 @@ export async function deleteTaskById(db: Db, id: number): Promise<TaskRow | unde
 
 export async function setEnqueuedAt(db: Db, ids: number[], at: Date | null): Promise<void> {
   if (ids.length === 0) return
-  await db.updateTable('tasks').set({ enqueued_at: at }).where('id', 'in', ids).execute()
+  await db.updateTable('tasks').set({ enqueued_at: at }).where(idIn(ids)).execute()
 }
 
 export async function latestEventId(db: Db): Promise<number> {
@@ -160,7 +167,7 @@ export async function latestEventId(db: Db): Promise<number> {
 
 export function findTaskSeqs(db: Db, ids: number[]): Promise<{ id: number; seq: number }[]> {
   if (ids.length === 0) return Promise.resolve([])
-  return db.selectFrom('tasks').select(['id', 'seq']).where('id', 'in', ids).execute()
+  return db.selectFrom('tasks').select(['id', 'seq']).where(idIn(ids)).execute()
 }
 
 /** (task, seq) of the events with afterId < id <= uptoId: cheap enough to compare with what was published. */
