@@ -20,6 +20,13 @@ export interface LifecycleFigure extends LatencySummary {
   warmupMs: number
 }
 
+/** One closed-loop lifecycle run of the scaling phase, with the cores each side used during it. */
+export interface ScalingFigure extends LifecycleFigure {
+  workers: number
+  /** Cores busy, as in resources.cpu: api, worker (every worker process together), postgres, redis, machine, load. */
+  cpu: Record<string, number>
+}
+
 /** Everything a run measured; printed as the table and, whole, as the JSON line. */
 export interface Results {
   mode: Options['mode']
@@ -44,6 +51,8 @@ export interface Results {
     flat: boolean
   }
   lifecycle?: { closed: Record<string, LifecycleFigure>; open?: LifecycleFigure & { offeredRate: number } }
+  /** The same closed loop with 1 and then 2 worker processes; ratio = 2 workers / 1 worker tasks/s. */
+  scaling?: { concurrency: number; oneWorker: ScalingFigure; twoWorkers: ScalingFigure; ratio: number | null }
   events?: Record<string, LatencySummary & { sockets: number }>
   fanout?: {
     sockets: number

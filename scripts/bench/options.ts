@@ -1,5 +1,5 @@
 /** What one run measures and how big: quick by default, --full for the README figures. */
-export const phaseNames = ['references', 'create', 'backlog', 'lifecycle', 'events', 'fanout'] as const
+export const phaseNames = ['references', 'create', 'backlog', 'lifecycle', 'scaling', 'events', 'fanout'] as const
 export type PhaseName = (typeof phaseNames)[number]
 
 export interface Options {

@@ -1,4 +1,4 @@
-import type { LifecycleFigure, Results } from './context'
+import type { LifecycleFigure, Results, ScalingFigure } from './context'
 
 type Cell = string | number | null | undefined
 const ms = (v: number | null | undefined) => (v == null ? '-' : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`)
@@ -6,7 +6,7 @@ const num = (v: number | null | undefined, unit = '') => (v == null ? '-' : `${M
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a == null || !b ? null : Math.round((a / b) * 100) / 100)
 const x = (r: number | null) => (r == null ? '-' : `${r.toFixed(2)}x`)
 
-/** Every ratio the issue asks for, computed once for the table and the JSON line. */
+/** Every ratio the issue asks for, and the scaling phase's, computed once for the table and the JSON line. */
 export function ratios(r: Results) {
   const refs = r.references
   const out: Record<string, number | null> = {}
@@ -17,6 +17,11 @@ export function ratios(r: Results) {
   for (const [c, f] of Object.entries(r.lifecycle?.closed ?? {})) out[`lifecycle_c${c}/loop`] = ratio(f.perSecond, refs.loopTasksPerSecond)
   if (r.lifecycle?.open) out['lifecycle_open/loop'] = ratio(r.lifecycle.open.perSecond, refs.loopTasksPerSecond)
   if (r.backlog) out['backlog_drain/loop'] = ratio(r.backlog.drainPerSecond, refs.loopTasksPerSecond)
+  if (r.scaling) {
+    out['scaling_1worker/loop'] = ratio(r.scaling.oneWorker.perSecond, refs.loopTasksPerSecond)
+    out['scaling_2workers/loop'] = ratio(r.scaling.twoWorkers.perSecond, refs.loopTasksPerSecond)
+    out['scaling_2workers/1worker'] = r.scaling.ratio
+  }
   return out
 }
 
@@ -60,6 +65,11 @@ function lifecycleRow(name: string, f: LifecycleFigure, vsLoop: number | null): 
   return [name, num(f.perSecond), ms(f.p50), ms(f.p99), ms(f.max), x(vsLoop), pair(f.stagesMs.queue_p50, f.stagesMs.queue_p99), pair(f.stagesMs.run_p50, f.stagesMs.run_p99), f.missing, f.duplicates]
 }
 
+function scalingRow(f: ScalingFigure, vsLoop: number | null): Cell[] {
+  const cores = (v: number | undefined) => v?.toFixed(2)
+  return [f.workers, num(f.perSecond), ms(f.p50), ms(f.p99), x(vsLoop), cores(f.cpu.api), cores(f.cpu.worker), cores(f.cpu.postgres)]
+}
+
 function table(title: string, header: string[], rows: Cell[][]): string {
   if (rows.length === 0) return ''
   const cells = [header, ...rows.map((r) => r.map((c) => (c == null ? '-' : String(c))))]
@@ -85,10 +95,20 @@ export function printReport(r: Results, manySockets: number) {
   out.push(table('create: POST /api/tasks/ (worker stopped)', ['concurrency', 'req/s', 'p50', 'p99', 'errors', 'vs (b) insert', 'vs (c)'],
     Object.entries(r.create ?? {}).map(([c, f]) => [c, num(f.perSecond), ms(f.p50), ms(f.p99), f.errors, x(rt[`create_c${c}/pgbench_insert`] ?? null), x(rt[`create_c${c}/hello_c${c}`] ?? null)])))
   const lc = r.lifecycle
-  out.push(table('lifecycle: POST to COMPLETED on one /ws/tasks/ socket (duration 0)', ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'queue p50/p99', 'run p50/p99', 'missing', 'dups'], [
+  const lifecycle = table('lifecycle: POST to COMPLETED on one /ws/tasks/ socket (duration 0)', ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'queue p50/p99', 'run p50/p99', 'missing', 'dups'], [
     ...Object.entries(lc?.closed ?? {}).map(([c, f]) => lifecycleRow(`closed c${c}`, f, rt[`lifecycle_c${c}/loop`] ?? null)),
     ...(lc?.open ? [lifecycleRow(`open ${lc.open.offeredRate}/s`, lc.open, rt['lifecycle_open/loop'] ?? null)] : []),
-  ]) + '\n(queue = POST to claim, run = claim to finish, from the rows\' timestamps)')
+  ])
+  // The note explains the table's columns; without the table (--only other phases) it would stand alone.
+  if (lifecycle) out.push(lifecycle + '\n(queue = POST to claim, run = claim to finish, from the rows\' timestamps)')
+  if (r.scaling) {
+    // Informational, so printed here and never judged in targets(): how much a second worker process adds.
+    const s = r.scaling
+    out.push(table(`scaling: lifecycle closed loop c${s.concurrency}, 1 vs 2 worker processes`, ['workers', 'tasks/s', 'p50', 'p99', 'vs (a)', 'cpu api', 'cpu workers', 'cpu postgres'], [
+      scalingRow(s.oneWorker, rt['scaling_1worker/loop'] ?? null),
+      scalingRow(s.twoWorkers, rt['scaling_2workers/loop'] ?? null),
+    ]) + `\n2 workers / 1 worker: ${x(s.ratio)} tasks/s (cpu in cores busy; cpu workers = both worker processes together)`)
+  }
   out.push(table('event latency: worker commit (task_events.at) to socket receive', ['sockets', 'p50', 'p99', 'max', 'samples'],
     Object.values(r.events ?? {}).map((e) => [num(e.sockets), ms(e.p50), ms(e.p99), ms(e.max), num(e.count)])))
   if (r.fanout) {

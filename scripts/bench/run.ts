@@ -16,6 +16,7 @@ import { runBacklog } from './phases/backlog'
 import { runCreate } from './phases/create'
 import { runLifecycle } from './phases/lifecycle'
 import { runReferences } from './phases/references'
+import { runScaling } from './phases/scaling'
 import { runSockets } from './phases/sockets'
 import { verify } from './phases/verify'
 
@@ -76,7 +77,7 @@ try {
 
   if (has('create')) await runCreate(ctx)
   if (has('backlog')) await runBacklog(ctx)
-  if (has('lifecycle') || has('events') || has('fanout')) {
+  if (has('lifecycle') || has('scaling') || has('events') || has('fanout')) {
     ctx.worker ??= await startWorker(env, ctx.port)
   }
   if (ctx.worker) {
@@ -84,8 +85,9 @@ try {
     results.resources.idle.workerMiB = MiB(rssBytes(ctx.worker.pid))
   }
   if (has('lifecycle')) await runLifecycle(ctx)
+  if (has('scaling')) await runScaling(ctx)
   if (has('events') || has('fanout')) await runSockets(ctx, { events: has('events'), fanout: has('fanout') })
-  if (has('create') || has('backlog') || has('lifecycle') || has('events') || has('fanout')) {
+  if (has('create') || has('backlog') || has('lifecycle') || has('scaling') || has('events') || has('fanout')) {
     console.log('verify: waiting for every task to finish, then counting')
     await verify(ctx)
   }

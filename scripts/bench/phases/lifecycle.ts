@@ -40,7 +40,12 @@ async function stages(ctx: Context, afterId: number, upToId: number) {
   return Object.fromEntries(Object.entries(rows[0]!).map(([k, v]) => [k, v === null ? null : round(Number(v), 2)]))
 }
 
-async function one(ctx: Context, name: string, shape: { concurrency?: number; rate?: number }): Promise<{ figure: LifecycleFigure; loadCores: number }> {
+/**
+ * One run of the lifecycle load process against the running system, as a
+ * figure; its tasks count towards the integrity check. Shared with the scaling
+ * phase so both measure the same way.
+ */
+export async function lifecycleLoad(ctx: Context, name: string, shape: { concurrency?: number; rate?: number }): Promise<{ figure: LifecycleFigure; loadCores: number }> {
   const firstId = await maxId(ctx)
   const r = await runLoad<LifecycleResult>(name, 'load-lifecycle.ts', {
     apiUrl: ctx.api!.url,
@@ -82,7 +87,7 @@ export async function runLifecycle(ctx: Context) {
     const api = ctx.api!.pid
     const worker = ctx.worker.pid
     const cpu = measureCpu({ api: () => [api], worker: () => [worker] })
-    const { figure, loadCores } = await one(ctx, `lifecycle c${c}`, { concurrency: c })
+    const { figure, loadCores } = await lifecycleLoad(ctx, `lifecycle c${c}`, { concurrency: c })
     closed[c] = figure
     ctx.results.resources.cpu[`lifecycle c${c}`] = { ...cpu.stop(), load: loadCores }
     if (underLoad) {
@@ -91,6 +96,6 @@ export async function runLifecycle(ctx: Context) {
     }
   }
   console.log(`lifecycle: open loop ${ctx.opts.openLoopRate}/s`)
-  const { figure: open } = await one(ctx, `lifecycle open ${ctx.opts.openLoopRate}/s`, { rate: ctx.opts.openLoopRate })
+  const { figure: open } = await lifecycleLoad(ctx, `lifecycle open ${ctx.opts.openLoopRate}/s`, { rate: ctx.opts.openLoopRate })
   ctx.results.lifecycle = { closed, open: { ...open, offeredRate: ctx.opts.openLoopRate } }
 }
