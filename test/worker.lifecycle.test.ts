@@ -4,7 +4,7 @@ import { eventually, postJson, startSystem, type TestSystem } from './helpers/sy
 
 let sys: TestSystem
 beforeAll(async () => {
-  sys = await startSystem({ workers: 1 })
+  sys = await startSystem({ workers: 1, env: { VISIBILITY_TIMEOUT_MS: 30_000 } })
 })
 afterAll(() => sys.stop())
 
@@ -52,6 +52,15 @@ describe('worker: outcomes, retries, cancellation', () => {
     const history = await events(body.id)
     expect(history.at(-1).status).toBe('CANCELLED')
     expect(history.filter((e) => e.status === 'CANCELLED')).toHaveLength(1)
+  })
+
+  test('a cancel reaches a handler that reports no progress within moments, long before its lease is renewed', async () => {
+    // One step: the handler never writes progress, so only the cancels channel can tell it (the lease keeper ticks every 10 s here).
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'quiet', payload: { duration_ms: 20_000, steps: 1 } })
+    await until(body.id, 'PROCESSING')
+    await eventually(async () => sys.workers[0]!.runner.running.has(body.id))
+    expect((await postJson(`${sys.http}/api/tasks/${body.id}/cancel`, {})).status).toBe(200)
+    await eventually(async () => !sys.workers[0]!.runner.running.has(body.id), 1500)
   })
 
   test('a cancelled task can be retried and then completes', async () => {

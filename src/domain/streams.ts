@@ -24,7 +24,7 @@ export function publishChanges(deps: StreamDeps, jobs: readonly number[], change
 }
 
 /**
- * XADDs jobs and events in one round trip. Never throws: Postgres already holds
+ * XADDs jobs and events in one round trip (and announces cancellations). Never throws: Postgres already holds
  * the truth, so a Redis failure only delays delivery. Returns whether every
  * entry was written, so the caller can leave the task to the sweeper.
  */
@@ -39,13 +39,21 @@ export async function pushToStreams(
   if (jobs.length === 0 && events.length === 0) return true
   const p = deps.redis.pipeline()
   for (const id of jobs) p.xadd(deps.keys.jobs, '*', 'task_id', String(id))
-  for (const e of events) p.xadd(deps.keys.events, 'MAXLEN', '~', deps.eventsMaxLen, '*', ...eventToFields(e))
+  let notices = 0
+  for (const e of events) {
+    p.xadd(deps.keys.events, 'MAXLEN', '~', deps.eventsMaxLen, '*', ...eventToFields(e))
+    // Workers hear of it here rather than by reading every event of the stream.
+    if (e.status === 'CANCELLED' || e.deleted) {
+      p.publish(deps.keys.cancels, String(e.task_id))
+      notices++
+    }
+  }
   try {
     const results = (await p.exec()) ?? []
     const failed = results.find(([err]) => err)
     if (failed) throw failed[0]
     if (failing.delete(deps.redis)) deps.logger.info('writing to redis streams again')
-    return results.length === jobs.length + events.length
+    return results.length === jobs.length + events.length + notices
   } catch (e) {
     if (!failing.has(deps.redis)) {
       failing.add(deps.redis)

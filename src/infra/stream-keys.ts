@@ -4,8 +4,10 @@ export function streamKeys(prefix: string) {
     prefix,
     /** Jobs to run: one entry per enqueue of a task, read by the workers' group. */
     jobs: `${prefix}jobs`,
-    /** Status events: read by every API instance (fan-out) and every worker (cancel). */
+    /** Status events: read by every API instance (fan-out). */
     events: `${prefix}events`,
+    /** Pub/sub channel of cancelled or deleted task ids: how a running handler hears of it at once. */
+    cancels: `${prefix}cancels`,
     /** Dead letters: jobs no worker could ever run, with the reason. */
     deadLetters: `${prefix}dead-letters`,
     /** Set when Redis holds our state; its absence means Redis lost everything. */

@@ -1,41 +1,27 @@
 import type { Logger } from '../infra/logger'
-import { blockingRead, streamEndId, type Redis } from '../infra/redis'
+import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
-import { fieldsToRecord, type TaskEventMessage } from '../domain/messages'
 import { AbortReason, type TaskRunner } from './task-runner'
 
 /**
- * Tails the events stream so a cancel reaches a running handler within
- * milliseconds (the lease keeper would notice too, but only at its next tick).
+ * Subscribes to the cancels channel so a cancel or delete reaches a running
+ * handler within milliseconds. Pub/sub is lossy (a notice sent while this
+ * connection is down is gone), which is fine: it is only the fast path, and
+ * the lease keeper finds every cancelled run at its next renewal anyway.
+ * Reading the events stream instead cost a round trip per few events, for
+ * the rare one that matters.
  */
 export function startCancelListener(o: { redis: Redis; keys: StreamKeys; runner: TaskRunner; logger: Logger }) {
-  let running = true
-  const loop = (async () => {
-    // Not '$' on every call: an event written between two reads would be missed.
-    let cursor: string | null = null
-    while (running) {
-      try {
-        cursor ??= await streamEndId(o.redis, o.keys.events)
-        const res = (await blockingRead(o.redis, o.redis.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor), 10_000)) as
-          | [string, [string, string[]][]][]
-          | null
-        for (const [id, fields] of res?.[0]?.[1] ?? []) {
-          cursor = id
-          const f = fieldsToRecord(fields)
-          if (!f.t || !f.d || !o.runner.running.has(Number(f.t))) continue
-          const event = JSON.parse(f.d) as TaskEventMessage
-          if (event.status === 'CANCELLED' || event.deleted) o.runner.abort(event.task_id, new AbortReason('cancelled'))
-        }
-      } catch {
-        if (running) await Bun.sleep(250)
-      }
-    }
-  })()
+  o.redis.on('message', (channel: string, message: string) => {
+    if (channel !== o.keys.cancels) return
+    const taskId = Number(message)
+    if (o.runner.running.has(taskId)) o.runner.abort(taskId, new AbortReason('cancelled'))
+  })
+  // ioredis subscribes again by itself after a reconnect.
+  o.redis.subscribe(o.keys.cancels).catch((e: Error) => o.logger.warn('cannot subscribe to cancellations yet', { error: e.message }))
   return {
     async stop() {
-      running = false
       o.redis.disconnect()
-      await loop
     },
   }
 }
