@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { sql } from 'kysely'
-import { insertTasks } from '../src/domain/tasks/task.repository'
 import { streamKeys } from '../src/infra/stream-keys'
+import { insertTaskRows } from './helpers/database'
 import { deleteKeys } from './helpers/redis'
 import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
 
@@ -32,13 +32,13 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
 
   test('a task accepted but never put on the stream (outbox) is enqueued by the sweeper', async () => {
     sys = await startSystem({ workers: 1 })
-    const [row] = await insertTasks(sys.db, [{ title: 'stored while redis was away', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: null }])
+    const [row] = await insertTaskRows(sys.db, [{ title: 'stored while redis was away', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: null }])
     await eventually(async () => (await status(row!.id)).status === 'COMPLETED')
   })
 
   test('a PROCESSING task whose lease expired (its worker died) runs again as a new attempt', async () => {
     sys = await startSystem({ workers: 1 })
-    const [row] = await insertTasks(sys.db, [
+    const [row] = await insertTaskRows(sys.db, [
       { title: 'orphan', status: 'PROCESSING', attempts: 1, payload: JSON.stringify({ duration_ms: 0 }), locked_by: 'dead-worker', locked_until: sql<Date>`now() - interval '1 second'` },
     ])
     await eventually(async () => (await status(row!.id)).status === 'COMPLETED')
@@ -50,7 +50,7 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
 
   test('an expired lease on the last attempt FAILs the task instead of running it again', async () => {
     sys = await startSystem({ workers: 1 })
-    const [row] = await insertTasks(sys.db, [
+    const [row] = await insertTaskRows(sys.db, [
       { title: 'orphan, out of attempts', status: 'PROCESSING', attempts: 3, max_attempts: 3, locked_by: 'dead-worker', locked_until: sql<Date>`now() - interval '1 second'` },
     ])
     await eventually(async () => (await status(row!.id)).status === 'FAILED')
@@ -123,7 +123,7 @@ describe('the sweeper', () => {
   test('a PENDING task marked as queued but missing from an empty jobs stream is queued again', async () => {
     sys = await startSystem({ workers: 0 })
     // A crash between the commit that marked it queued and its XADD leaves exactly this behind.
-    const [row] = await insertTasks(sys.db, [{ title: 'marked but never queued', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: sql<Date>`now() - interval '1 minute'` }])
+    const [row] = await insertTaskRows(sys.db, [{ title: 'marked but never queued', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: sql<Date>`now() - interval '1 minute'` }])
     await sys.addWorker()
     await eventually(async () => (await status(row!.id)).status === 'COMPLETED', 15_000)
   })

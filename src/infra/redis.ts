@@ -50,21 +50,36 @@ export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
 }
 
 /**
- * Bounds a blocking read: after a reconnect ioredis can leave one that never
- * settles (BullMQ added a watchdog for the same reason). Past ms the
- * connection is dropped and re-made, and the read rejects so its loop retries.
+ * Bounds the blocking reads of one connection: after a reconnect ioredis can
+ * leave one that never settles (BullMQ added a watchdog for the same reason).
+ * A read outstanding past ms drops and re-makes the connection and rejects,
+ * so its loop retries. One interval per connection, not a timer per read:
+ * under load a read returns every millisecond or so.
  */
-export async function blockingRead<T>(redis: Redis, read: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const watchdog = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      redis.disconnect(true)
-      reject(new Error(`blocking read did not settle within ${ms} ms; reconnected`))
-    }, ms)
-  })
-  try {
-    return await Promise.race([read, watchdog])
-  } finally {
-    clearTimeout(timer)
+export function createBlockingReader(redis: Redis, ms: number) {
+  let current: { since: number; reject: (e: Error) => void } | null = null
+  const timer = setInterval(() => {
+    if (!current || performance.now() - current.since < ms) return
+    const { reject } = current
+    current = null
+    redis.disconnect(true)
+    reject(new Error(`blocking read did not settle within ${ms} ms; reconnected`))
+  }, Math.max(10, Math.min(1000, ms / 4)))
+  timer.unref()
+  return {
+    read<T>(read: Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const mine = { since: performance.now(), reject }
+        current = mine
+        const settle = () => {
+          if (current === mine) current = null
+        }
+        read.then(
+          (v) => (settle(), resolve(v)),
+          (e) => (settle(), reject(e)),
+        )
+      })
+    },
+    stop: () => clearInterval(timer),
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '../infra/logger'
-import { blockingRead, type Redis } from '../infra/redis'
+import { createBlockingReader, type Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import { fieldsToRecord } from '../domain/messages'
 
@@ -38,6 +38,7 @@ export function createJobConsumer(o: JobConsumerOptions) {
   let running = false
   let loop: Promise<void> | null = null
   let lastReclaim = 0
+  const reader = createBlockingReader(o.blocking, 10_000)
 
   /** At id 0, not $: after Redis lost its data, entries written meanwhile must not be skipped. */
   async function ensureGroup() {
@@ -58,7 +59,7 @@ export function createJobConsumer(o: JobConsumerOptions) {
       'BLOCK', 1000,
       'STREAMS', keys.jobs, '>',
     )
-    const res = (await blockingRead(o.blocking, read, 10_000)) as [string, Entries][] | null
+    const res = (await reader.read(read)) as [string, Entries][] | null
     return res ? toEntries(res[0]![1]) : []
   }
 
@@ -149,6 +150,7 @@ export function createJobConsumer(o: JobConsumerOptions) {
     async stop() {
       if (!running) return
       running = false
+      reader.stop()
       o.blocking.disconnect()
       await loop?.catch(() => {})
     },

@@ -1,5 +1,8 @@
 import pg from 'pg'
+import type { InsertObject } from 'kysely'
 import { createDb, type Db } from '../../src/infra/db'
+import type { DB } from '../../src/infra/database'
+import type { TaskChange } from '../../src/domain/tasks/task.repository'
 import { migrate, readMigrations } from '../../src/infra/migrator'
 import { baseDatabaseUrl, databaseUrl, uniqueName } from './env'
 
@@ -45,4 +48,27 @@ export async function createEmptyDatabase(): Promise<{ url: string; drop(): Prom
     url: databaseUrl(name),
     drop: () => admin((c) => c.query(`drop database if exists ${name} with (force)`)).then(() => undefined),
   }
+}
+
+/**
+ * Inserts tasks in any state (a PROCESSING row of a dead worker, a row never
+ * queued) with their first events, the way the service's own insert would have.
+ */
+export async function insertTaskRows(db: Db, values: InsertObject<DB, 'tasks'>[]): Promise<TaskChange[]> {
+  const rows = await db
+    .with('created', (qb) => qb.insertInto('tasks').values(values).returningAll())
+    .with('ev', (qb) =>
+      qb
+        .insertInto('task_events')
+        .columns(['task_id', 'seq', 'status', 'progress'])
+        .expression((eb) => eb.selectFrom('created').select(['created.id', 'created.seq', 'created.status', 'created.progress']))
+        .returning(['task_id', 'id as event_id', 'detail']),
+    )
+    .selectFrom('created')
+    .innerJoin('ev', 'ev.task_id', 'created.id')
+    .selectAll('created')
+    .select(['ev.event_id', 'ev.detail'])
+    .orderBy('created.id')
+    .execute()
+  return rows as TaskChange[]
 }

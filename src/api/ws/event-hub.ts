@@ -1,7 +1,7 @@
 import type { Server } from 'bun'
 import type { Db } from '../../infra/db'
 import { coerceError, type Logger } from '../../infra/logger'
-import { blockingRead, streamEndId, type Redis } from '../../infra/redis'
+import { createBlockingReader, streamEndId, type Redis } from '../../infra/redis'
 import type { StreamKeys } from '../../infra/stream-keys'
 import { fieldsToEvent, type StreamedEvent } from '../../domain/messages'
 import { findTaskSeqs, latestEventId, listEventKeysBetween, listEventsAfter, listTaskEvents } from '../../domain/tasks/task.repository'
@@ -38,6 +38,7 @@ export function createEventHub(o: EventHubOptions) {
   let running = false
   let loop: Promise<void> | null = null
   let resyncTimer: ReturnType<typeof setInterval> | null = null
+  const reader = createBlockingReader(o.redis, 10_000)
   /** The newest task_events id published here; null until read from Postgres at start. */
   let lastCursor: number | null = null
   /**
@@ -96,11 +97,7 @@ export function createEventHub(o: EventHubOptions) {
         cursor ??= await streamEndId(o.redis, o.keys.events)
         if (lastCursor === null) lastCursor = await latestEventId(o.db).catch(() => null)
         onReady()
-        const res = (await blockingRead(
-          o.redis,
-          o.redis.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor),
-          10_000,
-        )) as [string, [string, string[]][]][] | null
+        const res = (await reader.read(o.redis.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor))) as [string, [string, string[]][]][] | null
         if (failing || outageSince !== null) {
           const from = cursorBefore((outageSince ?? Date.now()) - 5000)
           failing = false
@@ -202,6 +199,7 @@ export function createEventHub(o: EventHubOptions) {
       if (!running) return
       running = false
       if (resyncTimer) clearInterval(resyncTimer)
+      reader.stop()
       o.redis.disconnect()
       await loop?.catch(() => {})
     },

@@ -3,7 +3,7 @@ import type { Expression, ExpressionBuilder, InsertObject, RawBuilder, SqlBool, 
 import type { Db } from '../../infra/db'
 import type { DB, Json } from '../../infra/database'
 import type { TaskEventMessage } from '../messages'
-import type { ListTasksQuery, TaskRow, TaskStatus } from './task'
+import type { CreateTaskInput, ListTasksQuery, TaskRow, TaskStatus } from './task'
 
 /** A task row just changed, with the task_events row written in the same statement. */
 export type TaskChange = TaskRow & { event_id: number; detail: Json | null }
@@ -63,30 +63,35 @@ export async function changeTasks(
   return rows as TaskChange[]
 }
 
-/** Inserts tasks and their first event; rows whose idempotency key exists already are skipped. */
-export async function insertTasks(db: Db, values: InsertObject<DB, 'tasks'>[]): Promise<TaskChange[]> {
-  const rows = await db
-    .with('created', (qb) =>
-      qb
-        .insertInto('tasks')
-        .values(values)
-        .onConflict((oc) => oc.column('idempotency_key').doNothing())
-        .returningAll(),
+/** What a create stores; every other column starts at its default. */
+export type NewTask = CreateTaskInput & { owner_id: number | null; idempotency_key: string | null }
+
+/**
+ * Inserts tasks, marked as queued, with their first events; a task whose
+ * idempotency key exists already is skipped. The rows travel as one array per
+ * column, so the statement's text is the same for 1 task or 500 (prepared once,
+ * never recompiled), and ids are assigned, and rows returned, in input order.
+ */
+export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<TaskChange[]> {
+  const column = <K extends keyof NewTask>(k: K) => tasks.map((t) => t[k] ?? null)
+  const { rows } = await sql<TaskChange>`
+    with v as (
+      select * from unnest(${column('title')}::text[], ${column('type')}::text[], ${tasks.map((t) => JSON.stringify(t.payload))}::jsonb[],
+                           ${column('max_attempts')}::int[], ${column('timeout_ms')}::int[], ${column('owner_id')}::bigint[],
+                           ${column('idempotency_key')}::text[])
+        with ordinality as v(title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, n)
+    ), created as (
+      insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, enqueued_at)
+      select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, now() from v order by n
+      on conflict (idempotency_key) do nothing
+      returning *
+    ), ev as (
+      insert into task_events (task_id, seq, status, progress)
+      select id, seq, status, progress from created
+      returning task_id, id as event_id, detail
     )
-    .with('ev', (qb) =>
-      qb
-        .insertInto('task_events')
-        .columns(['task_id', 'seq', 'status', 'progress'])
-        .expression((eb) => eb.selectFrom('created').select(['created.id', 'created.seq', 'created.status', 'created.progress']))
-        .returning(['task_id', 'id as event_id', 'detail']),
-    )
-    .selectFrom('created')
-    .innerJoin('ev', 'ev.task_id', 'created.id')
-    .selectAll('created')
-    .select(['ev.event_id', 'ev.detail'])
-    .orderBy('created.id')
-    .execute()
-  return rows as TaskChange[]
+    select created.*, ev.event_id, ev.detail from created join ev on ev.task_id = created.id order by created.id`.execute(db)
+  return rows
 }
 
 export function changeToEvent(c: TaskChange): TaskEventMessage {

@@ -1,8 +1,6 @@
 import { isDeepStrictEqual } from 'node:util'
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
-import type { InsertObject } from 'kysely'
-import type { DB, Json } from '../../infra/database'
 import { createBatcher } from '../../infra/batcher'
 import { handlers, handlerTypes } from '../../handlers/registry'
 import { ConflictError, taskNotFound, validationErrorFromIssues } from '../errors'
@@ -29,8 +27,6 @@ export interface TaskDeps extends StreamDeps {
   inserter?: TaskInserter
 }
 
-type NewTask = InsertObject<DB, 'tasks'>
-
 /**
  * Creates that arrive together become one multi-row INSERT (with their events)
  * and one pipeline of XADDs: the per-request cost that dominates a busy API.
@@ -39,7 +35,7 @@ type NewTask = InsertObject<DB, 'tasks'>
  * a conflict would leave a hole in the batch.
  */
 export function createTaskInserter(deps: TaskDeps) {
-  return createBatcher(async (rows: NewTask[]) => {
+  return createBatcher(async (rows: repo.NewTask[]) => {
     const changes = await repo.insertTasks(deps.db, rows)
     await enqueue(deps, changes)
     return changes
@@ -92,7 +88,7 @@ export async function createTask(
 ): Promise<{ task: Task; created: boolean }> {
   validatePayload(input, deps.limits)
   const key = idempotencyKey === undefined ? null : scopedKey(who, idempotencyKey)
-  const row: NewTask = { ...input, payload: input.payload as Json, owner_id: who.ownerId, idempotency_key: key, enqueued_at: sql<Date>`now()` }
+  const row: repo.NewTask = { ...input, owner_id: who.ownerId, idempotency_key: key }
   if (key === null && deps.inserter) return { task: taskRowToTask(await deps.inserter.add(row)), created: true }
   const [change] = await repo.insertTasks(deps.db, [row])
   if (!change) return { task: await replayIdempotent(deps.db, input, key!, idempotencyKey!), created: false }
