@@ -345,6 +345,13 @@ describe('soak', () => {
       )
 
       console.log(`soak chaos timeline:\n${timeline.join('\n')}`)
+      if (feedStats.some((f) => f.gaps > 0)) {
+        // What the hubs said, to tell a failed gap fill from a lost publish.
+        for (const [i, a] of apis.entries()) {
+          const warnings = a.logs().filter((l) => l.level !== 'info' && l.level !== 30)
+          console.log(`api ${i} warnings:\n${warnings.slice(0, 40).map((l) => JSON.stringify(l)).join('\n')}`)
+        }
+      }
 
       // The details, on failure, in the diff.
       expect(rejected).toEqual([])

@@ -39,4 +39,22 @@ describe('event sequencer', () => {
     seq.offer(ev(1, 2))
     expect(published).toEqual([[1, 1], [2, 5], [1, 2]])
   })
+
+  test('a gap whose fetch fails is fetched again, not skipped', async () => {
+    const published: [number, number][] = []
+    let failures = 2
+    const seq = createEventSequencer({
+      publish: (e) => published.push([e.taskId, e.seq]),
+      fetchMissing: async (taskId, after, before) => {
+        if (failures-- > 0) throw new Error('postgres is busy')
+        return [2, 3].filter((s) => s > after && s < before).map((s) => msg(taskId, s))
+      },
+      onError: () => {},
+      retryBaseMs: 1,
+    })
+    seq.offer(ev(7, 1))
+    seq.offer(ev(7, 4))
+    await Bun.sleep(50)
+    expect(published).toEqual([[7, 1], [7, 2], [7, 3], [7, 4]])
+  })
 })

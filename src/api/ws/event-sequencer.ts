@@ -13,6 +13,8 @@ export interface SequencerOptions {
   fetchMissing(taskId: number, afterSeq: number, beforeSeq: number): Promise<TaskEventMessage[]>
   onError(e: unknown): void
   maxTasks?: number
+  /** First pause before fetching a gap again after a failure; doubles each time. */
+  retryBaseMs?: number
 }
 
 export const messageToStreamed = (m: TaskEventMessage): StreamedEvent => ({
@@ -33,6 +35,7 @@ export const messageToStreamed = (m: TaskEventMessage): StreamedEvent => ({
 export function createEventSequencer(o: SequencerOptions) {
   const tasks = new Map<number, TaskState>()
   const maxTasks = o.maxTasks ?? 100_000
+  const retryBaseMs = o.retryBaseMs ?? 200
 
   function remember(taskId: number, state: TaskState) {
     tasks.delete(taskId) // re-insert: Map order doubles as least-recently-seen order
@@ -59,14 +62,20 @@ export function createEventSequencer(o: SequencerOptions) {
   }
 
   async function fill(taskId: number, state: TaskState, beforeSeq: number) {
-    try {
-      for (const m of await o.fetchMissing(taskId, state.last, beforeSeq)) {
-        if (m.seq <= state.last) continue
-        state.last = m.seq
-        o.publish(messageToStreamed(m))
+    // A busy or restarting Postgres gets a few tries (about 6 s in all) before the gap is given up.
+    for (let attempt = 0, delay = retryBaseMs; ; attempt++, delay *= 2) {
+      try {
+        for (const m of await o.fetchMissing(taskId, state.last, beforeSeq)) {
+          if (m.seq <= state.last) continue
+          state.last = m.seq
+          o.publish(messageToStreamed(m))
+        }
+        break
+      } catch (e) {
+        o.onError(e)
+        if (attempt >= 5) break
+        await Bun.sleep(delay)
       }
-    } catch (e) {
-      o.onError(e)
     }
     const queued = (state.queue ?? []).sort((a, b) => a.seq - b.seq)
     state.queue = null
