@@ -53,7 +53,8 @@ export interface Results {
   lifecycle?: { closed: Record<string, LifecycleFigure>; open?: LifecycleFigure & { offeredRate: number } }
   /** The same closed loop with 1 and then 2 worker processes; ratio = 2 workers / 1 worker tasks/s. */
   scaling?: { concurrency: number; oneWorker: ScalingFigure; twoWorkers: ScalingFigure; ratio: number | null }
-  events?: Record<string, LatencySummary & { sockets: number }>
+  /** With many sockets, p50/p99 are those of the probe sockets; allSockets includes the load processes' own queueing. */
+  events?: Record<string, LatencySummary & { sockets: number; allSockets?: { p50: number | null; p99: number | null; max: number | null } }>
   fanout?: {
     sockets: number
     offeredPerSecond: number

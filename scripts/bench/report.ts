@@ -109,8 +109,11 @@ export function printReport(r: Results, manySockets: number) {
       scalingRow(s.twoWorkers, rt['scaling_2workers/loop'] ?? null),
     ]) + `\n2 workers / 1 worker: ${x(s.ratio)} tasks/s (cpu in cores busy; cpu workers = both worker processes together)`)
   }
-  out.push(table('event latency: worker commit (task_events.at) to socket receive', ['sockets', 'p50', 'p99', 'max', 'samples'],
-    Object.values(r.events ?? {}).map((e) => [num(e.sockets), ms(e.p50), ms(e.p99), ms(e.max), num(e.count)])))
+  out.push(table('event latency: worker commit (task_events.at) to socket receive', ['sockets', 'p50', 'p99', 'max', 'samples', 'all sockets p50/p99'],
+    Object.values(r.events ?? {}).map((e) => [num(e.sockets), ms(e.p50), ms(e.p99), ms(e.max), num(e.count), e.allSockets ? `${ms(e.allSockets.p50)} / ${ms(e.allSockets.p99)}` : '-'])) +
+    (Object.values(r.events ?? {}).some((e) => e.allSockets)
+      ? '\n(with many sockets: timed on 20 probe sockets in a process of their own, subscribed last; "all sockets" also holds each load\nprocess reading a thousand copies of every event on the same two cores)'
+      : ''))
   if (r.fanout) {
     const f = r.fanout
     out.push(table('fan-out: all sockets on /ws/tasks/, one API instance', ['sockets', 'offered msg/s', 'delivered msg/s', 'closed by server', 'API RSS before', 'after', 'per socket'], [

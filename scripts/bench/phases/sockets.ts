@@ -35,40 +35,55 @@ async function openSockets(ctx: Context, total: number, processes: number) {
   const opened = ready.reduce((n, r) => n + r.opened, 0)
   const failed = ready.reduce((n, r) => n + r.failed, 0)
   if (failed) console.error(`  ${failed} of ${total} sockets failed to open (${ready.find((r) => r.firstError)?.firstError})`)
-
   return {
     opened,
-    /** Counts (and with latency, times) what the sockets get while `rate` tasks/s are POSTed. */
-    async measure(rate: number, latency: boolean, body: { title: string; payload: { duration_ms: number; steps?: number } } = createBody) {
-      for (const c of children) c.send({ cmd: 'start', latency })
-      const { raw } = await httpLoad(`driver ${rate}/s`, {
-        url: `${ctx.api!.url}/api/tasks/`,
-        method: 'POST',
-        body,
-        concurrency: 1,
-        warmupMs: 0,
-        durationMs: ctx.opts.windowMs,
-        rate,
-      })
-      ctx.posted += raw.created
-      // Timing needs the last events' messages too; a throughput count stops with the load.
-      if (latency) await Bun.sleep(500)
-      for (const c of children) c.send({ cmd: 'stop' })
-      const stopped = await Promise.all(children.map((c) => expectReply<Stopped>(c, 'stopped', 120_000)))
-      return {
-        // PENDING, PROCESSING, one progress event per step but the last, COMPLETED.
-        offeredPerSecond: (raw.created * (2 + (body.payload.steps ?? 1)) * opened) / (raw.elapsedMs / 1000),
-        deliveredPerSecond: stopped.reduce((n, s) => n + s.messages / (s.windowMs / 1000), 0),
-        latency: Histogram.from(stopped.map((s) => s.latency)).summary(),
-        closedByServer: stopped.reduce((n, s) => n + s.closedByServer, 0),
-      }
-    },
+    children,
     async close() {
       for (const c of children) c.send({ cmd: 'close' })
       await Promise.all(children.map((c) => c.stop('SIGTERM', 3000).catch(() => {})))
     },
   }
 }
+type SocketSet = Awaited<ReturnType<typeof openSockets>>
+
+/**
+ * Counts (and with latency, times) what each set of sockets gets while `rate`
+ * tasks/s are POSTed; one figure per set, all measured in the same window.
+ */
+async function measure(ctx: Context, sets: SocketSet[], rate: number, latency: boolean, body: { title: string; payload: { duration_ms: number; steps?: number } } = createBody) {
+  const children = sets.flatMap((s) => s.children)
+  for (const c of children) c.send({ cmd: 'start', latency })
+  const { raw } = await httpLoad(`driver ${rate}/s`, {
+    url: `${ctx.api!.url}/api/tasks/`,
+    method: 'POST',
+    body,
+    concurrency: 1,
+    warmupMs: 0,
+    durationMs: ctx.opts.windowMs,
+    rate,
+  })
+  ctx.posted += raw.created
+  // Timing needs the last events' messages too; a throughput count stops with the load.
+  if (latency) await Bun.sleep(500)
+  for (const c of children) c.send({ cmd: 'stop' })
+  const stopped = await Promise.all(children.map((c) => expectReply<Stopped>(c, 'stopped', 120_000)))
+  const bySet = sets.map((s) => stopped.filter((_, i) => s.children.includes(children[i]!)))
+  return sets.map((set, i) => ({
+    // PENDING, PROCESSING, one progress event per step but the last, COMPLETED.
+    offeredPerSecond: (raw.created * (2 + (body.payload.steps ?? 1)) * set.opened) / (raw.elapsedMs / 1000),
+    deliveredPerSecond: bySet[i]!.reduce((n, s) => n + s.messages / (s.windowMs / 1000), 0),
+    latency: Histogram.from(bySet[i]!.map((s) => s.latency)).summary(),
+    closedByServer: bySet[i]!.reduce((n, s) => n + s.closedByServer, 0),
+  }))
+}
+
+/**
+ * Sockets of a process of their own, opened after the many: they time what
+ * the server does (the last subscribers of each publish), while the many
+ * sockets' own figure also holds their load process working through a
+ * thousand messages per event on the same two cores.
+ */
+const PROBE_SOCKETS = 20
 
 /**
  * Event latency (worker's commit to a socket's receive) at 1, 100 and many
@@ -94,9 +109,18 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
     await Bun.sleep(1500)
     const after = rssBytes(ctx.api!.pid)!
     if (want.events) {
-      console.log(`events: latency at ${set.opened} sockets, ${opts.eventRateMany} tasks/s`)
-      const m = await set.measure(opts.eventRateMany, true)
-      ctx.results.events![set.opened] = { sockets: set.opened, ...m.latency }
+      console.log(`events: latency at ${set.opened} + ${PROBE_SOCKETS} sockets, ${opts.eventRateMany} tasks/s`)
+      const probe = await openSockets(ctx, PROBE_SOCKETS, 1)
+      try {
+        const [all, probed] = await measure(ctx, [set, probe], opts.eventRateMany, true)
+        ctx.results.events![set.opened + probe.opened] = {
+          sockets: set.opened + probe.opened,
+          ...probed!.latency,
+          allSockets: { p50: all!.latency.p50, p99: all!.latency.p99, max: all!.latency.max },
+        }
+      } finally {
+        await probe.close()
+      }
     }
     if (want.fanout) {
       // Progress steps make each task 22 events, so the offered messages need few tasks:
@@ -107,13 +131,13 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
       const api = ctx.api!.pid
       const worker = ctx.worker.pid
       const cpu = measureCpu({ api: () => [api], worker: () => [worker] })
-      const m = await set.measure(rate, false, { title: 'bench fan-out', payload: { duration_ms: 0, steps } })
+      const [m] = await measure(ctx, [set], rate, false, { title: 'bench fan-out', payload: { duration_ms: 0, steps } })
       ctx.results.resources.cpu[`fanout ${set.opened}`] = cpu.stop()
       ctx.results.fanout = {
         sockets: set.opened,
-        offeredPerSecond: Math.round(m.offeredPerSecond),
-        deliveredPerSecond: Math.round(m.deliveredPerSecond),
-        closedByServer: m.closedByServer,
+        offeredPerSecond: Math.round(m!.offeredPerSecond),
+        deliveredPerSecond: Math.round(m!.deliveredPerSecond),
+        closedByServer: m!.closedByServer,
         apiRssBeforeMiB: MiB(before)!,
         apiRssAfterMiB: MiB(after)!,
         bytesPerSocket: round((after - before) / Math.max(1, set.opened), 0),
@@ -127,8 +151,8 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
       console.log(`events: latency at ${n} socket${n > 1 ? 's' : ''}, ${opts.eventRateFew} tasks/s`)
       const set = await openSockets(ctx, n, 1)
       try {
-        const m = await set.measure(opts.eventRateFew, true)
-        ctx.results.events![n] = { sockets: set.opened, ...m.latency }
+        const [m] = await measure(ctx, [set], opts.eventRateFew, true)
+        ctx.results.events![n] = { sockets: set.opened, ...m!.latency }
       } finally {
         await set.close()
       }
