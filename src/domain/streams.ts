@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis'
 import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import type { Logger } from '../infra/logger'
@@ -18,28 +19,32 @@ export interface TaskMetrics {
 }
 
 /** Every produced change goes out through here: counted, then queued (jobs) and published (events). */
-export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly TaskChange[]): Promise<boolean> {
+export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly TaskChange[], more?: MoreCommands): Promise<boolean> {
   deps.metrics?.countChanges(changes)
-  return pushToStreams(deps, jobs, changes.map(changeToEvent))
+  return pushToStreams(deps, jobs, changes.map(changeToEvent), more)
 }
+
+/** Connections whose last write failed: one warning per outage, not one per write. */
+const failing = new WeakSet<Redis>()
+
+/** Commands a caller adds to the same round trip (a worker's acks); returns how many it added. */
+export type MoreCommands = (p: ChainableCommander) => number
 
 /**
  * XADDs jobs and events in one round trip (and announces cancellations). Never throws: Postgres already holds
  * the truth, so a Redis failure only delays delivery. Returns whether every
  * entry was written, so the caller can leave the task to the sweeper.
  */
-/** Connections whose last write failed: one warning per outage, not one per write. */
-const failing = new WeakSet<Redis>()
-
 export async function pushToStreams(
   deps: StreamDeps,
   jobs: readonly number[],
   events: readonly TaskEventMessage[],
+  more?: MoreCommands,
 ): Promise<boolean> {
-  if (jobs.length === 0 && events.length === 0) return true
+  if (jobs.length === 0 && events.length === 0 && !more) return true
   const p = deps.redis.pipeline()
   for (const id of jobs) p.xadd(deps.keys.jobs, '*', 'task_id', String(id))
-  let notices = 0
+  let notices = more?.(p) ?? 0
   for (const e of events) {
     p.xadd(deps.keys.events, 'MAXLEN', '~', deps.eventsMaxLen, '*', ...eventToFields(e))
     // Workers hear of it here rather than by reading every event of the stream.

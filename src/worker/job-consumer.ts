@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis'
 import type { Logger } from '../infra/logger'
 import { createBlockingReader, type Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
@@ -48,6 +49,8 @@ export function createJobConsumer(o: JobConsumerOptions) {
       if (!(e instanceof Error && e.message.includes('BUSYGROUP'))) throw e
     }
   }
+
+  const ackInto = (p: ChainableCommander, streamIds: string[]) => p.xack(keys.jobs, keys.workersGroup, ...streamIds).xdel(keys.jobs, ...streamIds)
 
   const toEntries = (raw: Entries): JobEntry[] =>
     raw.filter(([, f]) => f !== null).map(([streamId, f]) => ({ streamId, fields: fieldsToRecord(f!) }))
@@ -144,8 +147,10 @@ export function createJobConsumer(o: JobConsumerOptions) {
     /** Acknowledges and deletes, so finished jobs do not pile up in the stream. */
     async ack(streamIds: string[]): Promise<void> {
       if (streamIds.length === 0) return
-      await o.producer.pipeline().xack(keys.jobs, keys.workersGroup, ...streamIds).xdel(keys.jobs, ...streamIds).exec()
+      await ackInto(o.producer.pipeline(), streamIds).exec()
     },
+    /** The same, as commands added to a pipeline the caller sends (with the events of those jobs' outcomes). */
+    ackCommands: (streamIds: string[]) => (p: ChainableCommander) => (streamIds.length ? (ackInto(p, streamIds), 2) : 0),
     /** Resets the idle time of entries we are still working on, so no one takes them over. */
     async touch(streamIds: string[]): Promise<void> {
       if (streamIds.length === 0) return

@@ -154,13 +154,13 @@ export function createTaskRunner(o: TaskRunnerOptions) {
 
   /**
    * Successes, the bulk of the traffic, are recorded together: one UPDATE with
-   * its events, one pipeline of events, one of acks, for all the runs that
+   * its events, then one pipeline of events and acks, for all the runs that
    * finished while the previous batch was being written.
    */
   const completions = createBatcher(async (items: { key: runs.RunKey; result: unknown; streamIds: string[] }[]) => {
     const changes = await runs.finishTasks(o.db, items)
-    await publish(changes)
-    await ack(items.flatMap((i) => i.streamIds))
+    // One round trip: on this kind of machine each costs tens of microseconds of CPU at both ends.
+    await publishChanges(o, [], changes, o.consumer().ackCommands(items.flatMap((i) => i.streamIds)))
     const byId = new Map(changes.map((c) => [c.id, c]))
     return items.map((i) => byId.get(i.key.id))
   })
