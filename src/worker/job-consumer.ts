@@ -93,23 +93,10 @@ export function createJobConsumer(o: JobConsumerOptions) {
     return toEntries(res[1])
   }
 
-  /**
-   * The next read goes out while these entries are being claimed: jobs that
-   * arrive meanwhile do not wait for the claim's round trip. Two batches at
-   * most are in hand; the runner counts them against its capacity.
-   */
-  const inHand = new Set<Promise<void>>()
-  function handOver(entries: JobEntry[]) {
-    const p = o.onJobs(entries).catch((e) => o.logger.warn('could not hand jobs to the runner', { error: (e as Error).message }))
-    inHand.add(p)
-    void p.finally(() => inHand.delete(p))
-  }
-
   async function run() {
     let backoff = 100
     while (running) {
       try {
-        if (inHand.size >= 2) await Promise.race(inHand)
         if (o.capacity() <= 0) {
           await o.waitForCapacity()
           continue
@@ -122,7 +109,7 @@ export function createJobConsumer(o: JobConsumerOptions) {
         }
         if (entries.length === 0) entries = await readOnce()
         backoff = 100
-        if (entries.length) handOver(entries)
+        if (entries.length) await o.onJobs(entries)
       } catch (e) {
         if (!running) break
         if (isNoGroup(e)) {
@@ -171,7 +158,6 @@ export function createJobConsumer(o: JobConsumerOptions) {
       reader.stop()
       o.blocking.disconnect()
       await loop?.catch(() => {})
-      await Promise.all(inHand)
     },
   }
 }

@@ -52,8 +52,6 @@ interface Running {
 export function createTaskRunner(o: TaskRunnerOptions) {
   const running = new Map<number, Running>()
   let slotFreed: (() => void) | null = null
-  /** Tasks of jobs read but not yet claimed: they will take slots. */
-  let claiming = 0
   let stopping = false
   const log = o.logger
 
@@ -86,10 +84,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
       else byTask.set(parsed.data.task_id, [entry.streamId])
     }
     const candidates = [...byTask.keys()].filter((id) => !running.has(id))
-    claiming += candidates.length
-    const claimed = await persist('claim', () => runs.claimTasks(o.db, candidates, o.workerId, o.leaseMs)).finally(
-      () => (claiming -= candidates.length),
-    )
+    const claimed = await persist('claim', () => runs.claimTasks(o.db, candidates, o.workerId, o.leaseMs))
     // Not awaited: the handlers need not wait for Redis, and this pipeline is
     // written to the connection before any outcome's, so PROCESSING still
     // reaches the events stream ahead of COMPLETED.
@@ -233,7 +228,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     onJobs,
     onPoison,
     running,
-    capacity: () => (stopping ? 0 : o.concurrency - running.size - claiming),
+    capacity: () => (stopping ? 0 : o.concurrency - running.size),
     waitForCapacity: () =>
       new Promise<void>((resolve) => {
         slotFreed = resolve
