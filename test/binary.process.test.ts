@@ -12,6 +12,7 @@ import { redisUrl } from './helpers/env'
 import { collect } from './helpers/pipes'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually, postJson } from './helpers/system'
+import { freePort } from './helpers/throwaway'
 
 /**
  * The compiled executable as it ships: `bun run build`'s own command (only its
@@ -63,14 +64,6 @@ async function createEmptyDatabase(): Promise<string> {
   const database = await emptyDatabase()
   databases.push(database)
   return database.url
-}
-
-/** A port nothing listens on right now: ask the OS for one, then give it back. */
-function freePort(): number {
-  const probe = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
-  const port = probe.port!
-  probe.stop(true)
-  return port
 }
 
 const migrationNames = (await readMigrations()).map((m) => m.name)
@@ -194,7 +187,7 @@ describe('taskline all', () => {
   const logs = () => `--- taskline all stderr ---\n${all?.stderr()}`
 
   beforeAll(async () => {
-    port = freePort()
+    port = await freePort()
     all = start(['all'], {
       DATABASE_URL: await createEmptyDatabase(), // `all` migrates it itself
       REDIS_URL: redisUrl,
@@ -250,7 +243,7 @@ describe('taskline api + taskline worker, with a token', () => {
     const created = await run(['token', 'create', '--name', 'x'], { DATABASE_URL: helperDb.url })
     expect(created.code, created.stderr).toBe(0)
     token = created.stdout.trim()
-    const port = freePort()
+    const port = await freePort()
     const env = {
       DATABASE_URL: helperDb.url,
       REDIS_URL: redisUrl,

@@ -8,6 +8,7 @@ import { redisUrl } from './helpers/env'
 import { collect } from './helpers/pipes'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually, postJson } from './helpers/system'
+import { freePort } from './helpers/throwaway'
 import { connect } from './helpers/ws-client'
 
 /**
@@ -111,14 +112,6 @@ async function ledger(url: string): Promise<Record<string, number>> {
   return Object.fromEntries(rows.map((r: { name: string; n: number }) => [r.name, r.n]))
 }
 
-/** A port nothing listens on right now: ask the OS for one, then give it back. */
-function freePort(): number {
-  const probe = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
-  const port = probe.port!
-  probe.stop(true)
-  return port
-}
-
 const migrationNames = (await readMigrations()).map((m) => m.name)
 const everyMigrationOnce = Object.fromEntries(migrationNames.map((n) => [n, 1]))
 
@@ -174,7 +167,7 @@ describe('bun run api + bun run worker', () => {
     // Idempotent: the roles get a migrated database even if the migrate tests above failed half way.
     const migrated = await run('migrate', { DATABASE_URL: mainDbUrl })
     if (migrated.code !== 0) throw new Error(`migrate failed: ${migrated.stderr}`)
-    const port = freePort()
+    const port = await freePort()
     const env = {
       DATABASE_URL: mainDbUrl,
       REDIS_URL: redisUrl,

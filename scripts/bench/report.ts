@@ -112,7 +112,7 @@ export function printReport(r: Results, manySockets: number) {
   out.push(table('event latency: worker commit (task_events.at) to socket receive', ['sockets', 'p50', 'p99', 'max', 'samples', 'all sockets p50/p99'],
     Object.values(r.events ?? {}).map((e) => [num(e.sockets), ms(e.p50), ms(e.p99), ms(e.max), num(e.count), e.allSockets ? `${ms(e.allSockets.p50)} / ${ms(e.allSockets.p99)}` : '-'])) +
     (Object.values(r.events ?? {}).some((e) => e.allSockets)
-      ? '\n(with many sockets: timed on 20 probe sockets in a process of their own, subscribed last; "all sockets" also holds each load\nprocess reading a thousand copies of every event on the same two cores)'
+      ? '\n(with many sockets: timed on a few probe sockets in a process of their own, subscribed last; "all sockets" also holds each load\nprocess reading a thousand copies of every event on the same two cores)'
       : ''))
   if (r.fanout) {
     const f = r.fanout

@@ -27,8 +27,8 @@ export function publishChanges(deps: StreamDeps, jobs: readonly number[], change
 /** Connections whose last write failed: one warning per outage, not one per write. */
 const failing = new WeakSet<Redis>()
 
-/** Commands a caller adds to the same round trip (a worker's acks); returns how many it added. */
-export type MoreCommands = (p: ChainableCommander) => number
+/** Commands a caller adds to the same round trip (a worker's acks). */
+export type MoreCommands = (p: ChainableCommander) => void
 
 /**
  * XADDs jobs and events in one round trip (and announces cancellations). Never throws: Postgres already holds
@@ -41,24 +41,22 @@ export async function pushToStreams(
   events: readonly TaskEventMessage[],
   more?: MoreCommands,
 ): Promise<boolean> {
-  if (jobs.length === 0 && events.length === 0 && !more) return true
   const p = deps.redis.pipeline()
   for (const id of jobs) p.xadd(deps.keys.jobs, '*', 'task_id', String(id))
-  let notices = more?.(p) ?? 0
+  more?.(p)
   for (const e of events) {
     p.xadd(deps.keys.events, 'MAXLEN', '~', deps.eventsMaxLen, '*', ...eventToFields(e))
     // Workers hear of it here rather than by reading every event of the stream.
-    if (e.status === 'CANCELLED' || e.deleted) {
-      p.publish(deps.keys.cancels, String(e.task_id))
-      notices++
-    }
+    if (e.status === 'CANCELLED' || e.deleted) p.publish(deps.keys.cancels, String(e.task_id))
   }
+  const sent = p.length
+  if (sent === 0) return true
   try {
     const results = (await p.exec()) ?? []
     const failed = results.find(([err]) => err)
     if (failed) throw failed[0]
     if (failing.delete(deps.redis)) deps.logger.info('writing to redis streams again')
-    return results.length === jobs.length + events.length + notices
+    return results.length === sent
   } catch (e) {
     if (!failing.has(deps.redis)) {
       failing.add(deps.redis)

@@ -348,7 +348,7 @@ describe('soak', () => {
       if (feedStats.some((f) => f.gaps > 0)) {
         // What the hubs said, to tell a failed gap fill from a lost publish.
         for (const [i, a] of apis.entries()) {
-          const warnings = a.logs().filter((l) => l.level !== 'info' && l.level !== 30)
+          const warnings = a.logs().filter((l) => l.level !== 'info')
           console.log(`api ${i} warnings:\n${warnings.slice(0, 40).map((l) => JSON.stringify(l)).join('\n')}`)
         }
       }

@@ -66,8 +66,7 @@ async function measure(ctx: Context, sets: SocketSet[], rate: number, latency: b
   // Timing needs the last events' messages too; a throughput count stops with the load.
   if (latency) await Bun.sleep(500)
   for (const c of children) c.send({ cmd: 'stop' })
-  const stopped = await Promise.all(children.map((c) => expectReply<Stopped>(c, 'stopped', 120_000)))
-  const bySet = sets.map((s) => stopped.filter((_, i) => s.children.includes(children[i]!)))
+  const bySet = await Promise.all(sets.map((s) => Promise.all(s.children.map((c) => expectReply<Stopped>(c, 'stopped', 120_000)))))
   return sets.map((set, i) => ({
     // PENDING, PROCESSING, one progress event per step but the last, COMPLETED.
     offeredPerSecond: (raw.created * (2 + (body.payload.steps ?? 1)) * set.opened) / (raw.elapsedMs / 1000),
