@@ -77,14 +77,23 @@ export function createEventHub(o: EventHubOptions) {
    * written while Redis was away, or whose XADD never happened. Events still
    * in flight on the stream are published now and dropped as repeats later.
    */
+  /** The newest event when this instance began: what came before is owed to no socket here. */
+  async function learnStart(): Promise<number> {
+    if (lastCursor === null) {
+      lastCursor = await latestEventId(o.db)
+      sequencer.startFrom(lastCursor)
+    }
+    return lastCursor
+  }
+
   async function catchUpFromPostgres(maxPages = 10, from: number | null = lastCursor) {
-    if (lastCursor === null) lastCursor = await latestEventId(o.db)
-    let cursor = from ?? lastCursor
+    const start = await learnStart()
+    let cursor = from ?? start
     for (let i = 0; i < maxPages; i++) {
       const page = await listEventsAfter(o.db, cursor, 1000)
       for (const m of page) sequencer.offer(messageToStreamed(m))
       cursor = page.at(-1)?.cursor ?? cursor
-      lastCursor = Math.max(lastCursor, cursor)
+      lastCursor = Math.max(lastCursor ?? start, cursor)
       if (page.length < 1000) return
     }
   }
@@ -95,7 +104,7 @@ export function createEventHub(o: EventHubOptions) {
     while (running) {
       try {
         cursor ??= await streamEndId(o.redis, o.keys.events)
-        if (lastCursor === null) lastCursor = await latestEventId(o.db).catch(() => null)
+        await learnStart().catch(() => null)
         onReady()
         const res = (await reader.read(o.redis.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor))) as [string, [string, string[]][]][] | null
         if (failing || outageSince !== null) {

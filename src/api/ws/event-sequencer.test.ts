@@ -57,4 +57,40 @@ describe('event sequencer', () => {
     await Bun.sleep(50)
     expect(published).toEqual([[7, 1], [7, 2], [7, 3], [7, 4]])
   })
+
+  describe('a task first seen past seq 1', () => {
+    // (seq, cursor) pairs of task 7 in Postgres
+    const history = [[1, 90], [2, 110], [3, 120], [4, 130]] as const
+    const setup = (maxTasks?: number) => {
+      const published: [number, number][] = []
+      const seq = createEventSequencer({
+        publish: (e) => published.push([e.taskId, e.seq]),
+        fetchMissing: async (taskId, after, before) =>
+          history.filter(([s]) => taskId === 7 && s > after && s < before).map(([s, cursor]) => ({ ...msg(taskId, s), cursor })),
+        onError: () => {},
+        maxTasks,
+      })
+      return { seq, published }
+    }
+    const at = (taskId: number, s: number, cursor: number): StreamedEvent => ({ ...ev(taskId, s), cursor })
+
+    test('gets the earlier events committed since this instance started first (their XADD failed)', async () => {
+      const { seq, published } = setup()
+      seq.startFrom(100)
+      seq.offer(at(7, 4, 130))
+      await Bun.sleep(0)
+      expect(published).toEqual([[7, 2], [7, 3], [7, 4]])
+    })
+
+    test('gets none already published before it was forgotten', async () => {
+      const { seq, published } = setup(1)
+      seq.startFrom(0)
+      seq.offer(at(7, 1, 90))
+      seq.offer(at(7, 2, 110))
+      seq.offer(at(8, 1, 115)) // task 7 is forgotten: the floor rises to 110
+      seq.offer(at(7, 4, 130))
+      await Bun.sleep(0)
+      expect(published).toEqual([[7, 1], [7, 2], [8, 1], [7, 3], [7, 4]])
+    })
+  })
 })

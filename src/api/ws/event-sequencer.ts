@@ -2,6 +2,8 @@ import type { StreamedEvent, TaskEventMessage } from '../../domain/messages'
 
 interface TaskState {
   last: number
+  /** The cursor of the event published as `last`. */
+  cursor: number
   /** Events that arrived while the gap before them is being filled from Postgres. */
   queue: StreamedEvent[] | null
 }
@@ -31,44 +33,63 @@ export const messageToStreamed = (m: TaskEventMessage): StreamedEvent => ({
  * producer died between its commit and its XADD, Redis restarted, two
  * producers raced): duplicates and stale events are dropped, and a gap is
  * filled from Postgres before anything after it is published.
+ *
+ * A task first seen past seq 1 may have had its earlier events committed
+ * while the stream could not take them (a producer still reconnecting after
+ * Redis came back): those above the floor are fetched first. The floor is the
+ * cursor this instance started from, raised to the last cursor of any task it
+ * forgets, so what was published before is never published again.
  */
 export function createEventSequencer(o: SequencerOptions) {
   const tasks = new Map<number, TaskState>()
   const maxTasks = o.maxTasks ?? 100_000
   const retryBaseMs = o.retryBaseMs ?? 200
 
+  /** Events at or below it are not owed to anyone here; null until the hub knows where it started. */
+  let floor: number | null = null
+
   function remember(taskId: number, state: TaskState) {
     tasks.delete(taskId) // re-insert: Map order doubles as least-recently-seen order
     tasks.set(taskId, state)
-    if (tasks.size > maxTasks) tasks.delete(tasks.keys().next().value!)
+    if (tasks.size > maxTasks) {
+      const [oldest, forgotten] = tasks.entries().next().value!
+      tasks.delete(oldest)
+      floor = Math.max(floor ?? 0, forgotten.cursor)
+    }
+  }
+
+  function publish(state: TaskState, e: StreamedEvent) {
+    state.last = e.seq
+    state.cursor = e.cursor
+    o.publish(e)
   }
 
   function offer(e: StreamedEvent): void {
     const state = tasks.get(e.taskId)
     if (!state) {
-      // First sight of this task here: nothing was published to compare with.
-      remember(e.taskId, { last: e.seq, queue: null })
-      return o.publish(e)
+      const fresh: TaskState = { last: 0, cursor: 0, queue: null }
+      remember(e.taskId, fresh)
+      if (e.seq === 1 || floor === null) return publish(fresh, e)
+      fresh.queue = [e]
+      return void fill(e.taskId, fresh, e.seq, floor)
     }
     if (state.queue) return void state.queue.push(e)
     if (e.seq <= state.last) return
     if (e.seq === state.last + 1) {
-      state.last = e.seq
       remember(e.taskId, state)
-      return o.publish(e)
+      return publish(state, e)
     }
     state.queue = [e]
     void fill(e.taskId, state, e.seq)
   }
 
-  async function fill(taskId: number, state: TaskState, beforeSeq: number) {
+  async function fill(taskId: number, state: TaskState, beforeSeq: number, above = -Infinity) {
     // A busy or restarting Postgres gets a few tries (about 6 s in all) before the gap is given up.
     for (let attempt = 0, delay = retryBaseMs; ; attempt++, delay *= 2) {
       try {
         for (const m of await o.fetchMissing(taskId, state.last, beforeSeq)) {
-          if (m.seq <= state.last) continue
-          state.last = m.seq
-          o.publish(messageToStreamed(m))
+          if (m.seq <= state.last || m.cursor <= above) continue
+          publish(state, messageToStreamed(m))
         }
         break
       } catch (e) {
@@ -79,7 +100,7 @@ export function createEventSequencer(o: SequencerOptions) {
     }
     const queued = (state.queue ?? []).sort((a, b) => a.seq - b.seq)
     state.queue = null
-    // What is still missing (Postgres away) is skipped rather than holding the task back forever.
+    // What is still missing (Postgres away, or not owed) is skipped rather than holding the task back forever.
     if (queued[0] && queued[0].seq > state.last + 1) state.last = queued[0].seq - 1
     for (const q of queued) offer(q)
   }
@@ -87,6 +108,10 @@ export function createEventSequencer(o: SequencerOptions) {
   return {
     offer,
     lastSeq: (taskId: number): number | undefined => tasks.get(taskId)?.last,
+    /** Where this instance started following the events: nothing at or below it is owed. */
+    startFrom(cursor: number) {
+      floor = Math.max(floor ?? 0, cursor)
+    },
   }
 }
 
