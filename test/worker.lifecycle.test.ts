@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect } from './helpers/ws-client'
 import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
+import { streamKeys } from '../src/infra/stream-keys'
+import { fieldsToEvent } from '../src/domain/messages'
 
 let sys: TestSystem
 beforeAll(async () => {
@@ -100,5 +102,25 @@ describe('worker: outcomes, retries, cancellation', () => {
     const done = await until(body.id, 'COMPLETED')
     expect(done.result).toEqual({ steps: 1, duration_ms: 0 })
     expect((await events(body.id)).at(-1).detail).toEqual({ result: done.result })
+  })
+
+  test('the events stream itself carries each task\'s changes in seq order, with none missing, when claims, progress, failures and completions share batches', async () => {
+    // The hub would repair a gap or swap from Postgres, so look at the stream the worker writes, not at a socket.
+    const posted = await Promise.all([
+      ...Array.from({ length: 40 }, () => postJson(`${sys.http}/api/tasks`, { title: 'fast', payload: { duration_ms: 0 } })),
+      ...Array.from({ length: 5 }, () => postJson(`${sys.http}/api/tasks`, { title: 'steps', payload: { duration_ms: 20, steps: 4 } })),
+      ...Array.from({ length: 5 }, () => postJson(`${sys.http}/api/tasks`, { title: 'fails', payload: { fail: true, duration_ms: 0 }, max_attempts: 2 })),
+    ])
+    const ids = posted.map((p) => p.body.id as number)
+    const done = new Set(['COMPLETED', 'FAILED'])
+    await eventually(async () => (await Promise.all(ids.map(getTask))).every((t) => done.has(t.status)), 10_000)
+    const final = new Map((await Promise.all(ids.map(getTask))).map((t) => [t.id as number, t.seq as number]))
+    const seqs = new Map<number, number[]>()
+    const entries = (await sys.redis.xrange(streamKeys(sys.prefix).events, '-', '+')) as [string, string[]][]
+    for (const [, fields] of entries) {
+      const e = fieldsToEvent(fields)!
+      if (final.has(e.taskId)) seqs.set(e.taskId, [...(seqs.get(e.taskId) ?? []), e.seq])
+    }
+    for (const [id, seq] of final) expect({ id, seqs: seqs.get(id) }).toEqual({ id, seqs: Array.from({ length: seq }, (_, i) => i + 1) })
   })
 })

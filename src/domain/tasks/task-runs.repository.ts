@@ -20,22 +20,29 @@ const leaseUntil = (ms: number) => sql<Date>`now() + make_interval(secs => ${ms 
 const heldBy = (k: RunKey) => (eb: Parameters<Parameters<typeof changeTasks>[2]>[0]) =>
   eb.and([eb('id', '=', k.id), eb('status', '=', 'PROCESSING'), eb('locked_by', '=', k.workerId), eb('attempts', '=', k.attempt)])
 
-/** PENDING and due -> PROCESSING under this worker's lease, one statement for the whole batch. */
-export function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<TaskChange[]> {
-  if (ids.length === 0) return Promise.resolve([])
-  return changeTasks(
-    db,
-    (eb) => ({
-      status: 'PROCESSING',
-      attempts: eb('attempts', '+', 1),
-      progress: 0,
-      locked_by: workerId,
-      locked_until: leaseUntil(leaseMs),
-      started_at: sql`coalesce(started_at, now())`,
-    }),
-    (eb) => eb.and([idIn(ids)(eb), eb('status', '=', 'PENDING'), eb('run_after', '<=', sql<Date>`now()`)]),
-    sql<Json>`jsonb_build_object('attempt', changed.attempts)`,
-  )
+/**
+ * PENDING and due -> PROCESSING under this worker's lease, one statement for
+ * the whole batch. Written out rather than built with changeTasks (whose
+ * statement it matches): it runs once per batch read, and at low load that is
+ * once per task, where building and compiling the query was a quarter of the
+ * worker's CPU.
+ */
+export async function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<TaskChange[]> {
+  if (ids.length === 0) return []
+  const { rows } = await sql<TaskChange>`
+    with changed as (
+      update tasks
+         set status = 'PROCESSING', attempts = attempts + 1, progress = 0, locked_by = ${workerId},
+             locked_until = ${leaseUntil(leaseMs)}, started_at = coalesce(started_at, now()), seq = seq + 1, updated_at = now()
+       where id = any(${ids}::bigint[]) and status = 'PENDING' and run_after <= now()
+      returning *
+    ), ev as (
+      insert into task_events (task_id, seq, status, progress, detail)
+      select id, seq, status, progress, jsonb_build_object('attempt', attempts) from changed
+      returning task_id, id as event_id, detail
+    )
+    select changed.*, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id`.execute(db)
+  return rows
 }
 
 /**
