@@ -1,8 +1,7 @@
-import type { ChainableCommander } from 'ioredis'
 import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import type { Logger } from '../infra/logger'
-import { eventToFields, type TaskEventMessage } from './messages'
+import { eventFieldCount, eventToFields, type TaskEventMessage } from './messages'
 import { changeToEvent, type TaskChange } from './tasks/task.repository'
 
 export interface StreamDeps {
@@ -19,44 +18,87 @@ export interface TaskMetrics {
 }
 
 /** Every produced change goes out through here: counted, then queued (jobs) and published (events). */
-export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly TaskChange[], more?: MoreCommands): Promise<boolean> {
+export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly TaskChange[], acks?: readonly string[]): Promise<boolean> {
   deps.metrics?.countChanges(changes)
-  return pushToStreams(deps, jobs, changes.map(changeToEvent), more)
+  return pushToStreams(deps, jobs, changes.map(changeToEvent), acks)
 }
 
 /** Connections whose last write failed: one warning per outage, not one per write. */
 const failing = new WeakSet<Redis>()
 
-/** Commands a caller adds to the same round trip (a worker's acks). */
-export type MoreCommands = (p: ChainableCommander) => void
+/**
+ * One push is one script call, however many entries it holds: ioredis spends
+ * about 20 microseconds of CPU per command on this kind of machine, three
+ * times what Redis spends on an XADD, so a batch of 64 tasks costs one command
+ * instead of 128. Redis keeps no state for it: after a restart the script is
+ * sent again (EVALSHA falls back to EVAL).
+ * KEYS: jobs, events, cancels. ARGV: events MAXLEN, consumer group, then
+ * counts and values: job task ids; events as their stream fields followed by
+ * "1" when the task was cancelled or deleted (announced on the cancels
+ * channel); job entry ids to XACK and XDEL.
+ */
+const pushScript = `
+local maxlen, group = ARGV[1], ARGV[2]
+local i = 3
+local jobs = tonumber(ARGV[i])
+for _ = 1, jobs do
+  i = i + 1
+  redis.call('XADD', KEYS[1], '*', 'task_id', ARGV[i])
+end
+i = i + 1
+local events, width = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+i = i + 1
+for _ = 1, events do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i + 1, i + width))
+  if ARGV[i + width + 1] == '1' then redis.call('PUBLISH', KEYS[3], ARGV[i + 2]) end
+  i = i + width + 1
+end
+i = i + 1
+local acks = tonumber(ARGV[i])
+for from = i + 1, i + acks, 1000 do
+  local to = math.min(from + 999, i + acks)
+  redis.call('XACK', KEYS[1], group, unpack(ARGV, from, to))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, from, to))
+end
+return jobs + events`
+
+type Push = (jobs: string, events: string, cancels: string, ...args: (string | number)[]) => Promise<number>
+const scripted = new WeakMap<Redis, Push>()
+function pushCommand(redis: Redis): Push {
+  let push = scripted.get(redis)
+  if (!push) {
+    redis.defineCommand('tasklinePush', { numberOfKeys: 3, lua: pushScript })
+    push = (redis as unknown as { tasklinePush: Push }).tasklinePush.bind(redis)
+    scripted.set(redis, push)
+  }
+  return push
+}
 
 /**
- * XADDs jobs and events in one round trip (and announces cancellations). Never throws: Postgres already holds
- * the truth, so a Redis failure only delays delivery. Returns whether every
- * entry was written, so the caller can leave the task to the sweeper.
+ * XADDs jobs and events (announcing cancellations) and acknowledges finished
+ * jobs, in one round trip. Never throws: Postgres already holds the truth, so
+ * a Redis failure only delays delivery. Returns whether every entry was
+ * written, so the caller can leave the task to the sweeper.
  */
 export async function pushToStreams(
   deps: StreamDeps,
   jobs: readonly number[],
   events: readonly TaskEventMessage[],
-  more?: MoreCommands,
+  acks: readonly string[] = [],
 ): Promise<boolean> {
-  const p = deps.redis.pipeline()
-  for (const id of jobs) p.xadd(deps.keys.jobs, '*', 'task_id', String(id))
-  more?.(p)
+  if (jobs.length + events.length + acks.length === 0) return true
+  const args: (string | number)[] = [deps.eventsMaxLen, deps.keys.workersGroup, jobs.length]
+  for (const id of jobs) args.push(String(id))
+  args.push(events.length, eventFieldCount)
   for (const e of events) {
-    p.xadd(deps.keys.events, 'MAXLEN', '~', deps.eventsMaxLen, '*', ...eventToFields(e))
-    // Workers hear of it here rather than by reading every event of the stream.
-    if (e.status === 'CANCELLED' || e.deleted) p.publish(deps.keys.cancels, String(e.task_id))
+    // Workers hear of a cancellation on the channel rather than by reading every event of the stream.
+    args.push(...eventToFields(e), e.status === 'CANCELLED' || e.deleted ? '1' : '0')
   }
-  const sent = p.length
-  if (sent === 0) return true
+  args.push(acks.length, ...acks)
   try {
-    const results = (await p.exec()) ?? []
-    const failed = results.find(([err]) => err)
-    if (failed) throw failed[0]
+    const written = await pushCommand(deps.redis)(deps.keys.jobs, deps.keys.events, deps.keys.cancels, ...args)
     if (failing.delete(deps.redis)) deps.logger.info('writing to redis streams again')
-    return results.length === sent
+    return written === jobs.length + events.length
   } catch (e) {
     if (!failing.has(deps.redis)) {
       failing.add(deps.redis)

@@ -136,10 +136,6 @@ export function createJobConsumer(o: JobConsumerOptions) {
       if (streamIds.length === 0) return
       await ackInto(o.producer.pipeline(), streamIds).exec()
     },
-    /** The same, as commands added to a pipeline the caller sends (with the events of those jobs' outcomes). */
-    ackCommands: (streamIds: string[]) => (p: ChainableCommander) => {
-      if (streamIds.length) ackInto(p, streamIds)
-    },
     /** Resets the idle time of entries we are still working on, so no one takes them over. */
     async touch(streamIds: string[]): Promise<void> {
       if (streamIds.length === 0) return

@@ -87,7 +87,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
         const c = 'key' in i ? changes.get(i.key.id) : i.change
         if (c) events.push(c)
       }
-      await publishChanges(o, [], events, o.consumer().ackCommands(finishing.filter((i) => changes.has(i.key.id)).flatMap((i) => i.streamIds)))
+      await publishChanges(o, [], events, finishing.filter((i) => changes.has(i.key.id)).flatMap((i) => i.streamIds))
     }
     return items.map((i) => ('key' in i ? changes.get(i.key.id) : i.change))
   })
