@@ -78,8 +78,8 @@ describe('pushToStreams: one script call per push', () => {
   })
 
   test('a failure is reported, not thrown: the caller leaves the task to the sweeper', async () => {
-    const wrongType = { ...deps, keys: { ...keys, events: `${prefix}not-a-stream` } }
-    await redis.set(wrongType.keys.events, 'x')
+    const wrongType = { ...deps, keys: streamKeys(`${prefix}wrong:`) }
+    await redis.set(wrongType.keys.events, 'not a stream')
     expect(await pushToStreams(wrongType, [], [event(5, 1, 'PENDING')])).toBe(false)
   })
 })
