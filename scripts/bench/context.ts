@@ -34,6 +34,8 @@ export interface Results {
   machine: { cores: number; ulimitNofile: string; loadAverageStart: number; loadAverageEnd?: number }
   references: {
     loopTasksPerSecond?: number
+    /** Cores busy on the whole machine per loop task/s: the loop's CPU per task, in microseconds. */
+    loopCpuPerTaskUs?: number
     pgbenchLifecycleTps?: number
     pgbenchInsertTps?: number
     hello?: Record<string, HttpFigure>

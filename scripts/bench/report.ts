@@ -14,7 +14,12 @@ export function ratios(r: Results) {
     out[`create_c${c}/pgbench_insert`] = ratio(f.perSecond, refs.pgbenchInsertTps)
     out[`create_c${c}/hello_c${c}`] = ratio(f.perSecond, refs.hello?.[c]?.perSecond)
   }
-  for (const [c, f] of Object.entries(r.lifecycle?.closed ?? {})) out[`lifecycle_c${c}/loop`] = ratio(f.perSecond, refs.loopTasksPerSecond)
+  for (const [c, f] of Object.entries(r.lifecycle?.closed ?? {})) {
+    out[`lifecycle_c${c}/loop`] = ratio(f.perSecond, refs.loopTasksPerSecond)
+    const machine = r.resources.cpu[`lifecycle c${c}`]?.machine
+    // Machine CPU per task against the loop's: below 1 means the product does less work per task than the loop.
+    if (machine !== undefined && f.perSecond > 0) out[`lifecycle_c${c}_cpu_per_task/loop`] = ratio((machine * 1e6) / f.perSecond, refs.loopCpuPerTaskUs)
+  }
   if (r.lifecycle?.open) out['lifecycle_open/loop'] = ratio(r.lifecycle.open.perSecond, refs.loopTasksPerSecond)
   if (r.backlog) out['backlog_drain/loop'] = ratio(r.backlog.drainPerSecond, refs.loopTasksPerSecond)
   if (r.scaling) {
@@ -133,6 +138,16 @@ export function printReport(r: Results, manySockets: number) {
   ]) + (res.load ? `\n(under load = peak during ${res.load.during})` : ''))
   const groups = [...new Set(Object.values(res.cpu).flatMap((g) => Object.keys(g)))]
   out.push(table('CPU (cores busy; machine = all processes, postgres/redis include other users of the shared servers)', ['phase', ...groups], Object.entries(res.cpu).map(([phase, g]) => [phase, ...groups.map((k) => g[k]?.toFixed(2))])))
+  // Steadier than tasks/s on a shared machine, and it says where the two cores go: their sum bounds the throughput.
+  const perTask = Object.entries(r.lifecycle?.closed ?? {}).flatMap(([c, f]) => {
+    const g = res.cpu[`lifecycle c${c}`]
+    return g && f.perSecond > 0 ? [[`lifecycle c${c}`, ...groups.map((k) => (g[k] === undefined ? undefined : num((g[k] * 1e6) / f.perSecond)))]] : []
+  })
+  if (refs.loopCpuPerTaskUs !== undefined) perTask.push(['(a) bare loop', ...groups.map((k) => (k === 'machine' ? num(refs.loopCpuPerTaskUs) : undefined))])
+  out.push(table('CPU per task (microseconds of CPU per completed task = cores busy / tasks per second)', ['phase', ...groups], perTask) +
+    (perTask.length > 1 && refs.loopCpuPerTaskUs !== undefined
+      ? '\n(machine column against (a): ' + Object.keys(r.lifecycle?.closed ?? {}).map((c) => `c${c} ${x(rt[`lifecycle_c${c}_cpu_per_task/loop`] ?? null)}`).join(', ') + '; below 1x is less work per task than the loop)'
+      : ''))
   if (r.integrity) {
     const i = r.integrity
     out.push(`\nintegrity: ${i.ok ? 'OK' : 'FAILED'}: ${num(i.posted)} tasks POSTed, ${num(i.rows)} rows ${JSON.stringify(i.byStatus)}, ` +

@@ -1,6 +1,7 @@
 import { expectReply, spawnChild } from '../children'
 import { round, runLoad, type Context } from '../context'
 import { runPgbench } from '../pgbench'
+import { measureCpu } from '../procfs'
 import type { ReferenceJob } from '../reference-loop'
 import { freePort, redisUrl } from '../system'
 import { httpLoad } from './http-figure'
@@ -19,6 +20,8 @@ export async function runReferences(ctx: Context) {
   refs.pgbenchInsertTps = round(pgb.insert)
 
   console.log(`references: bare pg+ioredis loop x${opts.referenceLoops}`)
+  // The whole machine (loop, Postgres, Redis), warm-up included: the same work per task throughout.
+  const cpu = measureCpu({})
   const loop = await runLoad<{ tasksPerSecond: number }>('reference-loop', 'reference-loop.ts', {
     databaseUrl: env.databaseUrl,
     redisUrl,
@@ -28,6 +31,8 @@ export async function runReferences(ctx: Context) {
     durationMs: opts.windowMs,
   } satisfies ReferenceJob)
   refs.loopTasksPerSecond = round(loop.tasksPerSecond)
+  const { machine } = cpu.stop()
+  if (machine !== undefined && loop.tasksPerSecond > 0) refs.loopCpuPerTaskUs = Math.round((machine * 1e6) / loop.tasksPerSecond)
 
   console.log('references: Bun hello-world server')
   const port = freePort()
