@@ -83,7 +83,7 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
     ), created as (
       insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, enqueued_at)
       select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, now() from v order by n
-      on conflict (idempotency_key) do nothing
+      on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning *
     ), ev as (
       insert into task_events (task_id, seq, status, progress)
