@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { Json } from '../../infra/database'
 import { changeTasks, idIn, type TaskChange } from './task.repository'
@@ -29,21 +29,31 @@ const heldBy = (k: RunKey) => (eb: Parameters<Parameters<typeof changeTasks>[2]>
  */
 export async function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<TaskChange[]> {
   if (ids.length === 0) return []
-  const { rows } = await sql<TaskChange>`
-    with changed as (
+  const { rows } = await withEvents(
+    sql`changed as (
       update tasks
          set status = 'PROCESSING', attempts = attempts + 1, progress = 0, locked_by = ${workerId},
              locked_until = ${leaseUntil(leaseMs)}, started_at = coalesce(started_at, now()), seq = seq + 1, updated_at = now()
        where id = any(${ids}::bigint[]) and status = 'PENDING' and run_after <= now()
       returning *
-    ), ev as (
-      insert into task_events (task_id, seq, status, progress, detail)
-      select id, seq, status, progress, jsonb_build_object('attempt', attempts) from changed
-      returning task_id, id as event_id, detail
-    )
-    select changed.*, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id`.execute(db)
+    )`,
+    sql`jsonb_build_object('attempt', attempts)`,
+  ).execute(db)
   return rows
 }
+
+/**
+ * The statement's tail for the written-out changes: a task_events row for
+ * every row of the CTE `changed` (detail computed from it), returned together
+ * as TaskChange rows, as changeTasks does.
+ */
+const withEvents = (changed: RawBuilder<unknown>, detail: RawBuilder<Json>) => sql<TaskChange>`
+    with ${changed}, ev as (
+      insert into task_events (task_id, seq, status, progress, detail)
+      select id, seq, status, progress, ${detail} from changed
+      returning task_id, id as event_id, detail
+    )
+    select changed.*, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id`
 
 /**
  * COMPLETED outcomes in one statement (with their events), each guarded by
@@ -54,8 +64,8 @@ export async function claimTasks(db: Db, ids: number[], workerId: string, leaseM
 export async function finishTasks(db: Db, items: { key: RunKey; result: unknown }[]): Promise<TaskChange[]> {
   if (items.length === 0) return []
   const results = items.map((i) => JSON.stringify(i.result === undefined ? null : i.result))
-  const { rows } = await sql<TaskChange>`
-    with v as (
+  const { rows } = await withEvents(
+    sql`v as (
       select * from unnest(${items.map((i) => i.key.id)}::bigint[], ${items.map((i) => i.key.workerId)}::text[],
                            ${items.map((i) => i.key.attempt)}::int[], ${results}::jsonb[]) as v(id, locked_by, attempt, result)
     ), changed as (
@@ -65,12 +75,9 @@ export async function finishTasks(db: Db, items: { key: RunKey; result: unknown 
         from v
        where t.id = v.id and t.status = 'PROCESSING' and t.locked_by = v.locked_by and t.attempts = v.attempt
       returning t.*
-    ), ev as (
-      insert into task_events (task_id, seq, status, progress, detail)
-      select id, seq, status, progress, jsonb_build_object('result', result) from changed
-      returning task_id, id as event_id, detail
-    )
-    select changed.*, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id`.execute(db)
+    )`,
+    sql`jsonb_build_object('result', result)`,
+  ).execute(db)
   return rows
 }
 
