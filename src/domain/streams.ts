@@ -2,7 +2,7 @@ import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import type { Logger } from '../infra/logger'
 import { eventFieldCount, eventToFields, type TaskEventMessage } from './messages'
-import { changeToEvent, type TaskChange } from './tasks/task.repository'
+import { changeToEvent, type StreamedChange } from './tasks/task.repository'
 
 export interface StreamDeps {
   redis: Redis
@@ -14,11 +14,11 @@ export interface StreamDeps {
 
 /** Counts task changes where they are produced, so no change is counted twice across instances. */
 export interface TaskMetrics {
-  countChanges(changes: readonly Pick<TaskChange, 'status' | 'seq' | 'type' | 'detail'>[]): void
+  countChanges(changes: readonly Pick<StreamedChange, 'status' | 'seq' | 'type' | 'detail'>[]): void
 }
 
 /** Every produced change goes out through here: counted, then queued (jobs) and published (events). */
-export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly TaskChange[], acks?: readonly string[]): Promise<boolean> {
+export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly StreamedChange[], acks?: readonly string[]): Promise<boolean> {
   deps.metrics?.countChanges(changes)
   return pushToStreams(deps, jobs, changes.map(changeToEvent), acks)
 }

@@ -5,7 +5,7 @@ import type { HandlerSettings } from '../handlers/handler'
 import { jobMessageSchema } from '../domain/messages'
 import { publishChanges, type StreamDeps } from '../domain/streams'
 import { nextStatusAfterFailure, retryDelayMs } from '../domain/tasks/task'
-import type { TaskChange } from '../domain/tasks/task.repository'
+import type { StreamedChange, TaskChange } from '../domain/tasks/task.repository'
 import * as runs from '../domain/tasks/task-runs.repository'
 import type { Metrics } from '../infra/metrics'
 import { createBatcher } from '../infra/batcher'
@@ -44,7 +44,7 @@ interface Completion {
   streamIds: string[]
 }
 /** What the outbox sends: completions to store first, or changes already stored. */
-type Outgoing = Completion | { change: TaskChange }
+type Outgoing = Completion | { change: StreamedChange }
 
 interface Running {
   key: runs.RunKey
@@ -64,7 +64,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
   let stopping = false
   const log = o.logger
 
-  const present = (changes: (TaskChange | undefined)[]) => changes.filter((c): c is TaskChange => c !== undefined)
+  const present = (changes: (StreamedChange | undefined)[]) => changes.filter((c): c is StreamedChange => c !== undefined)
 
   /**
    * Everything this worker streams about the tasks it runs leaves through one
@@ -77,8 +77,8 @@ export function createTaskRunner(o: TaskRunnerOptions) {
    */
   const outbox = createBatcher(async (items: Outgoing[]) => {
     const finishing = items.filter((i): i is Completion => 'key' in i)
-    const changes = new Map<number, TaskChange>()
-    const events: TaskChange[] = []
+    const changes = new Map<number, StreamedChange>()
+    const events: StreamedChange[] = []
     try {
       for (const c of await runs.finishTasks(o.db, finishing)) changes.set(c.id, c)
     } finally {
@@ -92,7 +92,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     return items.map((i) => ('key' in i ? changes.get(i.key.id) : i.change))
   })
   /** Publishes changes already stored; like a direct publish, it never throws. */
-  const publish = (changes: (TaskChange | undefined)[]) =>
+  const publish = (changes: (StreamedChange | undefined)[]) =>
     Promise.all(present(changes).map((change) => outbox.add({ change }).catch(() => undefined)))
 
   /** Retries a Postgres write until it lands: an outcome is never dropped, and the job stays unacked until then. */
@@ -163,7 +163,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     const started = performance.now()
     const outcome = await runHandler(task, run, taskLog)
     const ranFor = (performance.now() - started) / 1000
-    let change: TaskChange | undefined
+    let change: StreamedChange | undefined
     try {
       if ('completed' in outcome) {
         change = await persist('outcome', () => outbox.add({ key: run.key, result: outcome.completed, streamIds: run.streamIds }))

@@ -1,7 +1,7 @@
 import { sql, type RawBuilder } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { Json } from '../../infra/database'
-import { changeTasks, idIn, type TaskChange } from './task.repository'
+import { changeTasks, idIn, type StreamedChange, type TaskChange } from './task.repository'
 
 /**
  * Queries of a task's run: claiming, leases, progress, outcome. Every one is
@@ -45,15 +45,15 @@ export async function claimTasks(db: Db, ids: number[], workerId: string, leaseM
 /**
  * The statement's tail for the written-out changes: a task_events row for
  * every row of the CTE `changed` (detail computed from it), returned together
- * as TaskChange rows, as changeTasks does.
+ * with the task's columns (all, as changeTasks does, unless fewer are asked for).
  */
-const withEvents = (changed: RawBuilder<unknown>, detail: RawBuilder<Json>) => sql<TaskChange>`
+const withEvents = <R = TaskChange>(changed: RawBuilder<unknown>, detail: RawBuilder<Json>, columns: RawBuilder<unknown> = sql`changed.*`) => sql<R>`
     with ${changed}, ev as (
       insert into task_events (task_id, seq, status, progress, detail)
       select id, seq, status, progress, ${detail} from changed
       returning task_id, id as event_id, detail
     )
-    select changed.*, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id`
+    select ${columns}, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id`
 
 /**
  * COMPLETED outcomes in one statement (with their events), each guarded by
@@ -61,10 +61,10 @@ const withEvents = (changed: RawBuilder<unknown>, detail: RawBuilder<Json>) => s
  * per batch. Returns the changes in no particular order; a run that lost its
  * lease (cancelled meanwhile) is simply absent.
  */
-export async function finishTasks(db: Db, items: { key: RunKey; result: unknown }[]): Promise<TaskChange[]> {
+export async function finishTasks(db: Db, items: { key: RunKey; result: unknown }[]): Promise<StreamedChange[]> {
   if (items.length === 0) return []
   const results = items.map((i) => JSON.stringify(i.result === undefined ? null : i.result))
-  const { rows } = await withEvents(
+  const { rows } = await withEvents<StreamedChange>(
     sql`v as (
       select * from unnest(${items.map((i) => i.key.id)}::bigint[], ${items.map((i) => i.key.workerId)}::text[],
                            ${items.map((i) => i.key.attempt)}::int[], ${results}::jsonb[]) as v(id, locked_by, attempt, result)
@@ -77,6 +77,8 @@ export async function finishTasks(db: Db, items: { key: RunKey; result: unknown 
       returning t.*
     )`,
     sql`jsonb_build_object('result', result)`,
+    // Only what its event needs: the payload and result would be sent back and parsed for nothing.
+    sql`changed.id, changed.owner_id, changed.type, changed.seq, changed.status, changed.progress, changed.updated_at`,
   ).execute(db)
   return rows
 }

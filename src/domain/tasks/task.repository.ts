@@ -7,6 +7,8 @@ import type { CreateTaskInput, ListTasksQuery, TaskRow, TaskStatus } from './tas
 
 /** A task row just changed, with the task_events row written in the same statement. */
 export type TaskChange = TaskRow & { event_id: number; detail: Json | null }
+/** What streaming a change reads: its event's fields and the metrics' labels. */
+export type StreamedChange = Pick<TaskChange, 'id' | 'owner_id' | 'type' | 'seq' | 'status' | 'progress' | 'updated_at' | 'event_id' | 'detail'>
 
 type TaskSet = UpdateObject<DB, 'tasks'> | ((eb: ExpressionBuilder<DB, 'tasks'>) => UpdateObject<DB, 'tasks'>)
 type TaskWhere = (eb: ExpressionBuilder<DB, 'tasks'>) => Expression<SqlBool>
@@ -94,7 +96,7 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
   return rows
 }
 
-export function changeToEvent(c: TaskChange): TaskEventMessage {
+export function changeToEvent(c: StreamedChange): TaskEventMessage {
   return {
     kind: 'change',
     task_id: c.id,

@@ -1,0 +1,24 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { insertTasks, findTaskById } from '../src/domain/tasks/task.repository'
+import { claimTasks, finishTasks } from '../src/domain/tasks/task-runs.repository'
+import { createTestDatabase, type TestDatabase } from './helpers/database'
+
+let database: TestDatabase
+beforeAll(async () => {
+  database = await createTestDatabase()
+})
+afterAll(() => database.drop())
+
+describe('a run, claimed then finished, as the worker writes it', () => {
+  test('the claim brings the payload the handler needs; the finish brings back only what its event needs', async () => {
+    const payload = { duration_ms: 0, blob: 'x'.repeat(10_000) }
+    const [task] = await insertTasks(database.db, [{ title: 'big', type: 'demo', payload, max_attempts: 3, owner_id: null, idempotency_key: null }])
+    const [claimed] = await claimTasks(database.db, [task!.id], 'w1', 30_000)
+    expect(claimed).toMatchObject({ id: task!.id, status: 'PROCESSING', seq: 2, attempts: 1, payload, detail: { attempt: 1 } })
+
+    const [finished] = await finishTasks(database.db, [{ key: { id: task!.id, workerId: 'w1', attempt: 1 }, result: { ok: true } }])
+    expect(Object.keys(finished!).sort()).toEqual(['detail', 'event_id', 'id', 'owner_id', 'progress', 'seq', 'status', 'type', 'updated_at'])
+    expect(finished).toMatchObject({ id: task!.id, status: 'COMPLETED', seq: 3, progress: 1, type: 'demo', detail: { result: { ok: true } } })
+    expect(await findTaskById(database.db, task!.id)).toMatchObject({ status: 'COMPLETED', result: { ok: true }, payload })
+  })
+})
