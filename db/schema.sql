@@ -1,6 +1,4 @@
 
-\restrict SGXExxL2NSNWglevf0iRb6kexvJvbUazOQfDABqbNc9YZHhaU6s2UuxVgY6gDaV
-
 SET statement_timeout = 0;
 SET lock_timeout = 0;
 SET idle_in_transaction_session_timeout = 0;
@@ -132,16 +130,15 @@ ALTER TABLE ONLY public.taskline_migrations
     ADD CONSTRAINT taskline_migrations_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.tasks
-    ADD CONSTRAINT tasks_idempotency_key_key UNIQUE (idempotency_key);
-
-ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
 
 CREATE INDEX tasks_due_idx ON public.tasks USING btree (run_after) WHERE (status = 'PENDING'::public.task_status);
 
+CREATE UNIQUE INDEX tasks_idempotency_key_idx ON public.tasks USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
 CREATE INDEX tasks_lease_idx ON public.tasks USING btree (locked_until) WHERE (status = 'PROCESSING'::public.task_status);
 
-CREATE INDEX tasks_owner_id_idx ON public.tasks USING btree (owner_id, id DESC);
+CREATE INDEX tasks_owner_id_idx ON public.tasks USING btree (owner_id, id DESC) WHERE (owner_id IS NOT NULL);
 
 CREATE INDEX tasks_status_id_idx ON public.tasks USING btree (status, id DESC);
 
@@ -150,6 +147,4 @@ ALTER TABLE ONLY public.task_events
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.api_tokens(id);
-
-\unrestrict SGXExxL2NSNWglevf0iRb6kexvJvbUazOQfDABqbNc9YZHhaU6s2UuxVgY6gDaV
 
