@@ -104,7 +104,7 @@ describe('worker: outcomes, retries, cancellation', () => {
     expect((await events(body.id)).at(-1).detail).toEqual({ result: done.result })
   })
 
-  test('the events stream itself carries each task\'s changes in seq order, with none missing, when claims, progress, failures and completions share batches', async () => {
+  test('the events stream itself carries each task\'s changes in seq order, with none missing, and every job is acknowledged, when claims, progress, failures and completions share batches', async () => {
     // The hub would repair a gap or swap from Postgres, so look at the stream the worker writes, not at a socket.
     const posted = await Promise.all([
       ...Array.from({ length: 40 }, () => postJson(`${sys.http}/api/tasks`, { title: 'fast', payload: { duration_ms: 0 } })),
@@ -122,5 +122,9 @@ describe('worker: outcomes, retries, cancellation', () => {
       if (final.has(e.taskId)) seqs.set(e.taskId, [...(seqs.get(e.taskId) ?? []), e.seq])
     }
     for (const [id, seq] of final) expect({ id, seqs: seqs.get(id) }).toEqual({ id, seqs: Array.from({ length: seq }, (_, i) => i + 1) })
+    // Every job was acknowledged and deleted with its outcome, failures included (the visibility timeout is 30 s here, so no redelivery hides a lost ack).
+    const jobs = streamKeys(sys.prefix).jobs
+    await eventually(async () => (await sys.redis.xlen(jobs)) === 0, 5000)
+    expect(((await sys.redis.xpending(jobs, 'workers')) as [number])[0]).toBe(0)
   })
 })

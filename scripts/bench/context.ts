@@ -109,3 +109,7 @@ export async function runLoad<T = any>(name: string, file: string, job: unknown,
 
 export const MiB = (bytes: number | null) => (bytes === null ? null : Math.round((bytes / 1048576) * 10) / 10)
 export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits
+
+/** Microseconds of CPU per task, from cores busy over a window and tasks per second in it. */
+export const cpuPerTaskUs = (cores: number | undefined, perSecond: number | undefined): number | undefined =>
+  cores === undefined || !perSecond ? undefined : Math.round((cores * 1e6) / perSecond)

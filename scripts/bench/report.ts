@@ -1,4 +1,4 @@
-import type { LifecycleFigure, Results, ScalingFigure } from './context'
+import { cpuPerTaskUs, type LifecycleFigure, type Results, type ScalingFigure } from './context'
 
 type Cell = string | number | null | undefined
 const ms = (v: number | null | undefined) => (v == null ? '-' : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`)
@@ -16,9 +16,9 @@ export function ratios(r: Results) {
   }
   for (const [c, f] of Object.entries(r.lifecycle?.closed ?? {})) {
     out[`lifecycle_c${c}/loop`] = ratio(f.perSecond, refs.loopTasksPerSecond)
-    const machine = r.resources.cpu[`lifecycle c${c}`]?.machine
     // Machine CPU per task against the loop's: below 1 means the product does less work per task than the loop.
-    if (machine !== undefined && f.perSecond > 0) out[`lifecycle_c${c}_cpu_per_task/loop`] = ratio((machine * 1e6) / f.perSecond, refs.loopCpuPerTaskUs)
+    const machine = cpuPerTaskUs(r.resources.cpu[`lifecycle c${c}`]?.machine, f.perSecond)
+    if (machine !== undefined) out[`lifecycle_c${c}_cpu_per_task/loop`] = ratio(machine, refs.loopCpuPerTaskUs)
   }
   if (r.lifecycle?.open) out['lifecycle_open/loop'] = ratio(r.lifecycle.open.perSecond, refs.loopTasksPerSecond)
   if (r.backlog) out['backlog_drain/loop'] = ratio(r.backlog.drainPerSecond, refs.loopTasksPerSecond)
@@ -139,9 +139,9 @@ export function printReport(r: Results, manySockets: number) {
   const groups = [...new Set(Object.values(res.cpu).flatMap((g) => Object.keys(g)))]
   out.push(table('CPU (cores busy; machine = all processes, postgres/redis include other users of the shared servers)', ['phase', ...groups], Object.entries(res.cpu).map(([phase, g]) => [phase, ...groups.map((k) => g[k]?.toFixed(2))])))
   // Steadier than tasks/s on a shared machine, and it says where the two cores go: their sum bounds the throughput.
-  const perTask = Object.entries(r.lifecycle?.closed ?? {}).flatMap(([c, f]) => {
+  const perTask: Cell[][] = Object.entries(r.lifecycle?.closed ?? {}).flatMap(([c, f]) => {
     const g = res.cpu[`lifecycle c${c}`]
-    return g && f.perSecond > 0 ? [[`lifecycle c${c}`, ...groups.map((k) => (g[k] === undefined ? undefined : num((g[k] * 1e6) / f.perSecond)))]] : []
+    return g && f.perSecond > 0 ? [[`lifecycle c${c}`, ...groups.map((k) => num(cpuPerTaskUs(g[k], f.perSecond)))]] : []
   })
   if (refs.loopCpuPerTaskUs !== undefined) perTask.push(['(a) bare loop', ...groups.map((k) => (k === 'machine' ? num(refs.loopCpuPerTaskUs) : undefined))])
   out.push(table('CPU per task (microseconds of CPU per completed task = cores busy / tasks per second)', ['phase', ...groups], perTask) +

@@ -42,8 +42,6 @@ export interface TaskEventMessage {
 export function eventToFields(e: TaskEventMessage): string[] {
   return ['t', String(e.task_id), 's', String(e.seq), 'c', String(e.cursor), 'o', String(e.owner_id ?? ''), 'd', JSON.stringify(e)]
 }
-/** How many strings eventToFields returns: names and values, task id second. */
-export const eventFieldCount = 10
 
 export interface StreamedEvent {
   taskId: number

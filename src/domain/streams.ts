@@ -1,7 +1,7 @@
 import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import type { Logger } from '../infra/logger'
-import { eventFieldCount, eventToFields, type TaskEventMessage } from './messages'
+import { eventToFields, type TaskEventMessage } from './messages'
 import { changeToEvent, type StreamedChange } from './tasks/task.repository'
 
 export interface StreamDeps {
@@ -33,9 +33,9 @@ const failing = new WeakSet<Redis>()
  * instead of 128. Redis keeps no state for it: after a restart the script is
  * sent again (EVALSHA falls back to EVAL).
  * KEYS: jobs, events, cancels. ARGV: events MAXLEN, consumer group, then
- * counts and values: job task ids; events as their stream fields followed by
- * "1" when the task was cancelled or deleted (announced on the cancels
- * channel); job entry ids to XACK and XDEL.
+ * counts and values: job task ids; events, each as its field count, the task
+ * id to announce on the cancels channel (empty unless it was cancelled or
+ * deleted) and its stream fields; job entry ids to XACK and XDEL.
  */
 const pushScript = `
 local maxlen, group = ARGV[1], ARGV[2]
@@ -46,12 +46,12 @@ for _ = 1, jobs do
   redis.call('XADD', KEYS[1], '*', 'task_id', ARGV[i])
 end
 i = i + 1
-local events, width = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-i = i + 1
+local events = tonumber(ARGV[i])
 for _ = 1, events do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i + 1, i + width))
-  if ARGV[i + width + 1] == '1' then redis.call('PUBLISH', KEYS[3], ARGV[i + 2]) end
-  i = i + width + 1
+  local width, cancelled = tonumber(ARGV[i + 1]), ARGV[i + 2]
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i + 3, i + 2 + width))
+  if cancelled ~= '' then redis.call('PUBLISH', KEYS[3], cancelled) end
+  i = i + 2 + width
 end
 i = i + 1
 local acks = tonumber(ARGV[i])
@@ -89,10 +89,11 @@ export async function pushToStreams(
   if (jobs.length + events.length + acks.length === 0) return true
   const args: (string | number)[] = [deps.eventsMaxLen, deps.keys.workersGroup, jobs.length]
   for (const id of jobs) args.push(String(id))
-  args.push(events.length, eventFieldCount)
+  args.push(events.length)
   for (const e of events) {
+    const fields = eventToFields(e)
     // Workers hear of a cancellation on the channel rather than by reading every event of the stream.
-    args.push(...eventToFields(e), e.status === 'CANCELLED' || e.deleted ? '1' : '0')
+    args.push(fields.length, e.status === 'CANCELLED' || e.deleted ? String(e.task_id) : '', ...fields)
   }
   args.push(acks.length, ...acks)
   try {

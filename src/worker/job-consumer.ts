@@ -1,4 +1,3 @@
-import type { ChainableCommander } from 'ioredis'
 import type { Logger } from '../infra/logger'
 import { createBlockingReader, type Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
@@ -32,7 +31,8 @@ const isNoGroup = (e: unknown) => e instanceof Error && e.message.includes('NOGR
 /**
  * The worker's side of the jobs stream: a consumer-group read loop on its own
  * blocking connection, periodic takeover of entries a dead consumer left idle
- * past the visibility timeout, and XACK+XDEL once a job's outcome is stored.
+ * past the visibility timeout, and dead letters. Acks (XACK+XDEL once a job's
+ * outcome is stored) travel with the outcome's events, through pushToStreams.
  */
 export function createJobConsumer(o: JobConsumerOptions) {
   const { keys } = o
@@ -49,8 +49,6 @@ export function createJobConsumer(o: JobConsumerOptions) {
       if (!(e instanceof Error && e.message.includes('BUSYGROUP'))) throw e
     }
   }
-
-  const ackInto = (p: ChainableCommander, streamIds: string[]) => p.xack(keys.jobs, keys.workersGroup, ...streamIds).xdel(keys.jobs, ...streamIds)
 
   const toEntries = (raw: Entries): JobEntry[] =>
     raw.filter(([, f]) => f !== null).map(([streamId, f]) => ({ streamId, fields: fieldsToRecord(f!) }))
@@ -130,11 +128,6 @@ export function createJobConsumer(o: JobConsumerOptions) {
       running = true
       await ensureGroup().catch((e) => o.logger.warn('could not create consumer group yet', { error: (e as Error).message }))
       loop = run()
-    },
-    /** Acknowledges and deletes, so finished jobs do not pile up in the stream. */
-    async ack(streamIds: string[]): Promise<void> {
-      if (streamIds.length === 0) return
-      await ackInto(o.producer.pipeline(), streamIds).exec()
     },
     /** Resets the idle time of entries we are still working on, so no one takes them over. */
     async touch(streamIds: string[]): Promise<void> {

@@ -43,8 +43,14 @@ interface Completion {
   result: unknown
   streamIds: string[]
 }
-/** What the outbox sends: completions to store first, or changes already stored. */
-type Outgoing = Completion | { change: StreamedChange }
+/** Something already stored: the change to stream, if any, and the jobs it settles. */
+interface Stored {
+  change?: StreamedChange
+  streamIds?: string[]
+}
+/** What the outbox sends: completions to store first, or what is stored already. */
+type Outgoing = Completion | Stored
+const isCompletion = (i: Outgoing): i is Completion => 'key' in i
 
 interface Running {
   key: runs.RunKey
@@ -69,31 +75,32 @@ export function createTaskRunner(o: TaskRunnerOptions) {
   /**
    * Everything this worker streams about the tasks it runs leaves through one
    * batcher, in the order it was produced: a claim's PROCESSING events, then
-   * progress, failures and completions. A lone change goes out at once; under
-   * load the claims ride in the pipeline of the next completions, and the
+   * progress, failures and completions, with the acks of the jobs they
+   * settle. A lone change goes out at once; under
+   * load the claims ride in the round trip of the next completions, and the
    * successes of a batch are written with one UPDATE, so a batch costs one
    * Redis round trip instead of two (each costs tens of microseconds of CPU at
    * both ends on this kind of machine).
    */
   const outbox = createBatcher(async (items: Outgoing[]) => {
-    const finishing = items.filter((i): i is Completion => 'key' in i)
-    const changes = new Map<number, StreamedChange>()
-    const events: StreamedChange[] = []
+    const finished = new Map<number, StreamedChange>()
+    const changeOf = (i: Outgoing) => (isCompletion(i) ? finished.get(i.key.id) : i.change)
     try {
-      for (const c of await runs.finishTasks(o.db, finishing)) changes.set(c.id, c)
+      for (const c of await runs.finishTasks(o.db, items.filter(isCompletion))) finished.set(c.id, c)
     } finally {
-      // Even when the UPDATE failed (it is retried), the changes already stored go out, in order.
-      for (const i of items) {
-        const c = 'key' in i ? changes.get(i.key.id) : i.change
-        if (c) events.push(c)
-      }
-      await publishChanges(o, [], events, finishing.filter((i) => changes.has(i.key.id)).flatMap((i) => i.streamIds))
+      // Even when the UPDATE failed (its completions are retried), what is stored already goes out, in order.
+      const settled = items.filter((i) => !isCompletion(i) || finished.has(i.key.id))
+      await publishChanges(o, [], present(items.map(changeOf)), settled.flatMap((i) => i.streamIds ?? []))
     }
-    return items.map((i) => ('key' in i ? changes.get(i.key.id) : i.change))
+    return items.map(changeOf)
   })
-  /** Publishes changes already stored; like a direct publish, it never throws. */
-  const publish = (changes: (StreamedChange | undefined)[]) =>
-    Promise.all(present(changes).map((change) => outbox.add({ change }).catch(() => undefined)))
+  /**
+   * Streams what is stored already and acknowledges the jobs it settles. Never
+   * throws: a lost event is found by the hubs, and a lost ack only leaves a job
+   * whose task is settled, acknowledged when it is delivered again.
+   */
+  const send = (item: Stored) => outbox.add(item).then(() => undefined, () => undefined)
+  const publish = (changes: (StreamedChange | undefined)[]) => Promise.all(present(changes).map((change) => send({ change })))
 
   /** Retries a Postgres write until it lands: an outcome is never dropped, and the job stays unacked until then. */
   async function persist<T>(what: string, write: () => Promise<T>): Promise<T> {
@@ -134,16 +141,19 @@ export function createTaskRunner(o: TaskRunnerOptions) {
 
   async function ackIdle(idle: [number, string[]][], byTask: Map<number, string[]>) {
     const missing = new Set(await persist('lookup', () => runs.findMissingIds(o.db, idle.map(([id]) => id))))
+    const settled: string[] = []
     for (const [id, streamIds] of idle) {
       if (missing.has(id)) {
         for (const streamId of streamIds) await o.consumer().deadLetter({ streamId, fields: { task_id: String(id) } }, `task ${id} does not exist`)
       } else if (running.has(id)) {
         running.get(id)!.streamIds.push(...streamIds) // acked with the run it duplicates
       } else {
-        await o.consumer().ack(streamIds)
+        settled.push(...streamIds)
       }
       byTask.delete(id)
     }
+    // Not awaited, like the claim's events: the claimed tasks need not wait for it.
+    if (settled.length) void send({ streamIds: settled })
   }
 
   function start(task: TaskChange, streamIds: string[]) {
@@ -169,8 +179,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
         change = await persist('outcome', () => outbox.add({ key: run.key, result: outcome.completed, streamIds: run.streamIds }))
       } else {
         change = await persist('outcome', () => outcome.record(run.key))
-        await publish([change])
-        await ack(run.streamIds)
+        await send({ change, streamIds: run.streamIds })
       }
     } catch (e) {
       // Shutting down with Postgres away: leave the job unacked; lease expiry recovers it.
@@ -178,10 +187,6 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     }
     o.metrics?.observeRun(task.type, change?.status === 'COMPLETED' ? 'completed' : change ? 'failed' : 'aborted', ranFor)
   }
-
-  /** A failed ack only leaves a job whose task is finished: it is acked when redelivered. */
-  const ack = (streamIds: string[]) =>
-    o.consumer().ack(streamIds).catch((e) => log.warn('could not ack jobs', { error: coerceError(e).message }))
 
   /** What to record once a handler is done: its result, or a change to write. */
   type Outcome = { completed: unknown } | { record: (k: runs.RunKey) => Promise<TaskChange | undefined> }

@@ -1,8 +1,8 @@
 import pg from 'pg'
-import type { InsertObject } from 'kysely'
+import { sql, type InsertObject } from 'kysely'
 import { createDb, type Db } from '../../src/infra/db'
 import type { DB } from '../../src/infra/database'
-import type { TaskChange } from '../../src/domain/tasks/task.repository'
+import { withEvents, type TaskChange } from '../../src/domain/tasks/task.repository'
 import { migrate, readMigrations } from '../../src/infra/migrator'
 import { baseDatabaseUrl, databaseUrl, uniqueName } from './env'
 
@@ -55,20 +55,6 @@ export async function createEmptyDatabase(): Promise<{ url: string; drop(): Prom
  * queued) with their first events, the way the service's own insert would have.
  */
 export async function insertTaskRows(db: Db, values: InsertObject<DB, 'tasks'>[]): Promise<TaskChange[]> {
-  const rows = await db
-    .with('created', (qb) => qb.insertInto('tasks').values(values).returningAll())
-    .with('ev', (qb) =>
-      qb
-        .insertInto('task_events')
-        .columns(['task_id', 'seq', 'status', 'progress'])
-        .expression((eb) => eb.selectFrom('created').select(['created.id', 'created.seq', 'created.status', 'created.progress']))
-        .returning(['task_id', 'id as event_id', 'detail']),
-    )
-    .selectFrom('created')
-    .innerJoin('ev', 'ev.task_id', 'created.id')
-    .selectAll('created')
-    .select(['ev.event_id', 'ev.detail'])
-    .orderBy('created.id')
-    .execute()
-  return rows as TaskChange[]
+  const { rows } = await withEvents(sql`changed as (${db.insertInto('tasks').values(values).returningAll()})`, sql`null`).execute(db)
+  return rows
 }

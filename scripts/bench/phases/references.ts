@@ -1,5 +1,5 @@
 import { expectReply, spawnChild } from '../children'
-import { round, runLoad, type Context } from '../context'
+import { cpuPerTaskUs, round, runLoad, type Context } from '../context'
 import { runPgbench } from '../pgbench'
 import { measureCpu } from '../procfs'
 import type { ReferenceJob } from '../reference-loop'
@@ -31,8 +31,7 @@ export async function runReferences(ctx: Context) {
     durationMs: opts.windowMs,
   } satisfies ReferenceJob)
   refs.loopTasksPerSecond = round(loop.tasksPerSecond)
-  const { machine } = cpu.stop()
-  if (machine !== undefined && loop.tasksPerSecond > 0) refs.loopCpuPerTaskUs = Math.round((machine * 1e6) / loop.tasksPerSecond)
+  refs.loopCpuPerTaskUs = cpuPerTaskUs(cpu.stop().machine, loop.tasksPerSecond)
 
   console.log('references: Bun hello-world server')
   const port = freePort()

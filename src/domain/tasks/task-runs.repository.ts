@@ -1,7 +1,7 @@
-import { sql, type RawBuilder } from 'kysely'
+import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { Json } from '../../infra/database'
-import { changeTasks, idIn, type StreamedChange, type TaskChange } from './task.repository'
+import { changeTasks, idIn, withEvents, type StreamedChange, type TaskChange } from './task.repository'
 
 /**
  * Queries of a task's run: claiming, leases, progress, outcome. Every one is
@@ -41,19 +41,6 @@ export async function claimTasks(db: Db, ids: number[], workerId: string, leaseM
   ).execute(db)
   return rows
 }
-
-/**
- * The statement's tail for the written-out changes: a task_events row for
- * every row of the CTE `changed` (detail computed from it), returned together
- * with the task's columns (all, as changeTasks does, unless fewer are asked for).
- */
-const withEvents = <R = TaskChange>(changed: RawBuilder<unknown>, detail: RawBuilder<Json>, columns: RawBuilder<unknown> = sql`changed.*`) => sql<R>`
-    with ${changed}, ev as (
-      insert into task_events (task_id, seq, status, progress, detail)
-      select id, seq, status, progress, ${detail} from changed
-      returning task_id, id as event_id, detail
-    )
-    select ${columns}, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id`
 
 /**
  * COMPLETED outcomes in one statement (with their events), each guarded by

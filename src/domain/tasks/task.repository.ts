@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import type { Expression, ExpressionBuilder, InsertObject, RawBuilder, SqlBool, UpdateObject } from 'kysely'
+import type { Expression, ExpressionBuilder, RawBuilder, SqlBool, UpdateObject } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { DB, Json } from '../../infra/database'
 import type { TaskEventMessage } from '../messages'
@@ -37,32 +37,14 @@ export async function changeTasks(
   where: TaskWhere,
   detail: Detail = null,
 ): Promise<TaskChange[]> {
-  const rows = await db
-    .with('changed', (qb) =>
-      qb
-        .updateTable('tasks')
-        .set(set as never)
-        .set((eb) => ({ seq: eb('seq', '+', 1), updated_at: sql`now()` }))
-        .where(where as never)
-        .returningAll(),
-    )
-    .with('ev', (qb) =>
-      qb
-        .insertInto('task_events')
-        .columns(['task_id', 'seq', 'status', 'progress', 'detail'])
-        .expression((eb) =>
-          eb
-            .selectFrom('changed')
-            .select(['changed.id', 'changed.seq', 'changed.status', 'changed.progress', sql<Json>`${jsonb(detail)}`.as('detail')]),
-        )
-        .returning(['task_id', 'id as event_id', 'detail']),
-    )
-    .selectFrom('changed')
-    .innerJoin('ev', 'ev.task_id', 'changed.id')
-    .selectAll('changed')
-    .select(['ev.event_id', 'ev.detail'])
-    .execute()
-  return rows as TaskChange[]
+  const update = db
+    .updateTable('tasks')
+    .set(set as never)
+    .set((eb) => ({ seq: eb('seq', '+', 1), updated_at: sql`now()` }))
+    .where(where as never)
+    .returningAll()
+  const { rows } = await withEvents(sql`changed as (${update})`, jsonb(detail) ?? sql`null`).execute(db)
+  return rows
 }
 
 /** What a create stores; every other column starts at its default. */
@@ -76,25 +58,36 @@ export type NewTask = CreateTaskInput & { owner_id: number | null; idempotency_k
  */
 export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<TaskChange[]> {
   const column = <K extends keyof NewTask>(k: K) => tasks.map((t) => t[k] ?? null)
-  const { rows } = await sql<TaskChange>`
-    with v as (
+  const { rows } = await withEvents(
+    sql`v as (
       select * from unnest(${column('title')}::text[], ${column('type')}::text[], ${tasks.map((t) => JSON.stringify(t.payload))}::jsonb[],
                            ${column('max_attempts')}::int[], ${column('timeout_ms')}::int[], ${column('owner_id')}::bigint[],
                            ${column('idempotency_key')}::text[])
         with ordinality as v(title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, n)
-    ), created as (
+    ), changed as (
       insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, enqueued_at)
       select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, now() from v order by n
       on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning *
-    ), ev as (
-      insert into task_events (task_id, seq, status, progress)
-      select id, seq, status, progress from created
-      returning task_id, id as event_id, detail
-    )
-    select created.*, ev.event_id, ev.detail from created join ev on ev.task_id = created.id order by created.id`.execute(db)
+    )`,
+    sql`null`,
+  ).execute(db)
   return rows
 }
+
+/**
+ * The tail of every written-out change statement: a task_events row for each
+ * row of the CTE `changed` (its detail computed from that row), returned with
+ * the task's columns (all, as changeTasks does, unless fewer are asked for),
+ * in id order, which for an insert is input order.
+ */
+export const withEvents = <R = TaskChange>(changed: RawBuilder<unknown>, detail: RawBuilder<unknown>, columns: RawBuilder<unknown> = sql`changed.*`) => sql<R>`
+    with ${changed}, ev as (
+      insert into task_events (task_id, seq, status, progress, detail)
+      select id, seq, status, progress, ${detail} from changed
+      returning task_id, id as event_id, detail
+    )
+    select ${columns}, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id order by changed.id`
 
 export function changeToEvent(c: StreamedChange): TaskEventMessage {
   return {

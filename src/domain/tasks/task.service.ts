@@ -29,7 +29,7 @@ export interface TaskDeps extends StreamDeps {
 
 /**
  * Creates that arrive together become one multi-row INSERT (with their events)
- * and one pipeline of XADDs: the per-request cost that dominates a busy API.
+ * and one Redis script call: the per-request cost that dominates a busy API.
  * Postgres assigns identity values, and returns rows, in VALUES order, so each
  * caller gets its own row back. Keyed (idempotent) creates go one by one, since
  * a conflict would leave a hole in the batch.

@@ -1,0 +1,49 @@
+import { describe, expect, test } from 'bun:test'
+import type { LifecycleFigure, Results } from '../scripts/bench/context'
+import { ratios, targets } from '../scripts/bench/report'
+
+// The bench's verdicts are pure arithmetic on what a run measured; this pins them without running it.
+const lifecycle = (perSecond: number, p50: number, p99: number): LifecycleFigure => ({
+  count: 1000, p50, p99, max: p99, mean: p50, perSecond, stagesMs: {}, missing: 0, duplicates: 0, postErrors: 0, warmupMs: 1000,
+})
+
+const run = (over: Partial<Results> = {}): Results => ({
+  mode: 'full',
+  startedAt: '2026-11-29T00:00:00Z',
+  machine: { cores: 2, ulimitNofile: '20000', loadAverageStart: 0 },
+  references: { loopTasksPerSecond: 1000, loopCpuPerTaskUs: 2000, pgbenchInsertTps: 8000 },
+  resources: { cpu: { 'lifecycle c64': { machine: 1.6 }, 'lifecycle c16': { machine: 1.5 } } },
+  lifecycle: { closed: { '16': lifecycle(700, 4, 19), '64': lifecycle(1600, 30, 45) } },
+  ...over,
+})
+
+const verdict = (r: Results, name: string) => targets(r, 10_000).find((t) => t.name.startsWith(name))
+
+describe('bench report', () => {
+  test('throughput and CPU per task are judged against the bare loop measured in the same run', () => {
+    const rt = ratios(run())
+    expect(rt['lifecycle_c64/loop']).toBe(1.6)
+    // 1.6 cores at 1,600 tasks/s is 1,000 us a task, half the loop's 2,000
+    expect(rt['lifecycle_c64_cpu_per_task/loop']).toBe(0.5)
+  })
+
+  test('a lifecycle target is met only when both its throughput and its latency are', () => {
+    expect(verdict(run(), 'lifecycle c64')).toMatchObject({ status: 'met', measured: '1.60x, p99 45.0 ms' })
+    expect(verdict(run(), 'lifecycle c16')).toMatchObject({ status: 'met' })
+    const slowTail = run({ lifecycle: { closed: { '64': lifecycle(1600, 30, 51) } } })
+    expect(verdict(slowTail, 'lifecycle c64')?.status).toBe('not met')
+    const slow = run({ lifecycle: { closed: { '64': lifecycle(1200, 30, 45) } } })
+    expect(verdict(slow, 'lifecycle c64')?.status).toBe('not met')
+  })
+
+  test('what a run did not measure is said so, never judged', () => {
+    expect(verdict(run(), 'create')).toMatchObject({ status: 'not measured', measured: '-' })
+    expect(verdict(run(), 'backlog')).toMatchObject({ status: 'not measured' })
+  })
+
+  test('the backlog needs both the drain rate and flat memory', () => {
+    const backlog = { tasks: 100_000, enqueuePerSecond: 3000, drainPerSecond: 2400, drainWallSeconds: 40, workerRssStartMiB: 68, workerRssPeakMiB: 150, workerRssFirstHalfMiB: 140, workerRssSecondHalfMiB: 150 }
+    expect(verdict(run({ backlog: { ...backlog, flat: true } }), 'backlog')).toMatchObject({ status: 'met', measured: '2.40x, flat' })
+    expect(verdict(run({ backlog: { ...backlog, flat: false } }), 'backlog')).toMatchObject({ status: 'not met', measured: '2.40x, grows' })
+  })
+})
