@@ -3,8 +3,12 @@ import { changeTasks, changeToEvent } from '../src/domain/tasks/task.repository'
 import { pushToStreams } from '../src/domain/streams'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
+import { allTasksTopic, createEventHub } from '../src/api/ws/event-hub'
+import type { StreamedEvent } from '../src/domain/messages'
+import { insertTaskRows } from './helpers/database'
+import { testRedis } from './helpers/redis'
 import { connect } from './helpers/ws-client'
-import { postJson, startSystem, type TestSystem } from './helpers/system'
+import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
 
 let sys: TestSystem
 beforeAll(async () => {
@@ -62,5 +66,40 @@ describe('sockets never see a gap, even when the events stream lost an entry', (
     await ws.waitFor((m) => m.seq === 3)
     ws.close()
     expect(ws.messages.map((m) => m.seq)).toEqual([1, 2, 3])
+  })
+})
+
+describe('a hub that finds many gaps at once', () => {
+  test('fills them with a few queries, not one per task, and still publishes every event in order', async () => {
+    const tasks = 300
+    const ids = (await insertTaskRows(sys.db, Array.from({ length: tasks }, (_, i) => ({ title: `flood ${i}` })))).map((t) => t.id)
+    let queries = 0
+    const counted = sys.db.withPlugin({
+      transformQuery: (args) => {
+        queries++
+        return args.node
+      },
+      transformResult: async (args) => args.result,
+    })
+    const redis = testRedis()
+    const hub = createEventHub({ redis, db: counted, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs: 60_000 })
+    const seen = new Map<number, number[]>()
+    hub.listen(allTasksTopic, (e: StreamedEvent) => seen.set(e.taskId, [...(seen.get(e.taskId) ?? []), e.seq]))
+    await hub.start({ publish: () => 0 } as never)
+    try {
+      const startupQueries = queries
+      // Every task's seq 2 was committed but never streamed; its seq 3 reaches the hub first.
+      await changeTasks(sys.db, { progress: 0.2 }, (eb) => eb('id', 'in', ids))
+      const third = await changeTasks(sys.db, { progress: 0.3 }, (eb) => eb('id', 'in', ids))
+      const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 10_000, logger: createLogger('silent') }
+      await pushToStreams(deps, [], third.map(changeToEvent))
+      await eventually(async () => ids.every((id) => seen.get(id)?.length === 2))
+      for (const id of ids) expect(seen.get(id)).toEqual([2, 3])
+      // One query per task would be 300; a batch holds up to 1000 gaps.
+      expect(queries - startupQueries).toBeLessThan(10)
+    } finally {
+      await hub.close()
+      redis.disconnect()
+    }
   })
 })

@@ -4,7 +4,8 @@ import { coerceError, type Logger } from '../../infra/logger'
 import { createBlockingReader, streamEndId, type Redis } from '../../infra/redis'
 import type { StreamKeys } from '../../infra/stream-keys'
 import { fieldsToEvent, type StreamedEvent } from '../../domain/messages'
-import { findTaskSeqs, latestEventId, listEventKeysBetween, listEventsAfter, listTaskEvents } from '../../domain/tasks/task.repository'
+import { createBatcher } from '../../infra/batcher'
+import { findTaskSeqs, latestEventId, listEventKeysBetween, listEventsAfter, listEventsInGaps } from '../../domain/tasks/task.repository'
 import { createEventSequencer, messageToStreamed } from './event-sequencer'
 
 export const allTasksTopic = 'tasks'
@@ -13,6 +14,10 @@ export const taskTopic = (id: number) => `task:${id}`
 export const ownerTopic = (ownerId: number) => `tasks:owner:${ownerId}`
 
 type Listener = (e: StreamedEvent) => void
+type Gap = { taskId: number; afterSeq: number; beforeSeq: number }
+
+const chunks = <T>(items: T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
 
 export interface EventHubOptions {
   redis: Redis
@@ -54,9 +59,22 @@ export function createEventHub(o: EventHubOptions) {
   })
   const cursorBefore = (t: number) => recentCursors.findLast((r) => r.at <= t)?.cursor ?? recentCursors[0]?.cursor ?? lastCursor
 
+  /** Gaps that open together (a hub behind a flood of events) are filled by one query, one batch at a time. */
+  const gaps = createBatcher(async (batch: Gap[]) => {
+    const found = Map.groupBy(await listEventsInGaps(o.db, batch), (m) => m.task_id)
+    return batch.map((g) => (found.get(g.taskId) ?? []).filter((m) => m.seq > g.afterSeq && m.seq < g.beforeSeq))
+  }, 1000)
+  /** Publishes what Postgres has of each task past the seq given (in batches), through the sequencer. */
+  const fetchAfter = async (behind: Map<number, number>) => {
+    for (const chunk of chunks([...behind], 1000)) {
+      const found = await listEventsInGaps(o.db, chunk.map(([taskId, afterSeq]) => ({ taskId, afterSeq })))
+      for (const m of found) sequencer.offer(messageToStreamed(m))
+    }
+  }
+
   const sequencer = createEventSequencer({
     publish: deliver,
-    fetchMissing: async (taskId, after, before) => (await listTaskEvents(o.db, taskId, after)).filter((e) => e.seq < before),
+    fetchMissing: (taskId, afterSeq, beforeSeq) => gaps.add({ taskId, afterSeq, beforeSeq }),
     onError: (e) => o.logger.warn('could not fill an event gap from postgres', { error: coerceError(e).message }),
   })
 
@@ -146,19 +164,18 @@ export function createEventHub(o: EventHubOptions) {
       const published = sequencer.lastSeq(task_id) ?? 0
       if (seq > published) behind.set(task_id, Math.min(behind.get(task_id) ?? published, published))
     }
-    for (const [taskId, published] of behind) {
-      for (const m of await listTaskEvents(o.db, taskId, published)) sequencer.offer(messageToStreamed(m))
-    }
+    await fetchAfter(behind)
   }
 
   async function resyncWatched() {
     const ids = [...watched.keys()]
     if (ids.length === 0) return
+    const behind = new Map<number, number>()
     for (const { id, seq } of await findTaskSeqs(o.db, ids)) {
       const published = sequencer.lastSeq(id) ?? watched.get(id)?.seq ?? seq
-      if (seq <= published) continue
-      for (const m of await listTaskEvents(o.db, id, published)) sequencer.offer(messageToStreamed(m))
+      if (seq > published) behind.set(id, published)
     }
+    await fetchAfter(behind)
   }
 
   return {

@@ -135,6 +135,27 @@ export async function listTaskEvents(db: Db, taskId: number, afterSeq = 0): Prom
   return rows.map(eventRowToMessage)
 }
 
+/** Seqs fit Postgres' int: the open upper bound of a gap. */
+const noUpperSeq = 2_147_483_647
+
+/**
+ * Several tasks' missing events in one query, each task's with
+ * afterSeq < seq < beforeSeq (no beforeSeq: all after), ordered by task, then
+ * seq. A hub that fell behind can have thousands of gaps at once: one query
+ * per task would queue thousands on the pool, ahead of every request.
+ */
+export async function listEventsInGaps(db: Db, gaps: readonly { taskId: number; afterSeq: number; beforeSeq?: number }[]): Promise<TaskEventMessage[]> {
+  if (gaps.length === 0) return []
+  const { rows } = await sql<EventRow>`
+    select e.id, e.task_id, e.seq, e.status, e.progress, e.at, e.detail, t.owner_id
+      from unnest(${gaps.map((g) => g.taskId)}::bigint[], ${gaps.map((g) => g.afterSeq)}::int[],
+                  ${gaps.map((g) => Math.min(g.beforeSeq ?? noUpperSeq, noUpperSeq))}::int[]) as g(task_id, after_seq, before_seq)
+      join task_events e on e.task_id = g.task_id and e.seq > g.after_seq and e.seq < g.before_seq
+      join tasks t on t.id = e.task_id
+     order by e.task_id, e.seq`.execute(db)
+  return rows.map(eventRowToMessage)
+}
+
 /** The all-tasks feed after a cursor, oldest first; only one owner's tasks unless ownerId is undefined. */
 export async function listEventsAfter(db: Db, afterId: number, limit: number, ownerId?: number | null): Promise<TaskEventMessage[]> {
   const rows = await selectEvents(db)
