@@ -62,11 +62,12 @@ opts.socketProcesses = Math.min(4, socketProcesses)
 
 const started = performance.now()
 const has = (p: Parameters<typeof opts.phases.has>[0]) => opts.phases.has(p)
+let ctx: Context | null = null
 try {
   console.log(`bench: ${opts.mode} mode, phases ${[...opts.phases].join(', ')}`)
   env = await prepareEnvironment()
   console.log(`bench: database ${env.dbName}, key prefix ${env.keyPrefix}`)
-  const ctx: Context = { opts, env, port: freePort(), api: null, worker: null, results, posted: 0, socketMissing: 0, socketDuplicates: 0 }
+  ctx = { opts, env, port: freePort(), api: null, worker: null, results, posted: 0, socketMissing: 0, socketDuplicates: 0 }
 
   if (has('references')) await runReferences(ctx)
 
@@ -97,6 +98,11 @@ try {
   printReport(results, opts.manySockets)
 } catch (e) {
   console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`)
+  // The roles log warnings only; their last lines usually say why.
+  for (const [name, role] of [['api', ctx?.api], ['worker', ctx?.worker]] as const) {
+    const tail = role?.child.tail()
+    if (tail) console.error(`last lines of the ${name}'s log:\n${tail}`)
+  }
   process.exitCode = 1
 } finally {
   await cleanup()
