@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import pg from 'pg'
 import { Redis } from 'ioredis'
+import { deleteKeys } from '../../src/infra/redis'
 import { spawnChild, type Child } from './children'
 
 /** The shared services; overridable so the bench can point at other instances. */
@@ -75,15 +76,6 @@ export async function prepareEnvironment(): Promise<BenchEnv> {
   return env
 }
 
-/** Deletes every key under prefix (SCAN, never KEYS: Redis is shared). */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    cursor = next
-    if (keys.length) await redis.del(...keys)
-  } while (cursor !== '0')
-}
 
 /**
  * The environment both roles get: what a user sets, plus a quiet log level.

@@ -52,6 +52,19 @@ export function createRedis(url: string, role: 'producer' | 'blocking', logger: 
   return redis
 }
 
+/**
+ * Deletes every key under prefix, with SCAN rather than KEYS so a shared Redis
+ * is never blocked: how tests and the bench leave Redis as they found it.
+ */
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    if (keys.length) await redis.del(...keys)
+  } while (cursor !== '0')
+}
+
 /** The id of a stream's newest entry ('0-0' if empty): where a tail-follower starts without missing anything. */
 export async function streamEndId(redis: Redis, key: string): Promise<string> {
   const last = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][]
