@@ -76,7 +76,6 @@ export async function prepareEnvironment(): Promise<BenchEnv> {
   return env
 }
 
-
 /**
  * The environment both roles get: what a user sets, plus a quiet log level.
  * The bench measures the task path, not the guards in front of it: every

@@ -16,9 +16,6 @@ export const ownerTopic = (ownerId: number) => `tasks:owner:${ownerId}`
 type Listener = (e: StreamedEvent) => void
 type Gap = { taskId: number; afterSeq: number; beforeSeq: number }
 
-const chunks = <T>(items: T[], size: number): T[][] =>
-  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
-
 export interface EventHubOptions {
   redis: Redis
   db: Db
@@ -59,18 +56,23 @@ export function createEventHub(o: EventHubOptions) {
   })
   const cursorBefore = (t: number) => recentCursors.findLast((r) => r.at <= t)?.cursor ?? recentCursors[0]?.cursor ?? lastCursor
 
-  /** Gaps that open together (a hub behind a flood of events) are filled by one query, one batch at a time. */
+  /**
+   * Every read of missing events (the sequencer's gaps, the periodic checks)
+   * goes through here: those that come together (a hub behind a flood of
+   * events) share one query, one batch at a time. A task may be in a batch
+   * twice, so each gets only its own range.
+   */
   const gaps = createBatcher(async (batch: Gap[]) => {
     const found = Map.groupBy(await listEventsInGaps(o.db, batch), (m) => m.task_id)
     return batch.map((g) => (found.get(g.taskId) ?? []).filter((m) => m.seq > g.afterSeq && m.seq < g.beforeSeq))
   }, 1000)
-  /** Publishes what Postgres has of each task past the seq given (in batches), through the sequencer. */
-  const fetchAfter = async (behind: Map<number, number>) => {
-    for (const chunk of chunks([...behind], 1000)) {
-      const found = await listEventsInGaps(o.db, chunk.map(([taskId, afterSeq]) => ({ taskId, afterSeq })))
-      for (const m of found) sequencer.offer(messageToStreamed(m))
-    }
-  }
+  /** Publishes, through the sequencer, what Postgres has of each task past the seq given. */
+  const fetchAfter = (behind: Map<number, number>) =>
+    Promise.all(
+      [...behind].map(async ([taskId, afterSeq]) => {
+        for (const m of await gaps.add({ taskId, afterSeq, beforeSeq: Infinity })) sequencer.offer(messageToStreamed(m))
+      }),
+    )
 
   const sequencer = createEventSequencer({
     publish: deliver,
@@ -90,11 +92,6 @@ export function createEventHub(o: EventHubOptions) {
     }
   }
 
-  /**
-   * Publishes events Postgres has past the newest one published here: those
-   * written while Redis was away, or whose XADD never happened. Events still
-   * in flight on the stream are published now and dropped as repeats later.
-   */
   /** The newest event when this instance began: what came before is owed to no socket here. */
   async function learnStart(): Promise<number> {
     if (lastCursor === null) {
@@ -104,6 +101,11 @@ export function createEventHub(o: EventHubOptions) {
     return lastCursor
   }
 
+  /**
+   * Publishes events Postgres has past the newest one published here: those
+   * written while Redis was away, or whose XADD never happened. Events still
+   * in flight on the stream are published now and dropped as repeats later.
+   */
   async function catchUpFromPostgres(maxPages = 10, from: number | null = lastCursor) {
     const start = await learnStart()
     let cursor = from ?? start

@@ -130,9 +130,8 @@ const selectEvents = (db: Db) =>
     .innerJoin('tasks as t', 't.id', 'e.task_id')
     .select(['e.id', 'e.task_id', 'e.seq', 'e.status', 'e.progress', 'e.at', 'e.detail', 't.owner_id'])
 
-export async function listTaskEvents(db: Db, taskId: number, afterSeq = 0): Promise<TaskEventMessage[]> {
-  const rows = await selectEvents(db).where('e.task_id', '=', taskId).where('e.seq', '>', afterSeq).orderBy('e.seq').execute()
-  return rows.map(eventRowToMessage)
+export function listTaskEvents(db: Db, taskId: number, afterSeq = 0): Promise<TaskEventMessage[]> {
+  return listEventsInGaps(db, [{ taskId, afterSeq }])
 }
 
 /** Seqs fit Postgres' int: the open upper bound of a gap. */
