@@ -41,6 +41,10 @@ describe('Prometheus metrics', () => {
     expect(value(api, 'taskline_tasks_total{event="created",type="demo",role="api"}')).toBe(2)
     expect(value(api, 'taskline_open_sockets{role="api"}')).toBe(1)
     expect(value(api, 'taskline_events_fanned_out_total{role="api"}')).toBeGreaterThanOrEqual(6)
+    // Timed from each change's commit (carried on the stream): a handful of ms here, not an epoch's worth or negative.
+    const timed = value(api, 'taskline_event_delivery_seconds_count{role="api"}')!
+    expect(timed).toBeGreaterThanOrEqual(6)
+    expect(value(api, 'taskline_event_delivery_seconds_sum{role="api"}')! / timed).toBeLessThan(1)
     expect(value(api, 'taskline_http_request_duration_seconds_count{method="POST",route="/api/tasks",status="201",role="api"}')).toBe(2)
     expect(api).toMatch(/taskline_jobs_stream_length\{role="api"\} \d+/)
     ws.close()

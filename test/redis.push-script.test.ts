@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { pushToStreams } from '../src/domain/streams'
-import { fieldsToEvent, type TaskEventMessage } from '../src/domain/messages'
+import { fieldsToEvent, type OutgoingEvent, type TaskEventMessage } from '../src/domain/messages'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
@@ -29,6 +29,9 @@ const event = (taskId: number, seq: number, status: TaskEventMessage['status'], 
   ...extra,
 })
 
+/** A commit time of its own per event, to see each one travel with its entry. */
+const outgoing = (message: TaskEventMessage): OutgoingEvent => ({ message, storedAt: 1_700_000_000_000.25 + message.cursor })
+
 const readGroup = async (count: number) => {
   const res = (await redis.xreadgroup('GROUP', keys.workersGroup, 'c1', 'COUNT', count, 'STREAMS', keys.jobs, '>')) as [string, [string, string[]][]][] | null
   return res?.[0]?.[1] ?? []
@@ -42,13 +45,14 @@ describe('pushToStreams: one script call per push', () => {
     sub.on('message', (_channel, id) => announced.push(id))
     try {
       const events = [event(1, 1, 'PENDING'), event(2, 1, 'PENDING'), event(1, 2, 'CANCELLED'), event(3, 4, 'FAILED', { deleted: true })]
-      expect(await pushToStreams(deps, [1, 2], events)).toBe(true)
+      expect(await pushToStreams(deps, [1, 2], events.map(outgoing))).toBe(true)
 
       const jobs = await readGroup(10)
       expect(jobs.map(([, f]) => f)).toEqual([['task_id', '1'], ['task_id', '2']])
       const streamed = ((await redis.xrange(keys.events, '-', '+')) as [string, string[]][]).map(([, f]) => fieldsToEvent(f))
       expect(streamed.map((e) => e && JSON.parse(e.json))).toEqual(events)
       expect(streamed.map((e) => e && [e.taskId, e.seq, e.cursor, e.ownerId])).toEqual(events.map((e) => [e.task_id, e.seq, e.cursor, e.owner_id]))
+      expect(streamed.map((e) => e?.storedAt)).toEqual(events.map((e) => outgoing(e).storedAt))
       await Bun.sleep(100)
       expect(announced).toEqual(['1', '3'])
 
@@ -80,6 +84,6 @@ describe('pushToStreams: one script call per push', () => {
   test('a failure is reported, not thrown: the caller leaves the task to the sweeper', async () => {
     const wrongType = { ...deps, keys: streamKeys(`${prefix}wrong:`) }
     await redis.set(wrongType.keys.events, 'not a stream')
-    expect(await pushToStreams(wrongType, [], [event(5, 1, 'PENDING')])).toBe(false)
+    expect(await pushToStreams(wrongType, [], [outgoing(event(5, 1, 'PENDING'))])).toBe(false)
   })
 })

@@ -119,7 +119,11 @@ describe('worker: outcomes, retries, cancellation', () => {
     const entries = (await sys.redis.xrange(streamKeys(sys.prefix).events, '-', '+')) as [string, string[]][]
     for (const [, fields] of entries) {
       const e = fieldsToEvent(fields)!
-      if (final.has(e.taskId)) seqs.set(e.taskId, [...(seqs.get(e.taskId) ?? []), e.seq])
+      if (!final.has(e.taskId)) continue
+      seqs.set(e.taskId, [...(seqs.get(e.taskId) ?? []), e.seq])
+      // Each entry carries when its producer saw it committed: after its statement began (`at`), before now.
+      expect(e.storedAt).toBeGreaterThanOrEqual(Date.parse(JSON.parse(e.json).at))
+      expect(e.storedAt).toBeLessThanOrEqual(Date.now())
     }
     for (const [id, seq] of final) expect({ id, seqs: seqs.get(id) }).toEqual({ id, seqs: Array.from({ length: seq }, (_, i) => i + 1) })
     // Every job was acknowledged and deleted with its outcome, failures included (the visibility timeout is 30 s here, so no redelivery hides a lost ack).

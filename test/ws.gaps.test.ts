@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { changeTasks, changeToEvent } from '../src/domain/tasks/task.repository'
-import { pushToStreams } from '../src/domain/streams'
+import { changeTasks } from '../src/domain/tasks/task.repository'
+import { changeToOutgoing, pushToStreams } from '../src/domain/streams'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { allTasksTopic, createEventHub } from '../src/api/ws/event-hub'
@@ -21,7 +21,7 @@ const lostChange = (id: number, progress: number) => changeTasks(sys.db, { progr
 const streamed = async (id: number, progress: number) => {
   const changes = await changeTasks(sys.db, { progress }, (eb) => eb('id', '=', id))
   const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
-  await pushToStreams(deps, [], changes.map(changeToEvent))
+  await pushToStreams(deps, [], changes.map(changeToOutgoing))
 }
 
 describe('sockets never see a gap, even when the events stream lost an entry', () => {
@@ -61,7 +61,7 @@ describe('sockets never see a gap, even when the events stream lost an entry', (
     await ws.waitFor((m) => m.kind === 'snapshot')
     const changes = await changeTasks(sys.db, { progress: 0.4 }, (eb) => eb('id', '=', body.id))
     const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
-    await pushToStreams(deps, [], [...changes.map(changeToEvent), ...changes.map(changeToEvent)])
+    await pushToStreams(deps, [], [...changes.map(changeToOutgoing), ...changes.map(changeToOutgoing)])
     await streamed(body.id, 0.6)
     await ws.waitFor((m) => m.seq === 3)
     ws.close()
@@ -92,7 +92,7 @@ describe('a hub that finds many gaps at once', () => {
       await changeTasks(sys.db, { progress: 0.2 }, (eb) => eb('id', 'in', ids))
       const third = await changeTasks(sys.db, { progress: 0.3 }, (eb) => eb('id', 'in', ids))
       const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 10_000, logger: createLogger('silent') }
-      await pushToStreams(deps, [], third.map(changeToEvent))
+      await pushToStreams(deps, [], third.map(changeToOutgoing))
       await eventually(async () => ids.every((id) => seen.get(id)?.length === 2))
       for (const id of ids) expect(seen.get(id)).toEqual([2, 3])
       // One query per task would be 300; a batch holds up to 1000 gaps.

@@ -3,6 +3,8 @@ import type { Options } from './options'
 import type { BenchEnv, Role } from './system'
 import { expectReply, spawnChild } from './children'
 
+export type LatencyPoints = Pick<LatencySummary, 'p50' | 'p99' | 'max'>
+
 export interface HttpFigure extends LatencySummary {
   perSecond: number
   requests: number
@@ -55,8 +57,13 @@ export interface Results {
   lifecycle?: { closed: Record<string, LifecycleFigure>; open?: LifecycleFigure & { offeredRate: number } }
   /** The same closed loop with 1 and then 2 worker processes; ratio = 2 workers / 1 worker tasks/s. */
   scaling?: { concurrency: number; oneWorker: ScalingFigure; twoWorkers: ScalingFigure; ratio: number | null }
-  /** With many sockets, p50/p99 are those of the probe sockets; allSockets includes the load processes' own queueing. */
-  events?: Record<string, LatencySummary & { sockets: number; allSockets?: { p50: number | null; p99: number | null; max: number | null } }>
+  /**
+   * From the worker's commit to a socket's receive. With many sockets, p50/p99
+   * are those of the probe sockets; allSockets includes the load processes'
+   * own queueing. fromStatementStart times the same messages from the
+   * statement's start (task_events.at), so it adds the statement and its fsync.
+   */
+  events?: Record<string, LatencySummary & { sockets: number; fromStatementStart?: LatencyPoints; allSockets?: LatencyPoints }>
   fanout?: {
     sockets: number
     offeredPerSecond: number

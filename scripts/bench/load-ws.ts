@@ -2,22 +2,28 @@
  * Socket load: holds `sockets` idle connections to the all-tasks feed and, on
  * command, counts what they receive (fan-out) and how late (event latency).
  *
- * Latency is the moment a socket got an event minus the event's commit time.
- * The event JSON carries `at` only to the millisecond, so each message's
- * cursor (task_events.id) and receive time are kept, and after the window the
- * exact `at` (microseconds, Postgres now() of the worker's statement) is read
- * from task_events. PENDING events are written by the API, not the worker, so
- * they are counted but not timed.
+ * Latency is the moment a socket got an event minus the moment the worker saw
+ * its statement commit, which the events stream carries beside each event.
+ * Each message's cursor (task_events.id) and receive time are kept, and after
+ * the window the commit times are read back from the stream. The same
+ * messages are also timed from the statement's start (task_events.at,
+ * Postgres now()), which adds the statement and its fsync. PENDING events are
+ * written by the API, not the worker, so they are counted but not timed.
  */
 import pg from 'pg'
+import Redis from 'ioredis'
+import { fieldsToEvent } from '../../src/domain/messages'
 import { Histogram } from './histogram'
-import { wallMs } from './clock'
+import { wallMs } from '../../src/infra/clock'
 import { fail, job, onCommand, reply } from './child-runtime'
 import { openSocket } from './ws-client'
 
 export interface WsJob {
   wsUrl: string
   databaseUrl: string
+  redisUrl: string
+  /** The events stream, where each event's commit time is read back. */
+  eventsKey: string
   sockets: number
   /** Connections opened at once; more would overflow the server's accept queue. */
   openConcurrency: number
@@ -85,15 +91,32 @@ async function openAll() {
   return { failed, firstError }
 }
 
-async function latencies(): Promise<Histogram> {
-  const hist = new Histogram()
-  if (samples === 0) return hist
-  let lo = Infinity
-  let hi = 0
-  for (let i = 0; i < samples; i++) {
-    lo = Math.min(lo, cursors[i]!)
-    hi = Math.max(hi, cursors[i]!)
+/** Commit times (producer's wall clock) of the events with cursors in [lo, hi], newest first off the events stream. */
+async function commitTimes(lo: number, hi: number): Promise<Map<number, number>> {
+  const redis = new Redis(j.redisUrl)
+  const found = new Map<number, number>()
+  try {
+    for (let end = '+'; ; ) {
+      const page = (await redis.xrevrange(j.eventsKey, end, '-', 'COUNT', 1000)) as [string, string[]][]
+      let newest = 0
+      for (const [, fields] of page) {
+        const e = fieldsToEvent(fields)
+        if (!e) continue
+        newest = Math.max(newest, e.cursor)
+        if (e.storedAt !== null && e.cursor >= lo && e.cursor <= hi) found.set(e.cursor, e.storedAt)
+      }
+      // Entries are roughly in cursor order; a whole page older than the window ends it.
+      if (page.length < 1000 || newest < lo) break
+      end = `(${page.at(-1)![0]}`
+    }
+  } finally {
+    redis.disconnect()
   }
+  return found
+}
+
+/** Statement start times (Postgres now(), microseconds) of the events with cursors in [lo, hi]. */
+async function statementStarts(lo: number, hi: number): Promise<Map<number, number>> {
   const client = new pg.Client({ connectionString: j.databaseUrl })
   await client.connect()
   try {
@@ -101,15 +124,30 @@ async function latencies(): Promise<Histogram> {
       'select id, (extract(epoch from at) * 1000)::float8 as at_ms from task_events where id between $1 and $2',
       [lo, hi],
     )
-    const commitAt = new Map(rows.map((r) => [Number(r.id), r.at_ms]))
-    for (let i = 0; i < samples; i++) {
-      const at = commitAt.get(cursors[i]!)
-      if (at !== undefined) hist.record(Math.max(0, received[i]! - at))
-    }
+    return new Map(rows.map((r) => [Number(r.id), r.at_ms]))
   } finally {
     await client.end()
   }
-  return hist
+}
+
+async function latencies(): Promise<{ fromCommit: Histogram; fromStatementStart: Histogram }> {
+  const fromCommit = new Histogram()
+  const fromStatementStart = new Histogram()
+  if (samples === 0) return { fromCommit, fromStatementStart }
+  let lo = Infinity
+  let hi = 0
+  for (let i = 0; i < samples; i++) {
+    lo = Math.min(lo, cursors[i]!)
+    hi = Math.max(hi, cursors[i]!)
+  }
+  const [committed, started] = await Promise.all([commitTimes(lo, hi), statementStarts(lo, hi)])
+  for (let i = 0; i < samples; i++) {
+    const at = committed.get(cursors[i]!)
+    if (at !== undefined) fromCommit.record(Math.max(0, received[i]! - at))
+    const start = started.get(cursors[i]!)
+    if (start !== undefined) fromStatementStart.record(Math.max(0, received[i]! - start))
+  }
+  return { fromCommit, fromStatementStart }
 }
 
 let windowStart = 0
@@ -123,8 +161,8 @@ onCommand(async (m) => {
   } else if (m.cmd === 'stop') {
     recording = false
     const windowMs = performance.now() - windowStart
-    const hist = timing ? await latencies() : new Histogram()
-    reply({ type: 'stopped', messages, windowMs, latency: hist.toJSON(), open: sockets.length - closedByServer, closedByServer, closeCodes })
+    const timed = timing ? await latencies() : { fromCommit: new Histogram(), fromStatementStart: new Histogram() }
+    reply({ type: 'stopped', messages, windowMs, latency: timed.fromCommit.toJSON(), latencyFromStatementStart: timed.fromStatementStart.toJSON(), open: sockets.length - closedByServer, closedByServer, closeCodes })
   } else if (m.cmd === 'close') {
     for (const ws of sockets) {
       ws.onclose = null

@@ -1,4 +1,4 @@
-import { cpuPerTaskUs, type LifecycleFigure, type Results, type ScalingFigure } from './context'
+import { cpuPerTaskUs, type LatencyPoints, type LifecycleFigure, type Results, type ScalingFigure } from './context'
 
 type Cell = string | number | null | undefined
 const ms = (v: number | null | undefined) => (v == null ? '-' : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`)
@@ -114,11 +114,13 @@ export function printReport(r: Results, manySockets: number) {
       scalingRow(s.twoWorkers, rt['scaling_2workers/loop'] ?? null),
     ]) + `\n2 workers / 1 worker: ${x(s.ratio)} tasks/s (cpu in cores busy; cpu workers = both worker processes together)`)
   }
-  out.push(table('event latency: worker commit (task_events.at) to socket receive', ['sockets', 'p50', 'p99', 'max', 'samples', 'all sockets p50/p99'],
-    Object.values(r.events ?? {}).map((e) => [num(e.sockets), ms(e.p50), ms(e.p99), ms(e.max), num(e.count), e.allSockets ? `${ms(e.allSockets.p50)} / ${ms(e.allSockets.p99)}` : '-'])) +
+  const pair = (p?: LatencyPoints) => (p ? `${ms(p.p50)} / ${ms(p.p99)}` : '-')
+  out.push(table("event latency: the worker's commit to a socket's receive", ['sockets', 'p50', 'p99', 'max', 'samples', 'from statement start p50/p99', 'all sockets p50/p99'],
+    Object.values(r.events ?? {}).map((e) => [num(e.sockets), ms(e.p50), ms(e.p99), ms(e.max), num(e.count), pair(e.fromStatementStart), pair(e.allSockets)])) +
+    '\n(commit: when the worker saw its statement commit, carried on the events stream; statement start: task_events.at, which adds\nthe statement and its fsync' +
     (Object.values(r.events ?? {}).some((e) => e.allSockets)
-      ? '\n(with many sockets: timed on a few probe sockets in a process of their own, subscribed last; "all sockets" also holds each load\nprocess reading a thousand copies of every event on the same two cores)'
-      : ''))
+      ? '; with many sockets: timed on a few probe sockets in a process of their own, subscribed last; "all sockets" also holds\neach load process reading a thousand copies of every event on the same two cores)'
+      : ')'))
   if (r.fanout) {
     const f = r.fanout
     out.push(table('fan-out: all sockets on /ws/tasks/, one API instance', ['sockets', 'offered msg/s', 'delivered msg/s', 'closed by server', 'API RSS before', 'after', 'per socket'], [

@@ -25,7 +25,7 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
     keys,
     logger,
     resyncMs: config.EVENTS_RESYNC_MS,
-    onPublish: () => metrics.eventsFannedOut(),
+    onPublish: (lateMs) => metrics.eventPublished(lateMs),
   })
   const sockets = createSocketHandlers({
     db,

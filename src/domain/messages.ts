@@ -35,12 +35,19 @@ export interface TaskEventMessage {
   deleted?: true
 }
 
+/** An event on its way to the stream, with when its producer saw it committed (wall-clock ms). */
+export interface OutgoingEvent {
+  message: TaskEventMessage
+  storedAt: number
+}
+
 /**
  * Stream entries carry what routing and ordering need (task id, seq, cursor)
- * beside the message JSON, which is encoded once here and sent as is.
+ * and the commit time beside the message JSON, which is encoded once here and
+ * sent as is.
  */
-export function eventToFields(e: TaskEventMessage): string[] {
-  return ['t', String(e.task_id), 's', String(e.seq), 'c', String(e.cursor), 'o', String(e.owner_id ?? ''), 'd', JSON.stringify(e)]
+export function eventToFields({ message: e, storedAt }: OutgoingEvent): string[] {
+  return ['t', String(e.task_id), 's', String(e.seq), 'c', String(e.cursor), 'o', String(e.owner_id ?? ''), 'w', storedAt.toFixed(3), 'd', JSON.stringify(e)]
 }
 
 export interface StreamedEvent {
@@ -49,6 +56,8 @@ export interface StreamedEvent {
   seq: number
   cursor: number
   json: string
+  /** When the producer saw it committed (wall-clock ms); null for events read back from Postgres. */
+  storedAt: number | null
 }
 
 export function fieldsToEvent(fields: string[]): StreamedEvent | null {
@@ -56,7 +65,8 @@ export function fieldsToEvent(fields: string[]): StreamedEvent | null {
   const taskId = Number(f.t)
   const seq = Number(f.s)
   if (!Number.isSafeInteger(taskId) || !Number.isSafeInteger(seq) || !f.d) return null
-  return { taskId, ownerId: f.o ? Number(f.o) : null, seq, cursor: Number(f.c ?? 0), json: f.d }
+  const storedAt = f.w ? Number(f.w) : Number.NaN
+  return { taskId, ownerId: f.o ? Number(f.o) : null, seq, cursor: Number(f.c ?? 0), json: f.d, storedAt: Number.isFinite(storedAt) ? storedAt : null }
 }
 
 /** Reads ioredis' flat [k1, v1, k2, v2] field list. */

@@ -1,7 +1,7 @@
 import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import type { Logger } from '../infra/logger'
-import { eventToFields, type TaskEventMessage } from './messages'
+import { eventToFields, type OutgoingEvent } from './messages'
 import { changeToEvent, type StreamedChange } from './tasks/task.repository'
 
 export interface StreamDeps {
@@ -20,8 +20,10 @@ export interface TaskMetrics {
 /** Every produced change goes out through here: counted, then queued (jobs) and published (events). */
 export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly StreamedChange[], acks?: readonly string[]): Promise<boolean> {
   deps.metrics?.countChanges(changes)
-  return pushToStreams(deps, jobs, changes.map(changeToEvent), acks)
+  return pushToStreams(deps, jobs, changes.map(changeToOutgoing), acks)
 }
+
+export const changeToOutgoing = (c: StreamedChange): OutgoingEvent => ({ message: changeToEvent(c), storedAt: c.stored_at })
 
 /** Connections whose last write failed: one warning per outage, not one per write. */
 const failing = new WeakSet<Redis>()
@@ -83,7 +85,7 @@ function pushCommand(redis: Redis): Push {
 export async function pushToStreams(
   deps: StreamDeps,
   jobs: readonly number[],
-  events: readonly TaskEventMessage[],
+  events: readonly OutgoingEvent[],
   acks: readonly string[] = [],
 ): Promise<boolean> {
   if (jobs.length + events.length + acks.length === 0) return true
@@ -92,8 +94,9 @@ export async function pushToStreams(
   args.push(events.length)
   for (const e of events) {
     const fields = eventToFields(e)
+    const { status, deleted, task_id } = e.message
     // Workers hear of a cancellation on the channel rather than by reading every event of the stream.
-    args.push(fields.length, e.status === 'CANCELLED' || e.deleted ? String(e.task_id) : '', ...fields)
+    args.push(fields.length, status === 'CANCELLED' || deleted ? String(task_id) : '', ...fields)
   }
   args.push(acks.length, ...acks)
   try {

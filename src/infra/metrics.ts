@@ -6,7 +6,7 @@ const secondsBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 
 /**
  * One Prometheus registry per role instance (prom-client): task counters by
- * type, run and queue-wait histograms, the jobs stream's length and pending
+ * type, run, queue-wait and event-delivery histograms, the jobs stream's length and pending
  * count (read from Redis when scraped), events fanned out, open sockets, and
  * HTTP durations by route and status.
  */
@@ -37,6 +37,12 @@ export function createMetrics(o: { role: 'api' | 'worker'; redis: Redis; keys: S
     registers,
   })
   const eventsFannedOut = new Counter({ name: 'taskline_events_fanned_out_total', help: 'Events this API instance published to its sockets', registers })
+  const eventDelivery = new Histogram({
+    name: 'taskline_event_delivery_seconds',
+    help: "From a change's commit, as its producer saw it, to this API instance publishing it to its sockets (across hosts, clock skew adds in)",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  })
   const httpSeconds = new Histogram({
     name: 'taskline_http_request_duration_seconds',
     help: 'HTTP requests by route and status',
@@ -90,7 +96,11 @@ export function createMetrics(o: { role: 'api' | 'worker'; redis: Redis; keys: S
     },
     observeRun: (type: string, outcome: string, seconds: number) => runSeconds.observe({ type, outcome }, seconds),
     observeQueueWait: (type: string, seconds: number) => queueWaitSeconds.observe({ type }, Math.max(0, seconds)),
-    eventsFannedOut: (n = 1) => eventsFannedOut.inc(n),
+    eventPublished(lateMs: number | null) {
+      eventsFannedOut.inc()
+      // Events read back from Postgres (gaps, catch-up) have no commit time: counted, not timed.
+      if (lateMs !== null) eventDelivery.observe(Math.max(0, lateMs) / 1000)
+    },
     observeHttp: (method: string, route: string, status: number, seconds: number) =>
       httpSeconds.observe({ method, route, status: String(status) }, seconds),
     async render(): Promise<Response> {

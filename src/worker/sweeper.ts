@@ -3,6 +3,7 @@ import type { Db } from '../infra/db'
 import { coerceError, type Logger } from '../infra/logger'
 import { reconcileRedisEpoch } from '../domain/redis-epoch'
 import { publishChanges, pushToStreams, type StreamDeps } from '../domain/streams'
+import { wallMs } from '../infra/clock'
 import * as runs from '../domain/tasks/task-runs.repository'
 import { setEnqueuedAt } from '../domain/tasks/task.repository'
 
@@ -49,6 +50,9 @@ export function createSweeper(o: StreamDeps & { db: Db; logger: Logger; staleAft
       await runs.markEnqueued(trx, due)
     })
     if (recovered.length) {
+      // Their statements ran inside the transaction: committed only now.
+      const committedAt = wallMs()
+      for (const r of recovered) r.stored_at = committedAt
       o.logger.warn('recovered tasks whose worker stopped', { tasks: recovered.map((r) => r.id) })
       await publishChanges(o, [], recovered)
     }

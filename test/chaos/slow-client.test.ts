@@ -136,7 +136,7 @@ describe('a WebSocket client that stops reading', () => {
             cursor: n + 1,
             detail: { pad: 'x'.repeat(50_000 + Math.floor(Math.random() * 50_000)) },
           }
-          const fields = eventToFields(e)
+          const fields = eventToFields({ message: e, storedAt: Date.now() })
           sentBytes += fields.at(-1)!.length
           sentIds.push(taskId)
           p.xadd(events, '*', ...fields)

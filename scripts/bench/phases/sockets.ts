@@ -1,9 +1,10 @@
 import { expectReply, spawnChild, type Child } from '../children'
-import { Histogram, type HistogramData } from '../histogram'
+import { Histogram, type HistogramData, type LatencySummary } from '../histogram'
 import { MiB, round, type Context } from '../context'
 import type { WsJob } from '../load-ws'
 import { measureCpu, rssBytes } from '../procfs'
-import { startApi, startWorker } from '../system'
+import { redisUrl, startApi, startWorker } from '../system'
+import { streamKeys } from '../../../src/infra/stream-keys'
 import { createBody } from './create'
 import { httpLoad } from './http-figure'
 import { settle } from './settle'
@@ -12,10 +13,13 @@ interface Stopped {
   messages: number
   windowMs: number
   latency: HistogramData
+  latencyFromStatementStart: HistogramData
   open: number
   closedByServer: number
   closeCodes: Record<string, number>
 }
+
+const pick = ({ p50, p99, max }: LatencySummary) => ({ p50, p99, max })
 
 /** Idle all-tasks sockets held by `processes` load processes, measured on command. */
 async function openSockets(ctx: Context, total: number, processes: number) {
@@ -26,6 +30,8 @@ async function openSockets(ctx: Context, total: number, processes: number) {
       BENCH_JOB: JSON.stringify({
         wsUrl: `${ctx.api!.url.replace('http', 'ws')}/ws/tasks/`,
         databaseUrl: ctx.env.databaseUrl,
+        redisUrl,
+        eventsKey: streamKeys(ctx.env.keyPrefix).events,
         sockets: Math.min(per, left),
         openConcurrency: 100,
       } satisfies WsJob),
@@ -72,6 +78,7 @@ async function measure(ctx: Context, sets: SocketSet[], rate: number, latency: b
     offeredPerSecond: (raw.created * (2 + (body.payload.steps ?? 1)) * set.opened) / (raw.elapsedMs / 1000),
     deliveredPerSecond: bySet[i]!.reduce((n, s) => n + s.messages / (s.windowMs / 1000), 0),
     latency: Histogram.from(bySet[i]!.map((s) => s.latency)).summary(),
+    fromStatementStart: Histogram.from(bySet[i]!.map((s) => s.latencyFromStatementStart)).summary(),
     closedByServer: bySet[i]!.reduce((n, s) => n + s.closedByServer, 0),
   }))
 }
@@ -115,7 +122,8 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
         ctx.results.events![set.opened + probe.opened] = {
           sockets: set.opened + probe.opened,
           ...probed!.latency,
-          allSockets: { p50: all!.latency.p50, p99: all!.latency.p99, max: all!.latency.max },
+          fromStatementStart: pick(probed!.fromStatementStart),
+          allSockets: pick(all!.latency),
         }
       } finally {
         await probe.close()
@@ -151,7 +159,7 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
       const set = await openSockets(ctx, n, 1)
       try {
         const [m] = await measure(ctx, [set], opts.eventRateFew, true)
-        ctx.results.events![n] = { sockets: set.opened, ...m!.latency }
+        ctx.results.events![n] = { sockets: set.opened, ...m!.latency, fromStatementStart: pick(m!.fromStatementStart) }
       } finally {
         await set.close()
       }

@@ -5,6 +5,7 @@ import { createBlockingReader, streamEndId, type Redis } from '../../infra/redis
 import type { StreamKeys } from '../../infra/stream-keys'
 import { fieldsToEvent, type StreamedEvent } from '../../domain/messages'
 import { createBatcher } from '../../infra/batcher'
+import { wallMs } from '../../infra/clock'
 import { findTaskSeqs, latestEventId, listEventKeysBetween, listEventsAfter, listEventsInGaps } from '../../domain/tasks/task.repository'
 import { createEventSequencer, messageToStreamed } from './event-sequencer'
 
@@ -23,7 +24,8 @@ export interface EventHubOptions {
   logger: Logger
   /** How often watched tasks are compared with Postgres, to catch an event the stream lost. */
   resyncMs?: number
-  onPublish?: () => void
+  /** Called once per event published here, with how late it is since its commit (null if unknown). */
+  onPublish?: (lateMs: number | null) => void
 }
 
 /**
@@ -85,7 +87,7 @@ export function createEventHub(o: EventHubOptions) {
     const topics = [taskTopic(e.taskId), allTasksTopic]
     if (e.ownerId !== null) topics.push(ownerTopic(e.ownerId))
     for (const topic of topics) server?.publish(topic, e.json)
-    o.onPublish?.()
+    o.onPublish?.(e.storedAt === null ? null : wallMs() - e.storedAt)
     for (const topic of topics) {
       const set = listeners.get(topic)
       if (set) for (const l of set) l(e)

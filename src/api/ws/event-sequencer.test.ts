@@ -3,7 +3,7 @@ import type { TaskEventMessage } from '../../domain/messages'
 import type { StreamedEvent } from '../../domain/messages'
 import { createEventSequencer } from './event-sequencer'
 
-const ev = (taskId: number, seq: number): StreamedEvent => ({ taskId, ownerId: null, seq, cursor: 0, json: JSON.stringify({ task_id: taskId, seq }) })
+const ev = (taskId: number, seq: number): StreamedEvent => ({ taskId, ownerId: null, seq, cursor: 0, json: JSON.stringify({ task_id: taskId, seq }), storedAt: null })
 const msg = (taskId: number, seq: number) => ({ kind: 'change', task_id: taskId, seq }) as TaskEventMessage
 
 function setup(history: Record<number, number[]> = {}) {

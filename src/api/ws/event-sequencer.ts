@@ -25,6 +25,7 @@ export const messageToStreamed = (m: TaskEventMessage): StreamedEvent => ({
   seq: m.seq,
   cursor: m.cursor,
   json: JSON.stringify(m),
+  storedAt: null,
 })
 
 /**

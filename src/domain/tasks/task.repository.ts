@@ -2,13 +2,19 @@ import { sql } from 'kysely'
 import type { Expression, ExpressionBuilder, RawBuilder, SqlBool, UpdateObject } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { DB, Json } from '../../infra/database'
+import { wallMs } from '../../infra/clock'
 import type { TaskEventMessage } from '../messages'
 import type { CreateTaskInput, ListTasksQuery, TaskRow, TaskStatus } from './task'
 
-/** A task row just changed, with the task_events row written in the same statement. */
-export type TaskChange = TaskRow & { event_id: number; detail: Json | null }
-/** What streaming a change reads: its event's fields and the metrics' labels. */
-export type StreamedChange = Pick<TaskChange, 'id' | 'owner_id' | 'type' | 'seq' | 'status' | 'progress' | 'updated_at' | 'event_id' | 'detail'>
+/**
+ * A task row just changed, with the task_events row written in the same
+ * statement, and when Postgres answered (wall-clock ms): for a statement of its
+ * own, the moment its commit was seen, which the events stream carries so the
+ * hubs can tell how late they deliver.
+ */
+export type TaskChange = TaskRow & { event_id: number; detail: Json | null; stored_at: number }
+/** What streaming a change reads: its event's fields, the metrics' labels and the commit time. */
+export type StreamedChange = Pick<TaskChange, 'id' | 'owner_id' | 'type' | 'seq' | 'status' | 'progress' | 'updated_at' | 'event_id' | 'detail' | 'stored_at'>
 
 type TaskSet = UpdateObject<DB, 'tasks'> | ((eb: ExpressionBuilder<DB, 'tasks'>) => UpdateObject<DB, 'tasks'>)
 type TaskWhere = (eb: ExpressionBuilder<DB, 'tasks'>) => Expression<SqlBool>
@@ -81,13 +87,27 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
  * the task's columns (all, as changeTasks does, unless fewer are asked for),
  * in id order, which for an insert is input order.
  */
-export const withEvents = <R = TaskChange>(changed: RawBuilder<unknown>, detail: RawBuilder<unknown>, columns: RawBuilder<unknown> = sql`changed.*`) => sql<R>`
+export const withEvents = <R extends { stored_at: number } = TaskChange>(
+  changed: RawBuilder<unknown>,
+  detail: RawBuilder<unknown>,
+  columns: RawBuilder<unknown> = sql`changed.*`,
+) => {
+  const query = sql<R>`
     with ${changed}, ev as (
       insert into task_events (task_id, seq, status, progress, detail)
       select id, seq, status, progress, ${detail} from changed
       returning task_id, id as event_id, detail
     )
     select ${columns}, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id order by changed.id`
+  return {
+    async execute(db: Db): Promise<{ rows: R[] }> {
+      const { rows } = await query.execute(db)
+      const storedAt = wallMs()
+      for (const row of rows) row.stored_at = storedAt
+      return { rows }
+    },
+  }
+}
 
 export function changeToEvent(c: StreamedChange): TaskEventMessage {
   return {

@@ -5,6 +5,7 @@ import { createBatcher } from '../../infra/batcher'
 import { handlers, handlerTypes } from '../../handlers/registry'
 import { ConflictError, taskNotFound, validationErrorFromIssues } from '../errors'
 import { publishChanges, pushToStreams, type StreamDeps } from '../streams'
+import { wallMs } from '../../infra/clock'
 import type { TaskEventMessage } from '../messages'
 import {
   canCancel,
@@ -212,16 +213,19 @@ export async function deleteTask(deps: TaskDeps, who: Principal, id: number): Pr
   if (!deleted) throw taskNotFound(id)
   await pushToStreams(deps, [], [
     {
-      kind: 'change',
-      task_id: id,
-      owner_id: deleted.owner_id,
-      seq: deleted.seq + 1,
-      status: deleted.status,
-      progress: deleted.progress,
-      at: new Date().toISOString(),
-      cursor: 0,
-      detail: { reason: 'deleted' },
-      deleted: true,
+      message: {
+        kind: 'change',
+        task_id: id,
+        owner_id: deleted.owner_id,
+        seq: deleted.seq + 1,
+        status: deleted.status,
+        progress: deleted.progress,
+        at: new Date().toISOString(),
+        cursor: 0,
+        detail: { reason: 'deleted' },
+        deleted: true,
+      },
+      storedAt: wallMs(),
     },
   ])
 }
