@@ -46,4 +46,13 @@ describe('bench report', () => {
     expect(verdict(run({ backlog: { ...backlog, flat: true } }), 'backlog')).toMatchObject({ status: 'met', measured: '2.40x, flat' })
     expect(verdict(run({ backlog: { ...backlog, flat: false } }), 'backlog')).toMatchObject({ status: 'not met', measured: '2.40x, grows' })
   })
+
+  test('many sockets are judged in each shape on its own: watching their own tasks, and all on the feed', () => {
+    const at = (p99: number, shape?: 'own task' | 'all feed') => ({ sockets: 10_020, shape, count: 100, p50: p99 / 2, p99, max: p99, mean: p99 / 2 })
+    const r = run({ events: { '100': at(4.9), '10020 own task': at(12, 'own task'), '10020 all feed': at(300, 'all feed') } })
+    expect(verdict(r, 'event latency p99 <= 5 ms at 100')).toMatchObject({ status: 'met' })
+    expect(verdict(r, 'event latency p99 <= 25 ms at 10,000 sockets, each watching')).toMatchObject({ status: 'met', measured: 'p99 12.0 ms' })
+    expect(verdict(r, 'event latency p99 <= 25 ms at 10,000 sockets, all on')).toMatchObject({ status: 'not met', measured: 'p99 300.0 ms' })
+    expect(verdict(run({ events: { '100': at(5.1) } }), 'event latency p99 <= 5 ms at 100')?.status).toBe('not met')
+  })
 })

@@ -3,6 +3,9 @@ import type { Options } from './options'
 import type { BenchEnv, Role } from './system'
 import { expectReply, spawnChild } from './children'
 
+/** Many sockets, timed two ways: each watching a task of its own, or all on the all-tasks feed. */
+export type ManySocketsShape = 'own task' | 'all feed'
+
 export type LatencyPoints = Pick<LatencySummary, 'p50' | 'p99' | 'max'>
 
 export interface HttpFigure extends LatencySummary {
@@ -58,12 +61,12 @@ export interface Results {
   /** The same closed loop with 1 and then 2 worker processes; ratio = 2 workers / 1 worker tasks/s. */
   scaling?: { concurrency: number; oneWorker: ScalingFigure; twoWorkers: ScalingFigure; ratio: number | null }
   /**
-   * From the worker's commit to a socket's receive. With many sockets, p50/p99
-   * are those of the probe sockets; allSockets includes the load processes'
+   * From the worker's commit to a socket's receive. With many sockets (keyed
+   * by count and shape), p50/p99 are those of the probe sockets on the feed; allSockets includes the load processes'
    * own queueing. fromStatementStart times the same messages from the
    * statement's start (task_events.at), so it adds the statement and its fsync.
    */
-  events?: Record<string, LatencySummary & { sockets: number; fromStatementStart?: LatencyPoints; allSockets?: LatencyPoints }>
+  events?: Record<string, LatencySummary & { sockets: number; shape?: ManySocketsShape; fromStatementStart?: LatencyPoints; allSockets?: LatencyPoints }>
   fanout?: {
     sockets: number
     offeredPerSecond: number

@@ -25,6 +25,8 @@ export interface WsJob {
   /** The events stream, where each event's commit time is read back. */
   eventsKey: string
   sockets: number
+  /** When given, socket i watches task taskIds[i] (wsUrl + id) instead of the feed at wsUrl. */
+  taskIds?: number[]
   /** Connections opened at once; more would overflow the server's accept queue. */
   openConcurrency: number
 }
@@ -74,9 +76,10 @@ async function openAll() {
   let firstError: string | null = null
   await Promise.all(Array.from({ length: Math.min(j.openConcurrency, j.sockets) }, async () => {
     while (next < j.sockets) {
+      const url = j.taskIds ? `${j.wsUrl}${j.taskIds[next]}` : j.wsUrl
       next++
       try {
-        const ws = await openSocket(j.wsUrl, onMessage)
+        const ws = await openSocket(url, onMessage)
         ws.onclose = (ev) => {
           closedByServer++
           closeCodes[ev.code] = (closeCodes[ev.code] ?? 0) + 1

@@ -1,6 +1,6 @@
 import { expectReply, spawnChild, type Child } from '../children'
 import { Histogram, type HistogramData, type LatencySummary } from '../histogram'
-import { MiB, round, type Context } from '../context'
+import { MiB, round, type Context, type ManySocketsShape } from '../context'
 import type { WsJob } from '../load-ws'
 import { measureCpu, rssBytes } from '../procfs'
 import { redisUrl, startApi, startWorker } from '../system'
@@ -21,8 +21,11 @@ interface Stopped {
 
 const pick = ({ p50, p99, max }: LatencySummary) => ({ p50, p99, max })
 
-/** Idle all-tasks sockets held by `processes` load processes, measured on command. */
-async function openSockets(ctx: Context, total: number, processes: number) {
+/**
+ * Idle sockets held by `processes` load processes, measured on command: on
+ * the all-tasks feed, or with `taskIds`, each watching one of those tasks.
+ */
+async function openSockets(ctx: Context, total: number, processes: number, taskIds?: number[]) {
   const children: Child[] = []
   const per = Math.ceil(total / processes)
   for (let i = 0, left = total; left > 0; i++, left -= per) {
@@ -33,6 +36,7 @@ async function openSockets(ctx: Context, total: number, processes: number) {
         redisUrl,
         eventsKey: streamKeys(ctx.env.keyPrefix).events,
         sockets: Math.min(per, left),
+        taskIds: taskIds?.slice(i * per, i * per + Math.min(per, left)),
         openConcurrency: 100,
       } satisfies WsJob),
     }))
@@ -91,17 +95,68 @@ async function measure(ctx: Context, sets: SocketSet[], rate: number, latency: b
  */
 const PROBE_SOCKETS = 20
 
+/** The ids of `n` tasks, POSTing (and letting the worker finish) what is missing. */
+async function taskIdsToWatch(ctx: Context, n: number): Promise<number[]> {
+  const { rows } = await ctx.env.pool.query<{ n: string }>('select count(*) as n from tasks')
+  const missing = n - Number(rows[0]!.n)
+  if (missing > 0) {
+    const { raw } = await httpLoad('tasks to watch', {
+      url: `${ctx.api!.url}/api/tasks/`,
+      method: 'POST',
+      body: createBody,
+      concurrency: 64,
+      warmupMs: 0,
+      durationMs: 0,
+      count: missing,
+    })
+    ctx.posted += raw.created
+    await settle(ctx)
+  }
+  const ids = await ctx.env.pool.query<{ id: string }>('select id from tasks order by id limit $1', [n])
+  return ids.rows.map((r) => Number(r.id))
+}
+
+/** Times events on probe sockets (the all-tasks feed, a process of their own) opened after `set`. */
+async function probeLatency(ctx: Context, set: SocketSet, shape: ManySocketsShape) {
+  const probe = await openSockets(ctx, PROBE_SOCKETS, 1)
+  try {
+    const [all, probed] = await measure(ctx, [set, probe], ctx.opts.eventRateMany, true)
+    ctx.results.events![`${set.opened + probe.opened} ${shape}`] = {
+      sockets: set.opened + probe.opened,
+      shape,
+      ...probed!.latency,
+      fromStatementStart: pick(probed!.fromStatementStart),
+      ...(all!.latency.count ? { allSockets: pick(all!.latency) } : {}),
+    }
+  } finally {
+    await probe.close()
+  }
+}
+
 /**
  * Event latency (worker's commit to a socket's receive) at 1, 100 and many
  * sockets under a light load, and fan-out throughput at many sockets with the
- * API's memory per idle socket. The many sockets are opened once for both.
+ * API's memory per idle socket. Many sockets are timed in two shapes: each
+ * watching a task of its own (connected, receiving nothing of this load), and
+ * all on the all-tasks feed (every event is a write to each); the feed's
+ * sockets are opened once for both that and the fan-out.
  */
 export async function runSockets(ctx: Context, want: { events: boolean; fanout: boolean }) {
   ctx.worker ??= await startWorker(ctx.env, ctx.port)
   await settle(ctx)
   const { opts } = ctx
   const many = opts.manySockets
-  if (want.events) ctx.results.events = {}
+  if (want.events) {
+    ctx.results.events = {}
+    const ids = await taskIdsToWatch(ctx, many)
+    console.log(`events: latency at ${ids.length} sockets each watching its own task + ${PROBE_SOCKETS} on the feed, ${opts.eventRateMany} tasks/s`)
+    const watchers = await openSockets(ctx, ids.length, opts.socketProcesses, ids)
+    try {
+      await probeLatency(ctx, watchers, 'own task')
+    } finally {
+      await watchers.close()
+    }
+  }
   // A fresh API process, so the memory per socket is not lost in heap the earlier phases left behind.
   console.log('sockets: restarting the api for a clean memory baseline')
   await ctx.api!.stop()
@@ -115,19 +170,8 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
     await Bun.sleep(1500)
     const after = rssBytes(ctx.api!.pid)!
     if (want.events) {
-      console.log(`events: latency at ${set.opened} + ${PROBE_SOCKETS} sockets, ${opts.eventRateMany} tasks/s`)
-      const probe = await openSockets(ctx, PROBE_SOCKETS, 1)
-      try {
-        const [all, probed] = await measure(ctx, [set, probe], opts.eventRateMany, true)
-        ctx.results.events![set.opened + probe.opened] = {
-          sockets: set.opened + probe.opened,
-          ...probed!.latency,
-          fromStatementStart: pick(probed!.fromStatementStart),
-          allSockets: pick(all!.latency),
-        }
-      } finally {
-        await probe.close()
-      }
+      console.log(`events: latency at ${set.opened} + ${PROBE_SOCKETS} sockets on the feed, ${opts.eventRateMany} tasks/s`)
+      await probeLatency(ctx, set, 'all feed')
     }
     if (want.fanout) {
       // Progress steps make each task 22 events, so the offered messages need few tasks:
