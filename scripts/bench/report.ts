@@ -117,7 +117,7 @@ export function printReport(r: Results, manySockets: number) {
     ]) + `\n2 workers / 1 worker: ${x(s.ratio)} tasks/s (cpu in cores busy; cpu workers = both worker processes together)`)
   }
   const pair = (p?: LatencyPoints) => (p ? `${ms(p.p50)} / ${ms(p.p99)}` : '-')
-  out.push(table("event latency: the worker's commit to a socket's receive", ['sockets', 'p50', 'p99', 'max', 'samples', 'from statement start p50/p99', 'all sockets p50/p99'],
+  if (r.events) out.push(table("event latency: the worker's commit to a socket's receive", ['sockets', 'p50', 'p99', 'max', 'samples', 'from statement start p50/p99', 'all sockets p50/p99'],
     Object.values(r.events ?? {}).map((e) => [`${num(e.sockets)}${e.shape ? ` ${e.shape}` : ''}`, ms(e.p50), ms(e.p99), ms(e.max), num(e.count), pair(e.fromStatementStart), pair(e.allSockets)])) +
     '\n(commit: when the worker saw its statement commit, carried on the events stream; statement start: task_events.at, which adds\nthe statement and its fsync' +
     (Object.values(r.events ?? {}).some((e) => e.allSockets)
