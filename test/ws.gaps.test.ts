@@ -102,4 +102,35 @@ describe('a hub that finds many gaps at once', () => {
       redis.disconnect()
     }
   })
+
+  test('the periodic check of watched tasks reads their lost events with a few queries, not one per task', async () => {
+    const tasks = 300
+    const ids = (await insertTaskRows(sys.db, Array.from({ length: tasks }, (_, i) => ({ title: `watched ${i}` })))).map((t) => t.id)
+    let queries = 0
+    const counted = sys.db.withPlugin({
+      transformQuery: (args) => {
+        queries++
+        return args.node
+      },
+      transformResult: async (args) => args.result,
+    })
+    const redis = testRedis()
+    const hub = createEventHub({ redis, db: counted, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs: 200 })
+    const seen = new Map<number, number[]>()
+    hub.listen(allTasksTopic, (e: StreamedEvent) => seen.set(e.taskId, [...(seen.get(e.taskId) ?? []), e.seq]))
+    await hub.start({ publish: () => 0 } as never)
+    try {
+      for (const id of ids) hub.watch(id, 1)
+      const before = queries
+      // Every watched task's seq 2 is committed and never streamed: only the periodic check can find it.
+      await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', 'in', ids))
+      await eventually(async () => ids.every((id) => seen.get(id)?.length === 1))
+      for (const id of ids) expect(seen.get(id)).toEqual([2])
+      // A few periodic ticks of a handful of queries each; one query per task would be 300.
+      expect(queries - before).toBeLessThan(40)
+    } finally {
+      await hub.close()
+      redis.disconnect()
+    }
+  })
 })
