@@ -17,7 +17,7 @@ describe('a run, claimed then finished, as the worker writes it', () => {
     expect(claimed).toMatchObject({ id: task!.id, status: 'PROCESSING', seq: 2, attempts: 1, payload, detail: { attempt: 1 } })
 
     const [finished] = await finishTasks(database.db, [{ key: { id: task!.id, workerId: 'w1', attempt: 1 }, result: { ok: true } }])
-    expect(Object.keys(finished!).sort()).toEqual(['detail', 'event_id', 'id', 'owner_id', 'progress', 'seq', 'status', 'type', 'updated_at'])
+    expect(Object.keys(finished!).sort()).toEqual(['detail', 'event_id', 'id', 'owner_id', 'progress', 'seq', 'status', 'stored_at', 'type', 'updated_at'])
     expect(finished).toMatchObject({ id: task!.id, status: 'COMPLETED', seq: 3, progress: 1, type: 'demo', detail: { result: { ok: true } } })
     expect(await findTaskById(database.db, task!.id)).toMatchObject({ status: 'COMPLETED', result: { ok: true }, payload })
   })
