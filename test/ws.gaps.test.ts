@@ -69,68 +69,68 @@ describe('sockets never see a gap, even when the events stream lost an entry', (
   })
 })
 
+/** A hub of its own over a database handle that counts the queries it runs, recording what it publishes to the feed. */
+async function countingHub(resyncMs: number) {
+  let queries = 0
+  const counted = sys.db.withPlugin({
+    transformQuery: (args) => {
+      queries++
+      return args.node
+    },
+    transformResult: async (args) => args.result,
+  })
+  const redis = testRedis()
+  const hub = createEventHub({ redis, db: counted, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs })
+  const seen = new Map<number, number[]>()
+  hub.listen(allTasksTopic, (e: StreamedEvent) => seen.set(e.taskId, [...(seen.get(e.taskId) ?? []), e.seq]))
+  await hub.start({ publish: () => 0 } as never)
+  return {
+    hub,
+    seen,
+    queries: () => queries,
+    async close() {
+      await hub.close()
+      redis.disconnect()
+    },
+  }
+}
+
 describe('a hub that finds many gaps at once', () => {
   test('fills them with a few queries, not one per task, and still publishes every event in order', async () => {
     const tasks = 300
     const ids = (await insertTaskRows(sys.db, Array.from({ length: tasks }, (_, i) => ({ title: `flood ${i}` })))).map((t) => t.id)
-    let queries = 0
-    const counted = sys.db.withPlugin({
-      transformQuery: (args) => {
-        queries++
-        return args.node
-      },
-      transformResult: async (args) => args.result,
-    })
-    const redis = testRedis()
-    const hub = createEventHub({ redis, db: counted, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs: 60_000 })
-    const seen = new Map<number, number[]>()
-    hub.listen(allTasksTopic, (e: StreamedEvent) => seen.set(e.taskId, [...(seen.get(e.taskId) ?? []), e.seq]))
-    await hub.start({ publish: () => 0 } as never)
+    const h = await countingHub(60_000)
     try {
-      const startupQueries = queries
+      const startupQueries = h.queries()
       // Every task's seq 2 was committed but never streamed; its seq 3 reaches the hub first.
       await changeTasks(sys.db, { progress: 0.2 }, (eb) => eb('id', 'in', ids))
       const third = await changeTasks(sys.db, { progress: 0.3 }, (eb) => eb('id', 'in', ids))
       const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 10_000, logger: createLogger('silent') }
       await pushToStreams(deps, [], third.map(changeToOutgoing))
-      await eventually(async () => ids.every((id) => seen.get(id)?.length === 2))
-      for (const id of ids) expect(seen.get(id)).toEqual([2, 3])
+      await eventually(async () => ids.every((id) => h.seen.get(id)?.length === 2))
+      for (const id of ids) expect(h.seen.get(id)).toEqual([2, 3])
       // One query per task would be 300; a batch holds up to 1000 gaps.
-      expect(queries - startupQueries).toBeLessThan(10)
+      expect(h.queries() - startupQueries).toBeLessThan(10)
     } finally {
-      await hub.close()
-      redis.disconnect()
+      await h.close()
     }
   })
 
   test('the periodic check of watched tasks reads their lost events with a few queries, not one per task', async () => {
     const tasks = 300
     const ids = (await insertTaskRows(sys.db, Array.from({ length: tasks }, (_, i) => ({ title: `watched ${i}` })))).map((t) => t.id)
-    let queries = 0
-    const counted = sys.db.withPlugin({
-      transformQuery: (args) => {
-        queries++
-        return args.node
-      },
-      transformResult: async (args) => args.result,
-    })
-    const redis = testRedis()
-    const hub = createEventHub({ redis, db: counted, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs: 200 })
-    const seen = new Map<number, number[]>()
-    hub.listen(allTasksTopic, (e: StreamedEvent) => seen.set(e.taskId, [...(seen.get(e.taskId) ?? []), e.seq]))
-    await hub.start({ publish: () => 0 } as never)
+    const h = await countingHub(200)
     try {
-      for (const id of ids) hub.watch(id, 1)
-      const before = queries
+      for (const id of ids) h.hub.watch(id, 1)
+      const before = h.queries()
       // Every watched task's seq 2 is committed and never streamed: only the periodic check can find it.
       await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', 'in', ids))
-      await eventually(async () => ids.every((id) => seen.get(id)?.length === 1))
-      for (const id of ids) expect(seen.get(id)).toEqual([2])
+      await eventually(async () => ids.every((id) => h.seen.get(id)?.length === 1))
+      for (const id of ids) expect(h.seen.get(id)).toEqual([2])
       // A few periodic ticks of a handful of queries each; one query per task would be 300.
-      expect(queries - before).toBeLessThan(40)
+      expect(h.queries() - before).toBeLessThan(40)
     } finally {
-      await hub.close()
-      redis.disconnect()
+      await h.close()
     }
   })
 })

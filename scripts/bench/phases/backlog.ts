@@ -1,10 +1,8 @@
 import { MiB, round, type Context } from '../context'
 import { sampleRss } from '../procfs'
 import { startWorker } from '../system'
-import { createBody } from './create'
-import { httpLoad } from './http-figure'
+import { postTasks } from './create'
 import { activeTasks } from './settle'
-
 
 /**
  * N tasks queued while no worker runs (tasks the create phase left count
@@ -18,17 +16,7 @@ export async function runBacklog(ctx: Context) {
   let enqueuePerSecond = 0
   if (toAdd > 0) {
     console.log(`backlog: POSTing ${toAdd} tasks (c64, no worker)`)
-    const { figure, raw } = await httpLoad('backlog enqueue', {
-      url: `${ctx.api!.url}/api/tasks/`,
-      method: 'POST',
-      body: createBody,
-      concurrency: 64,
-      warmupMs: 0,
-      durationMs: 0,
-      count: toAdd,
-    })
-    ctx.posted += raw.created
-    enqueuePerSecond = figure.perSecond
+    enqueuePerSecond = await postTasks(ctx, 'backlog enqueue', toAdd)
   }
   const tasks = await activeTasks(ctx)
   console.log(`backlog: starting one worker on ${tasks} queued tasks`)

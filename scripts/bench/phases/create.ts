@@ -3,6 +3,21 @@ import { httpLoad } from './http-figure'
 
 export const createBody = { title: 'bench task', payload: { duration_ms: 0 } }
 
+/** POSTs exactly `count` tasks from 64 clients (to fill a backlog or have tasks to watch); returns the rate. */
+export async function postTasks(ctx: Context, name: string, count: number): Promise<number> {
+  const { figure, raw } = await httpLoad(name, {
+    url: `${ctx.api!.url}/api/tasks/`,
+    method: 'POST',
+    body: createBody,
+    concurrency: 64,
+    warmupMs: 0,
+    durationMs: 0,
+    count,
+  })
+  ctx.posted += raw.created
+  return figure.perSecond
+}
+
 /** POST /api/tasks/ with the worker stopped: the API, Postgres and the XADD, nothing else. */
 export async function runCreate(ctx: Context) {
   if (ctx.worker) throw new Error('create runs with the worker stopped')

@@ -5,7 +5,7 @@ import type { WsJob } from '../load-ws'
 import { measureCpu, rssBytes } from '../procfs'
 import { redisUrl, startApi, startWorker } from '../system'
 import { streamKeys } from '../../../src/infra/stream-keys'
-import { createBody } from './create'
+import { createBody, postTasks } from './create'
 import { httpLoad } from './http-figure'
 import { settle } from './settle'
 
@@ -100,16 +100,7 @@ async function taskIdsToWatch(ctx: Context, n: number): Promise<number[]> {
   const { rows } = await ctx.env.pool.query<{ n: string }>('select count(*) as n from tasks')
   const missing = n - Number(rows[0]!.n)
   if (missing > 0) {
-    const { raw } = await httpLoad('tasks to watch', {
-      url: `${ctx.api!.url}/api/tasks/`,
-      method: 'POST',
-      body: createBody,
-      concurrency: 64,
-      warmupMs: 0,
-      durationMs: 0,
-      count: missing,
-    })
-    ctx.posted += raw.created
+    await postTasks(ctx, 'tasks to watch', missing)
     await settle(ctx)
   }
   const ids = await ctx.env.pool.query<{ id: string }>('select id from tasks order by id limit $1', [n])
