@@ -29,14 +29,15 @@ async function openSockets(ctx: Context, total: number, processes: number, taskI
   const children: Child[] = []
   const per = Math.ceil(total / processes)
   for (let i = 0, left = total; left > 0; i++, left -= per) {
+    const count = Math.min(per, left)
     children.push(spawnChild(`sockets ${i}`, ['bun', 'scripts/bench/load-ws.ts'], {
       BENCH_JOB: JSON.stringify({
         wsUrl: `${ctx.api!.url.replace('http', 'ws')}/ws/tasks/`,
         databaseUrl: ctx.env.databaseUrl,
         redisUrl,
         eventsKey: streamKeys(ctx.env.keyPrefix).events,
-        sockets: Math.min(per, left),
-        taskIds: taskIds?.slice(i * per, i * per + Math.min(per, left)),
+        sockets: count,
+        taskIds: taskIds?.slice(i * per, i * per + count),
         openConcurrency: 100,
       } satisfies WsJob),
     }))
@@ -97,14 +98,12 @@ const PROBE_SOCKETS = 20
 
 /** The ids of `n` tasks, POSTing (and letting the worker finish) what is missing. */
 async function taskIdsToWatch(ctx: Context, n: number): Promise<number[]> {
-  const { rows } = await ctx.env.pool.query<{ n: string }>('select count(*) as n from tasks')
-  const missing = n - Number(rows[0]!.n)
-  if (missing > 0) {
-    await postTasks(ctx, 'tasks to watch', missing)
-    await settle(ctx)
-  }
-  const ids = await ctx.env.pool.query<{ id: string }>('select id from tasks order by id limit $1', [n])
-  return ids.rows.map((r) => Number(r.id))
+  const firstIds = async () => (await ctx.env.pool.query<{ id: string }>('select id from tasks order by id limit $1', [n])).rows.map((r) => Number(r.id))
+  const ids = await firstIds()
+  if (ids.length === n) return ids
+  await postTasks(ctx, 'tasks to watch', n - ids.length)
+  await settle(ctx)
+  return firstIds()
 }
 
 /** Times events on probe sockets (the all-tasks feed, a process of their own) opened after `set`. */
