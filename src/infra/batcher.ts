@@ -40,3 +40,23 @@ export function createBatcher<T, R>(flush: (items: T[]) => Promise<R[]>, maxBatc
     },
   }
 }
+
+/**
+ * The second stage of a two-stage batch pipeline (store, then push): each
+ * step starts once the one before it has finished, in call order, but the
+ * caller gets it back started rather than finished, so its batcher can begin
+ * storing the next batch while this one is pushed. At most one step runs.
+ */
+export function createRelay() {
+  let last: Promise<unknown> = Promise.resolve()
+  return {
+    async next<T>(step: () => Promise<T>): Promise<{ done: Promise<T> }> {
+      await last
+      const done = step()
+      last = done.catch(() => {})
+      return { done }
+    },
+    /** Settles once every step handed over so far has. */
+    idle: () => last,
+  }
+}

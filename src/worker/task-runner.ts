@@ -8,7 +8,7 @@ import { nextStatusAfterFailure, retryDelayMs } from '../domain/tasks/task'
 import type { StreamedChange, TaskChange } from '../domain/tasks/task.repository'
 import * as runs from '../domain/tasks/task-runs.repository'
 import type { Metrics } from '../infra/metrics'
-import { createBatcher } from '../infra/batcher'
+import { createBatcher, createRelay } from '../infra/batcher'
 import type { JobConsumer, JobEntry } from './job-consumer'
 
 export interface TaskRunnerOptions extends StreamDeps {
@@ -81,7 +81,11 @@ export function createTaskRunner(o: TaskRunnerOptions) {
    * successes of a batch are written with one UPDATE, so a batch costs one
    * Redis round trip instead of two (each costs tens of microseconds of CPU at
    * both ends on this kind of machine).
+   * A batch's UPDATE runs while the batch before it is still being pushed, so
+   * a task finishing right after its claim does not wait for the claim's
+   * events to reach Redis; pushes still leave one at a time, in batch order.
    */
+  const pushes = createRelay()
   const outbox = createBatcher(async (items: Outgoing[]) => {
     const finished = new Map<number, StreamedChange>()
     const changeOf = (i: Outgoing) => (isCompletion(i) ? finished.get(i.key.id) : i.change)
@@ -90,7 +94,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     } finally {
       // Even when the UPDATE failed (its completions are retried), what is stored already goes out, in order.
       const settled = items.filter((i) => !isCompletion(i) || finished.has(i.key.id))
-      await publishChanges(o, [], present(items.map(changeOf)), settled.flatMap((i) => i.streamIds ?? []))
+      await pushes.next(() => publishChanges(o, [], present(items.map(changeOf)), settled.flatMap((i) => i.streamIds ?? [])))
     }
     return items.map(changeOf)
   })
@@ -270,10 +274,12 @@ export function createTaskRunner(o: TaskRunnerOptions) {
       stopping = true
       const all = () => Promise.all([...running.values()].map((r) => r.done))
       const finished = await Promise.race([all().then(() => true), Bun.sleep(graceMs).then(() => false)])
-      if (finished) return
+      // The last outcomes' push may still be in flight: Redis must not be closed under it.
+      if (finished) return void (await pushes.idle())
       for (const r of running.values()) r.controller.abort(new AbortReason('shutdown'))
       // A handler that ignores its signal is left behind; its lease will expire and it runs again elsewhere.
       await Promise.race([all(), Bun.sleep(Math.max(1000, graceMs / 2))])
+      await pushes.idle()
     },
   }
 }

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { createDb } from '../src/infra/db'
+import { createLogger } from '../src/infra/logger'
+import { streamKeys } from '../src/infra/stream-keys'
+import { fieldsToEvent } from '../src/domain/messages'
+import { createTaskRunner } from '../src/worker/task-runner'
+import type { JobConsumer } from '../src/worker/job-consumer'
+import { createTestDatabase, insertTaskRows, type TestDatabase } from './helpers/database'
+import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
+import { eventually } from './helpers/poll'
+
+/**
+ * A real Redis whose every stream push is held back `delayMs` before it is
+ * sent, as a slow or distant Redis would: when each push started and ended is
+ * recorded, so the test can see what the worker did meanwhile.
+ */
+function slowPushRedis(delayMs: number) {
+  const redis = testRedis()
+  const pushes: { started: number; ended: number }[] = []
+  const define = redis.defineCommand.bind(redis)
+  redis.defineCommand = (name: string, definition: { lua: string; numberOfKeys?: number }) => {
+    define(name, definition)
+    const target = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+    const real = target[name]!.bind(redis)
+    target[name] = async (...args: unknown[]) => {
+      const started = Date.now()
+      await Bun.sleep(delayMs)
+      const result = await real(...args)
+      pushes.push({ started, ended: Date.now() })
+      return result
+    }
+  }
+  return { redis, pushes }
+}
+
+let database: TestDatabase
+const prefix = uniquePrefix()
+const keys = streamKeys(prefix)
+const admin = testRedis()
+beforeAll(async () => {
+  database = await createTestDatabase()
+  await admin.xgroup('CREATE', keys.jobs, keys.workersGroup, '0', 'MKSTREAM')
+})
+afterAll(async () => {
+  await deleteKeys(admin, prefix)
+  admin.disconnect()
+  await database.drop()
+})
+
+test("a task that finishes at once is stored COMPLETED while its claim's events are still on their way to Redis; the stream keeps their order, and drain waits for the last push", async () => {
+  const delayMs = 400
+  const { redis, pushes } = slowPushRedis(delayMs)
+  const db = createDb(database.url, 4)
+  const runner = createTaskRunner({
+    redis,
+    keys,
+    eventsMaxLen: 1000,
+    logger: createLogger('error'),
+    db,
+    workerId: 'outbox-test',
+    concurrency: 4,
+    leaseMs: 30_000,
+    retryBaseMs: 50,
+    defaultTimeoutMs: 10_000,
+    settings: { demoWorkMs: 0 },
+    consumer: () => ({}) as JobConsumer,
+  })
+  try {
+    const [task] = await insertTaskRows(database.db, [{ title: 'instant', type: 'demo', payload: JSON.stringify({ duration_ms: 0 }) }])
+    const jobId = (await admin.xadd(keys.jobs, '*', 'task_id', String(task!.id)))!
+    await runner.onJobs([{ streamId: jobId, fields: { task_id: String(task!.id) } }])
+    await eventually(async () => runner.running.size === 0, 5000)
+    await runner.drain(1000)
+
+    // drain returned only once the COMPLETED event and the ack had reached Redis.
+    const entries = (await admin.xrange(keys.events, '-', '+')) as [string, string[]][]
+    const streamed = entries.map(([, f]) => JSON.parse(fieldsToEvent(f)!.json)).filter((e) => e.task_id === task!.id)
+    expect(streamed.map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
+    expect(await admin.xlen(keys.jobs)).toBe(0)
+
+    // The finish did not wait for the claim's push: it was stored before that push ended.
+    const row = await db.selectFrom('tasks').select(['status', 'finished_at']).where('id', '=', task!.id).executeTakeFirstOrThrow()
+    expect(row.status).toBe('COMPLETED')
+    expect(pushes).toHaveLength(2)
+    expect(row.finished_at!.getTime()).toBeLessThan(pushes[0]!.ended)
+    // ...and the pushes themselves went one at a time, in order.
+    expect(pushes[1]!.started).toBeGreaterThanOrEqual(pushes[0]!.ended)
+  } finally {
+    redis.disconnect()
+    await db.destroy()
+  }
+})
