@@ -25,7 +25,7 @@ describe('batcher', () => {
       flushes.push(items)
       await gate
       return items
-    }, 3)
+    }, { maxBatch: 3 })
     const all = Promise.all(Array.from({ length: 10 }, (_, i) => b.add(i)))
     await Bun.sleep(1)
     release()
@@ -46,5 +46,55 @@ describe('batcher', () => {
     const first = Promise.allSettled([b.add(1), b.add(2)])
     expect((await first).map((r) => r.status)).toEqual(['rejected', 'rejected'])
     expect(await b.add(3)).toBe(3)
+  })
+
+  describe('lingerMs: calls from many connections, each arriving in a loop turn of its own', () => {
+    const turn = () => new Promise<void>((r) => setImmediate(r))
+    /**
+     * Adds one call per event-loop turn while `more(i)`, like requests read
+     * from separate sockets: each turn's call is scheduled before the one
+     * before it is made, as the next socket's data is already waiting.
+     */
+    async function trickle(b: { add(i: number): Promise<number> }, more: (i: number) => boolean) {
+      const calls: Promise<number>[] = []
+      await new Promise<void>((done) => {
+        const step = (i: number) => {
+          setImmediate(() => (more(i + 1) ? step(i + 1) : done()))
+          calls.push(b.add(i))
+        }
+        setImmediate(() => step(0))
+      })
+      return Promise.all(calls)
+    }
+    const recording = (lingerMs: number) => {
+      const flushes: number[][] = []
+      const b = createBatcher(async (items: number[]) => (flushes.push(items), items), { lingerMs, maxBatch: 1_000_000 })
+      return { b, flushes }
+    }
+
+    test('an idle batcher waits while calls keep coming, so they share one flush', async () => {
+      const lingering = recording(50)
+      expect(await trickle(lingering.b, (i) => i < 16)).toEqual(Array.from({ length: 16 }, (_, i) => i))
+      expect(lingering.flushes).toEqual([Array.from({ length: 16 }, (_, i) => i)])
+      // Without it the first call goes alone and the rest wait for it.
+      const eager = recording(0)
+      await trickle(eager.b, (i) => i < 16)
+      expect(eager.flushes[0]).toEqual([0])
+    })
+
+    test('it stops waiting after lingerMs however many keep coming, and a lone call waits no longer than a turn', async () => {
+      const { b, flushes } = recording(2)
+      const until = performance.now() + 30
+      const calls = await trickle(b, () => performance.now() < until)
+      expect(flushes.length).toBeGreaterThan(1)
+      expect(flushes.flat()).toEqual(calls)
+
+      const solo = recording(60_000)
+      const answered = solo.b.add(7)
+      await turn()
+      await turn()
+      expect(solo.flushes).toEqual([[7]])
+      expect(await answered).toBe(7)
+    })
   })
 })

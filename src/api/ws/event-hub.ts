@@ -67,7 +67,7 @@ export function createEventHub(o: EventHubOptions) {
   const gaps = createBatcher(async (batch: Gap[]) => {
     const found = Map.groupBy(await listEventsInGaps(o.db, batch), (m) => m.task_id)
     return batch.map((g) => (found.get(g.taskId) ?? []).filter((m) => m.seq > g.afterSeq && m.seq < g.beforeSeq))
-  }, 1000)
+  }, { maxBatch: 1000 })
   /** Publishes, through the sequencer, what Postgres has of each task past the seq given. */
   const fetchAfter = (behind: Map<number, number>) =>
     Promise.all(

@@ -40,7 +40,7 @@ export function createTaskInserter(deps: TaskDeps) {
     const changes = await repo.insertTasks(deps.db, rows)
     await enqueue(deps, changes)
     return changes
-  })
+  }, { lingerMs: 1 })
 }
 export type TaskInserter = ReturnType<typeof createTaskInserter>
 
