@@ -1,14 +1,17 @@
 /**
  * HTTP load generator, run as its own process (never inside the process under
- * test). fetch keeps connections alive, so `concurrency` workers reuse
- * `concurrency` connections. Three shapes:
- * - closed loop: each worker sends its next request when the last one answers;
+ * test). Three shapes:
+ * - closed loop: `concurrency` clients, each on a keep-alive connection of its
+ *   own (./http1-client), each sending its next request when the last answers;
  * - open loop (`rate`): requests leave on a fixed schedule whatever the answers,
- *   and latency counts from the scheduled time, so a stall is not hidden;
- * - fixed count (`count`): exactly that many requests (to fill a backlog).
+ *   and latency counts from the scheduled time, so a stall is not hidden
+ *   (by fetch, whose pool opens as many connections as are in flight);
+ * - fixed count (`count`): exactly that many requests from `concurrency`
+ *   clients as above (to fill a backlog).
  */
 import { Histogram } from './histogram'
 import { fail, job, reply } from './child-runtime'
+import { prepareRequest, reconnecting } from './http1-client'
 
 export interface HttpJob {
   url: string
@@ -35,12 +38,23 @@ let measured = 0
 let measuredOk = 0
 let firstError: string | null = null
 
-async function once(startedAt: number): Promise<void> {
+/** How one request goes out: by fetch (open loop), or on a closed-loop client's own connection. */
+type Send = () => Promise<number>
+const byFetch: Send = async () => {
+  const res = await fetch(j.url, init)
+  await res.arrayBuffer()
+  return res.status
+}
+const prepared = prepareRequest(new URL(j.url), j.method, j.body)
+const onOwnConnection = (): Send & { close(): Promise<void> } => {
+  const conn = reconnecting(new URL(j.url))
+  return Object.assign(async () => (await conn.send(prepared)).status, { close: conn.close })
+}
+
+async function once(send: Send, startedAt: number): Promise<void> {
   let status: string
   try {
-    const res = await fetch(j.url, init)
-    await res.arrayBuffer()
-    status = String(res.status)
+    status = String(await send())
   } catch (e) {
     status = 'network-error'
     firstError ??= (e as Error).message
@@ -53,9 +67,12 @@ async function once(startedAt: number): Promise<void> {
   }
 }
 
-async function closedLoop(until: () => boolean) {
+/** `concurrency` clients, each on its own connection, each sending its next request when the last one answers. */
+async function clients(more: () => boolean) {
   await Promise.all(Array.from({ length: j.concurrency }, async () => {
-    while (!until()) await once(performance.now())
+    const send = onOwnConnection()
+    while (more()) await once(send, performance.now())
+    await send.close()
   }))
 }
 
@@ -67,7 +84,7 @@ async function openLoop(rate: number, durationMs: number) {
     const due = Math.floor(((performance.now() - start) / 1000) * rate)
     for (; sent < due; sent++) {
       const scheduled = start + (sent / rate) * 1000
-      const p = once(scheduled).finally(() => inflight.delete(p))
+      const p = once(byFetch, scheduled).finally(() => inflight.delete(p))
       inflight.add(p)
     }
     await Bun.sleep(1)
@@ -77,12 +94,7 @@ async function openLoop(rate: number, durationMs: number) {
 
 async function fixedCount(count: number) {
   let next = 0
-  await Promise.all(Array.from({ length: j.concurrency }, async () => {
-    while (next < count) {
-      next++
-      await once(performance.now())
-    }
-  }))
+  await clients(() => next++ < count)
 }
 
 async function main() {
@@ -108,7 +120,7 @@ async function main() {
       t0 = performance.now()
       stop = t0 + j.durationMs
     }, j.warmupMs)
-    await closedLoop(() => phase === 'measure' && performance.now() >= stop)
+    await clients(() => !(phase === 'measure' && performance.now() >= stop))
     clearTimeout(switcher)
     // Requests that were in flight at the end still count: the window ends when the last answers.
     elapsedMs = performance.now() - t0

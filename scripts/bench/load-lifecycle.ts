@@ -9,6 +9,7 @@
 import { Histogram } from './histogram'
 import { fail, job, reply } from './child-runtime'
 import { openSocket } from './ws-client'
+import { prepareRequest, reconnecting } from './http1-client'
 
 export interface LifecycleJob {
   apiUrl: string
@@ -47,13 +48,27 @@ function onMessage(data: string) {
   }
 }
 
-const body = JSON.stringify({ title: 'bench lifecycle', payload: { duration_ms: 0 } })
+const task = { title: 'bench lifecycle', payload: { duration_ms: 0 } }
+const createUrl = new URL(`${j.apiUrl}/api/tasks/`)
+
+/** How a POST goes out: by fetch (open loop), or on a closed-loop client's own connection (./http1-client). */
+type Post = () => Promise<{ status: number; json(): unknown }>
+const byFetch: Post = () => fetch(createUrl, { method: 'POST', body: JSON.stringify(task), headers: { 'content-type': 'application/json' }, keepalive: true })
+const prepared = prepareRequest(createUrl, 'POST', task)
+const onOwnConnection = () => {
+  const conn = reconnecting(createUrl)
+  const post: Post = async () => {
+    const { status, body } = await conn.send(prepared)
+    return { status, json: () => JSON.parse(body.toString()) }
+  }
+  return Object.assign(post, { close: conn.close })
+}
 
 /** One task from POST to COMPLETED; resolves with its completion time, or null if the POST failed. */
-async function lifecycle(): Promise<number | null> {
+async function lifecycle(post: Post): Promise<number | null> {
   let id: number
   try {
-    const res = await fetch(`${j.apiUrl}/api/tasks/`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, keepalive: true })
+    const res = await post()
     const task = (await res.json()) as { id?: number }
     if (res.status !== 201 || typeof task.id !== 'number') throw new Error(`POST answered ${res.status}`)
     id = task.id
@@ -80,8 +95,8 @@ async function main() {
   let windowStart = 0
   let windowEnd = Infinity
   let completedInWindow = 0
-  const track = (startedAt: number) =>
-    lifecycle().then((at) => {
+  const track = (post: Post, startedAt: number) =>
+    lifecycle(post).then((at) => {
       if (at === null) return
       if (at >= windowStart && at <= windowEnd) completedInWindow++
       if (startedAt >= windowStart && startedAt < windowEnd) hist.record(at - startedAt)
@@ -107,14 +122,16 @@ async function main() {
     for (let sent = 0; performance.now() < windowEnd; ) {
       const due = Math.floor(((performance.now() - t0) / 1000) * j.rate)
       for (; sent < due; sent++) {
-        const p = track(t0 + (sent / j.rate) * 1000).finally(() => inflight.delete(p))
+        const p = track(byFetch, t0 + (sent / j.rate) * 1000).finally(() => inflight.delete(p))
         inflight.add(p)
       }
       await Bun.sleep(1)
     }
   } else {
     await Promise.all(Array.from({ length: j.concurrency ?? 1 }, async () => {
-      while (performance.now() < windowEnd) await track(performance.now())
+      const post = onOwnConnection()
+      while (performance.now() < windowEnd) await track(post, performance.now())
+      await post.close()
     }))
   }
   // Closed-loop clients have all returned; an open loop may still wait on some.
