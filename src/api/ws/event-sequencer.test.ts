@@ -87,10 +87,11 @@ describe('event sequencer', () => {
       seq.startFrom(0)
       seq.offer(at(7, 1, 90))
       seq.offer(at(7, 2, 110))
-      seq.offer(at(8, 1, 115)) // task 7 is forgotten: the floor rises to 110
+      seq.offer(at(8, 1, 115))
+      seq.offer(at(9, 1, 116)) // two generations on, task 7 is forgotten: the floor rises to 110
       seq.offer(at(7, 4, 130))
       await Bun.sleep(0)
-      expect(published).toEqual([[7, 1], [7, 2], [8, 1], [7, 3], [7, 4]])
+      expect(published).toEqual([[7, 1], [7, 2], [8, 1], [9, 1], [7, 3], [7, 4]])
     })
   })
 })
