@@ -58,6 +58,19 @@ describe('event sequencer', () => {
     expect(published).toEqual([[7, 1], [7, 2], [7, 3], [7, 4]])
   })
 
+  test('remembers at least the last maxTasks tasks seen, a task seen again among them, and never more than twice as many', () => {
+    const seq = createEventSequencer({ publish: () => {}, fetchMissing: async () => [], onError: () => {}, maxTasks: 4 })
+    for (let id = 1; id <= 10; id++) {
+      seq.offer(ev(id, 1))
+      if (id > 1) seq.offer(ev(1, id)) // task 1 keeps coming back
+    }
+    const known = Array.from({ length: 10 }, (_, i) => i + 1).filter((id) => seq.lastSeq(id) !== undefined)
+    expect(known).toEqual(expect.arrayContaining([1, 7, 8, 9, 10]))
+    expect(known.length).toBeLessThanOrEqual(8)
+    expect(seq.lastSeq(1)).toBe(10)
+    expect(known).not.toContain(2)
+  })
+
   describe('a task first seen past seq 1', () => {
     // (seq, cursor) pairs of task 7 in Postgres
     const history = [[1, 90], [2, 110], [3, 120], [4, 130]] as const
