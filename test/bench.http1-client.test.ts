@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from 'bun:test'
-import { openHttp1, prepareRequest, reconnecting } from '../scripts/bench/http1-client'
+import { openHttp1, prepareRequest, reconnecting, repeatedRequest } from '../scripts/bench/http1-client'
 
 // A real Bun server: echoes the request body, answers big bodies in many TCP chunks, and closes when asked.
 const server = Bun.serve({
@@ -36,4 +36,15 @@ test('a closed-loop client whose connection the server closed opens another for 
   expect(again.status).toBe(201)
   expect(JSON.parse(again.body.toString()).body).toEqual({ after: 'close' })
   await client.close()
+})
+
+test('a repeated request gets the same answer by fetch and on a client\'s own connection', async () => {
+  const request = repeatedRequest(at('/echo'), 'POST', { same: true })
+  const own = request.onOwnConnection()
+  for (const send of [request.byFetch, own, own]) {
+    const answer = await send()
+    expect(answer.status).toBe(201)
+    expect(JSON.parse(answer.body.toString())).toEqual({ method: 'POST', body: { same: true } })
+  }
+  await own.close()
 })

@@ -112,7 +112,7 @@ export async function openHttp1(url: URL) {
   }
 }
 
-export type Http1Connection = Awaited<ReturnType<typeof openHttp1>>
+type Http1Connection = Awaited<ReturnType<typeof openHttp1>>
 
 /** A closed-loop client's connection, reopened after the server closed it. */
 export function reconnecting(url: URL) {
@@ -130,6 +130,30 @@ export function reconnecting(url: URL) {
     },
     async close() {
       if (conn) (await conn.catch(() => null))?.close()
+    },
+  }
+}
+
+/**
+ * One request, sent again and again by a load process: `byFetch` for open
+ * loops (fetch's pool opens as many connections as requests are in flight),
+ * `onOwnConnection()` for a closed-loop client, one per client.
+ */
+export function repeatedRequest(url: URL, method: string, body?: unknown) {
+  const prepared = prepareRequest(url, method, body)
+  const init: RequestInit = {
+    method,
+    keepalive: true,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  }
+  return {
+    async byFetch(): Promise<Http1Answer> {
+      const res = await fetch(url, init)
+      return { status: res.status, body: Buffer.from(await res.arrayBuffer()) }
+    },
+    onOwnConnection() {
+      const conn = reconnecting(url)
+      return Object.assign(() => conn.send(prepared), { close: conn.close })
     },
   }
 }

@@ -11,7 +11,7 @@
  */
 import { Histogram } from './histogram'
 import { fail, job, reply } from './child-runtime'
-import { prepareRequest, reconnecting } from './http1-client'
+import { repeatedRequest, type Http1Answer } from './http1-client'
 
 export interface HttpJob {
   url: string
@@ -25,11 +25,7 @@ export interface HttpJob {
 }
 
 const j = job<HttpJob>()
-const init: RequestInit = {
-  method: j.method,
-  keepalive: true,
-  ...(j.body === undefined ? {} : { body: JSON.stringify(j.body), headers: { 'content-type': 'application/json' } }),
-}
+const request = repeatedRequest(new URL(j.url), j.method, j.body)
 
 const hist = new Histogram()
 const statuses: Record<string, number> = {}
@@ -39,22 +35,12 @@ let measuredOk = 0
 let firstError: string | null = null
 
 /** How one request goes out: by fetch (open loop), or on a closed-loop client's own connection. */
-type Send = () => Promise<number>
-const byFetch: Send = async () => {
-  const res = await fetch(j.url, init)
-  await res.arrayBuffer()
-  return res.status
-}
-const prepared = prepareRequest(new URL(j.url), j.method, j.body)
-const onOwnConnection = (): Send & { close(): Promise<void> } => {
-  const conn = reconnecting(new URL(j.url))
-  return Object.assign(async () => (await conn.send(prepared)).status, { close: conn.close })
-}
+type Send = () => Promise<Http1Answer>
 
 async function once(send: Send, startedAt: number): Promise<void> {
   let status: string
   try {
-    status = String(await send())
+    status = String((await send()).status)
   } catch (e) {
     status = 'network-error'
     firstError ??= (e as Error).message
@@ -70,7 +56,7 @@ async function once(send: Send, startedAt: number): Promise<void> {
 /** `concurrency` clients, each on its own connection, each sending its next request when the last one answers. */
 async function clients(more: () => boolean) {
   await Promise.all(Array.from({ length: j.concurrency }, async () => {
-    const send = onOwnConnection()
+    const send = request.onOwnConnection()
     while (more()) await once(send, performance.now())
     await send.close()
   }))
@@ -84,7 +70,7 @@ async function openLoop(rate: number, durationMs: number) {
     const due = Math.floor(((performance.now() - start) / 1000) * rate)
     for (; sent < due; sent++) {
       const scheduled = start + (sent / rate) * 1000
-      const p = once(byFetch, scheduled).finally(() => inflight.delete(p))
+      const p = once(request.byFetch, scheduled).finally(() => inflight.delete(p))
       inflight.add(p)
     }
     await Bun.sleep(1)

@@ -9,7 +9,7 @@
 import { Histogram } from './histogram'
 import { fail, job, reply } from './child-runtime'
 import { openSocket } from './ws-client'
-import { prepareRequest, reconnecting } from './http1-client'
+import { repeatedRequest, type Http1Answer } from './http1-client'
 
 export interface LifecycleJob {
   apiUrl: string
@@ -48,28 +48,17 @@ function onMessage(data: string) {
   }
 }
 
-const task = { title: 'bench lifecycle', payload: { duration_ms: 0 } }
-const createUrl = new URL(`${j.apiUrl}/api/tasks/`)
+const createTask = repeatedRequest(new URL(`${j.apiUrl}/api/tasks/`), 'POST', { title: 'bench lifecycle', payload: { duration_ms: 0 } })
 
-/** How a POST goes out: by fetch (open loop), or on a closed-loop client's own connection (./http1-client). */
-type Post = () => Promise<{ status: number; json(): unknown }>
-const byFetch: Post = () => fetch(createUrl, { method: 'POST', body: JSON.stringify(task), headers: { 'content-type': 'application/json' }, keepalive: true })
-const prepared = prepareRequest(createUrl, 'POST', task)
-const onOwnConnection = () => {
-  const conn = reconnecting(createUrl)
-  const post: Post = async () => {
-    const { status, body } = await conn.send(prepared)
-    return { status, json: () => JSON.parse(body.toString()) }
-  }
-  return Object.assign(post, { close: conn.close })
-}
+/** How a POST goes out: by fetch (open loop), or on a closed-loop client's own connection. */
+type Post = () => Promise<Http1Answer>
 
 /** One task from POST to COMPLETED; resolves with its completion time, or null if the POST failed. */
 async function lifecycle(post: Post): Promise<number | null> {
   let id: number
   try {
     const res = await post()
-    const task = (await res.json()) as { id?: number }
+    const task = JSON.parse(res.body.toString()) as { id?: number }
     if (res.status !== 201 || typeof task.id !== 'number') throw new Error(`POST answered ${res.status}`)
     id = task.id
   } catch (e) {
@@ -122,14 +111,14 @@ async function main() {
     for (let sent = 0; performance.now() < windowEnd; ) {
       const due = Math.floor(((performance.now() - t0) / 1000) * j.rate)
       for (; sent < due; sent++) {
-        const p = track(byFetch, t0 + (sent / j.rate) * 1000).finally(() => inflight.delete(p))
+        const p = track(createTask.byFetch, t0 + (sent / j.rate) * 1000).finally(() => inflight.delete(p))
         inflight.add(p)
       }
       await Bun.sleep(1)
     }
   } else {
     await Promise.all(Array.from({ length: j.concurrency ?? 1 }, async () => {
-      const post = onOwnConnection()
+      const post = createTask.onOwnConnection()
       while (performance.now() < windowEnd) await track(post, performance.now())
       await post.close()
     }))

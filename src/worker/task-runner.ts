@@ -274,11 +274,12 @@ export function createTaskRunner(o: TaskRunnerOptions) {
       stopping = true
       const all = () => Promise.all([...running.values()].map((r) => r.done))
       const finished = await Promise.race([all().then(() => true), Bun.sleep(graceMs).then(() => false)])
+      if (!finished) {
+        for (const r of running.values()) r.controller.abort(new AbortReason('shutdown'))
+        // A handler that ignores its signal is left behind; its lease will expire and it runs again elsewhere.
+        await Promise.race([all(), Bun.sleep(Math.max(1000, graceMs / 2))])
+      }
       // The last outcomes' push may still be in flight: Redis must not be closed under it.
-      if (finished) return void (await pushes.idle())
-      for (const r of running.values()) r.controller.abort(new AbortReason('shutdown'))
-      // A handler that ignores its signal is left behind; its lease will expire and it runs again elsewhere.
-      await Promise.race([all(), Bun.sleep(Math.max(1000, graceMs / 2))])
       await pushes.idle()
     },
   }
