@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { postJson, startSystem, type TestSystem } from './helpers/system'
+import { createTaskInserter } from '../src/domain/tasks/task.service'
+import { createLogger } from '../src/infra/logger'
+import { streamKeys } from '../src/infra/stream-keys'
 
 let sys: TestSystem
 beforeAll(async () => {
@@ -19,4 +22,22 @@ test('concurrent POSTs share INSERTs, yet each answer is its own task, as stored
   expect(rows.every((r) => r.enqueued_at !== null)).toBe(true)
   // Tasks of one INSERT share its transaction's now(): fewer distinct times than tasks means creates were batched.
   expect(new Set(rows.map((r) => r.created_at.getTime())).size).toBeLessThan(rows.length)
+})
+
+test('creates arriving over a few event-loop turns (one per connection) wait for each other and share one INSERT', async () => {
+  const inserter = createTaskInserter({ db: sys.db, redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('error') })
+  const row = (i: number) => ({ title: `turn ${i}`, type: 'demo', payload: {}, max_attempts: 1, owner_id: null, idempotency_key: null })
+  // One add per loop turn, each scheduled before the one before it is made, as requests read from separate sockets.
+  const added: Promise<{ id: number; created_at: Date }>[] = []
+  await new Promise<void>((done) => {
+    const step = (i: number) => {
+      setImmediate(() => (i < 3 ? step(i + 1) : done()))
+      added.push(inserter.add(row(i)))
+    }
+    setImmediate(() => step(0))
+  })
+  const changes = await Promise.all(added)
+  expect(changes).toHaveLength(4)
+  // One INSERT, one transaction: one now() for all four.
+  expect(new Set(changes.map((c) => c.created_at.getTime())).size).toBe(1)
 })
