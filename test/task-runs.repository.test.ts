@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { insertTasks, findTaskById } from '../src/domain/tasks/task.repository'
+import type { NewTask } from '../src/domain/tasks/task.repository'
 import { claimTasks, finishTasks } from '../src/domain/tasks/task-runs.repository'
 import { createTestDatabase, type TestDatabase } from './helpers/database'
 
@@ -8,6 +9,31 @@ beforeAll(async () => {
   database = await createTestDatabase()
 })
 afterAll(() => database.drop())
+
+describe('a create, as the API writes it', () => {
+  const newTask = (title: string, key: string | null, extra: Partial<NewTask> = {}): NewTask =>
+    ({ title, type: 'demo', payload: { n: title }, max_attempts: 3, owner_id: null, idempotency_key: key, ...extra })
+
+  test('each returned row is the row Postgres stored, though only what Postgres chose is read back', async () => {
+    const [first] = await insertTasks(database.db, [newTask('taken', 'key-taken')])
+    const batch = [
+      newTask('a', null, { timeout_ms: 5000, max_attempts: 7 }),
+      newTask('skipped', 'key-taken'),
+      newTask('b', 'key-b', { owner_id: null, payload: { nested: { list: [1, 'two', null] } } }),
+      newTask('c', null),
+    ]
+    const rows = await insertTasks(database.db, batch)
+    // The task whose key is taken gets no row, and each other row is its own task's.
+    expect(rows.map((r) => r.title)).toEqual(['a', 'b', 'c'])
+    for (const row of [first!, ...rows]) {
+      const { event_id, detail, stored_at, ...task } = row
+      expect(task).toEqual((await findTaskById(database.db, row.id))!)
+      expect(detail).toBeNull()
+      expect(event_id).toBeGreaterThan(0)
+      expect(stored_at).toBeGreaterThan(0)
+    }
+  })
+})
 
 describe('a run, claimed then finished, as the worker writes it', () => {
   test('the claim brings the payload the handler needs; the finish brings back only what its event needs', async () => {

@@ -61,10 +61,13 @@ export type NewTask = CreateTaskInput & { owner_id: number | null; idempotency_k
  * idempotency key exists already is skipped. The rows travel as one array per
  * column, so the statement's text is the same for 1 task or 500 (prepared once,
  * never recompiled), and ids are assigned, and rows returned, in input order.
+ * Only what Postgres chose comes back (id, the time, the event's id): the rest
+ * of the row is what was sent, and parsing it back was a tenth of the API's
+ * CPU per create.
  */
 export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<TaskChange[]> {
   const column = <K extends keyof NewTask>(k: K) => tasks.map((t) => t[k] ?? null)
-  const { rows } = await withEvents(
+  const { rows } = await withEvents<Inserted>(
     sql`v as (
       select * from unnest(${column('title')}::text[], ${column('type')}::text[], ${tasks.map((t) => JSON.stringify(t.payload))}::jsonb[],
                            ${column('max_attempts')}::int[], ${column('timeout_ms')}::int[], ${column('owner_id')}::bigint[],
@@ -77,8 +80,47 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
       returning *
     )`,
     sql`null`,
+    sql`changed.id, changed.idempotency_key, changed.created_at`,
   ).execute(db)
-  return rows
+  // A skipped task (its key taken) has no row: rows pair with tasks in order, skipping those.
+  let i = 0
+  return rows.map((r) => {
+    while (tasks[i]!.idempotency_key !== r.idempotency_key) i++
+    return insertedRow(tasks[i++]!, r)
+  })
+}
+
+type Inserted = Pick<TaskChange, 'id' | 'idempotency_key' | 'created_at' | 'event_id' | 'detail' | 'stored_at'>
+
+/** A new task's row as the INSERT above stored it: the column defaults, and now() for every time it sets. */
+function insertedRow(t: NewTask, r: Inserted): TaskChange {
+  return {
+    id: r.id,
+    title: t.title,
+    type: t.type,
+    payload: t.payload as Json,
+    status: 'PENDING',
+    attempts: 0,
+    max_attempts: t.max_attempts,
+    timeout_ms: t.timeout_ms ?? null,
+    progress: 0,
+    result: null,
+    error: null,
+    seq: 1,
+    idempotency_key: t.idempotency_key,
+    run_after: r.created_at,
+    enqueued_at: r.created_at,
+    locked_by: null,
+    locked_until: null,
+    created_at: r.created_at,
+    updated_at: r.created_at,
+    started_at: null,
+    finished_at: null,
+    owner_id: t.owner_id,
+    event_id: r.event_id,
+    detail: r.detail,
+    stored_at: r.stored_at,
+  }
 }
 
 /**
