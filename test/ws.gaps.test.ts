@@ -83,7 +83,7 @@ async function countingHub(resyncMs: number) {
   const hub = createEventHub({ redis, db: counted, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs })
   const seen = new Map<number, number[]>()
   hub.listen(allTasksTopic, (e: StreamedEvent) => seen.set(e.taskId, [...(seen.get(e.taskId) ?? []), e.seq]))
-  await hub.start({ publish: () => 0 } as never)
+  await hub.start({ publish: () => 0, subscriberCount: () => 0 } as never)
   return {
     hub,
     seen,

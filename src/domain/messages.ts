@@ -55,18 +55,49 @@ export interface StreamedEvent {
   ownerId: number | null
   seq: number
   cursor: number
-  json: string
+  /** The message as sent to sockets. */
+  readonly json: string
   /** When the producer saw it committed (wall-clock ms); null for events read back from Postgres. */
   storedAt: number | null
 }
 
-export function fieldsToEvent(fields: string[]): StreamedEvent | null {
-  const f = fieldsToRecord(fields)
-  const taskId = Number(f.t)
-  const seq = Number(f.s)
-  if (!Number.isSafeInteger(taskId) || !Number.isSafeInteger(seq) || !f.d) return null
-  const storedAt = f.w ? Number(f.w) : Number.NaN
-  return { taskId, ownerId: f.o ? Number(f.o) : null, seq, cursor: Number(f.c ?? 0), json: f.d, storedAt: Number.isFinite(storedAt) ? storedAt : null }
+/**
+ * Reads an events-stream entry, as strings or as the raw bytes of
+ * xreadBuffer. The API reads every event, while most go to no socket (a busy
+ * create path has none watching): from raw bytes, only the short routing
+ * fields are decoded up front, and the message JSON when first asked for.
+ */
+export function fieldsToEvent(fields: readonly (string | Buffer)[]): StreamedEvent | null {
+  let taskId = Number.NaN
+  let seq = Number.NaN
+  let cursor = 0
+  let ownerId: number | null = null
+  let storedAt: number | null = null
+  let data: string | Buffer | undefined
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1]!
+    switch (String(fields[i])) {
+      case 't': taskId = Number(String(value)); break
+      case 's': seq = Number(String(value)); break
+      case 'c': cursor = Number(String(value)); break
+      case 'o': ownerId = value.length ? Number(String(value)) : null; break
+      case 'w': storedAt = value.length ? Number(String(value)) : null; break
+      case 'd': data = value; break
+    }
+  }
+  if (!Number.isSafeInteger(taskId) || !Number.isSafeInteger(seq) || !data?.length) return null
+  if (storedAt !== null && !Number.isFinite(storedAt)) storedAt = null
+  let json = typeof data === 'string' ? data : null
+  return {
+    taskId,
+    ownerId,
+    seq,
+    cursor: Number.isFinite(cursor) ? cursor : 0,
+    get json() {
+      return (json ??= String(data))
+    },
+    storedAt,
+  }
 }
 
 /** Reads ioredis' flat [k1, v1, k2, v2] field list. */

@@ -86,7 +86,9 @@ export function createEventHub(o: EventHubOptions) {
     if (lastCursor !== null && e.cursor > lastCursor) lastCursor = e.cursor
     const topics = [taskTopic(e.taskId), allTasksTopic]
     if (e.ownerId !== null) topics.push(ownerTopic(e.ownerId))
-    for (const topic of topics) server?.publish(topic, e.json)
+    // Most events go to no socket here (nobody watches a task being created);
+    // those are never decoded or encoded again.
+    for (const topic of topics) if (server && server.subscriberCount(topic) > 0) server.publish(topic, e.json)
     o.onPublish?.(e.storedAt === null ? null : wallMs() - e.storedAt)
     for (const topic of topics) {
       const set = listeners.get(topic)
@@ -128,7 +130,7 @@ export function createEventHub(o: EventHubOptions) {
         cursor ??= await streamEndId(o.redis, o.keys.events)
         await learnStart().catch(() => null)
         onReady()
-        const res = (await reader.read(o.redis.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor))) as [string, [string, string[]][]][] | null
+        const res = (await reader.read(o.redis.xreadBuffer('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor))) as [Buffer, [Buffer, Buffer[]][]][] | null
         if (failing || outageSince !== null) {
           const from = cursorBefore((outageSince ?? Date.now()) - 5000)
           failing = false
@@ -137,7 +139,7 @@ export function createEventHub(o: EventHubOptions) {
           await catchUpFromPostgres(Infinity, from)
         }
         for (const [id, fields] of res?.[0]?.[1] ?? []) {
-          cursor = id
+          cursor = String(id)
           const e = fieldsToEvent(fields)
           if (e) sequencer.offer(e)
         }
