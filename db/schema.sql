@@ -142,9 +142,6 @@ CREATE INDEX tasks_owner_id_idx ON public.tasks USING btree (owner_id, id DESC) 
 
 CREATE INDEX tasks_status_id_idx ON public.tasks USING btree (status, id DESC);
 
-ALTER TABLE ONLY public.task_events
-    ADD CONSTRAINT task_events_task_id_fkey FOREIGN KEY (task_id) REFERENCES public.tasks(id) ON DELETE CASCADE;
-
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.api_tokens(id);
 

@@ -233,8 +233,16 @@ function eventRowToMessage(r: EventRow): TaskEventMessage {
   return { kind: 'change', task_id: r.task_id, owner_id: r.owner_id, seq: r.seq, status: r.status, progress: r.progress, at: r.at.toISOString(), cursor: r.id, detail: r.detail }
 }
 
+/**
+ * Deletes a task and its history. The events go after the task, in a
+ * statement of their own: once the task is gone no change can add an event
+ * to it, and a change that committed while this waited for the row is seen
+ * by the second statement's fresher snapshot.
+ */
 export async function deleteTaskById(db: Db, id: number): Promise<TaskRow | undefined> {
-  return db.deleteFrom('tasks').where('id', '=', id).returningAll().executeTakeFirst()
+  const deleted = await db.deleteFrom('tasks').where('id', '=', id).returningAll().executeTakeFirst()
+  if (deleted) await db.deleteFrom('task_events').where('task_id', '=', id).execute()
+  return deleted
 }
 
 export async function setEnqueuedAt(db: Db, ids: number[], at: Date | null): Promise<void> {
