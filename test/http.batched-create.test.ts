@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { postJson, startSystem, type TestSystem } from './helpers/system'
+import { sql } from 'kysely'
+import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
 import { createTaskInserter } from '../src/domain/tasks/task.service'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
@@ -40,4 +41,27 @@ test('creates arriving over a few event-loop turns (one per connection) wait for
   expect(changes).toHaveLength(4)
   // One INSERT, one transaction: one now() for all four.
   expect(new Set(changes.map((c) => c.created_at.getTime())).size).toBe(1)
+})
+
+test('a create that comes while an INSERT is stuck goes in a second INSERT beside it, not behind it', async () => {
+  const inserter = createTaskInserter({ db: sys.db, redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('error') })
+  const row = (title: string) => ({ title, type: 'demo', payload: {}, max_attempts: 1, owner_id: null, idempotency_key: null })
+  const waitingInserts = async () =>
+    Number((await sql<{ n: string }>`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%insert into tasks%'`.execute(sys.db)).rows[0]!.n)
+  // A transaction holding tasks in SHARE mode keeps every INSERT into it waiting until it ends.
+  const adds: Promise<{ title: string }>[] = []
+  await sys.db.connection().execute(async (conn) => {
+    await sql`begin`.execute(conn)
+    await sql`lock table tasks in share mode`.execute(conn)
+    try {
+      adds.push(inserter.add(row('first')))
+      await eventually(async () => (await waitingInserts()) === 1)
+      adds.push(inserter.add(row('second')))
+      await eventually(async () => (await waitingInserts()) === 2)
+    } finally {
+      await sql`commit`.execute(conn)
+    }
+  })
+  const locker = await Promise.all(adds)
+  expect(locker.map((c) => c.title)).toEqual(['first', 'second'])
 })

@@ -29,7 +29,7 @@ describe('what the event hub sends to the server', () => {
       for (const id of [unwatchedId, watchedId]) {
         await pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
       }
-      await eventually(() => hub.lastSeq(watchedId) === 2 && hub.lastSeq(unwatchedId) === 2)
+      await eventually(async () => hub.lastSeq(watchedId) === 2 && hub.lastSeq(unwatchedId) === 2)
       // The feed has no subscriber, so only the watched task's own topic is sent to, as text.
       expect(published.map(([topic]) => topic)).toEqual([taskTopic(watchedId)])
       expect(JSON.parse(published[0]![1] as string)).toMatchObject({ task_id: watchedId, seq: 2, progress: 0.5 })

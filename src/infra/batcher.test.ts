@@ -48,6 +48,32 @@ describe('batcher', () => {
     expect(await b.add(3)).toBe(3)
   })
 
+  test('maxInFlight: that many flushes run at once, and calls arriving meanwhile wait for one to end', async () => {
+    const started: number[][] = []
+    const gates: (() => void)[] = []
+    const b = createBatcher(async (items: number[]) => {
+      started.push(items)
+      await new Promise<void>((r) => gates.push(r))
+      return items
+    }, { maxInFlight: 2 })
+    const first = b.add(1)
+    await Bun.sleep(1)
+    const second = b.add(2)
+    await Bun.sleep(1)
+    const third = b.add(3)
+    const fourth = b.add(4)
+    await Bun.sleep(1)
+    // The second starts while the first still runs; the third and fourth wait, together.
+    expect(started).toEqual([[1], [2]])
+    gates[0]!()
+    expect(await first).toBe(1)
+    await Bun.sleep(1)
+    expect(started).toEqual([[1], [2], [3, 4]])
+    gates[1]!()
+    gates[2]!()
+    expect(await Promise.all([second, third, fourth])).toEqual([2, 3, 4])
+  })
+
   describe('lingerMs: calls from many connections, each arriving in a loop turn of its own', () => {
     const turn = () => new Promise<void>((r) => setImmediate(r))
     /**

@@ -33,14 +33,17 @@ export interface TaskDeps extends StreamDeps {
  * and one Redis script call: the per-request cost that dominates a busy API.
  * Postgres assigns identity values, and returns rows, in VALUES order, so each
  * caller gets its own row back. Keyed (idempotent) creates go one by one, since
- * a conflict would leave a hole in the batch.
+ * a conflict would leave a hole in the batch. Two batches may be in Postgres
+ * at once: a batch spends most of its time waiting for its commit, and with
+ * one at a time, 64 clients went as two waves of 32 taking turns (+20% req/s
+ * with two, measured back to back).
  */
 export function createTaskInserter(deps: TaskDeps) {
   return createBatcher(async (rows: repo.NewTask[]) => {
     const changes = await repo.insertTasks(deps.db, rows)
     await enqueue(deps, changes)
     return changes
-  }, { lingerMs: 1 })
+  }, { lingerMs: 1, maxInFlight: 2 })
 }
 export type TaskInserter = ReturnType<typeof createTaskInserter>
 
