@@ -21,23 +21,34 @@ export class UnauthorizedError extends DomainError {
 /**
  * Verifies tokens against Postgres, remembering each answer for ttlMs so a
  * busy client costs one lookup per window: a revoked token stops working on
- * every instance within that window.
+ * every instance within that window. Answers are kept in two generations:
+ * when the newer holds maxEntries, the older is dropped whole, so memory stays
+ * under twice that and no insert walks the map (dropping a Map's oldest entry
+ * one at a time grows slower with every deletion in JavaScriptCore).
  */
 export function createTokenVerifier(db: Db, ttlMs = 2000, maxEntries = 10_000) {
-  const cache = new Map<string, { principal: Principal | null; until: number }>()
-  return async function verify(token: string): Promise<Principal | null> {
-    const hit = cache.get(token)
+  type Answer = { principal: Principal | null; until: number }
+  let recent = new Map<string, Answer>()
+  let older = new Map<string, Answer>()
+  const verifier = async function verify(token: string): Promise<Principal | null> {
+    const hit = recent.get(token) ?? older.get(token)
     if (hit && hit.until > Date.now()) return hit.principal
     // A string that is not even shaped like a token never costs a query or a cache slot.
     if (!parseToken(token)) return null
     const principal = await verifyToken(db, token)
-    if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!)
-    cache.set(token, { principal, until: Date.now() + ttlMs })
+    if (recent.size >= maxEntries) {
+      older = recent
+      recent = new Map()
+    }
+    recent.set(token, { principal, until: Date.now() + ttlMs })
     return principal
   }
+  /** How many answers are remembered (for tests of the bound). */
+  verifier.cached = () => recent.size + older.size
+  return verifier
 }
 
-export type TokenVerifier = ReturnType<typeof createTokenVerifier>
+export type TokenVerifier = (token: string) => Promise<Principal | null>
 
 /**
  * Where a client may put its token: the Authorization header; for a WebSocket

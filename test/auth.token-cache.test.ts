@@ -1,0 +1,35 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { createTokenVerifier } from '../src/api/auth'
+import { createToken } from '../src/domain/tokens/token.service'
+import { revokeTokenByName } from '../src/domain/tokens/token.repository'
+import { createTestDatabase, type TestDatabase } from './helpers/database'
+
+let database: TestDatabase
+beforeAll(async () => {
+  database = await createTestDatabase()
+})
+afterAll(() => database.drop())
+
+describe('the API token verifier', () => {
+  test('remembers an answer for its window, then asks Postgres again (a revocation is seen)', async () => {
+    const { token, id, name } = await createToken(database.db, 'cached', false)
+    const verify = createTokenVerifier(database.db, 150)
+    expect((await verify(token))?.ownerId).toBe(id)
+    await revokeTokenByName(database.db, name)
+    expect((await verify(token))?.ownerId).toBe(id)
+    await Bun.sleep(200)
+    expect(await verify(token)).toBeNull()
+  })
+
+  test('remembers at most twice maxEntries tokens, however many it is shown', async () => {
+    const tokens = await Promise.all(Array.from({ length: 25 }, (_, i) => createToken(database.db, `many-${i}`, false)))
+    const verify = createTokenVerifier(database.db, 60_000, 10)
+    for (const { token, id } of tokens) expect((await verify(token))?.ownerId).toBe(id)
+    expect(verify.cached()).toBeGreaterThanOrEqual(10)
+    expect(verify.cached()).toBeLessThanOrEqual(20)
+    // The newest are still remembered.
+    const last = tokens.at(-1)!
+    await revokeTokenByName(database.db, last.name)
+    expect((await verify(last.token))?.ownerId).toBe(last.id)
+  })
+})
