@@ -3,6 +3,7 @@ import type { Db } from '../infra/db'
 import { anonymous, parseToken, type Principal } from '../domain/tokens/token'
 import { verifyToken } from '../domain/tokens/token.service'
 import { DomainError } from '../domain/errors'
+import { createGenerationalMap } from '../infra/generational-map'
 
 export type AuthMode = 'required' | 'off'
 
@@ -21,30 +22,22 @@ export class UnauthorizedError extends DomainError {
 /**
  * Verifies tokens against Postgres, remembering each answer for ttlMs so a
  * busy client costs one lookup per window: a revoked token stops working on
- * every instance within that window. Answers are kept in two generations:
- * when the newer holds maxEntries, the older is dropped whole, so memory stays
- * under twice that and no insert walks the map (dropping a Map's oldest entry
- * one at a time grows slower with every deletion in JavaScriptCore).
+ * every instance within that window. At least maxEntries answers are kept,
+ * at most twice as many.
  */
 export function createTokenVerifier(db: Db, ttlMs = 2000, maxEntries = 10_000) {
-  type Answer = { principal: Principal | null; until: number }
-  let recent = new Map<string, Answer>()
-  let older = new Map<string, Answer>()
+  const cache = createGenerationalMap<string, { principal: Principal | null; until: number }>(maxEntries)
   const verifier = async function verify(token: string): Promise<Principal | null> {
-    const hit = recent.get(token) ?? older.get(token)
+    const hit = cache.get(token)
     if (hit && hit.until > Date.now()) return hit.principal
     // A string that is not even shaped like a token never costs a query or a cache slot.
     if (!parseToken(token)) return null
     const principal = await verifyToken(db, token)
-    if (recent.size >= maxEntries) {
-      older = recent
-      recent = new Map()
-    }
-    recent.set(token, { principal, until: Date.now() + ttlMs })
+    cache.set(token, { principal, until: Date.now() + ttlMs })
     return principal
   }
   /** How many answers are remembered (for tests of the bound). */
-  verifier.cached = () => recent.size + older.size
+  verifier.cached = () => cache.size
   return verifier
 }
 

@@ -1,4 +1,5 @@
 import type { StreamedEvent, TaskEventMessage } from '../../domain/messages'
+import { createGenerationalMap } from '../../infra/generational-map'
 
 interface TaskState {
   last: number
@@ -44,40 +45,12 @@ export const messageToStreamed = (m: TaskEventMessage): StreamedEvent => ({
 export function createEventSequencer(o: SequencerOptions) {
   const maxTasks = o.maxTasks ?? 100_000
   const retryBaseMs = o.retryBaseMs ?? 200
-  /**
-   * The tasks seen lately, in two generations: a task seen again moves to
-   * `recent`, and when `recent` is full the older generation is forgotten
-   * whole. A least-recently-seen Map that dropped its first entry one at a
-   * time was a third of the API's CPU once 100,000 tasks had been seen:
-   * JavaScriptCore's Map skips the deleted entries at its head on every
-   * entries().next(). This way each event costs O(1), and at least the last
-   * maxTasks tasks are remembered.
-   */
-  let recent = new Map<number, TaskState>()
-  let older = new Map<number, TaskState>()
-
   /** Events at or below it are not owed to anyone here; null until the hub knows where it started. */
   let floor: number | null = null
-
-  function remember(taskId: number, state: TaskState) {
-    if (recent.size >= maxTasks) {
-      for (const forgotten of older.values()) floor = Math.max(floor ?? 0, forgotten.cursor)
-      older = recent
-      recent = new Map()
-    }
-    recent.set(taskId, state)
-  }
-
-  function lookup(taskId: number): TaskState | undefined {
-    const state = recent.get(taskId)
-    if (state) return state
-    const old = older.get(taskId)
-    if (old) {
-      older.delete(taskId)
-      remember(taskId, old)
-    }
-    return old
-  }
+  /** The tasks seen lately (at least the last maxTasks); forgetting one raises the floor to its last cursor. */
+  const tasks = createGenerationalMap<number, TaskState>(maxTasks, (forgotten) => {
+    for (const state of forgotten) floor = Math.max(floor ?? 0, state.cursor)
+  })
 
   function publish(state: TaskState, e: StreamedEvent) {
     state.last = e.seq
@@ -86,10 +59,10 @@ export function createEventSequencer(o: SequencerOptions) {
   }
 
   function offer(e: StreamedEvent): void {
-    const state = lookup(e.taskId)
+    const state = tasks.get(e.taskId)
     if (!state) {
       const fresh: TaskState = { last: 0, cursor: 0, queue: null }
-      remember(e.taskId, fresh)
+      tasks.set(e.taskId, fresh)
       if (e.seq === 1 || floor === null) return publish(fresh, e)
       fresh.queue = [e]
       return void fill(e.taskId, fresh, e.seq, floor)
@@ -125,7 +98,7 @@ export function createEventSequencer(o: SequencerOptions) {
 
   return {
     offer,
-    lastSeq: (taskId: number): number | undefined => (recent.get(taskId) ?? older.get(taskId))?.last,
+    lastSeq: (taskId: number): number | undefined => tasks.peek(taskId)?.last,
     /** Where this instance started following the events: nothing at or below it is owed. */
     startFrom(cursor: number) {
       floor = Math.max(floor ?? 0, cursor)
