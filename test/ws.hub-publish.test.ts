@@ -4,8 +4,10 @@ import { changeToOutgoing, pushToStreams } from '../src/domain/streams'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { createEventHub, taskTopic } from '../src/api/ws/event-hub'
-import { fieldsToEvent } from '../src/domain/messages'
+import { eventToFields, fieldsToEvent } from '../src/domain/messages'
+import { wallMs } from '../src/infra/clock'
 import { testRedis } from './helpers/redis'
+import { redisUrl } from './helpers/env'
 import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
 
 let sys: TestSystem
@@ -33,6 +35,52 @@ describe('what the event hub sends to the server', () => {
       // The feed has no subscriber, so only the watched task's own topic is sent to, as text.
       expect(published.map(([topic]) => topic)).toEqual([taskTopic(watchedId)])
       expect(JSON.parse(published[0]![1] as string)).toMatchObject({ task_id: watchedId, seq: 2, progress: 0.5 })
+    } finally {
+      await hub.close()
+      redis.disconnect()
+    }
+  })
+})
+
+describe('events that arrive while a fan-out is being written', () => {
+  test('go out together in the next read, not one read and one more fan-out each', async () => {
+    const taskId = 424_242
+    const keys = streamKeys(sys.prefix)
+    const fields = (seq: number) =>
+      eventToFields({
+        message: { kind: 'change', task_id: taskId, owner_id: null, seq, status: 'PROCESSING', progress: 0, at: new Date().toISOString(), cursor: 1_000_000 + seq, detail: null },
+        storedAt: wallMs(),
+      })
+    // Bun writes what was published to its sockets after the turn that
+    // published it; with thousands of sockets that takes tens of milliseconds,
+    // while the worker streams the task's next events. Here that writing is a
+    // blocked thread, during which another process XADDs the next two events.
+    let fanOuts = 0
+    let fanOutDue = false
+    const published: { seq: number; fanOut: number }[] = []
+    const server = {
+      subscriberCount: () => 1,
+      publish(_topic: string, data: string) {
+        const { seq } = JSON.parse(data) as { seq: number }
+        if (!published.some((p) => p.seq === seq)) published.push({ seq, fanOut: fanOuts })
+        if (fanOutDue) return
+        fanOutDue = true
+        setImmediate(() => {
+          fanOutDue = false
+          if (fanOuts++ > 0) return
+          for (const seq of [2, 3]) Bun.spawnSync(['redis-cli', '-u', redisUrl, 'XADD', keys.events, '*', ...fields(seq)])
+        })
+      },
+    }
+    const redis = testRedis()
+    const hub = createEventHub({ redis, db: sys.db, keys, logger: createLogger('silent') })
+    await hub.start(server as never)
+    try {
+      await sys.redis.xadd(keys.events, '*', ...fields(1))
+      await eventually(async () => hub.lastSeq(taskId) === 3)
+      expect(published.map((p) => p.seq)).toEqual([1, 2, 3])
+      // Both came in during the first fan-out, so they make the second one together.
+      expect(published.map((p) => p.fanOut)).toEqual([0, 1, 1])
     } finally {
       await hub.close()
       redis.disconnect()
