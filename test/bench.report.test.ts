@@ -55,4 +55,11 @@ describe('bench report', () => {
     expect(verdict(r, 'event latency p99 <= 25 ms at 10,000 sockets, all on')).toMatchObject({ status: 'not met', measured: 'p99 300.0 ms' })
     expect(verdict(run({ events: { '100': at(5.1) } }), 'event latency p99 <= 5 ms at 100')?.status).toBe('not met')
   })
+
+  test('the all-feed figure is printed beside reference (d), bare Bun publishing to as many sockets, and judged on its own', () => {
+    const at = (p99: number, shape: 'all feed' | 'bare Bun') => ({ sockets: 10_020, shape, count: 100, p50: p99 / 2, p99, max: p99, mean: p99 / 2 })
+    const r = run({ events: { '10020 all feed': at(90, 'all feed'), '10020 bare Bun': at(120, 'bare Bun') } })
+    expect(ratios(r)['events_all_feed_p99/bare_bun']).toBe(0.75)
+    expect(verdict(r, 'event latency p99 <= 25 ms at 10,000 sockets, all on')).toMatchObject({ status: 'not met', measured: 'p99 90.0 ms; bare Bun (d) p99 120.0 ms, 0.75x' })
+  })
 })

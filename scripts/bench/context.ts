@@ -3,8 +3,11 @@ import type { Options } from './options'
 import type { BenchEnv, Role } from './system'
 import { expectReply, spawnChild } from './children'
 
-/** Many sockets, timed two ways: each watching a task of its own, or all on the all-tasks feed. */
-export type ManySocketsShape = 'own task' | 'all feed'
+/**
+ * Many sockets, timed two ways: each watching a task of its own, or all on the
+ * all-tasks feed; and reference (d), a bare Bun server publishing to as many.
+ */
+export type ManySocketsShape = 'own task' | 'all feed' | 'bare Bun'
 
 export type LatencyPoints = Pick<LatencySummary, 'p50' | 'p99' | 'max'>
 
@@ -65,8 +68,10 @@ export interface Results {
    * by count and shape), p50/p99 are those of the probe sockets on the feed; allSockets includes the load processes'
    * own queueing. fromStatementStart times the same messages from the
    * statement's start (task_events.at), so it adds the statement and its fsync.
+   * Reference (d) is timed from when each message was due; offsetsMs are its
+   * events' times within a task, the all-feed run's medians.
    */
-  events?: Record<string, LatencySummary & { sockets: number; shape?: ManySocketsShape; fromStatementStart?: LatencyPoints; allSockets?: LatencyPoints }>
+  events?: Record<string, LatencySummary & { sockets: number; shape?: ManySocketsShape; fromStatementStart?: LatencyPoints; allSockets?: LatencyPoints; offsetsMs?: number[] }>
   fanout?: {
     sockets: number
     offeredPerSecond: number

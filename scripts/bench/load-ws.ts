@@ -41,6 +41,7 @@ const closeCodes: Record<string, number> = {}
 let cursors = new Float64Array(1 << 16)
 let received = new Float64Array(1 << 16)
 let samples = 0
+let sentLatency = new Histogram()
 
 function keep(cursor: number, at: number) {
   if (samples === cursors.length) {
@@ -64,6 +65,9 @@ function onMessage(data: string) {
   if (!timing) return
   const at = wallMs()
   if (data.includes('"status":"PENDING"')) return
+  // Reference (d)'s messages carry when they were due instead of a cursor.
+  const due = data.indexOf('"sent":')
+  if (due >= 0) return void sentLatency.record(Math.max(0, at - parseFloat(data.slice(due + 7, due + 30))))
   const i = data.indexOf('"cursor":')
   if (i < 0) return
   const cursor = parseInt(data.slice(i + 9, i + 30), 10)
@@ -158,6 +162,7 @@ onCommand(async (m) => {
   if (m.cmd === 'start') {
     messages = 0
     samples = 0
+    sentLatency = new Histogram()
     timing = Boolean(m.latency)
     recording = true
     windowStart = performance.now()
@@ -165,7 +170,7 @@ onCommand(async (m) => {
     recording = false
     const windowMs = performance.now() - windowStart
     const timed = timing ? await latencies() : { fromCommit: new Histogram(), fromStatementStart: new Histogram() }
-    reply({ type: 'stopped', messages, windowMs, latency: timed.fromCommit.toJSON(), latencyFromStatementStart: timed.fromStatementStart.toJSON(), open: sockets.length - closedByServer, closedByServer, closeCodes })
+    reply({ type: 'stopped', messages, windowMs, latency: (sentLatency.count ? sentLatency : timed.fromCommit).toJSON(), latencyFromStatementStart: timed.fromStatementStart.toJSON(), open: sockets.length - closedByServer, closedByServer, closeCodes })
   } else if (m.cmd === 'close') {
     for (const ws of sockets) {
       ws.onclose = null

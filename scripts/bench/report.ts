@@ -6,6 +6,8 @@ const num = (v: number | null | undefined, unit = '') => (v == null ? '-' : `${M
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a == null || !b ? null : Math.round((a / b) * 100) / 100)
 const x = (r: number | null) => (r == null ? '-' : `${r.toFixed(2)}x`)
 
+const eventsOfShape = (r: Results, shape: string) => Object.values(r.events ?? {}).find((e) => e.shape === shape)
+
 /** Every ratio the issue asks for, and the scaling phase's, computed once for the table and the JSON line. */
 export function ratios(r: Results) {
   const refs = r.references
@@ -27,6 +29,9 @@ export function ratios(r: Results) {
     out['scaling_2workers/loop'] = ratio(r.scaling.twoWorkers.perSecond, refs.loopTasksPerSecond)
     out['scaling_2workers/1worker'] = r.scaling.ratio
   }
+  const feed = eventsOfShape(r, 'all feed')
+  const bare = eventsOfShape(r, 'bare Bun')
+  if (feed && bare) out['events_all_feed_p99/bare_bun'] = ratio(feed.p99, bare.p99)
   return out
 }
 
@@ -55,8 +60,11 @@ export function targets(r: Results, manySockets: number): Target[] {
   judge('event latency p99 <= 5 ms at 100 sockets', e100 ? (e100.p99 ?? Infinity) <= 5 : null, `p99 ${ms(e100?.p99)}`)
   const scaled = manySockets === 10_000 ? '' : ` (measured at ${manySockets.toLocaleString('en-US')})`
   for (const [shape, says] of [['own task', 'each watching its own task'], ['all feed', 'all on /ws/tasks/']] as const) {
-    const e = Object.values(r.events ?? {}).find((e) => e.shape === shape)
-    judge(`event latency p99 <= 25 ms at 10,000 sockets, ${says}${scaled}`, e ? (e.p99 ?? Infinity) <= 25 : null, `p99 ${ms(e?.p99)}`)
+    const e = eventsOfShape(r, shape)
+    // The all-feed figure beside what Bun's own publish did to as many sockets: the floor of this machine.
+    const bare = shape === 'all feed' ? eventsOfShape(r, 'bare Bun') : undefined
+    const floor = bare ? `; bare Bun (d) p99 ${ms(bare.p99)}, ${x(rt['events_all_feed_p99/bare_bun'] ?? null)}` : ''
+    judge(`event latency p99 <= 25 ms at 10,000 sockets, ${says}${scaled}`, e ? (e.p99 ?? Infinity) <= 25 : null, `p99 ${ms(e?.p99)}${floor}`)
   }
   const f = r.fanout
   judge(`fan-out >= 500,000 messages/s at 10,000 sockets${scaled}`, f ? f.deliveredPerSecond >= 500_000 : null, `${num(f?.deliveredPerSecond)}/s`)
@@ -117,12 +125,14 @@ export function printReport(r: Results, manySockets: number) {
     ]) + `\n2 workers / 1 worker: ${x(s.ratio)} tasks/s (cpu in cores busy; cpu workers = both worker processes together)`)
   }
   const pair = (p?: LatencyPoints) => (p ? `${ms(p.p50)} / ${ms(p.p99)}` : '-')
+  const bareFeed = eventsOfShape(r, 'bare Bun')
   if (r.events) out.push(table("event latency: the worker's commit to a socket's receive", ['sockets', 'p50', 'p99', 'max', 'samples', 'from statement start p50/p99', 'all sockets p50/p99'],
     Object.values(r.events ?? {}).map((e) => [`${num(e.sockets)}${e.shape ? ` ${e.shape}` : ''}`, ms(e.p50), ms(e.p99), ms(e.max), num(e.count), pair(e.fromStatementStart), pair(e.allSockets)])) +
     '\n(commit: when the worker saw its statement commit, carried on the events stream; statement start: task_events.at, which adds\nthe statement and its fsync' +
     (Object.values(r.events ?? {}).some((e) => e.allSockets)
       ? '; with many sockets: timed on a few probe sockets in a process of their own, subscribed last; "all sockets" also holds\neach load process reading a thousand copies of every event on the same two cores)'
-      : ')'))
+      : ')') +
+    (bareFeed ? `\n(bare Bun: reference (d), a server that only publishes, to as many sockets, each task's events at +${bareFeed.offsetsMs?.join(' / +')} ms\n(the all-feed run's medians), timed from when each was due; all feed / bare Bun p99: ${x(rt['events_all_feed_p99/bare_bun'] ?? null)})` : ''))
   if (r.fanout) {
     const f = r.fanout
     out.push(table('fan-out: all sockets on /ws/tasks/, one API instance', ['sockets', 'offered msg/s', 'delivered msg/s', 'closed by server', 'API RSS before', 'after', 'per socket'], [

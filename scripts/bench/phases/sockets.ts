@@ -2,8 +2,9 @@ import { expectReply, spawnChild, type Child } from '../children'
 import { Histogram, type HistogramData, type LatencySummary } from '../histogram'
 import { MiB, round, type Context, type ManySocketsShape } from '../context'
 import type { WsJob } from '../load-ws'
+import type { PublishCommand } from '../publish-server'
 import { measureCpu, rssBytes } from '../procfs'
-import { redisUrl, startApi, startWorker } from '../system'
+import { freePort, redisUrl, startApi, startWorker } from '../system'
 import { streamKeys } from '../../../src/infra/stream-keys'
 import { createBody, postTasks } from './create'
 import { httpLoad } from './http-figure'
@@ -25,14 +26,14 @@ const pick = ({ p50, p99, max }: LatencySummary) => ({ p50, p99, max })
  * Idle sockets held by `processes` load processes, measured on command: on
  * the all-tasks feed, or with `taskIds`, each watching one of those tasks.
  */
-async function openSockets(ctx: Context, total: number, processes: number, taskIds?: number[]) {
+async function openSockets(ctx: Context, total: number, processes: number, { taskIds, wsUrl }: { taskIds?: number[]; wsUrl?: string } = {}) {
   const children: Child[] = []
   const per = Math.ceil(total / processes)
   for (let i = 0, left = total; left > 0; i++, left -= per) {
     const count = Math.min(per, left)
     children.push(spawnChild(`sockets ${i}`, ['bun', 'scripts/bench/load-ws.ts'], {
       BENCH_JOB: JSON.stringify({
-        wsUrl: `${ctx.api!.url.replace('http', 'ws')}/ws/tasks/`,
+        wsUrl: wsUrl ?? `${ctx.api!.url.replace('http', 'ws')}/ws/tasks/`,
         databaseUrl: ctx.env.databaseUrl,
         redisUrl,
         eventsKey: streamKeys(ctx.env.keyPrefix).events,
@@ -57,13 +58,22 @@ async function openSockets(ctx: Context, total: number, processes: number, taskI
 }
 type SocketSet = Awaited<ReturnType<typeof openSockets>>
 
+function startCounting(sets: SocketSet[], latency: boolean) {
+  for (const c of sets.flatMap((s) => s.children)) c.send({ cmd: 'start', latency })
+}
+
+/** What each load process of each set counted since startCounting. */
+async function stopCounting(sets: SocketSet[]): Promise<Stopped[][]> {
+  for (const c of sets.flatMap((s) => s.children)) c.send({ cmd: 'stop' })
+  return Promise.all(sets.map((s) => Promise.all(s.children.map((c) => expectReply<Stopped>(c, 'stopped', 120_000)))))
+}
+
 /**
  * Counts (and with latency, times) what each set of sockets gets while `rate`
  * tasks/s are POSTed; one figure per set, all measured in the same window.
  */
 async function measure(ctx: Context, sets: SocketSet[], rate: number, latency: boolean, body: { title: string; payload: { duration_ms: number; steps?: number } } = createBody) {
-  const children = sets.flatMap((s) => s.children)
-  for (const c of children) c.send({ cmd: 'start', latency })
+  startCounting(sets, latency)
   const { raw } = await httpLoad(`driver ${rate}/s`, {
     url: `${ctx.api!.url}/api/tasks/`,
     method: 'POST',
@@ -76,8 +86,7 @@ async function measure(ctx: Context, sets: SocketSet[], rate: number, latency: b
   ctx.posted += raw.created
   // Timing needs the last events' messages too; a throughput count stops with the load.
   if (latency) await Bun.sleep(500)
-  for (const c of children) c.send({ cmd: 'stop' })
-  const bySet = await Promise.all(sets.map((s) => Promise.all(s.children.map((c) => expectReply<Stopped>(c, 'stopped', 120_000)))))
+  const bySet = await stopCounting(sets)
   return sets.map((set, i) => ({
     // PENDING, PROCESSING, one progress event per step but the last, COMPLETED.
     offeredPerSecond: (raw.created * (2 + (body.payload.steps ?? 1)) * set.opened) / (raw.elapsedMs / 1000),
@@ -123,6 +132,59 @@ async function probeLatency(ctx: Context, set: SocketSet, shape: ManySocketsShap
   }
 }
 
+/** How far apart, at the median, the PROCESSING and COMPLETED events of tasks past `afterId` came after their PENDING one. */
+async function eventOffsets(ctx: Context, afterId: number): Promise<[number, number, number]> {
+  const { rows } = await ctx.env.pool.query<{ processing: number | null; completed: number | null }>(
+    `select percentile_cont(0.5) within group (order by extract(epoch from pr.at - pe.at) * 1000) as processing,
+            percentile_cont(0.5) within group (order by extract(epoch from co.at - pe.at) * 1000) as completed
+       from task_events pe
+       join task_events pr on pr.task_id = pe.task_id and pr.status = 'PROCESSING'
+       join task_events co on co.task_id = pe.task_id and co.status = 'COMPLETED'
+      where pe.seq = 1 and pe.task_id > $1`,
+    [afterId],
+  )
+  return [0, round(rows[0]?.processing ?? 0, 2), round(rows[0]?.completed ?? 0, 2)]
+}
+
+/**
+ * Reference (d) for the all-feed shape: Bun's own publish, from a server that
+ * does nothing else, to as many sockets opened the same way, of tasks at the
+ * same rate whose three events are as far apart as the system's just were.
+ * What it takes to write every event to every socket on this machine, before
+ * any work of ours.
+ */
+async function bareBunFeed(ctx: Context, sockets: number, offsetsMs: [number, number, number]) {
+  const port = freePort()
+  const server = spawnChild('publish-server', ['bun', 'scripts/bench/publish-server.ts'], { PORT: port })
+  try {
+    await expectReply(server, 'ready', 10_000)
+    const wsUrl = `ws://127.0.0.1:${port}/`
+    const set = await openSockets(ctx, sockets, ctx.opts.socketProcesses, { wsUrl })
+    const probe = await openSockets(ctx, PROBE_SOCKETS, 1, { wsUrl })
+    try {
+      startCounting([set, probe], true)
+      server.send({ cmd: 'start', tasksPerSecond: ctx.opts.eventRateMany, offsetsMs } satisfies PublishCommand)
+      await expectReply(server, 'started', 10_000)
+      await Bun.sleep(ctx.opts.windowMs)
+      server.send({ cmd: 'stop' })
+      await expectReply(server, 'stopped', 10_000)
+      await Bun.sleep(500)
+      const [all, probed] = (await stopCounting([set, probe])).map((replies) => Histogram.from(replies.map((r) => r.latency)).summary())
+      ctx.results.events![`${set.opened + probe.opened} bare Bun`] = {
+        sockets: set.opened + probe.opened,
+        shape: 'bare Bun',
+        ...probed!,
+        ...(all!.count ? { allSockets: pick(all!) } : {}),
+        offsetsMs,
+      }
+    } finally {
+      await Promise.all([set.close(), probe.close()])
+    }
+  } finally {
+    await server.stop()
+  }
+}
+
 /**
  * Event latency (worker's commit to a socket's receive) at 1, 100 and many
  * sockets under a light load, and fan-out throughput at many sockets with the
@@ -140,7 +202,7 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
     ctx.results.events = {}
     const ids = await taskIdsToWatch(ctx, many)
     console.log(`events: latency at ${ids.length} sockets each watching its own task + ${PROBE_SOCKETS} on the feed, ${opts.eventRateMany} tasks/s`)
-    const watchers = await openSockets(ctx, ids.length, opts.socketProcesses, ids)
+    const watchers = await openSockets(ctx, ids.length, opts.socketProcesses, { taskIds: ids })
     try {
       await probeLatency(ctx, watchers, 'own task')
     } finally {
@@ -155,13 +217,16 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
   const before = rssBytes(ctx.api.pid)!
   console.log(`sockets: opening ${many} idle sockets over ${opts.socketProcesses} load processes`)
   const set = await openSockets(ctx, many, opts.socketProcesses)
+  let allFeedOffsets: [number, number, number] | null = null
   try {
     // Let the sessions settle (feed subscriptions, buffers) before reading memory.
     await Bun.sleep(1500)
     const after = rssBytes(ctx.api!.pid)!
     if (want.events) {
       console.log(`events: latency at ${set.opened} + ${PROBE_SOCKETS} sockets on the feed, ${opts.eventRateMany} tasks/s`)
+      const lastIdBefore = Number((await ctx.env.pool.query<{ id: string }>('select coalesce(max(id), 0) as id from tasks')).rows[0]!.id)
       await probeLatency(ctx, set, 'all feed')
+      allFeedOffsets = await eventOffsets(ctx, lastIdBefore)
     }
     if (want.fanout) {
       // Progress steps make each task 22 events, so the offered messages need few tasks:
@@ -186,6 +251,10 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
     }
   } finally {
     await set.close()
+  }
+  if (allFeedOffsets) {
+    console.log(`events: reference (d), bare Bun publishing to ${many} + ${PROBE_SOCKETS} sockets, ${opts.eventRateMany} tasks/s, events at +${allFeedOffsets.join(' / +')} ms`)
+    await bareBunFeed(ctx, many, allFeedOffsets)
   }
   if (want.events) {
     for (const n of [1, 100]) {
