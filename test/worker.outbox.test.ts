@@ -6,32 +6,8 @@ import { fieldsToEvent } from '../src/domain/messages'
 import { createTaskRunner } from '../src/worker/task-runner'
 import type { JobConsumer } from '../src/worker/job-consumer'
 import { createTestDatabase, insertTaskRows, type TestDatabase } from './helpers/database'
-import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
+import { deleteKeys, slowPushRedis, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually } from './helpers/poll'
-
-/**
- * A real Redis whose every stream push is held back `delayMs` before it is
- * sent, as a slow or distant Redis would: when each push started and ended is
- * recorded, so the test can see what the worker did meanwhile.
- */
-function slowPushRedis(delayMs: number) {
-  const redis = testRedis()
-  const pushes: { started: number; ended: number }[] = []
-  const define = redis.defineCommand.bind(redis)
-  redis.defineCommand = (name: string, definition: { lua: string; numberOfKeys?: number }) => {
-    define(name, definition)
-    const target = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
-    const real = target[name]!.bind(redis)
-    target[name] = async (...args: unknown[]) => {
-      const started = Date.now()
-      await Bun.sleep(delayMs)
-      const result = await real(...args)
-      pushes.push({ started, ended: Date.now() })
-      return result
-    }
-  }
-  return { redis, pushes }
-}
 
 let database: TestDatabase
 const prefix = uniquePrefix()

@@ -45,9 +45,10 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
   }
   metrics = createMetrics({ role: 'api', redis, keys, openSockets: () => sockets.sockets.size })
   const taskDeps = { db, redis, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics }
+  const inserter = createTaskInserter(taskDeps)
   const app = createApp({
     ...taskDeps,
-    inserter: createTaskInserter(taskDeps),
+    inserter,
     observeHttp: metrics.observeHttp,
     limits: { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxPayloadDepth: config.MAX_PAYLOAD_DEPTH },
     auth: { mode: config.AUTH, verify: createTokenVerifier(db) },
@@ -77,6 +78,8 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
       closing ??= (async () => {
         sockets.closeAll(closeCodes.goingAway, 'server shutting down')
         await settleAll(logger, [server.stop(), hub.close()])
+        // Creates already answered may still have their push in flight.
+        await inserter.pushed()
         await settleAll(logger, [redis.quit(), db.destroy()])
       })()
       return closing

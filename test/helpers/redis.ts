@@ -7,3 +7,26 @@ export const testRedis = (url = redisUrl) => new Redis(url, { maxRetriesPerReque
 
 export const uniquePrefix = () => `${uniqueName('test')}:`
 
+/**
+ * A real Redis whose every stream push is held back `delayMs` before it is
+ * sent, as a slow or distant Redis would: when each push started and ended is
+ * recorded, so a test can see what its caller did meanwhile.
+ */
+export function slowPushRedis(delayMs: number) {
+  const redis = testRedis()
+  const pushes: { started: number; ended: number }[] = []
+  const define = redis.defineCommand.bind(redis)
+  redis.defineCommand = (name: string, definition: { lua: string; numberOfKeys?: number }) => {
+    define(name, definition)
+    const target = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+    const real = target[name]!.bind(redis)
+    target[name] = async (...args: unknown[]) => {
+      const started = Date.now()
+      await Bun.sleep(delayMs)
+      const result = await real(...args)
+      pushes.push({ started, ended: Date.now() })
+      return result
+    }
+  }
+  return { redis, pushes }
+}
