@@ -7,6 +7,7 @@
  * from their commit. No database, no Redis, no JSON work per socket.
  */
 import { onCommand, reply } from './child-runtime'
+import { wallMs } from '../../src/infra/clock'
 
 export interface PublishCommand {
   cmd: 'start'
@@ -17,7 +18,6 @@ export interface PublishCommand {
 
 const statuses = ['PENDING', 'PROCESSING', 'COMPLETED'] as const
 const topic = 'feed'
-const wallNow = () => performance.timeOrigin + performance.now()
 
 const server = Bun.serve({
   port: Number(process.env.PORT ?? 0),
@@ -44,7 +44,7 @@ onCommand((m: PublishCommand | { cmd: 'stop' }) => {
   clearInterval(timer)
   if (m.cmd !== 'start') return reply({ type: 'stopped' })
   timer = setInterval(() => {
-    const first = wallNow()
+    const first = wallMs()
     statuses.forEach((status, i) => {
       const offset = m.offsetsMs[i]!
       if (offset <= 0) publishEvent(status, first)
