@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { createBatcher } from './batcher'
+import { createBatcher, createRelay } from './batcher'
 
 describe('batcher', () => {
   test('calls made together share one flush, each gets its own result in order', async () => {
@@ -122,5 +122,34 @@ describe('batcher', () => {
       expect(solo.flushes).toEqual([[7]])
       expect(await answered).toBe(7)
     })
+  })
+})
+
+describe('relay', () => {
+  test('steps handed over together run one at a time, in order, and idle waits for every one of them', async () => {
+    const relay = createRelay()
+    const ran: string[] = []
+    let releaseFirst!: () => void
+    const first = relay.next(async () => {
+      ran.push('first')
+      await new Promise<void>((r) => (releaseFirst = r))
+      return 1
+    })
+    const second = relay.next(async () => {
+      ran.push('second')
+      return 2
+    })
+    let idle = false
+    void relay.idle().then(() => (idle = true))
+    await first.started
+    await Bun.sleep(1)
+    // The second waits its turn behind the first, which is still running; so does idle.
+    expect(ran).toEqual(['first'])
+    expect(idle).toBe(false)
+    releaseFirst()
+    expect(await Promise.all([first.done, second.done])).toEqual([1, 2])
+    await Bun.sleep(1)
+    expect(ran).toEqual(['first', 'second'])
+    expect(idle).toBe(true)
   })
 })

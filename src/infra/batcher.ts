@@ -68,18 +68,20 @@ export function createBatcher<T, R>(flush: (items: T[]) => Promise<R[]>, { maxBa
 
 /**
  * The second stage of a two-stage batch pipeline (store, then push): each
- * step starts once the one before it has finished, in call order, but the
- * caller gets it back started rather than finished, so its batcher can begin
- * storing the next batch while this one is pushed. At most one step runs.
+ * step starts once the one before it has settled, in hand-over order, and
+ * the caller may wait for its start rather than its end, so its batcher can
+ * begin storing the next batch while this one is pushed. At most one step
+ * runs. Each hand-over takes its place in line at once, so idle() covers the
+ * steps still waiting their turn, not only the one running.
  */
 export function createRelay() {
   let last: Promise<unknown> = Promise.resolve()
   return {
-    async next<T>(step: () => Promise<T>): Promise<{ done: Promise<T> }> {
-      await last
-      const done = step()
+    next<T>(step: () => Promise<T>): { started: Promise<void>; done: Promise<T> } {
+      const started = last.then(() => {})
+      const done = started.then(step)
       last = done.catch(() => {})
-      return { done }
+      return { started, done }
     },
     /** Settles once every step handed over so far has. */
     idle: () => last,

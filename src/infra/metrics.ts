@@ -36,7 +36,7 @@ export function createMetrics(o: { role: 'api' | 'worker'; redis: Redis; keys: S
     buckets: secondsBuckets,
     registers,
   })
-  const eventsFannedOut = new Counter({ name: 'taskline_events_fanned_out_total', help: 'Events this API instance published to its sockets', registers })
+  const eventsFannedOut = new Counter({ name: 'taskline_events_fanned_out_total', help: 'Events this API instance read and routed to its sockets (counted whether or not a socket here watches them)', registers })
   const eventDelivery = new Histogram({
     name: 'taskline_event_delivery_seconds',
     help: "From a change's commit, as its producer saw it, to this API instance publishing it to its sockets (across hosts, clock skew adds in)",

@@ -94,7 +94,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     } finally {
       // Even when the UPDATE failed (its completions are retried), what is stored already goes out, in order.
       const settled = items.filter((i) => !isCompletion(i) || finished.has(i.key.id))
-      await pushes.next(() => publishChanges(o, [], present(items.map(changeOf)), settled.flatMap((i) => i.streamIds ?? [])))
+      await pushes.next(() => publishChanges(o, [], present(items.map(changeOf)), settled.flatMap((i) => i.streamIds ?? []))).started
     }
     return items.map(changeOf)
   })

@@ -52,8 +52,7 @@ export function createTaskInserter(deps: TaskDeps) {
     const changes = await repo.insertTasks(deps.db, rows)
     pushes
       .next(() => enqueue(deps, changes))
-      .then(({ done }) => done)
-      .catch((e) => deps.logger.warn('could not push created tasks; the sweeper will queue them', { tasks: changes.length, error: coerceError(e).message }))
+      .done.catch((e) => deps.logger.warn('could not push created tasks; the sweeper will queue them', { tasks: changes.length, error: coerceError(e).message }))
     return changes
   }, { lingerMs: 1, maxInFlight: 2 })
   return {
