@@ -66,3 +66,45 @@ test("a task that finishes at once is stored COMPLETED while its claim's events 
     await db.destroy()
   }
 })
+
+test("a retry's job that arrives while the failed attempt's event is still on its way to Redis starts the next attempt", async () => {
+  // Before, the worker took that job for a duplicate of the attempt still in
+  // its hands and acknowledged it with it: the task sat PENDING, marked as
+  // queued, until the sweeper's 10 s check for lost jobs.
+  const { redis } = slowPushRedis(400)
+  const db = createDb(database.url, 4)
+  const runner = createTaskRunner({
+    redis,
+    keys,
+    eventsMaxLen: 1000,
+    logger: createLogger('error'),
+    db,
+    workerId: 'retry-test',
+    concurrency: 4,
+    leaseMs: 30_000,
+    retryBaseMs: 1,
+    defaultTimeoutMs: 10_000,
+    settings: { demoWorkMs: 0 },
+    consumer: () => ({}) as JobConsumer,
+  })
+  const status = async (id: number) => db.selectFrom('tasks').select(['status', 'attempts']).where('id', '=', id).executeTakeFirstOrThrow()
+  try {
+    const [task] = await insertTaskRows(database.db, [{ title: 'fails twice', type: 'demo', payload: JSON.stringify({ fail: true, duration_ms: 0 }), max_attempts: 2 }])
+    const id = task!.id
+    const job = async () => {
+      const streamId = (await admin.xadd(keys.jobs, '*', 'task_id', String(id)))!
+      await runner.onJobs([{ streamId, fields: { task_id: String(id) } }])
+    }
+    await job()
+    // The first attempt's failure is stored (PENDING again, due at once) while its push is held back.
+    await eventually(async () => (await status(id)).status === 'PENDING' && (await status(id)).attempts === 1, 5000)
+    expect(runner.running.has(id)).toBe(true)
+    await job()
+    await eventually(async () => (await status(id)).status === 'FAILED', 5000)
+    expect(await status(id)).toEqual({ status: 'FAILED', attempts: 2 })
+    await runner.drain(2000)
+  } finally {
+    redis.disconnect()
+    await db.destroy()
+  }
+})

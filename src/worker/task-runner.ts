@@ -57,6 +57,8 @@ interface Running {
   controller: AbortController
   streamIds: string[]
   done: Promise<void>
+  /** Its outcome is stored; only its event and ack are still on their way. */
+  settled: boolean
 }
 
 /**
@@ -131,7 +133,8 @@ export function createTaskRunner(o: TaskRunnerOptions) {
       if (ids) ids.push(entry.streamId)
       else byTask.set(parsed.data.task_id, [entry.streamId])
     }
-    const candidates = [...byTask.keys()].filter((id) => !running.has(id))
+    // A settled run is no duplicate: a job for its task now is the retry it stored.
+    const candidates = [...byTask.keys()].filter((id) => !running.has(id) || running.get(id)!.settled)
     const claimed = await persist('claim', () => runs.claimTasks(o.db, candidates, o.workerId, o.leaseMs))
     // Not awaited: the handlers need not wait for Redis, and the outbox keeps
     // PROCESSING ahead of whatever the run streams next.
@@ -149,7 +152,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     for (const [id, streamIds] of idle) {
       if (missing.has(id)) {
         for (const streamId of streamIds) await o.consumer().deadLetter({ streamId, fields: { task_id: String(id) } }, `task ${id} does not exist`)
-      } else if (running.has(id)) {
+      } else if (running.has(id) && !running.get(id)!.settled) {
         running.get(id)!.streamIds.push(...streamIds) // acked with the run it duplicates
       } else {
         settled.push(...streamIds)
@@ -163,12 +166,15 @@ export function createTaskRunner(o: TaskRunnerOptions) {
   function start(task: TaskChange, streamIds: string[]) {
     const key = { id: task.id, workerId: o.workerId, attempt: task.attempts }
     const controller = new AbortController()
-    const run: Running = { key, controller, streamIds, done: Promise.resolve() }
+    const run: Running = { key, controller, streamIds, done: Promise.resolve(), settled: false }
+    // The task's previous attempt, settled and still streaming its outcome: a drain waits for both.
+    const previous = running.get(task.id)
     running.set(task.id, run)
-    run.done = execute(task, run).finally(() => {
-      running.delete(task.id)
+    const ran = execute(task, run).finally(() => {
+      if (running.get(task.id) === run) running.delete(task.id)
       slotFreed?.()
     })
+    run.done = previous ? Promise.all([previous.done, ran]).then(() => {}) : ran
   }
 
   async function execute(task: TaskChange, run: Running): Promise<void> {
@@ -183,6 +189,8 @@ export function createTaskRunner(o: TaskRunnerOptions) {
         change = await persist('outcome', () => outbox.add({ key: run.key, result: outcome.completed, streamIds: run.streamIds }))
       } else {
         change = await persist('outcome', () => outcome.record(run.key))
+        // A retry may be due before this push ends (the sweeper queues it): its job must start a new run.
+        run.settled = true
         await send({ change, streamIds: run.streamIds })
       }
     } catch (e) {
