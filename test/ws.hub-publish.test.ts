@@ -25,7 +25,9 @@ describe('what the event hub sends to the server', () => {
     const server = { publish: (topic: string, data: unknown) => published.push([topic, data]), subscriberCount: (topic: string) => (subscribed.has(topic) ? 1 : 0) }
     const redis = testRedis()
     const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent') })
+    hub.join() // a socket here: without one the hub does not read the stream
     await hub.start(server as never)
+    await hub.following()
     try {
       const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
       for (const id of [unwatchedId, watchedId]) {
@@ -35,6 +37,38 @@ describe('what the event hub sends to the server', () => {
       // The feed has no subscriber, so only the watched task's own topic is sent to, as text.
       expect(published.map(([topic]) => topic)).toEqual([taskTopic(watchedId)])
       expect(JSON.parse(published[0]![1] as string)).toMatchObject({ task_id: watchedId, seq: 2, progress: 0.5 })
+    } finally {
+      await hub.close()
+      redis.disconnect()
+    }
+  })
+})
+
+describe('a hub with no socket open here', () => {
+  test('reads no event until a socket joins, then follows the stream from there', async () => {
+    const before: number = (await postJson(`${sys.http}/api/tasks`, { title: 'before' })).body.id
+    const after: number = (await postJson(`${sys.http}/api/tasks`, { title: 'after' })).body.id
+    const published: number[] = []
+    let counted = 0
+    const server = { subscriberCount: () => 1, publish: (_topic: string, data: string) => void published.push((JSON.parse(data) as { task_id: number }).task_id) }
+    const redis = testRedis()
+    const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), onPublish: () => counted++ })
+    await hub.start(server as never)
+    const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
+    const change = async (id: number) => pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
+    try {
+      // Nobody here is owed this event: it is neither published nor counted, so it was never read.
+      await change(before)
+      await Bun.sleep(300)
+      expect({ published, counted }).toEqual({ published: [], counted: 0 })
+      // The first socket wakes the hub, which then follows from the stream's end: the earlier event stays unread.
+      const leave = hub.join()
+      await hub.following()
+      await change(after)
+      await eventually(async () => published.includes(after))
+      expect([...new Set(published)]).toEqual([after])
+      expect(hub.lastSeq(before)).toBeUndefined()
+      leave()
     } finally {
       await hub.close()
       redis.disconnect()
@@ -74,7 +108,9 @@ describe('events that arrive while a fan-out is being written', () => {
     }
     const redis = testRedis()
     const hub = createEventHub({ redis, db: sys.db, keys, logger: createLogger('silent') })
+    hub.join()
     await hub.start(server as never)
+    await hub.following()
     try {
       await sys.redis.xadd(keys.events, '*', ...fields(1))
       await eventually(async () => hub.lastSeq(taskId) === 3)

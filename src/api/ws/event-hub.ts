@@ -7,7 +7,7 @@ import { fieldsToEvent, type StreamedEvent } from '../../domain/messages'
 import { createBatcher } from '../../infra/batcher'
 import { wallMs } from '../../infra/clock'
 import { findTaskSeqs, latestEventId, listEventKeysBetween, listEventsAfter, listEventsInGaps } from '../../domain/tasks/task.repository'
-import { createEventSequencer, messageToStreamed } from './event-sequencer'
+import { createEventSequencer, messageToStreamed, type EventSequencer } from './event-sequencer'
 
 export const allTasksTopic = 'tasks'
 export const taskTopic = (id: number) => `task:${id}`
@@ -33,6 +33,14 @@ export interface EventHubOptions {
  * every API instance sees every event), puts each task's events in order
  * (filling gaps from Postgres), and publishes each event's JSON, as its
  * producer encoded it, to the task's topic and the all-tasks topic.
+ *
+ * Only while a socket is open here (or something listens): an instance with
+ * none owes no event to anyone, and reading, decoding and ordering every
+ * event for no one was a fifth of a busy create path's CPU. The first socket
+ * to arrive wakes the hub, which starts over as it does at startup: from the
+ * stream's end and Postgres' newest event, forgetting what it knew. The
+ * socket waits for that (following()) before it reads its snapshot or
+ * history, so what it reads and what the hub publishes meet without a gap.
  */
 export function createEventHub(o: EventHubOptions) {
   const listeners = new Map<string, Set<Listener>>()
@@ -54,8 +62,24 @@ export function createEventHub(o: EventHubOptions) {
   let outageSince: number | null = null
   const recentCursors: { at: number; cursor: number }[] = []
   o.redis.on('close', () => {
-    if (running && outageSince === null) outageSince = Date.now()
+    if (running && following && outageSince === null) outageSince = Date.now()
   })
+
+  /** Open sockets here; with none (and no listener) the stream is not read. */
+  let joined = 0
+  const hasAudience = () => joined > 0 || listeners.size > 0
+  let wake: (() => void) | null = null
+  const woken = () => {
+    wake?.()
+    wake = null
+  }
+  /** Whether the hub follows the stream now (a position is known), and a promise settled once it does. */
+  let following = false
+  let positioned = Promise.withResolvers<void>()
+  const nowFollowing = () => {
+    following = true
+    positioned.resolve()
+  }
   const cursorBefore = (t: number) => recentCursors.findLast((r) => r.at <= t)?.cursor ?? recentCursors[0]?.cursor ?? lastCursor
 
   /**
@@ -69,18 +93,38 @@ export function createEventHub(o: EventHubOptions) {
     return batch.map((g) => (found.get(g.taskId) ?? []).filter((m) => m.seq > g.afterSeq && m.seq < g.beforeSeq))
   }, { maxBatch: 1000 })
   /** Publishes, through the sequencer, what Postgres has of each task past the seq given. */
-  const fetchAfter = (behind: Map<number, number>) =>
+  const fetchAfter = (behind: Map<number, number>, into: EventSequencer) =>
     Promise.all(
       [...behind].map(async ([taskId, afterSeq]) => {
-        for (const m of await gaps.add({ taskId, afterSeq, beforeSeq: Infinity })) sequencer.offer(messageToStreamed(m))
+        for (const m of await gaps.add({ taskId, afterSeq, beforeSeq: Infinity })) into.offer(messageToStreamed(m))
       }),
     )
 
-  const sequencer = createEventSequencer({
-    publish: deliver,
-    fetchMissing: (taskId, afterSeq, beforeSeq) => gaps.add({ taskId, afterSeq, beforeSeq }),
-    onError: (e) => o.logger.warn('could not fill an event gap from postgres', { error: coerceError(e).message }),
-  })
+  /**
+   * A fresh sequencer each time the hub starts following: a gap the one before
+   * was still filling when the hub went idle must not publish to the sockets
+   * that woke it (they read their own history).
+   */
+  let generation = 0
+  const newSequencer = () => {
+    const mine = ++generation
+    return createEventSequencer({
+      publish: (e) => mine === generation && deliver(e),
+      fetchMissing: (taskId, afterSeq, beforeSeq) => gaps.add({ taskId, afterSeq, beforeSeq }),
+      onError: (e) => o.logger.warn('could not fill an event gap from postgres', { error: coerceError(e).message }),
+    })
+  }
+  let sequencer = newSequencer()
+
+  /** Stops following: forgets the position and every task, so waking starts over as at startup. */
+  function goIdle() {
+    following = false
+    positioned = Promise.withResolvers<void>()
+    lastCursor = null
+    sequencer = newSequencer()
+    recentCursors.length = 0
+    outageSince = null
+  }
 
   function deliver(e: StreamedEvent) {
     if (lastCursor !== null && e.cursor > lastCursor) lastCursor = e.cursor
@@ -111,11 +155,12 @@ export function createEventHub(o: EventHubOptions) {
    * in flight on the stream are published now and dropped as repeats later.
    */
   async function catchUpFromPostgres(maxPages = 10, from: number | null = lastCursor) {
+    const into = sequencer
     const start = await learnStart()
     let cursor = from ?? start
     for (let i = 0; i < maxPages; i++) {
       const page = await listEventsAfter(o.db, cursor, 1000)
-      for (const m of page) sequencer.offer(messageToStreamed(m))
+      for (const m of page) into.offer(messageToStreamed(m))
       cursor = page.at(-1)?.cursor ?? cursor
       lastCursor = Math.max(lastCursor ?? start, cursor)
       if (page.length < 1000) return
@@ -126,9 +171,27 @@ export function createEventHub(o: EventHubOptions) {
     let cursor: string | null = null
     let failing = false
     while (running) {
+      if (!hasAudience()) {
+        if (following || cursor !== null) goIdle()
+        cursor = null
+        failing = false
+        onReady()
+        await new Promise<void>((r) => (wake = r))
+        continue
+      }
       try {
-        cursor ??= await streamEndId(o.redis, o.keys.events)
-        await learnStart().catch(() => null)
+        if (cursor === null) {
+          // A periodic check still running when the hub went idle may have read a position since.
+          if (!following) lastCursor = null
+          try {
+            cursor = await streamEndId(o.redis, o.keys.events)
+          } finally {
+            // With Redis away, sockets still get their snapshot, and the
+            // events from Postgres: periodically, and all of them on its return.
+            await learnStart().catch(() => null)
+            nowFollowing()
+          }
+        }
         onReady()
         const res = (await reader.read(o.redis.xreadBuffer('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', o.keys.events, cursor))) as [Buffer, [Buffer, Buffer[]][]][] | null
         if (failing || outageSince !== null) {
@@ -171,23 +234,25 @@ export function createEventHub(o: EventHubOptions) {
     const from = cursorBefore(now - 3 * period)
     const upto = cursorBefore(now - period)
     if (from === null || upto === null || upto <= from) return
+    const into = sequencer
     const behind = new Map<number, number>()
     for (const { task_id, seq } of await listEventKeysBetween(o.db, from, upto, 100_000)) {
-      const published = sequencer.lastSeq(task_id) ?? 0
+      const published = into.lastSeq(task_id) ?? 0
       if (seq > published) behind.set(task_id, Math.min(behind.get(task_id) ?? published, published))
     }
-    await fetchAfter(behind)
+    await fetchAfter(behind, into)
   }
 
   async function resyncWatched() {
     const ids = [...watched.keys()]
     if (ids.length === 0) return
+    const into = sequencer
     const behind = new Map<number, number>()
     for (const { id, seq } of await findTaskSeqs(o.db, ids)) {
-      const published = sequencer.lastSeq(id) ?? watched.get(id)?.seq ?? seq
+      const published = into.lastSeq(id) ?? watched.get(id)?.seq ?? seq
       if (seq > published) behind.set(id, published)
     }
-    await fetchAfter(behind)
+    await fetchAfter(behind, into)
   }
 
   return {
@@ -197,14 +262,16 @@ export function createEventHub(o: EventHubOptions) {
       running = true
       let resyncing = false
       resyncTimer = setInterval(() => {
+        if (!following) return
         if (lastCursor !== null) recentCursors.push({ at: Date.now(), cursor: lastCursor })
         // About a minute of history is plenty to look back a few seconds before an outage.
         if (recentCursors.length > Math.ceil(60_000 / (o.resyncMs ?? 2000))) recentCursors.shift()
         if (resyncing) return
         resyncing = true
+        // Each step works on the sequencer it began with: one left behind by going idle publishes nothing.
         resyncWatched()
-          .then(() => findUnstreamed())
-          .then(() => catchUpFromPostgres(1))
+          .then(() => (following ? findUnstreamed() : undefined))
+          .then(() => (following ? catchUpFromPostgres(1) : undefined))
           .catch(() => {})
           .finally(() => (resyncing = false))
       }, o.resyncMs ?? 2000)
@@ -217,6 +284,7 @@ export function createEventHub(o: EventHubOptions) {
       let set = listeners.get(topic)
       if (!set) listeners.set(topic, (set = new Set()))
       set.add(fn)
+      woken()
       return () => {
         set.delete(fn)
         if (set.size === 0) listeners.delete(topic)
@@ -232,10 +300,23 @@ export function createEventHub(o: EventHubOptions) {
         else now.sockets--
       }
     },
-    lastSeq: sequencer.lastSeq,
+    /** A socket open here, until the returned function is called: while there is one, the hub reads the stream. */
+    join(): () => void {
+      joined++
+      woken()
+      let left = false
+      return () => {
+        if (!left) joined--
+        left = true
+      }
+    },
+    /** Settles once the hub follows the stream from a point no later than this call. */
+    following: (): Promise<void> => positioned.promise,
+    lastSeq: (taskId: number) => sequencer.lastSeq(taskId),
     async close() {
       if (!running) return
       running = false
+      woken()
       if (resyncTimer) clearInterval(resyncTimer)
       reader.stop()
       o.redis.disconnect()

@@ -12,6 +12,8 @@ export type SocketData = ({ feed: 'task'; taskId: number; afterSeq?: number } | 
   principal: Principal
   /** Releases what the session holds in the hub; set once the session starts. */
   stop?: () => void
+  /** Leaves the hub's audience (see EventHub.join); set when the socket opens. */
+  leave?: () => void
 }
 export type TaskSocket = ServerWebSocket<SocketData>
 
@@ -50,6 +52,7 @@ export async function startTaskSession(ws: TaskSocket, deps: SessionDeps, taskId
   let onLive: (e: StreamedEvent) => void = (e) => early.push(e)
   const stopListening = deps.hub.listen(topic, (e) => onLive(e))
   ws.data.stop = stopListening
+  await deps.hub.following()
   const replayed = afterSeq === undefined ? await sendSnapshot(ws, deps.db, taskId) : await sendHistory(ws, deps.db, taskId, afterSeq)
   if (replayed === null || ws.readyState !== WebSocket.OPEN) return stopListening()
 
@@ -110,6 +113,7 @@ export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?
   let onLive: (e: StreamedEvent) => void = (e) => early.push(e)
   const stopListening = deps.hub.listen(topic, (e) => onLive(e))
   ws.data.stop = stopListening
+  await deps.hub.following()
   const seen = new Set<number>()
   if (after === undefined) {
     ws.send(JSON.stringify({ kind: 'hello', cursor: await repo.latestEventId(deps.db) }))
@@ -205,6 +209,7 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
         // An upgrade that completes after closeAll() would otherwise stay open, and silent, until the process exits.
         if (shuttingDown) return ws.close(closeCodes.goingAway, 'server shutting down')
         sockets.add(ws)
+        ws.data.leave = deps.hub.join()
         const owner = ws.data.principal.ownerId
         if (owner !== null) perOwner.set(owner, (perOwner.get(owner) ?? 0) + 1)
         try {
@@ -231,6 +236,7 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
           else perOwner.set(owner, n)
         }
         ws.data.stop?.()
+        ws.data.leave?.()
       },
     },
     closeAll(code: number, reason: string) {
