@@ -23,24 +23,27 @@ afterAll(async () => {
   await database.drop()
 })
 
-test("a task that finishes at once is stored COMPLETED while its claim's events are still on their way to Redis; the stream keeps their order, and drain waits for the last push", async () => {
-  const delayMs = 400
-  const { redis, pushes } = slowPushRedis(delayMs)
-  const db = createDb(database.url, 4)
-  const runner = createTaskRunner({
+/** A runner with no consumer of its own: the tests hand it jobs with onJobs. */
+const testRunner = (redis: ReturnType<typeof slowPushRedis>['redis'], db: ReturnType<typeof createDb>, o: { workerId: string; retryBaseMs: number }) =>
+  createTaskRunner({
     redis,
     keys,
     eventsMaxLen: 1000,
     logger: createLogger('error'),
     db,
-    workerId: 'outbox-test',
     concurrency: 4,
     leaseMs: 30_000,
-    retryBaseMs: 50,
     defaultTimeoutMs: 10_000,
     settings: { demoWorkMs: 0 },
     consumer: () => ({}) as JobConsumer,
+    ...o,
   })
+
+test("a task that finishes at once is stored COMPLETED while its claim's events are still on their way to Redis; the stream keeps their order, and drain waits for the last push", async () => {
+  const delayMs = 400
+  const { redis, pushes } = slowPushRedis(delayMs)
+  const db = createDb(database.url, 4)
+  const runner = testRunner(redis, db, { workerId: 'outbox-test', retryBaseMs: 50 })
   try {
     const [task] = await insertTaskRows(database.db, [{ title: 'instant', type: 'demo', payload: JSON.stringify({ duration_ms: 0 }) }])
     const jobId = (await admin.xadd(keys.jobs, '*', 'task_id', String(task!.id)))!
@@ -73,20 +76,7 @@ test("a retry's job that arrives while the failed attempt's event is still on it
   // queued, until the sweeper's 10 s check for lost jobs.
   const { redis } = slowPushRedis(400)
   const db = createDb(database.url, 4)
-  const runner = createTaskRunner({
-    redis,
-    keys,
-    eventsMaxLen: 1000,
-    logger: createLogger('error'),
-    db,
-    workerId: 'retry-test',
-    concurrency: 4,
-    leaseMs: 30_000,
-    retryBaseMs: 1,
-    defaultTimeoutMs: 10_000,
-    settings: { demoWorkMs: 0 },
-    consumer: () => ({}) as JobConsumer,
-  })
+  const runner = testRunner(redis, db, { workerId: 'retry-test', retryBaseMs: 1 })
   const status = async (id: number) => db.selectFrom('tasks').select(['status', 'attempts']).where('id', '=', id).executeTakeFirstOrThrow()
   try {
     const [task] = await insertTaskRows(database.db, [{ title: 'fails twice', type: 'demo', payload: JSON.stringify({ fail: true, duration_ms: 0 }), max_attempts: 2 }])
