@@ -134,3 +134,22 @@ describe('a hub that finds many gaps at once', () => {
     }
   })
 })
+
+describe('an event committed but never streamed, on a task nobody watches', () => {
+  test('reaches the feed through the periodic look back, though a later event was published first', async () => {
+    const [lost, later] = await insertTaskRows(sys.db, [{ title: 'lost' }, { title: 'later' }])
+    const h = await countingHub(100)
+    try {
+      // Let the hub record where it stood before the lost change.
+      await Bun.sleep(250)
+      await lostChange(lost!.id, 0.4)
+      await streamed(later!.id, 0.6)
+      await eventually(async () => h.seen.get(later!.id)?.length === 1)
+      // Catching up from the newest published event cannot find it: it is older than that.
+      await eventually(async () => h.seen.get(lost!.id)?.includes(2), 3000)
+      expect(h.seen.get(lost!.id)!.at(-1)).toBe(2)
+    } finally {
+      await h.close()
+    }
+  })
+})

@@ -6,7 +6,7 @@ import type { StreamKeys } from '../../infra/stream-keys'
 import { fieldsToEvent, type StreamedEvent } from '../../domain/messages'
 import { createBatcher } from '../../infra/batcher'
 import { wallMs } from '../../infra/clock'
-import { findTaskSeqs, latestEventId, listEventKeysBetween, listEventsAfter, listEventsInGaps } from '../../domain/tasks/task.repository'
+import { findTaskSeqs, latestEventId, listNewestSeqsBetween, listEventsAfter, listEventsInGaps } from '../../domain/tasks/task.repository'
 import { createEventSequencer, messageToStreamed, type EventSequencer } from './event-sequencer'
 
 export const allTasksTopic = 'tasks'
@@ -226,7 +226,7 @@ export function createEventHub(o: EventHubOptions) {
    * An event committed but never streamed (its producer died between commit
    * and XADD) is found here: events from one to three periods ago (old enough
    * not to be merely in flight) that the hub has not published are taken from
-   * Postgres. Only (task, seq) pairs are read, so this stays cheap under load.
+   * Postgres. Only each task's newest seq is read, so this stays cheap under load.
    */
   async function findUnstreamed() {
     const now = Date.now()
@@ -236,9 +236,9 @@ export function createEventHub(o: EventHubOptions) {
     if (from === null || upto === null || upto <= from) return
     const into = sequencer
     const behind = new Map<number, number>()
-    for (const { task_id, seq } of await listEventKeysBetween(o.db, from, upto, 100_000)) {
+    for (const { task_id, seq } of await listNewestSeqsBetween(o.db, from, upto, 100_000)) {
       const published = into.lastSeq(task_id) ?? 0
-      if (seq > published) behind.set(task_id, Math.min(behind.get(task_id) ?? published, published))
+      if (seq > published) behind.set(task_id, published)
     }
     await fetchAfter(behind, into)
   }

@@ -260,14 +260,22 @@ export function findTaskSeqs(db: Db, ids: number[]): Promise<{ id: number; seq: 
   return db.selectFrom('tasks').select(['id', 'seq']).where(idIn(ids)).execute()
 }
 
-/** (task, seq) of the events with afterId < id <= uptoId: cheap enough to compare with what was published. */
-export function listEventKeysBetween(db: Db, afterId: number, uptoId: number, limit: number) {
-  return db
+/**
+ * Each task's newest seq among the events with afterId < id <= uptoId (the
+ * oldest `limit` of them): all a check for unpublished events compares with
+ * what was published, in one row per task rather than one per event.
+ */
+export function listNewestSeqsBetween(db: Db, afterId: number, uptoId: number, limit: number) {
+  const events = db
     .selectFrom('task_events')
     .select(['task_id', 'seq'])
     .where('id', '>', afterId)
     .where('id', '<=', uptoId)
     .orderBy('id')
     .limit(limit)
+  return db
+    .selectFrom(events.as('e'))
+    .select((eb) => ['e.task_id', eb.fn.max('e.seq').as('seq')])
+    .groupBy('e.task_id')
     .execute()
 }
