@@ -5,6 +5,8 @@ import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { createEventHub, taskTopic } from '../src/api/ws/event-hub'
 import { eventToFields, fieldsToEvent } from '../src/domain/messages'
+import { startTaskSession } from '../src/api/ws/socket-session'
+import { anonymous } from '../src/domain/tokens/token'
 import { wallMs } from '../src/infra/clock'
 import { testRedis } from './helpers/redis'
 import { redisUrl } from './helpers/env'
@@ -69,6 +71,35 @@ describe('a hub with no socket open here', () => {
       expect([...new Set(published)]).toEqual([after])
       expect(hub.lastSeq(before)).toBeUndefined()
       leave()
+    } finally {
+      await hub.close()
+      redis.disconnect()
+    }
+  })
+
+  test("a socket that wakes the hub reads its snapshot only once the hub follows, so a change made meanwhile reaches it", async () => {
+    const id: number = (await postJson(`${sys.http}/api/tasks`, { title: 'woken' })).body.id
+    // The hub's redis takes 300 ms to say where the stream ends.
+    const redis = testRedis()
+    const xrevrange = redis.xrevrange.bind(redis)
+    redis.xrevrange = (async (...args: Parameters<typeof xrevrange>) => {
+      await Bun.sleep(300)
+      return xrevrange(...args)
+    }) as typeof redis.xrevrange
+    // No periodic check for 60 s: only the stream or the snapshot can bring the change.
+    const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs: 60_000 })
+    await hub.start({ subscriberCount: () => 0, publish: () => 0 } as never)
+    const sent: { seq?: number }[] = []
+    const ws = { data: { feed: 'task', taskId: id, principal: anonymous }, readyState: WebSocket.OPEN, send: (s: string) => void sent.push(JSON.parse(s)), subscribe() {}, close() {} }
+    const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
+    try {
+      hub.join()
+      const session = startTaskSession(ws as never, { db: sys.db, hub }, id)
+      // Committed and streamed before the hub knows where the stream ends: the hub will not read it.
+      await Bun.sleep(50)
+      await pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
+      await session
+      expect(sent.map((m) => m.seq)).toContain(2)
     } finally {
       await hub.close()
       redis.disconnect()

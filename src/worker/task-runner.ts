@@ -121,6 +121,13 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     }
   }
 
+  /**
+   * Whether this task's run is still working, so a job for it is a duplicate
+   * to acknowledge with that run. A settled run is not: a job for its task now
+   * is the retry it stored.
+   */
+  const inHand = (id: number) => running.get(id)?.settled === false
+
   async function onJobs(entries: JobEntry[]): Promise<void> {
     const byTask = new Map<number, string[]>()
     for (const entry of entries) {
@@ -133,8 +140,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
       if (ids) ids.push(entry.streamId)
       else byTask.set(parsed.data.task_id, [entry.streamId])
     }
-    // A settled run is no duplicate: a job for its task now is the retry it stored.
-    const candidates = [...byTask.keys()].filter((id) => !running.has(id) || running.get(id)!.settled)
+    const candidates = [...byTask.keys()].filter((id) => !inHand(id))
     const claimed = await persist('claim', () => runs.claimTasks(o.db, candidates, o.workerId, o.leaseMs))
     // Not awaited: the handlers need not wait for Redis, and the outbox keeps
     // PROCESSING ahead of whatever the run streams next.
@@ -152,7 +158,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     for (const [id, streamIds] of idle) {
       if (missing.has(id)) {
         for (const streamId of streamIds) await o.consumer().deadLetter({ streamId, fields: { task_id: String(id) } }, `task ${id} does not exist`)
-      } else if (running.has(id) && !running.get(id)!.settled) {
+      } else if (inHand(id)) {
         running.get(id)!.streamIds.push(...streamIds) // acked with the run it duplicates
       } else {
         settled.push(...streamIds)

@@ -172,7 +172,7 @@ export function createEventHub(o: EventHubOptions) {
     let failing = false
     while (running) {
       if (!hasAudience()) {
-        if (following || cursor !== null) goIdle()
+        if (following) goIdle()
         cursor = null
         failing = false
         onReady()
