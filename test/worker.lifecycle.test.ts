@@ -79,6 +79,8 @@ describe('worker: outcomes, retries, cancellation', () => {
     const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'doomed to delete', payload: { duration_ms: 10_000, steps: 100 } })
     await until(body.id, 'PROCESSING')
     const ws = await connect(`${sys.ws}/ws/tasks/${body.id}`)
+    // A subscriber is one that has its snapshot: a delete before that is answered with 4404 instead.
+    await ws.waitFor((m) => m.kind === 'snapshot')
     expect((await fetch(`${sys.http}/api/tasks/${body.id}/`, { method: 'DELETE' })).status).toBe(204)
     const deleted = await ws.waitFor((m) => m.deleted === true)
     ws.close()
