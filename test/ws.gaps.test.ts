@@ -147,7 +147,8 @@ describe('an event committed but never streamed, on a task nobody watches', () =
       await eventually(async () => h.seen.get(later!.id)?.length === 1)
       // Catching up from the newest published event cannot find it: it is older than that.
       await eventually(async () => h.seen.get(lost!.id)?.includes(2), 3000)
-      expect(h.seen.get(lost!.id)!.at(-1)).toBe(2)
+      // Its seq 1 was committed before the hub started: owed to no one here, so not published again.
+      expect(h.seen.get(lost!.id)).toEqual([2])
     } finally {
       await h.close()
     }

@@ -3,7 +3,7 @@ import type { Db } from '../../infra/db'
 import { coerceError, type Logger } from '../../infra/logger'
 import { createBlockingReader, streamEndId, type Redis } from '../../infra/redis'
 import type { StreamKeys } from '../../infra/stream-keys'
-import { fieldsToEvent, type StreamedEvent } from '../../domain/messages'
+import { fieldsToEvent, type StreamedEvent, type TaskEventMessage } from '../../domain/messages'
 import { createBatcher } from '../../infra/batcher'
 import { wallMs } from '../../infra/clock'
 import { findTaskSeqs, latestEventId, listNewestSeqsBetween, listEventsAfter, listEventsInGaps } from '../../domain/tasks/task.repository'
@@ -93,10 +93,10 @@ export function createEventHub(o: EventHubOptions) {
     return batch.map((g) => (found.get(g.taskId) ?? []).filter((m) => m.seq > g.afterSeq && m.seq < g.beforeSeq))
   }, { maxBatch: 1000 })
   /** Publishes, through the sequencer, what Postgres has of each task past the seq given. */
-  const fetchAfter = (behind: Map<number, number>, into: EventSequencer) =>
+  const fetchAfter = (behind: Map<number, number>, into: EventSequencer, owed: (m: TaskEventMessage) => boolean = () => true) =>
     Promise.all(
       [...behind].map(async ([taskId, afterSeq]) => {
-        for (const m of await gaps.add({ taskId, afterSeq, beforeSeq: Infinity })) into.offer(messageToStreamed(m))
+        for (const m of await gaps.add({ taskId, afterSeq, beforeSeq: Infinity })) if (owed(m)) into.offer(messageToStreamed(m))
       }),
     )
 
@@ -236,11 +236,16 @@ export function createEventHub(o: EventHubOptions) {
     if (from === null || upto === null || upto <= from) return
     const into = sequencer
     const behind = new Map<number, number>()
+    const unseen = new Set<number>()
     for (const { task_id, seq } of await listNewestSeqsBetween(o.db, from, upto, 100_000)) {
-      const published = into.lastSeq(task_id) ?? 0
-      if (seq > published) behind.set(task_id, published)
+      const published = into.lastSeq(task_id)
+      if (published === undefined) unseen.add(task_id)
+      if (seq > (published ?? 0)) behind.set(task_id, published ?? 0)
     }
-    await fetchAfter(behind, into)
+    // Of a task this hub has not seen, only the window's events are missing:
+    // the older ones predate the hub's start (or an earlier look back), and
+    // are owed to no socket here.
+    await fetchAfter(behind, into, (m) => !unseen.has(m.task_id) || m.cursor > from)
   }
 
   async function resyncWatched() {
