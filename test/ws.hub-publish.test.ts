@@ -77,6 +77,42 @@ describe('a hub with no socket open here', () => {
     }
   })
 
+  test('a socket that comes back soon after the last one left (a reload) finds the hub still following; later it sleeps', async () => {
+    const id: number = (await postJson(`${sys.http}/api/tasks`, { title: 'reloaded' })).body.id
+    // Each start over asks the stream where it ends.
+    const redis = testRedis()
+    let starts = 0
+    const xrevrange = redis.xrevrange.bind(redis)
+    redis.xrevrange = ((...args: Parameters<typeof xrevrange>) => {
+      starts++
+      return xrevrange(...args)
+    }) as typeof redis.xrevrange
+    const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), lingerMs: 2500 })
+    await hub.start({ subscriberCount: () => 0, publish: () => 0 } as never)
+    const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
+    try {
+      const leave = hub.join()
+      await hub.following()
+      await pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
+      await eventually(async () => hub.lastSeq(id) === 2)
+      leave()
+      // Longer than a blocked read (1 s), after which a hub with no socket goes idle at once.
+      await Bun.sleep(1300)
+      const leaveAgain = hub.join()
+      await hub.following()
+      expect({ starts, seq: hub.lastSeq(id) }).toEqual({ starts: 1, seq: 2 })
+      leaveAgain()
+      // Past the linger it stops following and forgets; the next socket wakes it afresh.
+      await eventually(async () => hub.lastSeq(id) === undefined, 6000)
+      hub.join()
+      await hub.following()
+      expect(starts).toBe(2)
+    } finally {
+      await hub.close()
+      redis.disconnect()
+    }
+  })
+
   test("a socket that wakes the hub reads its snapshot only once the hub follows, so a change made meanwhile reaches it", async () => {
     const id: number = (await postJson(`${sys.http}/api/tasks`, { title: 'woken' })).body.id
     // The hub's redis takes 300 ms to say where the stream ends.

@@ -26,6 +26,12 @@ export interface EventHubOptions {
   resyncMs?: number
   /** Called once per event published here, with how late it is since its commit (null if unknown). */
   onPublish?: (lateMs: number | null) => void
+  /**
+   * How long the hub keeps following after the last socket here left: a page
+   * reload or a client's reconnect finds it following, so its snapshot waits
+   * for no wake-up and the hub keeps what it knew of each task.
+   */
+  lingerMs?: number
 }
 
 /**
@@ -34,7 +40,7 @@ export interface EventHubOptions {
  * (filling gaps from Postgres), and publishes each event's JSON, as its
  * producer encoded it, to the task's topic and the all-tasks topic.
  *
- * Only while a socket is open here (or something listens): an instance with
+ * Only while a socket is open here, or was a few seconds ago (or something listens): an instance with
  * none owes no event to anyone, and reading, decoding and ordering every
  * event for no one was a fifth of a busy create path's CPU. The first socket
  * to arrive wakes the hub, which starts over as it does at startup: from the
@@ -67,7 +73,9 @@ export function createEventHub(o: EventHubOptions) {
 
   /** Open sockets here; with none (and no listener) the stream is not read. */
   let joined = 0
-  const hasAudience = () => joined > 0 || listeners.size > 0
+  let lastLeftAt = -Infinity
+  const lingerMs = o.lingerMs ?? 5000
+  const hasAudience = () => joined > 0 || listeners.size > 0 || performance.now() - lastLeftAt < lingerMs
   let wake: (() => void) | null = null
   const woken = () => {
     wake?.()
@@ -311,7 +319,7 @@ export function createEventHub(o: EventHubOptions) {
       woken()
       let left = false
       return () => {
-        if (!left) joined--
+        if (!left && --joined === 0) lastLeftAt = performance.now()
         left = true
       }
     },
