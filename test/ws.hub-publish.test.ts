@@ -5,7 +5,7 @@ import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { createEventHub, taskTopic } from '../src/api/ws/event-hub'
 import { eventToFields, fieldsToEvent } from '../src/domain/messages'
-import { startTaskSession } from '../src/api/ws/socket-session'
+import { startFeedSession, startTaskSession } from '../src/api/ws/socket-session'
 import { anonymous } from '../src/domain/tokens/token'
 import { wallMs } from '../src/infra/clock'
 import { testRedis } from './helpers/redis'
@@ -136,6 +136,37 @@ describe('a hub with no socket open here', () => {
       await pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
       await session
       expect(sent.map((m) => m.seq)).toContain(2)
+    } finally {
+      await hub.close()
+      redis.disconnect()
+    }
+  })
+})
+
+describe('a feed socket that wakes the hub', () => {
+  test('gets its hello only once the hub follows, so a change made right after the hello reaches it', async () => {
+    const id: number = (await postJson(`${sys.http}/api/tasks`, { title: 'fed' })).body.id
+    // The hub's redis takes 300 ms to say where the stream ends.
+    const redis = testRedis()
+    const xrevrange = redis.xrevrange.bind(redis)
+    redis.xrevrange = (async (...args: Parameters<typeof xrevrange>) => {
+      await Bun.sleep(300)
+      return xrevrange(...args)
+    }) as typeof redis.xrevrange
+    const received: { kind?: string; task_id?: number; seq?: number }[] = []
+    const record = (s: string) => void received.push(JSON.parse(s))
+    // No periodic check for 60 s: only the stream can bring the change.
+    const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs: 60_000 })
+    await hub.start({ subscriberCount: () => 1, publish: (_topic: string, s: string) => record(s) } as never)
+    const ws = { data: { feed: 'all', principal: anonymous }, readyState: WebSocket.OPEN, send: record, subscribe() {}, close() {} }
+    const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
+    try {
+      hub.join()
+      await startFeedSession(ws as never, { db: sys.db, hub })
+      expect(received[0]?.kind).toBe('hello')
+      // After the hello, so owed to this socket live.
+      await pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
+      await eventually(async () => received.some((m) => m.task_id === id && m.seq === 2), 2000)
     } finally {
       await hub.close()
       redis.disconnect()

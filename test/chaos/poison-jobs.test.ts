@@ -40,7 +40,8 @@ describe('poison entries on the jobs stream', () => {
       const ids = [await env.createTask({ duration_ms: 50 }), await env.createTask({ duration_ms: 50 })]
       const rows = await env.waitForStatus(ids, ['COMPLETED', 'FAILED', 'CANCELLED'], 15_000)
       expect(rows.map((r) => r.status)).toEqual(['COMPLETED', 'COMPLETED'])
-      expect((await env.rds.xpending(jobs, 'workers'))[0]).toBe(0)
+      // A job's ack travels with its COMPLETED event, pushed just after the row commits.
+      await waitUntil('both jobs to be acked', async () => ((await env.rds.xpending(jobs, 'workers')) as [number])[0] === 0, 5000)
       expect(await env.rds.xlen(dead)).toBe(2)
 
       await env.expectInvariants(ids)
