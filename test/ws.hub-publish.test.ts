@@ -115,30 +115,19 @@ describe('a hub with no socket open here', () => {
 
   test("a socket that wakes the hub reads its snapshot only once the hub follows, so a change made meanwhile reaches it", async () => {
     const id: number = (await postJson(`${sys.http}/api/tasks`, { title: 'woken' })).body.id
-    // The hub's redis takes 300 ms to say where the stream ends.
-    const redis = testRedis()
-    const xrevrange = redis.xrevrange.bind(redis)
-    redis.xrevrange = (async (...args: Parameters<typeof xrevrange>) => {
-      await Bun.sleep(300)
-      return xrevrange(...args)
-    }) as typeof redis.xrevrange
-    // No periodic check for 60 s: only the stream or the snapshot can bring the change.
-    const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs: 60_000 })
-    await hub.start({ subscriberCount: () => 0, publish: () => 0 } as never)
+    const { hub, change, close } = await slowWakingHub({ subscriberCount: () => 0, publish: () => 0 })
     const sent: { seq?: number }[] = []
     const ws = { data: { feed: 'task', taskId: id, principal: anonymous }, readyState: WebSocket.OPEN, send: (s: string) => void sent.push(JSON.parse(s)), subscribe() {}, close() {} }
-    const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
     try {
       hub.join()
       const session = startTaskSession(ws as never, { db: sys.db, hub }, id)
       // Committed and streamed before the hub knows where the stream ends: the hub will not read it.
       await Bun.sleep(50)
-      await pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
+      await change(id)
       await session
       expect(sent.map((m) => m.seq)).toContain(2)
     } finally {
-      await hub.close()
-      redis.disconnect()
+      await close()
     }
   })
 })
@@ -146,30 +135,19 @@ describe('a hub with no socket open here', () => {
 describe('a feed socket that wakes the hub', () => {
   test('gets its hello only once the hub follows, so a change made right after the hello reaches it', async () => {
     const id: number = (await postJson(`${sys.http}/api/tasks`, { title: 'fed' })).body.id
-    // The hub's redis takes 300 ms to say where the stream ends.
-    const redis = testRedis()
-    const xrevrange = redis.xrevrange.bind(redis)
-    redis.xrevrange = (async (...args: Parameters<typeof xrevrange>) => {
-      await Bun.sleep(300)
-      return xrevrange(...args)
-    }) as typeof redis.xrevrange
     const received: { kind?: string; task_id?: number; seq?: number }[] = []
     const record = (s: string) => void received.push(JSON.parse(s))
-    // No periodic check for 60 s: only the stream can bring the change.
-    const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs: 60_000 })
-    await hub.start({ subscriberCount: () => 1, publish: (_topic: string, s: string) => record(s) } as never)
+    const { hub, change, close } = await slowWakingHub({ subscriberCount: () => 1, publish: (_topic: string, s: string) => record(s) })
     const ws = { data: { feed: 'all', principal: anonymous }, readyState: WebSocket.OPEN, send: record, subscribe() {}, close() {} }
-    const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
     try {
       hub.join()
       await startFeedSession(ws as never, { db: sys.db, hub })
       expect(received[0]?.kind).toBe('hello')
       // After the hello, so owed to this socket live.
-      await pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
+      await change(id)
       await eventually(async () => received.some((m) => m.task_id === id && m.seq === 2), 2000)
     } finally {
-      await hub.close()
-      redis.disconnect()
+      await close()
     }
   })
 })
@@ -232,3 +210,28 @@ describe('reading an events-stream entry', () => {
     expect(fieldsToEvent(['t', '7', 's', '3'])).toBeNull()
   })
 })
+
+/**
+ * A hub whose redis takes 300 ms to say where the stream ends, with no
+ * periodic check for 60 s: only the stream, or what a socket reads for
+ * itself, can bring a change. change(id) commits one and streams it.
+ */
+async function slowWakingHub(server: object) {
+  const redis = testRedis()
+  const xrevrange = redis.xrevrange.bind(redis)
+  redis.xrevrange = (async (...args: Parameters<typeof xrevrange>) => {
+    await Bun.sleep(300)
+    return xrevrange(...args)
+  }) as typeof redis.xrevrange
+  const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs: 60_000 })
+  await hub.start(server as never)
+  const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
+  return {
+    hub,
+    change: async (id: number) => pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing)),
+    async close() {
+      await hub.close()
+      redis.disconnect()
+    },
+  }
+}
