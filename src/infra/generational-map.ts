@@ -28,6 +28,8 @@ export function createGenerationalMap<K, V>(max: number, onForget?: (forgotten: 
       if (recent.has(key)) return recent.get(key)
       if (!older.has(key)) return undefined
       const value = older.get(key)!
+      // Out of the older generation first: if moving it fills the newer, it is not among the forgotten.
+      older.delete(key)
       set(key, value)
       return value
     },
