@@ -150,11 +150,14 @@ export function createEventHub(o: EventHubOptions) {
 
   /** The newest event when this instance began: what came before is owed to no socket here. */
   async function learnStart(): Promise<number> {
-    if (lastCursor === null) {
-      lastCursor = await latestEventId(o.db)
-      sequencer.startFrom(lastCursor)
-    }
-    return lastCursor
+    if (lastCursor !== null) return lastCursor
+    const into = sequencer
+    const start = await latestEventId(o.db)
+    // Read for a hub that has gone idle since: the one that woke learns its own.
+    if (into !== sequencer) return start
+    lastCursor = start
+    into.startFrom(start)
+    return start
   }
 
   /**
@@ -168,6 +171,7 @@ export function createEventHub(o: EventHubOptions) {
     let cursor = from ?? start
     for (let i = 0; i < maxPages; i++) {
       const page = await listEventsAfter(o.db, cursor, 1000)
+      if (into !== sequencer) return
       for (const m of page) into.offer(messageToStreamed(m))
       cursor = page.at(-1)?.cursor ?? cursor
       lastCursor = Math.max(lastCursor ?? start, cursor)
@@ -189,8 +193,6 @@ export function createEventHub(o: EventHubOptions) {
       }
       try {
         if (cursor === null) {
-          // A periodic check still running when the hub went idle may have read a position since.
-          if (!following) lastCursor = null
           try {
             cursor = await streamEndId(o.redis, o.keys.events)
           } finally {
@@ -281,7 +283,7 @@ export function createEventHub(o: EventHubOptions) {
         if (recentCursors.length > Math.ceil(60_000 / (o.resyncMs ?? 2000))) recentCursors.shift()
         if (resyncing) return
         resyncing = true
-        // Each step works on the sequencer it began with: one left behind by going idle publishes nothing.
+        // Each step works on the sequencer it began with: one left behind by going idle publishes nothing and moves no position.
         resyncWatched()
           .then(() => (following ? findUnstreamed() : undefined))
           .then(() => (following ? catchUpFromPostgres(1) : undefined))
