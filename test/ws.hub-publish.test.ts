@@ -3,7 +3,7 @@ import { changeTasks } from '../src/domain/tasks/task.repository'
 import { changeToOutgoing, pushToStreams } from '../src/domain/streams'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
-import { createEventHub, taskTopic } from '../src/api/ws/event-hub'
+import { createEventHub, taskTopic, type EventHubOptions } from '../src/api/ws/event-hub'
 import { eventToFields, fieldsToEvent } from '../src/domain/messages'
 import { startFeedSession, startTaskSession } from '../src/api/ws/socket-session'
 import { anonymous } from '../src/domain/tokens/token'
@@ -25,23 +25,17 @@ describe('what the event hub sends to the server', () => {
     const subscribed = new Set([taskTopic(watchedId)])
     const published: [string, unknown][] = []
     const server = { publish: (topic: string, data: unknown) => published.push([topic, data]), subscriberCount: (topic: string) => (subscribed.has(topic) ? 1 : 0) }
-    const redis = testRedis()
-    const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent') })
+    const { hub, close } = await hubUnderTest(server)
     hub.join() // a socket here: without one the hub does not read the stream
-    await hub.start(server as never)
     await hub.following()
     try {
-      const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
-      for (const id of [unwatchedId, watchedId]) {
-        await pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
-      }
+      for (const id of [unwatchedId, watchedId]) await change(id)
       await eventually(async () => hub.lastSeq(watchedId) === 2 && hub.lastSeq(unwatchedId) === 2)
       // The feed has no subscriber, so only the watched task's own topic is sent to, as text.
       expect(published.map(([topic]) => topic)).toEqual([taskTopic(watchedId)])
       expect(JSON.parse(published[0]![1] as string)).toMatchObject({ task_id: watchedId, seq: 2, progress: 0.5 })
     } finally {
-      await hub.close()
-      redis.disconnect()
+      await close()
     }
   })
 })
@@ -53,11 +47,7 @@ describe('a hub with no socket open here', () => {
     const published: number[] = []
     let counted = 0
     const server = { subscriberCount: () => 1, publish: (_topic: string, data: string) => void published.push((JSON.parse(data) as { task_id: number }).task_id) }
-    const redis = testRedis()
-    const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), onPublish: () => counted++ })
-    await hub.start(server as never)
-    const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
-    const change = async (id: number) => pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
+    const { hub, close } = await hubUnderTest(server, { onPublish: () => counted++ })
     try {
       // Nobody here is owed this event: it is neither published nor counted, so it was never read.
       await change(before)
@@ -72,28 +62,19 @@ describe('a hub with no socket open here', () => {
       expect(hub.lastSeq(before)).toBeUndefined()
       leave()
     } finally {
-      await hub.close()
-      redis.disconnect()
+      await close()
     }
   })
 
   test('a socket that comes back soon after the last one left (a reload) finds the hub still following; later it sleeps', async () => {
     const id: number = (await postJson(`${sys.http}/api/tasks`, { title: 'reloaded' })).body.id
     // Each start over asks the stream where it ends.
-    const redis = testRedis()
     let starts = 0
-    const xrevrange = redis.xrevrange.bind(redis)
-    redis.xrevrange = ((...args: Parameters<typeof xrevrange>) => {
-      starts++
-      return xrevrange(...args)
-    }) as typeof redis.xrevrange
-    const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), lingerMs: 2500 })
-    await hub.start({ subscriberCount: () => 0, publish: () => 0 } as never)
-    const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
+    const { hub, close } = await hubUnderTest({ subscriberCount: () => 0, publish: () => 0 }, { lingerMs: 2500 }, () => starts++)
     try {
       const leave = hub.join()
       await hub.following()
-      await pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
+      await change(id)
       await eventually(async () => hub.lastSeq(id) === 2)
       leave()
       // Longer than a blocked read (1 s), after which a hub with no socket goes idle at once.
@@ -108,14 +89,13 @@ describe('a hub with no socket open here', () => {
       await hub.following()
       expect(starts).toBe(2)
     } finally {
-      await hub.close()
-      redis.disconnect()
+      await close()
     }
   })
 
   test("a socket that wakes the hub reads its snapshot only once the hub follows, so a change made meanwhile reaches it", async () => {
     const id: number = (await postJson(`${sys.http}/api/tasks`, { title: 'woken' })).body.id
-    const { hub, change, close } = await slowWakingHub({ subscriberCount: () => 0, publish: () => 0 })
+    const { hub, close } = await slowWakingHub({ subscriberCount: () => 0, publish: () => 0 })
     const sent: { seq?: number }[] = []
     const ws = { data: { feed: 'task', taskId: id, principal: anonymous }, readyState: WebSocket.OPEN, send: (s: string) => void sent.push(JSON.parse(s)), subscribe() {}, close() {} }
     try {
@@ -137,7 +117,7 @@ describe('a feed socket that wakes the hub', () => {
     const id: number = (await postJson(`${sys.http}/api/tasks`, { title: 'fed' })).body.id
     const received: { kind?: string; task_id?: number; seq?: number }[] = []
     const record = (s: string) => void received.push(JSON.parse(s))
-    const { hub, change, close } = await slowWakingHub({ subscriberCount: () => 1, publish: (_topic: string, s: string) => record(s) })
+    const { hub, close } = await slowWakingHub({ subscriberCount: () => 1, publish: (_topic: string, s: string) => record(s) })
     const ws = { data: { feed: 'all', principal: anonymous }, readyState: WebSocket.OPEN, send: record, subscribe() {}, close() {} }
     try {
       hub.join()
@@ -211,27 +191,37 @@ describe('reading an events-stream entry', () => {
   })
 })
 
+/** Commits a change of the task and streams its event, as a worker would. */
+async function change(id: number) {
+  const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
+  await pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing))
+}
+
 /**
- * A hub whose redis takes 300 ms to say where the stream ends, with no
- * periodic check for 60 s: only the stream, or what a socket reads for
- * itself, can bring a change. change(id) commits one and streams it.
+ * A hub of its own over `server`, on a redis whose reads of where the stream
+ * ends (one each time the hub starts over) run beforeStreamEnd first.
  */
-async function slowWakingHub(server: object) {
+async function hubUnderTest(server: object, options: Partial<EventHubOptions> = {}, beforeStreamEnd: () => unknown = () => {}) {
   const redis = testRedis()
   const xrevrange = redis.xrevrange.bind(redis)
   redis.xrevrange = (async (...args: Parameters<typeof xrevrange>) => {
-    await Bun.sleep(300)
+    await beforeStreamEnd()
     return xrevrange(...args)
   }) as typeof redis.xrevrange
-  const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs: 60_000 })
+  const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), ...options })
   await hub.start(server as never)
-  const deps = { redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('silent') }
   return {
     hub,
-    change: async (id: number) => pushToStreams(deps, [], (await changeTasks(sys.db, { progress: 0.5 }, (eb) => eb('id', '=', id))).map(changeToOutgoing)),
     async close() {
       await hub.close()
       redis.disconnect()
     },
   }
 }
+
+/**
+ * A hub whose redis takes 300 ms to say where the stream ends, with no
+ * periodic check for 60 s: only the stream, or what a socket reads for
+ * itself, can bring a change.
+ */
+const slowWakingHub = (server: object) => hubUnderTest(server, { resyncMs: 60_000 }, () => Bun.sleep(300))
