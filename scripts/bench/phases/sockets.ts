@@ -1,6 +1,6 @@
 import { expectReply, spawnChild, type Child } from '../children'
 import { Histogram, type HistogramData, type LatencySummary } from '../histogram'
-import { MiB, round, type Context, type ManySocketsShape } from '../context'
+import { MiB, round, type Context, type LatencyPoints, type ManySocketsShape } from '../context'
 import type { WsJob } from '../load-ws'
 import type { PublishCommand } from '../publish-server'
 import { measureCpu, rssBytes } from '../procfs'
@@ -115,18 +115,18 @@ async function taskIdsToWatch(ctx: Context, n: number): Promise<number[]> {
   return firstIds()
 }
 
+/** One many-sockets figure: the probes' latency, and the many sockets' own when they timed any. */
+function recordMany(ctx: Context, shape: ManySocketsShape, [set, probe]: [SocketSet, SocketSet], probed: LatencySummary, all: LatencySummary, extra: { fromStatementStart?: LatencyPoints; offsetsMs?: number[] }) {
+  const sockets = set.opened + probe.opened
+  ctx.results.events![`${sockets} ${shape}`] = { sockets, shape, ...probed, ...(all.count ? { allSockets: pick(all) } : {}), ...extra }
+}
+
 /** Times events on probe sockets (the all-tasks feed, a process of their own) opened after `set`. */
 async function probeLatency(ctx: Context, set: SocketSet, shape: ManySocketsShape) {
   const probe = await openSockets(ctx, PROBE_SOCKETS, 1)
   try {
     const [all, probed] = await measure(ctx, [set, probe], ctx.opts.eventRateMany, true)
-    ctx.results.events![`${set.opened + probe.opened} ${shape}`] = {
-      sockets: set.opened + probe.opened,
-      shape,
-      ...probed!.latency,
-      fromStatementStart: pick(probed!.fromStatementStart),
-      ...(all!.latency.count ? { allSockets: pick(all!.latency) } : {}),
-    }
+    recordMany(ctx, shape, [set, probe], probed!.latency, all!.latency, { fromStatementStart: pick(probed!.fromStatementStart) })
   } finally {
     await probe.close()
   }
@@ -170,13 +170,7 @@ async function bareBunFeed(ctx: Context, sockets: number, offsetsMs: [number, nu
       await expectReply(server, 'stopped', 10_000)
       await Bun.sleep(500)
       const [all, probed] = (await stopCounting([set, probe])).map((replies) => Histogram.from(replies.map((r) => r.latency)).summary())
-      ctx.results.events![`${set.opened + probe.opened} bare Bun`] = {
-        sockets: set.opened + probe.opened,
-        shape: 'bare Bun',
-        ...probed!,
-        ...(all!.count ? { allSockets: pick(all!) } : {}),
-        offsetsMs,
-      }
+      recordMany(ctx, 'bare Bun', [set, probe], probed!, all!, { offsetsMs })
     } finally {
       await Promise.all([set.close(), probe.close()])
     }
