@@ -14,6 +14,11 @@ describe('api tokens', () => {
       expect(parseToken(bad)).toBeNull()
     }
   })
+  test('an id spelled with leading zeros does not parse: one token, one spelling', () => {
+    const secret = generateSecret()
+    for (const bad of [`tl_07_${secret}`, `tl_0001_${secret}`, `tl_0_${secret}`]) expect(parseToken(bad)).toBeNull()
+    expect(parseToken(`tl_10_${secret}`)).toEqual({ id: 10, secret })
+  })
   test('only the right secret matches the stored hash', () => {
     const secret = generateSecret()
     const stored = hashSecret(secret)

@@ -18,7 +18,8 @@ export const tokenNameSchema = z
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'name must be 1 to 64 letters, digits, _ . or -')
 
 // tl_<id>_<43 base64url chars = 32 random bytes>: the id finds the row, the secret proves it.
-const TOKEN_RE = /^tl_(\d{1,15})_([A-Za-z0-9_-]{43})$/
+// The id is canonical (no leading zero), so each token has one spelling and one cache entry.
+const TOKEN_RE = /^tl_([1-9]\d{0,14})_([A-Za-z0-9_-]{43})$/
 
 export function generateSecret(): string {
   return randomBytes(32).toString('base64url')
