@@ -284,7 +284,7 @@ describe('taskline CLI (child process against a running system)', () => {
 })
 
 describe('taskline CLI tokens (against a stub API)', () => {
-  const seen: { authorization: string | null; wsToken: string | null }[] = []
+  const seen: { authorization: string | null; wsToken: string | null; protocols: string | null }[] = []
   let stub: Server<undefined>
   const task = { id: 7, title: 'stubbed', type: 'demo', payload: {}, status: 'PROCESSING', attempts: 1, max_attempts: 3, progress: 0.5, seq: 3, result: null, error: null, created_at: '2026-01-01T00:00:00.000Z' }
 
@@ -294,10 +294,12 @@ describe('taskline CLI tokens (against a stub API)', () => {
       hostname: '127.0.0.1',
       fetch(req, server) {
         const url = new URL(req.url)
-        seen.push({ authorization: req.headers.get('authorization'), wsToken: url.searchParams.get('token') })
-        const token = req.headers.get('authorization') ?? (url.searchParams.has('token') ? `Bearer ${url.searchParams.get('token')}` : null)
+        const protocols = req.headers.get('sec-websocket-protocol')
+        seen.push({ authorization: req.headers.get('authorization'), wsToken: url.searchParams.get('token'), protocols })
+        const offered = protocols?.split(',').map((p) => p.trim())
+        const token = req.headers.get('authorization') ?? (offered?.[0] === 'taskline' ? `Bearer ${offered[1]}` : null)
         if (token !== 'Bearer s3cret') return Response.json({ error: { code: 'unauthorized', message: 'an API token is required' } }, { status: 401 })
-        if (url.pathname === '/ws/tasks/7/' && server.upgrade(req)) return undefined
+        if (url.pathname === '/ws/tasks/7/' && server.upgrade(req, { headers: { 'Sec-WebSocket-Protocol': 'taskline' } })) return undefined
         return Response.json(task)
       },
       websocket: {
@@ -316,13 +318,13 @@ describe('taskline CLI tokens (against a stub API)', () => {
     expect(lines(r.stderr)).toEqual([expect.stringMatching(/^error: .*requires a token: set TASKLINE_TOKEN/)])
   })
 
-  test('TASKLINE_TOKEN goes as a bearer header on HTTP and ?token= on the socket', async () => {
+  test('TASKLINE_TOKEN goes as a bearer header on HTTP and beside "taskline" as the socket subprotocol, never in the URL', async () => {
     seen.length = 0
     const r = await cli(['watch', '7'], { TASKLINE_URL: stub.url.href, TASKLINE_TOKEN: 's3cret' })
     expect(r).toEqual({ code: 0, stdout: '3 PROCESSING 50%\n4 COMPLETED 100%\nresult: {"ok":true}\n', stderr: '' })
     expect(seen).toEqual([
-      { authorization: 'Bearer s3cret', wsToken: null },
-      { authorization: null, wsToken: 's3cret' },
+      { authorization: 'Bearer s3cret', wsToken: null, protocols: null },
+      { authorization: null, wsToken: null, protocols: 'taskline, s3cret' },
     ])
   })
 

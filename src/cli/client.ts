@@ -3,6 +3,7 @@
  * an error class main.ts turns into one line for the user.
  */
 import type { z } from 'zod'
+import { socketProtocols } from '../domain/tokens/socket-protocol'
 import { renderApiError } from './format'
 import { errorBodySchema, eventListSchema, taskListSchema, taskSchema, type ErrorDetail } from './schemas'
 
@@ -121,13 +122,13 @@ export function createClient(opts: ClientOptions) {
     cancelTask: (id: number) => request('POST', `${taskPath(id)}cancel/`, taskSchema),
     retryTask: (id: number) => request('POST', `${taskPath(id)}retry/`, taskSchema),
     listEvents: (id: number) => request('GET', `${taskPath(id)}events/`, eventListSchema),
-    /** Browsers' WebSocket API cannot send headers, so the token travels in the query, as the API expects. */
     socketUrl(id: number, afterSeq?: number): string {
       const url = new URL(`${base.replace(/^http/, 'ws')}/ws/tasks/${id}/`)
       if (afterSeq !== undefined) url.searchParams.set('after_seq', String(afterSeq))
-      if (opts.token) url.searchParams.set('token', opts.token)
       return url.toString()
     },
+    /** The token rides as a subprotocol beside the fixed name, not in the URL, which proxies log. */
+    socketProtocols: (): string[] | undefined => (opts.token ? socketProtocols(opts.token) : undefined),
   }
 }
 

@@ -86,7 +86,7 @@ export async function watchTask(o: WatchOptions): Promise<number> {
 
   function openSocket(url: string): Promise<SocketEnd> {
     return new Promise((resolve) => {
-      const ws = new WebSocket(url)
+      const ws = new WebSocket(url, o.client.socketProtocols())
       let opened = false
       let settled = false
       let awaitingPong = false

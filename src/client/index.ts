@@ -1,7 +1,8 @@
 /**
  * A typed client for Taskline. The HTTP side is Hono's RPC client over the
- * server's own route types (only types are imported from the server, so this
- * module pulls no server code into a client bundle):
+ * server's own route types (only types, and the WebSocket protocol name, a
+ * constant without imports, come from the server, so this module pulls no
+ * server code into a client bundle):
  *
  *   const api = createClient('http://127.0.0.1:8000', token)
  *   const res = await api.api.tasks.$post({ json: { title: 'hello' } })
@@ -12,6 +13,7 @@
 import { hc } from 'hono/client'
 import type { AppType } from '../api/app'
 import type { Task, TaskStatus } from '../domain/tasks/task'
+import { socketProtocols } from '../domain/tokens/socket-protocol'
 
 export type { AppType, Task, TaskStatus }
 
@@ -76,8 +78,8 @@ export function followTask(baseUrl: string, id: number, o: FollowOptions): { clo
   const open = () => {
     timer = null
     if (stopped) return
-    // The server echoes 'taskline' and reads the token from the entry starting with tl_.
-    const ws = o.token ? new WebSocket(url(), ['taskline', o.token]) : new WebSocket(url())
+    // The server selects the fixed protocol name and reads the token from the entry beside it.
+    const ws = o.token ? new WebSocket(url(), socketProtocols(o.token)) : new WebSocket(url())
     socket = ws
     ws.onopen = () => {
       delay = minDelay

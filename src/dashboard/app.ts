@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+import { socketProtocols } from '../domain/tokens/socket-protocol'
 import { ApiError, api, cursorFromNext, onUnauthorized, token } from './api'
 import { setupCreateForm } from './create-form'
 import { byId } from './dom'
@@ -259,7 +260,7 @@ const feed = createFeed({
   },
   protocols() {
     const t = token.get()
-    return t ? ['taskline', t] : undefined
+    return t ? socketProtocols(t) : undefined
   },
   // A fresh feed starts at "now": (re)load the list after it, so no change falls between the two.
   onHello: () => void loadFirstPage(),

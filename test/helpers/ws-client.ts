@@ -1,3 +1,5 @@
+import { socketProtocols } from '../../src/domain/tokens/socket-protocol'
+
 /** A WebSocket test client that records every message and can wait for one. */
 export interface RecordingSocket {
   messages: any[]
@@ -7,8 +9,9 @@ export interface RecordingSocket {
   ws: WebSocket
 }
 
-export function connect(url: string): Promise<RecordingSocket> {
-  const ws = new WebSocket(url)
+/** With a token, it is offered as a subprotocol beside the fixed name, as browsers send it. */
+export function connect(url: string, token?: string): Promise<RecordingSocket> {
+  const ws = token === undefined ? new WebSocket(url) : new WebSocket(url, socketProtocols(token))
   const messages: any[] = []
   const waiters = new Set<() => void>()
   ws.onmessage = (e) => {

@@ -3,8 +3,9 @@ import type { Server } from 'bun'
 import { z } from 'zod'
 import { taskIdSchema } from '../../domain/tasks/task'
 import { getTask, type TaskDeps } from '../../domain/tasks/task.service'
-import { DomainError } from '../../domain/errors'
+import { DomainError, ValidationError } from '../../domain/errors'
 import type { Principal } from '../../domain/tokens/token'
+import { socketProtocol } from '../../domain/tokens/socket-protocol'
 import type { AppEnv } from '../auth'
 import { errorBody } from '../error-handler'
 import { describe, validate } from '../openapi'
@@ -35,6 +36,15 @@ export interface SocketGate {
 
 class SocketRefused extends DomainError {}
 
+// A slot frees only when some socket closes, which is rarely within a second; a slower retry spares a full server.
+const socketRetryAfterS = 5
+
+/** "null" (sandboxed frames, file:// pages) and anything unparsable are no host at all, so never this one. */
+function isThisHost(origin: string, host: string | undefined): boolean {
+  const originHost = URL.parse(origin)?.host
+  return Boolean(originHost) && originHost === host
+}
+
 /**
  * Upgrades happen here, after authentication, validation, the Origin check,
  * the connection limits and the existence check, so each refusal is an
@@ -46,11 +56,14 @@ export function socketRoutes(deps: TaskDeps, o: { corsOrigins: string[]; gate?: 
     .use(async function checkOrigin(c, next) {
       const origin = c.req.header('origin')
       // Non-browser clients send no Origin; a browser page may connect from this host or an allowed origin.
-      if (origin && !o.corsOrigins.includes(origin) && new URL(origin).host !== c.req.header('host')) {
-        throw new SocketRefused('forbidden_origin', `origin ${origin} may not open sockets here; add it to CORS_ORIGINS`)
+      if (origin !== undefined && !o.corsOrigins.includes(origin) && !isThisHost(origin, c.req.header('host'))) {
+        throw new SocketRefused('forbidden_origin', `origin ${origin.slice(0, 200)} may not open sockets here; add it to CORS_ORIGINS`)
       }
       const refused = o.gate?.admit(c.var.principal)
-      if (refused) throw new SocketRefused('too_many_connections', refused)
+      if (refused) {
+        c.header('Retry-After', String(socketRetryAfterS))
+        throw new SocketRefused('too_many_connections', refused)
+      }
       await next()
     })
     .get(
@@ -98,14 +111,23 @@ To reconnect without a gap or a duplicate, pass the last seq seen as \`?after_se
 }
 
 function upgrade(c: Context<AppEnv & { Bindings: Server<SocketData> }>, data: SocketData): Response {
-  // A browser that offered protocols fails the handshake unless one is echoed back.
-  // Echo a name ('taskline'), not the token, when the client offered both.
-  const offered = c.req.header('sec-websocket-protocol')?.split(',').map((p) => p.trim()) ?? []
-  const chosen = offered.find((p) => !p.startsWith('tl_')) ?? offered[0]
-  const headers = chosen ? { 'Sec-WebSocket-Protocol': chosen } : undefined
+  const headers = selectedProtocol(c)
   if (c.env?.upgrade(c.req.raw, { data, headers })) return new Response(null)
   return Response.json(errorBody('upgrade_required', 'this endpoint speaks WebSocket: connect with a WebSocket client'), {
     status: 426,
     headers: { Upgrade: 'websocket' },
   })
+}
+
+/**
+ * A client that offers protocols must get one selected or the handshake fails, and when
+ * none is selected Bun answers with the client's first offer, which may be its token.
+ * So the fixed name is always the one selected, and an offer without it is refused.
+ */
+function selectedProtocol(c: Context): { 'Sec-WebSocket-Protocol': string } | undefined {
+  const offered = c.req.header('sec-websocket-protocol')?.split(',').map((p) => p.trim()).filter(Boolean) ?? []
+  if (offered.length === 0) return undefined
+  if (offered.includes(socketProtocol)) return { 'Sec-WebSocket-Protocol': socketProtocol }
+  const message = `must include "${socketProtocol}" beside the token: new WebSocket(url, ["${socketProtocol}", token])`
+  throw new ValidationError(`sec-websocket-protocol: ${message}`, [{ path: 'sec-websocket-protocol', message }])
 }
