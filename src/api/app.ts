@@ -6,20 +6,29 @@ import { secureHeaders } from 'hono/secure-headers'
 import type { TaskDeps } from '../domain/tasks/task.service'
 import type { Redis } from '../infra/redis'
 import { authenticate, type AppEnv, type AuthMode, type TokenVerifier } from './auth'
+import type { AuthThrottle } from './auth-throttle'
+import { clientAddress } from './client-address'
+import type { DashboardFile } from './dashboard-files'
 import { createErrorHandler, errorBody } from './error-handler'
 import { openApiDocument } from './openapi'
 import { rateLimit } from './rate-limit'
+import { dashboardRoutes } from './routes/dashboard.routes'
 import { docsRoutes } from './routes/docs.routes'
 import { healthRoutes } from './routes/health.routes'
+import { metricsRoutes } from './routes/metrics.routes'
 import { tasksRoutes } from './routes/tasks.routes'
 import { socketRoutes, type SocketGate } from './ws/socket.routes'
 
 export interface AppDeps extends TaskDeps {
   redis: Redis
   /** Default: AUTH=off, everyone is an admin (local development, tests). */
-  auth?: { mode: AuthMode; verify: TokenVerifier }
+  auth?: { mode: AuthMode; verify: TokenVerifier; throttle?: AuthThrottle }
   http?: { maxBodyBytes: number; rateLimitPerSec: number; corsOrigins: string[] }
   sockets?: SocketGate
+  /** The built dashboard, served at / (see dashboard-files.ts); without it / answers 404. */
+  dashboard?: DashboardFile[]
+  /** Renders GET /metrics; without it /metrics answers 404. */
+  renderMetrics?: () => Promise<Response>
   /** Told of every finished request (metrics); the route is the matched pattern, not the raw path. */
   observeHttp?: (method: string, route: string, status: number, seconds: number) => void
 }
@@ -32,7 +41,9 @@ export function createApp(deps: AppDeps) {
   const auth = authenticate(deps.auth ?? { mode: 'off', verify: async () => null })
   const limit = rateLimit({ redis: deps.redis, prefix: deps.keys.prefix, perSecond: http.rateLimitPerSec, logger: deps.logger })
   const app = new Hono<AppEnv>({ strict: false })
-    .use(requestId())
+    // A client may pick its request id (to follow one call through the logs); hono replaces one that is
+    // longer than this or has characters outside [A-Za-z0-9_=-], so a log line cannot be forged or bloated.
+    .use(requestId({ limitLength: 64 }))
     .use(async function accessLog(c, next) {
       const started = performance.now()
       await next()
@@ -43,6 +54,9 @@ export function createApp(deps: AppDeps) {
         method: c.req.method,
         path: c.req.path,
         status: c.res.status,
+        // Who did it, so a DELETE can be attributed: the token id (null when AUTH=off or unauthenticated) and the peer.
+        owner: c.get('principal')?.ownerId ?? null,
+        address: clientAddress(c),
         ms: Math.round(seconds * 10_000) / 10,
       })
     })
@@ -65,8 +79,11 @@ export function createApp(deps: AppDeps) {
     )
     .route('/', healthRoutes(deps))
     .route('/', docsRoutes(openApi))
+    .route('/', metricsRoutes(deps.renderMetrics))
+    .route('/', dashboardRoutes(deps.dashboard ?? []))
     .use('/api/*', auth, limit)
-    .use('/ws/*', auth)
+    // Upgrades count against the same per-token limit as requests: each one costs lookups before the socket opens.
+    .use('/ws/*', auth, limit)
     .route('/api/tasks', tasksRoutes(deps))
     .route('/ws', socketRoutes(deps, { corsOrigins: http.corsOrigins, gate: deps.sockets }))
     .notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))

@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from 'hono'
-import { getConnInfo } from 'hono/bun'
 import type { Logger } from '../infra/logger'
 import type { Redis } from '../infra/redis'
 import type { AppEnv } from './auth'
+import { clientAddress } from './client-address'
 import { errorBody } from './error-handler'
 
 /**
@@ -32,13 +32,5 @@ export function rateLimit(o: { redis: Redis; prefix: string; perSecond: number; 
       return c.json(errorBody('rate_limited', `more than ${o.perSecond} requests per second; retry after 1 s`), 429)
     }
     await next()
-  }
-}
-
-function clientAddress(c: Parameters<MiddlewareHandler>[0]): string {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown'
-  } catch {
-    return 'unknown' // app.request() in tests has no socket
   }
 }
