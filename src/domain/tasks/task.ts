@@ -16,11 +16,37 @@ const title = z
   .max(200, 'title must be at most 200 characters')
   // Postgres text cannot hold NUL; without this check the INSERT fails as a 500.
   .refine((s) => !s.includes('\0'), 'title must not contain NUL characters')
+  // Postgres would store a lone surrogate as U+FFFD: the row would differ from the answer, and a retry would be a 409.
+  .refine((s) => s.isWellFormed(), 'title must not contain lone surrogates (half of a UTF-16 pair)')
+
+/**
+ * True when every string and key in a JSON value is well-formed UTF-16. jsonb
+ * refuses a lone surrogate's escape, so such a payload would fail its INSERT.
+ * Walked with a stack, not recursion: the depth limit is checked after this.
+ */
+function hasOnlyWellFormedStrings(value: unknown): boolean {
+  const stack = [value]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (typeof v === 'string') {
+      if (!v.isWellFormed()) return false
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, x] of Object.entries(v)) {
+        if (!k.isWellFormed()) return false
+        stack.push(x)
+      }
+    }
+  }
+  return true
+}
 
 export const createTaskSchema = z.strictObject({
   title,
   type: z.string().min(1).max(100).default('demo'),
-  payload: z.record(z.string(), z.unknown(), { error: 'payload must be a JSON object' }).default({}),
+  payload: z
+    .record(z.string(), z.unknown(), { error: 'payload must be a JSON object' })
+    .refine(hasOnlyWellFormedStrings, 'payload strings and keys must not contain lone surrogates (half of a UTF-16 pair)')
+    .default({}),
   max_attempts: z.number().int().min(1).max(100).default(3),
   /** Limit on one attempt; past it the handler is aborted and the attempt counts as failed. */
   timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
