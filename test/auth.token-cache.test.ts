@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { KyselyPlugin } from 'kysely'
 import { createTokenVerifier } from '../src/api/auth'
+import { formatToken, generateSecret } from '../src/domain/tokens/token'
 import { createToken } from '../src/domain/tokens/token.service'
 import { revokeTokenByName } from '../src/domain/tokens/token.repository'
 import { createTestDatabase, type TestDatabase } from './helpers/database'
@@ -9,6 +11,19 @@ beforeAll(async () => {
   database = await createTestDatabase()
 })
 afterAll(() => database.drop())
+
+/** The database as the verifier sees it, counting every statement sent. */
+function countingDb() {
+  let queries = 0
+  const plugin: KyselyPlugin = {
+    transformQuery: (args) => {
+      queries++
+      return args.node
+    },
+    transformResult: async (args) => args.result,
+  }
+  return { db: database.db.withPlugin(plugin), queries: () => queries }
+}
 
 describe('the API token verifier', () => {
   test('remembers an answer for its window, then asks Postgres again (a revocation is seen)', async () => {
@@ -31,5 +46,22 @@ describe('the API token verifier', () => {
     const last = tokens.at(-1)!
     await revokeTokenByName(database.db, last.name)
     expect((await verify(last.token))?.ownerId).toBe(last.id)
+  })
+
+  test('an unknown token is looked up once per window, and a flood of them neither outgrows the bound nor pushes out a valid token', async () => {
+    const counted = countingDb()
+    const verify = createTokenVerifier(counted.db, 60_000, 10)
+    const { token, id } = await createToken(database.db, 'flooded', false)
+    expect((await verify(token))?.ownerId).toBe(id)
+    const unknown = formatToken(id + 1000, generateSecret())
+    expect(await verify(unknown)).toBeNull()
+    expect(await verify(unknown)).toBeNull()
+    expect(counted.queries()).toBe(2)
+
+    for (let i = 0; i < 100; i++) expect(await verify(formatToken(id + 2000 + i, generateSecret()))).toBeNull()
+    expect(verify.cached()).toBeLessThanOrEqual(1 + 20)
+    const before = counted.queries()
+    expect((await verify(token))?.ownerId).toBe(id)
+    expect(counted.queries()).toBe(before)
   })
 })
