@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import type { LifecycleFigure, Results } from '../scripts/bench/context'
-import { ratios, targets } from '../scripts/bench/report'
+import { parseOptions } from '../scripts/bench/options'
+import { performanceDoc, ratios, targets } from '../scripts/bench/report'
 
 // The bench's verdicts are pure arithmetic on what a run measured; this pins them without running it.
 const lifecycle = (perSecond: number, p50: number, p99: number): LifecycleFigure => ({
@@ -61,5 +62,27 @@ describe('bench report', () => {
     const r = run({ events: { '10020 all feed': at(90, 'all feed'), '10020 bare Bun': at(120, 'bare Bun') } })
     expect(ratios(r)['events_all_feed_p99/bare_bun']).toBe(0.75)
     expect(verdict(r, 'event latency p99 <= 25 ms at 10,000 sockets, all on')).toMatchObject({ status: 'not met', measured: 'p99 90.0 ms; bare Bun (d) p99 120.0 ms, 0.75x' })
+  })
+
+  test('docs/performance.md is the run itself: machine, targets met of judged, and the printed tables', () => {
+    const r = run({ machine: { cores: 2, cpuModel: 'Test CPU 9000', memoryGiB: 24, ulimitNofile: '20000', loadAverageStart: 0.1, loadAverageEnd: 1.5 } })
+    const doc = performanceDoc(r, 10_000)
+    expect(doc).toStartWith('# Performance\n')
+    expect(doc).toContain('Machine: 2 cores, Test CPU 9000, 24 GiB memory')
+    // lifecycle c64 and c16 met; nothing else measured
+    expect(doc).toContain('## Targets: 2 of 2 met')
+    expect(doc).toContain('| lifecycle c64 >= 1.3x (a), p99 <= 50 ms | 1.60x, p99 45.0 ms | met |')
+    expect(doc).toContain('closed c64')
+    const missed = performanceDoc(run({ lifecycle: { closed: { '64': lifecycle(1200, 30, 45) } } }), 10_000)
+    expect(missed).toContain('## Targets: 0 of 1 met')
+    expect(missed).toContain('| **not met** |')
+  })
+
+  test('--write takes a markdown file; anything else is refused before a run starts', () => {
+    expect(parseOptions(['--write', 'docs/performance.md']).write).toBe('docs/performance.md')
+    expect(parseOptions(['--full', '--write=out.md']).write).toBe('out.md')
+    expect(parseOptions([]).write).toBeNull()
+    expect(() => parseOptions(['--write'])).toThrow(/markdown file/)
+    expect(() => parseOptions(['--write', 'perf.txt'])).toThrow(/markdown file/)
   })
 })

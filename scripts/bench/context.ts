@@ -39,7 +39,7 @@ export interface ScalingFigure extends LifecycleFigure {
 export interface Results {
   mode: Options['mode']
   startedAt: string
-  machine: { cores: number; ulimitNofile: string; loadAverageStart: number; loadAverageEnd?: number }
+  machine: { cores: number; cpuModel?: string; memoryGiB?: number; ulimitNofile: string; loadAverageStart: number; loadAverageEnd?: number }
   references: {
     loopTasksPerSecond?: number
     /** Cores busy on the whole machine per loop task/s: the loop's CPU per task, in microseconds. */

@@ -25,9 +25,11 @@ export interface Options {
   eventRateMany: number
   /** Messages/s offered to all sockets together in the fan-out phase (2x the 500k target). */
   fanoutOfferedMessages: number
+  /** A markdown file to write the report to (docs/performance.md), beside printing it. */
+  write: string | null
 }
 
-const usage = `usage: bun run bench [--full] [--only ${phaseNames.join(',')}] [--rate N]`
+const usage = `usage: bun run bench [--full] [--only ${phaseNames.join(',')}] [--rate N] [--write FILE.md]`
 
 export function parseOptions(argv: string[]): Options {
   const full = argv.includes('--full')
@@ -48,6 +50,7 @@ export function parseOptions(argv: string[]): Options {
         eventRateFew: 20,
         eventRateMany: 4,
         fanoutOfferedMessages: 1_000_000,
+        write: null,
       }
     : {
         mode: 'quick',
@@ -65,6 +68,7 @@ export function parseOptions(argv: string[]): Options {
         eventRateFew: 20,
         eventRateMany: 4,
         fanoutOfferedMessages: 1_000_000,
+        write: null,
       }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
@@ -79,6 +83,10 @@ export function parseOptions(argv: string[]): Options {
       const v = Number(a.startsWith('--rate=') ? a.slice(7) : argv[++i])
       if (!(v > 0)) throw new Error(`--rate needs a positive number; ${usage}`)
       o.openLoopRate = v
+    } else if (a === '--write' || a.startsWith('--write=')) {
+      const file = a.startsWith('--write=') ? a.slice(8) : argv[++i]
+      if (!file?.endsWith('.md')) throw new Error(`--write needs a markdown file name, e.g. docs/performance.md; ${usage}`)
+      o.write = file
     } else if (a === '--help' || a === '-h') {
       console.log(usage)
       process.exit(0)

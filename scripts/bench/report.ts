@@ -93,7 +93,8 @@ function table(title: string, header: string[], rows: Cell[][]): string {
   return [`\n${title}`, line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n')
 }
 
-export function printReport(r: Results, manySockets: number) {
+/** The report as plain text tables, as printed. */
+export function renderReport(r: Results, manySockets: number): string {
   const refs = r.references
   const rt = ratios(r)
   const out: string[] = []
@@ -170,6 +171,44 @@ export function printReport(r: Results, manySockets: number) {
   }
   const ts = targets(r, manySockets)
   out.push(table('targets (reported, never asserted)', ['target', 'measured', 'status'], ts.map((t) => [t.name, t.measured, t.status === 'not met' ? 'NOT MET' : t.status])))
-  console.log(out.filter(Boolean).join('\n'))
-  console.log('\n' + JSON.stringify({ bench: 'taskline', ...r, ratios: rt, targets: ts }))
+  return out.filter(Boolean).join('\n')
+}
+
+export function printReport(r: Results, manySockets: number) {
+  console.log(renderReport(r, manySockets))
+  console.log('\n' + JSON.stringify({ bench: 'taskline', ...r, ratios: ratios(r), targets: targets(r, manySockets) }))
+}
+
+/**
+ * docs/performance.md as the bench writes it (--write): the machine, the targets
+ * met and missed, and the full printed report, so the figures in the docs are
+ * always one run's, never edited by hand.
+ */
+export function performanceDoc(r: Results, manySockets: number): string {
+  const ts = targets(r, manySockets)
+  const met = ts.filter((t) => t.status === 'met').length
+  const judged = ts.filter((t) => t.status !== 'not measured').length
+  const m = r.machine
+  const machine = [`${m.cores} cores`, m.cpuModel, m.memoryGiB ? `${m.memoryGiB} GiB memory` : undefined, `load average ${m.loadAverageStart} at start, ${m.loadAverageEnd ?? '-'} at end`]
+  return [
+    '# Performance',
+    '',
+    `Written by \`bun run bench${r.mode === 'full' ? ' --full' : ''} --write docs/performance.md\` on ${r.startedAt}; run it again to replace this page.`,
+    'What each phase and reference measures, and how to read the figures: [benchmarking.md](benchmarking.md).',
+    '',
+    `Machine: ${machine.filter(Boolean).join(', ')}. ${r.mode} mode.`,
+    '',
+    `## Targets: ${met} of ${judged} met`,
+    '',
+    '| target | measured | status |',
+    '| --- | --- | --- |',
+    ...ts.map((t) => `| ${t.name} | ${t.measured} | ${t.status === 'not met' ? '**not met**' : t.status} |`),
+    '',
+    '## The full report',
+    '',
+    '```text',
+    renderReport(r, manySockets).trim(),
+    '```',
+    '',
+  ].join('\n')
 }

@@ -5,12 +5,12 @@
  * it is judged against, and prints a table and one JSON line. Everything it
  * starts or creates is removed at the end, on failure and on Ctrl-C.
  */
-import { availableParallelism } from 'node:os'
+import { availableParallelism, cpus, totalmem } from 'node:os'
 import { killAllNow, stopAll } from './children'
 import { MiB, type Context, type Results } from './context'
 import { parseOptions } from './options'
 import { loadAverage, rssBytes } from './procfs'
-import { printReport } from './report'
+import { performanceDoc, printReport } from './report'
 import { freePort, prepareEnvironment, startApi, startWorker, type BenchEnv } from './system'
 import { runBacklog } from './phases/backlog'
 import { runCreate } from './phases/create'
@@ -52,7 +52,7 @@ const ulimit = Bun.spawnSync(['bash', '-c', 'ulimit -n']).stdout.toString().trim
 const results: Results = {
   mode: opts.mode,
   startedAt: new Date().toISOString(),
-  machine: { cores: availableParallelism(), ulimitNofile: ulimit, loadAverageStart: loadAverage() },
+  machine: { cores: availableParallelism(), cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), ulimitNofile: ulimit, loadAverageStart: loadAverage() },
   references: {},
   resources: { cpu: {} },
 }
@@ -96,6 +96,10 @@ try {
   console.log(`bench: measured in ${((performance.now() - started) / 1000).toFixed(0)} s; cleaning up`)
   await cleanup()
   printReport(results, opts.manySockets)
+  if (opts.write) {
+    await Bun.write(opts.write, performanceDoc(results, opts.manySockets))
+    console.log(`bench: wrote ${opts.write}`)
+  }
 } catch (e) {
   console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`)
   // The roles log warnings only; their last lines usually say why.
