@@ -23,15 +23,30 @@ const call = async (token: string | null, method: string, path: string, body?: u
   return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
 }
 
+/** tl_<id>_<secret>: the base64url secret may itself hold '_', so it is everything after the id. */
+const secretOf = (token: string) => token.replace(/^tl_\d+_/, '')
+
 describe('API tokens', () => {
   test('no token, a forged one or a truncated one is a 401 that says how to get a token', async () => {
-    for (const token of [null, 'nonsense', alice.slice(0, -1), alice.replace(/.$/, alice.endsWith('A') ? 'B' : 'A'), `tl_999_${alice.split('_')[2]}`]) {
+    for (const token of [null, 'nonsense', alice.slice(0, -1), alice.replace(/.$/, alice.endsWith('A') ? 'B' : 'A'), `tl_999_${secretOf(alice)}`]) {
       const res = await call(token, 'GET', '/api/tasks/')
       expect(res.status).toBe(401)
       expect(res.body.error.code).toBe('unauthorized')
       expect(res.body.error.message).toContain('bun run token create')
       expect(res.headers.get('www-authenticate')).toBe('Bearer')
     }
+  })
+
+  test("a real secret under another token's id is a 401, also when the secret holds '_'", async () => {
+    // About half of all secrets hold a '_'; make sure this run has one.
+    let token = ''
+    for (let i = 0; i < 64 && !secretOf(token).includes('_'); i++) token = (await createToken(sys.db, `underscore-${i}`, false)).token
+    expect(secretOf(token)).toContain('_')
+    const id = token.match(/^tl_(\d+)_/)![1]
+    expect(`tl_${id}_${secretOf(token)}`).toBe(token)
+    expect((await call(token, 'GET', '/api/tasks/')).status).toBe(200)
+    expect((await call(`tl_${Number(id) + 1000}_${secretOf(token)}`, 'GET', '/api/tasks/')).status).toBe(401)
+    expect((await call(`tl_${id}_${secretOf(alice)}`, 'GET', '/api/tasks/')).status).toBe(401)
   })
 
   test('health endpoints need no token', async () => {
