@@ -3,11 +3,13 @@ import { createDb } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createMetrics, type Metrics } from '../infra/metrics'
 import { createRedis, waitForRedis } from '../infra/redis'
+import { serveOn } from '../infra/serve'
 import { streamKeys } from '../infra/stream-keys'
 import { reconcileRedisEpoch } from '../domain/redis-epoch'
 import { createTaskInserter } from '../domain/tasks/task.service'
 import { createApp } from './app'
 import { createTokenVerifier } from './auth'
+import { loadDashboard } from './dashboard-files'
 import { createEventHub } from './ws/event-hub'
 import { closeCodes, createSocketHandlers } from './ws/socket-session'
 import dashboard from '../dashboard/index.html'
@@ -54,14 +56,17 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
     auth: { mode: config.AUTH, verify: createTokenVerifier(db) },
     http: { maxBodyBytes: config.MAX_BODY_BYTES, rateLimitPerSec: config.RATE_LIMIT_PER_SEC, corsOrigins: config.CORS_ORIGINS },
     sockets: sockets.gate,
+    dashboard: await loadDashboard(dashboard),
+    renderMetrics: metrics.render,
   })
   if (config.AUTH === 'off') logger.warn('AUTH=off: anyone who can reach this port can read and change every task')
 
-  const server = Bun.serve({
+  // Every response, the dashboard's and /metrics' too, goes through the app and its middleware.
+  // Never development mode: it would answer an uncaught error with its stack.
+  const server = serveOn('PORT', {
     port: config.PORT,
     hostname: config.HOST,
-    // Beside the Hono app: the page is bundled by Bun, and /metrics is for Prometheus, not part of the API.
-    routes: { '/': dashboard, '/metrics': () => metrics.render() },
+    development: false,
     fetch: app.fetch,
     websocket: sockets.handlers,
   })

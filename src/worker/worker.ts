@@ -2,8 +2,9 @@ import { hostname } from 'node:os'
 import type { Config } from '../config'
 import { createDb } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
-import { createMetrics } from '../infra/metrics'
+import { createMetrics, type Metrics } from '../infra/metrics'
 import { createRedis, waitForRedis } from '../infra/redis'
+import { serveOn } from '../infra/serve'
 import { streamKeys } from '../infra/stream-keys'
 import { startCancelListener } from './cancel-listener'
 import { createJobConsumer, type JobConsumer } from './job-consumer'
@@ -19,6 +20,14 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
   const producer = createRedis(config.REDIS_URL, 'producer', logger)
   const metrics = createMetrics({ role: 'worker', redis: producer, keys })
+  // Bound before anything starts: a worker that cannot take its port must not take jobs either.
+  let metricsServer: ReturnType<typeof serveMetrics>
+  try {
+    metricsServer = serveMetrics(config, metrics)
+  } catch (e) {
+    await settleAll(logger, [producer.quit(), db.destroy()])
+    throw e
+  }
   const streams = { redis: producer, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics }
   const leaseMs = config.VISIBILITY_TIMEOUT_MS
 
@@ -53,13 +62,6 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
   await waitForRedis(producer, 3000)
   await consumer.start()
   sweeper.start(config.SWEEP_INTERVAL_MS)
-  // The worker has no API port; Prometheus scrapes it here.
-  const metricsServer = Bun.serve({
-    port: config.WORKER_METRICS_PORT,
-    hostname: config.HOST,
-    routes: { '/metrics': () => metrics.render(), '/healthz': () => Response.json({ status: 'ok' }) },
-    fetch: () => Response.json({ error: { code: 'not_found', message: 'the worker serves only /metrics and /healthz' } }, { status: 404 }),
-  })
   logger.info('worker started', { concurrency: config.WORKER_CONCURRENCY, metrics: `${metricsServer.url.href}metrics` })
 
   let closing: Promise<void> | null = null
@@ -86,3 +88,14 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
 }
 
 export type Worker = Awaited<ReturnType<typeof startWorker>>
+
+// The worker has no API port; Prometheus scrapes it here.
+function serveMetrics(config: Config, metrics: Metrics) {
+  return serveOn('WORKER_METRICS_PORT', {
+    port: config.WORKER_METRICS_PORT,
+    hostname: config.HOST,
+    development: false,
+    routes: { '/metrics': () => metrics.render(), '/healthz': () => Response.json({ status: 'ok' }) },
+    fetch: () => Response.json({ error: { code: 'not_found', message: 'the worker serves only /metrics and /healthz' } }, { status: 404 }),
+  })
+}

@@ -37,11 +37,12 @@ const page = `<!doctype html>
 </html>
 `
 
-const assets: Record<string, { type: string; body: string }> = {
-  'swagger-ui-bundle.js': { type: 'text/javascript; charset=utf-8', body: withoutSourceMap(swaggerBundle) },
-  'swagger-ui.css': { type: 'text/css; charset=utf-8', body: withoutSourceMap(swaggerCss) },
-  'init.js': { type: 'text/javascript; charset=utf-8', body: init },
-}
+// A Map, not an object: a name from the URL such as __proto__ or toString must find nothing.
+const assets = new Map<string, { type: string; body: string }>([
+  ['swagger-ui-bundle.js', { type: 'text/javascript; charset=utf-8', body: withoutSourceMap(swaggerBundle) }],
+  ['swagger-ui.css', { type: 'text/css; charset=utf-8', body: withoutSourceMap(swaggerCss) }],
+  ['init.js', { type: 'text/javascript; charset=utf-8', body: init }],
+])
 
 // Everything the page loads comes from here: no CDN, no inline script. Swagger UI styles elements inline.
 const csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'self'"
@@ -77,12 +78,12 @@ export function docsRoutes(document: () => Promise<object>) {
         tags,
         public: true,
         summary: 'A script or stylesheet of the reference page',
-        parameters: [{ in: 'path', name: 'asset', required: true, schema: { type: 'string', enum: Object.keys(assets) } }],
+        parameters: [{ in: 'path', name: 'asset', required: true, schema: { type: 'string', enum: [...assets.keys()] } }],
         responses: { 200: { description: 'the file', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } } },
         errors: { 404: 'not_found: no such file' },
       }),
       (c) => {
-        const asset = assets[c.req.param('asset')]
+        const asset = assets.get(c.req.param('asset'))
         if (!asset) return c.json(errorBody('not_found', `no file ${c.req.param('asset')} under /docs`), 404)
         c.header('Cache-Control', 'public, max-age=3600')
         return c.body(asset.body, 200, { 'Content-Type': asset.type })

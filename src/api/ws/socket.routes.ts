@@ -9,6 +9,7 @@ import { socketProtocol } from '../../domain/tokens/socket-protocol'
 import type { AppEnv } from '../auth'
 import { errorBody } from '../error-handler'
 import { describe, validate } from '../openapi'
+import { checkWebSocketVersion } from './handshake'
 import type { SocketData } from './socket-session'
 
 const cursor = z.coerce.number({ error: 'must be a non-negative integer' }).int().min(0).max(Number.MAX_SAFE_INTEGER)
@@ -53,10 +54,11 @@ function isThisHost(origin: string, host: string | undefined): boolean {
  */
 export function socketRoutes(deps: TaskDeps, o: { corsOrigins: string[]; gate?: SocketGate }) {
   return new Hono<AppEnv & { Bindings: Server<SocketData> }>()
+    .use(checkWebSocketVersion)
     .use(async function checkOrigin(c, next) {
       const origin = c.req.header('origin')
       // Non-browser clients send no Origin; a browser page may connect from this host or an allowed origin.
-      if (origin !== undefined && !o.corsOrigins.includes(origin) && !isThisHost(origin, c.req.header('host'))) {
+      if (origin && !o.corsOrigins.includes(origin) && !isThisHost(origin, c.req.header('host'))) {
         throw new SocketRefused('forbidden_origin', `origin ${origin.slice(0, 200)} may not open sockets here; add it to CORS_ORIGINS`)
       }
       const refused = o.gate?.admit(c.var.principal)
