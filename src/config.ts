@@ -57,6 +57,16 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** json: one object per line; pretty: for people; auto: pretty in a terminal, json otherwise. */
   LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
+  /**
+   * Where clients reach the API (https://tasks.example.com, a path prefix
+   * allowed): `next` links are built on it. Unset, they are relative, since
+   * the request's Host header is the client's to choose.
+   */
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL like https://tasks.example.com' })
+    .refine((u) => !/[?#]/.test(u), 'must not have a query or fragment')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
   /** The worker's own /metrics; 0 picks a free port. */
   WORKER_METRICS_PORT: port.default(9464),
 })

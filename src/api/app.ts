@@ -25,6 +25,8 @@ export interface AppDeps extends TaskDeps {
   auth?: { mode: AuthMode; verify: TokenVerifier; throttle?: AuthThrottle }
   http?: { maxBodyBytes: number; rateLimitPerSec: number; corsOrigins: string[] }
   sockets?: SocketGate
+  /** PUBLIC_URL: where `next` links point; unset, they are relative (never on the request's Host). */
+  publicUrl?: string
   /** The built dashboard, served at / (see dashboard-files.ts); without it / answers 404. */
   dashboard?: DashboardFile[]
   /** Renders GET /metrics; without it /metrics answers 404. */

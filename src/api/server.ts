@@ -56,6 +56,7 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
     auth: { mode: config.AUTH, verify: createTokenVerifier(db) },
     http: { maxBodyBytes: config.MAX_BODY_BYTES, rateLimitPerSec: config.RATE_LIMIT_PER_SEC, corsOrigins: config.CORS_ORIGINS },
     sockets: sockets.gate,
+    publicUrl: config.PUBLIC_URL,
     dashboard: await loadDashboard(dashboard),
     renderMetrics: metrics.render,
   })

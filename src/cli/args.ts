@@ -29,6 +29,7 @@ const options = {
   status: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
+  'after-seq': { type: 'string' },
 } as const
 type OptionName = keyof typeof options
 
@@ -39,7 +40,11 @@ export const commands = {
   watch: { args: 'ID', options: [], about: 'follow a task until it ends (exit 0 COMPLETED, 1 FAILED or CANCELLED)' },
   cancel: { args: 'ID', options: ['json'], about: 'cancel a PENDING or PROCESSING task' },
   retry: { args: 'ID', options: ['json'], about: 'run a FAILED or CANCELLED task again, with fresh attempts' },
-  events: { args: 'ID', options: ['json'], about: "list a task's changes, oldest first" },
+  events: {
+    args: 'ID',
+    options: ['after-seq', 'limit', 'json'],
+    about: "list a task's changes, oldest first: all of them, or --limit N (up to 1000) after --after-seq",
+  },
 } as const satisfies Record<string, { args: string; options: OptionName[]; about: string }>
 export type CommandName = keyof typeof commands
 
@@ -50,6 +55,7 @@ const optionArgs: Partial<Record<OptionName, string>> = {
   status: 'S',
   limit: 'N',
   cursor: 'C',
+  'after-seq': 'SEQ',
 }
 
 const synopsis = (name: CommandName) => {
@@ -142,6 +148,12 @@ const positiveInt = (name: string) =>
 export const maxAttemptsArg = positiveInt('--max-attempts')
 export const cursorArg = positiveInt('--cursor')
 export const limitArg = positiveInt('--limit').refine((n) => n <= 100, '--limit must be at most 100')
+export const eventLimitArg = positiveInt('--limit').refine((n) => n <= 1000, '--limit must be at most 1000')
+export const afterSeqArg = z
+  .string()
+  .regex(/^(0|[1-9][0-9]*)$/, '--after-seq must be a non-negative integer')
+  .transform(Number)
+  .refine((n) => n <= 2_147_483_647, '--after-seq is too large')
 export const statusArg = z
   .string()
   .transform((s) => s.toUpperCase())

@@ -121,7 +121,20 @@ export function createClient(opts: ClientOptions) {
     getTask: (id: number) => request('GET', taskPath(id), taskSchema),
     cancelTask: (id: number) => request('POST', `${taskPath(id)}cancel/`, taskSchema),
     retryTask: (id: number) => request('POST', `${taskPath(id)}retry/`, taskSchema),
-    listEvents: (id: number) => request('GET', `${taskPath(id)}events/`, eventListSchema),
+    /** One page of a task's history: up to `limit` changes with seq > afterSeq. */
+    listEvents: (id: number, q: { afterSeq?: number; limit?: number } = {}) => {
+      const params = new URLSearchParams({ after_seq: String(q.afterSeq ?? 0), limit: String(q.limit ?? 1000) })
+      return request('GET', `${taskPath(id)}events/?${params}`, eventListSchema)
+    },
+    /** Every change after afterSeq, a page at a time, following `next` until it is null. */
+    async *eventPages(id: number, afterSeq = 0) {
+      for (let after: number | null = afterSeq; after !== null; ) {
+        const page = await this.listEvents(id, { afterSeq: after })
+        yield page
+        const next = paramOfNext(page.next, 'after_seq')
+        after = next === null ? null : Number(next)
+      }
+    },
     socketUrl(id: number, afterSeq?: number): string {
       const url = new URL(`${base.replace(/^http/, 'ws')}/ws/tasks/${id}/`)
       if (afterSeq !== undefined) url.searchParams.set('after_seq', String(afterSeq))
@@ -130,6 +143,15 @@ export function createClient(opts: ClientOptions) {
     /** The token rides as a subprotocol beside the fixed name, not in the URL, which proxies log. */
     socketProtocols: (): string[] | undefined => (opts.token ? socketProtocols(opts.token) : undefined),
   }
+}
+
+/**
+ * A parameter of a `next` link, which is relative unless the server has a
+ * PUBLIC_URL: only its query matters, since the client already knows the API's URL.
+ */
+export function paramOfNext(next: string | null, name: string): string | null {
+  if (!next) return null
+  return new URL(next, 'http://api.invalid').searchParams.get(name)
 }
 
 function parseJson(text: string): unknown {

@@ -4,8 +4,23 @@
  * also runs `taskline api|worker|migrate` can dispatch here.
  */
 import pkg from '../../package.json' with { type: 'json' }
-import { check, cursorArg, idArg, limitArg, maxAttemptsArg, parseCommandLine, payloadArg, statusArg, urlArg, usage, UsageError, type ParsedArgs } from './args'
-import { createClient, describeError, type Client } from './client'
+import {
+  afterSeqArg,
+  check,
+  cursorArg,
+  eventLimitArg,
+  idArg,
+  limitArg,
+  maxAttemptsArg,
+  parseCommandLine,
+  payloadArg,
+  statusArg,
+  urlArg,
+  usage,
+  UsageError,
+  type ParsedArgs,
+} from './args'
+import { createClient, describeError, paramOfNext, type Client } from './client'
 import { renderEventTable, renderKeyValue, renderTaskTable } from './format'
 import { processIO, type CliIO } from './io'
 import { EXIT_INTERRUPTED, watchTask } from './watch'
@@ -101,7 +116,7 @@ const commandHandlers: Record<Args['command'], (args: Args, ctx: Ctx) => Promise
       return EXIT_OK
     }
     io.out(`${renderTaskTable(page.results)}\n`)
-    const next = page.next && new URL(page.next).searchParams.get('cursor')
+    const next = paramOfNext(page.next, 'cursor')
     // On stderr, so `taskline list | awk …` sees only the table.
     if (next) io.err(`more: taskline list --cursor ${next}${values.status ? ` --status ${values.status}` : ''}\n`)
     return EXIT_OK
@@ -134,12 +149,26 @@ const commandHandlers: Record<Args['command'], (args: Args, ctx: Ctx) => Promise
     return EXIT_OK
   },
 
-  async events({ positionals, values }, { io, client }) {
-    const page = await client.listEvents(check(idArg, positionals[0], 'events'))
-    if (values.json) printJson(io, page)
-    else io.out(`${renderEventTable(page.results)}\n`)
+  async events({ positionals, values }, ctx) {
+    const id = check(idArg, positionals[0], 'events')
+    const afterSeq = values['after-seq'] === undefined ? 0 : check(afterSeqArg, values['after-seq'], 'events')
+    if (values.limit !== undefined) return eventsPage(ctx, id, afterSeq, check(eventLimitArg, values.limit, 'events'), values.json)
+    const results = []
+    for await (const page of ctx.client.eventPages(id, afterSeq)) results.push(...page.results)
+    if (values.json) printJson(ctx.io, { task_id: id, results, next: null })
+    else ctx.io.out(`${renderEventTable(results)}\n`)
     return EXIT_OK
   },
+}
+
+/** `events --limit`: one page, as the API answers it, and how to ask for the next on stderr. */
+async function eventsPage({ io, client }: Ctx, id: number, afterSeq: number, limit: number, json?: boolean): Promise<number> {
+  const page = await client.listEvents(id, { afterSeq, limit })
+  if (json) printJson(io, page)
+  else io.out(`${renderEventTable(page.results)}\n`)
+  const next = paramOfNext(page.next, 'after_seq')
+  if (next) io.err(`more: taskline events ${id} --after-seq ${next} --limit ${limit}\n`)
+  return EXIT_OK
 }
 
 if (import.meta.main) {

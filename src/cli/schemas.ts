@@ -34,7 +34,9 @@ export const taskEventSchema = z.looseObject({
 })
 export type TaskEvent = z.infer<typeof taskEventSchema>
 
-export const eventListSchema = z.object({ task_id: z.number(), results: z.array(taskEventSchema) })
+// A server from before paging sent no `next`: its one answer was the whole history.
+export const eventListSchema = z.object({ task_id: z.number(), results: z.array(taskEventSchema), next: z.string().nullable().default(null) })
+export type EventList = z.infer<typeof eventListSchema>
 
 export const errorDetailSchema = z.object({ path: z.string(), message: z.string() })
 export type ErrorDetail = z.infer<typeof errorDetailSchema>

@@ -8,7 +8,8 @@
  *   const res = await api.api.tasks.$post({ json: { title: 'hello' } })
  *   const task = await res.json()
  *
- * followTask() follows one task over its WebSocket and survives disconnects.
+ * followTask() follows one task over its WebSocket and survives disconnects;
+ * taskEvents() reads a task's history a page at a time.
  */
 import { hc } from 'hono/client'
 import type { AppType } from '../api/app'
@@ -22,6 +23,25 @@ export function createClient(baseUrl: string, token?: string) {
 }
 
 export type TaskClient = ReturnType<typeof createClient>
+
+/** A `next` link is relative unless the server has a PUBLIC_URL; only its query matters here. */
+const paramOfNext = (next: string | null, name: string) => (next === null ? null : new URL(next, 'http://api.invalid').searchParams.get(name))
+
+/**
+ * A task's changes with seq > afterSeq, oldest first, read a page (of up to
+ * `limit`, 1000 at most) at a time by following `next`, so a long history
+ * is never one answer, nor held whole here. A failed read throws.
+ */
+export async function* taskEvents(api: TaskClient, id: number, o: { afterSeq?: number; limit?: number } = {}) {
+  const limit = String(o.limit ?? 1000)
+  for (let after: string | null = String(o.afterSeq ?? 0); after !== null; ) {
+    const res = await api.api.tasks[':id'].events.$get({ param: { id: String(id) }, query: { after_seq: after, limit } })
+    if (!res.ok) throw new Error(`GET /api/tasks/${id}/events/ answered ${res.status}: ${await res.text()}`)
+    const page = await res.json()
+    yield* page.results
+    after = paramOfNext(page.next, 'after_seq')
+  }
+}
 
 /** What a task's socket sends, besides pong. */
 export type TaskMessage =

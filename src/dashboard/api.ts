@@ -83,11 +83,15 @@ export const api = {
   createTask: (body: CreateTaskBody): Promise<Task> => request('POST', '/api/tasks/', body),
   cancelTask: (id: number): Promise<Task> => request('POST', `/api/tasks/${id}/cancel/`),
   retryTask: (id: number): Promise<Task> => request('POST', `/api/tasks/${id}/retry/`),
-  taskEvents: (id: number): Promise<EventList> => request('GET', `/api/tasks/${id}/events/`),
+  /** One page of a task's history: up to `limit` changes with seq > afterSeq. */
+  taskEvents: (id: number, afterSeq: number, limit: number): Promise<EventList> =>
+    request('GET', `/api/tasks/${id}/events/?after_seq=${afterSeq}&limit=${limit}`),
 }
 
-/** `next` is an absolute URL built from the API's view of its host; only its cursor matters here. */
-export function cursorFromNext(next: string | null): string | null {
+/** `next` is relative, or on the API's PUBLIC_URL; only its query matters here. */
+export function paramOfNext(next: string | null, name: string): string | null {
   if (!next) return null
-  return new URL(next, location.href).searchParams.get('cursor')
+  return new URL(next, location.href).searchParams.get(name)
 }
+
+export const cursorFromNext = (next: string | null) => paramOfNext(next, 'cursor')

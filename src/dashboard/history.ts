@@ -1,11 +1,14 @@
 /// <reference lib="dom" />
-import { ApiError, api } from './api'
+import { ApiError, api, paramOfNext } from './api'
 import { byId, formatTime, h, percent, statusBadge } from './dom'
 import type { Task, TaskEventMessage } from './types'
 
+/** The most changes the dialog loads: a task's whole history can be far longer than anyone reads. */
+const HISTORY_SHOWN = 500
+
 /**
- * A task's history in a dialog: loaded from GET /api/tasks/:id/events/, then
- * extended live from the feed while it stays open.
+ * A task's history in a dialog: its newest changes loaded from GET
+ * /api/tasks/:id/events/, then extended live from the feed while it stays open.
  */
 export function setupHistory(getTask: (id: number) => Task | undefined) {
   const dialog = byId<HTMLDialogElement>('history')
@@ -47,6 +50,28 @@ export function setupHistory(getTask: (id: number) => Task | undefined) {
     list.append(row(e))
   }
 
+  /**
+   * Appends the newest changes (about HISTORY_SHOWN), a page at a time from
+   * just before them, following `next`; false if another task was opened meanwhile.
+   */
+  async function loadRecent(id: number): Promise<boolean> {
+    const seq = getTask(id)?.seq ?? (await api.getTask(id)).seq
+    for (let after: string | null = String(Math.max(0, seq - HISTORY_SHOWN)); after !== null; ) {
+      const page = await api.taskEvents(id, Number(after), HISTORY_SHOWN)
+      if (openId !== id) return false
+      for (const e of page.results) append(e)
+      after = paramOfNext(page.next, 'after_seq')
+    }
+    return true
+  }
+
+  function loadedText() {
+    const shown = list.childElementCount
+    const whole = `${shown} change${shown === 1 ? '' : 's'}, oldest first`
+    const first = Number(list.firstElementChild?.getAttribute('data-seq') ?? 1)
+    return `${first > 1 ? `The latest ${shown} of ${lastSeq} changes, oldest first` : whole}; new ones appear as they happen.`
+  }
+
   function renderSummary(t: Task | undefined, id: number) {
     title.textContent = t ? `#${id} ${t.title}` : `Task #${id}`
     if (!t) return summary.replaceChildren()
@@ -72,11 +97,9 @@ export function setupHistory(getTask: (id: number) => Task | undefined) {
       status.textContent = 'Loading history…'
       if (!dialog.open) dialog.showModal()
       try {
-        const { results } = await api.taskEvents(id)
-        if (openId !== id) return
-        for (const e of results) append(e)
+        if (!(await loadRecent(id))) return
         for (const e of buffered) append(e)
-        status.textContent = `${results.length} change${results.length === 1 ? '' : 's'}, oldest first; new ones appear as they happen.`
+        status.textContent = loadedText()
       } catch (err) {
         if (openId !== id) return
         status.textContent = err instanceof ApiError ? `Could not load the history: ${err.message}` : 'Could not load the history.'

@@ -22,4 +22,5 @@ export interface TaskPage {
 export interface EventList {
   task_id: number
   results: TaskEventMessage[]
+  next: string | null
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect } from 'bun:test'
-import { createApp } from '../../src/api/app'
+import { createApp, type AppDeps } from '../../src/api/app'
 import { createLogger } from '../../src/infra/logger'
 import { streamKeys } from '../../src/infra/stream-keys'
 import { createTestDatabase, type TestDatabase } from './database'
@@ -8,9 +8,9 @@ import { deleteKeys, testRedis, uniquePrefix } from './redis'
 /**
  * The Hono app with real deps and no listening server (app.request), on a
  * fresh database and key prefix that are removed after the file. Registers
- * its own beforeAll/afterAll.
+ * its own beforeAll/afterAll. `extra` adds or replaces deps (publicUrl, say).
  */
-export function appUnderTest() {
+export function appUnderTest(extra: Partial<AppDeps> = {}) {
   const redis = testRedis()
   const prefix = uniquePrefix()
   const keys = streamKeys(prefix)
@@ -18,7 +18,7 @@ export function appUnderTest() {
   let app: ReturnType<typeof createApp>
   beforeAll(async () => {
     database = await createTestDatabase()
-    app = createApp({ db: database.db, redis, keys, eventsMaxLen: 1000, logger: createLogger('silent') })
+    app = createApp({ db: database.db, redis, keys, eventsMaxLen: 1000, logger: createLogger('silent'), ...extra })
   })
   afterAll(async () => {
     await deleteKeys(redis, prefix)

@@ -1,7 +1,15 @@
-import { Hono, type Env, type Input, type MiddlewareHandler } from 'hono'
+import { Hono, type Context, type Env, type Input, type MiddlewareHandler } from 'hono'
 import { z } from 'zod'
 import * as tasks from '../../domain/tasks/task.service'
-import { createTaskSchema, listTasksQuerySchema, taskEventSchema, taskIdSchema, taskSchema, updateTaskSchema } from '../../domain/tasks/task'
+import {
+  createTaskSchema,
+  listTaskEventsQuerySchema,
+  listTasksQuerySchema,
+  taskEventSchema,
+  taskIdSchema,
+  taskSchema,
+  updateTaskSchema,
+} from '../../domain/tasks/task'
 import type { AppEnv } from '../auth'
 import { describe, jsonResponse, validate } from '../openapi'
 import { requireJson } from '../validation'
@@ -29,11 +37,31 @@ const taskList = z.object({
   results: z.array(taskSchema),
   next: z.string().nullable().meta({ description: 'URL of the next (older) page, or null on the last one' }),
 })
-const eventList = z.object({ task_id: z.number().int().positive(), results: z.array(taskEventSchema) })
+const eventList = z.object({
+  task_id: z.number().int().positive(),
+  results: z.array(taskEventSchema),
+  next: z.string().nullable().meta({ description: 'URL of the next (newer) page, or null on the last one' }),
+})
 const oneTask = (description: string) => ({ 200: jsonResponse(description, taskSchema) })
 const tags = ['tasks']
 
-export function tasksRoutes(deps: tasks.TaskDeps) {
+export interface TasksRoutesDeps extends tasks.TaskDeps {
+  /** PUBLIC_URL: the origin (and path prefix) `next` links are built on; unset, they are relative. */
+  publicUrl?: string
+}
+
+/**
+ * The link to another page of this request, with `params` changed. Never on
+ * the request's Host: that header is the client's to choose, and a link on it
+ * could send the next request, token included, anywhere.
+ */
+function pageLink(c: Context, publicUrl: string | undefined, params: Record<string, string>): string {
+  const url = new URL(c.req.url)
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
+  return `${publicUrl ?? ''}${url.pathname}${url.search}`
+}
+
+export function tasksRoutes(deps: TasksRoutesDeps) {
   return new Hono<AppEnv>()
     .post(
       '/',
@@ -71,12 +99,7 @@ export function tasksRoutes(deps: tasks.TaskDeps) {
       async (c) => {
         const query = c.req.valid('query')
         const { tasks: results, nextCursor } = await tasks.listTasks(deps, c.var.principal, query)
-        let next: string | null = null
-        if (nextCursor !== null) {
-          const url = new URL(c.req.url)
-          url.searchParams.set('cursor', String(nextCursor))
-          next = url.toString()
-        }
+        const next = nextCursor === null ? null : pageLink(c, deps.publicUrl, { cursor: String(nextCursor) })
         return c.json({ results, next })
       },
     )
@@ -147,14 +170,20 @@ export function tasksRoutes(deps: tasks.TaskDeps) {
       describe({
         operationId: 'listTaskEvents',
         tags,
-        summary: "A task's changes, oldest first",
-        responses: { 200: jsonResponse('every recorded change', eventList) },
+        summary: "A task's changes, oldest first, a page at a time",
+        description:
+          'Up to `limit` changes with seq > `after_seq`. Follow `next` for the following page; it is null on the last one. ' +
+          'A task still running gains changes later: ask again with `after_seq` set to the last seq seen.',
+        responses: { 200: jsonResponse('one page of recorded changes', eventList) },
         errors: { 400: true, 404: true },
       }),
       validate('param', idParam),
+      optionalInput(validate('query', listTaskEventsQuerySchema)),
       async (c) => {
         const id = c.req.valid('param').id
-        return c.json({ task_id: id, results: await tasks.listTaskEvents(deps, c.var.principal, id) })
+        const { events, nextAfterSeq } = await tasks.listTaskEvents(deps, c.var.principal, id, c.req.valid('query'))
+        const next = nextAfterSeq === null ? null : pageLink(c, deps.publicUrl, { after_seq: String(nextAfterSeq) })
+        return c.json({ task_id: id, results: events, next })
       },
     )
 }

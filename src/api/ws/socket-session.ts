@@ -14,6 +14,8 @@ export type SocketData = ({ feed: 'task'; taskId: number; afterSeq?: number } | 
   stop?: () => void
   /** Leaves the hub's audience (see EventHub.join); set when the socket opens. */
   leave?: () => void
+  /** Wakes a replay waiting for the socket's buffer to drain (see writable). */
+  drained?: () => void
 }
 export type TaskSocket = ServerWebSocket<SocketData>
 
@@ -29,13 +31,48 @@ export const closeCodes = {
   taskGone: 4404,
 } as const
 
-const REPLAY_PAGE = 1000
+/** Events a replay reads per query: a long history is read, and held, a page at a time. */
+export const REPLAY_PAGE = 500
 /** How long an all-tasks socket filters live events against its replay before joining the topic. */
 const FEED_SETTLE_MS = 1000
+/** A replay waits while its socket holds more unsent bytes than this (unless told otherwise). */
+const REPLAY_HIGH_WATER = 64 * 1024
+/** A drain Bun failed to report must not stall a replay for good: look again after this long. */
+const DRAIN_RECHECK_MS = 1000
 
 interface SessionDeps {
   db: Db
   hub: EventHub
+  /** Unsent bytes above which a replay waits for the client to read (default 64 KiB). */
+  replayHighWater?: number
+}
+
+/**
+ * Resolves true once the socket's unsent data is at or below highWater, false
+ * if it closed meanwhile. A replay calls it before each message and each
+ * query, so a client that reads slowly slows its replay instead of making the
+ * server hold its history.
+ */
+async function writable(ws: TaskSocket, highWater: number): Promise<boolean> {
+  while (ws.readyState === WebSocket.OPEN && ws.getBufferedAmount() > highWater) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, DRAIN_RECHECK_MS)
+      function done() {
+        clearTimeout(timer)
+        if (ws.data.drained === done) ws.data.drained = undefined
+        resolve()
+      }
+      ws.data.drained = done
+    })
+  }
+  return ws.readyState === WebSocket.OPEN
+}
+
+/** Removes, in place, the events at or below seq: the replay has sent them already. */
+function dropUpTo(events: StreamedEvent[], seq: number) {
+  let kept = 0
+  for (const e of events) if (e.seq > seq) events[kept++] = e
+  events.length = kept
 }
 
 /**
@@ -53,7 +90,9 @@ export async function startTaskSession(ws: TaskSocket, deps: SessionDeps, taskId
   const stopListening = deps.hub.listen(topic, (e) => onLive(e))
   ws.data.stop = stopListening
   await deps.hub.following()
-  const replayed = afterSeq === undefined ? await sendSnapshot(ws, deps.db, taskId) : await sendHistory(ws, deps.db, taskId, afterSeq)
+  // Live events wait in `early` during a replay; each page sent makes the ones it covered redundant.
+  const replayed =
+    afterSeq === undefined ? await sendSnapshot(ws, deps.db, taskId) : await sendHistory(ws, deps, taskId, afterSeq, (sent) => dropUpTo(early, sent))
   if (replayed === null || ws.readyState !== WebSocket.OPEN) return stopListening()
 
   let last = replayed
@@ -92,10 +131,24 @@ async function sendSnapshot(ws: TaskSocket, db: Db, taskId: number): Promise<num
   return task.seq
 }
 
-async function sendHistory(ws: TaskSocket, db: Db, taskId: number, afterSeq: number): Promise<number> {
-  const events = await repo.listTaskEvents(db, taskId, afterSeq)
-  for (const e of events) ws.send(JSON.stringify(e))
-  return events.at(-1)?.seq ?? afterSeq
+/**
+ * Sends the task's events after afterSeq, a page per query, each message only
+ * once the client has read enough of the ones before. Returns the last seq
+ * sent, or null if the socket closed first.
+ */
+async function sendHistory(ws: TaskSocket, deps: SessionDeps, taskId: number, afterSeq: number, onPage: (lastSeq: number) => void): Promise<number | null> {
+  const highWater = deps.replayHighWater ?? REPLAY_HIGH_WATER
+  for (let last = afterSeq; ; ) {
+    if (!(await writable(ws, highWater))) return null
+    const page = await repo.listTaskEvents(deps.db, taskId, last, REPLAY_PAGE)
+    for (const e of page) {
+      if (!(await writable(ws, highWater))) return null
+      ws.send(JSON.stringify(e))
+      last = e.seq
+    }
+    onPage(last)
+    if (page.length < REPLAY_PAGE) return last
+  }
 }
 
 /**
@@ -115,12 +168,14 @@ export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?
   ws.data.stop = stopListening
   await deps.hub.following()
   const seen = new Set<number>()
+  const highWater = deps.replayHighWater ?? REPLAY_HIGH_WATER
   if (after === undefined) {
     ws.send(JSON.stringify({ kind: 'hello', cursor: await repo.latestEventId(deps.db) }))
   } else {
-    for (let cursor = after; ; ) {
+    for (let cursor = after; await writable(ws, highWater); ) {
       const page = await repo.listEventsAfter(deps.db, cursor, REPLAY_PAGE, owner)
       for (const e of page) {
+        if (!(await writable(ws, highWater))) break
         ws.send(JSON.stringify(e))
         seen.add(e.cursor)
       }
@@ -164,6 +219,8 @@ export interface SocketLimits {
  */
 export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limits: SocketLimits }) {
   const { limits } = deps
+  // Well under the 4008 limit, so a client reading at its own pace is never closed for a replay's sake.
+  const sessionDeps = { ...deps, replayHighWater: deps.replayHighWater ?? Math.min(REPLAY_HIGH_WATER, limits.maxBufferedBytes / 4) }
   const sockets = new Set<TaskSocket>()
   const perOwner = new Map<number, number>()
   let shuttingDown = false
@@ -205,6 +262,10 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
       maxPayloadLength: limits.maxMessageBytes,
       idleTimeout: limits.idleTimeoutS,
       sendPings: true,
+      // A replay paused by backpressure goes on once the client has read.
+      drain(ws: TaskSocket) {
+        ws.data.drained?.()
+      },
       async open(ws: TaskSocket) {
         // An upgrade that completes after closeAll() would otherwise stay open, and silent, until the process exits.
         if (shuttingDown) return ws.close(closeCodes.goingAway, 'server shutting down')
@@ -213,8 +274,8 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
         const owner = ws.data.principal.ownerId
         if (owner !== null) perOwner.set(owner, (perOwner.get(owner) ?? 0) + 1)
         try {
-          if (ws.data.feed === 'task') await startTaskSession(ws, deps, ws.data.taskId, ws.data.afterSeq)
-          else await startFeedSession(ws, deps, ws.data.after)
+          if (ws.data.feed === 'task') await startTaskSession(ws, sessionDeps, ws.data.taskId, ws.data.afterSeq)
+          else await startFeedSession(ws, sessionDeps, ws.data.after)
         } catch (e) {
           deps.logger.warn('socket session failed to start', { error: (e as Error).message, feed: ws.data.feed })
           ws.close(closeCodes.internal, 'could not load task history; reconnect')
@@ -237,6 +298,7 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
         }
         ws.data.stop?.()
         ws.data.leave?.()
+        ws.data.drained?.()
       },
     },
     closeAll(code: number, reason: string) {

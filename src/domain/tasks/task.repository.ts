@@ -192,8 +192,19 @@ const selectEvents = (db: Db) =>
     .innerJoin('tasks as t', 't.id', 'e.task_id')
     .select(['e.id', 'e.task_id', 'e.seq', 'e.status', 'e.progress', 'e.at', 'e.detail', 't.owner_id'])
 
-export function listTaskEvents(db: Db, taskId: number, afterSeq = 0): Promise<TaskEventMessage[]> {
-  return listEventsInGaps(db, [{ taskId, afterSeq }])
+/**
+ * One page of a task's history: up to `limit` events with seq > afterSeq,
+ * oldest first. A history can be long (every progress report is an event), so
+ * nothing reads it whole.
+ */
+export async function listTaskEvents(db: Db, taskId: number, afterSeq: number, limit: number): Promise<TaskEventMessage[]> {
+  const rows = await selectEvents(db)
+    .where('e.task_id', '=', taskId)
+    .where('e.seq', '>', Math.min(afterSeq, noUpperSeq))
+    .orderBy('e.seq')
+    .limit(limit)
+    .execute()
+  return rows.map(eventRowToMessage)
 }
 
 /** Seqs fit Postgres' int: the open upper bound of a gap. */

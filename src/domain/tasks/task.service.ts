@@ -15,6 +15,7 @@ import {
   retryableStatuses,
   taskRowToTask,
   type CreateTaskInput,
+  type ListTaskEventsQuery,
   type ListTasksQuery,
   type Task,
   type TaskRow,
@@ -164,9 +165,18 @@ export async function listTasks(deps: TaskDeps, who: Principal, q: ListTasksQuer
   return { tasks: page.map(taskRowToTask), nextCursor }
 }
 
-export async function listTaskEvents(deps: TaskDeps, who: Principal, id: number): Promise<TaskEventMessage[]> {
+/** One page of a task's history, oldest first; nextAfterSeq is null on the last page. */
+export async function listTaskEvents(
+  deps: TaskDeps,
+  who: Principal,
+  id: number,
+  q: ListTaskEventsQuery,
+): Promise<{ events: TaskEventMessage[]; nextAfterSeq: number | null }> {
   await mustFind(deps.db, who, id)
-  return repo.listTaskEvents(deps.db, id)
+  // One more than asked for tells whether another page follows.
+  const rows = await repo.listTaskEvents(deps.db, id, q.after_seq, q.limit + 1)
+  const events = rows.slice(0, q.limit)
+  return { events, nextAfterSeq: rows.length > q.limit ? events.at(-1)!.seq : null }
 }
 
 // The changes below check visibility first; ownership never changes, so the

@@ -76,6 +76,21 @@ export const listTasksQuerySchema = z.strictObject({
 })
 export type ListTasksQuery = z.infer<typeof listTasksQuerySchema>
 
+/** Seqs are Postgres integers: a cursor past the largest could only fail the query. */
+const maxSeq = 2_147_483_647
+
+export const listTaskEventsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100).meta({ description: 'events per page, 1..1000' }),
+  after_seq: z
+    .string({ error: 'after_seq must be a non-negative integer' })
+    .regex(/^(0|[1-9][0-9]*)$/, 'after_seq must be a non-negative integer')
+    .transform(Number)
+    .refine((n) => n <= maxSeq, `after_seq must be at most ${maxSeq}`)
+    .default(0)
+    .meta({ description: 'only events with a greater seq: the last seq of the page before (from `next`)' }),
+})
+export type ListTaskEventsQuery = z.infer<typeof listTaskEventsQuerySchema>
+
 const timestamp = z.iso.datetime({ offset: true })
 const jsonValue = (description: string) => z.unknown().meta({ description })
 
