@@ -20,7 +20,7 @@ const ARTIFACTS = join(import.meta.dir, 'artifacts')
 const DESKTOP = { width: 1280, height: 800 }
 const PHONE = { width: 360, height: 740 }
 
-/** Launches once for the whole file; a string says why the browser is unavailable, so the tests skip instead of failing. */
+/** Launches once for the whole file; a string says why the browser is unavailable, so the tests skip (fail under CI=true). */
 async function launchBrowser(): Promise<{ context: BrowserContext; profile: string } | string> {
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} not found (install it: apt-get install -y chromium)`
   const profile = mkdtempSync(join(tmpdir(), 'taskline-chromium-'))
@@ -52,6 +52,11 @@ const launched = await launchBrowser()
 const skipReason = typeof launched === 'string' ? launched : null
 if (skipReason) console.warn(`dashboard browser tests skipped: ${skipReason}`)
 const browser = typeof launched === 'string' ? null : launched
+
+// CI must not go green with every browser test skipped: there a missing Chromium is a failure.
+test('Chromium is available when CI=true (elsewhere a missing one only skips the browser tests)', () => {
+  if (process.env.CI === 'true') expect(skipReason).toBeNull()
+})
 
 describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
   let sys: TestSystem

@@ -1,6 +1,6 @@
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { createDb } from '../../src/infra/db'
 import { migrate, readMigrations } from '../../src/infra/migrator'
@@ -12,7 +12,33 @@ import { migrate, readMigrations } from '../../src/infra/migrator'
  * crashed or timed-out run leaves nothing behind.
  */
 
-const PG_BIN = '/usr/lib/postgresql/15/bin'
+const hasServerBinaries = (dir: string) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl'))
+
+function pgConfigBindir(): string | null {
+  if (!Bun.which('pg_config')) return null
+  const out = Bun.spawnSync(['pg_config', '--bindir'], { stdout: 'pipe', stderr: 'ignore' })
+  return out.exitCode === 0 ? out.stdout.toString().trim() : null
+}
+
+/**
+ * Where initdb and pg_ctl live, whatever Postgres version is installed:
+ * pg_config's bindir if it holds them (Debian's pg_config comes with libpq,
+ * whose version may not be the server's), else the highest version under
+ * /usr/lib/postgresql, else initdb on the PATH.
+ */
+export function findPostgresBin(o: { root?: string; pgConfig?: () => string | null; path?: () => string | null } = {}): string {
+  const fromConfig = (o.pgConfig ?? pgConfigBindir)()
+  if (fromConfig && hasServerBinaries(fromConfig)) return fromConfig
+  const root = o.root ?? '/usr/lib/postgresql'
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+(\.\d+)?$/.test(v)) : []
+  // Numeric, not lexical: 9.6 sorts below 16.
+  versions.sort((a, b) => Number(b) - Number(a))
+  const installed = versions.map((v) => join(root, v, 'bin')).find(hasServerBinaries)
+  if (installed) return installed
+  const onPath = (o.path ?? (() => Bun.which('initdb')))()
+  if (onPath && hasServerBinaries(dirname(onPath))) return dirname(onPath)
+  throw new Error(`no Postgres server binaries (initdb, pg_ctl) found: not in pg_config --bindir (${fromConfig ?? 'no pg_config'}), ${root}/*/bin or the PATH`)
+}
 
 // Last-resort cleanup: 'exit' handlers must be synchronous, so they only send signals.
 const exitKills = new Set<() => void>()
@@ -130,7 +156,7 @@ async function run(cmd: string[], what: string): Promise<void> {
 }
 
 /**
- * A throwaway Postgres 15 cluster on a random free port, migrated. We run as
+ * A throwaway Postgres cluster on a random free port, migrated. We run as
  * root and Postgres refuses root, so the cluster belongs to the postgres user.
  * fsync is off (only the server process dies in our tests, never the OS), but
  * synchronous_commit stays on: an immediate stop must not lose commits, or
@@ -145,7 +171,8 @@ export async function startPostgresCluster(opts: { migrate?: boolean } = {}): Pr
   chmodSync(dir, 0o700)
   const asPostgres = (cmd: string[]) => ['runuser', '-u', 'postgres', '--', ...cmd]
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200`
-  const pgCtl = (args: string[], what: string) => run(asPostgres([`${PG_BIN}/pg_ctl`, '-D', data, ...args]), what)
+  const pgBin = findPostgresBin()
+  const pgCtl = (args: string[], what: string) => run(asPostgres([join(pgBin, 'pg_ctl'), '-D', data, ...args]), what)
 
   // The postmaster is not our child (pg_ctl daemonizes it); its pid file is the only handle on it.
   const kill = () => {
@@ -156,7 +183,7 @@ export async function startPostgresCluster(opts: { migrate?: boolean } = {}): Pr
   }
   exitKills.add(kill)
 
-  await run(asPostgres([`${PG_BIN}/initdb`, '-A', 'trust', '-U', 'postgres', '-D', data, '--no-sync', '--no-instructions']), 'initdb')
+  await run(asPostgres([join(pgBin, 'initdb'), '-A', 'trust', '-U', 'postgres', '-D', data, '--no-sync', '--no-instructions']), 'initdb')
   const start = () => pgCtl(['-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '30', 'start'], 'pg_ctl start')
   let running = false
   const cluster: PostgresCluster = {
