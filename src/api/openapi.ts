@@ -90,8 +90,8 @@ const description = `Taskline stores tasks in Postgres, runs them on workers, an
 Every error has one shape, \`{"error": {"code", "message", "details?"}}\` (the \`Error\` schema), and every response carries an \`X-Request-Id\`.
 Trailing slashes are optional on every path.
 
-**Authentication.** Send \`Authorization: Bearer <token>\` on every \`/api\` and \`/ws\` request (WebSockets may instead send the token as a
-\`Sec-WebSocket-Protocol\` entry or \`?token=\`). Create a token with \`bun run token create --name NAME\`. A server started with
+**Authentication.** Send \`Authorization: Bearer <token>\` on every \`/api\` and \`/ws\` request (a WebSocket upgrade may instead offer
+\`Sec-WebSocket-Protocol: taskline, <token>\`, and the server selects \`taskline\`; or send \`?token=\`). Create a token with \`bun run token create --name NAME\`. A server started with
 \`AUTH=off\` (\`bun run dev\`, tests) needs no token and treats everyone as an admin. \`/healthz\`, \`/readyz\`, \`/openapi.json\` and \`/docs\`
 never need one.`
 

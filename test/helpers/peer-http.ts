@@ -55,7 +55,7 @@ export function requestFrom(url: string, o: PeerRequest = {}): Promise<PeerRespo
     }
     socket.on('connect', () => socket.write(`${head}\r\n\r\n${body}`))
     socket.on('data', (chunk) => {
-      received = Buffer.concat([received, chunk])
+      received = Buffer.concat([received, chunk as Buffer])
       tryParse(false)
     })
     socket.on('end', () => tryParse(true))

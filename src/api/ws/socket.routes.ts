@@ -18,7 +18,7 @@ const token = z
   .string()
   .max(200)
   .optional()
-  .meta({ description: 'the API token, for clients that cannot set headers (browsers); or send it as a Sec-WebSocket-Protocol entry' })
+  .meta({ description: 'the API token, for clients that cannot set headers (browsers); or offer it as a subprotocol beside "taskline"' })
 
 // OpenAPI has no words for a socket's messages, so the protocol is described in text (README "WebSockets" says the same).
 const tags = ['websockets']
