@@ -53,6 +53,7 @@ export function createEventHub(o: EventHubOptions) {
   /** Tasks with sockets here, with the newest seq those sockets were brought up to. */
   const watched = new Map<number, { sockets: number; seq: number }>()
   let server: Server<unknown> | null = null
+  let backpressured: ((topic: string) => void) | null = null
   let running = false
   let loop: Promise<void> | null = null
   let resyncTimer: ReturnType<typeof setInterval> | null = null
@@ -140,7 +141,10 @@ export function createEventHub(o: EventHubOptions) {
     if (e.ownerId !== null) topics.push(ownerTopic(e.ownerId))
     // Most events go to no socket here (nobody watches a task being created);
     // those are never decoded or encoded again.
-    for (const topic of topics) if (server && server.subscriberCount(topic) > 0) server.publish(topic, e.json)
+    for (const topic of topics) {
+      // -1: a socket of the topic now holds unsent data, which must be judged before Bun's own limit drops it.
+      if (server && server.subscriberCount(topic) > 0 && server.publish(topic, e.json) === -1) backpressured?.(topic)
+    }
     o.onPublish?.(e.storedAt === null ? null : wallMs() - e.storedAt)
     for (const topic of topics) {
       const set = listeners.get(topic)
@@ -328,6 +332,10 @@ export function createEventHub(o: EventHubOptions) {
     /** Settles once the hub follows the stream from a point no later than this call. */
     following: (): Promise<void> => positioned.promise,
     lastSeq: (taskId: number) => sequencer.lastSeq(taskId),
+    /** Calls fn, at once, with each topic a publish left with a socket that has unsent data. */
+    onBackpressure(fn: (topic: string) => void): void {
+      backpressured = fn
+    },
     async close() {
       if (!running) return
       running = false

@@ -45,6 +45,15 @@ interface SessionDeps {
   hub: EventHub
   /** Unsent bytes above which a replay waits for the client to read (default 64 KiB). */
   replayHighWater?: number
+  /** Told of a socket a send left with unsent data, so it can be judged too slow at once. */
+  onBackpressure?: (ws: TaskSocket) => void
+}
+
+/** The topic a socket joins once caught up. An admin follows every task; any other token only its own. */
+function topicOf(data: SocketData): string {
+  if (data.feed === 'task') return taskTopic(data.taskId)
+  const { principal } = data
+  return principal.admin || principal.ownerId === null ? allTasksTopic : ownerTopic(principal.ownerId)
 }
 
 /**
@@ -103,7 +112,7 @@ export async function startTaskSession(ws: TaskSocket, deps: SessionDeps, taskId
   }
   const forward = (e: StreamedEvent) => {
     if (e.seq <= last) return
-    ws.send(e.json)
+    if (ws.send(e.json) === -1) deps.onBackpressure?.(ws)
     last = e.seq
   }
   const joinTopicIfCaughtUp = () => {
@@ -159,8 +168,7 @@ async function sendHistory(ws: TaskSocket, deps: SessionDeps, taskId: number, af
  */
 export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?: number): Promise<void> {
   const { principal } = ws.data
-  // An admin follows every task; any other token only its own.
-  const topic = principal.admin || principal.ownerId === null ? allTasksTopic : ownerTopic(principal.ownerId)
+  const topic = topicOf(ws.data)
   const owner = topic === allTasksTopic ? undefined : principal.ownerId
   const early: StreamedEvent[] = []
   let onLive: (e: StreamedEvent) => void = (e) => early.push(e)
@@ -186,7 +194,7 @@ export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?
   if (ws.readyState !== WebSocket.OPEN) return stopListening()
   const forward = (e: StreamedEvent) => {
     if (seen.has(e.cursor) || (after !== undefined && e.cursor > 0 && e.cursor <= after)) return
-    ws.send(e.json)
+    if (ws.send(e.json) === -1) deps.onBackpressure?.(ws)
   }
   for (const e of early) forward(e)
   onLive = forward
@@ -211,25 +219,37 @@ export interface SocketLimits {
 
 /**
  * Bun's websocket handlers, and the register of open sockets behind the
- * connection limits. Every half second, a socket whose unsent data passed
- * maxBufferedBytes (a client that stopped reading) is closed with 4008, so it
- * can never make this process's memory grow without bound; it loses nothing,
- * it reconnects with after_seq. Every two seconds, sockets of revoked tokens
- * are closed with 4401.
+ * connection limits. A socket whose unsent data passes maxBufferedBytes (a
+ * client that stopped reading) is closed with 4008 by the send that took it
+ * there (a half-second sweep catches any other way), so it can never make
+ * this process's memory grow without bound; it loses nothing, it reconnects
+ * with after_seq. Every two seconds, sockets of revoked tokens are closed
+ * with 4401.
  */
 export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limits: SocketLimits }) {
   const { limits } = deps
-  // Well under the 4008 limit, so a client reading at its own pace is never closed for a replay's sake.
-  const sessionDeps = { ...deps, replayHighWater: deps.replayHighWater ?? Math.min(REPLAY_HIGH_WATER, limits.maxBufferedBytes / 4) }
   const sockets = new Set<TaskSocket>()
+  const byTopic = new Map<string, Set<TaskSocket>>()
   const perOwner = new Map<number, number>()
   let shuttingDown = false
+  // Judged as soon as a send leaves data unsent: past Bun's backpressureLimit the 4008 frame itself would be dropped.
+  const shedIfSlow = (ws: TaskSocket) => {
+    const buffered = ws.getBufferedAmount()
+    if (buffered <= limits.maxBufferedBytes || ws.readyState !== WebSocket.OPEN) return
+    deps.logger.info('closed a socket too slow to read its messages', { code: closeCodes.tooSlow, buffered, feed: ws.data.feed })
+    ws.close(closeCodes.tooSlow, 'client too slow to read its messages; reconnect with after_seq')
+  }
+  deps.hub.onBackpressure((topic) => {
+    for (const ws of byTopic.get(topic) ?? []) shedIfSlow(ws)
+  })
+  // Well under the 4008 limit, so a client reading at its own pace is never closed for a replay's sake.
+  const sessionDeps = {
+    ...deps,
+    replayHighWater: deps.replayHighWater ?? Math.min(REPLAY_HIGH_WATER, limits.maxBufferedBytes / 4),
+    onBackpressure: shedIfSlow,
+  }
   const slowCheck = setInterval(() => {
-    for (const ws of sockets) {
-      if (ws.getBufferedAmount() > limits.maxBufferedBytes) {
-        ws.close(closeCodes.tooSlow, 'client too slow to read its messages; reconnect with after_seq')
-      }
-    }
+    for (const ws of sockets) shedIfSlow(ws)
   }, 500)
   const revokedCheck = setInterval(async () => {
     const owners = [...perOwner.keys()]
@@ -256,7 +276,7 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
     },
     handlers: {
       data: {} as SocketData,
-      // The hard bound behind the 4008 check, should a burst outrun it.
+      // Only a single message larger than the margin can reach this before the 4008 check does; Bun then drops the socket without a close frame.
       backpressureLimit: limits.maxBufferedBytes * 4,
       closeOnBackpressureLimit: true,
       maxPayloadLength: limits.maxMessageBytes,
@@ -270,6 +290,8 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
         // An upgrade that completes after closeAll() would otherwise stay open, and silent, until the process exits.
         if (shuttingDown) return ws.close(closeCodes.goingAway, 'server shutting down')
         sockets.add(ws)
+        const topic = topicOf(ws.data)
+        byTopic.set(topic, (byTopic.get(topic) ?? new Set()).add(ws))
         ws.data.leave = deps.hub.join()
         const owner = ws.data.principal.ownerId
         if (owner !== null) perOwner.set(owner, (perOwner.get(owner) ?? 0) + 1)
@@ -290,6 +312,9 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
       },
       close(ws: TaskSocket) {
         if (!sockets.delete(ws)) return
+        const topic = topicOf(ws.data)
+        const peers = byTopic.get(topic)
+        if (peers?.delete(ws) && peers.size === 0) byTopic.delete(topic)
         const owner = ws.data.principal.ownerId
         if (owner !== null) {
           const n = (perOwner.get(owner) ?? 1) - 1
