@@ -1,6 +1,8 @@
 /**
  * A newcomer's first run: migrate, then the api and one worker side by side,
- * their logs interleaved in this terminal; Ctrl-C stops both cleanly.
+ * their logs interleaved in this terminal; Ctrl-C stops both cleanly. When
+ * either role dies on its own, the other is stopped and dev exits non-zero:
+ * an api without a worker would accept tasks that never run.
  */
 const root = new URL('..', import.meta.url).pathname
 const run = (file: string) =>
@@ -13,12 +15,27 @@ if ((await migrate.exited) !== 0) {
 }
 // A first local run needs no token; the api prints a warning line saying so.
 process.env.AUTH ??= 'off'
-const roles = [run('src/main-api.ts'), run('src/main-worker.ts')]
+const roles = [
+  { name: 'api', proc: run('src/main-api.ts') },
+  { name: 'worker', proc: run('src/main-worker.ts') },
+]
+let stopping = false
 const stop = () => {
-  for (const p of roles) p.kill('SIGTERM')
+  stopping = true
+  for (const r of roles) r.proc.kill('SIGTERM')
 }
 process.on('SIGINT', stop)
 process.on('SIGTERM', stop)
-const codes = await Promise.all(roles.map((p) => p.exited))
-// A role killed by a signal has no exit code: that is a failure too, not a 0.
-process.exit(Math.max(...codes.map((c) => c ?? 1)))
+
+const first = await Promise.race(roles.map(async (role) => ({ role, code: await role.proc.exited })))
+const died = !stopping
+if (died) {
+  // The role has already said why on stderr (its own "could not start: ..." line).
+  const others = roles.filter((r) => r !== first.role).map((r) => r.name)
+  console.error(`dev: the ${first.role.name} exited (code ${first.code}); stopping the ${others.join(' and ')}`)
+  stop()
+}
+const codes = await Promise.all(roles.map((r) => r.proc.exited))
+// A role killed by a signal has no exit code: a failure too, not a 0. So is a role that ended on its own, whatever it said.
+const worst = Math.max(...codes.map((c) => c ?? 1))
+process.exit(died ? Math.max(worst, 1) : worst)

@@ -25,7 +25,9 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
   try {
     metricsServer = serveMetrics(config, metrics)
   } catch (e) {
-    await settleAll(logger, [producer.quit(), db.destroy()])
+    // disconnect, not quit: the connection may not be up yet, and there is nothing to flush.
+    producer.disconnect()
+    await db.destroy()
     throw e
   }
   const streams = { redis: producer, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics }
