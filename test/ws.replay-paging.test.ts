@@ -1,0 +1,183 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { connect as tcpConnect } from 'node:net'
+import { sql, type RootOperationNode } from 'kysely'
+import type { Server } from 'bun'
+import { changeTasks } from '../src/domain/tasks/task.repository'
+import { changeToOutgoing, pushToStreams } from '../src/domain/streams'
+import { anonymous } from '../src/domain/tokens/token'
+import { createLogger } from '../src/infra/logger'
+import { streamKeys } from '../src/infra/stream-keys'
+import { createEventHub, type EventHub } from '../src/api/ws/event-hub'
+import { createSocketHandlers, REPLAY_PAGE, type SocketData } from '../src/api/ws/socket-session'
+import { testRedis } from './helpers/redis'
+import { connect } from './helpers/ws-client'
+import { eventually, startSystem, type TestSystem } from './helpers/system'
+
+/**
+ * A socket's ?after_seq replay is read a page per query and sent no faster
+ * than the client reads: a history far larger than the socket's buffer limit
+ * arrives whole, in order, once, and live events that come during the replay
+ * follow it without a gap or a repeat.
+ */
+
+const MAX_BUFFERED = 64 * 1024
+const logger = createLogger('silent')
+
+let sys: TestSystem
+let hub: EventHub
+let hubRedis: ReturnType<typeof testRedis>
+let server: Server<SocketData>
+let sockets: ReturnType<typeof createSocketHandlers>
+/** The LIMIT of every task_events query the socket sessions ran. */
+const replayQueries: number[] = []
+
+/** Every task_events select of the sessions, with its limit, seen as Kysely builds it. */
+function recordEventQuery(node: RootOperationNode) {
+  const text = JSON.stringify(node)
+  if (node.kind === 'SelectQueryNode' && text.includes('"task_events"')) replayQueries.push(Number((node.limit?.limit as { value?: unknown })?.value))
+}
+
+beforeAll(async () => {
+  sys = await startSystem({ apis: 0, workers: 0 })
+  hubRedis = testRedis()
+  hub = createEventHub({ redis: hubRedis, db: sys.db, keys: streamKeys(sys.prefix), logger })
+  const counted = sys.db.withPlugin({
+    transformQuery: (args) => (recordEventQuery(args.node), args.node),
+    transformResult: async (args) => args.result,
+  })
+  sockets = createSocketHandlers({
+    db: counted,
+    hub,
+    logger,
+    limits: { maxBufferedBytes: MAX_BUFFERED, maxConnections: 100, maxConnectionsPerToken: 100, maxMessageBytes: 4096, idleTimeoutS: 120 },
+  })
+  server = Bun.serve<SocketData>({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch(req, srv) {
+      const url = new URL(req.url)
+      const data: SocketData = { feed: 'task', taskId: Number(url.pathname.split('/')[3]), afterSeq: Number(url.searchParams.get('after_seq')), principal: anonymous }
+      return srv.upgrade(req, { data }) ? undefined : new Response('upgrade failed', { status: 400 })
+    },
+    websocket: sockets.handlers,
+  })
+  await hub.start(server as Server<unknown>)
+})
+afterAll(async () => {
+  sockets.closeAll(1001, 'test over')
+  await server.stop(true)
+  await hub.close()
+  hubRedis.disconnect()
+  await sys.stop()
+})
+
+/** A task whose history is seq 1..n, each event carrying `padBytes` of detail: n * padBytes is far over MAX_BUFFERED. */
+async function taskWithHistory(n: number, padBytes: number): Promise<number> {
+  const { id } = await sys.db.insertInto('tasks').values({ title: `replayed ${n}`, status: 'PROCESSING' }).returning('id').executeTakeFirstOrThrow()
+  await sql`insert into task_events (task_id, seq, status, progress, detail)
+            select ${id}, g, 'PROCESSING', g::float8 / ${n}, jsonb_build_object('pad', repeat('x', ${padBytes}))
+              from generate_series(1, ${n}) g`.execute(sys.db)
+  await sys.db.updateTable('tasks').set({ seq: n }).where('id', '=', id).execute()
+  return id
+}
+
+/** A change committed and streamed as the API or a worker would: the hub publishes it live. */
+async function liveChange(id: number, progress: number) {
+  const changes = await changeTasks(sys.db, { progress }, (eb) => eb('id', '=', id))
+  await pushToStreams({ redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 100_000, logger }, [], changes.map(changeToOutgoing))
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+const wsUrl = (id: number) => `ws://127.0.0.1:${server.port}/ws/tasks/${id}?after_seq=0`
+
+describe('a socket replaying a long history', () => {
+  test('gets 3,000 events whole, in order, once, read a page per query', async () => {
+    const id = await taskWithHistory(3000, 2000)
+    replayQueries.length = 0
+    const ws = await connect(wsUrl(id))
+    await ws.waitFor((m) => m.seq === 3000, 30_000)
+    expect(ws.messages.map((m) => m.seq)).toEqual(range(1, 3000))
+    // Not closed for reading too slowly (4008) nor by Bun's own backpressure limit.
+    expect(ws.ws.readyState).toBe(WebSocket.OPEN)
+    ws.close()
+    // A page per query, none larger than the API's own largest page: one query for everything would hold the whole history at once.
+    expect(replayQueries.length).toBeGreaterThanOrEqual(3)
+    expect(Math.max(...replayQueries)).toBeLessThanOrEqual(1000)
+  })
+
+  test('waits for a client that stops reading, and live events that come meanwhile follow the replay with no gap and no repeat', async () => {
+    const n = 3000
+    const id = await taskWithHistory(n, 4000)
+    replayQueries.length = 0
+    const client = await rawClient(server.port!, `/ws/tasks/${id}?after_seq=0`)
+    client.pause()
+    // The replay has begun; the client reads nothing, so it cannot be done.
+    await eventually(async () => replayQueries.length >= 1, 10_000, 25, { what: 'the first page query' })
+    for (let i = 1; i <= 20; i++) await liveChange(id, i / 100)
+    await eventually(async () => hub.lastSeq(id) === n + 20, 10_000, 25, { what: 'the hub to publish the live changes' })
+    // Still stuck on its first pages: the live events reached the session during the replay.
+    expect(replayQueries.length).toBeLessThan(n / REPLAY_PAGE)
+    client.resume()
+    await eventually(async () => client.seqs().at(-1) === n + 20, 20_000, 25, { what: 'the last live change' })
+    expect(client.seqs()).toEqual(range(1, n + 20))
+    client.close()
+  })
+})
+
+/** A WebSocket client by hand over TCP, so the test decides when bytes are read; it keeps the seq of each message. */
+async function rawClient(port: number, path: string) {
+  const socket = tcpConnect(port, '127.0.0.1')
+  let buffered = Buffer.alloc(0)
+  let upgraded = false
+  const seqs: number[] = []
+  socket.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk])
+    if (!upgraded) {
+      const end = buffered.indexOf('\r\n\r\n')
+      if (end < 0) return
+      if (!buffered.subarray(0, end).toString().startsWith('HTTP/1.1 101')) throw new Error('upgrade refused')
+      upgraded = true
+      buffered = buffered.subarray(end + 4)
+    }
+    buffered = readFrames(buffered, (text) => seqs.push((JSON.parse(text) as { seq: number }).seq))
+  })
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('error', reject)
+  })
+  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64')
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  )
+  await eventually(async () => upgraded, 5000, 10, { what: 'the upgrade' })
+  return {
+    seqs: () => seqs,
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+    close: () => socket.destroy(),
+  }
+}
+
+/** Hands each complete text frame (server frames are unmasked) to onText; returns the bytes of an incomplete one. */
+function readFrames(buf: Buffer, onText: (text: string) => void): Buffer {
+  let at = 0
+  while (at + 2 <= buf.length) {
+    const opcode = buf[at]! & 0x0f
+    let len = buf[at + 1]! & 0x7f
+    let head = 2
+    if (len === 126) {
+      if (at + 4 > buf.length) break
+      len = buf.readUInt16BE(at + 2)
+      head = 4
+    } else if (len === 127) {
+      if (at + 10 > buf.length) break
+      len = Number(buf.readBigUInt64BE(at + 2))
+      head = 10
+    }
+    if (at + head + len > buf.length) break
+    if (opcode === 0x1) onText(buf.subarray(at + head, at + head + len).toString())
+    at += head + len
+  }
+  return buf.subarray(at)
+}
