@@ -62,6 +62,8 @@ describe('limits on every input', () => {
     const third = await fetch(`${sys.http}/ws/tasks/?token=${token}`, { headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } })
     expect(third.status).toBe(429)
     expect(((await third.json()) as any).error.code).toBe('too_many_connections')
+    // README promises Retry-After on every 429; a socket slot frees only when another closes.
+    expect(third.headers.get('retry-after')).toBe('5')
     a.close()
     b.close()
   })
@@ -118,6 +120,8 @@ describe('the total socket limit of an instance', () => {
     const third = await fetch(`${small.http}/ws/tasks/`, { headers: upgrade })
     expect(third.status).toBe(429)
     expect(((await third.json()) as any).error.code).toBe('too_many_connections')
+    // README promises Retry-After on every 429; a socket slot frees only when another closes.
+    expect(third.headers.get('retry-after')).toBe('5')
     a.close()
     await a.closed
     await Bun.sleep(50)

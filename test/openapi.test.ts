@@ -25,8 +25,8 @@ beforeAll(async () => {
 })
 afterAll(() => sys.stop())
 
-/** "/api/tasks/:id/" and "/api/tasks/{id}" name the same route. */
-const normalise = (path: string) => path.replace(/:(\w+)/g, '{$1}').replace(/\/+$/, '') || '/'
+/** "/api/tasks/:id/", "/api/tasks/{id}" and "/:id{[0-9]+}" (a pattern-restricted parameter) name the same route. */
+const normalise = (path: string) => path.replace(/:(\w+)(\{[^/]*\})?/g, '{$1}').replace(/\/+$/, '') || '/'
 const documented = () => new Map(Object.entries(doc.paths).map(([path, item]) => [normalise(path), item as Record<string, any>]))
 const operations = () =>
   Object.entries(doc.paths).flatMap(([path, item]) =>
@@ -91,12 +91,18 @@ describe('GET /openapi.json', () => {
     expect(create.parameters.map((p: any) => `${p.in} ${p.name}`)).toEqual(['header idempotency-key'])
   })
 
-  test('bearer security everywhere except health and docs, and says AUTH=off', () => {
+  test('bearer security everywhere except health, docs, metrics and the dashboard, and says AUTH=off', () => {
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' })
     expect(doc.components.securitySchemes.bearerAuth.description).toContain('AUTH=off')
     expect(doc.security).toEqual([{ bearerAuth: [] }])
     const open = operations().filter(({ op }) => Array.isArray(op.security) && op.security.length === 0).map(({ path }) => path)
-    expect(new Set(open)).toEqual(new Set(['/healthz', '/readyz', '/openapi.json', '/docs', '/docs/{asset}']))
+    expect(new Set(open)).toEqual(new Set(['/healthz', '/readyz', '/openapi.json', '/docs', '/docs/{asset}', '/metrics', '/', '/{file}']))
+  })
+
+  test('describes the dashboard and /metrics, each as GET only', () => {
+    for (const path of ['/', '/{file}', '/metrics']) expect({ path, methods: Object.keys(doc.paths[path] ?? {}) }).toEqual({ path, methods: ['get'] })
+    expect(Object.keys(doc.paths['/metrics'].get.responses['200'].content)).toEqual(['text/plain'])
+    expect(Object.keys(doc.paths['/'].get.responses['200'].content)).toEqual(['text/html'])
   })
 
   test('describes the WebSocket endpoints: parameters, upgrade, message kinds, close codes', () => {
