@@ -8,7 +8,12 @@ export interface HandlerContext {
   attempt: number
   /** Aborted when the task is cancelled, times out, or the worker shuts down past its grace. */
   signal: AbortSignal
-  /** Records a fraction in 0..1 and pushes it to subscribers. */
+  /**
+   * Records a fraction in 0..1 and pushes it to subscribers. At most one
+   * report per 100 ms is stored (each is a history row and a message), the
+   * latest winning; call it as often as is convenient. A completed task's
+   * progress is 1 whatever was reported last.
+   */
   progress(fraction: number): Promise<void>
   logger: Logger
   settings: HandlerSettings

@@ -10,6 +10,14 @@ import * as runs from '../domain/tasks/task-runs.repository'
 import type { Metrics } from '../infra/metrics'
 import { createBatcher, createRelay } from '../infra/batcher'
 import type { JobConsumer, JobEntry } from './job-consumer'
+import { createProgressCoalescer, type ProgressCoalescer } from './progress-coalescer'
+
+/**
+ * At most one stored progress report per task this often: every report is a
+ * history row and a message to each subscriber, and a handler reporting after
+ * every item of a long loop would otherwise write thousands.
+ */
+const PROGRESS_INTERVAL_MS = 100
 
 export interface TaskRunnerOptions extends StreamDeps {
   db: Db
@@ -59,6 +67,7 @@ interface Running {
   done: Promise<void>
   /** Its outcome is stored; only its event and ack are still on their way. */
   settled: boolean
+  progress: ProgressCoalescer
 }
 
 /**
@@ -172,7 +181,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
   function start(task: TaskChange, streamIds: string[]) {
     const key = { id: task.id, workerId: o.workerId, attempt: task.attempts }
     const controller = new AbortController()
-    const run: Running = { key, controller, streamIds, done: Promise.resolve(), settled: false }
+    const run: Running = { key, controller, streamIds, done: Promise.resolve(), settled: false, progress: progressOf(key, controller) }
     // The task's previous attempt, settled and still streaming its outcome: a drain waits for both.
     const previous = running.get(task.id)
     running.set(task.id, run)
@@ -188,6 +197,8 @@ export function createTaskRunner(o: TaskRunnerOptions) {
     o.metrics?.observeQueueWait(task.type, (Date.now() - task.run_after.getTime()) / 1000)
     const started = performance.now()
     const outcome = await runHandler(task, run, taskLog)
+    // Before the outcome, so the history stays in order; completion stores progress 1, superseding a kept value.
+    await run.progress.close({ flush: !('completed' in outcome) })
     const ranFor = (performance.now() - started) / 1000
     let change: StreamedChange | undefined
     try {
@@ -204,6 +215,17 @@ export function createTaskRunner(o: TaskRunnerOptions) {
       return taskLog.error('gave up recording outcome; the task will be recovered', { error: coerceError(e).message })
     }
     o.metrics?.observeRun(task.type, change?.status === 'COMPLETED' ? 'completed' : change ? 'failed' : 'aborted', ranFor)
+  }
+
+  /** A run's progress writes: a write that finds the run no longer held means it was cancelled. */
+  function progressOf(key: runs.RunKey, controller: AbortController): ProgressCoalescer {
+    const write = async (fraction: number) => {
+      const change = await runs.recordProgress(o.db, key, fraction)
+      if (!change) controller.abort(new AbortReason('cancelled'))
+      await publish([change])
+    }
+    const onError = (e: unknown) => log.warn('could not record progress', { taskId: key.id, error: coerceError(e).message })
+    return createProgressCoalescer(write, { intervalMs: PROGRESS_INTERVAL_MS, onError })
   }
 
   /** What to record once a handler is done: its result, or a change to write. */
@@ -223,11 +245,7 @@ export function createTaskRunner(o: TaskRunnerOptions) {
         signal: run.controller.signal,
         logger: taskLog,
         settings: o.settings,
-        progress: async (fraction) => {
-          const change = await runs.recordProgress(o.db, run.key, Math.min(1, Math.max(0, fraction)))
-          if (!change) run.controller.abort(new AbortReason('cancelled'))
-          await publish([change])
-        },
+        progress: (fraction) => run.progress.report(Math.min(1, Math.max(0, fraction))),
       })
       const result = await Promise.race([work, whenAborted(run.controller.signal)])
       if (run.controller.signal.aborted) return afterAbort(run, task)
