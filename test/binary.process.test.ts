@@ -162,7 +162,15 @@ async function seedFlow(http: string, logs: () => string, headers: Record<string
   expect(html).toContain('<title>Taskline</title>')
   const assets = [...html.matchAll(/(?:src|href)="(\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]!)
   expect(assets.length).toBeGreaterThan(0)
-  for (const asset of assets) expect((await fetch(`${http}${asset}`)).status, asset).toBe(200)
+  // The production bundle embedded at build time: no development server, no source maps (the build's --sourcemap is the server's own).
+  expect(html).not.toContain('/_bun/')
+  expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
+  for (const asset of assets) {
+    const res = await fetch(`${http}${asset}`)
+    expect(res.status, asset).toBe(200)
+    expect(await res.text(), asset).not.toContain('sourceMappingURL')
+    expect((await fetch(`${http}${asset}.map`)).status, `${asset}.map`).toBe(404)
+  }
 
   const list = await run(['list', '--url', http, ...cliArgs])
   expect(list.code, list.stderr).toBe(0)
