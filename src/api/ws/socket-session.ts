@@ -233,10 +233,10 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
   const perOwner = new Map<number, number>()
   let shuttingDown = false
   // Judged as soon as a send leaves data unsent: past Bun's backpressureLimit the 4008 frame itself would be dropped.
-  const shedIfSlow = (ws: TaskSocket) => {
+  const shedIfSlow = (ws: TaskSocket, by: 'send' | 'sweep' = 'send') => {
     const buffered = ws.getBufferedAmount()
     if (buffered <= limits.maxBufferedBytes || ws.readyState !== WebSocket.OPEN) return
-    deps.logger.info('closed a socket too slow to read its messages', { code: closeCodes.tooSlow, buffered, feed: ws.data.feed })
+    deps.logger.info('closed a socket too slow to read its messages', { code: closeCodes.tooSlow, buffered, by, feed: ws.data.feed })
     ws.close(closeCodes.tooSlow, 'client too slow to read its messages; reconnect with after_seq')
   }
   deps.hub.onBackpressure((topic) => {
@@ -249,7 +249,7 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
     onBackpressure: shedIfSlow,
   }
   const slowCheck = setInterval(() => {
-    for (const ws of sockets) shedIfSlow(ws)
+    for (const ws of sockets) shedIfSlow(ws, 'sweep')
   }, 500)
   const revokedCheck = setInterval(async () => {
     const owners = [...perOwner.keys()]
