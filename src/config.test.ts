@@ -15,6 +15,10 @@ describe('configuration', () => {
     })
     expect(Object.isFrozen(c)).toBe(true)
   })
+  test('PUBLIC_URL is optional and kept without its trailing slash, a path prefix included', () => {
+    expect(loadConfig({}).PUBLIC_URL).toBeUndefined()
+    expect(loadConfig({ PUBLIC_URL: 'https://tasks.example.com/taskline/' }).PUBLIC_URL).toBe('https://tasks.example.com/taskline')
+  })
   test('numbers are read from strings; empty values fall back to defaults', () => {
     expect(loadConfig({ PORT: '9000', WORKER_CONCURRENCY: '4', HOST: '' })).toMatchObject({ PORT: 9000, WORKER_CONCURRENCY: 4, HOST: '0.0.0.0' })
   })
@@ -26,6 +30,9 @@ describe('configuration', () => {
     ['REDIS_URL', 'localhost:6379'],
     ['KEY_PREFIX', 'has space'],
     ['LOG_LEVEL', 'loud'],
+    ['PUBLIC_URL', 'tasks.example.com'],
+    ['PUBLIC_URL', 'ftp://tasks.example.com'],
+    ['PUBLIC_URL', 'https://tasks.example.com/?x=1'],
   ])('%s=%s is refused with one line naming the variable', (name, value) => {
     let error: unknown
     try {

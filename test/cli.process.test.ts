@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
+import { sql } from 'kysely'
 import pkg from '../package.json' with { type: 'json' }
 import { startApiServer } from '../src/api/server'
 import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
@@ -180,6 +181,21 @@ describe('taskline CLI (child process against a running system)', () => {
       ['3', 'COMPLETED'],
     ])
   })
+
+  test('events follows every page of a long history; --limit prints one page and says how to get the next', async () => {
+    const { id } = await sys.db.insertInto('tasks').values({ title: 'long history', status: 'COMPLETED' }).returning('id').executeTakeFirstOrThrow()
+    await sql`insert into task_events (task_id, seq, status, progress) select ${id}, g, 'PROCESSING', 0 from generate_series(1, 2500) g`.execute(sys.db)
+    const all = await cli(['events', String(id), '--json'])
+    expect(all.code).toBe(0)
+    expect(JSON.parse(all.stdout).results.map((e: any) => e.seq)).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1))
+    const page = await cli(['events', String(id), '--after-seq', '100', '--limit', '5'])
+    expect(page.code).toBe(0)
+    expect(lines(page.stdout).slice(1).map((l) => l.trim().split(/ +/)[0])).toEqual(['101', '102', '103', '104', '105'])
+    expect(page.stderr).toBe(`more: taskline events ${id} --after-seq 105 --limit 5\n`)
+    const bad = await cli(['events', String(id), '--limit', '1001'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toStartWith('error: --limit must be at most 1000')
+  }, SLOW)
 
   test('bad usage exits 2 with the usage text', async () => {
     const cases = [

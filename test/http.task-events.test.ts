@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'kysely'
 import type { Db } from '../src/infra/db'
+import { createClient, taskEvents } from '../src/client'
 import { appUnderTest } from './helpers/app'
 import { postJson, startSystem, type TestSystem } from './helpers/system'
 
@@ -130,6 +131,13 @@ describe('next links never point at the Host the client sent', () => {
       expect(link).toMatch(/^\/api\/tasks\/[^/]/)
     }
     expect(links[1]).toBe(`/api/tasks/${id}/events/?limit=2&after_seq=2`)
+  })
+
+  test("the typed client's taskEvents follows them to the end", async () => {
+    const id = await taskWithHistory(h.db, 250)
+    const seqs: number[] = []
+    for await (const e of taskEvents(createClient(`http://127.0.0.1:${server.port}`), id, { afterSeq: 3, limit: 40 })) seqs.push(e.seq)
+    expect(seqs).toEqual(range(4, 250))
   })
 })
 

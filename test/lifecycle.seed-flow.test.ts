@@ -53,8 +53,9 @@ describe('the seed flow: POST, worker runs it, sockets see every change', () => 
     expect(snapshot.task.result).toEqual({ steps: 1, duration_ms: 0 })
   })
 
+  // Steps 200 ms apart: progress reports closer than 100 ms are coalesced (worker.progress-coalescing.test.ts).
   test('GET /api/tasks/:id/events lists the history oldest first, one row per change', async () => {
-    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'history', payload: { duration_ms: 30, steps: 3 } })
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'history', payload: { duration_ms: 600, steps: 3 } })
     await eventually(async () => ((await (await fetch(`${sys.http}/api/tasks/${body.id}`)).json()) as any).status === 'COMPLETED')
     const events = ((await (await fetch(`${sys.http}/api/tasks/${body.id}/events/`)).json()) as any).results
     expect(events.map((e: any) => [e.seq, e.status, e.progress])).toEqual([
