@@ -127,7 +127,7 @@ describe('a socket replaying a long history', () => {
 /** A WebSocket client by hand over TCP, so the test decides when bytes are read; it keeps the seq of each message. */
 async function rawClient(port: number, path: string) {
   const socket = tcpConnect(port, '127.0.0.1')
-  let buffered = Buffer.alloc(0)
+  let buffered: Buffer = Buffer.alloc(0)
   let upgraded = false
   const seqs: number[] = []
   socket.on('data', (chunk: Buffer) => {
