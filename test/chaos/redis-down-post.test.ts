@@ -12,7 +12,7 @@ describe('POST while Redis is down', () => {
     'is still accepted (201, PENDING in Postgres), /readyz names redis, and the task completes once Redis is back',
     guarded(() => env, async () => {
       await env.spawnApi()
-      await env.spawnWorker()
+      const worker = await env.spawnWorker()
       await env.redis.stop()
 
       // Postgres is the source of truth: accepting a task must not depend on Redis.
@@ -20,10 +20,13 @@ describe('POST while Redis is down', () => {
       expect(res.status).toBe(201)
       expect(res.body).toMatchObject({ status: 'PENDING' })
       const id = res.body.id as number
-      const [row] = await env.rows([id])
-      expect(row!.status).toBe('PENDING')
-      // Not known to be on the jobs stream, so the sweeper owns it.
-      expect(row!.enqueued_at).toBeNull()
+      // The 201 comes once Postgres has committed; the push to Redis, and its failure marking the
+      // task not-enqueued (so the sweeper owns it), follow after the answer: wait for that state.
+      const row = await waitUntil('the failed push to mark the task not-enqueued', async () => {
+        const [r] = await env.rows([id])
+        return r?.enqueued_at === null && r
+      })
+      expect(row.status).toBe('PENDING')
 
       const ready = await env.request('GET', '/readyz')
       expect(ready.status).toBe(503)
@@ -31,8 +34,8 @@ describe('POST while Redis is down', () => {
       expect(ready.body.error.message).toMatch(/redis/)
       expect(ready.body.error.message).not.toMatch(/database/)
 
-      // The task waits; it can only start once Redis is back.
-      await Bun.sleep(1000)
+      // The task waits; it can only start once Redis is back (the worker has seen the outage too).
+      await worker.waitForLog((l) => l.msg === 'redis unavailable, reconnecting')
       expect((await env.rows([id]))[0]!.status).toBe('PENDING')
 
       await env.redis.start() // empty: nothing of ours survived
