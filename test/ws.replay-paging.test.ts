@@ -56,7 +56,10 @@ beforeAll(async () => {
     hostname: '127.0.0.1',
     fetch(req, srv) {
       const url = new URL(req.url)
-      const data: SocketData = { feed: 'task', taskId: Number(url.pathname.split('/')[3]), afterSeq: Number(url.searchParams.get('after_seq')), principal: anonymous }
+      const taskId = url.pathname.split('/')[3]
+      const data: SocketData = taskId
+        ? { feed: 'task', taskId: Number(taskId), afterSeq: Number(url.searchParams.get('after_seq')), principal: anonymous }
+        : { feed: 'all', after: Number(url.searchParams.get('after')), principal: anonymous }
       return srv.upgrade(req, { data }) ? undefined : new Response('upgrade failed', { status: 400 })
     },
     websocket: sockets.handlers,
@@ -116,6 +119,23 @@ describe('a socket replaying a long history', () => {
     for (let i = 1; i <= 20; i++) await liveChange(id, i / 100)
     await eventually(async () => hub.lastSeq(id) === n + 20, 10_000, 25, { what: 'the hub to publish the live changes' })
     // Still stuck on its first pages: the live events reached the session during the replay.
+    expect(replayQueries.length).toBeLessThan(n / REPLAY_PAGE)
+    client.resume()
+    await eventually(async () => client.seqs().at(-1) === n + 20, 20_000, 25, { what: 'the last live change' })
+    expect(client.seqs()).toEqual(range(1, n + 20))
+    client.close()
+  })
+
+  test('on the all-tasks feed, ?after= is paced the same way, and live events during it follow with no gap and no repeat', async () => {
+    const n = 3000
+    const { max } = await sys.db.selectFrom('task_events').select((eb) => eb.fn.max('id').as('max')).executeTakeFirstOrThrow()
+    const id = await taskWithHistory(n, 4000)
+    replayQueries.length = 0
+    const client = await rawClient(server.port!, `/ws/tasks?after=${max ?? 0}`)
+    client.pause()
+    await eventually(async () => replayQueries.length >= 1, 10_000, 25, { what: 'the first page query' })
+    for (let i = 1; i <= 20; i++) await liveChange(id, i / 100)
+    await eventually(async () => hub.lastSeq(id) === n + 20, 10_000, 25, { what: 'the hub to publish the live changes' })
     expect(replayQueries.length).toBeLessThan(n / REPLAY_PAGE)
     client.resume()
     await eventually(async () => client.seqs().at(-1) === n + 20, 20_000, 25, { what: 'the last live change' })

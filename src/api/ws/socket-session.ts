@@ -7,6 +7,9 @@ import type { StreamedEvent } from '../../domain/messages'
 import type { Principal } from '../../domain/tokens/token'
 import { findRevokedIds } from '../../domain/tokens/token.repository'
 import { allTasksTopic, ownerTopic, taskTopic, type EventHub } from './event-hub'
+import { keepUnsent, REPLAY_PAGE, ReplayedCursors, replayFeed, replayTask } from './replay'
+
+export { REPLAY_PAGE }
 
 export type SocketData = ({ feed: 'task'; taskId: number; afterSeq?: number } | { feed: 'all'; after?: number }) & {
   principal: Principal
@@ -31,14 +34,12 @@ export const closeCodes = {
   taskGone: 4404,
 } as const
 
-/** Events a replay reads per query: a long history is read, and held, a page at a time. */
-export const REPLAY_PAGE = 500
 /** How long an all-tasks socket filters live events against its replay before joining the topic. */
 const FEED_SETTLE_MS = 1000
 /** A replay waits while its socket holds more unsent bytes than this (unless told otherwise). */
 const REPLAY_HIGH_WATER = 64 * 1024
-/** A drain Bun failed to report must not stall a replay for good: look again after this long. */
-const DRAIN_RECHECK_MS = 1000
+/** Live events an all-tasks replay holds at most between two pages. */
+const FEED_MAX_HELD = REPLAY_PAGE * 4
 
 interface SessionDeps {
   db: Db
@@ -49,39 +50,13 @@ interface SessionDeps {
   onBackpressure?: (ws: TaskSocket) => void
 }
 
+const highWaterOf = (deps: SessionDeps) => deps.replayHighWater ?? REPLAY_HIGH_WATER
+
 /** The topic a socket joins once caught up. An admin follows every task; any other token only its own. */
 function topicOf(data: SocketData): string {
   if (data.feed === 'task') return taskTopic(data.taskId)
   const { principal } = data
   return principal.admin || principal.ownerId === null ? allTasksTopic : ownerTopic(principal.ownerId)
-}
-
-/**
- * Resolves true once the socket's unsent data is at or below highWater, false
- * if it closed meanwhile. A replay calls it before each message and each
- * query, so a client that reads slowly slows its replay instead of making the
- * server hold its history.
- */
-async function writable(ws: TaskSocket, highWater: number): Promise<boolean> {
-  while (ws.readyState === WebSocket.OPEN && ws.getBufferedAmount() > highWater) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, DRAIN_RECHECK_MS)
-      function done() {
-        clearTimeout(timer)
-        if (ws.data.drained === done) ws.data.drained = undefined
-        resolve()
-      }
-      ws.data.drained = done
-    })
-  }
-  return ws.readyState === WebSocket.OPEN
-}
-
-/** Removes, in place, the events at or below seq: the replay has sent them already. */
-function dropUpTo(events: StreamedEvent[], seq: number) {
-  let kept = 0
-  for (const e of events) if (e.seq > seq) events[kept++] = e
-  events.length = kept
 }
 
 /**
@@ -101,7 +76,9 @@ export async function startTaskSession(ws: TaskSocket, deps: SessionDeps, taskId
   await deps.hub.following()
   // Live events wait in `early` during a replay; each page sent makes the ones it covered redundant.
   const replayed =
-    afterSeq === undefined ? await sendSnapshot(ws, deps.db, taskId) : await sendHistory(ws, deps, taskId, afterSeq, (sent) => dropUpTo(early, sent))
+    afterSeq === undefined
+      ? await sendSnapshot(ws, deps.db, taskId)
+      : await replayTask(ws, deps.db, highWaterOf(deps), taskId, afterSeq, (sent) => keepUnsent(early, (e) => e.seq > sent))
   if (replayed === null || ws.readyState !== WebSocket.OPEN) return stopListening()
 
   let last = replayed
@@ -141,26 +118,6 @@ async function sendSnapshot(ws: TaskSocket, db: Db, taskId: number): Promise<num
 }
 
 /**
- * Sends the task's events after afterSeq, a page per query, each message only
- * once the client has read enough of the ones before. Returns the last seq
- * sent, or null if the socket closed first.
- */
-async function sendHistory(ws: TaskSocket, deps: SessionDeps, taskId: number, afterSeq: number, onPage: (lastSeq: number) => void): Promise<number | null> {
-  const highWater = deps.replayHighWater ?? REPLAY_HIGH_WATER
-  for (let last = afterSeq; ; ) {
-    if (!(await writable(ws, highWater))) return null
-    const page = await repo.listTaskEvents(deps.db, taskId, last, REPLAY_PAGE)
-    for (const e of page) {
-      if (!(await writable(ws, highWater))) return null
-      ws.send(JSON.stringify(e))
-      last = e.seq
-    }
-    onPage(last)
-    if (page.length < REPLAY_PAGE) return last
-  }
-}
-
-/**
  * The all-tasks feed: without a cursor, a hello carrying the current one; with
  * ?after=, every event since it from Postgres, page by page. Live events that
  * arrive meanwhile, or are still in flight behind what Postgres showed, are
@@ -175,25 +132,12 @@ export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?
   const stopListening = deps.hub.listen(topic, (e) => onLive(e))
   ws.data.stop = stopListening
   await deps.hub.following()
-  const seen = new Set<number>()
-  const highWater = deps.replayHighWater ?? REPLAY_HIGH_WATER
-  if (after === undefined) {
-    ws.send(JSON.stringify({ kind: 'hello', cursor: await repo.latestEventId(deps.db) }))
-  } else {
-    for (let cursor = after; await writable(ws, highWater); ) {
-      const page = await repo.listEventsAfter(deps.db, cursor, REPLAY_PAGE, owner)
-      for (const e of page) {
-        if (!(await writable(ws, highWater))) break
-        ws.send(JSON.stringify(e))
-        seen.add(e.cursor)
-      }
-      if (page.length < REPLAY_PAGE) break
-      cursor = page.at(-1)!.cursor
-    }
-  }
+  let sent: ReplayedCursors | null = null
+  if (after === undefined) ws.send(JSON.stringify({ kind: 'hello', cursor: await repo.latestEventId(deps.db) }))
+  else sent = await replayFeed(ws, deps.db, { highWater: highWaterOf(deps), after, owner, held: early, maxHeld: FEED_MAX_HELD })
   if (ws.readyState !== WebSocket.OPEN) return stopListening()
   const forward = (e: StreamedEvent) => {
-    if (seen.has(e.cursor) || (after !== undefined && e.cursor > 0 && e.cursor <= after)) return
+    if (sent && e.cursor > 0 && sent.has(e.cursor)) return
     if (ws.send(e.json) === -1) deps.onBackpressure?.(ws)
   }
   for (const e of early) forward(e)
@@ -202,7 +146,7 @@ export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?
     if (ws.readyState !== WebSocket.OPEN) return
     ws.subscribe(topic)
     stopListening()
-  }, seen.size ? FEED_SETTLE_MS : 0)
+  }, sent?.size ? FEED_SETTLE_MS : 0)
   ws.data.stop = () => {
     clearTimeout(settle)
     stopListening()
