@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { z } from 'zod'
-import { defineHandler } from '../src/handlers/handler'
-import { handlers } from '../src/handlers/registry'
+import { catalogue } from '../src/handlers/catalogue'
 import { appUnderTest } from './helpers/app'
 
 /**
@@ -18,10 +17,10 @@ const { call } = h
 // The demo handler takes no strings at all; a type that takes any object shows what jsonb would do.
 const anyPayload = 'test-any-payload'
 beforeAll(() => {
-  handlers[anyPayload] = defineHandler({ payload: z.record(z.string(), z.unknown()), run: async () => null })
+  catalogue[anyPayload] = { payload: z.record(z.string(), z.unknown()) }
 })
 afterAll(() => {
-  delete handlers[anyPayload]
+  delete catalogue[anyPayload]
 })
 
 // JSON.stringify writes a lone surrogate as the escape "\ud800", as a broken client would.

@@ -23,12 +23,16 @@ export interface HandlerSettings {
   demoWorkMs: number
 }
 
-export interface TaskHandler<S extends z.ZodType = z.ZodType> {
+/** What the catalogue knows of a task type: enough to check a payload, no run code. */
+export interface TaskType<S extends z.ZodType = z.ZodType> {
   /** Validates the payload at POST time and again before each run. */
   payload: S
-  run(payload: z.infer<S>, ctx: HandlerContext): Promise<unknown>
   /** Default limit on one attempt for this type; a task's timeout_ms overrides it. */
   timeoutMs?: number
+}
+
+export interface TaskHandler<S extends z.ZodType = z.ZodType> extends TaskType<S> {
+  run(payload: z.infer<S>, ctx: HandlerContext): Promise<unknown>
 }
 
 export function defineHandler<S extends z.ZodType>(handler: TaskHandler<S>): TaskHandler<S> {
