@@ -2,11 +2,12 @@ import { z } from 'zod'
 import type { Selectable } from 'kysely'
 import type { TaskStatus, Tasks } from '../../infra/database'
 import type { TaskEventMessage } from '../messages'
+import { taskStatuses } from './task-status'
 
 export type { TaskStatus }
 export type TaskRow = Selectable<Tasks>
 
-export const taskStatuses = ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const satisfies readonly TaskStatus[]
+export { taskStatuses, terminalStatuses, cancellableStatuses, retryableStatuses, isTerminal, canCancel, canRetry } from './task-status'
 export const taskStatusSchema = z.enum(taskStatuses)
 
 const title = z
@@ -171,14 +172,6 @@ export type Task = ReturnType<typeof taskRowToTask>
 // The reverse direction of the satisfies above: no field the schema promises is missing.
 const taskShapeAgrees: SameKeys<Task, z.output<typeof taskSchema>> = true
 void taskShapeAgrees
-
-export const terminalStatuses: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED']
-export const cancellableStatuses: readonly TaskStatus[] = ['PENDING', 'PROCESSING']
-export const retryableStatuses: readonly TaskStatus[] = ['FAILED', 'CANCELLED']
-
-export const isTerminal = (s: TaskStatus) => terminalStatuses.includes(s)
-export const canCancel = (s: TaskStatus) => cancellableStatuses.includes(s)
-export const canRetry = (s: TaskStatus) => retryableStatuses.includes(s)
 
 /** After a failed attempt: try again while attempts remain, else the task has FAILED. */
 export function nextStatusAfterFailure(attempts: number, maxAttempts: number): 'PENDING' | 'FAILED' {
