@@ -3,8 +3,7 @@ import { createDb } from '../src/infra/db'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { fieldsToEvent } from '../src/domain/messages'
-import { createTaskRunner } from '../src/worker/task-runner'
-import type { JobConsumer } from '../src/worker/job-consumer'
+import { createJobPipeline } from '../src/worker/pipeline'
 import { createTestDatabase, insertTaskRows, type TestDatabase } from './helpers/database'
 import { deleteKeys, slowPushRedis, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually } from './helpers/poll'
@@ -23,33 +22,37 @@ afterAll(async () => {
   await database.drop()
 })
 
-/** A runner with no consumer of its own: the tests hand it jobs with onJobs. */
-const testRunner = (redis: ReturnType<typeof slowPushRedis>['redis'], db: ReturnType<typeof createDb>, o: { workerId: string; retryBaseMs: number }) =>
-  createTaskRunner({
-    redis,
-    keys,
-    eventsMaxLen: 1000,
-    logger: createLogger('error'),
-    db,
-    concurrency: 4,
-    leaseMs: 30_000,
-    defaultTimeoutMs: 10_000,
-    settings: { demoWorkMs: 0 },
-    consumer: () => ({}) as JobConsumer,
-    ...o,
-  })
+/** A pipeline with no consumer of its own: the tests hand its intake jobs; dead letters go nowhere. */
+const testPipeline = (redis: ReturnType<typeof slowPushRedis>['redis'], db: ReturnType<typeof createDb>, o: { workerId: string; retryBaseMs: number }) =>
+  createJobPipeline(
+    {
+      redis,
+      keys,
+      eventsMaxLen: 1000,
+      logger: createLogger('error'),
+      db,
+      concurrency: 4,
+      leaseMs: 30_000,
+      defaultTimeoutMs: 10_000,
+      settings: { demoWorkMs: 0 },
+      ...o,
+    },
+    { deadLetter: async () => {} },
+  )
+const job = (streamId: string, taskId: number) => ({ jobs: [{ streamId, taskId }], poison: [] })
 
 test("a task that finishes at once is stored COMPLETED while its claim's events are still on their way to Redis; the stream keeps their order, and drain waits for the last push", async () => {
   const delayMs = 400
   const { redis, pushes } = slowPushRedis(delayMs)
   const db = createDb(database.url, 4)
-  const runner = testRunner(redis, db, { workerId: 'outbox-test', retryBaseMs: 50 })
+  const pipeline = testPipeline(redis, db, { workerId: 'outbox-test', retryBaseMs: 50 })
+  const { runner } = pipeline
   try {
     const [task] = await insertTaskRows(database.db, [{ title: 'instant', type: 'demo', payload: JSON.stringify({ duration_ms: 0 }) }])
     const jobId = (await admin.xadd(keys.jobs, '*', 'task_id', String(task!.id)))!
-    await runner.onJobs([{ streamId: jobId, fields: { task_id: String(task!.id) } }])
+    await pipeline.intake.take(job(jobId, task!.id))
     await eventually(async () => runner.running.size === 0, 5000)
-    await runner.drain(1000)
+    await pipeline.drain(1000)
 
     // drain returned only once the COMPLETED event and the ack had reached Redis.
     const entries = (await admin.xrange(keys.events, '-', '+')) as [string, string[]][]
@@ -76,23 +79,24 @@ test("a retry's job that arrives while the failed attempt's event is still on it
   // queued, until the sweeper's 10 s check for lost jobs.
   const { redis } = slowPushRedis(400)
   const db = createDb(database.url, 4)
-  const runner = testRunner(redis, db, { workerId: 'retry-test', retryBaseMs: 1 })
+  const pipeline = testPipeline(redis, db, { workerId: 'retry-test', retryBaseMs: 1 })
+  const { runner } = pipeline
   const status = async (id: number) => db.selectFrom('tasks').select(['status', 'attempts']).where('id', '=', id).executeTakeFirstOrThrow()
   try {
     const [task] = await insertTaskRows(database.db, [{ title: 'fails twice', type: 'demo', payload: JSON.stringify({ fail: true, duration_ms: 0 }), max_attempts: 2 }])
     const id = task!.id
-    const job = async () => {
+    const deliver = async () => {
       const streamId = (await admin.xadd(keys.jobs, '*', 'task_id', String(id)))!
-      await runner.onJobs([{ streamId, fields: { task_id: String(id) } }])
+      await pipeline.intake.take(job(streamId, id))
     }
-    await job()
+    await deliver()
     // The first attempt's failure is stored (PENDING again, due at once) while its push is held back.
     await eventually(async () => (await status(id)).status === 'PENDING' && (await status(id)).attempts === 1, 5000)
     expect(runner.running.has(id)).toBe(true)
-    await job()
+    await deliver()
     await eventually(async () => (await status(id)).status === 'FAILED', 5000)
     expect(await status(id)).toEqual({ status: 'FAILED', attempts: 2 })
-    await runner.drain(2000)
+    await pipeline.drain(2000)
   } finally {
     redis.disconnect()
     await db.destroy()

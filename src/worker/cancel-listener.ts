@@ -1,7 +1,8 @@
 import type { Logger } from '../infra/logger'
 import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
-import { AbortReason, type TaskRunner } from './task-runner'
+import { AbortReason } from './run'
+import type { TaskRunner } from './task-runner'
 
 /**
  * Subscribes to the cancels channel so a cancel or delete reaches a running

@@ -2,7 +2,8 @@ import type { Db } from '../infra/db'
 import { coerceError, type Logger } from '../infra/logger'
 import { extendLeases } from '../domain/tasks/task-runs.repository'
 import type { JobConsumer } from './job-consumer'
-import { AbortReason, type TaskRunner } from './task-runner'
+import { AbortReason } from './run'
+import type { TaskRunner } from './task-runner'
 
 /**
  * While a handler runs, its lease in Postgres and its job's idle time in Redis

@@ -7,12 +7,15 @@ import { createRedis, waitForRedis } from '../infra/redis'
 import { serveOn } from '../infra/serve'
 import { streamKeys } from '../infra/stream-keys'
 import { startCancelListener } from './cancel-listener'
-import { createJobConsumer, type JobConsumer } from './job-consumer'
+import { JobConsumer } from './job-consumer'
 import { startLeaseKeeper } from './lease-keeper'
+import { createJobPipeline } from './pipeline'
 import { createSweeper } from './sweeper'
-import { createTaskRunner } from './task-runner'
 
-/** The worker role: jobs stream -> handlers -> Postgres + events stream. */
+/**
+ * The worker role: consumer (jobs stream) -> pipeline (intake, runner,
+ * execution, outbox) -> Postgres + events stream.
+ */
 export async function startWorker(config: Config, baseLogger: Logger = createLogger(config.LOG_LEVEL, { role: 'worker' }, config.LOG_FORMAT)) {
   const workerId = `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`
   const logger = baseLogger.child({ workerId })
@@ -33,19 +36,7 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
   const streams = { redis: producer, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics }
   const leaseMs = config.VISIBILITY_TIMEOUT_MS
 
-  let consumer: JobConsumer | null = null
-  const runner = createTaskRunner({
-    ...streams,
-    db,
-    workerId,
-    concurrency: config.WORKER_CONCURRENCY,
-    leaseMs,
-    retryBaseMs: config.RETRY_BASE_MS,
-    defaultTimeoutMs: config.TASK_TIMEOUT_MS,
-    settings: { demoWorkMs: config.DEMO_WORK_MS },
-    consumer: () => consumer!,
-  })
-  consumer = createJobConsumer({
+  const consumer = new JobConsumer({
     blocking: createRedis(config.REDIS_URL, 'blocking', logger),
     producer,
     keys,
@@ -53,16 +44,27 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
     visibilityTimeoutMs: config.VISIBILITY_TIMEOUT_MS,
     maxDeliveries: config.MAX_DELIVERIES,
     logger,
-    capacity: runner.capacity,
-    waitForCapacity: runner.waitForCapacity,
-    onJobs: runner.onJobs,
-    onPoison: runner.onPoison,
   })
+  const pipeline = createJobPipeline(
+    {
+      ...streams,
+      db,
+      workerId,
+      concurrency: config.WORKER_CONCURRENCY,
+      leaseMs,
+      retryBaseMs: config.RETRY_BASE_MS,
+      defaultTimeoutMs: config.TASK_TIMEOUT_MS,
+      settings: { demoWorkMs: config.DEMO_WORK_MS },
+    },
+    consumer,
+  )
+  const { runner } = pipeline
   const sweeper = createSweeper({ ...streams, db })
   const cancels = startCancelListener({ redis: createRedis(config.REDIS_URL, 'blocking', logger), keys, runner, logger })
   const leases = startLeaseKeeper({ db, runner, consumer, workerId, leaseMs, logger })
   await waitForRedis(producer, 3000)
   await consumer.start()
+  const pumping = pipeline.pump(consumer.batches(runner))
   sweeper.start(config.SWEEP_INTERVAL_MS)
   logger.info('worker started', { concurrency: config.WORKER_CONCURRENCY, metrics: `${metricsServer.url.href}metrics` })
 
@@ -76,9 +78,11 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
     close(): Promise<void> {
       closing ??= (async () => {
         logger.info('worker stopping', { running: runner.running.size })
+        // The batch in hand is claimed and started before the drain begins.
         await consumer.stop()
+        await pumping
         void metricsServer.stop(true)
-        await runner.drain(config.SHUTDOWN_GRACE_MS)
+        await pipeline.drain(config.SHUTDOWN_GRACE_MS)
         leases.stop()
         await settleAll(logger, [sweeper.stop(), cancels.stop()])
         await settleAll(logger, [producer.quit(), db.destroy()])

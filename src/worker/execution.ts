@@ -1,0 +1,125 @@
+import type { Db } from '../infra/db'
+import { coerceError, type Logger } from '../infra/logger'
+import type { Metrics } from '../infra/metrics'
+import { handlers as registry } from '../handlers/registry'
+import type { HandlerSettings, TaskHandler } from '../handlers/handler'
+import { nextStatusAfterFailure, retryDelayMs } from '../domain/tasks/task'
+import type { TaskChange } from '../domain/tasks/task.repository'
+import * as runs from '../domain/tasks/task-runs.repository'
+import type { Outbox } from './outbox'
+import { createProgressCoalescer, type ProgressCoalescer } from './progress-coalescer'
+import { AbortReason, type Outcome, type Run, type RunKey } from './run'
+
+/**
+ * At most one stored progress report per task this often: every report is a
+ * history row and a message to each subscriber, and a handler reporting after
+ * every item of a long loop would otherwise write thousands.
+ */
+const PROGRESS_INTERVAL_MS = 100
+
+export interface ExecutionOptions {
+  db: Db
+  outbox: Outbox
+  logger: Logger
+  metrics?: Metrics
+  retryBaseMs: number
+  defaultTimeoutMs: number
+  settings: HandlerSettings
+  handlers?: Record<string, TaskHandler>
+}
+
+/** Rejects when the signal aborts, so a handler that ignores its signal cannot hold the slot. */
+const whenAborted = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))
+
+/**
+ * One claimed attempt, from its handler to its stored outcome: the handler
+ * runs under a timeout and the run's abort signal, and what it came to
+ * (completed, retried after a backoff, failed for good, handed back) goes to
+ * the outbox.
+ */
+export class Execution {
+  private readonly handlers: Record<string, TaskHandler>
+
+  constructor(private readonly o: ExecutionOptions) {
+    this.handlers = o.handlers ?? registry
+  }
+
+  async execute(task: TaskChange, run: Run): Promise<void> {
+    const log = this.o.logger.child({ taskId: task.id, attempt: run.key.attempt, type: task.type })
+    this.o.metrics?.observeQueueWait(task.type, (Date.now() - task.run_after.getTime()) / 1000)
+    const started = performance.now()
+    const outcome = await this.runHandler(task, run, log)
+    // Before the outcome, so the history stays in order; completion stores progress 1, superseding a kept value.
+    await run.progress.close({ flush: outcome.kind !== 'completed' })
+    const ranFor = (performance.now() - started) / 1000
+    let change
+    try {
+      change = await this.o.outbox.store(run, outcome)
+    } catch (e) {
+      return log.error('gave up recording outcome; the task will be recovered', { error: coerceError(e).message })
+    }
+    this.o.metrics?.observeRun(task.type, change?.status === 'COMPLETED' ? 'completed' : change ? 'failed' : 'aborted', ranFor)
+  }
+
+  /** A run's progress writes: a write that finds the run no longer held means it was cancelled. */
+  progressFor(key: RunKey, controller: AbortController): ProgressCoalescer {
+    const write = async (fraction: number) => {
+      const change = await runs.recordProgress(this.o.db, key, fraction)
+      if (!change) controller.abort(new AbortReason('cancelled'))
+      await this.o.outbox.publish([change])
+    }
+    const onError = (e: unknown) => this.o.logger.warn('could not record progress', { taskId: key.id, error: coerceError(e).message })
+    return createProgressCoalescer(write, { intervalMs: PROGRESS_INTERVAL_MS, onError })
+  }
+
+  private async runHandler(task: TaskChange, run: Run, log: Logger): Promise<Outcome> {
+    const handler = Object.hasOwn(this.handlers, task.type) ? this.handlers[task.type] : undefined
+    if (!handler) return failForGood(`no handler for task type "${task.type}"`)
+    const payload = handler.payload.safeParse(task.payload)
+    if (!payload.success) return failForGood(`invalid payload: ${payload.error.issues[0]?.message}`)
+    const { signal } = run.controller
+    const timeoutMs = task.timeout_ms ?? handler.timeoutMs ?? this.o.defaultTimeoutMs
+    const timer = setTimeout(() => run.controller.abort(new AbortReason('timeout', `timed out after ${timeoutMs} ms`)), timeoutMs)
+    try {
+      const work = handler.run(payload.data, {
+        taskId: task.id,
+        attempt: run.key.attempt,
+        signal,
+        logger: log,
+        settings: this.o.settings,
+        progress: (fraction) => run.progress.report(Math.min(1, Math.max(0, fraction))),
+      })
+      const result = await Promise.race([work, whenAborted(signal)])
+      if (signal.aborted) return this.afterAbort(task, run)
+      log.info('task completed')
+      return { kind: 'completed', result }
+    } catch (e) {
+      if (signal.aborted) return this.afterAbort(task, run)
+      return this.failure(task, run, coerceError(e).message, log)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** A failed attempt: retried after a backoff while attempts remain, else FAILED. */
+  private failure(task: TaskChange, run: Run, error: string, log: Logger): Outcome {
+    const next = nextStatusAfterFailure(run.key.attempt, task.max_attempts)
+    log.info(next === 'PENDING' ? 'attempt failed, will retry' : 'task failed', { error })
+    return { kind: 'failed', error, next, retryInMs: retryDelayMs(run.key.attempt, this.o.retryBaseMs) }
+  }
+
+  /**
+   * Cancelled: the API already stored CANCELLED. Shutdown: hand the task back
+   * to another worker. Timeout: a failed attempt like any other.
+   */
+  private afterAbort(task: TaskChange, run: Run): Outcome {
+    const reason: unknown = run.controller.signal.reason
+    if (!(reason instanceof AbortReason) || reason.kind === 'cancelled') return { kind: 'cancelled' }
+    if (reason.kind === 'shutdown') return { kind: 'handed-back' }
+    return this.failure(task, run, reason.message, this.o.logger.child({ taskId: task.id }))
+  }
+}
+
+/** A task that can never run (no handler, a payload its handler refuses): FAILED at once, without retries. */
+const failForGood = (error: string): Outcome => ({ kind: 'failed', error, next: 'FAILED', retryInMs: 0 })

@@ -1,0 +1,123 @@
+import type { Db } from '../infra/db'
+import { coerceError } from '../infra/logger'
+import { createBatcher, createRelay } from '../infra/batcher'
+import { publishChanges, type StreamDeps } from '../domain/streams'
+import type { StreamedChange, TaskChange } from '../domain/tasks/task.repository'
+import * as runs from '../domain/tasks/task-runs.repository'
+import type { Outcome, Run, RunKey } from './run'
+
+/** A successful run, stored in one UPDATE with the others of its batch. */
+interface Completion {
+  key: RunKey
+  result: unknown
+  streamIds: string[]
+}
+/** Something already stored: the change to stream, if any, and the jobs it settles. */
+export interface Stored {
+  change?: StreamedChange
+  streamIds?: string[]
+}
+type Outgoing = Completion | Stored
+const isCompletion = (i: Outgoing): i is Completion => 'key' in i
+const present = (changes: (StreamedChange | undefined)[]) => changes.filter((c): c is StreamedChange => c !== undefined)
+
+export interface OutboxOptions extends StreamDeps {
+  db: Db
+}
+
+/**
+ * Everything this worker streams about the tasks it runs leaves through here,
+ * in the order it was produced: a claim's PROCESSING events, then progress,
+ * failures and completions, with the acks of the jobs they settle. Outcomes
+ * are stored first (retrying while Postgres is away), so a job is never
+ * acknowledged before its outcome is safe.
+ *
+ * A lone change goes out at once; under load the claims ride in the round
+ * trip of the next completions, and the completions of a batch are stored
+ * with one UPDATE. A batch's UPDATE runs while the batch before it is still
+ * being pushed, so a task finishing right after its claim does not wait for
+ * the claim's events to reach Redis; pushes still leave one at a time, in
+ * batch order.
+ */
+export class Outbox {
+  private readonly pushes = createRelay()
+  private readonly batcher = createBatcher((items: Outgoing[]) => this.flush(items))
+  private stopping = false
+
+  constructor(private readonly o: OutboxOptions) {}
+
+  private async flush(items: Outgoing[]): Promise<(StreamedChange | undefined)[]> {
+    const finished = new Map<number, StreamedChange>()
+    const changeOf = (i: Outgoing) => (isCompletion(i) ? finished.get(i.key.id) : i.change)
+    try {
+      for (const c of await runs.finishTasks(this.o.db, items.filter(isCompletion))) finished.set(c.id, c)
+    } finally {
+      // Even when the UPDATE failed (its completions are retried), what is stored already goes out, in order.
+      const settled = items.filter((i) => !isCompletion(i) || finished.has(i.key.id))
+      const acks = settled.flatMap((i) => i.streamIds ?? [])
+      await this.pushes.next(() => publishChanges(this.o, [], present(items.map(changeOf)), acks)).started
+    }
+    return items.map(changeOf)
+  }
+
+  /**
+   * Streams what is stored already and acknowledges the jobs it settles. Never
+   * throws: a lost event is found by the hubs, and a lost ack only leaves a job
+   * whose task is settled, acknowledged when it is delivered again.
+   */
+  send(item: Stored): Promise<void> {
+    return this.batcher.add(item).then(
+      () => undefined,
+      () => undefined,
+    )
+  }
+
+  publish(changes: (StreamedChange | undefined)[]): Promise<unknown> {
+    return Promise.all(present(changes).map((change) => this.send({ change })))
+  }
+
+  /** Retries a Postgres write until it lands: an outcome is never dropped, and the job stays unacked until then. */
+  async persist<T>(what: string, write: () => Promise<T>): Promise<T> {
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        return await write()
+      } catch (e) {
+        if (this.stopping && delay >= 5000) throw e
+        this.o.logger.warn(`could not record ${what}, retrying`, { error: coerceError(e).message })
+        await Bun.sleep(delay)
+      }
+    }
+  }
+
+  /**
+   * Stores a run's outcome, then streams it with the acks of the run's jobs.
+   * Throws only when shutting down with Postgres still away: the jobs stay
+   * unacked and lease expiry recovers the task.
+   */
+  async store(run: Run, outcome: Outcome): Promise<StreamedChange | undefined> {
+    if (outcome.kind === 'completed') {
+      return this.persist('outcome', () => this.batcher.add({ key: run.key, result: outcome.result, streamIds: run.streamIds }))
+    }
+    const change = await this.persist('outcome', () => this.write(run.key, outcome))
+    // A retry may be due before this push ends (the sweeper queues it): its job must start a new run.
+    run.settled = true
+    await this.send({ change, streamIds: run.streamIds })
+    return change
+  }
+
+  private write(key: RunKey, outcome: Exclude<Outcome, { kind: 'completed' }>): Promise<TaskChange | undefined> {
+    if (outcome.kind === 'failed') return runs.failAttempt(this.o.db, key, outcome.error, outcome.next, outcome.retryInMs)
+    if (outcome.kind === 'handed-back') return runs.handBack(this.o.db, key)
+    return Promise.resolve(undefined)
+  }
+
+  /** From now on a write that keeps failing is given up at the longest backoff, so shutdown ends. */
+  stopRetrying(): void {
+    this.stopping = true
+  }
+
+  /** Settles once every push handed over so far has: Redis must not be closed under one. */
+  idle(): Promise<unknown> {
+    return this.pushes.idle()
+  }
+}

@@ -1,0 +1,36 @@
+import type { RunKey } from '../domain/tasks/task-runs.repository'
+import type { ProgressCoalescer } from './progress-coalescer'
+
+export type { RunKey }
+
+/** Why a running handler's signal was aborted; decides what is recorded afterwards. */
+export class AbortReason extends Error {
+  constructor(
+    readonly kind: 'cancelled' | 'shutdown' | 'timeout',
+    message = kind === 'cancelled' ? 'task was cancelled' : 'worker is shutting down',
+  ) {
+    super(message)
+  }
+}
+
+/** One attempt of a task in this worker's hands, from its claim until its outcome is streamed. */
+export interface Run {
+  key: RunKey
+  controller: AbortController
+  /** The jobs this run settles: its own, and duplicates delivered while it works. */
+  streamIds: string[]
+  done: Promise<void>
+  /** Its outcome is stored; only its event and ack are still on their way. */
+  settled: boolean
+  progress: ProgressCoalescer
+}
+
+/**
+ * What an attempt came to, decided by execution and stored by the outbox.
+ * Cancelled stores nothing: the API already stored CANCELLED.
+ */
+export type Outcome =
+  | { kind: 'completed'; result: unknown }
+  | { kind: 'failed'; error: string; next: 'PENDING' | 'FAILED'; retryInMs: number }
+  | { kind: 'handed-back' }
+  | { kind: 'cancelled' }
