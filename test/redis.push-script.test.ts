@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { pushToStreams } from '../src/domain/streams'
-import { fieldsToEvent, type OutgoingEvent, type TaskEventMessage } from '../src/domain/messages'
+import { fieldsToEvent, type OutgoingEvent, type TaskEventMessage } from '../src/domain/task-events/task-event'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect } from './helpers/ws-client'
 import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
 import { streamKeys } from '../src/infra/stream-keys'
-import { fieldsToEvent } from '../src/domain/messages'
+import { fieldsToEvent } from '../src/domain/task-events/task-event'
 
 let sys: TestSystem
 beforeAll(async () => {

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { changeTasks, listEventsInGaps } from '../src/domain/tasks/task.repository'
+import { changeTasks } from '../src/domain/tasks/task.repository'
+import { listEventsInGaps } from '../src/domain/task-events/task-event.repository'
 import { createLogger } from '../src/infra/logger'
 import { Following } from '../src/api/ws/following'
-import { messageToStreamed } from '../src/api/ws/event-sequencer'
+import { messageToStreamed } from '../src/domain/task-events/task-event'
 import { createTestDatabase, insertTaskRows, type TestDatabase } from './helpers/database'
 import { eventually } from './helpers/poll'
 

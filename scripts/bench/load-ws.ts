@@ -12,7 +12,7 @@
  */
 import pg from 'pg'
 import Redis from 'ioredis'
-import { fieldsToEvent } from '../../src/domain/messages'
+import { fieldsToEvent } from '../../src/domain/task-events/task-event'
 import { Histogram } from './histogram'
 import { wallMs } from '../../src/infra/clock'
 import { fail, job, onCommand, reply } from './child-runtime'
@@ -58,7 +58,7 @@ function keep(cursor: number, at: number) {
 }
 
 // Cheaper than JSON.parse at hundreds of thousands of messages per second:
-// the producer's JSON always has these keys (src/domain/messages.ts).
+// the producer's JSON always has these keys (src/domain/task-events/task-event.ts).
 function onMessage(data: string) {
   if (!recording) return
   messages++

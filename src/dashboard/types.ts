@@ -1,7 +1,7 @@
 // Types only: `import type` is erased by Bun's bundler, so the API's own
 // definitions describe what the page receives without shipping zod or kysely.
 import type { Task, TaskStatus } from '../domain/tasks/task'
-import type { TaskEventMessage } from '../domain/messages'
+import type { TaskEventMessage } from '../domain/task-events/task-event'
 
 export type { Task, TaskStatus, TaskEventMessage }
 

@@ -1,8 +1,8 @@
 import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import type { Logger } from '../infra/logger'
-import { eventToFields, type OutgoingEvent } from './messages'
-import { changeToEvent, type StreamedChange } from './tasks/task.repository'
+import { changeToOutgoing, eventToFields, stopsItsRun, type OutgoingEvent, type StreamedChange } from './task-events/task-event'
+import { metricLabelOf } from './tasks/task-transitions'
 
 export interface StreamDeps {
   redis: Redis
@@ -14,25 +14,28 @@ export interface StreamDeps {
 
 /** Counts task changes where they are produced, so no change is counted twice across instances. */
 export interface TaskMetrics {
-  countChanges(changes: readonly Pick<StreamedChange, 'status' | 'seq' | 'type' | 'detail'>[]): void
+  /** One change of a task of this type, made by a transition with this metric label. */
+  countTransition(label: string, type: string): void
 }
 
-/** Every produced change goes out through here: counted, then queued (jobs) and published (events). */
+/** Every produced change goes out through here: counted by its transition's label, then queued (jobs) and published (events). */
 export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly StreamedChange[], acks?: readonly string[]): Promise<boolean> {
-  deps.metrics?.countChanges(changes)
+  if (deps.metrics) {
+    for (const c of changes) {
+      const label = metricLabelOf(c)
+      if (label) deps.metrics.countTransition(label, c.type)
+    }
+  }
   return pushToStreams(deps, jobs, changes.map(changeToOutgoing), acks)
 }
-
-export const changeToOutgoing = (c: StreamedChange): OutgoingEvent => ({ message: changeToEvent(c), storedAt: c.stored_at })
 
 /** Connections whose last write failed: one warning per outage, not one per write. */
 const failing = new WeakSet<Redis>()
 
 /**
  * One push is one script call, however many entries it holds: ioredis spends
- * about 20 microseconds of CPU per command on this kind of machine, three
- * times what Redis spends on an XADD, so a batch of 64 tasks costs one command
- * instead of 128. Redis keeps no state for it: after a restart the script is
+ * more CPU per command than Redis spends on an XADD, so a batch of 64 tasks
+ * costs one command instead of 128. Redis keeps no state for it: after a restart the script is
  * sent again (EVALSHA falls back to EVAL).
  * KEYS: jobs, events, cancels. ARGV: events MAXLEN, consumer group, then
  * counts and values: job task ids; events, each as its field count, the task
@@ -94,9 +97,7 @@ export async function pushToStreams(
   args.push(events.length)
   for (const e of events) {
     const fields = eventToFields(e)
-    const { status, deleted, task_id } = e.message
-    // Workers hear of a cancellation on the channel rather than by reading every event of the stream.
-    args.push(fields.length, status === 'CANCELLED' || deleted ? String(task_id) : '', ...fields)
+    args.push(fields.length, stopsItsRun(e.message) ? String(e.message.task_id) : '', ...fields)
   }
   args.push(acks.length, ...acks)
   try {

@@ -72,28 +72,10 @@ export function createMetrics(o: { role: 'api' | 'worker'; redis: Redis; keys: S
     new Gauge({ name: 'taskline_open_sockets', help: 'WebSockets open on this API instance', registers, collect() { this.set(count()) } })
   }
 
-  /**
-   * Which transition a change is: its new status says most of it. A rename
-   * keeps the status and is no transition; a PENDING that is not the first is
-   * a retry when it follows a failure or a retry request (not a hand-back at
-   * shutdown, which is a re-queue).
-   */
-  const eventOf = ({ status, seq, detail }: { status: string; seq: number; detail: unknown }) => {
-    const d = (detail ?? {}) as Record<string, unknown>
-    if ('title' in d || status === 'PROCESSING') return null
-    if (status !== 'PENDING') return status.toLowerCase()
-    if (seq === 1) return 'created'
-    return 'error' in d || d.reason === 'retried by request' ? 'retried' : null
-  }
-
   return {
     registry,
-    countChanges(changes: readonly { status: string; seq: number; type: string; detail: unknown }[]) {
-      for (const c of changes) {
-        const event = eventOf(c)
-        if (event) tasks.inc({ event, type: c.type })
-      }
-    },
+    /** A task change, under its transition's metric label (see domain/tasks/task-transitions.ts). */
+    countTransition: (label: string, type: string) => tasks.inc({ event: label, type }),
     observeRun: (type: string, outcome: string, seconds: number) => runSeconds.observe({ type, outcome }, seconds),
     observeQueueWait: (type: string, seconds: number) => queueWaitSeconds.observe({ type }, Math.max(0, seconds)),
     eventPublished(lateMs: number | null) {

@@ -1,4 +1,3 @@
-import { sql } from 'kysely'
 import type { Db } from '../infra/db'
 import { coerceError, type Logger } from '../infra/logger'
 import { reconcileRedisEpoch } from '../domain/redis-epoch'
@@ -7,9 +6,6 @@ import { wallMs } from '../infra/clock'
 import * as runs from '../domain/tasks/task-runs.repository'
 import { setEnqueuedAt } from '../domain/tasks/task.repository'
 
-
-// Any constant works; every worker must use the same one.
-const SWEEP_LOCK = 72_616_284
 const BATCH = 1000
 
 /**
@@ -38,8 +34,7 @@ export function createSweeper(o: StreamDeps & { db: Db; logger: Logger; staleAft
     const recovered: Awaited<ReturnType<typeof runs.recoverExpiredLeases>> = []
     const due: number[] = []
     await o.db.transaction().execute(async (trx) => {
-      const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${SWEEP_LOCK}) as locked`.execute(trx)
-      if (!rows[0]?.locked) return
+      if (!(await runs.trySweepLock(trx))) return
       await reconcileRedisEpoch(trx, o.redis, o.keys, o.logger)
       if (await queueIsEmpty()) {
         const lost = await runs.forgetStaleEnqueued(trx, o.staleAfterMs ?? 10_000)

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { connect as tcpConnect, type Socket } from 'node:net'
-import { eventToFields, type TaskEventMessage } from '../../src/domain/messages'
+import { eventToFields, type TaskEventMessage } from '../../src/domain/task-events/task-event'
 import { guarded, startChaosEnv, waitUntil, type ChaosEnv } from '../helpers/processes'
 
 const MAX_BUFFERED = 65_536

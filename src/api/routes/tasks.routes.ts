@@ -5,11 +5,11 @@ import {
   createTaskSchema,
   listTaskEventsQuerySchema,
   listTasksQuerySchema,
-  taskEventSchema,
   taskIdSchema,
   taskSchema,
   updateTaskSchema,
 } from '../../domain/tasks/task'
+import { taskEventSchema } from '../../domain/task-events/task-event'
 import type { AppEnv } from '../auth'
 import { describe, jsonResponse, validate } from '../openapi'
 import { requireJson } from '../validation'

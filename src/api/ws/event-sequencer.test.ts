@@ -1,6 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import type { TaskEventMessage } from '../../domain/messages'
-import type { StreamedEvent } from '../../domain/messages'
+import type { StreamedEvent, TaskEventMessage } from '../../domain/task-events/task-event'
 import { createEventSequencer } from './event-sequencer'
 
 const ev = (taskId: number, seq: number): StreamedEvent => ({ taskId, ownerId: null, seq, cursor: 0, json: JSON.stringify({ task_id: taskId, seq }), storedAt: null })

@@ -1,4 +1,4 @@
-import type { StreamedEvent, TaskEventMessage } from '../../domain/messages'
+import { messageToStreamed, type StreamedEvent, type TaskEventMessage } from '../../domain/task-events/task-event'
 import { createGenerationalMap } from '../../infra/generational-map'
 
 interface TaskState {
@@ -19,15 +19,6 @@ export interface SequencerOptions {
   /** First pause before fetching a gap again after a failure; doubles each time. */
   retryBaseMs?: number
 }
-
-export const messageToStreamed = (m: TaskEventMessage): StreamedEvent => ({
-  taskId: m.task_id,
-  ownerId: m.owner_id,
-  seq: m.seq,
-  cursor: m.cursor,
-  json: JSON.stringify(m),
-  storedAt: null,
-})
 
 /**
  * Makes what this API instance publishes per task gapless, duplicate-free and

@@ -1,5 +1,5 @@
 import type { Server } from 'bun'
-import type { StreamedEvent } from '../../domain/messages'
+import type { StreamedEvent } from '../../domain/task-events/task-event'
 import { wallMs } from '../../infra/clock'
 
 export const allTasksTopic = 'tasks'

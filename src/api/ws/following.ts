@@ -1,9 +1,10 @@
 import type { Db } from '../../infra/db'
 import { coerceError, type Logger } from '../../infra/logger'
-import type { StreamedEvent, TaskEventMessage } from '../../domain/messages'
+import { messageToStreamed, type StreamedEvent, type TaskEventMessage } from '../../domain/task-events/task-event'
 import { createBatcher } from '../../infra/batcher'
-import { findTaskSeqs, latestEventId, listNewestSeqsBetween, listEventsAfter, listEventsInGaps } from '../../domain/tasks/task.repository'
-import { createEventSequencer, messageToStreamed, type EventSequencer } from './event-sequencer'
+import { latestEventId, listNewestSeqsBetween, listEventsAfter, listEventsInGaps } from '../../domain/task-events/task-event.repository'
+import { findTaskSeqs } from '../../domain/tasks/task.repository'
+import { createEventSequencer, type EventSequencer } from './event-sequencer'
 
 type Gap = { taskId: number; afterSeq: number; beforeSeq: number }
 

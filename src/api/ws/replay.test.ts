@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { keepUnsent, ReplayedCursors } from './replay'
-import type { StreamedEvent } from '../../domain/messages'
+import type { StreamedEvent } from '../../domain/task-events/task-event'
 
 describe('the cursors an all-tasks replay has sent', () => {
   test('remembers recent cursors exactly, so a live event with a lower, unsent cursor still passes', () => {

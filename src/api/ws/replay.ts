@@ -1,7 +1,7 @@
 import type { ServerWebSocket } from 'bun'
 import type { Db } from '../../infra/db'
-import * as repo from '../../domain/tasks/task.repository'
-import type { StreamedEvent } from '../../domain/messages'
+import * as repo from '../../domain/task-events/task-event.repository'
+import type { StreamedEvent } from '../../domain/task-events/task-event'
 
 /** What a replay needs of its socket: room to write, and a way to be woken when the client has read. */
 type ReplaySocket = ServerWebSocket<{ drained?: () => void }>

@@ -3,7 +3,8 @@ import type { Db } from '../../infra/db'
 import type { Logger } from '../../infra/logger'
 import * as repo from '../../domain/tasks/task.repository'
 import { taskRowToTask } from '../../domain/tasks/task'
-import type { StreamedEvent } from '../../domain/messages'
+import type { StreamedEvent } from '../../domain/task-events/task-event'
+import { latestEventId } from '../../domain/task-events/task-event.repository'
 import type { Principal } from '../../domain/tokens/token'
 import { findRevokedIds } from '../../domain/tokens/token.repository'
 import { allTasksTopic, ownerTopic, taskTopic, type EventHub } from './event-hub'
@@ -133,11 +134,11 @@ export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?
   ws.data.stop = stopListening
   await deps.hub.following()
   let sent: ReplayedCursors | null = null
-  if (after === undefined) ws.send(JSON.stringify({ kind: 'hello', cursor: await repo.latestEventId(deps.db) }))
+  if (after === undefined) ws.send(JSON.stringify({ kind: 'hello', cursor: await latestEventId(deps.db) }))
   else sent = await replayFeed(ws, deps.db, { highWater: highWaterOf(deps), after, owner, held: early, maxHeld: FEED_MAX_HELD })
   if (ws.readyState !== WebSocket.OPEN) return stopListening()
   const forward = (e: StreamedEvent) => {
-    if (sent && e.cursor > 0 && sent.has(e.cursor)) return
+    if (sent?.has(e.cursor)) return
     if (ws.send(e.json) === -1) deps.onBackpressure?.(ws)
   }
   for (const e of early) forward(e)

@@ -1,7 +1,7 @@
 import { coerceError, type Logger } from '../../infra/logger'
 import { createBlockingReader, streamEndId, type Redis } from '../../infra/redis'
 import type { StreamKeys } from '../../infra/stream-keys'
-import { fieldsToEvent } from '../../domain/messages'
+import { fieldsToEvent } from '../../domain/task-events/task-event'
 import type { Following } from './following'
 
 export interface StreamTailOptions {

@@ -1,12 +1,15 @@
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
-import type { Json } from '../../infra/database'
-import { changeTasks, idIn, withEvents, type StreamedChange, type TaskChange } from './task.repository'
+import { withEvents } from '../task-events/task-event.repository'
+import type { StreamedChange, TaskChange } from '../task-events/task-event'
+import { applyToTask, applyTransition, idIn, type TaskWhere } from './task.repository'
+import { columnsOf, guardOf, markChanges, nowPlusMs, transitions } from './task-transitions'
 
 /**
- * Queries of a task's run: claiming, leases, progress, outcome. Every one is
- * guarded by status and, once running, by (locked_by, attempts), so a duplicate
- * job, a worker that lost its lease or a cancelled task changes nothing.
+ * Queries of a task's run: claiming, leases, progress, outcome, and the
+ * sweeper's. Every change is a transition, guarded by status and, once
+ * running, by (locked_by, attempts), so a duplicate job, a worker that lost
+ * its lease or a cancelled task changes nothing.
  */
 
 export interface RunKey {
@@ -15,41 +18,44 @@ export interface RunKey {
   attempt: number
 }
 
-const leaseUntil = (ms: number) => sql<Date>`now() + make_interval(secs => ${ms / 1000})`
+const heldBy =
+  (k: RunKey): TaskWhere =>
+  (eb) =>
+    eb.and([eb('id', '=', k.id), eb('locked_by', '=', k.workerId), eb('attempts', '=', k.attempt)])
 
-const heldBy = (k: RunKey) => (eb: Parameters<Parameters<typeof changeTasks>[2]>[0]) =>
-  eb.and([eb('id', '=', k.id), eb('status', '=', 'PROCESSING'), eb('locked_by', '=', k.workerId), eb('attempts', '=', k.attempt)])
+/** A transition's SET list, for the statements written out by hand below. */
+const assignments = (set: object) => sql.join(Object.entries(set).map(([column, value]) => sql`${sql.ref(column)} = ${value}`))
 
 /**
- * PENDING and due -> PROCESSING under this worker's lease, one statement for
- * the whole batch. Written out rather than built with changeTasks (whose
- * statement it matches): it runs once per batch read, and at low load that is
- * once per task, where building and compiling the query was a quarter of the
- * worker's CPU.
+ * The claim transition for a whole batch, in one statement. Written out
+ * rather than built with applyTransition (whose statement it matches): it
+ * runs once per batch read, and at low load that is once per task, where
+ * building the query with the builder cost a large share of the worker's CPU.
  */
 export async function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<TaskChange[]> {
   if (ids.length === 0) return []
+  const claim = transitions.claim
   const { rows } = await withEvents(
     sql`changed as (
-      update tasks
-         set status = 'PROCESSING', attempts = attempts + 1, progress = 0, locked_by = ${workerId},
-             locked_until = ${leaseUntil(leaseMs)}, started_at = coalesce(started_at, now()), seq = seq + 1, updated_at = now()
-       where id = any(${ids}::bigint[]) and status = 'PENDING' and run_after <= now()
+      update tasks set ${assignments(columnsOf(claim, { workerId, leaseMs }))}, seq = seq + 1, updated_at = now()
+       where id = any(${ids}::bigint[]) and ${guardOf(claim)}
       returning *
     )`,
-    sql`jsonb_build_object('attempt', attempts)`,
+    claim.detail(),
   ).execute(db)
-  return rows
+  return markChanges(rows, claim)
 }
 
 /**
- * COMPLETED outcomes in one statement (with their events), each guarded by
- * (status, locked_by, attempts) like every run change: under load this replaces one round trip per task with one
- * per batch. Returns the changes in no particular order; a run that lost its
- * lease (cancelled meanwhile) is simply absent.
+ * The complete transition for a batch of runs, in one statement (with their
+ * events), each guarded by (locked_by, attempts) like every run change: under
+ * load this replaces one round trip per task with one per batch. Returns the
+ * changes in no particular order; a run that lost its lease (cancelled
+ * meanwhile) is simply absent.
  */
 export async function finishTasks(db: Db, items: { key: RunKey; result: unknown }[]): Promise<StreamedChange[]> {
   if (items.length === 0) return []
+  const complete = transitions.complete
   const results = items.map((i) => JSON.stringify(i.result === undefined ? null : i.result))
   const { rows } = await withEvents<StreamedChange>(
     sql`v as (
@@ -57,77 +63,40 @@ export async function finishTasks(db: Db, items: { key: RunKey; result: unknown 
                            ${items.map((i) => i.key.attempt)}::int[], ${results}::jsonb[]) as v(id, locked_by, attempt, result)
     ), changed as (
       update tasks t
-         set status = 'COMPLETED', progress = 1, result = v.result, error = null, locked_by = null, locked_until = null,
-             finished_at = now(), seq = t.seq + 1, updated_at = now()
+         set ${assignments(columnsOf(complete, { result: sql`v.result` }))}, seq = t.seq + 1, updated_at = now()
         from v
-       where t.id = v.id and t.status = 'PROCESSING' and t.locked_by = v.locked_by and t.attempts = v.attempt
+       where t.id = v.id and t.locked_by = v.locked_by and t.attempts = v.attempt and ${guardOf(complete)}
       returning t.*
     )`,
-    sql`jsonb_build_object('result', result)`,
+    complete.detail(),
     // Only what its event needs: the payload and result would be sent back and parsed for nothing.
     sql`changed.id, changed.owner_id, changed.type, changed.seq, changed.status, changed.progress, changed.updated_at`,
   ).execute(db)
-  return rows
+  return markChanges(rows, complete)
 }
 
 /** A failed attempt: back to PENDING after `retryInMs`, or FAILED for good. */
-export async function failAttempt(
-  db: Db,
-  k: RunKey,
-  error: string,
-  next: 'PENDING' | 'FAILED',
-  retryInMs: number,
-): Promise<TaskChange | undefined> {
-  const retry = next === 'PENDING'
-  const [change] = await changeTasks(
-    db,
-    {
-      status: next,
-      error,
-      locked_by: null,
-      locked_until: null,
-      enqueued_at: null,
-      run_after: retry ? leaseUntil(retryInMs) : sql`run_after`,
-      finished_at: retry ? null : sql`now()`,
-    },
-    heldBy(k),
-    retry ? { error, attempt: k.attempt, retry_in_ms: retryInMs } : { error, attempt: k.attempt },
-  )
+export async function failAttempt(db: Db, k: RunKey, error: string, next: 'PENDING' | 'FAILED', retryInMs: number): Promise<TaskChange | undefined> {
+  const t = next === 'PENDING' ? transitions.failAndRetry : transitions.fail
+  const [change] = await applyTransition(db, t, { error, attempt: k.attempt, retryInMs }, heldBy(k))
   return change
 }
 
 export async function recordProgress(db: Db, k: RunKey, progress: number): Promise<TaskChange | undefined> {
-  const [change] = await changeTasks(db, { progress, locked_until: sql`locked_until` }, heldBy(k))
+  const [change] = await applyTransition(db, transitions.reportProgress, { progress }, heldBy(k))
   return change
 }
 
 /** A worker shutting down gives a running task back, without counting the attempt. */
 export async function handBack(db: Db, k: RunKey): Promise<TaskChange | undefined> {
-  const [change] = await changeTasks(
-    db,
-    (eb) => ({
-      status: 'PENDING',
-      attempts: eb('attempts', '-', 1),
-      progress: 0,
-      locked_by: null,
-      locked_until: null,
-      enqueued_at: null,
-      run_after: sql`now()`,
-    }),
-    heldBy(k),
-    { reason: 'worker shut down before the task finished; it will run again' },
-  )
+  const [change] = await applyTransition(db, transitions.handBack, undefined, heldBy(k))
   return change
 }
 
 /** A task whose job can never be run: FAILED whatever its state, unless already finished. */
-export function failForGood(db: Db, id: number, error: string): Promise<TaskChange[]> {
-  return changeTasks(
-    db,
-    { status: 'FAILED', error, locked_by: null, locked_until: null, finished_at: sql`now()` },
-    (eb) => eb.and([eb('id', '=', id), eb('status', 'in', ['PENDING', 'PROCESSING'])]),
-    { error },
-  )
+export async function failForGood(db: Db, id: number, error: string): Promise<TaskChange[]> {
+  const change = await applyToTask(db, id, transitions.failForGood, { error })
+  return change ? [change] : []
 }
 
 /** Extends this worker's leases; returns the ids it still holds (others were cancelled or lost). */
@@ -135,7 +104,7 @@ export async function extendLeases(db: Db, ids: number[], workerId: string, leas
   if (ids.length === 0) return new Set()
   const rows = await db
     .updateTable('tasks')
-    .set({ locked_until: leaseUntil(leaseMs) })
+    .set({ locked_until: nowPlusMs(leaseMs) })
     .where(idIn(ids))
     .where('status', '=', 'PROCESSING')
     .where('locked_by', '=', workerId)
@@ -146,22 +115,18 @@ export async function extendLeases(db: Db, ids: number[], workerId: string, leas
 
 /** Tasks whose worker died: the attempt counts as failed; retried while attempts remain. */
 export async function recoverExpiredLeases(db: Db): Promise<TaskChange[]> {
-  const error = 'worker lost: its lease expired before the attempt finished'
-  const expired = (eb: Parameters<Parameters<typeof changeTasks>[2]>[0]) =>
-    eb.and([eb('status', '=', 'PROCESSING'), eb('locked_until', '<', sql<Date>`now()`)])
-  const retried = await changeTasks(
-    db,
-    { status: 'PENDING', error, locked_by: null, locked_until: null, enqueued_at: null, run_after: sql`now()` },
-    (eb) => eb.and([expired(eb), eb('attempts', '<', eb.ref('max_attempts'))]),
-    { error },
-  )
-  const failed = await changeTasks(
-    db,
-    { status: 'FAILED', error, locked_by: null, locked_until: null, finished_at: sql`now()` },
-    (eb) => eb.and([expired(eb), eb('attempts', '>=', eb.ref('max_attempts'))]),
-    { error },
-  )
+  const retried = await applyTransition(db, transitions.recover, undefined)
+  const failed = await applyTransition(db, transitions.leaseLost, undefined)
   return [...retried, ...failed]
+}
+
+// Any constant works; every worker must use the same one.
+const SWEEP_LOCK = 72_616_284
+
+/** Whether this transaction is the one sweeper at work now: the lock is held until it ends, and the others skip. */
+export async function trySweepLock(trx: Db): Promise<boolean> {
+  const row = await trx.selectNoFrom(sql<boolean>`pg_try_advisory_xact_lock(${SWEEP_LOCK})`.as('locked')).executeTakeFirst()
+  return row?.locked === true
 }
 
 /** PENDING tasks that are due and not known to be on the jobs stream, oldest first. */

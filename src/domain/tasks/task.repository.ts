@@ -1,24 +1,17 @@
 import { sql } from 'kysely'
-import type { Expression, ExpressionBuilder, RawBuilder, SqlBool, UpdateObject } from 'kysely'
+import type { Expression, ExpressionBuilder, SqlBool, UpdateObject } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { DB, Json } from '../../infra/database'
-import { wallMs } from '../../infra/clock'
-import type { TaskEventMessage } from '../messages'
-import type { CreateTaskInput, ListTasksQuery, TaskRow, TaskStatus } from './task'
+import { withEvents, type EventDetail } from '../task-events/task-event.repository'
+import type { TaskChange } from '../task-events/task-event'
+import { columnsOf, guardOf, markChanges, transitions, type Transition } from './task-transitions'
+import type { CreateTaskInput, ListTasksQuery, TaskRow } from './task'
 
-/**
- * A task row just changed, with the task_events row written in the same
- * statement, and when Postgres answered (wall-clock ms): for a statement of its
- * own, the moment its commit was seen, which the events stream carries so the
- * hubs can tell how late they deliver.
- */
-export type TaskChange = TaskRow & { event_id: number; detail: Json | null; stored_at: number }
-/** What streaming a change reads: its event's fields, the metrics' labels and the commit time. */
-export type StreamedChange = Pick<TaskChange, 'id' | 'owner_id' | 'type' | 'seq' | 'status' | 'progress' | 'updated_at' | 'event_id' | 'detail' | 'stored_at'>
+// The worker's modules import the change types from here, beside the functions that return them.
+export type { StreamedChange, TaskChange } from '../task-events/task-event'
 
 type TaskSet = UpdateObject<DB, 'tasks'> | ((eb: ExpressionBuilder<DB, 'tasks'>) => UpdateObject<DB, 'tasks'>)
-type TaskWhere = (eb: ExpressionBuilder<DB, 'tasks'>) => Expression<SqlBool>
-type Detail = Json | RawBuilder<Json> | null
+export type TaskWhere = (eb: ExpressionBuilder<DB, 'tasks'>) => Expression<SqlBool>
 
 /**
  * `id = any($1)`: one parameter whatever the number of ids, so the statement's
@@ -27,37 +20,40 @@ type Detail = Json | RawBuilder<Json> | null
 export const idIn = (ids: readonly number[]) => (eb: ExpressionBuilder<DB, 'tasks'>) =>
   eb('id', '=', eb.fn.any(sql<readonly number[]>`${ids}::bigint[]`))
 
-const jsonb = (value: Detail): RawBuilder<Json> | null =>
-  value === null ? null : isRaw(value) ? value : sql<Json>`${JSON.stringify(value)}::jsonb`
-const isRaw = (v: unknown): v is RawBuilder<Json> => typeof v === 'object' && v !== null && 'toOperationNode' in v
-
 /**
- * The one way a task changes: bump seq, apply `set` where `where` holds, and
- * record the matching task_events row, all in one statement so the history can
- * never disagree with the row. `detail` may reference the updated row as
- * `changed`.
+ * Bumps seq, applies `set` where `where` holds, and records the matching
+ * task_events row, all in one statement. Tests use it to make arbitrary
+ * changes; the application changes tasks only through applyTransition.
  */
-export async function changeTasks(
-  db: Db,
-  set: TaskSet,
-  where: TaskWhere,
-  detail: Detail = null,
-): Promise<TaskChange[]> {
+export async function changeTasks(db: Db, set: TaskSet, where: TaskWhere, detail: EventDetail = null): Promise<TaskChange[]> {
   const update = db
     .updateTable('tasks')
     .set(set as never)
     .set((eb) => ({ seq: eb('seq', '+', 1), updated_at: sql`now()` }))
     .where(where as never)
     .returningAll()
-  const { rows } = await withEvents(sql`changed as (${update})`, jsonb(detail) ?? sql`null`).execute(db)
+  const { rows } = await withEvents(sql`changed as (${update})`, detail).execute(db)
   return rows
+}
+
+/** Applies a transition to the tasks `where` selects (all, without it) that are in a status it leaves from. */
+export async function applyTransition<P>(db: Db, t: Transition<P>, p: P, where?: TaskWhere): Promise<TaskChange[]> {
+  const guard = guardOf(t as Transition<never>)
+  const changes = await changeTasks(db, columnsOf(t, p), (eb) => (where ? eb.and([where(eb), guard]) : guard), t.detail(p))
+  return markChanges(changes, t as Transition<never>)
+}
+
+/** Applies a transition to one task: its change, or undefined if the task is gone or in no status it leaves from. */
+export async function applyToTask<P>(db: Db, id: number, t: Transition<P>, p: P): Promise<TaskChange | undefined> {
+  const [change] = await applyTransition(db, t, p, (eb) => eb('id', '=', id))
+  return change
 }
 
 /** What a create stores; every other column starts at its default. */
 export type NewTask = CreateTaskInput & { owner_id: number | null; idempotency_key: string | null }
 
 /**
- * Inserts tasks, marked as queued, with their first events; a task whose
+ * Inserts tasks with their first events (the create transition); a task whose
  * idempotency key exists already is skipped. The rows travel as one array per
  * column, so the statement's text is the same for 1 task or 500 (prepared once,
  * never recompiled), and ids are assigned, and rows returned, in input order.
@@ -66,6 +62,8 @@ export type NewTask = CreateTaskInput & { owner_id: number | null; idempotency_k
  * CPU per create.
  */
 export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<TaskChange[]> {
+  const create = transitions.create
+  const initial = Object.entries(columnsOf(create, undefined))
   const column = <K extends keyof NewTask>(k: K) => tasks.map((t) => t[k] ?? null)
   const { rows } = await withEvents<Inserted>(
     sql`v as (
@@ -74,20 +72,21 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
                            ${column('idempotency_key')}::text[])
         with ordinality as v(title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, n)
     ), changed as (
-      insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, enqueued_at)
-      select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, now() from v order by n
+      insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, ${sql.join(initial.map(([c]) => sql.ref(c)))})
+      select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, ${sql.join(initial.map(([, v]) => v))} from v order by n
       on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning *
     )`,
-    sql`null`,
+    create.detail(),
     sql`changed.id, changed.idempotency_key, changed.created_at`,
   ).execute(db)
   // A skipped task (its key taken) has no row: rows pair with tasks in order, skipping those.
   let i = 0
-  return rows.map((r) => {
+  const changes = rows.map((r) => {
     while (tasks[i]!.idempotency_key !== r.idempotency_key) i++
     return insertedRow(tasks[i++]!, r)
   })
+  return markChanges(changes, create)
 }
 
 type Inserted = Pick<TaskChange, 'id' | 'idempotency_key' | 'created_at' | 'event_id' | 'detail' | 'stored_at'>
@@ -99,7 +98,7 @@ function insertedRow(t: NewTask, r: Inserted): TaskChange {
     title: t.title,
     type: t.type,
     payload: t.payload as Json,
-    status: 'PENDING',
+    status: transitions.create.to,
     attempts: 0,
     max_attempts: t.max_attempts,
     timeout_ms: t.timeout_ms ?? null,
@@ -120,48 +119,6 @@ function insertedRow(t: NewTask, r: Inserted): TaskChange {
     event_id: r.event_id,
     detail: r.detail,
     stored_at: r.stored_at,
-  }
-}
-
-/**
- * The tail of every written-out change statement: a task_events row for each
- * row of the CTE `changed` (its detail computed from that row), returned with
- * the task's columns (all, as changeTasks does, unless fewer are asked for),
- * in id order, which for an insert is input order.
- */
-export const withEvents = <R extends { stored_at: number } = TaskChange>(
-  changed: RawBuilder<unknown>,
-  detail: RawBuilder<unknown>,
-  columns: RawBuilder<unknown> = sql`changed.*`,
-) => {
-  const query = sql<R>`
-    with ${changed}, ev as (
-      insert into task_events (task_id, seq, status, progress, detail)
-      select id, seq, status, progress, ${detail} from changed
-      returning task_id, id as event_id, detail
-    )
-    select ${columns}, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id order by changed.id`
-  return {
-    async execute(db: Db): Promise<{ rows: R[] }> {
-      const { rows } = await query.execute(db)
-      const storedAt = wallMs()
-      for (const row of rows) row.stored_at = storedAt
-      return { rows }
-    },
-  }
-}
-
-export function changeToEvent(c: StreamedChange): TaskEventMessage {
-  return {
-    kind: 'change',
-    task_id: c.id,
-    owner_id: c.owner_id,
-    seq: c.seq,
-    status: c.status,
-    progress: c.progress,
-    at: c.updated_at.toISOString(),
-    cursor: c.event_id,
-    detail: c.detail,
   }
 }
 
@@ -186,74 +143,12 @@ export function listTasks(db: Db, q: ListTasksQuery, ownerId?: number | null): P
     .execute()
 }
 
-const selectEvents = (db: Db) =>
-  db
-    .selectFrom('task_events as e')
-    .innerJoin('tasks as t', 't.id', 'e.task_id')
-    .select(['e.id', 'e.task_id', 'e.seq', 'e.status', 'e.progress', 'e.at', 'e.detail', 't.owner_id'])
-
 /**
- * One page of a task's history: up to `limit` events with seq > afterSeq,
- * oldest first. A history can be long (every progress report is an event), so
- * nothing reads it whole.
+ * Deletes a task; its history goes after it, in a statement of its own (see
+ * deleteTaskEvents), so no change can add an event in between.
  */
-export async function listTaskEvents(db: Db, taskId: number, afterSeq: number, limit: number): Promise<TaskEventMessage[]> {
-  const rows = await selectEvents(db)
-    .where('e.task_id', '=', taskId)
-    .where('e.seq', '>', Math.min(afterSeq, noUpperSeq))
-    .orderBy('e.seq')
-    .limit(limit)
-    .execute()
-  return rows.map(eventRowToMessage)
-}
-
-/** Seqs fit Postgres' int: the open upper bound of a gap. */
-const noUpperSeq = 2_147_483_647
-
-/**
- * Several tasks' missing events in one query, each task's with
- * afterSeq < seq < beforeSeq (no beforeSeq: all after), ordered by task, then
- * seq. A hub that fell behind can have thousands of gaps at once: one query
- * per task would queue thousands on the pool, ahead of every request.
- */
-export async function listEventsInGaps(db: Db, gaps: readonly { taskId: number; afterSeq: number; beforeSeq?: number }[]): Promise<TaskEventMessage[]> {
-  if (gaps.length === 0) return []
-  const { rows } = await sql<EventRow>`
-    select e.id, e.task_id, e.seq, e.status, e.progress, e.at, e.detail, t.owner_id
-      from unnest(${gaps.map((g) => g.taskId)}::bigint[], ${gaps.map((g) => g.afterSeq)}::int[],
-                  ${gaps.map((g) => Math.min(g.beforeSeq ?? noUpperSeq, noUpperSeq))}::int[]) as g(task_id, after_seq, before_seq)
-      join task_events e on e.task_id = g.task_id and e.seq > g.after_seq and e.seq < g.before_seq
-      join tasks t on t.id = e.task_id
-     order by e.task_id, e.seq`.execute(db)
-  return rows.map(eventRowToMessage)
-}
-
-/** The all-tasks feed after a cursor, oldest first; only one owner's tasks unless ownerId is undefined. */
-export async function listEventsAfter(db: Db, afterId: number, limit: number, ownerId?: number | null): Promise<TaskEventMessage[]> {
-  const rows = await selectEvents(db)
-    .where('e.id', '>', afterId)
-    .$if(ownerId !== undefined, (qb) => qb.where('t.owner_id', ownerId === null ? 'is' : '=', ownerId!))
-    .orderBy('e.id')
-    .limit(limit)
-    .execute()
-  return rows.map(eventRowToMessage)
-}
-
-type EventRow = { id: number; task_id: number; seq: number; status: TaskStatus; progress: number; at: Date; detail: Json | null; owner_id: number | null }
-function eventRowToMessage(r: EventRow): TaskEventMessage {
-  return { kind: 'change', task_id: r.task_id, owner_id: r.owner_id, seq: r.seq, status: r.status, progress: r.progress, at: r.at.toISOString(), cursor: r.id, detail: r.detail }
-}
-
-/**
- * Deletes a task and its history. The events go after the task, in a
- * statement of their own: once the task is gone no change can add an event
- * to it, and a change that committed while this waited for the row is seen
- * by the second statement's fresher snapshot.
- */
-export async function deleteTaskById(db: Db, id: number): Promise<TaskRow | undefined> {
-  const deleted = await db.deleteFrom('tasks').where('id', '=', id).returningAll().executeTakeFirst()
-  if (deleted) await db.deleteFrom('task_events').where('task_id', '=', id).execute()
-  return deleted
+export function deleteTaskById(db: Db, id: number): Promise<TaskRow | undefined> {
+  return db.deleteFrom('tasks').where('id', '=', id).returningAll().executeTakeFirst()
 }
 
 export async function setEnqueuedAt(db: Db, ids: number[], at: Date | null): Promise<void> {
@@ -261,32 +156,7 @@ export async function setEnqueuedAt(db: Db, ids: number[], at: Date | null): Pro
   await db.updateTable('tasks').set({ enqueued_at: at }).where(idIn(ids)).execute()
 }
 
-export async function latestEventId(db: Db): Promise<number> {
-  const row = await db.selectFrom('task_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst()
-  return Number(row?.id ?? 0)
-}
-
 export function findTaskSeqs(db: Db, ids: number[]): Promise<{ id: number; seq: number }[]> {
   if (ids.length === 0) return Promise.resolve([])
   return db.selectFrom('tasks').select(['id', 'seq']).where(idIn(ids)).execute()
-}
-
-/**
- * Each task's newest seq among the events with afterId < id <= uptoId (the
- * oldest `limit` of them): all a check for unpublished events compares with
- * what was published, in one row per task rather than one per event.
- */
-export function listNewestSeqsBetween(db: Db, afterId: number, uptoId: number, limit: number) {
-  const events = db
-    .selectFrom('task_events')
-    .select(['task_id', 'seq'])
-    .where('id', '>', afterId)
-    .where('id', '<=', uptoId)
-    .orderBy('id')
-    .limit(limit)
-  return db
-    .selectFrom(events.as('e'))
-    .select((eb) => ['e.task_id', eb.fn.max('e.seq').as('seq')])
-    .groupBy('e.task_id')
-    .execute()
 }

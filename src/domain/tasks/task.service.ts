@@ -1,18 +1,16 @@
 import { isDeepStrictEqual } from 'node:util'
-import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
 import { createBatcher, createRelay } from '../../infra/batcher'
 import { catalogue as handlers, taskTypes as handlerTypes } from '../../handlers/catalogue'
 import { ConflictError, taskNotFound, validationErrorFromIssues } from '../errors'
 import { publishChanges, pushToStreams, type StreamDeps } from '../streams'
-import { wallMs } from '../../infra/clock'
 import { coerceError } from '../../infra/logger'
-import type { TaskEventMessage } from '../messages'
+import { wallMs } from '../../infra/clock'
+import { deletionEvent, type TaskEventMessage } from '../task-events/task-event'
+import * as eventRepo from '../task-events/task-event.repository'
 import {
   canCancel,
   canRetry,
-  cancellableStatuses,
-  retryableStatuses,
   taskRowToTask,
   type CreateTaskInput,
   type ListTaskEventsQuery,
@@ -21,6 +19,7 @@ import {
   type TaskRow,
 } from './task'
 import * as repo from './task.repository'
+import { transitions } from './task-transitions'
 import type { Principal } from '../tokens/token'
 
 export interface TaskDeps extends StreamDeps {
@@ -174,17 +173,17 @@ export async function listTaskEvents(
 ): Promise<{ events: TaskEventMessage[]; nextAfterSeq: number | null }> {
   await mustFind(deps.db, who, id)
   // One more than asked for tells whether another page follows.
-  const rows = await repo.listTaskEvents(deps.db, id, q.after_seq, q.limit + 1)
+  const rows = await eventRepo.listTaskEvents(deps.db, id, q.after_seq, q.limit + 1)
   const events = rows.slice(0, q.limit)
   return { events, nextAfterSeq: rows.length > q.limit ? events.at(-1)!.seq : null }
 }
 
 // The changes below check visibility first; ownership never changes, so the
-// guarded UPDATE that follows needs only the id and the status.
+// transition that follows needs only the id (it guards the status itself).
 
 export async function updateTaskTitle(deps: TaskDeps, who: Principal, id: number, title: string): Promise<Task> {
   await mustFind(deps.db, who, id)
-  const [change] = await repo.changeTasks(deps.db, { title }, (eb) => eb('id', '=', id), { title })
+  const change = await repo.applyToTask(deps.db, id, transitions.rename, { title })
   if (!change) throw taskNotFound(id)
   await publish(deps, [change])
   return taskRowToTask(change)
@@ -195,12 +194,7 @@ export async function cancelTask(deps: TaskDeps, who: Principal, id: number): Pr
   for (;;) {
     const row = await mustFind(deps.db, who, id)
     if (!canCancel(row.status)) throw new ConflictError(`task ${id} is ${row.status}; only PENDING or PROCESSING tasks can be cancelled`)
-    const [change] = await repo.changeTasks(
-      deps.db,
-      { status: 'CANCELLED', finished_at: sql`now()`, locked_by: null, locked_until: null },
-      (eb) => eb.and([eb('id', '=', id), eb('status', 'in', cancellableStatuses)]),
-      { reason: 'cancelled by request' },
-    )
+    const change = await repo.applyToTask(deps.db, id, transitions.cancel, undefined)
     if (!change) continue // it changed status between our read and our write: decide again
     await publish(deps, [change])
     return taskRowToTask(change)
@@ -212,22 +206,7 @@ export async function retryTask(deps: TaskDeps, who: Principal, id: number): Pro
   for (;;) {
     const row = await mustFind(deps.db, who, id)
     if (!canRetry(row.status)) throw new ConflictError(`task ${id} is ${row.status}; only FAILED or CANCELLED tasks can be retried`)
-    const [change] = await repo.changeTasks(
-      deps.db,
-      {
-        status: 'PENDING',
-        attempts: 0,
-        progress: 0,
-        result: null,
-        error: null,
-        run_after: sql`now()`,
-        enqueued_at: sql`now()`,
-        started_at: null,
-        finished_at: null,
-      },
-      (eb) => eb.and([eb('id', '=', id), eb('status', 'in', retryableStatuses)]),
-      { reason: 'retried by request' },
-    )
+    const change = await repo.applyToTask(deps.db, id, transitions.retryByRequest, undefined)
     if (!change) continue
     await enqueue(deps, [change])
     return taskRowToTask(change)
@@ -240,21 +219,6 @@ export async function deleteTask(deps: TaskDeps, who: Principal, id: number): Pr
   if (canCancel(row.status)) await cancelTask(deps, who, id).catch((e) => (e instanceof ConflictError ? undefined : Promise.reject(e)))
   const deleted = await repo.deleteTaskById(deps.db, id)
   if (!deleted) throw taskNotFound(id)
-  await pushToStreams(deps, [], [
-    {
-      message: {
-        kind: 'change',
-        task_id: id,
-        owner_id: deleted.owner_id,
-        seq: deleted.seq + 1,
-        status: deleted.status,
-        progress: deleted.progress,
-        at: new Date().toISOString(),
-        cursor: 0,
-        detail: { reason: 'deleted' },
-        deleted: true,
-      },
-      storedAt: wallMs(),
-    },
-  ])
+  const gone = await eventRepo.deleteTaskEvents(deps.db, id)
+  await pushToStreams(deps, [], [{ message: deletionEvent(deleted, gone), storedAt: wallMs() }])
 }

@@ -1,7 +1,6 @@
 import { z } from 'zod'
 import type { Selectable } from 'kysely'
 import type { TaskStatus, Tasks } from '../../infra/database'
-import type { TaskEventMessage } from '../messages'
 import { taskStatuses } from './task-status'
 
 export type { TaskStatus }
@@ -122,28 +121,8 @@ export const taskSchema = z
   })
   .meta({ id: 'Task' })
 
-/** One change of a task: GET /api/tasks/:id/events/ and the WebSocket "change" message. */
-export const taskEventSchema = z
-  .object({
-    kind: z.literal('change'),
-    task_id: z.number().int().positive(),
-    owner_id: z.number().int().nullable().meta({ description: 'the API token that owns the task; null with AUTH=off' }),
-    seq: z.number().int().positive(),
-    status: taskStatusSchema,
-    progress: z.number().min(0).max(1),
-    at: timestamp,
-    cursor: z.number().int().positive().meta({ description: 'task_events id: where the all-tasks feed resumes (?after=)' }),
-    detail: jsonValue('what changed besides status and progress (attempt, result, error, retry time, title), or null'),
-    deleted: z.literal(true).optional().meta({ description: 'only on the last message for a deleted task' }),
-  })
-  .meta({ id: 'TaskEvent' })
-
 /** Compile-time: the two types have exactly the same keys (satisfies checks the values). */
 type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : never
-const eventShapeAgrees: SameKeys<TaskEventMessage, z.output<typeof taskEventSchema>> = true
-void eventShapeAgrees
-const eventValuesAgree = (m: TaskEventMessage): z.output<typeof taskEventSchema> => m
-void eventValuesAgree
 
 /** The task as clients see it: internal bookkeeping (lease, outbox) stays inside. */
 export function taskRowToTask(row: TaskRow) {
