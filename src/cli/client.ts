@@ -3,22 +3,12 @@
  * an error class main.ts turns into one line for the user.
  */
 import type { z } from 'zod'
-import { socketProtocols } from '../domain/tokens/socket-protocol'
+import { ApiError } from '../client/api-error'
+import { paramOfNext } from '../client/next-link'
 import { renderApiError } from './format'
-import { errorBodySchema, eventListSchema, taskListSchema, taskSchema, type ErrorDetail } from './schemas'
+import { eventListSchema, taskListSchema, taskSchema } from './schemas'
 
-/** The API answered with its error shape (or at least an error status). */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details: ErrorDetail[] = [],
-  ) {
-    super(message)
-    this.name = 'ApiError'
-  }
-}
+export { ApiError, paramOfNext }
 
 /** No HTTP answer at all: refused, DNS, TLS, timeout. */
 export class UnreachableError extends Error {
@@ -93,14 +83,7 @@ export function createClient(opts: ClientOptions) {
     const text = await res.text().catch(() => '')
     if (res.status === 401) throw new UnauthorizedError(base, Boolean(opts.token))
     const json = parseJson(text)
-    if (!res.ok) {
-      const parsed = errorBodySchema.safeParse(json)
-      if (parsed.success) {
-        const { code, message, details } = parsed.data.error
-        throw new ApiError(res.status, code, message, details)
-      }
-      throw new ApiError(res.status, `http_${res.status}`, `${method} ${path} answered ${res.status} ${res.statusText}`.trim())
-    }
+    if (!res.ok) throw ApiError.fromBody(res.status, json, { message: `${method} ${path} answered ${res.status} ${res.statusText}`.trim() })
     if (!schema.safeParse(json).success) throw new BadResponseError(`${base} answered ${method} ${path} with something that is not a Taskline API response`)
     // The body as sent, not zod's copy: --json promises the API's JSON, key order included.
     return json as z.infer<S>
@@ -135,23 +118,9 @@ export function createClient(opts: ClientOptions) {
         after = next === null ? null : Number(next)
       }
     },
-    socketUrl(id: number, afterSeq?: number): string {
-      const url = new URL(`${base.replace(/^http/, 'ws')}/ws/tasks/${id}/`)
-      if (afterSeq !== undefined) url.searchParams.set('after_seq', String(afterSeq))
-      return url.toString()
-    },
-    /** The token rides as a subprotocol beside the fixed name, not in the URL, which proxies log. */
-    socketProtocols: (): string[] | undefined => (opts.token ? socketProtocols(opts.token) : undefined),
+    /** For the task's socket, which offers it as a subprotocol beside "taskline", not in the URL, which proxies log. */
+    token: opts.token,
   }
-}
-
-/**
- * A parameter of a `next` link, which is relative unless the server has a
- * PUBLIC_URL: only its query matters, since the client already knows the API's URL.
- */
-export function paramOfNext(next: string | null, name: string): string | null {
-  if (!next) return null
-  return new URL(next, 'http://api.invalid').searchParams.get(name)
 }
 
 function parseJson(text: string): unknown {

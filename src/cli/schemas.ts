@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { taskStatuses, terminalStatuses } from '../domain/tasks/task'
+import { isTerminal, taskStatuses } from '../client/task-status'
 
 /**
  * What the CLI needs from the API's answers. Objects are loose so a newer
@@ -38,12 +38,7 @@ export type TaskEvent = z.infer<typeof taskEventSchema>
 export const eventListSchema = z.object({ task_id: z.number(), results: z.array(taskEventSchema), next: z.string().nullable().default(null) })
 export type EventList = z.infer<typeof eventListSchema>
 
-export const errorDetailSchema = z.object({ path: z.string(), message: z.string() })
-export type ErrorDetail = z.infer<typeof errorDetailSchema>
-
-export const errorBodySchema = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.array(errorDetailSchema).optional() }),
-})
+export type { ErrorDetail } from '../client/api-error'
 
 /** Messages on /ws/tasks/:id/; anything else (a future kind) is ignored by the watcher. */
 export const socketMessageSchema = z.discriminatedUnion('kind', [
@@ -68,6 +63,5 @@ export const socketMessageSchema = z.discriminatedUnion('kind', [
 ])
 export type SocketMessage = z.infer<typeof socketMessageSchema>
 
-// The server's own lists, so a status cannot drift between server and CLI.
-export { taskStatuses }
-export const isTerminalStatus = (status: string) => (terminalStatuses as readonly string[]).includes(status)
+// The server's own rules, so a status cannot drift between server and CLI.
+export { taskStatuses, isTerminal as isTerminalStatus }

@@ -1,5 +1,10 @@
 /// <reference lib="dom" />
+import { ApiError } from '../client/api-error'
+import { paramOfNext } from '../client/next-link'
 import type { EventList, Task, TaskPage, TaskStatus } from './types'
+
+export { ApiError, paramOfNext }
+export type { ErrorDetail } from '../client/api-error'
 
 const TOKEN_KEY = 'taskline.token'
 
@@ -10,23 +15,6 @@ export const token = {
     if (value) sessionStorage.setItem(TOKEN_KEY, value)
     else sessionStorage.removeItem(TOKEN_KEY)
   },
-}
-
-export interface ErrorDetail {
-  path: string
-  message: string
-}
-
-/** The API's one error shape, plus status 0 for a request that never got an answer. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details: ErrorDetail[] = [],
-  ) {
-    super(message)
-  }
 }
 
 type Listener = (e: ApiError) => void
@@ -46,20 +34,14 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
     throw new ApiError(0, 'network_error', 'could not reach the API; check the connection and try again')
   }
   const text = await res.text()
-  let data: any = null
+  let data: unknown = null
   try {
     data = text ? JSON.parse(text) : null
   } catch {
     // A proxy's HTML error page, say: report the status rather than a parse error.
   }
   if (res.ok) return data as T
-  const err = data?.error
-  const e = new ApiError(
-    res.status,
-    typeof err?.code === 'string' ? err.code : 'http_error',
-    typeof err?.message === 'string' ? err.message : `request failed with HTTP ${res.status}`,
-    Array.isArray(err?.details) ? err.details : [],
-  )
+  const e = ApiError.fromBody(res.status, data, { code: 'http_error', message: `request failed with HTTP ${res.status}` })
   if (res.status === 401) for (const fn of unauthorizedListeners) fn(e)
   throw e
 }
@@ -86,12 +68,15 @@ export const api = {
   /** One page of a task's history: up to `limit` changes with seq > afterSeq. */
   taskEvents: (id: number, afterSeq: number, limit: number): Promise<EventList> =>
     request('GET', `/api/tasks/${id}/events/?after_seq=${afterSeq}&limit=${limit}`),
-}
-
-/** `next` is relative, or on the API's PUBLIC_URL; only its query matters here. */
-export function paramOfNext(next: string | null, name: string): string | null {
-  if (!next) return null
-  return new URL(next, location.href).searchParams.get(name)
+  /** Whether the API refuses this tab's token: the cheapest request that needs one. */
+  async isUnauthorized(): Promise<boolean> {
+    try {
+      await request('GET', '/api/tasks/?limit=1')
+      return false
+    } catch (err) {
+      return err instanceof ApiError && err.status === 401
+    }
+  },
 }
 
 export const cursorFromNext = (next: string | null) => paramOfNext(next, 'cursor')

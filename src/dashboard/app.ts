@@ -1,16 +1,17 @@
 /// <reference lib="dom" />
-import { socketProtocols } from '../domain/tokens/socket-protocol'
 import { ApiError, api, cursorFromNext, onUnauthorized, token } from './api'
 import { setupCreateForm } from './create-form'
 import { byId } from './dom'
+import { showConnection } from './connection'
 import { createFeed, type FeedState } from './feed'
 import { setupHistory } from './history'
 import { TaskStore } from './store'
+import { createTaskFetcher } from './task-fetcher'
 import { createTable, renderCounts } from './table'
 import { canCancel, canRetry, statuses, type Task, type TaskEventMessage, type TaskStatus } from './types'
 
 const PAGE_SIZE = 25
-/** Tasks the feed mentions that the page must fetch are fetched this many at a time, so a burst cannot flood the API. */
+/** Tasks the feed mentions that the page must fetch are fetched this many at a time. */
 const MAX_PARALLEL_FETCHES = 4
 /** A status change's other fields (attempts, error, result) are refreshed over HTTP after this pause, merged into one request per task. */
 const REFRESH_DELAY_MS = 250
@@ -159,47 +160,21 @@ async function loadMore() {
 
 // ---------- live changes ----------
 
-/** Tasks being fetched, with the changes that arrived meanwhile (applied after, if newer than the answer). */
-const fetching = new Map<number, TaskEventMessage[]>()
-const fetchQueue: number[] = []
-let fetchesRunning = 0
-const refreshTimers = new Map<number, ReturnType<typeof setTimeout>>()
-
-function fetchTask(id: number) {
-  if (fetching.has(id)) return
-  fetching.set(id, [])
-  fetchQueue.push(id)
-  pumpFetches()
-}
-
-function pumpFetches() {
-  // Offline, a request can only fail: queued ones go out when the browser is back online.
-  if (!navigator.onLine) return
-  while (fetchesRunning < MAX_PARALLEL_FETCHES && fetchQueue.length) {
-    const id = fetchQueue.shift()!
+const fetcher = createTaskFetcher({
+  maxParallel: MAX_PARALLEL_FETCHES,
+  async load(id) {
     const generation = listGeneration
-    fetchesRunning++
-    api
-      .getTask(id)
-      .then(
-        (t) => {
-          if (generation !== listGeneration) return
-          acceptTask(t)
-          store.trim()
-        },
-        () => undefined, // deleted meanwhile, or the API is away: the feed or the next reload corrects it
-      )
-      .finally(() => {
-        fetchesRunning--
-        const waiting = fetching.get(id) ?? []
-        fetching.delete(id)
-        for (const e of waiting) if (store.tasks.has(id)) onChange(e)
-        pumpFetches()
-      })
-  }
-}
-
-addEventListener('online', pumpFetches)
+    // A failure means deleted meanwhile, or the API is away: the feed or the next reload corrects it.
+    const t = await api.getTask(id).catch(() => undefined)
+    if (!t || generation !== listGeneration) return
+    acceptTask(t)
+    store.trim()
+  },
+  release(id, held) {
+    for (const e of held) if (store.tasks.has(id)) onChange(e)
+  },
+})
+const refreshTimers = new Map<number, ReturnType<typeof setTimeout>>()
 
 function refresh(id: number) {
   clearTimeout(refreshTimers.get(id))
@@ -207,19 +182,19 @@ function refresh(id: number) {
     id,
     setTimeout(() => {
       refreshTimers.delete(id)
-      if (store.tasks.has(id)) fetchTask(id)
+      if (store.tasks.has(id)) fetcher.fetch(id)
     }, REFRESH_DELAY_MS),
   )
 }
 
 function onChange(e: TaskEventMessage) {
   if (pendingChanges) return void pendingChanges.push(e)
-  const waiting = fetching.get(e.task_id)
+  const waiting = fetcher.holding(e.task_id)
   if (waiting && !store.tasks.has(e.task_id)) return void waiting.push(e)
   const outcome = store.apply(e)
   if (outcome === 'unknown') {
     // Only tasks inside the loaded range that the filter would show are worth a request.
-    if (store.covers(e.task_id) && store.matches(e)) fetchTask(e.task_id)
+    if (store.covers(e.task_id) && store.matches(e)) fetcher.fetch(e.task_id)
   } else if (outcome === 'status') refresh(e.task_id)
   if (outcome !== 'stale' && outcome !== 'unknown') scheduleRender()
   history.onChange(e)
@@ -227,53 +202,20 @@ function onChange(e: TaskEventMessage) {
 
 // ---------- connection ----------
 
-const conn = byId('connection')
-const connText = byId('connection-text')
-let countdown: ReturnType<typeof setInterval> | undefined
-
 function showState(s: FeedState) {
-  clearInterval(countdown)
-  conn.dataset.state = s.kind
-  const again = 'reconnects' in s && s.reconnects > 0 ? ` · reconnected ${s.reconnects}×` : ''
-  if (s.kind === 'connecting') connText.textContent = 'Connecting…'
-  else if (s.kind === 'connected') connText.textContent = `Live${again}`
-  else if (s.kind === 'offline') connText.textContent = s.reason === 'unauthorized' ? 'Offline: token needed' : `Offline${again}`
-  else {
-    const tick = () => {
-      const secs = Math.max(0, Math.ceil((s.retryAt - Date.now()) / 1000))
-      connText.textContent = `Reconnecting in ${secs}s (attempt ${s.attempt})${again}`
-    }
-    tick()
-    countdown = setInterval(tick, 1000)
-  }
+  showConnection(s)
   if (s.kind === 'offline' && s.reason === 'unauthorized') showAuthNeeded(true)
   // Without a feed the list can still be shown; the next hello reloads it.
   if ((s.kind === 'reconnecting' || s.kind === 'offline') && !listLoaded && !listLoading) void loadFirstPage()
 }
 
 const feed = createFeed({
-  url(after) {
-    const u = new URL('/ws/tasks/', location.href)
-    u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:'
-    if (after !== null) u.searchParams.set('after', String(after))
-    return u.href
-  },
-  protocols() {
-    const t = token.get()
-    return t ? socketProtocols(t) : undefined
-  },
+  token: token.get,
   // A fresh feed starts at "now": (re)load the list after it, so no change falls between the two.
   onHello: () => void loadFirstPage(),
   onChange,
   onState: showState,
-  async isUnauthorized() {
-    try {
-      await api.listTasks({ limit: 1 })
-      return false
-    } catch (err) {
-      return err instanceof ApiError && err.status === 401
-    }
-  },
+  isUnauthorized: () => api.isUnauthorized(),
 })
 
 // ---------- controls ----------
