@@ -58,8 +58,8 @@ export type NewTask = CreateTaskInput & { owner_id: number | null; idempotency_k
  * column, so the statement's text is the same for 1 task or 500 (prepared once,
  * never recompiled), and ids are assigned, and rows returned, in input order.
  * Only what Postgres chose comes back (id, the time, the event's id): the rest
- * of the row is what was sent, and parsing it back was a tenth of the API's
- * CPU per create.
+ * of the row is what was sent, and parsing it back was a large part of the
+ * API's CPU per create.
  */
 export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<TaskChange[]> {
   const create = transitions.create

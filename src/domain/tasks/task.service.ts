@@ -36,13 +36,11 @@ export interface TaskDeps extends StreamDeps {
  * caller gets its own row back. Keyed (idempotent) creates go one by one, since
  * a conflict would leave a hole in the batch. Two batches may be in Postgres
  * at once: a batch spends most of its time waiting for its commit, and with
- * one at a time, 64 clients went as two waves of 32 taking turns (+20% req/s
- * with two, measured back to back).
+ * one at a time, concurrent clients went in two waves taking turns.
  *
  * A create is answered once Postgres has committed it; its job and PENDING
  * event follow, pushed one batch at a time in commit order, without the
- * client waiting on Redis (back to back: +13-17% req/s at 64 clients, +20% at
- * 1). Postgres is what makes it accepted: a push that fails marks the tasks
+ * client waiting on Redis. Postgres is what makes it accepted: a push that fails marks the tasks
  * unqueued, and one that never happened (the process died) leaves them marked
  * queued long ago; the sweeper queues both again.
  */
