@@ -2,7 +2,7 @@ import type { Db } from '../infra/db'
 import { coerceError } from '../infra/logger'
 import { createBatcher, createRelay } from '../infra/batcher'
 import { publishChanges, type StreamDeps } from '../domain/streams'
-import type { StreamedChange, TaskChange } from '../domain/tasks/task.repository'
+import type { StreamedChange, TaskChange } from '../domain/task-events/task-event'
 import * as runs from '../domain/tasks/task-runs.repository'
 import type { Outcome, Run, RunKey } from './run'
 

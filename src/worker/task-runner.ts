@@ -1,4 +1,4 @@
-import type { TaskChange } from '../domain/tasks/task.repository'
+import type { TaskChange } from '../domain/task-events/task-event'
 import type { Execution } from './execution'
 import { AbortReason, type Run } from './run'
 
