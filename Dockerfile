@@ -31,5 +31,5 @@ USER nonroot
 
 EXPOSE 8000
 # Exec form: taskline is PID 1 and receives SIGTERM itself, so `docker stop`
-# gets the clean shutdown src/main-runner.ts implements.
+# gets the clean shutdown src/commands/runner.ts implements.
 CMD ["taskline", "api"]

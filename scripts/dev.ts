@@ -8,7 +8,7 @@ const root = new URL('..', import.meta.url).pathname
 const run = (file: string) =>
   Bun.spawn(['bun', file], { cwd: root, stdio: ['inherit', 'inherit', 'inherit'], env: process.env })
 
-const migrate = run('scripts/migrate.ts')
+const migrate = run('src/bin/migrate.ts')
 if ((await migrate.exited) !== 0) {
   console.error('dev: migration failed; is Postgres running at DATABASE_URL?')
   process.exit(1)
@@ -16,8 +16,8 @@ if ((await migrate.exited) !== 0) {
 // A first local run needs no token; the api prints a warning line saying so.
 process.env.AUTH ??= 'off'
 const roles = [
-  { name: 'api', proc: run('src/main-api.ts') },
-  { name: 'worker', proc: run('src/main-worker.ts') },
+  { name: 'api', proc: run('src/bin/api.ts') },
+  { name: 'worker', proc: run('src/bin/worker.ts') },
 ]
 let stopping = false
 const stop = () => {

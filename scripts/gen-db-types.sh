@@ -12,7 +12,7 @@ scratch="taskline_codegen_$$"
 psql "$base" -qc "create database $scratch"
 trap 'psql "$base" -qc "drop database if exists $scratch"' EXIT
 url="${base%/*}/$scratch"
-DATABASE_URL="$url" bun scripts/migrate.ts
+DATABASE_URL="$url" bun src/bin/migrate.ts
 DATABASE_URL="$url" bunx kysely-codegen --dialect postgres --out-file "$types_out" \
   --exclude-pattern taskline_migrations --type-mapping '{"int8":"number"}' "$@"
 # Without comments and pg_dump's random \restrict key, so the file changes only when the schema does.

@@ -25,7 +25,7 @@ interface CliRun {
   stderr: string
 }
 
-/** Runs `bun src/cli/main.ts ...args` with stdout and stderr piped (so not a TTY) and only the env given. */
+/** Runs `bun src/bin/cli.ts ...args` with stdout and stderr piped (so not a TTY) and only the env given. */
 async function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   const proc = spawnCli(args, env)
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
@@ -33,7 +33,7 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<Cl
 }
 
 function spawnCli(args: string[], env: Record<string, string> = {}) {
-  return Bun.spawn(['bun', 'src/cli/main.ts', ...args], {
+  return Bun.spawn(['bun', 'src/bin/cli.ts', ...args], {
     cwd: repoRoot,
     // No TASKLINE_TOKEN leaks in from the developer's shell.
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', TASKLINE_URL: sys.http, ...env },

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { configSchema } from '../src/config'
-import { serverCommands } from '../src/main'
+import { serverCommands } from '../src/commands'
 
 /**
  * There is no Docker engine in CI, so compose.yaml and the Dockerfile are checked
@@ -178,9 +178,9 @@ describe('Dockerfile', () => {
       expect(line).toMatch(/--production\b/)
     }
     expect(runs.some((l) => /^RUN\s+bun\s+run\s+build$/.test(l))).toBe(true)
-    // the script it runs compiles src/main.ts to one file
+    // the script it runs compiles src/bin/taskline.ts to one file
     expect(buildScript).toMatch(/^bun build --compile\b/)
-    expect(buildScript.split(/\s+/)).toContain('src/main.ts')
+    expect(buildScript.split(/\s+/)).toContain('src/bin/taskline.ts')
     expect(outfile).toBe('dist/taskline')
   })
 

@@ -82,8 +82,8 @@ describe('JSON logs', () => {
   test('every HTTP line carries the request id echoed in X-Request-Id; worker lines carry the task id', async () => {
     const port = 20000 + Math.floor(Math.random() * 20000)
     const env = { ...process.env, DATABASE_URL: database.url, REDIS_URL: redisUrl, KEY_PREFIX: prefix, PORT: String(port), HOST: '127.0.0.1', AUTH: 'off', LOG_LEVEL: 'info', LOG_FORMAT: 'json', DEMO_WORK_MS: '0', WORKER_METRICS_PORT: '0' }
-    const api = Bun.spawn(['bun', 'src/main-api.ts'], { cwd: `${import.meta.dir}/..`, env, stderr: 'pipe', stdout: 'ignore' })
-    const worker = Bun.spawn(['bun', 'src/main-worker.ts'], { cwd: `${import.meta.dir}/..`, env, stderr: 'pipe', stdout: 'ignore' })
+    const api = Bun.spawn(['bun', 'src/bin/api.ts'], { cwd: `${import.meta.dir}/..`, env, stderr: 'pipe', stdout: 'ignore' })
+    const worker = Bun.spawn(['bun', 'src/bin/worker.ts'], { cwd: `${import.meta.dir}/..`, env, stderr: 'pipe', stdout: 'ignore' })
     children.push(api, worker)
     const base = `http://127.0.0.1:${port}`
     await eventually(async () => (await fetch(`${base}/readyz`)).ok, 15_000, 100)

@@ -14,7 +14,7 @@ import { connect } from './helpers/ws-client'
 /**
  * The roles as a user starts them: `bun run <script>` child processes from the
  * repo root, configured only through the environment. The in-process tests
- * cannot see what lives in src/main-*.ts and scripts/: config parsing and its
+ * cannot see what lives in src/bin/ and src/commands/: config parsing and its
  * error output, signal handling, exit codes, the migrate CLI.
  */
 const root = join(import.meta.dir, '..')
@@ -246,7 +246,7 @@ describe('a bad configuration value', () => {
   test.each(cases)('bun run %s with %s=%s exits non-zero with one line on stderr naming it', async (script, name, value) => {
     const res = await run(script, { [name]: value })
     expect(res.code).not.toBe(0)
-    // `bun run` echoes the script it runs ("$ bun src/main-api.ts"); that line is bun's, not ours.
+    // `bun run` echoes the script it runs ("$ bun src/bin/api.ts"); that line is bun's, not ours.
     const lines = res.stderr.split('\n').filter((l) => l.trim() && l.trim() !== `$ ${pkg.scripts[script]}`)
     expect(lines, res.stderr).toHaveLength(1)
     expect(lines[0]).toContain(name)

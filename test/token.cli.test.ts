@@ -10,7 +10,7 @@ afterAll(() => database.drop())
 
 const root = `${import.meta.dir}/..`
 function token(...args: string[]) {
-  const p = Bun.spawnSync(['bun', 'scripts/token.ts', ...args], { cwd: root, env: { ...process.env, DATABASE_URL: database.url } })
+  const p = Bun.spawnSync(['bun', 'src/bin/token.ts', ...args], { cwd: root, env: { ...process.env, DATABASE_URL: database.url } })
   return { code: p.exitCode, out: p.stdout.toString().trim(), err: p.stderr.toString().trim() }
 }
 

@@ -71,7 +71,7 @@ export async function prepareEnvironment(): Promise<BenchEnv> {
     },
   }
   await adminQuery(`create database ${dbName}`)
-  const migrate = spawnChild('migrate', ['bun', 'scripts/migrate.ts'], { DATABASE_URL: databaseUrl })
+  const migrate = spawnChild('migrate', ['bun', 'src/bin/migrate.ts'], { DATABASE_URL: databaseUrl })
   if ((await migrate.exited) !== 0) throw new Error(`migrations failed:\n${migrate.tail()}`)
   return env
 }
@@ -104,9 +104,9 @@ export interface Role {
   stop(): Promise<void>
 }
 
-/** Starts `bun src/main-api.ts` and waits until /readyz says Postgres and Redis answer. */
+/** Starts `bun src/bin/api.ts` and waits until /readyz says Postgres and Redis answer. */
 export async function startApi(env: BenchEnv, port: number): Promise<Role & { url: string }> {
-  const child = spawnChild('api', ['bun', 'src/main-api.ts'], roleEnv(env, port))
+  const child = spawnChild('api', ['bun', 'src/bin/api.ts'], roleEnv(env, port))
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 20_000
   for (;;) {
@@ -166,13 +166,13 @@ async function blockedInXreadgroup(redis: Redis, pid: number): Promise<boolean> 
 }
 
 /**
- * Starts `bun src/main-worker.ts`. With LOG_LEVEL=warn it logs nothing when
+ * Starts `bun src/bin/worker.ts`. With LOG_LEVEL=warn it logs nothing when
  * ready, and Redis lists a consumer only once it was handed a job, so
  * readiness is one of its own connections blocked in XREADGROUP on the jobs
  * stream (Redis is shared: matched by the connection's port, not its name).
  */
 export async function startWorker(env: BenchEnv, port: number, onSpawn?: (pid: number) => void): Promise<Role> {
-  const child = spawnChild('worker', ['bun', 'src/main-worker.ts'], roleEnv(env, port))
+  const child = spawnChild('worker', ['bun', 'src/bin/worker.ts'], roleEnv(env, port))
   onSpawn?.(child.pid)
   const deadline = Date.now() + 20_000
   for (;;) {

@@ -1,4 +1,5 @@
-import { startApiServer } from './api/server'
-import { runMain } from './main-runner'
+/** `bun run api`: the same as `taskline api`. */
+import { main } from '../commands'
+import { exitWith } from '../commands/runner'
 
-await runMain('api', (config) => startApiServer(config))
+await exitWith(main(['api', ...process.argv.slice(2)]))

@@ -1,5 +1,5 @@
-/** `bun run migrate`: db/migrations read from disk; the logic is in src/migrate-cli.ts, shared with `taskline migrate`. */
-import { runMigrateCli } from '../src/migrate-cli'
-import { readMigrations } from '../src/infra/migrator'
+/** `bun run migrate`: `taskline migrate` with db/migrations read from disk, so a new file needs no build. */
+import { runMigrateCli } from '../commands/migrate'
+import { readMigrations } from '../infra/migrator'
 
 process.exit(await runMigrateCli(await readMigrations()))

@@ -1,4 +1,4 @@
-/** `bun run token create --name NAME [--admin] | list | revoke NAME`; the logic is in src/tokens-cli.ts, shared with `taskline token`. */
-import { runTokenCli } from '../src/tokens-cli'
+/** `bun run token create --name NAME [--admin] | list | revoke NAME`: the same as `taskline token`. */
+import { runTokenCli } from '../commands/token'
 
 process.exit(await runTokenCli(process.argv.slice(2)))

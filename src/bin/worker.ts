@@ -1,4 +1,5 @@
-import { runMain } from './main-runner'
-import { startWorker } from './worker/worker'
+/** `bun run worker`: the same as `taskline worker`. */
+import { main } from '../commands'
+import { exitWith } from '../commands/runner'
 
-await runMain('worker', (config) => startWorker(config))
+await exitWith(main(['worker', ...process.argv.slice(2)]))

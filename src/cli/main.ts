@@ -1,7 +1,8 @@
 /**
  * `taskline` CLI: parses the command line, calls the API, prints the answer.
  * runCli returns the exit code instead of exiting, so the single binary that
- * also runs `taskline api|worker|migrate` can dispatch here.
+ * also runs `taskline api|worker|migrate` can dispatch here (src/bin/cli.ts
+ * runs it alone).
  */
 import pkg from '../../package.json' with { type: 'json' }
 import {
@@ -169,12 +170,4 @@ async function eventsPage({ io, client }: Ctx, id: number, afterSeq: number, lim
   const next = paramOfNext(page.next, 'after_seq')
   if (next) io.err(`more: taskline events ${id} --after-seq ${next} --limit ${limit}\n`)
   return EXIT_OK
-}
-
-if (import.meta.main) {
-  const controller = new AbortController()
-  // First Ctrl-C ends a watch tidily; a second one gets the default (kill), in case something hangs.
-  process.once('SIGINT', () => controller.abort())
-  const code = await runCli(process.argv.slice(2), { signal: controller.signal })
-  process.exit(code)
 }

@@ -1,11 +1,11 @@
 /**
  * `taskline migrate`: the migrations embedded in the binary, applied to
  * DATABASE_URL, with the same output and exit codes as `bun run migrate`
- * (scripts/migrate.ts, which reads db/migrations from disk instead).
+ * (src/bin/migrate.ts, which reads db/migrations from disk instead).
  */
-import { configSchema, ConfigError, loadConfig } from './config'
-import { createDb } from './infra/db'
-import { embeddedMigrations, migrate, type Migration } from './infra/migrator'
+import { configSchema, ConfigError, loadConfig } from '../config'
+import { createDb } from '../infra/db'
+import { embeddedMigrations, migrate, type Migration } from '../infra/migrator'
 
 export async function runMigrateCli(migrations: readonly Migration[] = embeddedMigrations, env: Record<string, string | undefined> = process.env): Promise<number> {
   // Only the database matters here: an unrelated bad setting must not block migrations.

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, type Config } from './config'
+import { ConfigError, loadConfig, type Config } from '../config'
 
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]
 
@@ -7,7 +7,7 @@ const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).spl
  * while it is still starting. A bad configuration or a failed start is one
  * line on stderr and a non-zero exit, never a stack trace.
  */
-export async function runMain(role: string, start: (config: Config) => Promise<{ close(): Promise<void> }>) {
+export async function runRole(role: string, start: (config: Config) => Promise<{ close(): Promise<void> }>) {
   let config: Config
   try {
     config = loadConfig()
@@ -38,4 +38,18 @@ export async function runMain(role: string, start: (config: Config) => Promise<{
     process.exit(1)
   }
   if (stopRequested) await stop()
+}
+
+/** What every entry point ends with: exit with the command's code, or keep running (a role exits on its own when signalled). */
+export async function exitWith(code: Promise<number | undefined>): Promise<void> {
+  const c = await code
+  if (c !== undefined) process.exit(c)
+}
+
+/** Runs the API client CLI; the first Ctrl-C ends a watch tidily, a second one gets the default (kill), in case something hangs. */
+export async function runClientCli(argv: string[]): Promise<number> {
+  const { runCli } = await import('../cli/main')
+  const controller = new AbortController()
+  process.once('SIGINT', () => controller.abort())
+  return runCli(argv, { signal: controller.signal })
 }

@@ -3,16 +3,16 @@
  *   create --name NAME [--admin]   prints the new token once
  *   list
  *   revoke NAME                    refused everywhere within seconds
- * Run as `bun run token …` (scripts/token.ts) or `taskline token …` (src/main.ts);
+ * Run as `bun run token …` (src/bin/token.ts) or `taskline token …`;
  * it returns the exit code instead of exiting, so both can call it.
  */
 import { parseArgs } from 'node:util'
-import { configSchema, ConfigError, loadConfig } from './config'
-import { DomainError } from './domain/errors'
-import { tokenNameSchema } from './domain/tokens/token'
-import { listTokens, revokeTokenByName } from './domain/tokens/token.repository'
-import { createToken } from './domain/tokens/token.service'
-import { createDb } from './infra/db'
+import { configSchema, ConfigError, loadConfig } from '../config'
+import { DomainError } from '../domain/errors'
+import { tokenNameSchema } from '../domain/tokens/token'
+import { listTokens, revokeTokenByName } from '../domain/tokens/token.repository'
+import { createToken } from '../domain/tokens/token.service'
+import { createDb } from '../infra/db'
 
 /** program: how the caller was invoked, for the usage line ('bun run token', 'taskline token'). */
 export async function runTokenCli(argv: string[], program = 'bun run token'): Promise<number> {

@@ -33,9 +33,9 @@ process.on('exit', () => {
   for (const p of alive) p.proc.kill('SIGKILL')
 })
 
-/** Runs `bun src/main-<role>.ts` with only the given env (plus PATH and HOME), output captured. */
+/** Runs `bun src/bin/<role>.ts` with only the given env (plus PATH and HOME), output captured. */
 export function spawnRole(role: 'api' | 'worker', env: Env): RoleProcess {
-  const proc = Bun.spawn(['bun', `src/main-${role}.ts`], {
+  const proc = Bun.spawn(['bun', `src/bin/${role}.ts`], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...stringify(env) },
     stdin: 'ignore',
