@@ -30,6 +30,18 @@ function feedUrl(after: number | null): string {
   return u.href
 }
 
+/** Hands a message on, keeping the cursor the next connection resumes after. */
+function deliver(m: FeedMessage, position: { cursor: number | null }, o: FeedOptions) {
+  if (m.kind === 'hello') {
+    position.cursor = m.cursor
+    o.onHello(m.cursor)
+  } else if (m.kind === 'change') {
+    // Deletions carry cursor 0: they are not stored, so they are no place to resume from.
+    if (m.cursor > 0 && (position.cursor === null || m.cursor > position.cursor)) position.cursor = m.cursor
+    o.onChange(m)
+  }
+}
+
 /**
  * The all-tasks feed, kept alive by the shared ReconnectingSocket (jittered
  * backoff, pings, a 401 check when an upgrade fails). It resumes from the last
@@ -37,23 +49,12 @@ function feedUrl(after: number | null): string {
  * reconnects at once when the browser comes back online.
  */
 export function createFeed(o: FeedOptions) {
-  let cursor: number | null = null
+  const position = { cursor: null as number | null }
   let reconnects = 0
   let everConnected = false
   let connected = false
   /** Retrying cannot help until the token changes; restart() is called then. */
   let authBlocked = false
-
-  function onMessage(m: FeedMessage) {
-    if (m.kind === 'hello') {
-      cursor = m.cursor
-      o.onHello(m.cursor)
-    } else if (m.kind === 'change') {
-      // Deletions carry cursor 0: they are not stored, so they are no place to resume from.
-      if (m.cursor > 0 && (cursor === null || m.cursor > cursor)) cursor = m.cursor
-      o.onChange(m)
-    }
-  }
 
   function onState(s: SocketState) {
     connected = s.kind === 'open'
@@ -71,9 +72,9 @@ export function createFeed(o: FeedOptions) {
   }
 
   const socket = new ReconnectingSocket({
-    url: () => feedUrl(cursor),
+    url: () => feedUrl(position.cursor),
     token: () => o.token() || undefined,
-    onMessage: (m) => onMessage(m as FeedMessage),
+    onMessage: (m) => deliver(m as FeedMessage, position, o),
     onState,
     backoff: { initialMs: 500, maxMs: 15_000 },
     heartbeat: HEARTBEAT,
