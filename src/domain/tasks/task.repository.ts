@@ -7,9 +7,6 @@ import type { TaskChange } from '../task-events/task-event'
 import { columnsOf, guardOf, markChanges, transitions, type Transition } from './task-transitions'
 import type { CreateTaskInput, ListTasksQuery, TaskRow } from './task'
 
-// The worker's modules import the change types from here, beside the functions that return them.
-export type { StreamedChange, TaskChange } from '../task-events/task-event'
-
 type TaskSet = UpdateObject<DB, 'tasks'> | ((eb: ExpressionBuilder<DB, 'tasks'>) => UpdateObject<DB, 'tasks'>)
 export type TaskWhere = (eb: ExpressionBuilder<DB, 'tasks'>) => Expression<SqlBool>
 

@@ -6,7 +6,7 @@ import { ConflictError, taskNotFound, validationErrorFromIssues } from '../error
 import { publishChanges, pushToStreams, type StreamDeps } from '../streams'
 import { coerceError } from '../../infra/logger'
 import { wallMs } from '../../infra/clock'
-import { deletionEvent, type TaskEventMessage } from '../task-events/task-event'
+import { deletionEvent, type TaskChange, type TaskEventMessage } from '../task-events/task-event'
 import * as eventRepo from '../task-events/task-event.repository'
 import {
   canCancel,
@@ -133,12 +133,12 @@ async function replayIdempotent(db: Db, input: CreateTaskInput, key: string, sho
 }
 
 /** Puts changed PENDING tasks on the jobs stream; if Redis is away, the sweeper will. */
-async function enqueue(deps: TaskDeps, changes: repo.TaskChange[]): Promise<void> {
+async function enqueue(deps: TaskDeps, changes: TaskChange[]): Promise<void> {
   const ok = await publishChanges(deps, changes.map((c) => c.id), changes)
   if (!ok) await repo.setEnqueuedAt(deps.db, changes.map((c) => c.id), null)
 }
 
-async function publish(deps: TaskDeps, changes: repo.TaskChange[]): Promise<void> {
+async function publish(deps: TaskDeps, changes: TaskChange[]): Promise<void> {
   await publishChanges(deps, [], changes)
 }
 
