@@ -116,6 +116,25 @@ function holdPort(): TCPSocketListener<undefined> {
   return Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data(_s: Socket<undefined>) {} } })
 }
 
+/**
+ * Holds a port with Bun.serve in a process of its own, as another Taskline
+ * would (production mode, as the roles run): Bun then sets SO_REUSEPORT unless
+ * told not to, so a second server with the defaults would bind the same port
+ * beside it instead of failing.
+ */
+async function holdPortWithBunServer(): Promise<{ port: number; stop(): void }> {
+  const holder = Bun.spawn(['bun', '-e', "const s = Bun.serve({ port: 0, development: false, fetch: () => new Response('held') }); console.log(s.port); await new Promise(() => {})"], { stdout: 'pipe' })
+  const reader = holder.stdout.getReader()
+  let text = ''
+  while (!text.includes('\n')) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error('the port holder exited')
+    text += new TextDecoder().decode(value)
+  }
+  reader.releaseLock()
+  return { port: Number(text.trim()), stop: () => holder.kill('SIGKILL') }
+}
+
 /** Waits for dev to exit by itself; it may take a while on a busy machine, but it must not wait forever. */
 async function exitOf(dev: ScriptProcess): Promise<number> {
   const code = await eventually(async () => dev.proc.exitCode !== null && { code: dev.proc.exitCode }, 60_000, 50, {
@@ -128,8 +147,8 @@ async function exitOf(dev: ScriptProcess): Promise<number> {
 }
 
 describe('bun run dev stops when either role dies', () => {
-  test('the worker cannot take WORKER_METRICS_PORT: dev says so, stops the api and exits non-zero', async () => {
-    const held = holdPort()
+  test('the worker cannot take WORKER_METRICS_PORT (held by another Bun server): dev says so, stops the api and exits non-zero', async () => {
+    const held = await holdPortWithBunServer()
     try {
       const dev = start('dev', { PORT: String(await freePort()), WORKER_METRICS_PORT: String(held.port) })
       const code = await exitOf(dev)
@@ -139,7 +158,7 @@ describe('bun run dev stops when either role dies', () => {
       // Neither role outlives dev: the api, which could start, was stopped.
       expect(await eventually(async () => dev.alive().length === 0, 10_000).catch(() => dev.alive())).toBe(true)
     } finally {
-      held.stop(true)
+      held.stop()
     }
   }, 90_000)
 
