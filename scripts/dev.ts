@@ -36,6 +36,6 @@ if (died) {
   stop()
 }
 const codes = await Promise.all(roles.map((r) => r.proc.exited))
-// A role killed by a signal has no exit code: a failure too, not a 0. So is a role that ended on its own, whatever it said.
-const worst = Math.max(...codes.map((c) => c ?? 1))
-process.exit(died ? Math.max(worst, 1) : worst)
+// A role that died on its own decides the code (at least 1, whatever it said), not the one dev stopped;
+// on Ctrl-C a role killed by a signal has no exit code, a failure too, not a 0.
+process.exit(died ? Math.max(first.code ?? 1, 1) : Math.max(...codes.map((c) => c ?? 1)))

@@ -152,7 +152,7 @@ describe('bun run dev stops when either role dies', () => {
     try {
       const dev = start('dev', { PORT: String(await freePort()), WORKER_METRICS_PORT: String(held.port) })
       const code = await exitOf(dev)
-      expect(code).not.toBe(0)
+      expect(code).toBe(1) // the dead role's code, not the one dev stopped
       expect(dev.stderr()).toContain(`taskline worker: could not start: WORKER_METRICS_PORT=${held.port}`)
       expect(dev.stderr()).toContain('dev: the worker exited')
       // Neither role outlives dev: the api, which could start, was stopped.
@@ -167,7 +167,7 @@ describe('bun run dev stops when either role dies', () => {
     try {
       const dev = start('dev', { PORT: String(held.port), WORKER_METRICS_PORT: '0' })
       const code = await exitOf(dev)
-      expect(code).not.toBe(0)
+      expect(code).toBe(1)
       expect(dev.stderr()).toContain(`taskline api: could not start: PORT=${held.port}`)
       expect(dev.stderr()).toContain('dev: the api exited')
       expect(await eventually(async () => dev.alive().length === 0, 10_000).catch(() => dev.alive())).toBe(true)
