@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { createTokenVerifier } from '../src/api/auth'
 import { createToken } from '../src/domain/tokens/token.service'
 import type { Logger } from '../src/infra/logger'
-import { requestFrom } from './helpers/peer-http'
+import { requestFrom, upgradeHeaders } from './helpers/peer-http'
 import { eventually } from './helpers/poll'
 import { servedApp } from './helpers/served-app'
 
@@ -34,6 +34,16 @@ describe('the access log', () => {
     expect(res.status).toBeLessThan(300)
     const line = await accessLine(res.headers['x-request-id']!)
     expect(line.fields).toMatchObject({ method: 'DELETE', status: res.status, owner: alice.id, address: '127.0.0.5' })
+  })
+
+  test('a WebSocket upgrade is logged as the 101 it was, with its owner and address', async () => {
+    const headers = upgradeHeaders({ authorization: `Bearer ${alice.token}` })
+    const res = await requestFrom(`${served.url}/ws/tasks/`, { headers, localAddress: '127.0.0.7' })
+    expect(res.status).toBe(101)
+    const line = await eventually(async () => lines.find((l) => l.msg === 'http' && String(l.fields.path).startsWith('/ws/tasks') && l.fields.address === '127.0.0.7'), 5000, 10, {
+      what: 'the access log line of the upgrade',
+    })
+    expect(line.fields).toMatchObject({ method: 'GET', status: 101, owner: alice.id, address: '127.0.0.7' })
   })
 
   test('an unauthenticated request is logged with no owner and its address', async () => {

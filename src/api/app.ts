@@ -48,17 +48,20 @@ export function createApp(deps: AppDeps) {
     .use(requestId({ limitLength: 64 }))
     .use(async function accessLog(c, next) {
       const started = performance.now()
+      // Read before the request is handled: once Bun has upgraded it to a socket, the peer is no longer known here.
+      const address = clientAddress(c)
       await next()
       const seconds = (performance.now() - started) / 1000
-      deps.observeHttp?.(c.req.method, c.req.routePath, c.res.status, seconds)
+      const status = c.get('upgraded') ? 101 : c.res.status
+      deps.observeHttp?.(c.req.method, c.req.routePath, status, seconds)
       deps.logger.info('http', {
         requestId: c.get('requestId'),
         method: c.req.method,
         path: c.req.path,
-        status: c.res.status,
+        status,
         // Who did it, so a DELETE can be attributed: the token id (null when AUTH=off or unauthenticated) and the peer.
         owner: c.get('principal')?.ownerId ?? null,
-        address: clientAddress(c),
+        address,
         ms: Math.round(seconds * 10_000) / 10,
       })
     })

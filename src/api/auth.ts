@@ -12,7 +12,7 @@ import { errorBody } from './error-handler'
 export type AuthMode = 'required' | 'off'
 
 /** Hono's context variables, for every route behind authenticate(). */
-export type AppEnv = { Variables: { principal: Principal } }
+export type AppEnv = { Variables: { principal: Principal; /** Set once Bun has taken the request as a WebSocket: it answers 101, not the 200 the app returns. */ upgraded?: boolean } }
 
 export class UnauthorizedError extends DomainError {
   constructor(reason: string) {

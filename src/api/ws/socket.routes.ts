@@ -114,7 +114,10 @@ To reconnect without a gap or a duplicate, pass the last seq seen as \`?after_se
 
 function upgrade(c: Context<AppEnv & { Bindings: Server<SocketData> }>, data: SocketData): Response {
   const headers = selectedProtocol(c)
-  if (c.env?.upgrade(c.req.raw, { data, headers })) return new Response(null)
+  if (c.env?.upgrade(c.req.raw, { data, headers })) {
+    c.set('upgraded', true)
+    return new Response(null)
+  }
   return Response.json(errorBody('upgrade_required', 'this endpoint speaks WebSocket: connect with a WebSocket client'), {
     status: 426,
     headers: { Upgrade: 'websocket' },
