@@ -65,6 +65,23 @@ describe('refused tokens, per client address', () => {
     expect((await listAs(bob.token, neighbour)).status).toBe(200)
   })
 
+  test('a burst of made-up tokens sent at once is looked up no more than the budget allows', async () => {
+    const queriesBefore = tokenQueries
+    const answers = await Promise.all(Array.from({ length: 60 }, () => listAs(madeUp(), '127.0.0.8')))
+    const statuses = answers.map((r) => r.status)
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(maxFailures)
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(60 - maxFailures)
+    expect(tokenQueries - queriesBefore).toBeLessThanOrEqual(maxFailures)
+  })
+
+  test('a burst of one valid token on a cold cache costs one lookup, and none of it is throttled', async () => {
+    const carol = await createToken(served.db, 'carol', false)
+    const queriesBefore = tokenQueries
+    const answers = await Promise.all(Array.from({ length: 40 }, () => listAs(carol.token, '127.0.0.9')))
+    expect(answers.map((r) => r.status)).toEqual(Array(40).fill(200))
+    expect(tokenQueries - queriesBefore).toBe(1)
+  })
+
   test('a token id spelled with leading zeros is refused without a lookup', async () => {
     const [, , secret] = /^tl_(\d+)_(.+)$/.exec(alice)!
     const queriesBefore = tokenQueries

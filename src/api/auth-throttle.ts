@@ -19,6 +19,8 @@ export const defaultAuthThrottle: AuthThrottleOptions = { maxFailures: 20, windo
  */
 export function createAuthThrottle(o: AuthThrottleOptions = defaultAuthThrottle) {
   const windows = createGenerationalMap<string, { count: number; resetAt: number }>(o.maxAddresses)
+  // Lookups still running count against the budget too, or a burst sent at once would all be looked up before the first failed.
+  const running = new Map<string, number>()
 
   function current(address: string, now: number) {
     const w = windows.peek(address)
@@ -29,12 +31,24 @@ export function createAuthThrottle(o: AuthThrottleOptions = defaultAuthThrottle)
     /** How long this address must wait before its next token is looked up; 0 when it may go on. */
     blockedForMs(address: string, now = Date.now()): number {
       const w = current(address, now)
-      return w && w.count >= o.maxFailures ? w.resetAt - now : 0
+      if ((w?.count ?? 0) + (running.get(address) ?? 0) < o.maxFailures) return 0
+      return w ? w.resetAt - now : 1000
     },
     recordFailure(address: string, now = Date.now()): void {
       const w = current(address, now) ?? { count: 0, resetAt: now + o.windowMs }
       w.count++
       windows.set(address, w)
+    },
+    /** Runs one lookup for this address, counted while it runs. */
+    async track<T>(address: string, lookup: () => Promise<T>): Promise<T> {
+      running.set(address, (running.get(address) ?? 0) + 1)
+      try {
+        return await lookup()
+      } finally {
+        const left = running.get(address)! - 1
+        if (left === 0) running.delete(address)
+        else running.set(address, left)
+      }
     },
   }
 }

@@ -34,21 +34,37 @@ export class UnauthorizedError extends DomainError {
 export function createTokenVerifier(db: Db, ttlMs = 2000, maxEntries = 10_000) {
   const known = createGenerationalMap<string, { principal: Principal | null; until: number }>(maxEntries)
   const unknown = createGenerationalMap<string, number>(maxEntries)
-  const verifier = async function verify(token: string): Promise<Principal | null> {
+  // One lookup per token at a time: a burst of one client's requests on a cold cache waits for the same answer.
+  const inFlight = new Map<string, Promise<Principal | null>>()
+  const cachedAnswer = (token: string): { principal: Principal | null } | null => {
     const hit = known.get(token)
-    if (hit && hit.until > Date.now()) return hit.principal
-    if (!hit && (unknown.peek(token) ?? 0) > Date.now()) return null
-    // A string that is not even shaped like a token never costs a query or a cache slot.
-    if (!parseToken(token)) return null
+    if (hit && hit.until > Date.now()) return hit
+    if (!hit && (unknown.peek(token) ?? 0) > Date.now()) return { principal: null }
+    return null
+  }
+  async function lookUp(token: string): Promise<Principal | null> {
     const principal = await verifyToken(db, token)
     const until = Date.now() + ttlMs
-    if (principal || hit) known.set(token, { principal, until })
+    if (principal || known.peek(token)) known.set(token, { principal, until })
     else unknown.set(token, until)
     return principal
+  }
+  const verifier = async function verify(token: string): Promise<Principal | null> {
+    const cached = cachedAnswer(token)
+    if (cached) return cached.principal
+    // A string that is not even shaped like a token never costs a query or a cache slot.
+    if (!parseToken(token)) return null
+    let lookup = inFlight.get(token)
+    if (!lookup) {
+      lookup = lookUp(token).finally(() => inFlight.delete(token))
+      inFlight.set(token, lookup)
+    }
+    return lookup
   }
   /** How many answers are remembered (for tests of the bound). */
   verifier.cached = () => known.size + unknown.size
   verifier.seenValid = (token: string) => Boolean(known.peek(token)?.principal)
+  verifier.costsNothing = (token: string) => cachedAnswer(token) !== null || inFlight.has(token) || !parseToken(token)
   return verifier
 }
 
@@ -56,6 +72,8 @@ export interface TokenVerifier {
   (token: string): Promise<Principal | null>
   /** Whether the token was valid when this process last looked it up (however long ago): such a token is never throttled. */
   seenValid?(token: string): boolean
+  /** Whether verifying it now would cost no new lookup (answer cached, lookup already running, or not a token at all). */
+  costsNothing?(token: string): boolean
 }
 
 /**
@@ -97,7 +115,7 @@ export function authenticate(o: { mode: AuthMode; verify: TokenVerifier; throttl
     const address = clientAddress(c)
     const waitMs = o.verify.seenValid?.(token) ? 0 : throttle.blockedForMs(address)
     if (waitMs > 0) return refusedTooOften(c, waitMs)
-    const principal = await o.verify(token)
+    const principal = o.verify.costsNothing?.(token) ? await o.verify(token) : await throttle.track(address, () => o.verify(token))
     if (!principal) {
       throttle.recordFailure(address)
       throw new UnauthorizedError('the API token is invalid or revoked')
