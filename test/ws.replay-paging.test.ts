@@ -10,6 +10,7 @@ import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { createEventHub, type EventHub } from '../src/api/ws/event-hub'
 import { createSocketHandlers, REPLAY_PAGE, type SocketData } from '../src/api/ws/socket-session'
+import { ReplaySlots } from '../src/api/ws/replay-slots'
 import { testRedis } from './helpers/redis'
 import { connect } from './helpers/ws-client'
 import { eventually, startSystem, type TestSystem } from './helpers/system'
@@ -29,6 +30,7 @@ let hub: EventHub
 let hubRedis: ReturnType<typeof testRedis>
 let server: Server<SocketData>
 let sockets: ReturnType<typeof createSocketHandlers>
+const slots = new ReplaySlots(2)
 /** The LIMIT of every task_events query the socket sessions ran. */
 const replayQueries: number[] = []
 
@@ -50,6 +52,9 @@ beforeAll(async () => {
     db: counted,
     hub,
     logger,
+    // Far fewer than the live events the tests send during a stalled replay, so they are let go and read from Postgres.
+    maxHeld: 5,
+    replaySlots: slots,
     limits: { maxBufferedBytes: MAX_BUFFERED, maxConnections: 100, maxConnectionsPerToken: 100, maxMessageBytes: 4096, idleTimeoutS: 120 },
   })
   server = Bun.serve<SocketData>({
@@ -58,9 +63,12 @@ beforeAll(async () => {
     fetch(req, srv) {
       const url = new URL(req.url)
       const taskId = url.pathname.split('/')[3]
+      // ?owner= stands for a token of that owner, so tests can tell tenants apart.
+      const owner = url.searchParams.get('owner')
+      const principal = owner ? { ownerId: Number(owner), admin: false, name: `owner ${owner}` } : anonymous
       const data: SocketData = taskId
-        ? { feed: 'task', taskId: Number(taskId), afterSeq: Number(url.searchParams.get('after_seq')), principal: anonymous }
-        : { feed: 'all', after: Number(url.searchParams.get('after')), principal: anonymous }
+        ? { feed: 'task', taskId: Number(taskId), afterSeq: Number(url.searchParams.get('after_seq')), principal }
+        : { feed: 'all', after: Number(url.searchParams.get('after')), principal }
       return srv.upgrade(req, { data }) ? undefined : new Response('upgrade failed', { status: 400 })
     },
     websocket: sockets.handlers,
@@ -91,6 +99,31 @@ async function liveChange(id: number, progress: number) {
   await pushToStreams({ redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 100_000, logger }, [], changes.map(changeToOutgoing))
 }
 
+/** Per event of a one-page history, so the page is far larger than loopback's socket buffers can absorb. */
+const lastPageBytes = 200_000
+
+const newestCursor = async () => (await sys.db.selectFrom('task_events').select((eb) => eb.fn.max('id').as('max')).executeTakeFirstOrThrow()).max ?? 0
+
+/**
+ * Replays n events of a new task to a client that reads nothing, sends 20 live
+ * changes meanwhile, then lets the client read: it must get seq 1..n+20, each once.
+ */
+async function replayWhileStalled(n: number, path: (id: number) => string, padBytes = 4000) {
+  const id = await taskWithHistory(n, padBytes)
+  replayQueries.length = 0
+  const client = await rawClient(server.port!, path(id))
+  client.pause()
+  await eventually(async () => replayQueries.length >= 1, 10_000, 25, { what: 'the first page query' })
+  for (let i = 1; i <= 20; i++) await liveChange(id, i / 100)
+  await eventually(async () => hub.lastSeq(id) === n + 20, 10_000, 25, { what: 'the hub to publish the live changes' })
+  // Still stuck on its first pages: the live events reached the session during the replay.
+  expect(replayQueries.length).toBeLessThanOrEqual(Math.max(1, n / REPLAY_PAGE - 1))
+  client.resume()
+  await eventually(async () => client.seqs().at(-1) === n + 20, 20_000, 25, { what: 'the last live change' })
+  expect(client.seqs()).toEqual(range(1, n + 20))
+  client.close()
+}
+
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 const wsUrl = (id: number) => `ws://127.0.0.1:${server.port}/ws/tasks/${id}?after_seq=0`
 
@@ -110,38 +143,43 @@ describe('a socket replaying a long history', () => {
   })
 
   test('waits for a client that stops reading, and live events that come meanwhile follow the replay with no gap and no repeat', async () => {
+    await replayWhileStalled(3000, (id) => `/ws/tasks/${id}?after_seq=0`)
+  })
+
+  test('live events let go while the last page waits for the client are read from Postgres: still no gap', async () => {
+    // One page, far over what the socket and the kernel's buffers take: the replay stalls on its last page, and the 20 live events pass maxHeld there.
+    await replayWhileStalled(REPLAY_PAGE - 50, (id) => `/ws/tasks/${id}?after_seq=0`, lastPageBytes)
+  })
+
+  test('one owner runs at most its replay slots at once: the next waits, holding nothing, and another owner is not held up', async () => {
     const n = 3000
     const id = await taskWithHistory(n, 4000)
-    replayQueries.length = 0
-    const client = await rawClient(server.port!, `/ws/tasks/${id}?after_seq=0`)
-    client.pause()
-    // The replay has begun; the client reads nothing, so it cannot be done.
-    await eventually(async () => replayQueries.length >= 1, 10_000, 25, { what: 'the first page query' })
-    for (let i = 1; i <= 20; i++) await liveChange(id, i / 100)
-    await eventually(async () => hub.lastSeq(id) === n + 20, 10_000, 25, { what: 'the hub to publish the live changes' })
-    // Still stuck on its first pages: the live events reached the session during the replay.
-    expect(replayQueries.length).toBeLessThan(n / REPLAY_PAGE)
-    client.resume()
-    await eventually(async () => client.seqs().at(-1) === n + 20, 20_000, 25, { what: 'the last live change' })
-    expect(client.seqs()).toEqual(range(1, n + 20))
-    client.close()
+    const path = (owner: number) => `/ws/tasks/${id}?after_seq=0&owner=${owner}`
+    const stalled = [await rawClient(server.port!, path(7)), await rawClient(server.port!, path(7))]
+    for (const c of stalled) c.pause()
+    await eventually(async () => slots.inUse('7') === 2, 10_000, 25, { what: "owner 7's two replays to start" })
+    const waiting = await rawClient(server.port!, path(7))
+    const other = await rawClient(server.port!, path(8))
+    await eventually(async () => other.seqs().at(-1) === n, 20_000, 25, { what: "owner 8's whole replay" })
+    expect(other.seqs()).toEqual(range(1, n))
+    // Owner 7's third replay has not begun: both slots are still held by the stalled two.
+    expect(waiting.seqs()).toEqual([])
+    expect(slots.inUse('7')).toBe(2)
+    stalled[0]!.close()
+    await eventually(async () => waiting.seqs().at(-1) === n, 20_000, 25, { what: "owner 7's third replay, once a slot was freed" })
+    expect(waiting.seqs()).toEqual(range(1, n))
+    for (const c of [stalled[1]!, waiting, other]) c.close()
+    await eventually(async () => slots.inUse('7') === 0, 10_000, 25, { what: 'the slots to be given back' })
   })
 
   test('on the all-tasks feed, ?after= is paced the same way, and live events during it follow with no gap and no repeat', async () => {
-    const n = 3000
-    const { max } = await sys.db.selectFrom('task_events').select((eb) => eb.fn.max('id').as('max')).executeTakeFirstOrThrow()
-    const id = await taskWithHistory(n, 4000)
-    replayQueries.length = 0
-    const client = await rawClient(server.port!, `/ws/tasks?after=${max ?? 0}`)
-    client.pause()
-    await eventually(async () => replayQueries.length >= 1, 10_000, 25, { what: 'the first page query' })
-    for (let i = 1; i <= 20; i++) await liveChange(id, i / 100)
-    await eventually(async () => hub.lastSeq(id) === n + 20, 10_000, 25, { what: 'the hub to publish the live changes' })
-    expect(replayQueries.length).toBeLessThan(n / REPLAY_PAGE)
-    client.resume()
-    await eventually(async () => client.seqs().at(-1) === n + 20, 20_000, 25, { what: 'the last live change' })
-    expect(client.seqs()).toEqual(range(1, n + 20))
-    client.close()
+    const after = await newestCursor()
+    await replayWhileStalled(3000, () => `/ws/tasks?after=${after}`)
+  })
+
+  test('on the all-tasks feed too, live events let go while the last page waits are read from Postgres', async () => {
+    const after = await newestCursor()
+    await replayWhileStalled(REPLAY_PAGE - 50, () => `/ws/tasks?after=${after}`, lastPageBytes)
   })
 })
 

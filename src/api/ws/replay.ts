@@ -7,7 +7,7 @@ import type { StreamedEvent } from '../../domain/task-events/task-event'
 type ReplaySocket = ServerWebSocket<{ drained?: () => void }>
 
 /** Events a replay reads per query: a long history is read, and held, a page at a time. */
-export const REPLAY_PAGE = 500
+export const REPLAY_PAGE = 200
 /** A drain Bun failed to report must not stall a replay for good: look again after this long. */
 const DRAIN_RECHECK_MS = 1000
 
@@ -32,23 +32,42 @@ export async function writable(ws: ReplaySocket, highWater: number): Promise<boo
   return ws.readyState === WebSocket.OPEN
 }
 
+/** Live events that came during a replay, held to be sent after it unless the replay covered them. */
+export interface Held {
+  events: StreamedEvent[]
+  /** Past this many, held events are let go and read from Postgres instead, by one more page. */
+  max: number
+}
+
+/** Lets go of the held events if there are too many; true if it did, so the replay must read once more. */
+function overflowed(held: Held): boolean {
+  if (held.events.length <= held.max) return false
+  held.events.length = 0
+  return true
+}
+
 /**
  * Sends the task's events after afterSeq, a page per query, each message only
- * once the client has read enough of the ones before; onPage hears the last
- * seq of each page sent. Returns the last seq sent, or null if the socket closed first.
+ * once the client has read enough of the ones before; held live events the
+ * pages covered are dropped. Returns the last seq sent, or null if the socket
+ * closed first.
  */
-export async function replayTask(ws: ReplaySocket, db: Db, highWater: number, taskId: number, afterSeq: number, onPage: (lastSeq: number) => void): Promise<number | null> {
-  for (let last = afterSeq; ; ) {
+export async function replayTask(ws: ReplaySocket, db: Db, highWater: number, taskId: number, afterSeq: number, held: Held): Promise<number | null> {
+  for (let last = afterSeq, again = true; again; ) {
     if (!(await writable(ws, highWater))) return null
     const page = await repo.listTaskEvents(db, taskId, last, REPLAY_PAGE)
+    again = page.length === REPLAY_PAGE
     for (const e of page) {
+      if (overflowed(held)) again = true
       if (!(await writable(ws, highWater))) return null
       ws.send(JSON.stringify(e))
       last = e.seq
     }
-    onPage(last)
-    if (page.length < REPLAY_PAGE) return last
+    keepUnsent(held.events, (e) => e.seq > last)
+    if (overflowed(held)) again = true
+    if (!again) return last
   }
+  return null
 }
 
 /**
@@ -87,27 +106,24 @@ export class ReplayedCursors {
 
 /**
  * Sends every event after `after` (of one owner's tasks when owner is set)
- * from Postgres, page by page at the client's pace. Live events held
- * meanwhile are trimmed of what each page sent; past maxHeld they are let go
- * whole, as the following pages read them from Postgres anyway.
+ * from Postgres, page by page at the client's pace. Held live events are
+ * trimmed of what each page sent; past their bound they are let go whole,
+ * and the following pages read them from Postgres.
  */
-export async function replayFeed(
-  ws: ReplaySocket,
-  db: Db,
-  o: { highWater: number; after: number; owner?: number | null; held: StreamedEvent[]; maxHeld: number },
-): Promise<ReplayedCursors> {
+export async function replayFeed(ws: ReplaySocket, db: Db, o: { highWater: number; after: number; owner?: number | null; held: Held }): Promise<ReplayedCursors> {
   const sent = new ReplayedCursors(o.after)
-  for (let cursor = o.after; await writable(ws, o.highWater); ) {
+  for (let cursor = o.after, again = true; again && (await writable(ws, o.highWater)); ) {
     const page = await repo.listEventsAfter(db, cursor, REPLAY_PAGE, o.owner)
+    again = page.length === REPLAY_PAGE
     for (const e of page) {
+      if (overflowed(o.held)) again = true
       if (!(await writable(ws, o.highWater))) return sent
       ws.send(JSON.stringify(e))
       sent.add(e.cursor)
+      cursor = e.cursor
     }
-    if (page.length < REPLAY_PAGE) break
-    cursor = page.at(-1)!.cursor
-    keepUnsent(o.held, (e) => !sent.has(e.cursor))
-    if (o.held.length > o.maxHeld) o.held.length = 0
+    keepUnsent(o.held.events, (e) => !sent.has(e.cursor))
+    if (overflowed(o.held)) again = true
   }
   return sent
 }

@@ -8,7 +8,8 @@ import { latestEventId } from '../../domain/task-events/task-event.repository'
 import type { Principal } from '../../domain/tokens/token'
 import { findRevokedIds } from '../../domain/tokens/token.repository'
 import { allTasksTopic, ownerTopic, taskTopic, type EventHub } from './event-hub'
-import { keepUnsent, REPLAY_PAGE, ReplayedCursors, replayFeed, replayTask } from './replay'
+import { REPLAY_PAGE, ReplayedCursors, replayFeed, replayTask } from './replay'
+import { ReplaySlots } from './replay-slots'
 
 export { REPLAY_PAGE }
 
@@ -39,8 +40,10 @@ export const closeCodes = {
 const FEED_SETTLE_MS = 1000
 /** A replay waits while its socket holds more unsent bytes than this (unless told otherwise). */
 const REPLAY_HIGH_WATER = 64 * 1024
-/** Live events an all-tasks replay holds at most between two pages. */
-const FEED_MAX_HELD = REPLAY_PAGE * 4
+/** Live events a replay holds at most; past it they are read from Postgres instead. */
+const MAX_HELD = REPLAY_PAGE * 5
+/** Replays one owner may run at once on this instance. */
+const REPLAYS_PER_OWNER = 4
 
 interface SessionDeps {
   db: Db
@@ -49,6 +52,23 @@ interface SessionDeps {
   replayHighWater?: number
   /** Told of a socket a send left with unsent data, so it can be judged too slow at once. */
   onBackpressure?: (ws: TaskSocket) => void
+  /** Live events a replay holds at most before reading them from Postgres instead (default MAX_HELD). */
+  maxHeld?: number
+  /** Bounds the replays running at once per owner (none when absent, as in unit tests). */
+  replaySlots?: ReplaySlots
+}
+
+/**
+ * Waits for a replay slot of the socket's owner; null if the socket closed
+ * meanwhile (its slot is given back at once). Without a replay there is
+ * nothing to wait for.
+ */
+async function replaySlot(ws: TaskSocket, deps: SessionDeps, replays: boolean): Promise<(() => void) | null> {
+  if (!replays || !deps.replaySlots) return () => {}
+  const release = await deps.replaySlots.acquire(String(ws.data.principal.ownerId ?? 'anonymous'))
+  if (ws.readyState === WebSocket.OPEN) return release
+  release()
+  return null
 }
 
 const highWaterOf = (deps: SessionDeps) => deps.replayHighWater ?? REPLAY_HIGH_WATER
@@ -69,6 +89,16 @@ function topicOf(data: SocketData): string {
  * dropping any the socket already has.
  */
 export async function startTaskSession(ws: TaskSocket, deps: SessionDeps, taskId: number, afterSeq?: number): Promise<void> {
+  const release = await replaySlot(ws, deps, afterSeq !== undefined)
+  if (!release) return
+  try {
+    await followTask(ws, deps, taskId, afterSeq)
+  } finally {
+    release()
+  }
+}
+
+async function followTask(ws: TaskSocket, deps: SessionDeps, taskId: number, afterSeq?: number): Promise<void> {
   const topic = taskTopic(taskId)
   const early: StreamedEvent[] = []
   let onLive: (e: StreamedEvent) => void = (e) => early.push(e)
@@ -79,7 +109,7 @@ export async function startTaskSession(ws: TaskSocket, deps: SessionDeps, taskId
   const replayed =
     afterSeq === undefined
       ? await sendSnapshot(ws, deps.db, taskId)
-      : await replayTask(ws, deps.db, highWaterOf(deps), taskId, afterSeq, (sent) => keepUnsent(early, (e) => e.seq > sent))
+      : await replayTask(ws, deps.db, highWaterOf(deps), taskId, afterSeq, { events: early, max: deps.maxHeld ?? MAX_HELD })
   if (replayed === null || ws.readyState !== WebSocket.OPEN) return stopListening()
 
   let last = replayed
@@ -125,6 +155,16 @@ async function sendSnapshot(ws: TaskSocket, db: Db, taskId: number): Promise<num
  * filtered against the replay for a moment before the socket joins the topic.
  */
 export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?: number): Promise<void> {
+  const release = await replaySlot(ws, deps, after !== undefined)
+  if (!release) return
+  try {
+    await followFeed(ws, deps, after)
+  } finally {
+    release()
+  }
+}
+
+async function followFeed(ws: TaskSocket, deps: SessionDeps, after?: number): Promise<void> {
   const { principal } = ws.data
   const topic = topicOf(ws.data)
   const owner = topic === allTasksTopic ? undefined : principal.ownerId
@@ -135,7 +175,7 @@ export async function startFeedSession(ws: TaskSocket, deps: SessionDeps, after?
   await deps.hub.following()
   let sent: ReplayedCursors | null = null
   if (after === undefined) ws.send(JSON.stringify({ kind: 'hello', cursor: await latestEventId(deps.db) }))
-  else sent = await replayFeed(ws, deps.db, { highWater: highWaterOf(deps), after, owner, held: early, maxHeld: FEED_MAX_HELD })
+  else sent = await replayFeed(ws, deps.db, { highWater: highWaterOf(deps), after, owner, held: { events: early, max: deps.maxHeld ?? MAX_HELD } })
   if (ws.readyState !== WebSocket.OPEN) return stopListening()
   const forward = (e: StreamedEvent) => {
     if (sent?.has(e.cursor)) return
@@ -192,6 +232,7 @@ export function createSocketHandlers(deps: SessionDeps & { logger: Logger; limit
     ...deps,
     replayHighWater: deps.replayHighWater ?? Math.min(REPLAY_HIGH_WATER, limits.maxBufferedBytes / 4),
     onBackpressure: shedIfSlow,
+    replaySlots: deps.replaySlots ?? new ReplaySlots(REPLAYS_PER_OWNER),
   }
   const slowCheck = setInterval(() => {
     for (const ws of sockets) shedIfSlow(ws, 'sweep')
