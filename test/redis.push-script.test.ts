@@ -4,6 +4,7 @@ import { fieldsToEvent, type OutgoingEvent, type TaskEventMessage } from '../src
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
+import { eventually } from './helpers/poll'
 
 const redis = testRedis()
 const prefix = uniquePrefix()
@@ -53,7 +54,8 @@ describe('pushToStreams: one script call per push', () => {
       expect(streamed.map((e) => e && JSON.parse(e.json))).toEqual(events)
       expect(streamed.map((e) => e && [e.taskId, e.seq, e.cursor, e.ownerId])).toEqual(events.map((e) => [e.task_id, e.seq, e.cursor, e.owner_id]))
       expect(streamed.map((e) => e?.storedAt)).toEqual(events.map((e) => outgoing(e).storedAt))
-      await Bun.sleep(100)
+      // Pub/sub arrives on its own connection, after the script's reply: wait for it rather than for a fixed time.
+      await eventually(async () => announced.length >= 2, 5000, 10, { what: 'the two cancellation announcements' })
       expect(announced).toEqual(['1', '3'])
 
       // Acks alone: XACK clears the pending list, XDEL the stream.
