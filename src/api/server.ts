@@ -11,7 +11,8 @@ import { createApp } from './app'
 import { createTokenVerifier } from './auth'
 import { loadDashboard } from './dashboard-files'
 import { createEventHub } from './ws/event-hub'
-import { closeCodes, createSocketHandlers } from './ws/socket-session'
+import { closeCodes } from './ws/socket-session'
+import { createSocketHandlers } from './ws/socket-handlers'
 import dashboard from '../dashboard/index.html'
 
 /** The API role: HTTP and WebSockets on one port, fed by the events stream. */
