@@ -1,4 +1,4 @@
-/** What one run measures and how big: quick by default, --full for the README figures. */
+/** What one run measures and how big: quick by default, --full for the figures in docs/performance.md. */
 export const phaseNames = ['references', 'create', 'backlog', 'lifecycle', 'scaling', 'events', 'fanout'] as const
 export type PhaseName = (typeof phaseNames)[number]
 
@@ -74,8 +74,11 @@ export function parseOptions(argv: string[]): Options {
     const a = argv[i]!
     if (a === '--full') continue
     if (a === '--only' || a.startsWith('--only=')) {
-      const list = a.startsWith('--only=') ? a.slice(7) : argv[++i] ?? ''
-      const names = list.split(',').map((s) => s.trim()).filter(Boolean)
+      const list = a.startsWith('--only=') ? a.slice(7) : (argv[++i] ?? '')
+      const names = list
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
       const bad = names.filter((n) => !(phaseNames as readonly string[]).includes(n))
       if (bad.length || names.length === 0) throw new Error(`unknown phase ${bad.join(', ') || '(none)'}; ${usage}`)
       o.phases = new Set(names as PhaseName[])

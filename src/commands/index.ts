@@ -30,7 +30,7 @@ function role(name: string, start: (config: Config) => Promise<{ close(): Promis
 
 function noArguments(name: string, args: string[]): number {
   if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
-    console.log(`Usage: taskline ${name}\n\n${serverCommands[name]!.about}\nSettings come from environment variables (see the README's Configuration).`)
+    console.log(`Usage: taskline ${name}\n\n${serverCommands[name]!.about}\nSettings come from environment variables (see docs/configuration.md).`)
     return 0
   }
   console.error(`taskline ${name}: takes no arguments (settings are environment variables); got "${args.join(' ')}"`)
@@ -76,7 +76,8 @@ const isClientCommand = (s: string): s is CommandName => Object.hasOwn(clientCom
 function help(): string {
   const width = Math.max(...Object.keys(serverCommands).map((n) => n.length)) + 2
   const server = Object.entries(serverCommands).map(([name, c]) =>
-    c.args ? `  ${name} ${c.args}\n  ${' '.repeat(width)}${c.about}` : `  ${name.padEnd(width)}${c.about}`)
+    c.args ? `  ${name} ${c.args}\n  ${' '.repeat(width)}${c.about}` : `  ${name.padEnd(width)}${c.about}`,
+  )
   const client = Object.entries(clientCommands).map(([name, c]) => `  ${name.padEnd(width)}${c.about}`)
   return `taskline ${pkg.version}
 

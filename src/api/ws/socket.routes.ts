@@ -20,7 +20,7 @@ const token = z
   .optional()
   .meta({ description: 'the API token, for clients that cannot set headers (browsers); or offer it as a subprotocol beside "taskline"' })
 
-// OpenAPI has no words for a socket's messages, so the protocol is described in text (README "WebSockets" says the same).
+// OpenAPI has no words for a socket's messages, so the protocol is described in text (docs/websockets.md says the same).
 const tags = ['websockets']
 const socketErrors = { 403: true, 426: true, 429: 'too_many_connections: WS_MAX_CONNECTIONS or WS_MAX_CONNECTIONS_PER_TOKEN reached; see Retry-After' } as const
 const closeCodesText = `Close codes: 1001 the server is shutting down (reconnect); 1003 the client sent a binary frame; 1008 the client sent text other than \`ping\`;
@@ -74,7 +74,8 @@ export function socketRoutes(deps: TaskDeps, o: { corsOrigins: string[]; gate?: 
         operationId: 'followAllTasks',
         tags,
         summary: "WebSocket: every task's changes",
-        description: 'Connect with a WebSocket client (`GET` with `Upgrade: websocket`); a plain GET gets 426. For dashboards: a non-admin token gets its own tasks only.',
+        description:
+          'Connect with a WebSocket client (`GET` with `Upgrade: websocket`); a plain GET gets 426. For dashboards: a non-admin token gets its own tasks only.',
         responses: upgraded(`Messages (JSON text frames):
 - \`{"kind":"hello","cursor":N}\` first, unless \`?after=\` was given; N is where the feed stands.
 - \`{"kind":"change","task_id","seq","status","progress","at","cursor","detail"}\` for each change of any task (the \`TaskEvent\` schema), in commit order.
@@ -82,7 +83,10 @@ export function socketRoutes(deps: TaskDeps, o: { corsOrigins: string[]; gate?: 
 - \`{"kind":"pong"}\` after the client sends \`ping\`.`),
         errors: { 400: true, ...socketErrors },
       }),
-      validate('query', z.strictObject({ after: cursor.optional().meta({ description: 'resume after this cursor (from Postgres) instead of starting with hello' }), token })),
+      validate(
+        'query',
+        z.strictObject({ after: cursor.optional().meta({ description: 'resume after this cursor (from Postgres) instead of starting with hello' }), token }),
+      ),
       (c) => upgrade(c, { feed: 'all', after: c.req.valid('query').after, principal: c.var.principal }),
     )
     .get(
@@ -94,7 +98,8 @@ export function socketRoutes(deps: TaskDeps, o: { corsOrigins: string[]; gate?: 
         description:
           "Connect with a WebSocket client (`GET` with `Upgrade: websocket`); a plain GET gets 426. A missing task (or another owner's) is a 404 before any upgrade. " +
           'After the final status the socket stays open (the task may be retried); the client decides when to close.',
-        responses: upgraded(`Messages (JSON text frames); each has \`task_id\`, \`status\`, \`seq\`, \`progress\` and \`at\`, and \`seq\` goes up by exactly one per change:
+        responses:
+          upgraded(`Messages (JSON text frames); each has \`task_id\`, \`status\`, \`seq\`, \`progress\` and \`at\`, and \`seq\` goes up by exactly one per change:
 - \`{"kind":"snapshot", ..., "task": {...}}\` first: the current state, with the full \`Task\`. Not sent with \`?after_seq=\`.
 - \`{"kind":"change", ..., "cursor", "detail"}\` for each change after it (the \`TaskEvent\` schema); the last one for a deleted task has \`"deleted": true\`.
 - \`{"kind":"pong"}\` after the client sends \`ping\`.
@@ -130,7 +135,12 @@ function upgrade(c: Context<AppEnv & { Bindings: Server<SocketData> }>, data: So
  * So the fixed name is always the one selected, and an offer without it is refused.
  */
 function selectedProtocol(c: Context): { 'Sec-WebSocket-Protocol': string } | undefined {
-  const offered = c.req.header('sec-websocket-protocol')?.split(',').map((p) => p.trim()).filter(Boolean) ?? []
+  const offered =
+    c.req
+      .header('sec-websocket-protocol')
+      ?.split(',')
+      .map((p) => p.trim())
+      .filter(Boolean) ?? []
   if (offered.length === 0) return undefined
   if (offered.includes(socketProtocol)) return { 'Sec-WebSocket-Protocol': socketProtocol }
   const message = `must include "${socketProtocol}" beside the token: new WebSocket(url, ["${socketProtocol}", token])`
