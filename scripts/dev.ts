@@ -5,8 +5,7 @@
  * an api without a worker would accept tasks that never run.
  */
 const root = new URL('..', import.meta.url).pathname
-const run = (file: string) =>
-  Bun.spawn(['bun', file], { cwd: root, stdio: ['inherit', 'inherit', 'inherit'], env: process.env })
+const run = (file: string) => Bun.spawn(['bun', file], { cwd: root, stdio: ['inherit', 'inherit', 'inherit'], env: process.env })
 
 const migrate = run('src/bin/migrate.ts')
 if ((await migrate.exited) !== 0) {

@@ -43,7 +43,12 @@ export const configSchema = z.object({
   CORS_ORIGINS: z
     .string()
     .default('')
-    .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.url('each entry must be an origin like https://app.example.com'))),
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   MAX_PAYLOAD_BYTES: positiveInt.default(64 * 1024),

@@ -29,8 +29,7 @@ const served = servedApp({
 const attacker = '127.0.0.2'
 const neighbour = '127.0.0.3'
 const madeUp = () => formatToken(900_000 + Math.floor(Math.random() * 1000), generateSecret())
-const listAs = (token: string, localAddress: string) =>
-  requestFrom(`${served.url}/api/tasks/`, { headers: { authorization: `Bearer ${token}` }, localAddress })
+const listAs = (token: string, localAddress: string) => requestFrom(`${served.url}/api/tasks/`, { headers: { authorization: `Bearer ${token}` }, localAddress })
 
 let alice: string
 let aliceId: number

@@ -38,7 +38,7 @@ test('a closed-loop client whose connection the server closed opens another for 
   await client.close()
 })
 
-test('a repeated request gets the same answer by fetch and on a client\'s own connection', async () => {
+test("a repeated request gets the same answer by fetch and on a client's own connection", async () => {
   const request = repeatedRequest(at('/echo'), 'POST', { same: true })
   const own = request.onOwnConnection()
   for (const send of [request.byFetch, own, own]) {

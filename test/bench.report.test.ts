@@ -5,7 +5,17 @@ import { performanceDoc, ratios, targets } from '../scripts/bench/report'
 
 // The bench's verdicts are pure arithmetic on what a run measured; this pins them without running it.
 const lifecycle = (perSecond: number, p50: number, p99: number): LifecycleFigure => ({
-  count: 1000, p50, p99, max: p99, mean: p50, perSecond, stagesMs: {}, missing: 0, duplicates: 0, postErrors: 0, warmupMs: 1000,
+  count: 1000,
+  p50,
+  p99,
+  max: p99,
+  mean: p50,
+  perSecond,
+  stagesMs: {},
+  missing: 0,
+  duplicates: 0,
+  postErrors: 0,
+  warmupMs: 1000,
 })
 
 const run = (over: Partial<Results> = {}): Results => ({
@@ -43,7 +53,16 @@ describe('bench report', () => {
   })
 
   test('the backlog needs both the drain rate and flat memory', () => {
-    const backlog = { tasks: 100_000, enqueuePerSecond: 3000, drainPerSecond: 2400, drainWallSeconds: 40, workerRssStartMiB: 68, workerRssPeakMiB: 150, workerRssFirstHalfMiB: 140, workerRssSecondHalfMiB: 150 }
+    const backlog = {
+      tasks: 100_000,
+      enqueuePerSecond: 3000,
+      drainPerSecond: 2400,
+      drainWallSeconds: 40,
+      workerRssStartMiB: 68,
+      workerRssPeakMiB: 150,
+      workerRssFirstHalfMiB: 140,
+      workerRssSecondHalfMiB: 150,
+    }
     expect(verdict(run({ backlog: { ...backlog, flat: true } }), 'backlog')).toMatchObject({ status: 'met', measured: '2.40x, flat' })
     expect(verdict(run({ backlog: { ...backlog, flat: false } }), 'backlog')).toMatchObject({ status: 'not met', measured: '2.40x, grows' })
   })
@@ -61,7 +80,10 @@ describe('bench report', () => {
     const at = (p99: number, shape: 'all feed' | 'bare Bun') => ({ sockets: 10_020, shape, count: 100, p50: p99 / 2, p99, max: p99, mean: p99 / 2 })
     const r = run({ events: { '10020 all feed': at(90, 'all feed'), '10020 bare Bun': at(120, 'bare Bun') } })
     expect(ratios(r)['events_all_feed_p99/bare_bun']).toBe(0.75)
-    expect(verdict(r, 'event latency p99 <= 25 ms at 10,000 sockets, all on')).toMatchObject({ status: 'not met', measured: 'p99 90.0 ms; bare Bun (d) p99 120.0 ms, 0.75x' })
+    expect(verdict(r, 'event latency p99 <= 25 ms at 10,000 sockets, all on')).toMatchObject({
+      status: 'not met',
+      measured: 'p99 90.0 ms; bare Bun (d) p99 120.0 ms, 0.75x',
+    })
   })
 
   test('docs/performance.md is the run itself: machine, targets met of judged, and the printed tables', () => {

@@ -213,7 +213,12 @@ describe('taskline all', () => {
 
   test('migrated the empty database, then started both roles', async () => {
     type Line = { msg: string; role?: string; applied?: string[] }
-    const read = () => all.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line)
+    const read = () =>
+      all
+        .stderr()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Line)
     // The api answers /readyz before the worker in the same process has logged its start.
     const lines = await eventually(async () => ((ls) => ls.some((l) => l.msg === 'worker started') && ls)(read()), 10_000, 50)
     expect(lines.find((l) => l.msg === 'migrations applied')?.applied).toEqual(migrationNames)

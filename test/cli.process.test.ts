@@ -67,33 +67,41 @@ async function taskStatus(id: number): Promise<string> {
 }
 
 describe('taskline CLI (child process against a running system)', () => {
-  test('--help and --version', async () => {
-    const help = await cli(['--help'])
-    expect(help.code).toBe(0)
-    expect(help.stdout).toContain('Usage: taskline COMMAND')
-    for (const c of ['create', 'list', 'show', 'watch', 'cancel', 'retry', 'events']) expect(help.stdout).toContain(`  ${c}`)
+  test(
+    '--help and --version',
+    async () => {
+      const help = await cli(['--help'])
+      expect(help.code).toBe(0)
+      expect(help.stdout).toContain('Usage: taskline COMMAND')
+      for (const c of ['create', 'list', 'show', 'watch', 'cancel', 'retry', 'events']) expect(help.stdout).toContain(`  ${c}`)
 
-    const version = await cli(['--version'])
-    expect(version).toEqual({ code: 0, stdout: `taskline ${pkg.version}\n`, stderr: '' })
-  }, SLOW)
+      const version = await cli(['--version'])
+      expect(version).toEqual({ code: 0, stdout: `taskline ${pkg.version}\n`, stderr: '' })
+    },
+    SLOW,
+  )
 
-  test('create prints the task; --json prints the API body', async () => {
-    const r = await cli(['create', 'from the cli', '--payload', '{"duration_ms": 0}', '--max-attempts', '2'])
-    expect(r.code).toBe(0)
-    expect(r.stderr).toBe('')
-    expect(r.stdout).toMatch(/^id: +\d+$/m)
-    expect(r.stdout).toMatch(/^title: +from the cli$/m)
-    expect(r.stdout).toMatch(/^status: +PENDING$/m)
-    expect(r.stdout).toMatch(/^attempts: +0\/2$/m)
+  test(
+    'create prints the task; --json prints the API body',
+    async () => {
+      const r = await cli(['create', 'from the cli', '--payload', '{"duration_ms": 0}', '--max-attempts', '2'])
+      expect(r.code).toBe(0)
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toMatch(/^id: +\d+$/m)
+      expect(r.stdout).toMatch(/^title: +from the cli$/m)
+      expect(r.stdout).toMatch(/^status: +PENDING$/m)
+      expect(r.stdout).toMatch(/^attempts: +0\/2$/m)
 
-    const j = await cli(['create', 'json one', '--json', '--type', 'demo'])
-    expect(j.code).toBe(0)
-    const task = JSON.parse(j.stdout)
-    expect(task).toMatchObject({ title: 'json one', type: 'demo', status: 'PENDING', seq: 1 })
-    // The API's JSON as sent: the same keys in the same order as a GET.
-    const fetched = (await (await fetch(`${sys.http}/api/tasks/${task.id}/`)).json()) as object
-    expect(Object.keys(task)).toEqual(Object.keys(fetched))
-  }, SLOW)
+      const j = await cli(['create', 'json one', '--json', '--type', 'demo'])
+      expect(j.code).toBe(0)
+      const task = JSON.parse(j.stdout)
+      expect(task).toMatchObject({ title: 'json one', type: 'demo', status: 'PENDING', seq: 1 })
+      // The API's JSON as sent: the same keys in the same order as a GET.
+      const fetched = (await (await fetch(`${sys.http}/api/tasks/${task.id}/`)).json()) as object
+      expect(Object.keys(task)).toEqual(Object.keys(fetched))
+    },
+    SLOW,
+  )
 
   test('create --watch with stdout a pipe prints one line per change, ends COMPLETED and exits 0', async () => {
     const r = await cli(['create', 'watched', '--payload', '{"steps": 3}', '--watch'])
@@ -126,47 +134,57 @@ describe('taskline CLI (child process against a running system)', () => {
     expect(lines(r.stdout)).toEqual([expect.stringMatching(/^\d+ COMPLETED 100%$/), 'result: {"steps":1,"duration_ms":0}'])
   })
 
-  test('list shows an aligned table, --status filters, --json is the API page', async () => {
-    const done = (await postJson(`${sys.http}/api/tasks/`, { title: 'listed done', payload: { duration_ms: 0 } })).body
-    const waiting = (await postJson(`${sys.http}/api/tasks/`, { title: 'listed slow', payload: { duration_ms: 60_000 } })).body
-    await eventually(async () => (await taskStatus(done.id)) === 'COMPLETED')
+  test(
+    'list shows an aligned table, --status filters, --json is the API page',
+    async () => {
+      const done = (await postJson(`${sys.http}/api/tasks/`, { title: 'listed done', payload: { duration_ms: 0 } })).body
+      const waiting = (await postJson(`${sys.http}/api/tasks/`, { title: 'listed slow', payload: { duration_ms: 60_000 } })).body
+      await eventually(async () => (await taskStatus(done.id)) === 'COMPLETED')
 
-    const r = await cli(['list', '--limit', '100'])
-    expect(r.code).toBe(0)
-    const [header, ...rows] = lines(r.stdout)
-    expect(header).toMatch(/^ID +STATUS +PROGRESS +ATTEMPTS +TITLE +CREATED$/)
-    const row = (id: number) => rows.find((l) => l.trimStart().startsWith(`${id} `))
-    expect(row(done.id)).toMatch(/COMPLETED +100% +1\/3 +listed done +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/)
-    expect(row(waiting.id)).toMatch(/(PENDING|PROCESSING) +\d+% +[01]\/3 +listed slow /)
-    // Aligned: every row's STATUS column starts where the header's does.
-    const statusCol = header!.indexOf('STATUS')
-    for (const l of rows) expect(l.slice(statusCol)).toMatch(/^[A-Z]+ /)
+      const r = await cli(['list', '--limit', '100'])
+      expect(r.code).toBe(0)
+      const [header, ...rows] = lines(r.stdout)
+      expect(header).toMatch(/^ID +STATUS +PROGRESS +ATTEMPTS +TITLE +CREATED$/)
+      const row = (id: number) => rows.find((l) => l.trimStart().startsWith(`${id} `))
+      expect(row(done.id)).toMatch(/COMPLETED +100% +1\/3 +listed done +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/)
+      expect(row(waiting.id)).toMatch(/(PENDING|PROCESSING) +\d+% +[01]\/3 +listed slow /)
+      // Aligned: every row's STATUS column starts where the header's does.
+      const statusCol = header!.indexOf('STATUS')
+      for (const l of rows) expect(l.slice(statusCol)).toMatch(/^[A-Z]+ /)
 
-    const completed = await cli(['list', '--status', 'completed'])
-    expect(completed.code).toBe(0)
-    const statuses = lines(completed.stdout).slice(1).map((l) => l.trim().split(/ +/)[1])
-    expect(statuses.length).toBeGreaterThan(0)
-    expect(new Set(statuses)).toEqual(new Set(['COMPLETED']))
-    expect(completed.stdout).not.toContain('listed slow')
+      const completed = await cli(['list', '--status', 'completed'])
+      expect(completed.code).toBe(0)
+      const statuses = lines(completed.stdout)
+        .slice(1)
+        .map((l) => l.trim().split(/ +/)[1])
+      expect(statuses.length).toBeGreaterThan(0)
+      expect(new Set(statuses)).toEqual(new Set(['COMPLETED']))
+      expect(completed.stdout).not.toContain('listed slow')
 
-    const json = await cli(['list', '--status', 'COMPLETED', '--json'])
-    const page = JSON.parse(json.stdout)
-    expect(page.results.map((t: any) => t.status)).toEqual(page.results.map(() => 'COMPLETED'))
-    expect(page).toHaveProperty('next')
-    await fetch(`${sys.http}/api/tasks/${waiting.id}/cancel/`, { method: 'POST' })
-  }, SLOW)
+      const json = await cli(['list', '--status', 'COMPLETED', '--json'])
+      const page = JSON.parse(json.stdout)
+      expect(page.results.map((t: any) => t.status)).toEqual(page.results.map(() => 'COMPLETED'))
+      expect(page).toHaveProperty('next')
+      await fetch(`${sys.http}/api/tasks/${waiting.id}/cancel/`, { method: 'POST' })
+    },
+    SLOW,
+  )
 
-  test('show prints key: value lines; a missing id is one error line and exit 1', async () => {
-    const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'shown', payload: { duration_ms: 0 } })
-    const r = await cli(['show', String(body.id)])
-    expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(new RegExp(`^id: +${body.id}$`, 'm'))
-    expect(r.stdout).toMatch(/^title: +shown$/m)
-    expect(r.stdout).toMatch(/^payload: +\{"duration_ms":0\}$/m)
+  test(
+    'show prints key: value lines; a missing id is one error line and exit 1',
+    async () => {
+      const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'shown', payload: { duration_ms: 0 } })
+      const r = await cli(['show', String(body.id)])
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(new RegExp(`^id: +${body.id}$`, 'm'))
+      expect(r.stdout).toMatch(/^title: +shown$/m)
+      expect(r.stdout).toMatch(/^payload: +\{"duration_ms":0\}$/m)
 
-    const missing = await cli(['show', '999999'])
-    expect(missing).toEqual({ code: 1, stdout: '', stderr: 'error: task 999999 not found (not_found)\n' })
-  }, SLOW)
+      const missing = await cli(['show', '999999'])
+      expect(missing).toEqual({ code: 1, stdout: '', stderr: 'error: task 999999 not found (not_found)\n' })
+    },
+    SLOW,
+  )
 
   test('events lists the history oldest first', async () => {
     const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'history', payload: { duration_ms: 0 } })
@@ -182,86 +200,110 @@ describe('taskline CLI (child process against a running system)', () => {
     ])
   })
 
-  test('events follows every page of a long history; --limit prints one page and says how to get the next', async () => {
-    const { id } = await sys.db.insertInto('tasks').values({ title: 'long history', status: 'COMPLETED' }).returning('id').executeTakeFirstOrThrow()
-    await sql`insert into task_events (task_id, seq, status, progress) select ${id}, g, 'PROCESSING', 0 from generate_series(1, 2500) g`.execute(sys.db)
-    const all = await cli(['events', String(id), '--json'])
-    expect(all.code).toBe(0)
-    expect(JSON.parse(all.stdout).results.map((e: any) => e.seq)).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1))
-    const page = await cli(['events', String(id), '--after-seq', '100', '--limit', '5'])
-    expect(page.code).toBe(0)
-    expect(lines(page.stdout).slice(1).map((l) => l.trim().split(/ +/)[0])).toEqual(['101', '102', '103', '104', '105'])
-    expect(page.stderr).toBe(`more: taskline events ${id} --after-seq 105 --limit 5\n`)
-    const bad = await cli(['events', String(id), '--limit', '1001'])
-    expect(bad.code).toBe(2)
-    expect(bad.stderr).toStartWith('error: --limit must be at most 1000')
-  }, SLOW)
+  test(
+    'events follows every page of a long history; --limit prints one page and says how to get the next',
+    async () => {
+      const { id } = await sys.db.insertInto('tasks').values({ title: 'long history', status: 'COMPLETED' }).returning('id').executeTakeFirstOrThrow()
+      await sql`insert into task_events (task_id, seq, status, progress) select ${id}, g, 'PROCESSING', 0 from generate_series(1, 2500) g`.execute(sys.db)
+      const all = await cli(['events', String(id), '--json'])
+      expect(all.code).toBe(0)
+      expect(JSON.parse(all.stdout).results.map((e: any) => e.seq)).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1))
+      const page = await cli(['events', String(id), '--after-seq', '100', '--limit', '5'])
+      expect(page.code).toBe(0)
+      expect(
+        lines(page.stdout)
+          .slice(1)
+          .map((l) => l.trim().split(/ +/)[0]),
+      ).toEqual(['101', '102', '103', '104', '105'])
+      expect(page.stderr).toBe(`more: taskline events ${id} --after-seq 105 --limit 5\n`)
+      const bad = await cli(['events', String(id), '--limit', '1001'])
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toStartWith('error: --limit must be at most 1000')
+    },
+    SLOW,
+  )
 
-  test('bad usage exits 2 with the usage text', async () => {
-    const cases = [
-      [],
-      ['frobnicate'],
-      ['show'],
-      ['show', 'abc'],
-      ['show', '1', '2'],
-      ['list', '--payload', '{}'],
-      ['list', '--limit', '0'],
-      ['list', '--status', 'DONE'],
-      ['create', 'x', '--payload', 'nope'],
-      ['create', 'x', '--payload', '[1]'],
-      ['create', 'x', '--bogus'],
-      ['create', 'x', '--max-attempts', 'many'],
-    ]
-    const runs = await Promise.all(cases.map((args) => cli(args)))
-    runs.forEach((r, i) => {
-      expect({ args: cases[i], code: r.code, stdout: r.stdout }).toEqual({ args: cases[i], code: 2, stdout: '' })
-      expect(r.stderr).toMatch(/^error: .+\n\nUsage: taskline /)
-    })
-    const showAbc = runs[3]!
-    expect(lines(showAbc.stderr)[0]).toBe('error: ID must be a positive integer')
-    expect(showAbc.stderr).toContain('Usage: taskline show ID')
-  }, SLOW)
+  test(
+    'bad usage exits 2 with the usage text',
+    async () => {
+      const cases = [
+        [],
+        ['frobnicate'],
+        ['show'],
+        ['show', 'abc'],
+        ['show', '1', '2'],
+        ['list', '--payload', '{}'],
+        ['list', '--limit', '0'],
+        ['list', '--status', 'DONE'],
+        ['create', 'x', '--payload', 'nope'],
+        ['create', 'x', '--payload', '[1]'],
+        ['create', 'x', '--bogus'],
+        ['create', 'x', '--max-attempts', 'many'],
+      ]
+      const runs = await Promise.all(cases.map((args) => cli(args)))
+      runs.forEach((r, i) => {
+        expect({ args: cases[i], code: r.code, stdout: r.stdout }).toEqual({ args: cases[i], code: 2, stdout: '' })
+        expect(r.stderr).toMatch(/^error: .+\n\nUsage: taskline /)
+      })
+      const showAbc = runs[3]!
+      expect(lines(showAbc.stderr)[0]).toBe('error: ID must be a positive integer')
+      expect(showAbc.stderr).toContain('Usage: taskline show ID')
+    },
+    SLOW,
+  )
 
   test('a request the API rejects prints the error and one line per invalid field, exit 1', async () => {
     const r = await cli(['create', '   ', '--max-attempts', '1000'])
     expect(r.code).toBe(1)
     expect(r.stdout).toBe('')
-    expect(lines(r.stderr)).toEqual(['error: invalid request (validation_error)', '  title: title must not be empty', expect.stringMatching(/^  max_attempts: /)])
+    expect(lines(r.stderr)).toEqual([
+      'error: invalid request (validation_error)',
+      '  title: title must not be empty',
+      expect.stringMatching(/^ {2}max_attempts: /),
+    ])
   })
 
-  test('cancel and retry', async () => {
-    const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'to cancel', payload: { duration_ms: 60_000 } })
-    const cancelled = await cli(['cancel', String(body.id)])
-    expect(cancelled).toEqual({ code: 0, stdout: `task ${body.id} CANCELLED: to cancel\n`, stderr: '' })
-    expect(await taskStatus(body.id)).toBe('CANCELLED')
+  test(
+    'cancel and retry',
+    async () => {
+      const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'to cancel', payload: { duration_ms: 60_000 } })
+      const cancelled = await cli(['cancel', String(body.id)])
+      expect(cancelled).toEqual({ code: 0, stdout: `task ${body.id} CANCELLED: to cancel\n`, stderr: '' })
+      expect(await taskStatus(body.id)).toBe('CANCELLED')
 
-    const again = await cli(['cancel', String(body.id)])
-    expect(again.code).toBe(1)
-    expect(lines(again.stderr)).toEqual([expect.stringMatching(/^error: .+ \(conflict\)$/)])
+      const again = await cli(['cancel', String(body.id)])
+      expect(again.code).toBe(1)
+      expect(lines(again.stderr)).toEqual([expect.stringMatching(/^error: .+ \(conflict\)$/)])
 
-    const retried = await cli(['retry', String(body.id), '--json'])
-    expect(retried.code).toBe(0)
-    expect(JSON.parse(retried.stdout)).toMatchObject({ id: body.id, status: 'PENDING', attempts: 0 })
-    await cli(['cancel', String(body.id)])
-  }, SLOW)
+      const retried = await cli(['retry', String(body.id), '--json'])
+      expect(retried.code).toBe(0)
+      expect(JSON.parse(retried.stdout)).toMatchObject({ id: body.id, status: 'PENDING', attempts: 0 })
+      await cli(['cancel', String(body.id)])
+    },
+    SLOW,
+  )
 
-  test('the API not running is one clear line and exit 1', async () => {
-    const closed = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
-    const url = `http://127.0.0.1:${closed.port}`
-    await closed.stop(true)
-    for (const args of [['list'], ['watch', '1'], ['create', 'x', '--watch']]) {
-      const r = await cli(args, { TASKLINE_URL: url })
-      expect({ args, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
-        args,
-        code: 1,
-        stdout: '',
-        stderr: `error: the Taskline API is not reachable at ${url} (connection refused)\n`,
-      })
-    }
-    // --url wins over TASKLINE_URL.
-    const r = await cli(['--url', url, 'list'])
-    expect(r.stderr).toContain(`not reachable at ${url}`)
-  }, SLOW)
+  test(
+    'the API not running is one clear line and exit 1',
+    async () => {
+      const closed = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
+      const url = `http://127.0.0.1:${closed.port}`
+      await closed.stop(true)
+      for (const args of [['list'], ['watch', '1'], ['create', 'x', '--watch']]) {
+        const r = await cli(args, { TASKLINE_URL: url })
+        expect({ args, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+          args,
+          code: 1,
+          stdout: '',
+          stderr: `error: the Taskline API is not reachable at ${url} (connection refused)\n`,
+        })
+      }
+      // --url wins over TASKLINE_URL.
+      const r = await cli(['--url', url, 'list'])
+      expect(r.stderr).toContain(`not reachable at ${url}`)
+    },
+    SLOW,
+  )
 
   test('watch survives an API restart: it reconnects with after_seq and misses nothing', async () => {
     const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'outlives its api', payload: { duration_ms: 3000, steps: 10 } })
@@ -302,7 +344,20 @@ describe('taskline CLI (child process against a running system)', () => {
 describe('taskline CLI tokens (against a stub API)', () => {
   const seen: { authorization: string | null; wsToken: string | null; protocols: string | null }[] = []
   let stub: Server<undefined>
-  const task = { id: 7, title: 'stubbed', type: 'demo', payload: {}, status: 'PROCESSING', attempts: 1, max_attempts: 3, progress: 0.5, seq: 3, result: null, error: null, created_at: '2026-01-01T00:00:00.000Z' }
+  const task = {
+    id: 7,
+    title: 'stubbed',
+    type: 'demo',
+    payload: {},
+    status: 'PROCESSING',
+    attempts: 1,
+    max_attempts: 3,
+    progress: 0.5,
+    seq: 3,
+    result: null,
+    error: null,
+    created_at: '2026-01-01T00:00:00.000Z',
+  }
 
   beforeAll(() => {
     stub = Bun.serve({
@@ -320,7 +375,18 @@ describe('taskline CLI tokens (against a stub API)', () => {
       },
       websocket: {
         open(ws) {
-          ws.send(JSON.stringify({ kind: 'change', task_id: 7, seq: 4, status: 'COMPLETED', progress: 1, at: task.created_at, cursor: 9, detail: { result: { ok: true } } }))
+          ws.send(
+            JSON.stringify({
+              kind: 'change',
+              task_id: 7,
+              seq: 4,
+              status: 'COMPLETED',
+              progress: 1,
+              at: task.created_at,
+              cursor: 9,
+              detail: { result: { ok: true } },
+            }),
+          )
         },
         message() {},
       },

@@ -68,7 +68,8 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
   const row = (id: number) => page.locator(`#task-rows tr[data-task-id="${id}"]`)
   const waitForStatus = (id: number, ...statuses: string[]) =>
     page.waitForFunction(
-      ([id, statuses]) => statuses.includes((globalThis as any).document.querySelector(`#task-rows tr[data-task-id="${id}"]`)?.getAttribute('data-status') ?? ''),
+      ([id, statuses]) =>
+        statuses.includes((globalThis as any).document.querySelector(`#task-rows tr[data-task-id="${id}"]`)?.getAttribute('data-status') ?? ''),
       [id, statuses] as const,
       { timeout: 10_000 },
     )
@@ -100,7 +101,7 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await page.waitForSelector('#connection[data-state="connected"]', { timeout: 10_000 })
     // Records each row's status and bar value on every DOM change, so a test can check the order things were shown in.
     await page.evaluate(() => {
-      const w = (globalThis as any)
+      const w = globalThis as any
       w.__rows = {}
       const record = () => {
         for (const tr of w.document.querySelectorAll('#task-rows tr[data-task-id]')) {
@@ -143,7 +144,7 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await expect(page.locator('#counts [data-status="COMPLETED"] .count-n').textContent()).resolves.toBe('1')
   })
 
-  test('an invalid form shows the API\'s errors next to the fields they name, and creates nothing', async () => {
+  test("an invalid form shows the API's errors next to the fields they name, and creates nothing", async () => {
     const taskCount = async () => ((await (await fetch(`${sys.http}/api/tasks/?limit=100`)).json()) as { results: unknown[] }).results.length
     const before = await taskCount()
     await page.fill('#f-title', '')

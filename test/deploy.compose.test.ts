@@ -25,17 +25,23 @@ const fields = configSchema.shape as Record<string, (typeof configSchema.shape)[
 function environment(service: any): Record<string, string> {
   const env = service?.environment ?? {}
   if (Array.isArray(env)) {
-    return Object.fromEntries(env.map((line: string) => {
-      const i = line.indexOf('=')
-      return i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1)]
-    }))
+    return Object.fromEntries(
+      env.map((line: string) => {
+        const i = line.indexOf('=')
+        return i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1)]
+      }),
+    )
   }
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]))
 }
 
 /** command as a list, whichever of compose's two forms is used. */
 const command = (service: any): string[] =>
-  Array.isArray(service?.command) ? service.command.map(String) : String(service?.command ?? '').split(/\s+/).filter(Boolean)
+  Array.isArray(service?.command)
+    ? service.command.map(String)
+    : String(service?.command ?? '')
+        .split(/\s+/)
+        .filter(Boolean)
 
 const condition = (service: any, dep: string): string | undefined => service?.depends_on?.[dep]?.condition
 
@@ -192,7 +198,10 @@ describe('Dockerfile', () => {
     const copies = named(instructions, 'COPY').filter((l) => !/--from=/.test(l))
     expect(copies.length).toBeGreaterThan(0)
     const sources = copies.flatMap((line) => {
-      const args = line.split(/\s+/).slice(1).filter((a) => !a.startsWith('--'))
+      const args = line
+        .split(/\s+/)
+        .slice(1)
+        .filter((a) => !a.startsWith('--'))
       return args.slice(0, -1) // the last argument is the destination
     })
     for (const src of sources) {

@@ -14,7 +14,7 @@ const runs = Number(process.env.FUZZ_RUNS ?? 1500)
 let sys: TestSystem
 let alice: string
 let bob: string
-let bobsTasks: number[] = []
+const bobsTasks: number[] = []
 beforeAll(async () => {
   // No worker: another owner's rows must stay exactly as they were, so nothing may run them.
   sys = await startSystem({ workers: 0, env: { AUTH: 'required', MAX_BODY_BYTES: 64 * 1024 } })
@@ -53,11 +53,24 @@ const path = fc.oneof(
   fc.constantFrom(...[0, 1, 2].map((i) => `BOB${i}`)).map((k) => k), // placeholders for bob's ids, filled in below
   weirdString.map((s) => `/api/tasks/${enc(s)}`),
   // Names every plain object has: a lookup by a path segment must not find them.
-  fc.tuple(fc.constantFrom('/docs/', '/api/tasks/', '/ws/tasks/', '/'), fc.constantFrom('__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__', 'init.js')).map(([a, b]) => a + b),
+  fc
+    .tuple(
+      fc.constantFrom('/docs/', '/api/tasks/', '/ws/tasks/', '/'),
+      fc.constantFrom('__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__', 'init.js'),
+    )
+    .map(([a, b]) => a + b),
 )
 const query = fc.dictionary(fc.constantFrom('status', 'limit', 'cursor', 'after', 'after_seq', 'token', 'x'), weirdString, { maxKeys: 3 })
 const jsonBody = fc.oneof(
-  fc.record({ title: weirdString, type: fc.option(weirdString), payload: fc.option(fc.jsonValue()), max_attempts: fc.option(fc.oneof(fc.integer(), fc.double(), weirdString)) }, { requiredKeys: [] }),
+  fc.record(
+    {
+      title: weirdString,
+      type: fc.option(weirdString),
+      payload: fc.option(fc.jsonValue()),
+      max_attempts: fc.option(fc.oneof(fc.integer(), fc.double(), weirdString)),
+    },
+    { requiredKeys: [] },
+  ),
   fc.jsonValue({ maxDepth: 30 }),
   fc.json(),
   fc.integer({ min: 1, max: 200 }).map((d) => '['.repeat(d) + ']'.repeat(d)),
@@ -72,7 +85,15 @@ const request = fc.record({
   path,
   query,
   body: fc.option(rawBody),
-  contentType: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/vnd.api+json', ''),
+  contentType: fc.constantFrom(
+    'application/json',
+    'application/json; charset=utf-8',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/vnd.api+json',
+    '',
+  ),
   auth: fc.constantFrom('alice', 'alice', 'alice', 'bob-forged', 'garbage', 'none'),
   idempotencyKey: fc.option(weirdString),
 })
@@ -88,20 +109,42 @@ function expectWellFormed(method: string, status: number, contentType: string | 
 
 // Header values a broken or hostile client sends; CR and LF are left out, since they would end the header line.
 const headerValue = fc.oneof(
-  fc.constantFrom('', 'null', 'file://', 'http://', '://', 'http://[::1', 'http://%', 'https://evil.example', 'http://127.0.0.1', 'data:,', '*', '%00', 'undefined', '__proto__'),
+  fc.constantFrom(
+    '',
+    'null',
+    'file://',
+    'http://',
+    '://',
+    'http://[::1',
+    'http://%',
+    'https://evil.example',
+    'http://127.0.0.1',
+    'data:,',
+    '*',
+    '%00',
+    'undefined',
+    '__proto__',
+  ),
   fc.string({ maxLength: 80 }).map((s) => s.replace(/[^\x20-\x7e\t]/g, '?')),
   fc.string({ maxLength: 2000 }).map((s) => s.replace(/[^\x20-\x7e]/g, 'x')),
 )
 const tokenLike = fc.oneof(
-  fc.constantFrom('ALICE', 'ALICE', 'BOB-FORGED', 'tl_', 'tl_0001_x', 'tl_1_', 'tl__', 'tl_99999999999999999999_' + 'a'.repeat(43)),
+  fc.constantFrom('ALICE', 'ALICE', 'BOB-FORGED', 'tl_', 'tl_0001_x', 'tl_1_', 'tl__', `tl_99999999999999999999_${'a'.repeat(43)}`),
   headerValue,
 )
-const authorization = fc.oneof(tokenLike.map((t) => `Bearer ${t}`), fc.constantFrom('Bearer', 'Basic YTpi', 'bearer  ALICE'), headerValue)
+const authorization = fc.oneof(
+  tokenLike.map((t) => `Bearer ${t}`),
+  fc.constantFrom('Bearer', 'Basic YTpi', 'bearer  ALICE'),
+  headerValue,
+)
 const protocolOffer = fc.array(fc.oneof(fc.constantFrom('taskline'), tokenLike), { maxLength: 4 }).map((a) => a.join(', '))
 /** Every header the issue names, with the values each may take. */
 const headerArbs = {
   origin: headerValue,
-  host: fc.oneof(fc.constantFrom('THIS', 'THIS', 'evil.example', '127.0.0.1', 'localhost:1', '[::1]', 'a:b:c'), headerValue.filter((v) => v.trim() !== '')),
+  host: fc.oneof(
+    fc.constantFrom('THIS', 'THIS', 'evil.example', '127.0.0.1', 'localhost:1', '[::1]', 'a:b:c'),
+    headerValue.filter((v) => v.trim() !== ''),
+  ),
   authorization,
   'sec-websocket-protocol': protocolOffer,
   'sec-websocket-key': fc.oneof(fc.constantFrom('dGhlIHNhbXBsZSBub25jZQ=='), headerValue),
@@ -128,7 +171,7 @@ describe('fuzzing the running API', () => {
     await fc.assert(
       fc.asyncProperty(request, async (r) => {
         tried++
-        let p = r.path.replace(/^BOB(\d)$/, (_, i) => `/api/tasks/${bobsTasks[Number(i)]}/`)
+        const p = r.path.replace(/^BOB(\d)$/, (_, i) => `/api/tasks/${bobsTasks[Number(i)]}/`)
         const qs = new URLSearchParams(r.query).toString()
         const headers: Record<string, string> = {}
         if (r.contentType) headers['content-type'] = r.contentType
@@ -157,7 +200,11 @@ describe('fuzzing the running API', () => {
 
   /** Sends one raw request with the fuzzed headers; placeholders become the real host and tokens. */
   function sendRaw(method: string, target: string, fuzzed: Record<string, string>, base: [string, string][] = []): Promise<RawResponse> {
-    const fill = (v: string) => v.replaceAll('THIS', new URL(sys.http).host).replaceAll('BOB-FORGED', `${bob.slice(0, -2)}xx`).replaceAll('ALICE', alice)
+    const fill = (v: string) =>
+      v
+        .replaceAll('THIS', new URL(sys.http).host)
+        .replaceAll('BOB-FORGED', `${bob.slice(0, -2)}xx`)
+        .replaceAll('ALICE', alice)
     const headers = new Map<string, string>([['host', 'THIS'], ...base])
     for (const [k, v] of Object.entries(fuzzed)) headers.set(k, v)
     const body = method === 'POST' ? '{"title":"fuzzed headers"}' : undefined
@@ -212,13 +259,26 @@ describe('fuzzing the running API', () => {
       expect(((await res.json()) as any).error.code).toBe('not_found')
     }
     for (const origin of ['null', 'http://[::1', 'not a url']) {
-      const res = await sendRaw('GET', '/ws/tasks/', { origin }, [['upgrade', 'websocket'], ['connection', 'Upgrade'], ['sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ=='], ['sec-websocket-version', '13'], ['authorization', 'Bearer ALICE']])
+      const res = await sendRaw('GET', '/ws/tasks/', { origin }, [
+        ['upgrade', 'websocket'],
+        ['connection', 'Upgrade'],
+        ['sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+        ['sec-websocket-version', '13'],
+        ['authorization', 'Bearer ALICE'],
+      ])
       expect({ origin, status: res.status, code: JSON.parse(res.body).error.code }).toEqual({ origin, status: 403, code: 'forbidden_origin' })
     }
   })
 
   test('random client frames never crash the API', async () => {
-    const frames = fc.sample(fc.oneof(weirdString, fc.uint8Array({ maxLength: 2000 }), fc.jsonValue().map((v) => JSON.stringify(v))), Math.max(50, Math.floor(runs / 10)))
+    const frames = fc.sample(
+      fc.oneof(
+        weirdString,
+        fc.uint8Array({ maxLength: 2000 }),
+        fc.jsonValue().map((v) => JSON.stringify(v)),
+      ),
+      Math.max(50, Math.floor(runs / 10)),
+    )
     for (const frame of frames) {
       const ws = await connect(`${sys.ws}/ws/tasks/?token=${alice}`)
       ws.ws.send(frame)

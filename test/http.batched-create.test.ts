@@ -13,13 +13,26 @@ beforeAll(async () => {
 afterAll(() => sys.stop())
 
 test('concurrent POSTs share INSERTs, yet each answer is its own task, as stored', async () => {
-  const sent = Array.from({ length: 60 }, (_, i) => ({ title: `batched ${i}`, payload: { duration_ms: i }, max_attempts: 1 + (i % 5), ...(i % 2 ? { timeout_ms: 1000 + i } : {}) }))
+  const sent = Array.from({ length: 60 }, (_, i) => ({
+    title: `batched ${i}`,
+    payload: { duration_ms: i },
+    max_attempts: 1 + (i % 5),
+    ...(i % 2 ? { timeout_ms: 1000 + i } : {}),
+  }))
   const answers = await Promise.all(sent.map((body) => postJson(`${sys.http}/api/tasks`, body)))
   answers.forEach((a, i) => {
     expect(a.status).toBe(201)
     expect(a.body).toMatchObject({ ...sent[i], timeout_ms: sent[i]!.timeout_ms ?? null, status: 'PENDING', seq: 1 })
   })
-  const rows = await sys.db.selectFrom('tasks').select(['id', 'title', 'created_at', 'enqueued_at']).where('id', 'in', answers.map((a) => a.body.id)).execute()
+  const rows = await sys.db
+    .selectFrom('tasks')
+    .select(['id', 'title', 'created_at', 'enqueued_at'])
+    .where(
+      'id',
+      'in',
+      answers.map((a) => a.body.id),
+    )
+    .execute()
   for (const row of rows) expect(row.title).toBe(answers.find((a) => a.body.id === row.id)!.body.title)
   expect(rows.every((r) => r.enqueued_at !== null)).toBe(true)
   // Tasks of one INSERT share its transaction's now(): fewer distinct times than tasks means creates were batched.
@@ -48,7 +61,10 @@ test('a create that comes while an INSERT is stuck goes in a second INSERT besid
   const inserter = createTaskInserter({ db: sys.db, redis: sys.redis, keys: streamKeys(sys.prefix), eventsMaxLen: 1000, logger: createLogger('error') })
   const row = (title: string) => ({ title, type: 'demo', payload: {}, max_attempts: 1, owner_id: null, idempotency_key: null })
   const waitingInserts = async () =>
-    Number((await sql<{ n: string }>`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%insert into tasks%'`.execute(sys.db)).rows[0]!.n)
+    Number(
+      (await sql<{ n: string }>`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%insert into tasks%'`.execute(sys.db))
+        .rows[0]!.n,
+    )
   // A transaction holding tasks in SHARE mode keeps every INSERT into it waiting until it ends.
   const adds: Promise<{ title: string }>[] = []
   await sys.db.connection().execute(async (conn) => {

@@ -27,7 +27,15 @@ afterAll(() => {
 const send = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
   call(path, { method, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
 
-const countTasks = async () => Number((await h.db.selectFrom('tasks').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+const countTasks = async () =>
+  Number(
+    (
+      await h.db
+        .selectFrom('tasks')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  )
 
 function expectNamed(res: { status: number; body: any }, path: string) {
   expect(res.status).toBe(400)
@@ -46,7 +54,7 @@ describe('lone surrogates', () => {
 
   test('a payload string or key holding one, at any depth, is a 400 naming payload', async () => {
     const before = await countTasks()
-    for (const payload of [{ note: 'a\uD800b' }, { ['k\uDC00']: 1 }, { deep: [{ x: ['ok', { y: '\uD83D' }] }] }]) {
+    for (const payload of [{ note: 'a\uD800b' }, { 'k\uDC00': 1 }, { deep: [{ x: ['ok', { y: '\uD83D' }] }] }]) {
       expectNamed(await send('POST', '/api/tasks/', { title: 'fine', type: anyPayload, payload }), 'payload')
     }
     expect(await countTasks()).toBe(before)
@@ -60,7 +68,7 @@ describe('lone surrogates', () => {
   })
 
   test('well-formed pairs (emoji) are stored and answered exactly as sent; a retry is the same task', async () => {
-    const body = { title: 'ok 😀 \u{10FFFF}', type: anyPayload, payload: { note: '😀', ['😀']: ['\u{1F600}'] } }
+    const body = { title: 'ok 😀 \u{10FFFF}', type: anyPayload, payload: { note: '😀', '😀': ['\u{1F600}'] } }
     const first = await send('POST', '/api/tasks/', body, { 'idempotency-key': 'pairs' })
     expect(first.status).toBe(201)
     expect(first.body).toMatchObject(body)

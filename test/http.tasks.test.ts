@@ -9,7 +9,7 @@ import { appUnderTest } from './helpers/app'
  */
 
 const h = appUnderTest()
-const { redis, prefix, keys, call } = h
+const { redis, keys, call } = h
 
 const json = { 'content-type': 'application/json' }
 const post = (body: unknown, headers: Record<string, string> = {}) =>
@@ -35,8 +35,7 @@ const setStatus = (id: number, status: TaskStatus, extra: Record<string, unknown
     .where('id', '=', id)
     .execute()
 const row = (id: number) => h.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst()
-const eventRows = (id: number) =>
-  h.db.selectFrom('task_events').selectAll().where('task_id', '=', id).orderBy('seq').execute()
+const eventRows = (id: number) => h.db.selectFrom('task_events').selectAll().where('task_id', '=', id).orderBy('seq').execute()
 
 function expectError(body: any, code: string) {
   expect(Object.keys(body)).toEqual(['error'])

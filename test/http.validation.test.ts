@@ -7,7 +7,7 @@ import { appUnderTest } from './helpers/app'
  */
 
 const h = appUnderTest()
-const { redis, prefix, keys, call } = h
+const { redis, keys, call } = h
 
 const json = { 'content-type': 'application/json' }
 const post = (body: unknown, headers: Record<string, string> = {}) =>
@@ -33,7 +33,15 @@ function expectError(body: any, code: string, paths?: string[]) {
   }
 }
 
-const countTasks = async () => Number((await h.db.selectFrom('tasks').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+const countTasks = async () =>
+  Number(
+    (
+      await h.db
+        .selectFrom('tasks')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  )
 const jobsLength = () => redis.xlen(keys.jobs)
 
 describe('POST /api/tasks/ rejects bad bodies with 400 naming the field', () => {
@@ -96,7 +104,12 @@ describe('POST /api/tasks/ rejects bad bodies with 400 naming the field', () => 
     expect(res.body.error.message).toBe('title: title is required')
   })
 
-  for (const [name, raw] of [['an array', '[]'], ['null', 'null'], ['a string', '"hello"'], ['a number', '42']] as const) {
+  for (const [name, raw] of [
+    ['an array', '[]'],
+    ['null', 'null'],
+    ['a string', '"hello"'],
+    ['a number', '42'],
+  ] as const) {
     test(`a JSON body that is ${name} is a 400, not a 500`, async () => {
       const res = await post(raw)
       expect(res.status).toBe(400)
@@ -118,7 +131,11 @@ describe('POST /api/tasks/ rejects bad bodies with 400 naming the field', () => 
 })
 
 describe('bodies that are not JSON', () => {
-  for (const [name, raw] of [['malformed', '{"title": '], ['empty', ''], ['plain text', 'title=x']] as const) {
+  for (const [name, raw] of [
+    ['malformed', '{"title": '],
+    ['empty', ''],
+    ['plain text', 'title=x'],
+  ] as const) {
     test(`${name} JSON is a 400 invalid_json`, async () => {
       const before = await jobsLength()
       const res = await post(raw)

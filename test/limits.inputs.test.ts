@@ -47,7 +47,13 @@ describe('limits on every input', () => {
     await Bun.sleep(1000 - (Date.now() % 1000)) // start at the top of a one-second window
     const urls = sys.apis.map((a) => a.url.href)
     const statuses = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => fetch(`${urls[i % 2]}api/tasks/?limit=1`, { headers: auth() }).then(async (r) => ({ status: r.status, retry: r.headers.get('retry-after'), body: await r.json() as any }))),
+      Array.from({ length: 30 }, (_, i) =>
+        fetch(`${urls[i % 2]}api/tasks/?limit=1`, { headers: auth() }).then(async (r) => ({
+          status: r.status,
+          retry: r.headers.get('retry-after'),
+          body: (await r.json()) as any,
+        })),
+      ),
     )
     const limited = statuses.filter((s) => s.status === 429)
     expect(statuses.filter((s) => s.status === 200).length).toBeLessThanOrEqual(20)
@@ -59,7 +65,9 @@ describe('limits on every input', () => {
     await Bun.sleep(1000) // a fresh rate-limit window
     const a = await connect(`${sys.ws}/ws/tasks/?token=${token}`)
     const b = await connect(`${sys.ws}/ws/tasks/?token=${token}`)
-    const third = await fetch(`${sys.http}/ws/tasks/?token=${token}`, { headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } })
+    const third = await fetch(`${sys.http}/ws/tasks/?token=${token}`, {
+      headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
+    })
     expect(third.status).toBe(429)
     expect(((await third.json()) as any).error.code).toBe('too_many_connections')
     // README promises Retry-After on every 429; a socket slot frees only when another closes.
@@ -87,9 +95,15 @@ describe('limits on every input', () => {
   })
 
   test('CORS answers only listed origins; WebSocket upgrades from other origins are refused', async () => {
-    const allowed = await fetch(`${sys.http}/api/tasks/`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } })
+    const allowed = await fetch(`${sys.http}/api/tasks/`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+    })
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example.com')
-    const other = await fetch(`${sys.http}/api/tasks/`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } })
+    const other = await fetch(`${sys.http}/api/tasks/`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    })
     expect(other.headers.get('access-control-allow-origin')).toBeNull()
     const upgrade = { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' }
     const evil = await fetch(`${sys.http}/ws/tasks/?token=${token}`, { headers: { ...upgrade, origin: 'https://evil.example' } })

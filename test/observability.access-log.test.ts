@@ -22,7 +22,8 @@ beforeAll(async () => {
   alice = await createToken(served.db, 'alice', false)
 })
 
-const accessLine = (requestId: string) => eventually(async () => lines.find((l) => l.msg === 'http' && l.fields.requestId === requestId), 5000, 10, { what: `the access log line of ${requestId}` })
+const accessLine = (requestId: string) =>
+  eventually(async () => lines.find((l) => l.msg === 'http' && l.fields.requestId === requestId), 5000, 10, { what: `the access log line of ${requestId}` })
 
 describe('the access log', () => {
   test('a DELETE is attributed: the owner (token id) and the peer address are on its line', async () => {
@@ -40,9 +41,14 @@ describe('the access log', () => {
     const headers = upgradeHeaders({ authorization: `Bearer ${alice.token}` })
     const res = await requestFrom(`${served.url}/ws/tasks/`, { headers, localAddress: '127.0.0.7' })
     expect(res.status).toBe(101)
-    const line = await eventually(async () => lines.find((l) => l.msg === 'http' && String(l.fields.path).startsWith('/ws/tasks') && l.fields.address === '127.0.0.7'), 5000, 10, {
-      what: 'the access log line of the upgrade',
-    })
+    const line = await eventually(
+      async () => lines.find((l) => l.msg === 'http' && String(l.fields.path).startsWith('/ws/tasks') && l.fields.address === '127.0.0.7'),
+      5000,
+      10,
+      {
+        what: 'the access log line of the upgrade',
+      },
+    )
     expect(line.fields).toMatchObject({ method: 'GET', status: 101, owner: alice.id, address: '127.0.0.7' })
   })
 

@@ -21,7 +21,7 @@ describe('Prometheus metrics', () => {
   const value = (text: string, series: string) => {
     const parse = (s: string) => {
       const m = /^([a-z_]+)\{(.*)\}/.exec(s)
-      return m ? m[1] + '|' + m[2]!.split(',').sort().join(',') : s
+      return m ? `${m[1]}|${m[2]!.split(',').sort().join(',')}` : s
     }
     const want = parse(series)
     const line = text.split('\n').find((l) => !l.startsWith('#') && parse(l.split(' ')[0]!) === want)
@@ -81,13 +81,29 @@ describe('JSON logs', () => {
 
   test('every HTTP line carries the request id echoed in X-Request-Id; worker lines carry the task id', async () => {
     const port = 20000 + Math.floor(Math.random() * 20000)
-    const env = { ...process.env, DATABASE_URL: database.url, REDIS_URL: redisUrl, KEY_PREFIX: prefix, PORT: String(port), HOST: '127.0.0.1', AUTH: 'off', LOG_LEVEL: 'info', LOG_FORMAT: 'json', DEMO_WORK_MS: '0', WORKER_METRICS_PORT: '0' }
+    const env = {
+      ...process.env,
+      DATABASE_URL: database.url,
+      REDIS_URL: redisUrl,
+      KEY_PREFIX: prefix,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      AUTH: 'off',
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+      DEMO_WORK_MS: '0',
+      WORKER_METRICS_PORT: '0',
+    }
     const api = Bun.spawn(['bun', 'src/bin/api.ts'], { cwd: `${import.meta.dir}/..`, env, stderr: 'pipe', stdout: 'ignore' })
     const worker = Bun.spawn(['bun', 'src/bin/worker.ts'], { cwd: `${import.meta.dir}/..`, env, stderr: 'pipe', stdout: 'ignore' })
     children.push(api, worker)
     const base = `http://127.0.0.1:${port}`
     await eventually(async () => (await fetch(`${base}/readyz`)).ok, 15_000, 100)
-    const created = await fetch(`${base}/api/tasks/`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'trace-me-42' }, body: '{"title":"logged"}' })
+    const created = await fetch(`${base}/api/tasks/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'trace-me-42' },
+      body: '{"title":"logged"}',
+    })
     expect(created.headers.get('x-request-id')).toBe('trace-me-42')
     const task = (await created.json()) as { id: number }
     const missing = await fetch(`${base}/api/tasks/999999`)
@@ -98,7 +114,13 @@ describe('JSON logs', () => {
     api.kill('SIGTERM')
     worker.kill('SIGTERM')
     await Promise.all([api.exited, worker.exited])
-    const lines = (s: ReadableStream) => new Response(s).text().then((t) => t.split('\n').filter(Boolean).map((l) => JSON.parse(l)))
+    const lines = (s: ReadableStream) =>
+      new Response(s).text().then((t) =>
+        t
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l)),
+      )
     const [apiLines, workerLines] = await Promise.all([lines(api.stderr as ReadableStream), lines(worker.stderr as ReadableStream)])
 
     const http = apiLines.filter((l) => l.msg === 'http')

@@ -54,7 +54,17 @@ describe('GET /openapi.json', () => {
   })
 
   test('spells /api and /ws paths with the trailing slash the README uses, WebSockets included', () => {
-    for (const path of ['/api/tasks/', '/api/tasks/{id}/', '/api/tasks/{id}/cancel/', '/api/tasks/{id}/retry/', '/api/tasks/{id}/events/', '/ws/tasks/', '/ws/tasks/{id}/', '/healthz', '/readyz']) {
+    for (const path of [
+      '/api/tasks/',
+      '/api/tasks/{id}/',
+      '/api/tasks/{id}/cancel/',
+      '/api/tasks/{id}/retry/',
+      '/api/tasks/{id}/events/',
+      '/ws/tasks/',
+      '/ws/tasks/{id}/',
+      '/healthz',
+      '/readyz',
+    ]) {
       expect(doc.paths).toHaveProperty([path])
     }
   })
@@ -95,7 +105,9 @@ describe('GET /openapi.json', () => {
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' })
     expect(doc.components.securitySchemes.bearerAuth.description).toContain('AUTH=off')
     expect(doc.security).toEqual([{ bearerAuth: [] }])
-    const open = operations().filter(({ op }) => Array.isArray(op.security) && op.security.length === 0).map(({ path }) => path)
+    const open = operations()
+      .filter(({ op }) => Array.isArray(op.security) && op.security.length === 0)
+      .map(({ path }) => path)
     expect(new Set(open)).toEqual(new Set(['/healthz', '/readyz', '/openapi.json', '/docs', '/docs/{asset}', '/metrics', '/', '/{file}']))
   })
 

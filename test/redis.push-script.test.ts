@@ -49,7 +49,10 @@ describe('pushToStreams: one script call per push', () => {
       expect(await pushToStreams(deps, [1, 2], events.map(outgoing))).toBe(true)
 
       const jobs = await readGroup(10)
-      expect(jobs.map(([, f]) => f)).toEqual([['task_id', '1'], ['task_id', '2']])
+      expect(jobs.map(([, f]) => f)).toEqual([
+        ['task_id', '1'],
+        ['task_id', '2'],
+      ])
       const streamed = ((await redis.xrange(keys.events, '-', '+')) as [string, string[]][]).map(([, f]) => fieldsToEvent(f))
       expect(streamed.map((e) => e && JSON.parse(e.json))).toEqual(events)
       expect(streamed.map((e) => e && [e.taskId, e.seq, e.cursor, e.ownerId])).toEqual(events.map((e) => [e.task_id, e.seq, e.cursor, e.owner_id]))
@@ -59,7 +62,14 @@ describe('pushToStreams: one script call per push', () => {
       expect(announced).toEqual(['1', '3'])
 
       // Acks alone: XACK clears the pending list, XDEL the stream.
-      expect(await pushToStreams(deps, [], [], jobs.map(([id]) => id))).toBe(true)
+      expect(
+        await pushToStreams(
+          deps,
+          [],
+          [],
+          jobs.map(([id]) => id),
+        ),
+      ).toBe(true)
       expect(await redis.xlen(keys.jobs)).toBe(0)
       expect(((await redis.xpending(keys.jobs, keys.workersGroup)) as [number])[0]).toBe(0)
     } finally {
@@ -72,7 +82,14 @@ describe('pushToStreams: one script call per push', () => {
     expect(await pushToStreams(deps, ids, [])).toBe(true)
     const jobs = await readGroup(10_000)
     expect(jobs).toHaveLength(9000)
-    expect(await pushToStreams(deps, [], [], jobs.map(([id]) => id))).toBe(true)
+    expect(
+      await pushToStreams(
+        deps,
+        [],
+        [],
+        jobs.map(([id]) => id),
+      ),
+    ).toBe(true)
     expect(await redis.xlen(keys.jobs)).toBe(0)
     expect(((await redis.xpending(keys.jobs, keys.workersGroup)) as [number])[0]).toBe(0)
   })

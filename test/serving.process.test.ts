@@ -30,7 +30,15 @@ afterAll(async () => {
 })
 
 function start(script: string, env: Record<string, string>) {
-  const child = runScript(script, { DATABASE_URL: database.url, REDIS_URL: redisUrl, KEY_PREFIX: prefix, HOST: '127.0.0.1', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env })
+  const child = runScript(script, {
+    DATABASE_URL: database.url,
+    REDIS_URL: redisUrl,
+    KEY_PREFIX: prefix,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    LOG_FORMAT: 'json',
+    ...env,
+  })
   started.push(child)
   return child
 }
@@ -85,7 +93,11 @@ describe('bun run api serves the production dashboard through the app', () => {
     for (const path of paths) {
       const res = await fetch(`${http}${path}`)
       await res.arrayBuffer()
-      expect({ path, requestId: Boolean(res.headers.get('x-request-id')), nosniff: res.headers.get('x-content-type-options') }).toEqual({ path, requestId: true, nosniff: 'nosniff' })
+      expect({ path, requestId: Boolean(res.headers.get('x-request-id')), nosniff: res.headers.get('x-content-type-options') }).toEqual({
+        path,
+        requestId: true,
+        nosniff: 'nosniff',
+      })
       expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN')
     }
     // The page holds a token: no other site may frame it, and it loads nothing but its own files.
@@ -93,7 +105,11 @@ describe('bun run api serves the production dashboard through the app', () => {
     expect(csp).toContain("frame-ancestors 'none'")
     expect(csp).toContain("script-src 'self'")
     const logged = await eventually(async () => {
-      const seen = new Set(logLines(api).filter((l) => l.msg === 'http').map((l) => l.path))
+      const seen = new Set(
+        logLines(api)
+          .filter((l) => l.msg === 'http')
+          .map((l) => l.path),
+      )
       return paths.every((p) => seen.has(p)) && seen
     }, 10_000).catch(() => new Set(logLines(api).map((l) => l.path)))
     expect([...logged].filter((p) => paths.includes(p)).sort()).toEqual([...paths].sort())
@@ -123,7 +139,10 @@ function holdPort(): TCPSocketListener<undefined> {
  * beside it instead of failing.
  */
 async function holdPortWithBunServer(): Promise<{ port: number; stop(): void }> {
-  const holder = Bun.spawn(['bun', '-e', "const s = Bun.serve({ port: 0, development: false, fetch: () => new Response('held') }); console.log(s.port); await new Promise(() => {})"], { stdout: 'pipe' })
+  const holder = Bun.spawn(
+    ['bun', '-e', "const s = Bun.serve({ port: 0, development: false, fetch: () => new Response('held') }); console.log(s.port); await new Promise(() => {})"],
+    { stdout: 'pipe' },
+  )
   const reader = holder.stdout.getReader()
   let text = ''
   while (!text.includes('\n')) {

@@ -11,8 +11,15 @@ beforeAll(async () => {
 afterAll(() => database.drop())
 
 describe('a create, as the API writes it', () => {
-  const newTask = (title: string, key: string | null, extra: Partial<NewTask> = {}): NewTask =>
-    ({ title, type: 'demo', payload: { n: title }, max_attempts: 3, owner_id: null, idempotency_key: key, ...extra })
+  const newTask = (title: string, key: string | null, extra: Partial<NewTask> = {}): NewTask => ({
+    title,
+    type: 'demo',
+    payload: { n: title },
+    max_attempts: 3,
+    owner_id: null,
+    idempotency_key: key,
+    ...extra,
+  })
 
   test('each returned row is the row Postgres stored, though only what Postgres chose is read back', async () => {
     const [first] = await insertTasks(database.db, [newTask('taken', 'key-taken')])

@@ -31,13 +31,29 @@ const params: { [N in Exclude<TransitionName, 'create'>]: ParamsOf<N> } = {
 /** A task in `status` that meets every guard but the status: due, its lease expired, on its last attempt only for leaseLost. */
 async function taskIn(status: TaskStatus, name: TransitionName) {
   const [row] = await insertTaskRows(database.db, [
-    { title: `${name} from ${status}`, status, attempts: 1, max_attempts: name === 'leaseLost' ? 1 : 3, locked_by: 'w1', locked_until: minuteAgo(), run_after: minuteAgo() },
+    {
+      title: `${name} from ${status}`,
+      status,
+      attempts: 1,
+      max_attempts: name === 'leaseLost' ? 1 : 3,
+      locked_by: 'w1',
+      locked_until: minuteAgo(),
+      run_after: minuteAgo(),
+    },
   ])
   return row!
 }
 
 const eventCount = async (taskId: number) =>
-  Number((await database.db.selectFrom('task_events').select((eb) => eb.fn.countAll().as('n')).where('task_id', '=', taskId).executeTakeFirstOrThrow()).n)
+  Number(
+    (
+      await database.db
+        .selectFrom('task_events')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('task_id', '=', taskId)
+        .executeTakeFirstOrThrow()
+    ).n,
+  )
 
 // Every transition the repositories apply, from every status: create is the INSERT itself.
 const applied = Object.entries(transitions).filter(([name]) => name !== 'create') as [Exclude<TransitionName, 'create'>, Transition<unknown>][]

@@ -70,7 +70,11 @@ describe('worker: outcomes, retries, cancellation', () => {
     await until(body.id, 'PROCESSING')
     await postJson(`${sys.http}/api/tasks/${body.id}/cancel`, {})
     await eventually(async () => !sys.workers[0]!.runner.running.has(body.id), 2000)
-    await sys.db.updateTable('tasks').set({ payload: JSON.stringify({ duration_ms: 10 }) }).where('id', '=', body.id).execute()
+    await sys.db
+      .updateTable('tasks')
+      .set({ payload: JSON.stringify({ duration_ms: 10 }) })
+      .where('id', '=', body.id)
+      .execute()
     expect((await postJson(`${sys.http}/api/tasks/${body.id}/retry`, {})).status).toBe(200)
     expect(await until(body.id, 'COMPLETED')).toMatchObject({ attempts: 1, progress: 1 })
   })
@@ -106,7 +110,7 @@ describe('worker: outcomes, retries, cancellation', () => {
     expect((await events(body.id)).at(-1).detail).toEqual({ result: done.result })
   })
 
-  test('the events stream itself carries each task\'s changes in seq order, with none missing, and every job is acknowledged, when claims, progress, failures and completions share batches', async () => {
+  test("the events stream itself carries each task's changes in seq order, with none missing, and every job is acknowledged, when claims, progress, failures and completions share batches", async () => {
     // The hub would repair a gap or swap from Postgres, so look at the stream the worker writes, not at a socket.
     const posted = await Promise.all([
       ...Array.from({ length: 40 }, () => postJson(`${sys.http}/api/tasks`, { title: 'fast', payload: { duration_ms: 0 } })),

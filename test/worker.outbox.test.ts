@@ -83,7 +83,9 @@ test("a retry's job that arrives while the failed attempt's event is still on it
   const { runner } = pipeline
   const status = async (id: number) => db.selectFrom('tasks').select(['status', 'attempts']).where('id', '=', id).executeTakeFirstOrThrow()
   try {
-    const [task] = await insertTaskRows(database.db, [{ title: 'fails twice', type: 'demo', payload: JSON.stringify({ fail: true, duration_ms: 0 }), max_attempts: 2 }])
+    const [task] = await insertTaskRows(database.db, [
+      { title: 'fails twice', type: 'demo', payload: JSON.stringify({ fail: true, duration_ms: 0 }), max_attempts: 2 },
+    ])
     const id = task!.id
     const deliver = async () => {
       const streamId = (await admin.xadd(keys.jobs, '*', 'task_id', String(id)))!

@@ -8,7 +8,7 @@ import { eventually, postJson, startSystem, type TestSystem } from './helpers/sy
 let sys: TestSystem
 afterEach(() => sys?.stop())
 
-const status = async (id: number) => (await sys.db.selectFrom('tasks').select(['status', 'attempts', 'error']).where('id', '=', id).executeTakeFirstOrThrow())
+const status = async (id: number) => await sys.db.selectFrom('tasks').select(['status', 'attempts', 'error']).where('id', '=', id).executeTakeFirstOrThrow()
 const statuses = async (id: number) =>
   (await sys.db.selectFrom('task_events').select('status').where('task_id', '=', id).orderBy('seq').execute()).map((r) => r.status)
 
@@ -39,7 +39,14 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
   test('a PROCESSING task whose lease expired (its worker died) runs again as a new attempt', async () => {
     sys = await startSystem({ workers: 1 })
     const [row] = await insertTaskRows(sys.db, [
-      { title: 'orphan', status: 'PROCESSING', attempts: 1, payload: JSON.stringify({ duration_ms: 0 }), locked_by: 'dead-worker', locked_until: sql<Date>`now() - interval '1 second'` },
+      {
+        title: 'orphan',
+        status: 'PROCESSING',
+        attempts: 1,
+        payload: JSON.stringify({ duration_ms: 0 }),
+        locked_by: 'dead-worker',
+        locked_until: sql<Date>`now() - interval '1 second'`,
+      },
     ])
     await eventually(async () => (await status(row!.id)).status === 'COMPLETED')
     expect(await status(row!.id)).toMatchObject({ attempts: 2 })
@@ -51,7 +58,14 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
   test('an expired lease on the last attempt FAILs the task instead of running it again', async () => {
     sys = await startSystem({ workers: 1 })
     const [row] = await insertTaskRows(sys.db, [
-      { title: 'orphan, out of attempts', status: 'PROCESSING', attempts: 3, max_attempts: 3, locked_by: 'dead-worker', locked_until: sql<Date>`now() - interval '1 second'` },
+      {
+        title: 'orphan, out of attempts',
+        status: 'PROCESSING',
+        attempts: 3,
+        max_attempts: 3,
+        locked_by: 'dead-worker',
+        locked_until: sql<Date>`now() - interval '1 second'`,
+      },
     ])
     await eventually(async () => (await status(row!.id)).status === 'FAILED')
     expect((await status(row!.id)).error).toContain('worker lost')
@@ -96,7 +110,7 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
     const keys = streamKeys(sys.prefix)
     const ids: number[] = []
     for (let i = 0; i < 30; i++) ids.push((await postJson(`${sys.http}/api/tasks`, { title: `b${i}`, payload: { duration_ms: 0 } })).body.id)
-    const added = async () => ((await sys.redis.call('XINFO', 'STREAM', keys.jobs)) as unknown[])
+    const added = async () => (await sys.redis.call('XINFO', 'STREAM', keys.jobs)) as unknown[]
     const entriesAdded = async () => {
       const info = await added()
       return Number(info[info.indexOf('entries-added') + 1])
@@ -123,7 +137,9 @@ describe('the sweeper', () => {
   test('a PENDING task marked as queued but missing from an empty jobs stream is queued again', async () => {
     sys = await startSystem({ workers: 0 })
     // A crash between the commit that marked it queued and its XADD leaves exactly this behind.
-    const [row] = await insertTaskRows(sys.db, [{ title: 'marked but never queued', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: sql<Date>`now() - interval '1 minute'` }])
+    const [row] = await insertTaskRows(sys.db, [
+      { title: 'marked but never queued', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: sql<Date>`now() - interval '1 minute'` },
+    ])
     await sys.addWorker()
     await eventually(async () => (await status(row!.id)).status === 'COMPLETED', 15_000)
   })

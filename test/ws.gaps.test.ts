@@ -98,7 +98,12 @@ async function countingHub(resyncMs: number) {
 describe('a hub that finds many gaps at once', () => {
   test('fills them with a few queries, not one per task, and still publishes every event in order', async () => {
     const tasks = 300
-    const ids = (await insertTaskRows(sys.db, Array.from({ length: tasks }, (_, i) => ({ title: `flood ${i}` })))).map((t) => t.id)
+    const ids = (
+      await insertTaskRows(
+        sys.db,
+        Array.from({ length: tasks }, (_, i) => ({ title: `flood ${i}` })),
+      )
+    ).map((t) => t.id)
     const h = await countingHub(60_000)
     try {
       const startupQueries = h.queries()
@@ -118,7 +123,12 @@ describe('a hub that finds many gaps at once', () => {
 
   test('the periodic check of watched tasks reads their lost events with a few queries, not one per task', async () => {
     const tasks = 300
-    const ids = (await insertTaskRows(sys.db, Array.from({ length: tasks }, (_, i) => ({ title: `watched ${i}` })))).map((t) => t.id)
+    const ids = (
+      await insertTaskRows(
+        sys.db,
+        Array.from({ length: tasks }, (_, i) => ({ title: `watched ${i}` })),
+      )
+    ).map((t) => t.id)
     const h = await countingHub(200)
     try {
       for (const id of ids) h.hub.watch(id, 1)

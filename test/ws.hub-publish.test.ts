@@ -24,7 +24,10 @@ describe('what the event hub sends to the server', () => {
     const unwatchedId = (await postJson(`${sys.http}/api/tasks`, { title: 'unwatched' })).body.id
     const subscribed = new Set([taskTopic(watchedId)])
     const published: [string, unknown][] = []
-    const server = { publish: (topic: string, data: unknown) => published.push([topic, data]), subscriberCount: (topic: string) => (subscribed.has(topic) ? 1 : 0) }
+    const server = {
+      publish: (topic: string, data: unknown) => published.push([topic, data]),
+      subscriberCount: (topic: string) => (subscribed.has(topic) ? 1 : 0),
+    }
     const { hub, close } = await hubUnderTest(server)
     hub.join() // a socket here: without one the hub does not read the stream
     await hub.following()
@@ -46,7 +49,10 @@ describe('a hub with no socket open here', () => {
     const after: number = (await postJson(`${sys.http}/api/tasks`, { title: 'after' })).body.id
     const published: number[] = []
     let counted = 0
-    const server = { subscriberCount: () => 1, publish: (_topic: string, data: string) => void published.push((JSON.parse(data) as { task_id: number }).task_id) }
+    const server = {
+      subscriberCount: () => 1,
+      publish: (_topic: string, data: string) => void published.push((JSON.parse(data) as { task_id: number }).task_id),
+    }
     const { hub, close } = await hubUnderTest(server, { onPublish: () => counted++ })
     try {
       // Nobody here is owed this event: it is neither published nor counted, so it was never read.
@@ -93,11 +99,17 @@ describe('a hub with no socket open here', () => {
     }
   })
 
-  test("a socket that wakes the hub reads its snapshot only once the hub follows, so a change made meanwhile reaches it", async () => {
+  test('a socket that wakes the hub reads its snapshot only once the hub follows, so a change made meanwhile reaches it', async () => {
     const id: number = (await postJson(`${sys.http}/api/tasks`, { title: 'woken' })).body.id
     const { hub, close } = await slowWakingHub({ subscriberCount: () => 0, publish: () => 0 })
     const sent: { seq?: number }[] = []
-    const ws = { data: { feed: 'task', taskId: id, principal: anonymous }, readyState: WebSocket.OPEN, send: (s: string) => void sent.push(JSON.parse(s)), subscribe() {}, close() {} }
+    const ws = {
+      data: { feed: 'task', taskId: id, principal: anonymous },
+      readyState: WebSocket.OPEN,
+      send: (s: string) => void sent.push(JSON.parse(s)),
+      subscribe() {},
+      close() {},
+    }
     try {
       hub.join()
       const session = startTaskSession(ws as never, { db: sys.db, hub }, id)
@@ -138,7 +150,17 @@ describe('events that arrive while a fan-out is being written', () => {
     const keys = streamKeys(sys.prefix)
     const fields = (seq: number) =>
       eventToFields({
-        message: { kind: 'change', task_id: taskId, owner_id: null, seq, status: 'PROCESSING', progress: 0, at: new Date().toISOString(), cursor: 1_000_000 + seq, detail: null },
+        message: {
+          kind: 'change',
+          task_id: taskId,
+          owner_id: null,
+          seq,
+          status: 'PROCESSING',
+          progress: 0,
+          at: new Date().toISOString(),
+          cursor: 1_000_000 + seq,
+          detail: null,
+        },
         storedAt: wallMs(),
       })
     // Bun writes what was published to its sockets after the turn that

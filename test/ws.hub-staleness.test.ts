@@ -47,6 +47,9 @@ describe('a following state replaced by a new wake', () => {
     expect(published).toEqual([['old', 1]])
 
     current.offer(third!)
-    expect(published).toEqual([['old', 1], ['new', 3]])
+    expect(published).toEqual([
+      ['old', 1],
+      ['new', 3],
+    ])
   })
 })

@@ -62,7 +62,14 @@ function silentPeer(port: number, path: string) {
       },
     },
   })
-  return { opened, closed, frames, get upgraded() { return upgraded } }
+  return {
+    opened,
+    closed,
+    frames,
+    get upgraded() {
+      return upgraded
+    },
+  }
 }
 
 const PING = 0x9

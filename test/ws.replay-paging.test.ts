@@ -46,7 +46,10 @@ beforeAll(async () => {
   hubRedis = testRedis()
   hub = createEventHub({ redis: hubRedis, db: sys.db, keys: streamKeys(sys.prefix), logger })
   const counted = sys.db.withPlugin({
-    transformQuery: (args) => (recordEventQuery(args.node), args.node),
+    transformQuery: (args) => {
+      recordEventQuery(args.node)
+      return args.node
+    },
     transformResult: async (args) => args.result,
   })
   sockets = createSocketHandlers({
@@ -86,7 +89,11 @@ afterAll(async () => {
 
 /** A task whose history is seq 1..n, each event carrying `padBytes` of detail: n * padBytes is far over MAX_BUFFERED. */
 async function taskWithHistory(n: number, padBytes: number): Promise<number> {
-  const { id } = await sys.db.insertInto('tasks').values({ title: `replayed ${n}`, status: 'PROCESSING' }).returning('id').executeTakeFirstOrThrow()
+  const { id } = await sys.db
+    .insertInto('tasks')
+    .values({ title: `replayed ${n}`, status: 'PROCESSING' })
+    .returning('id')
+    .executeTakeFirstOrThrow()
   await sql`insert into task_events (task_id, seq, status, progress, detail)
             select ${id}, g, 'PROCESSING', g::float8 / ${n}, jsonb_build_object('pad', repeat('x', ${padBytes}))
               from generate_series(1, ${n}) g`.execute(sys.db)
@@ -103,7 +110,13 @@ async function liveChange(id: number, progress: number) {
 /** Per event of a one-page history, so the page is far larger than loopback's socket buffers can absorb. */
 const lastPageBytes = 200_000
 
-const newestCursor = async () => (await sys.db.selectFrom('task_events').select((eb) => eb.fn.max('id').as('max')).executeTakeFirstOrThrow()).max ?? 0
+const newestCursor = async () =>
+  (
+    await sys.db
+      .selectFrom('task_events')
+      .select((eb) => eb.fn.max('id').as('max'))
+      .executeTakeFirstOrThrow()
+  ).max ?? 0
 
 /**
  * Replays n events of a new task to a client that reads nothing, sends 20 live

@@ -10,8 +10,7 @@ afterAll(() => sys.stop())
 
 const wsOf = (i: number) => sys.apis[i]!.url.href.replace(/^http/, 'ws').replace(/\/$/, '')
 const create = async (payload: object = { duration_ms: 0 }) => (await postJson(`${sys.http}/api/tasks`, { title: 'ws', payload })).body
-const completed = (id: number) =>
-  eventually(async () => ((await (await fetch(`${sys.http}/api/tasks/${id}`)).json()) as any).status === 'COMPLETED')
+const completed = (id: number) => eventually(async () => ((await (await fetch(`${sys.http}/api/tasks/${id}`)).json()) as any).status === 'COMPLETED')
 
 /** seq must go 1 by 1: no gap and no duplicate. */
 const expectContiguous = (seqs: number[]) => {
@@ -20,7 +19,9 @@ const expectContiguous = (seqs: number[]) => {
 
 describe('WebSocket endpoints', () => {
   test('a missing task is a 404 before any upgrade, a bad id a 400, a plain GET a 426', async () => {
-    const missing = await fetch(`${sys.http}/ws/tasks/999999/`, { headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } })
+    const missing = await fetch(`${sys.http}/ws/tasks/999999/`, {
+      headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
+    })
     expect(missing.status).toBe(404)
     expect(((await missing.json()) as any).error).toEqual({ code: 'not_found', message: 'task 999999 not found' })
     expect((await fetch(`${sys.http}/ws/tasks/abc`)).status).toBe(400)

@@ -27,7 +27,14 @@ export function spawnChild(name: string, cmd: string[], env: Record<string, stri
   let stderr = ''
   const proc = Bun.spawn(cmd, {
     cwd: repoRoot,
-    env: { ...process.env, ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])) },
+    env: {
+      ...process.env,
+      ...Object.fromEntries(
+        Object.entries(env)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => [k, String(v)]),
+      ),
+    },
     stdin: 'ignore',
     stdout: 'inherit',
     stderr: 'pipe',
@@ -118,11 +125,13 @@ export function killAllNow() {
 }
 
 export async function stopAll() {
-  await Promise.all([...alive].map(async (p) => {
-    p.kill('SIGTERM')
-    const done = await Promise.race([p.exited.then(() => true), Bun.sleep(5000).then(() => false)])
-    if (!done) p.kill('SIGKILL')
-  }))
+  await Promise.all(
+    [...alive].map(async (p) => {
+      p.kill('SIGTERM')
+      const done = await Promise.race([p.exited.then(() => true), Bun.sleep(5000).then(() => false)])
+      if (!done) p.kill('SIGKILL')
+    }),
+  )
   alive.clear()
 }
 

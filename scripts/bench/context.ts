@@ -71,7 +71,10 @@ export interface Results {
    * Reference (d) is timed from when each message was due; offsetsMs are its
    * events' times within a task, the all-feed run's medians.
    */
-  events?: Record<string, LatencySummary & { sockets: number; shape?: ManySocketsShape; fromStatementStart?: LatencyPoints; allSockets?: LatencyPoints; offsetsMs?: number[] }>
+  events?: Record<
+    string,
+    LatencySummary & { sockets: number; shape?: ManySocketsShape; fromStatementStart?: LatencyPoints; allSockets?: LatencyPoints; offsetsMs?: number[] }
+  >
   fanout?: {
     sockets: number
     offeredPerSecond: number

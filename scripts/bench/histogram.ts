@@ -21,7 +21,7 @@ export class Histogram {
   sum = 0
 
   record(ms: number) {
-    const v = ms < FLOOR_MS ? FLOOR_MS : ms
+    const v = Math.max(ms, FLOOR_MS)
     const b = Math.floor(Math.log(v / FLOOR_MS) / GROWTH)
     this.counts.set(b, (this.counts.get(b) ?? 0) + 1)
     this.count++
@@ -50,7 +50,13 @@ export class Histogram {
   }
 
   summary() {
-    return { count: this.count, p50: this.quantile(0.5), p99: this.quantile(0.99), max: this.count ? this.max : null, mean: this.count ? this.sum / this.count : null }
+    return {
+      count: this.count,
+      p50: this.quantile(0.5),
+      p99: this.quantile(0.99),
+      max: this.count ? this.max : null,
+      mean: this.count ? this.sum / this.count : null,
+    }
   }
 
   toJSON(): HistogramData {

@@ -55,11 +55,13 @@ async function once(send: Send, startedAt: number): Promise<void> {
 
 /** `concurrency` clients, each on its own connection, each sending its next request when the last one answers. */
 async function clients(more: () => boolean) {
-  await Promise.all(Array.from({ length: j.concurrency }, async () => {
-    const send = request.onOwnConnection()
-    while (more()) await once(send, performance.now())
-    await send.close()
-  }))
+  await Promise.all(
+    Array.from({ length: j.concurrency }, async () => {
+      const send = request.onOwnConnection()
+      while (more()) await once(send, performance.now())
+      await send.close()
+    }),
+  )
 }
 
 async function openLoop(rate: number, durationMs: number) {
@@ -111,7 +113,9 @@ async function main() {
     // Requests that were in flight at the end still count: the window ends when the last answers.
     elapsedMs = performance.now() - t0
   }
-  const ok = Object.entries(statuses).filter(([s]) => s.startsWith('2')).reduce((n, [, c]) => n + c, 0)
+  const ok = Object.entries(statuses)
+    .filter(([s]) => s.startsWith('2'))
+    .reduce((n, [, c]) => n + c, 0)
   reply({ type: 'result', requests: measured, ok: measuredOk, elapsedMs, latency: hist.toJSON(), statuses, created: ok, firstError })
   setTimeout(() => process.exit(0), 50)
 }

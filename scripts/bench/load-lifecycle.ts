@@ -117,11 +117,13 @@ async function main() {
       await Bun.sleep(1)
     }
   } else {
-    await Promise.all(Array.from({ length: j.concurrency ?? 1 }, async () => {
-      const post = createTask.onOwnConnection()
-      while (performance.now() < windowEnd) await track(post, performance.now())
-      await post.close()
-    }))
+    await Promise.all(
+      Array.from({ length: j.concurrency ?? 1 }, async () => {
+        const post = createTask.onOwnConnection()
+        while (performance.now() < windowEnd) await track(post, performance.now())
+        await post.close()
+      }),
+    )
   }
   // Closed-loop clients have all returned; an open loop may still wait on some.
   await Promise.race([Promise.all(inflight), Bun.sleep(j.drainMs)])

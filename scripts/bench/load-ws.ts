@@ -78,23 +78,25 @@ async function openAll() {
   let next = 0
   let failed = 0
   let firstError: string | null = null
-  await Promise.all(Array.from({ length: Math.min(j.openConcurrency, j.sockets) }, async () => {
-    while (next < j.sockets) {
-      const url = j.taskIds ? `${j.wsUrl}${j.taskIds[next]}` : j.wsUrl
-      next++
-      try {
-        const ws = await openSocket(url, onMessage)
-        ws.onclose = (ev) => {
-          closedByServer++
-          closeCodes[ev.code] = (closeCodes[ev.code] ?? 0) + 1
+  await Promise.all(
+    Array.from({ length: Math.min(j.openConcurrency, j.sockets) }, async () => {
+      while (next < j.sockets) {
+        const url = j.taskIds ? `${j.wsUrl}${j.taskIds[next]}` : j.wsUrl
+        next++
+        try {
+          const ws = await openSocket(url, onMessage)
+          ws.onclose = (ev) => {
+            closedByServer++
+            closeCodes[ev.code] = (closeCodes[ev.code] ?? 0) + 1
+          }
+          sockets.push(ws)
+        } catch (e) {
+          failed++
+          firstError ??= (e as Error).message
         }
-        sockets.push(ws)
-      } catch (e) {
-        failed++
-        firstError ??= (e as Error).message
       }
-    }
-  }))
+    }),
+  )
   return { failed, firstError }
 }
 
@@ -170,7 +172,16 @@ onCommand(async (m) => {
     recording = false
     const windowMs = performance.now() - windowStart
     const timed = timing ? await latencies() : { fromCommit: new Histogram(), fromStatementStart: new Histogram() }
-    reply({ type: 'stopped', messages, windowMs, latency: (sentLatency.count ? sentLatency : timed.fromCommit).toJSON(), latencyFromStatementStart: timed.fromStatementStart.toJSON(), open: sockets.length - closedByServer, closedByServer, closeCodes })
+    reply({
+      type: 'stopped',
+      messages,
+      windowMs,
+      latency: (sentLatency.count ? sentLatency : timed.fromCommit).toJSON(),
+      latencyFromStatementStart: timed.fromStatementStart.toJSON(),
+      open: sockets.length - closedByServer,
+      closedByServer,
+      closeCodes,
+    })
   } else if (m.cmd === 'close') {
     for (const ws of sockets) {
       ws.onclose = null

@@ -36,8 +36,25 @@ export async function runPgbench(pool: pg.Pool, databaseUrl: string, seconds: nu
     for (const [name, script] of Object.entries(scripts) as [keyof typeof scripts, string][]) {
       const file = join(dir, `${name}.sql`)
       writeFileSync(file, script)
-      const args = [pgbenchPath(), '-n', '-c', '16', '-j', '2', '-T', String(seconds), '-f', file,
-        '-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username || 'postgres'), url.pathname.slice(1)]
+      const args = [
+        pgbenchPath(),
+        '-n',
+        '-c',
+        '16',
+        '-j',
+        '2',
+        '-T',
+        String(seconds),
+        '-f',
+        file,
+        '-h',
+        url.hostname,
+        '-p',
+        url.port || '5432',
+        '-U',
+        decodeURIComponent(url.username || 'postgres'),
+        url.pathname.slice(1),
+      ]
       const child = spawnChild(`pgbench ${name}`, ['bash', '-c', `exec ${args.map((a) => `'${a}'`).join(' ')} 1>&2`], {
         PGPASSWORD: decodeURIComponent(url.password) || undefined,
       })

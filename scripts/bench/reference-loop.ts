@@ -40,14 +40,16 @@ async function main() {
   async function loop(n: number, until: number) {
     const consumer = `loop-${n}`
     while (performance.now() < until) {
-      const { rows } = await pool.query<{ id: string }>(
-        `insert into ${referenceTable} (title, payload) values ($1, $2) returning id`,
-        ['bench reference', '{"duration_ms":0}'],
-      )
+      const { rows } = await pool.query<{ id: string }>(`insert into ${referenceTable} (title, payload) values ($1, $2) returning id`, [
+        'bench reference',
+        '{"duration_ms":0}',
+      ])
       await redis.xadd(jobs, '*', 'task_id', rows[0]!.id)
       let entry: [string, string[]] | undefined
       while (!entry) {
-        const res = (await redis.xreadgroup('GROUP', group, consumer, 'COUNT', 1, 'BLOCK', 100, 'STREAMS', jobs, '>')) as [string, [string, string[]][]][] | null
+        const res = (await redis.xreadgroup('GROUP', group, consumer, 'COUNT', 1, 'BLOCK', 100, 'STREAMS', jobs, '>')) as
+          | [string, [string, string[]][]][]
+          | null
         entry = res?.[0]?.[1][0]
       }
       const [streamId, fields] = entry

@@ -48,10 +48,17 @@ export function targets(r: Results, manySockets: number): Target[] {
   const judge = (name: string, ok: boolean | null, measured: string) =>
     t.push({ name, status: ok === null ? 'not measured' : ok ? 'met' : 'not met', measured: ok === null ? '-' : measured })
   const c64 = r.lifecycle?.closed['64']?.count ? r.lifecycle.closed['64'] : undefined
-  judge('lifecycle c64 >= 1.3x (a), p99 <= 50 ms', c64 && rt['lifecycle_c64/loop'] != null ? rt['lifecycle_c64/loop']! >= 1.3 && (c64.p99 ?? Infinity) <= 50 : null,
-    `${x(rt['lifecycle_c64/loop'] ?? null)}, p99 ${ms(c64?.p99)}`)
+  judge(
+    'lifecycle c64 >= 1.3x (a), p99 <= 50 ms',
+    c64 && rt['lifecycle_c64/loop'] != null ? rt['lifecycle_c64/loop']! >= 1.3 && (c64.p99 ?? Infinity) <= 50 : null,
+    `${x(rt['lifecycle_c64/loop'] ?? null)}, p99 ${ms(c64?.p99)}`,
+  )
   const c16 = r.lifecycle?.closed['16']?.count ? r.lifecycle.closed['16'] : undefined
-  judge('lifecycle c16 p50 <= 5 ms, p99 <= 20 ms', c16 ? (c16.p50 ?? Infinity) <= 5 && (c16.p99 ?? Infinity) <= 20 : null, `p50 ${ms(c16?.p50)}, p99 ${ms(c16?.p99)}`)
+  judge(
+    'lifecycle c16 p50 <= 5 ms, p99 <= 20 ms',
+    c16 ? (c16.p50 ?? Infinity) <= 5 && (c16.p99 ?? Infinity) <= 20 : null,
+    `p50 ${ms(c16?.p50)}, p99 ${ms(c16?.p99)}`,
+  )
   const creates = Object.entries(r.create ?? {}).sort(([, a], [, b]) => b.perSecond - a.perSecond)
   const best = creates[0]
   const bestRatio = best ? ratio(best[1].perSecond, r.references.pgbenchInsertTps) : null
@@ -59,7 +66,10 @@ export function targets(r: Results, manySockets: number): Target[] {
   const e100 = r.events?.['100']
   judge('event latency p99 <= 5 ms at 100 sockets', e100 ? (e100.p99 ?? Infinity) <= 5 : null, `p99 ${ms(e100?.p99)}`)
   const scaled = manySockets === 10_000 ? '' : ` (measured at ${manySockets.toLocaleString('en-US')})`
-  for (const [shape, says] of [['own task', 'each watching its own task'], ['all feed', 'all on /ws/tasks/']] as const) {
+  for (const [shape, says] of [
+    ['own task', 'each watching its own task'],
+    ['all feed', 'all on /ws/tasks/'],
+  ] as const) {
     const e = eventsOfShape(r, shape)
     // The all-feed figure beside what Bun's own publish did to as many sockets: the floor of this machine.
     const bare = shape === 'all feed' ? eventsOfShape(r, 'bare Bun') : undefined
@@ -70,14 +80,28 @@ export function targets(r: Results, manySockets: number): Target[] {
   judge(`fan-out >= 500,000 messages/s at 10,000 sockets${scaled}`, f ? f.deliveredPerSecond >= 500_000 : null, `${num(f?.deliveredPerSecond)}/s`)
   judge(`API memory <= 10 KiB per idle socket${scaled}`, f ? f.bytesPerSocket <= 10 * 1024 : null, `${num(f ? f.bytesPerSocket / 1024 : null)} KiB`)
   const b = r.backlog
-  judge('backlog drain >= 1.5x (a), worker memory flat', b && rt['backlog_drain/loop'] != null ? rt['backlog_drain/loop']! >= 1.5 && b.flat : null,
-    `${x(rt['backlog_drain/loop'] ?? null)}, ${b?.flat ? 'flat' : 'grows'}`)
+  judge(
+    'backlog drain >= 1.5x (a), worker memory flat',
+    b && rt['backlog_drain/loop'] != null ? rt['backlog_drain/loop']! >= 1.5 && b.flat : null,
+    `${x(rt['backlog_drain/loop'] ?? null)}, ${b?.flat ? 'flat' : 'grows'}`,
+  )
   return t
 }
 
 function lifecycleRow(name: string, f: LifecycleFigure, vsLoop: number | null): Cell[] {
   const pair = (a: number | null | undefined, b: number | null | undefined) => `${ms(a)} / ${ms(b)}`
-  return [name, num(f.perSecond), ms(f.p50), ms(f.p99), ms(f.max), x(vsLoop), pair(f.stagesMs.queue_p50, f.stagesMs.queue_p99), pair(f.stagesMs.run_p50, f.stagesMs.run_p99), f.missing, f.duplicates]
+  return [
+    name,
+    num(f.perSecond),
+    ms(f.p50),
+    ms(f.p99),
+    ms(f.max),
+    x(vsLoop),
+    pair(f.stagesMs.queue_p50, f.stagesMs.queue_p99),
+    pair(f.stagesMs.run_p50, f.stagesMs.run_p99),
+    f.missing,
+    f.duplicates,
+  ]
 }
 
 function scalingRow(f: ScalingFigure, vsLoop: number | null): Cell[] {
@@ -100,83 +124,184 @@ export function renderReport(r: Results, manySockets: number): string {
   const out: string[] = []
   out.push(`\nTaskline benchmark (${r.mode} mode, ${r.machine.cores} cores, ulimit -n ${r.machine.ulimitNofile}, ${r.startedAt})`)
   const busy = r.machine.loadAverageStart > r.machine.cores / 2
-  out.push(`load average ${r.machine.loadAverageStart} at start, ${r.machine.loadAverageEnd ?? '-'} at end` +
-    (busy ? `: WARNING other work shares this ${r.machine.cores}-core machine; figures are low and noisy (see the machine column under CPU)` : ''))
-  out.push(table('references', ['reference', 'throughput'], [
-    ['(a) bare pg+ioredis loop, tasks/s', num(refs.loopTasksPerSecond)],
-    ['(b) pgbench INSERT+UPDATE+UPDATE, tps', num(refs.pgbenchLifecycleTps)],
-    ['(b) pgbench single INSERT, tps', num(refs.pgbenchInsertTps)],
-    ...Object.entries(refs.hello ?? {}).map(([c, f]) => [`(c) Bun hello-world c${c}, req/s`, num(f.perSecond)]),
-  ].filter((row) => row[1] !== '-')))
-  out.push(table('create: POST /api/tasks/ (worker stopped)', ['concurrency', 'req/s', 'p50', 'p99', 'errors', 'vs (b) insert', 'vs (c)'],
-    Object.entries(r.create ?? {}).map(([c, f]) => [c, num(f.perSecond), ms(f.p50), ms(f.p99), f.errors, x(rt[`create_c${c}/pgbench_insert`] ?? null), x(rt[`create_c${c}/hello_c${c}`] ?? null)])))
+  out.push(
+    `load average ${r.machine.loadAverageStart} at start, ${r.machine.loadAverageEnd ?? '-'} at end` +
+      (busy ? `: WARNING other work shares this ${r.machine.cores}-core machine; figures are low and noisy (see the machine column under CPU)` : ''),
+  )
+  out.push(
+    table(
+      'references',
+      ['reference', 'throughput'],
+      [
+        ['(a) bare pg+ioredis loop, tasks/s', num(refs.loopTasksPerSecond)],
+        ['(b) pgbench INSERT+UPDATE+UPDATE, tps', num(refs.pgbenchLifecycleTps)],
+        ['(b) pgbench single INSERT, tps', num(refs.pgbenchInsertTps)],
+        ...Object.entries(refs.hello ?? {}).map(([c, f]) => [`(c) Bun hello-world c${c}, req/s`, num(f.perSecond)]),
+      ].filter((row) => row[1] !== '-'),
+    ),
+  )
+  out.push(
+    table(
+      'create: POST /api/tasks/ (worker stopped)',
+      ['concurrency', 'req/s', 'p50', 'p99', 'errors', 'vs (b) insert', 'vs (c)'],
+      Object.entries(r.create ?? {}).map(([c, f]) => [
+        c,
+        num(f.perSecond),
+        ms(f.p50),
+        ms(f.p99),
+        f.errors,
+        x(rt[`create_c${c}/pgbench_insert`] ?? null),
+        x(rt[`create_c${c}/hello_c${c}`] ?? null),
+      ]),
+    ),
+  )
   const lc = r.lifecycle
-  const lifecycle = table('lifecycle: POST to COMPLETED on one /ws/tasks/ socket (duration 0)', ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'queue p50/p99', 'run p50/p99', 'missing', 'dups'], [
-    ...Object.entries(lc?.closed ?? {}).map(([c, f]) => lifecycleRow(`closed c${c}`, f, rt[`lifecycle_c${c}/loop`] ?? null)),
-    ...(lc?.open ? [lifecycleRow(`open ${lc.open.offeredRate}/s`, lc.open, rt['lifecycle_open/loop'] ?? null)] : []),
-  ])
+  const lifecycle = table(
+    'lifecycle: POST to COMPLETED on one /ws/tasks/ socket (duration 0)',
+    ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'queue p50/p99', 'run p50/p99', 'missing', 'dups'],
+    [
+      ...Object.entries(lc?.closed ?? {}).map(([c, f]) => lifecycleRow(`closed c${c}`, f, rt[`lifecycle_c${c}/loop`] ?? null)),
+      ...(lc?.open ? [lifecycleRow(`open ${lc.open.offeredRate}/s`, lc.open, rt['lifecycle_open/loop'] ?? null)] : []),
+    ],
+  )
   // The note explains the table's columns; without the table (--only other phases) it would stand alone.
-  if (lifecycle) out.push(lifecycle + '\n(queue = POST to claim, run = claim to finish, from the rows\' timestamps)')
+  if (lifecycle) out.push(`${lifecycle}\n(queue = POST to claim, run = claim to finish, from the rows' timestamps)`)
   if (r.scaling) {
     // Informational, so printed here and never judged in targets(): how much a second worker process adds.
     const s = r.scaling
-    out.push(table(`scaling: lifecycle closed loop c${s.concurrency}, 1 vs 2 worker processes`, ['workers', 'tasks/s', 'p50', 'p99', 'vs (a)', 'cpu api', 'cpu workers', 'cpu postgres'], [
-      scalingRow(s.oneWorker, rt['scaling_1worker/loop'] ?? null),
-      scalingRow(s.twoWorkers, rt['scaling_2workers/loop'] ?? null),
-    ]) + `\n2 workers / 1 worker: ${x(s.ratio)} tasks/s (cpu in cores busy; cpu workers = both worker processes together)`)
+    out.push(
+      `${table(
+        `scaling: lifecycle closed loop c${s.concurrency}, 1 vs 2 worker processes`,
+        ['workers', 'tasks/s', 'p50', 'p99', 'vs (a)', 'cpu api', 'cpu workers', 'cpu postgres'],
+        [scalingRow(s.oneWorker, rt['scaling_1worker/loop'] ?? null), scalingRow(s.twoWorkers, rt['scaling_2workers/loop'] ?? null)],
+      )}\n2 workers / 1 worker: ${x(s.ratio)} tasks/s (cpu in cores busy; cpu workers = both worker processes together)`,
+    )
   }
   const pair = (p?: LatencyPoints) => (p ? `${ms(p.p50)} / ${ms(p.p99)}` : '-')
   const bareFeed = eventsOfShape(r, 'bare Bun')
-  if (r.events) out.push(table("event latency: the worker's commit to a socket's receive", ['sockets', 'p50', 'p99', 'max', 'samples', 'from statement start p50/p99', 'all sockets p50/p99'],
-    Object.values(r.events ?? {}).map((e) => [`${num(e.sockets)}${e.shape ? ` ${e.shape}` : ''}`, ms(e.p50), ms(e.p99), ms(e.max), num(e.count), pair(e.fromStatementStart), pair(e.allSockets)])) +
-    '\n(commit: when the worker saw its statement commit, carried on the events stream; statement start: task_events.at, which adds\nthe statement and its fsync' +
-    (Object.values(r.events ?? {}).some((e) => e.allSockets)
-      ? '; with many sockets: timed on a few probe sockets in a process of their own, subscribed last; "all sockets" also holds\neach load process reading a thousand copies of every event on the same two cores)'
-      : ')') +
-    (bareFeed ? `\n(bare Bun: reference (d), a server that only publishes, to as many sockets, each task's events at +${bareFeed.offsetsMs?.join(' / +')} ms\n(the all-feed run's medians), timed from when each was due; all feed / bare Bun p99: ${x(rt['events_all_feed_p99/bare_bun'] ?? null)})` : ''))
+  if (r.events)
+    out.push(
+      table(
+        "event latency: the worker's commit to a socket's receive",
+        ['sockets', 'p50', 'p99', 'max', 'samples', 'from statement start p50/p99', 'all sockets p50/p99'],
+        Object.values(r.events ?? {}).map((e) => [
+          `${num(e.sockets)}${e.shape ? ` ${e.shape}` : ''}`,
+          ms(e.p50),
+          ms(e.p99),
+          ms(e.max),
+          num(e.count),
+          pair(e.fromStatementStart),
+          pair(e.allSockets),
+        ]),
+      ) +
+        '\n(commit: when the worker saw its statement commit, carried on the events stream; statement start: task_events.at, which adds\nthe statement and its fsync' +
+        (Object.values(r.events ?? {}).some((e) => e.allSockets)
+          ? '; with many sockets: timed on a few probe sockets in a process of their own, subscribed last; "all sockets" also holds\neach load process reading a thousand copies of every event on the same two cores)'
+          : ')') +
+        (bareFeed
+          ? `\n(bare Bun: reference (d), a server that only publishes, to as many sockets, each task's events at +${bareFeed.offsetsMs?.join(' / +')} ms\n(the all-feed run's medians), timed from when each was due; all feed / bare Bun p99: ${x(rt['events_all_feed_p99/bare_bun'] ?? null)})`
+          : ''),
+    )
   if (r.fanout) {
     const f = r.fanout
-    out.push(table('fan-out: all sockets on /ws/tasks/, one API instance', ['sockets', 'offered msg/s', 'delivered msg/s', 'closed by server', 'API RSS before', 'after', 'per socket'], [
-      [num(f.sockets), num(f.offeredPerSecond), num(f.deliveredPerSecond), f.closedByServer, `${f.apiRssBeforeMiB} MiB`, `${f.apiRssAfterMiB} MiB`, `${(f.bytesPerSocket / 1024).toFixed(1)} KiB`],
-    ]))
+    out.push(
+      table(
+        'fan-out: all sockets on /ws/tasks/, one API instance',
+        ['sockets', 'offered msg/s', 'delivered msg/s', 'closed by server', 'API RSS before', 'after', 'per socket'],
+        [
+          [
+            num(f.sockets),
+            num(f.offeredPerSecond),
+            num(f.deliveredPerSecond),
+            f.closedByServer,
+            `${f.apiRssBeforeMiB} MiB`,
+            `${f.apiRssAfterMiB} MiB`,
+            `${(f.bytesPerSocket / 1024).toFixed(1)} KiB`,
+          ],
+        ],
+      ),
+    )
   }
   if (r.backlog) {
     const b = r.backlog
-    out.push(table('backlog: queued with no worker, then one worker', ['tasks', 'enqueue/s', 'drain/s', 'vs (a)', 'wall', 'worker RSS start', 'peak', '1st half', '2nd half', 'memory'], [
-      [num(b.tasks), num(b.enqueuePerSecond), num(b.drainPerSecond), x(rt['backlog_drain/loop'] ?? null), `${b.drainWallSeconds} s`, `${b.workerRssStartMiB} MiB`, `${b.workerRssPeakMiB} MiB`, `${b.workerRssFirstHalfMiB} MiB`, `${b.workerRssSecondHalfMiB} MiB`, b.flat ? 'flat' : 'grows'],
-    ]))
+    out.push(
+      table(
+        'backlog: queued with no worker, then one worker',
+        ['tasks', 'enqueue/s', 'drain/s', 'vs (a)', 'wall', 'worker RSS start', 'peak', '1st half', '2nd half', 'memory'],
+        [
+          [
+            num(b.tasks),
+            num(b.enqueuePerSecond),
+            num(b.drainPerSecond),
+            x(rt['backlog_drain/loop'] ?? null),
+            `${b.drainWallSeconds} s`,
+            `${b.workerRssStartMiB} MiB`,
+            `${b.workerRssPeakMiB} MiB`,
+            `${b.workerRssFirstHalfMiB} MiB`,
+            `${b.workerRssSecondHalfMiB} MiB`,
+            b.flat ? 'flat' : 'grows',
+          ],
+        ],
+      ),
+    )
   }
   const res = r.resources
-  out.push(table('resources: RSS', ['process', 'idle', 'under load'], [
-    ['api', res.idle?.apiMiB != null ? `${res.idle.apiMiB} MiB` : '-', res.load ? `${res.load.apiMiB} MiB` : '-'],
-    ['worker', res.idle?.workerMiB != null ? `${res.idle.workerMiB} MiB` : '-', res.load ? `${res.load.workerMiB} MiB` : '-'],
-  ]) + (res.load ? `\n(under load = peak during ${res.load.during})` : ''))
+  out.push(
+    table(
+      'resources: RSS',
+      ['process', 'idle', 'under load'],
+      [
+        ['api', res.idle?.apiMiB != null ? `${res.idle.apiMiB} MiB` : '-', res.load ? `${res.load.apiMiB} MiB` : '-'],
+        ['worker', res.idle?.workerMiB != null ? `${res.idle.workerMiB} MiB` : '-', res.load ? `${res.load.workerMiB} MiB` : '-'],
+      ],
+    ) + (res.load ? `\n(under load = peak during ${res.load.during})` : ''),
+  )
   const groups = [...new Set(Object.values(res.cpu).flatMap((g) => Object.keys(g)))]
-  out.push(table('CPU (cores busy; machine = all processes, postgres/redis include other users of the shared servers)', ['phase', ...groups], Object.entries(res.cpu).map(([phase, g]) => [phase, ...groups.map((k) => g[k]?.toFixed(2))])))
+  out.push(
+    table(
+      'CPU (cores busy; machine = all processes, postgres/redis include other users of the shared servers)',
+      ['phase', ...groups],
+      Object.entries(res.cpu).map(([phase, g]) => [phase, ...groups.map((k) => g[k]?.toFixed(2))]),
+    ),
+  )
   // Steadier than tasks/s on a shared machine, and it says where the two cores go: their sum bounds the throughput.
   const perTask: Cell[][] = Object.entries(r.lifecycle?.closed ?? {}).flatMap(([c, f]) => {
     const g = res.cpu[`lifecycle c${c}`]
     return g && f.perSecond > 0 ? [[`lifecycle c${c}`, ...groups.map((k) => num(cpuPerTaskUs(g[k], f.perSecond)))]] : []
   })
   if (refs.loopCpuPerTaskUs !== undefined) perTask.push(['(a) bare loop', ...groups.map((k) => (k === 'machine' ? num(refs.loopCpuPerTaskUs) : undefined))])
-  out.push(table('CPU per task (microseconds of CPU per completed task = cores busy / tasks per second)', ['phase', ...groups], perTask) +
-    (perTask.length > 1 && refs.loopCpuPerTaskUs !== undefined
-      ? '\n(machine column against (a): ' + Object.keys(r.lifecycle?.closed ?? {}).map((c) => `c${c} ${x(rt[`lifecycle_c${c}_cpu_per_task/loop`] ?? null)}`).join(', ') + '; below 1x is less work per task than the loop)'
-      : ''))
+  out.push(
+    table('CPU per task (microseconds of CPU per completed task = cores busy / tasks per second)', ['phase', ...groups], perTask) +
+      (perTask.length > 1 && refs.loopCpuPerTaskUs !== undefined
+        ? '\n(machine column against (a): ' +
+          Object.keys(r.lifecycle?.closed ?? {})
+            .map((c) => `c${c} ${x(rt[`lifecycle_c${c}_cpu_per_task/loop`] ?? null)}`)
+            .join(', ') +
+          '; below 1x is less work per task than the loop)'
+        : ''),
+  )
   if (r.integrity) {
     const i = r.integrity
-    out.push(`\nintegrity: ${i.ok ? 'OK' : 'FAILED'}: ${num(i.posted)} tasks POSTed, ${num(i.rows)} rows ${JSON.stringify(i.byStatus)}, ` +
-      `${i.completedEventsNot1} tasks without exactly one COMPLETED event, ${i.socketMissing} missing and ${i.socketDuplicates} duplicate COMPLETED on sockets` +
-      (i.notes.length ? `\n  ${i.notes.join('\n  ')}` : ''))
+    out.push(
+      `\nintegrity: ${i.ok ? 'OK' : 'FAILED'}: ${num(i.posted)} tasks POSTed, ${num(i.rows)} rows ${JSON.stringify(i.byStatus)}, ` +
+        `${i.completedEventsNot1} tasks without exactly one COMPLETED event, ${i.socketMissing} missing and ${i.socketDuplicates} duplicate COMPLETED on sockets` +
+        (i.notes.length ? `\n  ${i.notes.join('\n  ')}` : ''),
+    )
   }
   const ts = targets(r, manySockets)
-  out.push(table('targets (reported, never asserted)', ['target', 'measured', 'status'], ts.map((t) => [t.name, t.measured, t.status === 'not met' ? 'NOT MET' : t.status])))
+  out.push(
+    table(
+      'targets (reported, never asserted)',
+      ['target', 'measured', 'status'],
+      ts.map((t) => [t.name, t.measured, t.status === 'not met' ? 'NOT MET' : t.status]),
+    ),
+  )
   return out.filter(Boolean).join('\n')
 }
 
 export function printReport(r: Results, manySockets: number) {
   console.log(renderReport(r, manySockets))
-  console.log('\n' + JSON.stringify({ bench: 'taskline', ...r, ratios: ratios(r), targets: targets(r, manySockets) }))
+  console.log(`\n${JSON.stringify({ bench: 'taskline', ...r, ratios: ratios(r), targets: targets(r, manySockets) })}`)
 }
 
 /**
@@ -189,7 +314,12 @@ export function performanceDoc(r: Results, manySockets: number): string {
   const met = ts.filter((t) => t.status === 'met').length
   const judged = ts.filter((t) => t.status !== 'not measured').length
   const m = r.machine
-  const machine = [`${m.cores} cores`, m.cpuModel, m.memoryGiB ? `${m.memoryGiB} GiB memory` : undefined, `load average ${m.loadAverageStart} at start, ${m.loadAverageEnd ?? '-'} at end`]
+  const machine = [
+    `${m.cores} cores`,
+    m.cpuModel,
+    m.memoryGiB ? `${m.memoryGiB} GiB memory` : undefined,
+    `load average ${m.loadAverageStart} at start, ${m.loadAverageEnd ?? '-'} at end`,
+  ]
   return [
     '# Performance',
     '',

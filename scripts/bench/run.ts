@@ -8,7 +8,7 @@
 import { availableParallelism, cpus, totalmem } from 'node:os'
 import { killAllNow, stopAll } from './children'
 import { MiB, type Context, type Results } from './context'
-import { parseOptions } from './options'
+import { type Options, parseOptions } from './options'
 import { loadAverage, rssBytes } from './procfs'
 import { performanceDoc, printReport } from './report'
 import { freePort, prepareEnvironment, startApi, startWorker, type BenchEnv } from './system'
@@ -20,7 +20,7 @@ import { runScaling } from './phases/scaling'
 import { runSockets } from './phases/sockets'
 import { verify } from './phases/verify'
 
-let opts
+let opts: Options
 try {
   opts = parseOptions(Bun.argv.slice(2))
 } catch (e) {
@@ -52,7 +52,13 @@ const ulimit = Bun.spawnSync(['bash', '-c', 'ulimit -n']).stdout.toString().trim
 const results: Results = {
   mode: opts.mode,
   startedAt: new Date().toISOString(),
-  machine: { cores: availableParallelism(), cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), ulimitNofile: ulimit, loadAverageStart: loadAverage() },
+  machine: {
+    cores: availableParallelism(),
+    cpuModel: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    ulimitNofile: ulimit,
+    loadAverageStart: loadAverage(),
+  },
   references: {},
   resources: { cpu: {} },
 }
@@ -103,7 +109,10 @@ try {
 } catch (e) {
   console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`)
   // The roles log warnings only; their last lines usually say why.
-  for (const [name, role] of [['api', ctx?.api], ['worker', ctx?.worker]] as const) {
+  for (const [name, role] of [
+    ['api', ctx?.api],
+    ['worker', ctx?.worker],
+  ] as const) {
     const tail = role?.child.tail()
     if (tail) console.error(`last lines of the ${name}'s log:\n${tail}`)
   }

@@ -111,7 +111,10 @@ export async function startApi(env: BenchEnv, port: number): Promise<Role & { ur
   const deadline = Date.now() + 20_000
   for (;;) {
     if (child.proc.exitCode !== null) throw new Error(`api exited with ${child.proc.exitCode}:\n${child.tail()}`)
-    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false)
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (ok) break
     if (Date.now() > deadline) throw new Error(`api not ready within 20 s:\n${child.tail()}`)
     await Bun.sleep(50)

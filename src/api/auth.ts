@@ -12,7 +12,9 @@ import { errorBody } from './error-handler'
 export type AuthMode = 'required' | 'off'
 
 /** Hono's context variables, for every route behind authenticate(). */
-export type AppEnv = { Variables: { principal: Principal; /** Set once Bun has taken the request as a WebSocket: it answers 101, not the 200 the app returns. */ upgraded?: boolean } }
+export type AppEnv = {
+  Variables: { principal: Principal /** Set once Bun has taken the request as a WebSocket: it answers 101, not the 200 the app returns. */; upgraded?: boolean }
+}
 
 export class UnauthorizedError extends DomainError {
   constructor(reason: string) {
@@ -85,7 +87,11 @@ export function presentedToken(c: Context): string | null {
   const auth = c.req.header('authorization')
   if (auth) return /^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? ''
   if (!isSocketUpgrade(c)) return null
-  const protocols = c.req.header('sec-websocket-protocol')?.split(',').map((p) => p.trim()) ?? []
+  const protocols =
+    c.req
+      .header('sec-websocket-protocol')
+      ?.split(',')
+      .map((p) => p.trim()) ?? []
   return protocols.find((p) => p.startsWith('tl_')) ?? c.req.query('token') ?? null
 }
 

@@ -99,6 +99,7 @@ never need one.`
  * The OpenAPI 3.1 document for an app built by createApp. The README spells
  * /api and /ws paths with a trailing slash, so the document does too.
  */
+// biome-ignore lint/suspicious/noExplicitAny: the document is built from any app, whatever its env, schema and base path
 export async function openApiDocument(app: Hono<any, any, any>) {
   const spec = await generateSpecs(app, {
     documentation: {

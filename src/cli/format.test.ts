@@ -102,7 +102,16 @@ describe('plain watch lines', () => {
 
 describe('tables', () => {
   test('columns aligned, right-aligned where asked, no trailing spaces', () => {
-    expect(renderTable(['A', 'BB', 'C'], [['1', 'x', ''], ['22', 'yyy', 'z']], ['right', 'left', 'left'])).toBe(' A  BB   C\n 1  x\n22  yyy  z')
+    expect(
+      renderTable(
+        ['A', 'BB', 'C'],
+        [
+          ['1', 'x', ''],
+          ['22', 'yyy', 'z'],
+        ],
+        ['right', 'left', 'left'],
+      ),
+    ).toBe(' A  BB   C\n 1  x\n22  yyy  z')
   })
 
   test('task table: id, status, progress, attempts, title, created', () => {
@@ -125,7 +134,11 @@ describe('tables', () => {
       { task_id: 1, seq: 2, status: 'PROCESSING', progress: 0, at: '2026-11-29T18:04:51.000Z', detail: { attempt: 1 } },
     ]
     expect(renderEventTable(events, 'UTC')).toBe(
-      ['SEQ  STATUS      PROGRESS  AT                   DETAIL', '  1  PENDING           0%  2026-11-29 18:04:50', '  2  PROCESSING        0%  2026-11-29 18:04:51  {"attempt":1}'].join('\n'),
+      [
+        'SEQ  STATUS      PROGRESS  AT                   DETAIL',
+        '  1  PENDING           0%  2026-11-29 18:04:50',
+        '  2  PROCESSING        0%  2026-11-29 18:04:51  {"attempt":1}',
+      ].join('\n'),
     )
   })
 })

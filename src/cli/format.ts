@@ -134,7 +134,24 @@ const show = (v: unknown): string => {
 }
 
 /** The fields people look at first, in that order; any other field follows, so nothing the API sends is hidden. */
-const keyOrder = ['id', 'title', 'type', 'status', 'progress', 'attempts', 'payload', 'result', 'error', 'timeout_ms', 'seq', 'run_after', 'created_at', 'started_at', 'finished_at', 'updated_at']
+const keyOrder = [
+  'id',
+  'title',
+  'type',
+  'status',
+  'progress',
+  'attempts',
+  'payload',
+  'result',
+  'error',
+  'timeout_ms',
+  'seq',
+  'run_after',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'updated_at',
+]
 
 export function renderKeyValue(task: Task): string {
   const fields = task as Record<string, unknown>

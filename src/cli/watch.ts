@@ -36,7 +36,14 @@ type Outcome = { result?: unknown; error?: string | null; reason?: string | null
 /** Returns the exit code: 0 COMPLETED, 1 FAILED, CANCELLED, deleted or unreachable, 130 interrupted. */
 export async function watchTask(o: WatchOptions): Promise<number> {
   const out = o.io.isTTY ? ttyRenderer(o.io) : plainRenderer(o.io)
-  const view: ProgressView = { id: o.task.id, title: o.task.title, status: o.task.status, progress: o.task.progress, attempt: o.task.attempts || undefined, maxAttempts: o.task.max_attempts }
+  const view: ProgressView = {
+    id: o.task.id,
+    title: o.task.title,
+    status: o.task.status,
+    progress: o.task.progress,
+    attempt: o.task.attempts || undefined,
+    maxAttempts: o.task.max_attempts,
+  }
   out.change(view, o.task.seq)
   // Already over: the HTTP read has everything, no socket needed.
   if (isTerminalStatus(o.task.status)) return finish(out, o.task.status, { result: o.task.result, error: o.task.error })
@@ -91,7 +98,11 @@ function follow(o: WatchOptions, out: Renderer, view: ProgressView): Promise<num
       resolve(exit())
     }
     const onAbort = () => end(() => out.interrupted())
-    const fail = (lines: string[]) => end(() => (out.fail(lines), 1))
+    const fail = (lines: string[]) =>
+      end(() => {
+        out.fail(lines)
+        return 1
+      })
     const onState = (s: SocketState) => {
       clearInterval(behindTimer)
       if (s.kind === 'open') behindTimer = setInterval(checkBehind, HEARTBEAT_MS)

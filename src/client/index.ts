@@ -22,7 +22,15 @@ export type { AppType, Task }
 export { ApiError, type ErrorDetail } from './api-error'
 export { followTask, type FollowOptions, type TaskFollower, type TaskMessage } from './follow-task'
 export { paramOfNext } from './next-link'
-export { backoffDelay, finalCloseCodes, ReconnectingSocket, type Backoff, type ReconnectingSocketOptions, type SocketEnd, type SocketState } from './reconnecting-socket'
+export {
+  backoffDelay,
+  finalCloseCodes,
+  ReconnectingSocket,
+  type Backoff,
+  type ReconnectingSocketOptions,
+  type SocketEnd,
+  type SocketState,
+} from './reconnecting-socket'
 export { canCancel, canRetry, isTerminal, taskStatuses, type TaskStatus } from './task-status'
 
 export function createClient(baseUrl: string, token?: string) {

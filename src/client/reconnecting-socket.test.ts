@@ -48,7 +48,8 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.stop(true)
 })
 
-const change = (seq: number, extra: object = {}) => JSON.stringify({ kind: 'change', task_id: 7, seq, status: 'PROCESSING', progress: seq / 10, at: '', cursor: seq, detail: null, ...extra })
+const change = (seq: number, extra: object = {}) =>
+  JSON.stringify({ kind: 'change', task_id: 7, seq, status: 'PROCESSING', progress: seq / 10, at: '', cursor: seq, detail: null, ...extra })
 
 async function until(what: string, ok: () => boolean, ms = 3000) {
   const deadline = Date.now() + ms

@@ -7,7 +7,10 @@ import { configSchema, ConfigError, loadConfig } from '../config'
 import { createDb } from '../infra/db'
 import { embeddedMigrations, migrate, type Migration } from '../infra/migrator'
 
-export async function runMigrateCli(migrations: readonly Migration[] = embeddedMigrations, env: Record<string, string | undefined> = process.env): Promise<number> {
+export async function runMigrateCli(
+  migrations: readonly Migration[] = embeddedMigrations,
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
   // Only the database matters here: an unrelated bad setting must not block migrations.
   let url: string
   try {

@@ -54,12 +54,17 @@ async function main(argv: string[], usage: string): Promise<number> {
     }
     if (command === 'list') {
       for (const t of await listTokens(db)) {
-        console.log([t.id, t.name, t.admin ? 'admin' : 'owner', t.created_at.toISOString(), t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'].join('\t'))
+        console.log(
+          [t.id, t.name, t.admin ? 'admin' : 'owner', t.created_at.toISOString(), t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'].join('\t'),
+        )
       }
       return 0
     }
     if (command === 'revoke') {
-      if (await revokeTokenByName(db, name!)) return console.log(`revoked "${name}"`), 0
+      if (await revokeTokenByName(db, name!)) {
+        console.log(`revoked "${name}"`)
+        return 0
+      }
       console.error(`token: no active token named "${name}"`)
       return 1
     }

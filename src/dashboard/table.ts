@@ -36,7 +36,7 @@ export function createTable(tbody: HTMLTableSectionElement, actions: RowActions)
       h(
         'td',
         { class: 'col-title', 'data-label': 'Task' },
-        h('button', { type: 'button', class: 'link', 'data-action': 'open', title: 'Show this task\'s history' }, t.title),
+        h('button', { type: 'button', class: 'link', 'data-action': 'open', title: "Show this task's history" }, t.title),
         h('span', { class: 'type' }, t.type),
       ),
       h('td', { class: 'col-status', 'data-label': 'Status' }, statusBadge(t.status)),
@@ -117,7 +117,12 @@ export function renderCounts(container: HTMLElement, caption: HTMLElement, tasks
   for (const t of tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1)
   container.replaceChildren(
     ...statuses.map((s) =>
-      h('li', { class: `count count-${s.toLowerCase()}`, 'data-status': s }, h('span', { class: 'count-n' }, counts.get(s) ?? 0), h('span', { class: 'count-label' }, s)),
+      h(
+        'li',
+        { class: `count count-${s.toLowerCase()}`, 'data-status': s },
+        h('span', { class: 'count-n' }, counts.get(s) ?? 0),
+        h('span', { class: 'count-label' }, s),
+      ),
     ),
   )
   const n = tasks.length

@@ -21,11 +21,14 @@ describe('batcher', () => {
     const flushes: number[][] = []
     let release!: () => void
     const gate = new Promise<void>((r) => (release = r))
-    const b = createBatcher(async (items: number[]) => {
-      flushes.push(items)
-      await gate
-      return items
-    }, { maxBatch: 3 })
+    const b = createBatcher(
+      async (items: number[]) => {
+        flushes.push(items)
+        await gate
+        return items
+      },
+      { maxBatch: 3 },
+    )
     const all = Promise.all(Array.from({ length: 10 }, (_, i) => b.add(i)))
     await Bun.sleep(1)
     release()
@@ -51,11 +54,14 @@ describe('batcher', () => {
   test('maxInFlight: that many flushes run at once, and calls arriving meanwhile wait for one to end', async () => {
     const started: number[][] = []
     const gates: (() => void)[] = []
-    const b = createBatcher(async (items: number[]) => {
-      started.push(items)
-      await new Promise<void>((r) => gates.push(r))
-      return items
-    }, { maxInFlight: 2 })
+    const b = createBatcher(
+      async (items: number[]) => {
+        started.push(items)
+        await new Promise<void>((r) => gates.push(r))
+        return items
+      },
+      { maxInFlight: 2 },
+    )
     const first = b.add(1)
     await Bun.sleep(1)
     const second = b.add(2)
@@ -94,7 +100,13 @@ describe('batcher', () => {
     }
     const recording = (lingerMs: number) => {
       const flushes: number[][] = []
-      const b = createBatcher(async (items: number[]) => (flushes.push(items), items), { lingerMs, maxBatch: 1_000_000 })
+      const b = createBatcher(
+        async (items: number[]) => {
+          flushes.push(items)
+          return items
+        },
+        { lingerMs, maxBatch: 1_000_000 },
+      )
       return { b, flushes }
     }
 

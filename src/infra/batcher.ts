@@ -30,9 +30,11 @@ export function createBatcher<T, R>(flush: (items: T[]) => Promise<R[]>, { maxBa
       flush(batch.map((b) => b.item))
         .then((results) => {
           if (results.length !== batch.length) throw new Error(`batch flush returned ${results.length} results for ${batch.length} items`)
-          batch.forEach((b, i) => b.resolve(results[i]!))
+          for (const [i, b] of batch.entries()) b.resolve(results[i]!)
         })
-        .catch((e) => batch.forEach((b) => b.reject(e)))
+        .catch((e) => {
+          for (const b of batch) b.reject(e)
+        })
         .finally(() => {
           running--
           drain()

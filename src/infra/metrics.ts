@@ -36,7 +36,11 @@ export function createMetrics(o: { role: 'api' | 'worker'; redis: Redis; keys: S
     buckets: secondsBuckets,
     registers,
   })
-  const eventsFannedOut = new Counter({ name: 'taskline_events_fanned_out_total', help: 'Events this API instance read and routed to its sockets (counted whether or not a socket here watches them)', registers })
+  const eventsFannedOut = new Counter({
+    name: 'taskline_events_fanned_out_total',
+    help: 'Events this API instance read and routed to its sockets (counted whether or not a socket here watches them)',
+    registers,
+  })
   const eventDelivery = new Histogram({
     name: 'taskline_event_delivery_seconds',
     help: "From a change's commit, as its producer saw it, to this API instance publishing it to its sockets (across hosts, clock skew adds in)",
@@ -69,7 +73,14 @@ export function createMetrics(o: { role: 'api' | 'worker'; redis: Redis; keys: S
   })
   if (o.openSockets) {
     const count = o.openSockets
-    new Gauge({ name: 'taskline_open_sockets', help: 'WebSockets open on this API instance', registers, collect() { this.set(count()) } })
+    new Gauge({
+      name: 'taskline_open_sockets',
+      help: 'WebSockets open on this API instance',
+      registers,
+      collect() {
+        this.set(count())
+      },
+    })
   }
 
   return {
@@ -83,8 +94,7 @@ export function createMetrics(o: { role: 'api' | 'worker'; redis: Redis; keys: S
       // Events read back from Postgres (gaps, catch-up) have no commit time: counted, not timed.
       if (lateMs !== null) eventDelivery.observe(Math.max(0, lateMs) / 1000)
     },
-    observeHttp: (method: string, route: string, status: number, seconds: number) =>
-      httpSeconds.observe({ method, route, status: String(status) }, seconds),
+    observeHttp: (method: string, route: string, status: number, seconds: number) => httpSeconds.observe({ method, route, status: String(status) }, seconds),
     async render(): Promise<Response> {
       return new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } })
     },

@@ -31,6 +31,7 @@ const MIGRATION_LOCK = 72_616_283
  * per file. A session advisory lock makes two concurrent runs take turns, so the
  * second sees the first's ledger rows and does nothing.
  */
+// biome-ignore lint/suspicious/noExplicitAny: migrations run before the schema they create has types
 export async function migrate(db: Kysely<any>, migrations: readonly Migration[]): Promise<string[]> {
   return db.connection().execute(async (conn) => {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK})`.execute(conn)

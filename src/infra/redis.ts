@@ -92,13 +92,16 @@ export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
  */
 export function createBlockingReader(redis: Redis, ms: number) {
   let current: { since: number; reject: (e: Error) => void } | null = null
-  const timer = setInterval(() => {
-    if (!current || performance.now() - current.since < ms) return
-    const { reject } = current
-    current = null
-    redis.disconnect(true)
-    reject(new Error(`blocking read did not settle within ${ms} ms; reconnected`))
-  }, Math.max(10, Math.min(1000, ms / 4)))
+  const timer = setInterval(
+    () => {
+      if (!current || performance.now() - current.since < ms) return
+      const { reject } = current
+      current = null
+      redis.disconnect(true)
+      reject(new Error(`blocking read did not settle within ${ms} ms; reconnected`))
+    },
+    Math.max(10, Math.min(1000, ms / 4)),
+  )
   timer.unref()
   return {
     read<T>(read: Promise<T>): Promise<T> {
@@ -109,8 +112,14 @@ export function createBlockingReader(redis: Redis, ms: number) {
           if (current === mine) current = null
         }
         read.then(
-          (v) => (settle(), resolve(v)),
-          (e) => (settle(), reject(e)),
+          (v) => {
+            settle()
+            resolve(v)
+          },
+          (e) => {
+            settle()
+            reject(e)
+          },
         )
       })
     },

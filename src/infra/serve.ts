@@ -13,6 +13,9 @@ export function serveOn<WebSocketData = undefined>(setting: string, options: Ser
   } catch (e) {
     if ((e as { code?: unknown }).code !== 'EADDRINUSE') throw e
     const { port, hostname } = options as { port?: unknown; hostname?: unknown }
-    throw new Error(`${setting}=${port}: port ${port} on ${hostname ?? 'every address'} is already in use; stop what holds it or set ${setting} to a free port`, { cause: e })
+    throw new Error(
+      `${setting}=${port}: port ${port} on ${hostname ?? 'every address'} is already in use; stop what holds it or set ${setting} to a free port`,
+      { cause: e },
+    )
   }
 }

@@ -4,7 +4,7 @@ import type { Metrics } from '../infra/metrics'
 import { handlers as registry } from '../handlers/registry'
 import type { HandlerSettings, TaskHandler } from '../handlers/handler'
 import { nextStatusAfterFailure, retryDelayMs } from '../domain/tasks/task'
-import type { TaskChange } from '../domain/task-events/task-event'
+import type { StreamedChange, TaskChange } from '../domain/task-events/task-event'
 import * as runs from '../domain/tasks/task-runs.repository'
 import type { Outbox } from './outbox'
 import { createProgressCoalescer, type ProgressCoalescer } from './progress-coalescer'
@@ -29,8 +29,7 @@ export interface ExecutionOptions {
 }
 
 /** Rejects when the signal aborts, so a handler that ignores its signal cannot hold the slot. */
-const whenAborted = (signal: AbortSignal) =>
-  new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))
+const whenAborted = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))
 
 /**
  * One claimed attempt, from its handler to its stored outcome: the handler
@@ -53,7 +52,7 @@ export class Execution {
     // Before the outcome, so the history stays in order; completion stores progress 1, superseding a kept value.
     await run.progress.close({ flush: outcome.kind !== 'completed' })
     const ranFor = (performance.now() - started) / 1000
-    let change
+    let change: StreamedChange | undefined
     try {
       change = await this.o.outbox.store(run, outcome)
     } catch (e) {

@@ -49,7 +49,14 @@ export class Intake {
   /** Jobs whose task was not claimed: dead-lettered if it is gone, else acknowledged with nothing to run. */
   private async settleIdle(idle: [number, string[]][]): Promise<void> {
     const { db, runner, outbox, deadLetters } = this.o
-    const missing = new Set(await outbox.persist('lookup', () => runs.findMissingIds(db, idle.map(([id]) => id))))
+    const missing = new Set(
+      await outbox.persist('lookup', () =>
+        runs.findMissingIds(
+          db,
+          idle.map(([id]) => id),
+        ),
+      ),
+    )
     const settled: string[] = []
     for (const [id, streamIds] of idle) {
       if (missing.has(id)) {

@@ -53,8 +53,7 @@ type Entries = [string, string[] | null][]
 type Pending = [streamId: string, consumer: string, idleMs: number, deliveries: number][]
 
 const isNoGroup = (e: unknown) => e instanceof Error && e.message.includes('NOGROUP')
-const toEntries = (raw: Entries): JobEntry[] =>
-  raw.filter(([, f]) => f !== null).map(([streamId, f]) => ({ streamId, fields: fieldsToRecord(f!) }))
+const toEntries = (raw: Entries): JobEntry[] => raw.filter(([, f]) => f !== null).map(([streamId, f]) => ({ streamId, fields: fieldsToRecord(f!) }))
 const taskIdOf = (entry: JobEntry) => jobMessageSchema.safeParse(entry.fields).data?.task_id
 
 /**
@@ -156,12 +155,7 @@ export class JobConsumer implements DeadLetters {
 
   private async read(count: number): Promise<JobEntry[]> {
     const { keys } = this.o
-    const read = this.o.blocking.xreadgroup(
-      'GROUP', keys.workersGroup, this.o.consumer,
-      'COUNT', Math.max(1, count),
-      'BLOCK', 1000,
-      'STREAMS', keys.jobs, '>',
-    )
+    const read = this.o.blocking.xreadgroup('GROUP', keys.workersGroup, this.o.consumer, 'COUNT', Math.max(1, count), 'BLOCK', 1000, 'STREAMS', keys.jobs, '>')
     const res = (await this.reader.read(read)) as [string, Entries][] | null
     return res ? toEntries(res[0]![1]) : []
   }
@@ -185,7 +179,13 @@ export class JobConsumer implements DeadLetters {
   private async reclaim(count: number): Promise<JobEntry[]> {
     const { keys } = this.o
     const res = (await this.o.producer.xautoclaim(
-      keys.jobs, keys.workersGroup, this.o.consumer, this.o.visibilityTimeoutMs, '0-0', 'COUNT', Math.max(1, count),
+      keys.jobs,
+      keys.workersGroup,
+      this.o.consumer,
+      this.o.visibilityTimeoutMs,
+      '0-0',
+      'COUNT',
+      Math.max(1, count),
     )) as [string, Entries, string[]?]
     // Entries deleted while pending come back as ids Redis already dropped from the PEL.
     const entries = toEntries(res[1])

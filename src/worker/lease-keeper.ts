@@ -16,7 +16,12 @@ export function startLeaseKeeper(o: { db: Db; runner: TaskRunner; consumer: JobC
     const runs = [...o.runner.running.values()]
     if (runs.length === 0) return
     try {
-      const held = await extendLeases(o.db, runs.map((r) => r.key.id), o.workerId, o.leaseMs)
+      const held = await extendLeases(
+        o.db,
+        runs.map((r) => r.key.id),
+        o.workerId,
+        o.leaseMs,
+      )
       for (const r of runs) if (!held.has(r.key.id)) o.runner.abort(r.key.id, new AbortReason('cancelled'))
     } catch (e) {
       o.logger.warn('could not extend leases', { error: coerceError(e).message })
@@ -24,10 +29,13 @@ export function startLeaseKeeper(o: { db: Db; runner: TaskRunner; consumer: JobC
     await o.consumer.touch(runs.flatMap((r) => r.streamIds)).catch(() => {})
   }
   let busy = false
-  const timer = setInterval(() => {
-    if (busy) return
-    busy = true
-    tick().finally(() => (busy = false))
-  }, Math.max(50, Math.floor(o.leaseMs / 3)))
+  const timer = setInterval(
+    () => {
+      if (busy) return
+      busy = true
+      tick().finally(() => (busy = false))
+    },
+    Math.max(50, Math.floor(o.leaseMs / 3)),
+  )
   return { stop: () => clearInterval(timer) }
 }

@@ -45,43 +45,51 @@ async function expectJobsDrained() {
 describe('Redis stays bounded', () => {
   test(
     `with EVENTS_MAXLEN=${MAXLEN} the events stream stays near it, finished jobs leave nothing behind, and memory is flat across batches`,
-    guarded(() => env, async () => {
-      await env.spawnApi()
-      await env.spawnWorker()
-      await env.spawnWorker()
-      const events = `${env.prefix}events`
-      const dead = `${env.prefix}dead-letters`
+    guarded(
+      () => env,
+      async () => {
+        await env.spawnApi()
+        await env.spawnWorker()
+        await env.spawnWorker()
+        const events = `${env.prefix}events`
+        const dead = `${env.prefix}dead-letters`
 
-      const first = await runBatch('first')
-      const eventRows = Number(
-        (await env.db.selectFrom('task_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n,
-      )
-      await expectJobsDrained()
-      const lenAfterFirst = await env.rds.xlen(events)
-      // Approximate trimming (MAXLEN ~) cuts whole nodes, so a little over MAXLEN is expected; twice is not.
-      expect(lenAfterFirst).toBeGreaterThanOrEqual(MAXLEN)
-      expect(lenAfterFirst).toBeLessThan(2 * MAXLEN)
-      expect(await env.rds.xlen(dead)).toBe(0)
-      await Bun.sleep(500)
-      const memAfterFirst = await usedMemory()
+        const first = await runBatch('first')
+        const eventRows = Number(
+          (
+            await env.db
+              .selectFrom('task_events')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        )
+        await expectJobsDrained()
+        const lenAfterFirst = await env.rds.xlen(events)
+        // Approximate trimming (MAXLEN ~) cuts whole nodes, so a little over MAXLEN is expected; twice is not.
+        expect(lenAfterFirst).toBeGreaterThanOrEqual(MAXLEN)
+        expect(lenAfterFirst).toBeLessThan(2 * MAXLEN)
+        expect(await env.rds.xlen(dead)).toBe(0)
+        await Bun.sleep(500)
+        const memAfterFirst = await usedMemory()
 
-      const second = await runBatch('second')
-      await expectJobsDrained()
-      const lenAfterSecond = await env.rds.xlen(events)
-      expect(lenAfterSecond).toBeLessThan(2 * MAXLEN)
-      expect(await env.rds.xlen(dead)).toBe(0)
-      await Bun.sleep(500)
-      const memAfterSecond = await usedMemory()
+        const second = await runBatch('second')
+        await expectJobsDrained()
+        const lenAfterSecond = await env.rds.xlen(events)
+        expect(lenAfterSecond).toBeLessThan(2 * MAXLEN)
+        expect(await env.rds.xlen(dead)).toBe(0)
+        await Bun.sleep(500)
+        const memAfterSecond = await usedMemory()
 
-      console.log(
-        `bounded-redis: ${first.length + second.length} tasks, ${eventRows} events in the first batch;` +
-          ` events XLEN ${lenAfterFirst} then ${lenAfterSecond}; used_memory ${memAfterFirst} then ${memAfterSecond}` +
-          ` (${(((memAfterSecond - memAfterFirst) / memAfterFirst) * 100).toFixed(1)}%)`,
-      )
-      expect(eventRows).toBeGreaterThan(1000)
-      expect(memAfterSecond).toBeLessThan(memAfterFirst * 1.2)
-      await env.expectInvariants([...first, ...second])
-    }),
+        console.log(
+          `bounded-redis: ${first.length + second.length} tasks, ${eventRows} events in the first batch;` +
+            ` events XLEN ${lenAfterFirst} then ${lenAfterSecond}; used_memory ${memAfterFirst} then ${memAfterSecond}` +
+            ` (${(((memAfterSecond - memAfterFirst) / memAfterFirst) * 100).toFixed(1)}%)`,
+        )
+        expect(eventRows).toBeGreaterThan(1000)
+        expect(memAfterSecond).toBeLessThan(memAfterFirst * 1.2)
+        await env.expectInvariants([...first, ...second])
+      },
+    ),
     150_000,
   )
 })

@@ -23,7 +23,7 @@ const terminal = ['COMPLETED', 'FAILED', 'CANCELLED']
 const rand = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1))
 
 let env: ChaosEnv
-let apis: (RoleProcess & { url: string })[] = []
+const apis: (RoleProcess & { url: string })[] = []
 const workers: RoleProcess[] = []
 const sockets = new Set<WebSocket>()
 let finished = false
@@ -80,15 +80,18 @@ function follow(sub: Subscriber, api: number, opts: { handOver: boolean }) {
     if (!sub.last || m.seq > sub.last.seq) sub.last = { seq: m.seq, status: m.status }
     if (first && opts.handOver) {
       // Reconnect midway on the other instance, as a client whose API went away would.
-      setTimeout(() => {
-        if (finished) return
-        ws.onmessage = null
-        ws.onclose = null
-        ws.close()
-        sockets.delete(ws)
-        sub.reconnects++
-        follow(sub, 1 - api, { handOver: false })
-      }, rand(0, 300))
+      setTimeout(
+        () => {
+          if (finished) return
+          ws.onmessage = null
+          ws.onclose = null
+          ws.close()
+          sockets.delete(ws)
+          sub.reconnects++
+          follow(sub, 1 - api, { handOver: false })
+        },
+        rand(0, 300),
+      )
     }
     first = false
   }
@@ -179,199 +182,207 @@ async function diagnose(accepted: number[]) {
 describe('soak', () => {
   test(
     `${TASKS} tasks through ${APIS} APIs and ${WORKERS} workers, with workers SIGKILLed and Redis restarted empty: nothing lost, doubled or out of order`,
-    guarded(() => env, async () => {
-      const t0 = Date.now()
-      mark('posting starts')
-      const feeds = apis.map((_, i) => feed(i))
-      await Promise.all(feeds.map((f) => f.hello))
+    guarded(
+      () => env,
+      async () => {
+        const t0 = Date.now()
+        mark('posting starts')
+        const feeds = apis.map((_, i) => feed(i))
+        await Promise.all(feeds.map((f) => f.hello))
 
-      const accepted: number[] = []
-      const rejected: string[] = []
-      const subs: Subscriber[] = []
-      const subscribeEvery = Math.max(1, Math.floor(TASKS / SUBSCRIBERS))
-      let posting = true
-      let kills = 0
-      let redisRestarts = 0
+        const accepted: number[] = []
+        const rejected: string[] = []
+        const subs: Subscriber[] = []
+        const subscribeEvery = Math.max(1, Math.floor(TASKS / SUBSCRIBERS))
+        let posting = true
+        let kills = 0
+        let redisRestarts = 0
 
-      // Worker chaos: a random worker dies without warning and its replacement starts at once. The
-      // next kill does not wait for the replacement to be up (a loaded machine can take seconds to
-      // start one), but a kill always leaves at least one running worker behind.
-      const starting: Promise<unknown>[] = []
-      const killer = (async () => {
-        while (posting) {
-          await Bun.sleep(rand(KILL_MS * 0.6, KILL_MS * 1.4))
-          if (!posting || workers.length < 2) continue
-          const victim = workers.splice(rand(0, workers.length - 1), 1)[0]!
-          victim.kill('SIGKILL')
-          await victim.exited
-          kills++
-          mark(`killed worker pid ${victim.pid}`)
-          starting.push(
-            // Generous: on a busy 2-core machine a fresh Bun process can take over 15 s to come up.
-            env.spawnWorker({}, 60_000).then((w) => {
-              workers.push(w)
-              mark(`started worker pid ${w.pid}`)
-            }),
+        // Worker chaos: a random worker dies without warning and its replacement starts at once. The
+        // next kill does not wait for the replacement to be up (a loaded machine can take seconds to
+        // start one), but a kill always leaves at least one running worker behind.
+        const starting: Promise<unknown>[] = []
+        const killer = (async () => {
+          while (posting) {
+            await Bun.sleep(rand(KILL_MS * 0.6, KILL_MS * 1.4))
+            if (!posting || workers.length < 2) continue
+            const victim = workers.splice(rand(0, workers.length - 1), 1)[0]!
+            victim.kill('SIGKILL')
+            await victim.exited
+            kills++
+            mark(`killed worker pid ${victim.pid}`)
+            starting.push(
+              // Generous: on a busy 2-core machine a fresh Bun process can take over 15 s to come up.
+              env.spawnWorker({}, 60_000).then((w) => {
+                workers.push(w)
+                mark(`started worker pid ${w.pid}`)
+              }),
+            )
+          }
+          await Promise.all(starting)
+        })()
+
+        // Redis loses everything once, halfway through: down for a second, back empty.
+        const redisChaos = (async () => {
+          await Bun.sleep(POST_MS / 2)
+          await env.redis.stop()
+          mark('redis stopped')
+          await Bun.sleep(1000)
+          await env.redis.start()
+          mark('redis started, empty')
+          redisRestarts++
+        })()
+
+        // Steady arrivals: each POST is due at its slot whatever the previous ones are doing.
+        const posts: Promise<void>[] = []
+        for (let i = 0; i < TASKS; i++) {
+          const due = t0 + (i * 1000) / RATE
+          if (due > Date.now()) await Bun.sleep(due - Date.now())
+          env.expectNoCrash()
+          const fail = Math.random() < 0.1
+          const body = {
+            title: `soak ${i}`,
+            payload: { duration_ms: rand(0, 300), steps: rand(1, 4), ...(fail ? { fail: true } : {}) },
+            ...(fail ? { max_attempts: 2 } : {}),
+          }
+          const api = i % APIS
+          posts.push(
+            post(body, api, `soak-${i}`)
+              .then((res) => {
+                if (res.status !== 201 && res.status !== 200) return void rejected.push(`${res.status} ${res.text}`)
+                accepted.push(res.id)
+                if (i % subscribeEvery === 0 && subs.length < SUBSCRIBERS) {
+                  const sub: Subscriber = { taskId: res.id, last: null, messages: 0, gaps: [], reconnects: 0, unexpectedCloses: [] }
+                  subs.push(sub)
+                  // A third of them hand over to the other instance midway with after_seq.
+                  follow(sub, rand(0, APIS - 1), { handOver: subs.length % 3 === 0 })
+                }
+              })
+              .catch((e) => void rejected.push(`no answer: ${(e as Error).message}`)),
           )
         }
-        await Promise.all(starting)
-      })()
+        await Promise.all(posts)
+        posting = false
+        await Promise.all([killer, redisChaos])
 
-      // Redis loses everything once, halfway through: down for a second, back empty.
-      const redisChaos = (async () => {
-        await Bun.sleep(POST_MS / 2)
-        await env.redis.stop()
-        mark('redis stopped')
-        await Bun.sleep(1000)
-        await env.redis.start()
-        mark('redis started, empty')
-        redisRestarts++
-      })()
-
-      // Steady arrivals: each POST is due at its slot whatever the previous ones are doing.
-      const posts: Promise<void>[] = []
-      for (let i = 0; i < TASKS; i++) {
-        const due = t0 + (i * 1000) / RATE
-        if (due > Date.now()) await Bun.sleep(due - Date.now())
-        env.expectNoCrash()
-        const fail = Math.random() < 0.1
-        const body = {
-          title: `soak ${i}`,
-          payload: { duration_ms: rand(0, 300), steps: rand(1, 4), ...(fail ? { fail: true } : {}) },
-          ...(fail ? { max_attempts: 2 } : {}),
-        }
-        const api = i % APIS
-        posts.push(
-          post(body, api, `soak-${i}`)
-            .then((res) => {
-              if (res.status !== 201 && res.status !== 200) return void rejected.push(`${res.status} ${res.text}`)
-              accepted.push(res.id)
-              if (i % subscribeEvery === 0 && subs.length < SUBSCRIBERS) {
-                const sub: Subscriber = { taskId: res.id, last: null, messages: 0, gaps: [], reconnects: 0, unexpectedCloses: [] }
-                subs.push(sub)
-                // A third of them hand over to the other instance midway with after_seq.
-                follow(sub, rand(0, APIS - 1), { handOver: subs.length % 3 === 0 })
-              }
-            })
-            .catch((e) => void rejected.push(`no answer: ${(e as Error).message}`)),
+        // Drain: killed attempts come back after the lease (1.5 s), retries after their backoff.
+        // A timeout is not thrown here: the summary and the diagnosis below say more.
+        const drained = await env.waitForStatus(accepted, terminal, 60_000).then(
+          () => true,
+          () => false,
         )
-      }
-      await Promise.all(posts)
-      posting = false
-      await Promise.all([killer, redisChaos])
+        if (!drained) await diagnose(accepted)
 
-      // Drain: killed attempts come back after the lease (1.5 s), retries after their backoff.
-      // A timeout is not thrown here: the summary and the diagnosis below say more.
-      const drained = await env.waitForStatus(accepted, terminal, 60_000).then(
-        () => true,
-        () => false,
-      )
-      if (!drained) await diagnose(accepted)
+        // Subscribers converge within a resync period or two once Postgres is final.
+        const finalSeqs = new Map((await env.rows(accepted)).map((r) => [r.id, { seq: r.seq, status: r.status }]))
+        await waitUntil(
+          "every subscriber to reach its task's final seq",
+          async () => subs.every((s) => s.last?.seq === finalSeqs.get(s.taskId)?.seq),
+          10_000,
+        ).catch(() => {})
+        // The feeds get the same chance.
+        await waitUntil(
+          "both feeds to reach every task's final seq",
+          async () => feeds.every((f) => accepted.every((id) => f.seen.get(id)?.at(-1) === finalSeqs.get(id)?.seq)),
+          5_000,
+        ).catch(() => {})
+        const duration = (Date.now() - t0) / 1000
 
-      // Subscribers converge within a resync period or two once Postgres is final.
-      const finalSeqs = new Map((await env.rows(accepted)).map((r) => [r.id, { seq: r.seq, status: r.status }]))
-      await waitUntil(
-        'every subscriber to reach its task\'s final seq',
-        async () => subs.every((s) => s.last?.seq === finalSeqs.get(s.taskId)?.seq),
-        10_000,
-      ).catch(() => {})
-      // The feeds get the same chance.
-      await waitUntil(
-        'both feeds to reach every task\'s final seq',
-        async () => feeds.every((f) => accepted.every((id) => f.seen.get(id)?.at(-1) === finalSeqs.get(id)?.seq)),
-        5_000,
-      ).catch(() => {})
-      const duration = (Date.now() - t0) / 1000
-
-      // What Postgres says.
-      const rows = await env.rows()
-      const byId = new Map(rows.map((r) => [r.id, r]))
-      const terminalIds = accepted.filter((id) => terminal.includes(byId.get(id)?.status ?? ''))
-      const lost = accepted.filter((id) => !terminal.includes(byId.get(id)?.status ?? ''))
-      const doubled = (
-        await sql<{ task_id: number }>`
+        // What Postgres says.
+        const rows = await env.rows()
+        const byId = new Map(rows.map((r) => [r.id, r]))
+        const terminalIds = accepted.filter((id) => terminal.includes(byId.get(id)?.status ?? ''))
+        const lost = accepted.filter((id) => !terminal.includes(byId.get(id)?.status ?? ''))
+        const doubled = (
+          await sql<{ task_id: number }>`
           select task_id from task_events where status in ('COMPLETED', 'FAILED', 'CANCELLED')
           group by task_id having count(*) > 1`.execute(env.db)
-      ).rows.map((r) => Number(r.task_id))
-      const seqs = await sql<{ task_id: number; seqs: number[] }>`
+        ).rows.map((r) => Number(r.task_id))
+        const seqs = await sql<{ task_id: number; seqs: number[] }>`
         select task_id, array_agg(seq order by seq) as seqs from task_events group by task_id`.execute(env.db)
-      const history = new Map(seqs.rows.map((r) => [Number(r.task_id), r.seqs.map(Number)]))
-      const seqGaps = rows.filter((r) => {
-        const got = history.get(r.id) ?? []
-        return got.length !== r.seq || got.some((s, i) => s !== i + 1)
-      })
+        const history = new Map(seqs.rows.map((r) => [Number(r.task_id), r.seqs.map(Number)]))
+        const seqGaps = rows.filter((r) => {
+          const got = history.get(r.id) ?? []
+          return got.length !== r.seq || got.some((s, i) => s !== i + 1)
+        })
 
-      // What the subscribers saw.
-      const mismatched = subs.filter((s) => {
-        const db = finalSeqs.get(s.taskId)!
-        return s.last?.seq !== db.seq || s.last?.status !== db.status
-      })
-      const gapped = subs.filter((s) => s.gaps.length > 0)
-      const feedStats = feeds.map((f) => {
-        let backwards = 0
-        let gaps = 0
-        let missingFinal = 0
-        for (const id of accepted) {
-          const got = f.seen.get(id) ?? []
-          got.forEach((s, i) => {
-            if (i > 0 && s <= got[i - 1]!) backwards++
-            else if (s !== (i > 0 ? got[i - 1]! + 1 : 1)) gaps++
-          })
-          if (got.at(-1) !== finalSeqs.get(id)!.seq) missingFinal++
+        // What the subscribers saw.
+        const mismatched = subs.filter((s) => {
+          const db = finalSeqs.get(s.taskId)!
+          return s.last?.seq !== db.seq || s.last?.status !== db.status
+        })
+        const gapped = subs.filter((s) => s.gaps.length > 0)
+        const feedStats = feeds.map((f) => {
+          let backwards = 0
+          let gaps = 0
+          let missingFinal = 0
+          for (const id of accepted) {
+            const got = f.seen.get(id) ?? []
+            got.forEach((s, i) => {
+              if (i > 0 && s <= got[i - 1]!) backwards++
+              else if (s !== (i > 0 ? got[i - 1]! + 1 : 1)) gaps++
+            })
+            if (got.at(-1) !== finalSeqs.get(id)!.seq) missingFinal++
+          }
+          return { backwards, gaps, missingFinal, closes: f.closes }
+        })
+        feedReport = feeds.map((f, api) => ({
+          api,
+          missingFinal: accepted
+            .filter((id) => f.seen.get(id)?.at(-1) !== finalSeqs.get(id)!.seq)
+            .map((id) => [id, f.seen.get(id)?.at(-1), finalSeqs.get(id)!.seq] as [number, number | undefined, number]),
+          gaps: accepted
+            .map((id) => [id, f.seen.get(id) ?? []] as [number, number[]])
+            .filter(([, got]) => got.some((s, i) => s !== (i > 0 ? got[i - 1]! + 1 : 1))),
+        }))
+        const catchUps = apis.map((a) => a.logs().filter((l) => /catching up from postgres/.test(l.msg)).length)
+        const status = (s: string) => rows.filter((r) => accepted.includes(r.id) && r.status === s).length
+        const rerun = rows.filter((r) => accepted.includes(r.id) && r.attempts > 1).length
+
+        console.log(
+          `soak: accepted=${accepted.length} terminal=${terminalIds.length} lost=${lost.length} double_terminal=${doubled.length}` +
+            ` seq_gaps=${seqGaps.length} ws_subscribers=${subs.length} ws_final_mismatch=${mismatched.length} ws_gaps=${gapped.length}` +
+            ` worker_kills=${kills} redis_restarts=${redisRestarts} duration=${duration.toFixed(1)}s` +
+            ` | rejected=${rejected.length} post_retries=${postRetries} completed=${status('COMPLETED')} failed=${status('FAILED')} rerun=${rerun}` +
+            ` ws_reconnects=${subs.reduce((n, s) => n + s.reconnects, 0)} ws_unexpected_closes=${subs.reduce((n, s) => n + s.unexpectedCloses.length, 0)}` +
+            ` feed_backwards=${feedStats.map((f) => f.backwards).join('/')} feed_gaps=${feedStats.map((f) => f.gaps).join('/')}` +
+            ` feed_missing_final=${feedStats.map((f) => f.missingFinal).join('/')} hub_catch_ups=${catchUps.join('/')}`,
+        )
+
+        console.log(`soak chaos timeline:\n${timeline.join('\n')}`)
+        if (feedStats.some((f) => f.gaps > 0)) {
+          // What the hubs said, to tell a failed gap fill from a lost publish.
+          for (const [i, a] of apis.entries()) {
+            const warnings = a.logs().filter((l) => l.level !== 'info')
+            console.log(
+              `api ${i} warnings:\n${warnings
+                .slice(0, 40)
+                .map((l) => JSON.stringify(l))
+                .join('\n')}`,
+            )
+          }
         }
-        return { backwards, gaps, missingFinal, closes: f.closes }
-      })
-      feedReport = feeds.map((f, api) => ({
-        api,
-        missingFinal: accepted
-          .filter((id) => f.seen.get(id)?.at(-1) !== finalSeqs.get(id)!.seq)
-          .map((id) => [id, f.seen.get(id)?.at(-1), finalSeqs.get(id)!.seq] as [number, number | undefined, number]),
-        gaps: accepted
-          .map((id) => [id, f.seen.get(id) ?? []] as [number, number[]])
-          .filter(([, got]) => got.some((s, i) => s !== (i > 0 ? got[i - 1]! + 1 : 1))),
-      }))
-      const catchUps = apis.map((a) => a.logs().filter((l) => /catching up from postgres/.test(l.msg)).length)
-      const status = (s: string) => rows.filter((r) => accepted.includes(r.id) && r.status === s).length
-      const rerun = rows.filter((r) => accepted.includes(r.id) && r.attempts > 1).length
 
-      console.log(
-        `soak: accepted=${accepted.length} terminal=${terminalIds.length} lost=${lost.length} double_terminal=${doubled.length}` +
-          ` seq_gaps=${seqGaps.length} ws_subscribers=${subs.length} ws_final_mismatch=${mismatched.length} ws_gaps=${gapped.length}` +
-          ` worker_kills=${kills} redis_restarts=${redisRestarts} duration=${duration.toFixed(1)}s` +
-          ` | rejected=${rejected.length} post_retries=${postRetries} completed=${status('COMPLETED')} failed=${status('FAILED')} rerun=${rerun}` +
-          ` ws_reconnects=${subs.reduce((n, s) => n + s.reconnects, 0)} ws_unexpected_closes=${subs.reduce((n, s) => n + s.unexpectedCloses.length, 0)}` +
-          ` feed_backwards=${feedStats.map((f) => f.backwards).join('/')} feed_gaps=${feedStats.map((f) => f.gaps).join('/')}` +
-          ` feed_missing_final=${feedStats.map((f) => f.missingFinal).join('/')} hub_catch_ups=${catchUps.join('/')}`,
-      )
-
-      console.log(`soak chaos timeline:\n${timeline.join('\n')}`)
-      if (feedStats.some((f) => f.gaps > 0)) {
-        // What the hubs said, to tell a failed gap fill from a lost publish.
-        for (const [i, a] of apis.entries()) {
-          const warnings = a.logs().filter((l) => l.level !== 'info')
-          console.log(`api ${i} warnings:\n${warnings.slice(0, 40).map((l) => JSON.stringify(l)).join('\n')}`)
-        }
-      }
-
-      // The details, on failure, in the diff.
-      expect(rejected).toEqual([])
-      expect(accepted.length).toBe(TASKS)
-      // Each Idempotency-Key made one task, retried or not.
-      expect(new Set(accepted).size).toBe(TASKS)
-      expect(lost.map((id) => [id, byId.get(id)?.status])).toEqual([])
-      expect(doubled).toEqual([])
-      expect(seqGaps.map((r) => [r.id, r.seq, history.get(r.id)])).toEqual([])
-      expect(gapped.map((s) => [s.taskId, s.gaps])).toEqual([])
-      expect(mismatched.map((s) => [s.taskId, s.last, finalSeqs.get(s.taskId)])).toEqual([])
-      expect(subs.length).toBe(SUBSCRIBERS)
-      // The feed orders per task too: never a repeat or a step backwards.
-      expect(feedStats.map((f) => f.backwards)).toEqual(feedStats.map(() => 0))
-      // The chaos really happened.
-      expect(kills).toBeGreaterThan(0)
-      expect(redisRestarts).toBe(1)
-      expect(status('FAILED')).toBeGreaterThan(0)
-      await env.expectInvariants(accepted)
-    }),
+        // The details, on failure, in the diff.
+        expect(rejected).toEqual([])
+        expect(accepted.length).toBe(TASKS)
+        // Each Idempotency-Key made one task, retried or not.
+        expect(new Set(accepted).size).toBe(TASKS)
+        expect(lost.map((id) => [id, byId.get(id)?.status])).toEqual([])
+        expect(doubled).toEqual([])
+        expect(seqGaps.map((r) => [r.id, r.seq, history.get(r.id)])).toEqual([])
+        expect(gapped.map((s) => [s.taskId, s.gaps])).toEqual([])
+        expect(mismatched.map((s) => [s.taskId, s.last, finalSeqs.get(s.taskId)])).toEqual([])
+        expect(subs.length).toBe(SUBSCRIBERS)
+        // The feed orders per task too: never a repeat or a step backwards.
+        expect(feedStats.map((f) => f.backwards)).toEqual(feedStats.map(() => 0))
+        // The chaos really happened.
+        expect(kills).toBeGreaterThan(0)
+        expect(redisRestarts).toBe(1)
+        expect(status('FAILED')).toBeGreaterThan(0)
+        await env.expectInvariants(accepted)
+      },
+    ),
     60_000 + POST_MS + 90_000,
   )
 

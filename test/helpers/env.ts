@@ -14,6 +14,10 @@ export function databaseUrl(name: string, base = baseDatabaseUrl): string {
 
 /** A full Config for in-process roles, quiet and fast unless a test says otherwise. */
 export function testConfig(overrides: Partial<Record<keyof Config, string | number>>): Config {
-  const env = Object.fromEntries(Object.entries({ LOG_LEVEL: 'error', PORT: 0, HOST: '127.0.0.1', AUTH: 'off', RATE_LIMIT_PER_SEC: 0, WORKER_METRICS_PORT: 0, ...overrides }).map(([k, v]) => [k, String(v)]))
+  const env = Object.fromEntries(
+    Object.entries({ LOG_LEVEL: 'error', PORT: 0, HOST: '127.0.0.1', AUTH: 'off', RATE_LIMIT_PER_SEC: 0, WORKER_METRICS_PORT: 0, ...overrides }).map(
+      ([k, v]) => [k, String(v)],
+    ),
+  )
   return loadConfig(env)
 }

@@ -44,7 +44,8 @@ export function rawRequest(base: string, req: RawRequest): Promise<RawResponse> 
           if (!settled && settle(false)) s.end()
         },
         close() {
-          if (!settled && !settle(true)) reject(new Error(`connection closed before a whole response: ${JSON.stringify(decoder.decode(received).slice(0, 200))}`))
+          if (!settled && !settle(true))
+            reject(new Error(`connection closed before a whole response: ${JSON.stringify(decoder.decode(received).slice(0, 200))}`))
         },
         error: (_s, e) => reject(e),
       },

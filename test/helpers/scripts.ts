@@ -26,7 +26,13 @@ export interface ScriptProcess {
 export function runScript(script: string, env: Record<string, string>): ScriptProcess {
   const marker = `TASKLINE_TEST_MARK=${crypto.randomUUID()}`
   const [markName, markValue] = marker.split('=') as [string, string]
-  const proc = Bun.spawn(['bun', 'run', script], { cwd: root, env: { ...callerEnv(), ...env, [markName]: markValue }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
+  const proc = Bun.spawn(['bun', 'run', script], {
+    cwd: root,
+    env: { ...callerEnv(), ...env, [markName]: markValue },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
   const out = collect(proc.stdout)
   const err = collect(proc.stderr)
   const alive = () => marked(marker)

@@ -1,7 +1,7 @@
 import type { Config } from '../../src/config'
 import { startApiServer, type ApiServer } from '../../src/api/server'
 import { startWorker, type Worker } from '../../src/worker/worker'
-import { createTestDatabase, type TestDatabase } from './database'
+import { createTestDatabase } from './database'
 import { redisUrl, testConfig } from './env'
 import { deleteKeys, testRedis, uniquePrefix } from './redis'
 

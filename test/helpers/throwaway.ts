@@ -107,7 +107,23 @@ export async function startRedisServer(): Promise<RedisServer> {
   async function start() {
     if (proc && proc.exitCode === null) return
     proc = Bun.spawn(
-      ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
+      [
+        'redis-server',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--daemonize',
+        'no',
+        '--loglevel',
+        'warning',
+      ],
       { cwd: dir, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' },
     )
     await waitForPort(port)

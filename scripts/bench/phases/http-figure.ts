@@ -22,6 +22,7 @@ export async function httpLoad(name: string, job: HttpJob): Promise<{ figure: Ht
     requests: raw.requests,
     errors: raw.requests - raw.ok,
   }
-  if (figure.errors > 0) console.error(`  ${name}: ${figure.errors} failed requests (${JSON.stringify(raw.statuses)}${raw.firstError ? `; ${raw.firstError}` : ''})`)
+  if (figure.errors > 0)
+    console.error(`  ${name}: ${figure.errors} failed requests (${JSON.stringify(raw.statuses)}${raw.firstError ? `; ${raw.firstError}` : ''})`)
   return { figure, raw }
 }

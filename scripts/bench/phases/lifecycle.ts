@@ -45,7 +45,11 @@ async function stages(ctx: Context, afterId: number, upToId: number) {
  * figure; its tasks count towards the integrity check. Shared with the scaling
  * phase so both measure the same way.
  */
-export async function lifecycleLoad(ctx: Context, name: string, shape: { concurrency?: number; rate?: number }): Promise<{ figure: LifecycleFigure; loadCores: number }> {
+export async function lifecycleLoad(
+  ctx: Context,
+  name: string,
+  shape: { concurrency?: number; rate?: number },
+): Promise<{ figure: LifecycleFigure; loadCores: number }> {
   const firstId = await maxId(ctx)
   const r = await runLoad<LifecycleResult>(name, 'load-lifecycle.ts', {
     apiUrl: ctx.api!.url,
@@ -59,7 +63,8 @@ export async function lifecycleLoad(ctx: Context, name: string, shape: { concurr
   ctx.socketMissing += r.missing
   ctx.socketDuplicates += r.duplicates
   if (r.warmupMs >= 19_900) console.error(`  ${name}: fewer tasks than clients completed within 20 s of warm-up; the window measured the stall`)
-  else if (r.warmupMs > ctx.opts.warmupMs + 500) console.error(`  ${name}: the first tasks took ${(r.warmupMs / 1000).toFixed(1)} s to complete; measured after that`)
+  else if (r.warmupMs > ctx.opts.warmupMs + 500)
+    console.error(`  ${name}: the first tasks took ${(r.warmupMs / 1000).toFixed(1)} s to complete; measured after that`)
   if (r.postErrors) console.error(`  ${name}: ${r.postErrors} failed POSTs (${r.firstError})`)
   const figure = {
     ...Histogram.from([r.latency]).summary(),

@@ -31,17 +31,19 @@ async function openSockets(ctx: Context, total: number, processes: number, { tas
   const per = Math.ceil(total / processes)
   for (let i = 0, left = total; left > 0; i++, left -= per) {
     const count = Math.min(per, left)
-    children.push(spawnChild(`sockets ${i}`, ['bun', 'scripts/bench/load-ws.ts'], {
-      BENCH_JOB: JSON.stringify({
-        wsUrl: wsUrl ?? `${ctx.api!.url.replace('http', 'ws')}/ws/tasks/`,
-        databaseUrl: ctx.env.databaseUrl,
-        redisUrl,
-        eventsKey: streamKeys(ctx.env.keyPrefix).events,
-        sockets: count,
-        taskIds: taskIds?.slice(i * per, i * per + count),
-        openConcurrency: 100,
-      } satisfies WsJob),
-    }))
+    children.push(
+      spawnChild(`sockets ${i}`, ['bun', 'scripts/bench/load-ws.ts'], {
+        BENCH_JOB: JSON.stringify({
+          wsUrl: wsUrl ?? `${ctx.api!.url.replace('http', 'ws')}/ws/tasks/`,
+          databaseUrl: ctx.env.databaseUrl,
+          redisUrl,
+          eventsKey: streamKeys(ctx.env.keyPrefix).events,
+          sockets: count,
+          taskIds: taskIds?.slice(i * per, i * per + count),
+          openConcurrency: 100,
+        } satisfies WsJob),
+      }),
+    )
   }
   const ready = await Promise.all(children.map((c) => expectReply<{ opened: number; failed: number; firstError: string | null }>(c, 'ready', 180_000)))
   const opened = ready.reduce((n, r) => n + r.opened, 0)
@@ -72,7 +74,13 @@ async function stopCounting(sets: SocketSet[]): Promise<Stopped[][]> {
  * Counts (and with latency, times) what each set of sockets gets while `rate`
  * tasks/s are POSTed; one figure per set, all measured in the same window.
  */
-async function measure(ctx: Context, sets: SocketSet[], rate: number, latency: boolean, body: { title: string; payload: { duration_ms: number; steps?: number } } = createBody) {
+async function measure(
+  ctx: Context,
+  sets: SocketSet[],
+  rate: number,
+  latency: boolean,
+  body: { title: string; payload: { duration_ms: number; steps?: number } } = createBody,
+) {
   startCounting(sets, latency)
   const { raw } = await httpLoad(`driver ${rate}/s`, {
     url: `${ctx.api!.url}/api/tasks/`,
@@ -116,7 +124,14 @@ async function taskIdsToWatch(ctx: Context, n: number): Promise<number[]> {
 }
 
 /** One many-sockets figure: the probes' latency, and the many sockets' own when they timed any. */
-function recordMany(ctx: Context, shape: ManySocketsShape, [set, probe]: [SocketSet, SocketSet], probed: LatencySummary, all: LatencySummary, extra: { fromStatementStart?: LatencyPoints; offsetsMs?: number[] }) {
+function recordMany(
+  ctx: Context,
+  shape: ManySocketsShape,
+  [set, probe]: [SocketSet, SocketSet],
+  probed: LatencySummary,
+  all: LatencySummary,
+  extra: { fromStatementStart?: LatencyPoints; offsetsMs?: number[] },
+) {
   const sockets = set.opened + probe.opened
   ctx.results.events![`${sockets} ${shape}`] = { sockets, shape, ...probed, ...(all.count ? { allSockets: pick(all) } : {}), ...extra }
 }
@@ -247,7 +262,9 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
     await set.close()
   }
   if (allFeedOffsets) {
-    console.log(`events: reference (d), bare Bun publishing to ${many} + ${PROBE_SOCKETS} sockets, ${opts.eventRateMany} tasks/s, events at +${allFeedOffsets.join(' / +')} ms`)
+    console.log(
+      `events: reference (d), bare Bun publishing to ${many} + ${PROBE_SOCKETS} sockets, ${opts.eventRateMany} tasks/s, events at +${allFeedOffsets.join(' / +')} ms`,
+    )
     await bareBunFeed(ctx, many, allFeedOffsets)
   }
   if (want.events) {

@@ -10,7 +10,9 @@ export async function verify(ctx: Context) {
   const q = async <T>(text: string) => (await ctx.env.pool.query(text)).rows as T[]
   const notes: string[] = []
   await settle(ctx).catch((e) => notes.push((e as Error).message))
-  const byStatus = Object.fromEntries((await q<{ status: string; n: string }>(`select status, count(*) as n from tasks group by status order by status`)).map((r) => [r.status, Number(r.n)]))
+  const byStatus = Object.fromEntries(
+    (await q<{ status: string; n: string }>(`select status, count(*) as n from tasks group by status order by status`)).map((r) => [r.status, Number(r.n)]),
+  )
   const rows = Object.values(byStatus).reduce((a, b) => a + b, 0)
   const [bad] = await q<{ n: string }>(`
     select count(*) as n from tasks t

@@ -17,7 +17,14 @@ export function dashboardRoutes(files: DashboardFile[]) {
   return new Hono()
     .get(
       '/',
-      describe({ operationId: 'dashboard', tags, public: true, summary: 'The dashboard (an HTML page)', responses: { 200: text('the page', 'text/html') }, errors: { 404: 'not_found: this server was started without the dashboard' } }),
+      describe({
+        operationId: 'dashboard',
+        tags,
+        public: true,
+        summary: 'The dashboard (an HTML page)',
+        responses: { 200: text('the page', 'text/html') },
+        errors: { 404: 'not_found: this server was started without the dashboard' },
+      }),
       (c) => {
         if (!page) return c.json(errorBody('not_found', 'this server was started without the dashboard'), 404)
         c.header('Content-Security-Policy', csp)
@@ -33,7 +40,9 @@ export function dashboardRoutes(files: DashboardFile[]) {
         tags,
         public: true,
         summary: 'A script or stylesheet of the dashboard (its name carries a content hash)',
-        responses: { 200: { description: 'the file', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } } },
+        responses: {
+          200: { description: 'the file', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
+        },
         errors: { 404: 'not_found: no such file' },
       }),
       (c) => {

@@ -45,7 +45,8 @@ const assets = new Map<string, { type: string; body: string }>([
 ])
 
 // Everything the page loads comes from here: no CDN, no inline script. Swagger UI styles elements inline.
-const csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'self'"
+const csp =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'self'"
 const tags = ['operations']
 const html = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' as const } } } })
 
@@ -79,7 +80,9 @@ export function docsRoutes(document: () => Promise<object>) {
         public: true,
         summary: 'A script or stylesheet of the reference page',
         parameters: [{ in: 'path', name: 'asset', required: true, schema: { type: 'string', enum: [...assets.keys()] } }],
-        responses: { 200: { description: 'the file', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } } },
+        responses: {
+          200: { description: 'the file', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
+        },
         errors: { 404: 'not_found: no such file' },
       }),
       (c) => {

@@ -10,8 +10,7 @@ const tags = ['operations']
 const healthy = z.object({ status: z.literal('ok') })
 const ready = z.object({ status: z.literal('ready'), database: z.literal('ok'), redis: z.literal('ok') })
 
-const withTimeout = <T>(p: Promise<T>, ms: number) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms))])
+const withTimeout = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms))])
 
 async function check(probe: () => Promise<unknown>): Promise<string> {
   try {
@@ -48,16 +47,17 @@ export function healthRoutes(deps: { db: Db; redis: Redis }) {
         errors: { 503: 'unavailable: details name each probe that failed (path "database" or "redis") and why' },
       }),
       async (c) => {
-        const [database, redis] = await Promise.all([
-          check(() => sql`select 1`.execute(deps.db)),
-          check(() => deps.redis.ping()),
-        ])
+        const [database, redis] = await Promise.all([check(() => sql`select 1`.execute(deps.db)), check(() => deps.redis.ping())])
         const down = Object.entries({ database, redis }).filter(([, v]) => v !== 'ok')
         if (down.length === 0) return c.json({ status: 'ready', database, redis })
         // The one error shape every failure has; details say which probe failed and why.
         const names = down.map(([k]) => k).join(' and ')
         return c.json(
-          errorBody('unavailable', `${names} not answering`, down.map(([path, message]) => ({ path, message }))),
+          errorBody(
+            'unavailable',
+            `${names} not answering`,
+            down.map(([path, message]) => ({ path, message })),
+          ),
           503,
         )
       },

@@ -1,14 +1,7 @@
 import { Hono, type Context, type Env, type Input, type MiddlewareHandler } from 'hono'
 import { z } from 'zod'
 import * as tasks from '../../domain/tasks/task.service'
-import {
-  createTaskSchema,
-  listTaskEventsQuerySchema,
-  listTasksQuerySchema,
-  taskIdSchema,
-  taskSchema,
-  updateTaskSchema,
-} from '../../domain/tasks/task'
+import { createTaskSchema, listTaskEventsQuerySchema, listTasksQuerySchema, taskIdSchema, taskSchema, updateTaskSchema } from '../../domain/tasks/task'
 import { taskEventSchema } from '../../domain/task-events/task-event'
 import type { AppEnv } from '../auth'
 import { describe, jsonResponse, validate } from '../openapi'

@@ -2,7 +2,14 @@ import { describe, expect, test } from 'bun:test'
 import type { StreamedEvent, TaskEventMessage } from '../../domain/task-events/task-event'
 import { createEventSequencer } from './event-sequencer'
 
-const ev = (taskId: number, seq: number): StreamedEvent => ({ taskId, ownerId: null, seq, cursor: 0, json: JSON.stringify({ task_id: taskId, seq }), storedAt: null })
+const ev = (taskId: number, seq: number): StreamedEvent => ({
+  taskId,
+  ownerId: null,
+  seq,
+  cursor: 0,
+  json: JSON.stringify({ task_id: taskId, seq }),
+  storedAt: null,
+})
 const msg = (taskId: number, seq: number) => ({ kind: 'change', task_id: taskId, seq }) as TaskEventMessage
 
 function setup(history: Record<number, number[]> = {}) {
@@ -19,7 +26,11 @@ describe('event sequencer', () => {
   test('publishes in order and drops duplicates and stale events', () => {
     const { seq, published } = setup()
     for (const s of [1, 2, 2, 3, 1]) seq.offer(ev(7, s))
-    expect(published).toEqual([[7, 1], [7, 2], [7, 3]])
+    expect(published).toEqual([
+      [7, 1],
+      [7, 2],
+      [7, 3],
+    ])
   })
 
   test('fills a gap from Postgres before publishing what came after it', async () => {
@@ -28,7 +39,13 @@ describe('event sequencer', () => {
     seq.offer(ev(7, 4)) // 2 and 3 never reached the stream
     seq.offer(ev(7, 5)) // arrives while the gap is being filled
     await Bun.sleep(0)
-    expect(published).toEqual([[7, 1], [7, 2], [7, 3], [7, 4], [7, 5]])
+    expect(published).toEqual([
+      [7, 1],
+      [7, 2],
+      [7, 3],
+      [7, 4],
+      [7, 5],
+    ])
   })
 
   test('tasks are independent', () => {
@@ -36,7 +53,11 @@ describe('event sequencer', () => {
     seq.offer(ev(1, 1))
     seq.offer(ev(2, 5))
     seq.offer(ev(1, 2))
-    expect(published).toEqual([[1, 1], [2, 5], [1, 2]])
+    expect(published).toEqual([
+      [1, 1],
+      [2, 5],
+      [1, 2],
+    ])
   })
 
   test('a gap whose fetch fails is fetched again, not skipped', async () => {
@@ -54,7 +75,12 @@ describe('event sequencer', () => {
     seq.offer(ev(7, 1))
     seq.offer(ev(7, 4))
     await Bun.sleep(50)
-    expect(published).toEqual([[7, 1], [7, 2], [7, 3], [7, 4]])
+    expect(published).toEqual([
+      [7, 1],
+      [7, 2],
+      [7, 3],
+      [7, 4],
+    ])
   })
 
   test('remembers at least the last maxTasks tasks seen, a task seen again among them, and never more than twice as many', () => {
@@ -72,7 +98,12 @@ describe('event sequencer', () => {
 
   describe('a task first seen past seq 1', () => {
     // (seq, cursor) pairs of task 7 in Postgres
-    const history = [[1, 90], [2, 110], [3, 120], [4, 130]] as const
+    const history = [
+      [1, 90],
+      [2, 110],
+      [3, 120],
+      [4, 130],
+    ] as const
     const setup = (maxTasks?: number) => {
       const published: [number, number][] = []
       const seq = createEventSequencer({
@@ -91,7 +122,11 @@ describe('event sequencer', () => {
       seq.startFrom(100)
       seq.offer(at(7, 4, 130))
       await Bun.sleep(0)
-      expect(published).toEqual([[7, 2], [7, 3], [7, 4]])
+      expect(published).toEqual([
+        [7, 2],
+        [7, 3],
+        [7, 4],
+      ])
     })
 
     test('gets none already published before it was forgotten', async () => {
@@ -103,7 +138,14 @@ describe('event sequencer', () => {
       seq.offer(at(9, 1, 116)) // two generations on, task 7 is forgotten: the floor rises to 110
       seq.offer(at(7, 4, 130))
       await Bun.sleep(0)
-      expect(published).toEqual([[7, 1], [7, 2], [8, 1], [9, 1], [7, 3], [7, 4]])
+      expect(published).toEqual([
+        [7, 1],
+        [7, 2],
+        [8, 1],
+        [9, 1],
+        [7, 3],
+        [7, 4],
+      ])
     })
   })
 })

@@ -54,13 +54,22 @@ export function createEventSequencer(o: SequencerOptions) {
     if (!state) {
       const fresh: TaskState = { last: 0, cursor: 0, queue: null }
       tasks.set(e.taskId, fresh)
-      if (e.seq === 1 || floor === null) return publish(fresh, e)
-      fresh.queue = [e]
-      return void fill(e.taskId, fresh, e.seq, floor)
+      if (e.seq === 1 || floor === null) publish(fresh, e)
+      else {
+        fresh.queue = [e]
+        void fill(e.taskId, fresh, e.seq, floor)
+      }
+      return
     }
-    if (state.queue) return void state.queue.push(e)
+    if (state.queue) {
+      state.queue.push(e)
+      return
+    }
     if (e.seq <= state.last) return
-    if (e.seq === state.last + 1) return publish(state, e)
+    if (e.seq === state.last + 1) {
+      publish(state, e)
+      return
+    }
     state.queue = [e]
     void fill(e.taskId, state, e.seq)
   }

@@ -83,7 +83,10 @@ export class ReplayedCursors {
   /** Every cursor at or below this counts as sent. */
   private floor: number
 
-  constructor(after: number, private readonly generation = REPLAY_PAGE * 2) {
+  constructor(
+    after: number,
+    private readonly generation = REPLAY_PAGE * 2,
+  ) {
     this.floor = after
   }
 
@@ -110,7 +113,11 @@ export class ReplayedCursors {
  * trimmed of what each page sent; past their bound they are let go whole,
  * and the following pages read them from Postgres.
  */
-export async function replayFeed(ws: ReplaySocket, db: Db, o: { highWater: number; after: number; owner?: number | null; held: Held }): Promise<ReplayedCursors> {
+export async function replayFeed(
+  ws: ReplaySocket,
+  db: Db,
+  o: { highWater: number; after: number; owner?: number | null; held: Held },
+): Promise<ReplayedCursors> {
   const sent = new ReplayedCursors(o.after)
   for (let cursor = o.after, again = true; again && (await writable(ws, o.highWater)); ) {
     const page = await repo.listEventsAfter(db, cursor, REPLAY_PAGE, o.owner)

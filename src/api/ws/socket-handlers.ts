@@ -2,7 +2,17 @@ import type { Logger } from '../../infra/logger'
 import type { Principal } from '../../domain/tokens/token'
 import { findRevokedIds } from '../../domain/tokens/token.repository'
 import { ReplaySlots } from './replay-slots'
-import { closeCodes, REPLAY_HIGH_WATER, REPLAYS_PER_OWNER, startFeedSession, startTaskSession, topicOf, type SessionDeps, type SocketData, type TaskSocket } from './socket-session'
+import {
+  closeCodes,
+  REPLAY_HIGH_WATER,
+  REPLAYS_PER_OWNER,
+  startFeedSession,
+  startTaskSession,
+  topicOf,
+  type SessionDeps,
+  type SocketData,
+  type TaskSocket,
+} from './socket-session'
 
 export interface SocketLimits {
   maxBufferedBytes: number

@@ -6,7 +6,7 @@ import type { StreamedEvent } from '../../domain/task-events/task-event'
 import { latestEventId } from '../../domain/task-events/task-event.repository'
 import type { Principal } from '../../domain/tokens/token'
 import { allTasksTopic, ownerTopic, taskTopic, type EventHub } from './event-hub'
-import { REPLAY_PAGE, ReplayedCursors, replayFeed, replayTask } from './replay'
+import { REPLAY_PAGE, type ReplayedCursors, replayFeed, replayTask } from './replay'
 import type { ReplaySlots } from './replay-slots'
 
 export { REPLAY_PAGE }
@@ -181,11 +181,14 @@ async function followFeed(ws: TaskSocket, deps: SessionDeps, after?: number): Pr
   }
   for (const e of early) forward(e)
   onLive = forward
-  const settle = setTimeout(() => {
-    if (ws.readyState !== WebSocket.OPEN) return
-    ws.subscribe(topic)
-    stopListening()
-  }, sent?.size ? FEED_SETTLE_MS : 0)
+  const settle = setTimeout(
+    () => {
+      if (ws.readyState !== WebSocket.OPEN) return
+      ws.subscribe(topic)
+      stopListening()
+    },
+    sent?.size ? FEED_SETTLE_MS : 0,
+  )
   ws.data.stop = () => {
     clearTimeout(settle)
     stopListening()

@@ -141,7 +141,9 @@ export class StreamTail {
   }
 
   private async readOnce(from: string): Promise<void> {
-    const res = (await this.reader.read(this.o.redis.xreadBuffer('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.o.keys.events, from))) as [Buffer, [Buffer, Buffer[]][]][] | null
+    const res = (await this.reader.read(this.o.redis.xreadBuffer('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.o.keys.events, from))) as
+      | [Buffer, [Buffer, Buffer[]][]][]
+      | null
     if (this.failing || this.outageSince !== null) {
       const since = this.outageSince ?? Date.now()
       this.failing = false

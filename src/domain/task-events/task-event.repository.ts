@@ -8,8 +8,7 @@ import { eventRowToMessage, type EventRow, type TaskChange, type TaskEventMessag
 export type EventDetail = Json | RawBuilder<Json> | null
 
 const isRaw = (v: unknown): v is RawBuilder<Json> => typeof v === 'object' && v !== null && 'toOperationNode' in v
-const jsonb = (value: EventDetail): RawBuilder<unknown> =>
-  value === null ? sql`null` : isRaw(value) ? value : sql<Json>`${JSON.stringify(value)}::jsonb`
+const jsonb = (value: EventDetail): RawBuilder<unknown> => (value === null ? sql`null` : isRaw(value) ? value : sql<Json>`${JSON.stringify(value)}::jsonb`)
 
 /**
  * The tail of every written-out change statement: a task_events row for each
@@ -93,7 +92,10 @@ export async function listEventsAfter(db: Db, afterId: number, limit: number, ow
 }
 
 export async function latestEventId(db: Db): Promise<number> {
-  const row = await db.selectFrom('task_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst()
+  const row = await db
+    .selectFrom('task_events')
+    .select((eb) => eb.fn.max('id').as('id'))
+    .executeTakeFirst()
   return Number(row?.id ?? 0)
 }
 
@@ -103,13 +105,7 @@ export async function latestEventId(db: Db): Promise<number> {
  * what was published, in one row per task rather than one per event.
  */
 export function listNewestSeqsBetween(db: Db, afterId: number, uptoId: number, limit: number) {
-  const events = db
-    .selectFrom('task_events')
-    .select(['task_id', 'seq'])
-    .where('id', '>', afterId)
-    .where('id', '<=', uptoId)
-    .orderBy('id')
-    .limit(limit)
+  const events = db.selectFrom('task_events').select(['task_id', 'seq']).where('id', '>', afterId).where('id', '<=', uptoId).orderBy('id').limit(limit)
   return db
     .selectFrom(events.as('e'))
     .select((eb) => ['e.task_id', eb.fn.max('e.seq').as('seq')])

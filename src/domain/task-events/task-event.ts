@@ -77,7 +77,17 @@ export function changeToEvent(c: StreamedChange): TaskEventMessage {
 export const changeToOutgoing = (c: StreamedChange): OutgoingEvent => ({ message: changeToEvent(c), storedAt: c.stored_at })
 
 export function eventRowToMessage(r: EventRow): TaskEventMessage {
-  return { kind: 'change', task_id: r.task_id, owner_id: r.owner_id, seq: r.seq, status: r.status, progress: r.progress, at: r.at.toISOString(), cursor: r.id, detail: r.detail }
+  return {
+    kind: 'change',
+    task_id: r.task_id,
+    owner_id: r.owner_id,
+    seq: r.seq,
+    status: r.status,
+    progress: r.progress,
+    at: r.at.toISOString(),
+    cursor: r.id,
+    detail: r.detail,
+  }
 }
 
 /**
@@ -137,12 +147,24 @@ export function fieldsToEvent(fields: readonly (string | Buffer)[]): StreamedEve
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1]!
     switch (String(fields[i])) {
-      case 't': taskId = Number(String(value)); break
-      case 's': seq = Number(String(value)); break
-      case 'c': cursor = Number(String(value)); break
-      case 'o': ownerId = value.length ? Number(String(value)) : null; break
-      case 'w': storedAt = value.length ? Number(String(value)) : null; break
-      case 'd': data = value; break
+      case 't':
+        taskId = Number(String(value))
+        break
+      case 's':
+        seq = Number(String(value))
+        break
+      case 'c':
+        cursor = Number(String(value))
+        break
+      case 'o':
+        ownerId = value.length ? Number(String(value)) : null
+        break
+      case 'w':
+        storedAt = value.length ? Number(String(value)) : null
+        break
+      case 'd':
+        data = value
+        break
     }
   }
   if (!Number.isSafeInteger(taskId) || !Number.isSafeInteger(seq) || !data?.length) return null

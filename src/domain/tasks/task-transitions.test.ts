@@ -35,7 +35,16 @@ describe('task transitions', () => {
     expect(transitions.failAndRetry.detail(failure)).toEqual({ error: 'boom', attempt: 2, retry_in_ms: 500 })
     expect(Object.keys(transitions.fail.set(failure)).sort()).toEqual(['enqueued_at', 'error', 'finished_at', 'locked_by', 'locked_until'])
     expect(transitions.fail.detail(failure)).toEqual({ error: 'boom', attempt: 2 })
-    expect(Object.keys(transitions.retryByRequest.set()).sort()).toEqual(['attempts', 'enqueued_at', 'error', 'finished_at', 'progress', 'result', 'run_after', 'started_at'])
+    expect(Object.keys(transitions.retryByRequest.set()).sort()).toEqual([
+      'attempts',
+      'enqueued_at',
+      'error',
+      'finished_at',
+      'progress',
+      'result',
+      'run_after',
+      'started_at',
+    ])
     expect(transitions.cancel.detail()).toEqual({ reason: 'cancelled by request' })
     expect(transitions.retryByRequest.detail()).toEqual({ reason: 'retried by request' })
     expect(transitions.rename.detail({ title: 't' })).toEqual({ title: 't' })

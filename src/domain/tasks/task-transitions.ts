@@ -104,7 +104,13 @@ export const transitions = {
     metric: 'failed',
   },
   /** A running handler learns of it from the cancels channel and aborts. */
-  cancel: { from: cancellableStatuses, to: 'CANCELLED', set: () => ({ finished_at: now, ...released }), detail: () => ({ reason: 'cancelled by request' }), metric: 'cancelled' },
+  cancel: {
+    from: cancellableStatuses,
+    to: 'CANCELLED',
+    set: () => ({ finished_at: now, ...released }),
+    detail: () => ({ reason: 'cancelled by request' }),
+    metric: 'cancelled',
+  },
   /** A fresh attempt budget, queued again. */
   retryByRequest: {
     from: retryableStatuses,
@@ -121,7 +127,13 @@ export const transitions = {
     detail: (p: { error: string }) => ({ error: p.error }),
     metric: 'failed',
   },
-  rename: { from: taskStatuses, to: null, set: (p: { title: string }) => ({ title: p.title }), detail: (p: { title: string }) => ({ title: p.title }), metric: null },
+  rename: {
+    from: taskStatuses,
+    to: null,
+    set: (p: { title: string }) => ({ title: p.title }),
+    detail: (p: { title: string }) => ({ title: p.title }),
+    metric: null,
+  },
 } as const satisfies Record<string, Transition<never>>
 
 export type TransitionName = keyof typeof transitions

@@ -14,8 +14,7 @@ export type TaskWhere = (eb: ExpressionBuilder<DB, 'tasks'>) => Expression<SqlBo
  * `id = any($1)`: one parameter whatever the number of ids, so the statement's
  * text stays the same and is prepared once (an IN list would be a new text per size).
  */
-export const idIn = (ids: readonly number[]) => (eb: ExpressionBuilder<DB, 'tasks'>) =>
-  eb('id', '=', eb.fn.any(sql<readonly number[]>`${ids}::bigint[]`))
+export const idIn = (ids: readonly number[]) => (eb: ExpressionBuilder<DB, 'tasks'>) => eb('id', '=', eb.fn.any(sql<readonly number[]>`${ids}::bigint[]`))
 
 /**
  * Bumps seq, applies `set` where `where` holds, and records the matching

@@ -8,16 +8,7 @@ import { coerceError } from '../../infra/logger'
 import { wallMs } from '../../infra/clock'
 import { deletionEvent, type TaskChange, type TaskEventMessage } from '../task-events/task-event'
 import * as eventRepo from '../task-events/task-event.repository'
-import {
-  canCancel,
-  canRetry,
-  taskRowToTask,
-  type CreateTaskInput,
-  type ListTaskEventsQuery,
-  type ListTasksQuery,
-  type Task,
-  type TaskRow,
-} from './task'
+import { canCancel, canRetry, taskRowToTask, type CreateTaskInput, type ListTaskEventsQuery, type ListTasksQuery, type Task, type TaskRow } from './task'
 import * as repo from './task.repository'
 import { transitions } from './task-transitions'
 import type { Principal } from '../tokens/token'
@@ -46,13 +37,18 @@ export interface TaskDeps extends StreamDeps {
  */
 export function createTaskInserter(deps: TaskDeps) {
   const pushes = createRelay()
-  const batcher = createBatcher(async (rows: repo.NewTask[]) => {
-    const changes = await repo.insertTasks(deps.db, rows)
-    pushes
-      .next(() => enqueue(deps, changes))
-      .done.catch((e) => deps.logger.warn('could not push created tasks; the sweeper will queue them', { tasks: changes.length, error: coerceError(e).message }))
-    return changes
-  }, { lingerMs: 1, maxInFlight: 2 })
+  const batcher = createBatcher(
+    async (rows: repo.NewTask[]) => {
+      const changes = await repo.insertTasks(deps.db, rows)
+      pushes
+        .next(() => enqueue(deps, changes))
+        .done.catch((e) =>
+          deps.logger.warn('could not push created tasks; the sweeper will queue them', { tasks: changes.length, error: coerceError(e).message }),
+        )
+      return changes
+    },
+    { lingerMs: 1, maxInFlight: 2 },
+  )
   return {
     add: batcher.add,
     /** Settles once every push handed over so far has: a shutdown waits for it before closing Redis. */
@@ -81,9 +77,7 @@ export function validatePayload(input: CreateTaskInput, limits: PayloadLimits = 
   // Object.prototype function and fail as a 500 on handler.payload.
   const handler = Object.hasOwn(handlers, input.type) ? handlers[input.type] : undefined
   if (!handler) {
-    throw validationErrorFromIssues([
-      { path: ['type'], message: `unknown task type "${input.type}"; known types: ${handlerTypes().join(', ')}` },
-    ])
+    throw validationErrorFromIssues([{ path: ['type'], message: `unknown task type "${input.type}"; known types: ${handlerTypes().join(', ')}` }])
   }
   if (depthOf(input.payload, limits.maxPayloadDepth) > limits.maxPayloadDepth) {
     throw validationErrorFromIssues([{ path: ['payload'], message: `payload must not nest deeper than ${limits.maxPayloadDepth} levels` }])
@@ -98,12 +92,7 @@ export function validatePayload(input: CreateTaskInput, limits: PayloadLimits = 
 /** Idempotency keys are per owner: two clients may use the same key without meeting. */
 const scopedKey = (who: Principal, key: string) => `${who.ownerId ?? 'anonymous'}/${key}`
 
-export async function createTask(
-  deps: TaskDeps,
-  who: Principal,
-  input: CreateTaskInput,
-  idempotencyKey?: string,
-): Promise<{ task: Task; created: boolean }> {
+export async function createTask(deps: TaskDeps, who: Principal, input: CreateTaskInput, idempotencyKey?: string): Promise<{ task: Task; created: boolean }> {
   validatePayload(input, deps.limits)
   const key = idempotencyKey === undefined ? null : scopedKey(who, idempotencyKey)
   const row: repo.NewTask = { ...input, owner_id: who.ownerId, idempotency_key: key }
@@ -134,8 +123,17 @@ async function replayIdempotent(db: Db, input: CreateTaskInput, key: string, sho
 
 /** Puts changed PENDING tasks on the jobs stream; if Redis is away, the sweeper will. */
 async function enqueue(deps: TaskDeps, changes: TaskChange[]): Promise<void> {
-  const ok = await publishChanges(deps, changes.map((c) => c.id), changes)
-  if (!ok) await repo.setEnqueuedAt(deps.db, changes.map((c) => c.id), null)
+  const ok = await publishChanges(
+    deps,
+    changes.map((c) => c.id),
+    changes,
+  )
+  if (!ok)
+    await repo.setEnqueuedAt(
+      deps.db,
+      changes.map((c) => c.id),
+      null,
+    )
 }
 
 async function publish(deps: TaskDeps, changes: TaskChange[]): Promise<void> {

@@ -10,7 +10,7 @@ describe('api tokens', () => {
   })
   test('forged or truncated tokens do not parse', () => {
     const good = formatToken(7, generateSecret())
-    for (const bad of [good.slice(0, -1), good + 'x', 'tl_x_' + good.slice(5), 'Bearer ' + good, '', 'tl__abc', good.replace('tl_', 'tk_')]) {
+    for (const bad of [good.slice(0, -1), `${good}x`, `tl_x_${good.slice(5)}`, `Bearer ${good}`, '', 'tl__abc', good.replace('tl_', 'tk_')]) {
       expect(parseToken(bad)).toBeNull()
     }
   })

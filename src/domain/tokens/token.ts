@@ -13,9 +13,7 @@ export interface Principal {
 
 export const anonymous: Principal = Object.freeze({ ownerId: null, admin: true, name: 'anonymous' })
 
-export const tokenNameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'name must be 1 to 64 letters, digits, _ . or -')
+export const tokenNameSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'name must be 1 to 64 letters, digits, _ . or -')
 
 // tl_<id>_<43 base64url chars = 32 random bytes>: the id finds the row, the secret proves it.
 // The id is canonical (no leading zero), so each token has one spelling and one cache entry.
