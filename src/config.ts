@@ -20,8 +20,7 @@ export const configSchema = z.object({
     .regex(/^[\w:.-]*$/, 'may hold only letters, digits and _ : . -')
     .default('taskline:'),
   // Handlers are async and mostly wait (on sleep, I/O, other services), so a
-  // slot costs a promise, not a thread: 64 keep a worker busy while tasks wait
-  // (measured: 64 clients went from 561 to about 830 tasks/s over 16 slots),
+  // slot costs a promise, not a thread: 64 keep a worker busy while tasks wait,
   // and outcomes are written in batches over DB_POOL_SIZE connections, so the
   // slots do not each hold one. CPU-bound handlers want fewer, and more workers.
   WORKER_CONCURRENCY: positiveInt.max(1000).default(64),

@@ -6,13 +6,13 @@
  * every call is flushed at once, so there is no timer and no added latency.
  *
  * maxInFlight (default 1) lets that many flushes run at once. One is the
- * cheapest in CPU: each round trip costs tens of microseconds on both ends,
- * and smaller batches mean more of them. More pays when a flush is mostly
+ * cheapest in CPU: each round trip costs CPU on both ends, and smaller
+ * batches mean more of them. More pays when a flush is mostly
  * waiting (a commit, a lock) rather than working.
  *
  * lingerMs is for calls that come from many connections, each in a turn of
  * the event loop of its own: 16 clients answered together send their next
- * requests together, but they reach us over a few hundred microseconds, and
+ * requests together, but they reach us spread over a moment, and
  * without lingering the first would go alone and the other 15 wait for it.
  * An idle batcher then waits while the calls keep coming, one loop turn at a
  * time, for at most lingerMs; a lone call waits one turn (microseconds).

@@ -24,7 +24,7 @@ export function createDb(url: string, poolSize = 10): Db {
 /**
  * Names for statements worth preparing. Postgres plans an unnamed statement
  * every time it runs; a named one is parsed and planned once per connection,
- * which for our CTE statements is a third of their cost. A text is named the
+ * which for our CTE statements is a large part of their cost. A text is named the
  * second time it is seen (one-off texts stay unnamed), and only up to `max`
  * names, so statements whose text varies cannot fill the server's memory.
  */

@@ -5,7 +5,7 @@
  * is forgotten whole (handed to onForget first). Each call is O(1). Dropping a
  * Map's oldest entry one at a time instead (`keys().next()`) slows with every
  * deletion in JavaScriptCore, which skips the deleted entries at the Map's
- * head: it was a third of the API's CPU once 100,000 tasks had been seen.
+ * head, so it grew into a large share of the API's CPU once many tasks had been seen.
  */
 export function createGenerationalMap<K, V>(max: number, onForget?: (forgotten: Iterable<V>) => void) {
   let recent = new Map<K, V>()

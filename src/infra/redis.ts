@@ -7,8 +7,8 @@ export type { Redis }
 /**
  * Bun 1.4's TracingChannel has no `hasSubscribers`. ioredis takes undefined for
  * "someone is listening" and traces every command: it copies and redacts the
- * arguments (a regex per command) and wraps the promise, a quarter of its CPU
- * per pipelined command (5.1 against 3.8 us here). Node's definition: any of
+ * arguments (a regex per command) and wraps the promise, a large part of its
+ * CPU per pipelined command (docs/performance.md). Node's definition: any of
  * the five channels has a subscriber. Defined only where missing, so a Bun that
  * has it keeps its own.
  */
