@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod'
 import { ApiError } from '../client/api-error'
+import { eventPages } from '../client/event-pages'
 import { paramOfNext } from '../client/next-link'
 import { renderApiError } from './format'
 import { eventListSchema, taskListSchema, taskSchema } from './schemas'
@@ -59,67 +60,69 @@ export interface ClientOptions {
 
 export type Client = ReturnType<typeof createClient>
 
+/** Where and how every request of one client goes. */
+interface Connection {
+  base: string
+  token?: string
+  timeoutMs: number
+  signal?: AbortSignal
+}
+
 export function createClient(opts: ClientOptions) {
-  const base = opts.url.replace(/\/+$/, '')
-  const timeoutMs = opts.timeoutMs ?? 30_000
-
-  async function request<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
-    const headers: Record<string, string> = { accept: 'application/json' }
-    if (body !== undefined) headers['content-type'] = 'application/json'
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`
-    const timeout = AbortSignal.timeout(timeoutMs)
-    let res: Response
-    try {
-      res = await fetch(`${base}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
-      })
-    } catch (e) {
-      if (opts.signal?.aborted) throw e
-      throw new UnreachableError(base, networkReason(e, timeout.aborted, timeoutMs))
-    }
-    const text = await res.text().catch(() => '')
-    if (res.status === 401) throw new UnauthorizedError(base, Boolean(opts.token))
-    const json = parseJson(text)
-    if (!res.ok) throw ApiError.fromBody(res.status, json, { message: `${method} ${path} answered ${res.status} ${res.statusText}`.trim() })
-    if (!schema.safeParse(json).success) throw new BadResponseError(`${base} answered ${method} ${path} with something that is not a Taskline API response`)
-    // The body as sent, not zod's copy: --json promises the API's JSON, key order included.
-    return json as z.infer<S>
-  }
-
+  const c: Connection = { base: opts.url.replace(/\/+$/, ''), token: opts.token, timeoutMs: opts.timeoutMs ?? 30_000, signal: opts.signal }
   const taskPath = (id: number) => `/api/tasks/${id}/`
-
+  /** One page of a task's history: up to `limit` changes with seq > afterSeq. */
+  const listEvents = (id: number, q: { afterSeq?: number; limit?: number } = {}) => {
+    const params = new URLSearchParams({ after_seq: String(q.afterSeq ?? 0), limit: String(q.limit ?? 1000) })
+    return request(c, 'GET', `${taskPath(id)}events/?${params}`, eventListSchema)
+  }
   return {
-    baseUrl: base,
+    baseUrl: c.base,
     createTask: (input: { title: string; type?: string; payload?: Record<string, unknown>; max_attempts?: number }) =>
-      request('POST', '/api/tasks/', taskSchema, input),
+      request(c, 'POST', '/api/tasks/', taskSchema, input),
     listTasks: (q: { status?: string; limit?: number; cursor?: number }) => {
       const params = new URLSearchParams()
       for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
-      const qs = params.size ? `?${params}` : ''
-      return request('GET', `/api/tasks/${qs}`, taskListSchema)
+      return request(c, 'GET', `/api/tasks/${params.size ? `?${params}` : ''}`, taskListSchema)
     },
-    getTask: (id: number) => request('GET', taskPath(id), taskSchema),
-    cancelTask: (id: number) => request('POST', `${taskPath(id)}cancel/`, taskSchema),
-    retryTask: (id: number) => request('POST', `${taskPath(id)}retry/`, taskSchema),
-    /** One page of a task's history: up to `limit` changes with seq > afterSeq. */
-    listEvents: (id: number, q: { afterSeq?: number; limit?: number } = {}) => {
-      const params = new URLSearchParams({ after_seq: String(q.afterSeq ?? 0), limit: String(q.limit ?? 1000) })
-      return request('GET', `${taskPath(id)}events/?${params}`, eventListSchema)
-    },
+    getTask: (id: number) => request(c, 'GET', taskPath(id), taskSchema),
+    cancelTask: (id: number) => request(c, 'POST', `${taskPath(id)}cancel/`, taskSchema),
+    retryTask: (id: number) => request(c, 'POST', `${taskPath(id)}retry/`, taskSchema),
+    listEvents,
     /** Every change after afterSeq, a page at a time, following `next` until it is null. */
-    async *eventPages(id: number, afterSeq = 0) {
-      for (let after: number | null = afterSeq; after !== null; ) {
-        const page = await this.listEvents(id, { afterSeq: after })
-        yield page
-        const next = paramOfNext(page.next, 'after_seq')
-        after = next === null ? null : Number(next)
-      }
-    },
+    eventPages: (id: number, afterSeq = 0) => eventPages(afterSeq, (after) => listEvents(id, { afterSeq: after })),
     /** For the task's socket, which offers it as a subprotocol beside "taskline", not in the URL, which proxies log. */
     token: opts.token,
+  }
+}
+
+async function request<S extends z.ZodType>(c: Connection, method: string, path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
+  const res = await send(c, method, path, body)
+  const text = await res.text().catch(() => '')
+  if (res.status === 401) throw new UnauthorizedError(c.base, Boolean(c.token))
+  const json = parseJson(text)
+  if (!res.ok) throw ApiError.fromBody(res.status, json, { message: `${method} ${path} answered ${res.status} ${res.statusText}`.trim() })
+  if (!schema.safeParse(json).success) throw new BadResponseError(`${c.base} answered ${method} ${path} with something that is not a Taskline API response`)
+  // The body as sent, not zod's copy: --json promises the API's JSON, key order included.
+  return json as z.infer<S>
+}
+
+/** The fetch itself, with the client's timeout; no answer at all becomes an UnreachableError, unless the caller aborted. */
+async function send(c: Connection, method: string, path: string, body: unknown): Promise<Response> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  if (c.token) headers.authorization = `Bearer ${c.token}`
+  const timeout = AbortSignal.timeout(c.timeoutMs)
+  try {
+    return await fetch(`${c.base}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: c.signal ? AbortSignal.any([c.signal, timeout]) : timeout,
+    })
+  } catch (e) {
+    if (c.signal?.aborted) throw e
+    throw new UnreachableError(c.base, networkReason(e, timeout.aborted, c.timeoutMs))
   }
 }
 

@@ -1,20 +1,12 @@
-import type { Task, TaskStatus } from '../domain/tasks/task'
+import type { TaskEventMessage } from '../domain/task-events/task-event'
+import type { Task } from '../domain/tasks/task'
 import { ReconnectingSocket, type ReconnectingSocketOptions, type SocketState } from './reconnecting-socket'
 
-/** What a task's socket sends, besides pong. */
-export type TaskMessage =
-  | { kind: 'snapshot'; task_id: number; status: TaskStatus; seq: number; progress: number; at: string; task: Task }
-  | {
-      kind: 'change'
-      task_id: number
-      status: TaskStatus
-      seq: number
-      progress: number
-      at: string
-      cursor: number
-      detail: unknown
-      deleted?: true
-    }
+/** The first message of a socket opened without after_seq: the task as it stands, with the fields a change also carries. */
+export type TaskSnapshotMessage = { kind: 'snapshot'; task: Task } & Pick<TaskEventMessage, 'task_id' | 'status' | 'seq' | 'progress' | 'at'>
+
+/** What a task's socket sends, besides pong: the snapshot, then the domain's own change messages. */
+export type TaskMessage = TaskSnapshotMessage | TaskEventMessage
 
 export interface FollowOptions extends Omit<ReconnectingSocketOptions, 'url' | 'onMessage' | 'backoff' | 'token'> {
   token?: string

@@ -16,11 +16,12 @@ import { hc } from 'hono/client'
 import type { AppType } from '../api/app'
 import type { Task } from '../domain/tasks/task'
 import { ApiError } from './api-error'
-import { paramOfNext } from './next-link'
+import { eventPages } from './event-pages'
 
 export type { AppType, Task }
 export { ApiError, type ErrorDetail } from './api-error'
-export { followTask, type FollowOptions, type TaskFollower, type TaskMessage } from './follow-task'
+export { followTask, type FollowOptions, type TaskFollower, type TaskMessage, type TaskSnapshotMessage } from './follow-task'
+export { eventPages, type EventPage } from './event-pages'
 export { paramOfNext } from './next-link'
 export {
   backoffDelay,
@@ -46,11 +47,10 @@ export type TaskClient = ReturnType<typeof createClient>
  */
 export async function* taskEvents(api: TaskClient, id: number, o: { afterSeq?: number; limit?: number } = {}) {
   const limit = String(o.limit ?? 1000)
-  for (let after: string | null = String(o.afterSeq ?? 0); after !== null; ) {
-    const res = await api.api.tasks[':id'].events.$get({ param: { id: String(id) }, query: { after_seq: after, limit } })
+  const readPage = async (after: number) => {
+    const res = await api.api.tasks[':id'].events.$get({ param: { id: String(id) }, query: { after_seq: String(after), limit } })
     if (!res.ok) throw ApiError.fromBody(res.status, await res.json().catch(() => null), { message: `GET /api/tasks/${id}/events/ answered ${res.status}` })
-    const page = await res.json()
-    yield* page.results
-    after = paramOfNext(page.next, 'after_seq')
+    return res.json()
   }
+  for await (const page of eventPages(o.afterSeq ?? 0, readPage)) yield* page.results
 }

@@ -3,7 +3,7 @@ import { ApiError } from '../client/api-error'
 import { paramOfNext } from '../client/next-link'
 import type { EventList, Task, TaskPage, TaskStatus } from './types'
 
-export { ApiError, paramOfNext }
+export { ApiError }
 export type { ErrorDetail } from '../client/api-error'
 
 const TOKEN_KEY = 'taskline.token'

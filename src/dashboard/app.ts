@@ -1,13 +1,13 @@
 /// <reference lib="dom" />
 import { ApiError, api, cursorFromNext, onUnauthorized, token } from './api'
-import { setupCreateForm } from './create-form'
+import { CreateForm } from './create-form'
 import { byId } from './dom'
 import { showConnection } from './connection'
 import { createFeed, type FeedState } from './feed'
-import { setupHistory } from './history'
+import { TaskHistory } from './history'
 import { TaskStore } from './store'
 import { createTaskFetcher } from './task-fetcher'
-import { createTable, renderCounts } from './table'
+import { renderCounts, TaskTable } from './table'
 import { canCancel, canRetry, statuses, type Task, type TaskEventMessage, type TaskStatus } from './types'
 
 const PAGE_SIZE = 25
@@ -65,9 +65,9 @@ function scheduleRender() {
   })
 }
 
-const history = setupHistory((id) => store.tasks.get(id))
+const history = new TaskHistory((id) => store.tasks.get(id))
 
-const table = createTable(tbody, {
+const table = new TaskTable(tbody, {
   open: (id) => void history.open(id),
   cancel: (id, button) => void act(id, button, 'cancel'),
   retry: (id, button) => void act(id, button, 'retry'),
@@ -178,13 +178,11 @@ const refreshTimers = new Map<number, ReturnType<typeof setTimeout>>()
 
 function refresh(id: number) {
   clearTimeout(refreshTimers.get(id))
-  refreshTimers.set(
-    id,
-    setTimeout(() => {
-      refreshTimers.delete(id)
-      if (store.tasks.has(id)) fetcher.fetch(id)
-    }, REFRESH_DELAY_MS),
-  )
+  const timer = setTimeout(() => {
+    refreshTimers.delete(id)
+    if (store.tasks.has(id)) fetcher.fetch(id)
+  }, REFRESH_DELAY_MS)
+  refreshTimers.set(id, timer)
 }
 
 function onChange(e: TaskEventMessage) {
@@ -230,10 +228,9 @@ filterSelect.addEventListener('change', () => {
 })
 loadMoreButton.addEventListener('click', () => void loadMore())
 
-const tokenForm = byId<HTMLFormElement>('token-form')
 const tokenInput = byId<HTMLInputElement>('token-input')
 tokenInput.value = token.get()
-tokenForm.addEventListener('submit', (e) => {
+byId<HTMLFormElement>('token-form').addEventListener('submit', (e) => {
   e.preventDefault()
   token.set(tokenInput.value.trim())
   showAuthNeeded(false)
@@ -243,7 +240,7 @@ tokenForm.addEventListener('submit', (e) => {
   void loadFirstPage()
 })
 
-setupCreateForm((task) => {
+new CreateForm((task) => {
   acceptTask(task)
   say(`Task #${task.id} created.`)
 })

@@ -8,106 +8,140 @@ export interface RowActions {
   retry(id: number, button: HTMLButtonElement): void
 }
 
+interface Row {
+  tr: HTMLTableRowElement
+  /** The row's shape when it was last built. */
+  shown: string
+}
+
+/** What a row shows apart from progress: when this changes the row is rebuilt, otherwise only its bar moves. */
+const rowShape = (t: Task) => [t.status, t.title, t.type, t.attempts, t.max_attempts, t.error ?? ''].join('\u0000')
+
+function titleCell(t: Task) {
+  return h(
+    'td',
+    { class: 'col-title', 'data-label': 'Task' },
+    h('button', { type: 'button', class: 'link', 'data-action': 'open', title: "Show this task's history" }, t.title),
+    h('span', { class: 'type' }, t.type),
+  )
+}
+
+function progressCell(t: Task) {
+  const running = t.status === 'PROCESSING'
+  return h(
+    'td',
+    { class: 'col-progress', 'data-label': 'Progress' },
+    running ? progressBar(t.progress) : null,
+    h('span', { class: 'progress-text' }, running || t.status === 'COMPLETED' ? percent(t.progress) : '—'),
+  )
+}
+
+function actionsCell(t: Task) {
+  return h(
+    'td',
+    { class: 'col-actions' },
+    h('button', { type: 'button', class: 'small', 'data-action': 'cancel', disabled: !canCancel(t.status), 'aria-label': `Cancel task ${t.id}` }, 'Cancel'),
+    h('button', { type: 'button', class: 'small', 'data-action': 'retry', disabled: !canRetry(t.status), 'aria-label': `Retry task ${t.id}` }, 'Retry'),
+  )
+}
+
+function buildRow(t: Task): HTMLTableRowElement {
+  return h(
+    'tr',
+    { 'data-task-id': t.id, 'data-status': t.status },
+    h('td', { class: 'col-id', 'data-label': 'ID' }, `#${t.id}`),
+    titleCell(t),
+    h('td', { class: 'col-status', 'data-label': 'Status' }, statusBadge(t.status)),
+    progressCell(t),
+    h('td', { class: 'col-attempts', 'data-label': 'Attempts' }, `${t.attempts}/${t.max_attempts}`),
+    h('td', { class: 'col-updated', 'data-label': 'Updated' }, h('time', { datetime: t.updated_at }, formatTime(t.updated_at))),
+    actionsCell(t),
+  )
+}
+
+/** Only the bar, its text and the time: what a progress tick changes. */
+function updateProgress(tr: HTMLTableRowElement, t: Task) {
+  const bar = tr.querySelector<HTMLElement>('[role=progressbar]')
+  if (bar) setProgress(bar, t.progress)
+  const text = tr.querySelector('.progress-text')
+  if (text && t.status === 'PROCESSING') text.textContent = percent(t.progress)
+  const time = tr.querySelector('time')
+  if (time) {
+    time.dateTime = t.updated_at
+    time.textContent = formatTime(t.updated_at)
+  }
+}
+
+function updateRow(row: Row, t: Task) {
+  const shape = rowShape(t)
+  if (shape === row.shown) return updateProgress(row.tr, t)
+  // Same element, new content: keeps the row's place (and any focus) in the table.
+  row.tr.replaceChildren(...buildRow(t).childNodes)
+  row.tr.dataset.status = t.status
+  row.shown = shape
+}
+
+/** One listener for every row: rows come and go, the listener stays. */
+function onRowClick(e: Event, actions: RowActions) {
+  const target = e.target as HTMLElement
+  const tr = target.closest<HTMLTableRowElement>('tr[data-task-id]')
+  if (!tr) return
+  const id = Number(tr.dataset.taskId)
+  const button = target.closest<HTMLButtonElement>('button[data-action]')
+  if (button?.dataset.action === 'cancel') actions.cancel(id, button)
+  else if (button?.dataset.action === 'retry') actions.retry(id, button)
+  else actions.open(id) // anywhere else on the row, including the title button
+}
+
 /**
  * The task table, updated row by row: a progress tick changes one bar's width
  * instead of rebuilding the table, so the page stays smooth while many tasks run.
  */
-export function createTable(tbody: HTMLTableSectionElement, actions: RowActions) {
-  const rows = new Map<number, { tr: HTMLTableRowElement; shown: string }>()
+export class TaskTable {
+  private readonly rows = new Map<number, Row>()
 
-  // One listener for every row: rows come and go, the listener stays.
-  tbody.addEventListener('click', (e) => {
-    const target = e.target as HTMLElement
-    const tr = target.closest<HTMLTableRowElement>('tr[data-task-id]')
-    if (!tr) return
-    const id = Number(tr.dataset.taskId)
-    const button = target.closest<HTMLButtonElement>('button[data-action]')
-    if (button?.dataset.action === 'cancel') actions.cancel(id, button)
-    else if (button?.dataset.action === 'retry') actions.retry(id, button)
-    else actions.open(id) // anywhere else on the row, including the title button
-  })
-
-  function build(t: Task): HTMLTableRowElement {
-    const running = t.status === 'PROCESSING'
-    return h(
-      'tr',
-      { 'data-task-id': t.id, 'data-status': t.status },
-      h('td', { class: 'col-id', 'data-label': 'ID' }, `#${t.id}`),
-      h(
-        'td',
-        { class: 'col-title', 'data-label': 'Task' },
-        h('button', { type: 'button', class: 'link', 'data-action': 'open', title: "Show this task's history" }, t.title),
-        h('span', { class: 'type' }, t.type),
-      ),
-      h('td', { class: 'col-status', 'data-label': 'Status' }, statusBadge(t.status)),
-      h(
-        'td',
-        { class: 'col-progress', 'data-label': 'Progress' },
-        running ? progressBar(t.progress) : null,
-        h('span', { class: 'progress-text' }, running || t.status === 'COMPLETED' ? percent(t.progress) : '—'),
-      ),
-      h('td', { class: 'col-attempts', 'data-label': 'Attempts' }, `${t.attempts}/${t.max_attempts}`),
-      h('td', { class: 'col-updated', 'data-label': 'Updated' }, h('time', { datetime: t.updated_at }, formatTime(t.updated_at))),
-      h(
-        'td',
-        { class: 'col-actions' },
-        h('button', { type: 'button', class: 'small', 'data-action': 'cancel', disabled: !canCancel(t.status), 'aria-label': `Cancel task ${t.id}` }, 'Cancel'),
-        h('button', { type: 'button', class: 'small', 'data-action': 'retry', disabled: !canRetry(t.status), 'aria-label': `Retry task ${t.id}` }, 'Retry'),
-      ),
-    )
+  constructor(
+    private readonly tbody: HTMLTableSectionElement,
+    actions: RowActions,
+  ) {
+    tbody.addEventListener('click', (e) => onRowClick(e, actions))
   }
 
-  /** What a row shows apart from progress: when this changes the row is rebuilt, otherwise only its bar moves. */
-  const shape = (t: Task) => [t.status, t.title, t.type, t.attempts, t.max_attempts, t.error ?? ''].join('\u0000')
-
-  function update(entry: { tr: HTMLTableRowElement; shown: string }, t: Task) {
-    const s = shape(t)
-    if (s !== entry.shown) {
-      // Same element, new content: keeps the row's place (and any focus) in the table.
-      const fresh = build(t)
-      entry.tr.replaceChildren(...fresh.childNodes)
-      entry.tr.dataset.status = t.status
-      entry.shown = s
-      return
-    }
-    const bar = entry.tr.querySelector<HTMLElement>('[role=progressbar]')
-    if (bar) setProgress(bar, t.progress)
-    const text = entry.tr.querySelector('.progress-text')
-    if (text && t.status === 'PROCESSING') text.textContent = percent(t.progress)
-    const time = entry.tr.querySelector('time')
-    if (time) {
-      time.dateTime = t.updated_at
-      time.textContent = formatTime(t.updated_at)
+  /** Makes the table show exactly these tasks, in this order, touching only what changed. */
+  render(tasks: Task[], highlightNew: boolean) {
+    this.removeAllBut(new Set(tasks.map((t) => t.id)))
+    let cursor: Element | null = this.tbody.firstElementChild
+    for (const t of tasks) {
+      const row = this.upsert(t, highlightNew)
+      if (row.tr !== cursor) this.tbody.insertBefore(row.tr, cursor)
+      else cursor = cursor.nextElementSibling
     }
   }
 
-  return {
-    /** Makes the table show exactly these tasks, in this order, touching only what changed. */
-    render(tasks: Task[], highlightNew: boolean) {
-      const wanted = new Set(tasks.map((t) => t.id))
-      for (const [id, entry] of rows) {
-        if (!wanted.has(id)) {
-          entry.tr.remove()
-          rows.delete(id)
-        }
-      }
-      let cursor: Element | null = tbody.firstElementChild
-      for (const t of tasks) {
-        let entry = rows.get(t.id)
-        if (!entry) {
-          entry = { tr: build(t), shown: shape(t) }
-          rows.set(t.id, entry)
-          if (highlightNew) entry.tr.classList.add('fresh')
-        } else update(entry, t)
-        if (entry.tr !== cursor) tbody.insertBefore(entry.tr, cursor)
-        else cursor = cursor.nextElementSibling
-      }
-    },
-    /** Forgets every row: after a filter change nothing should flash as new. */
-    clear() {
-      rows.clear()
-      tbody.replaceChildren()
-    },
+  /** Forgets every row: after a filter change nothing should flash as new. */
+  clear() {
+    this.rows.clear()
+    this.tbody.replaceChildren()
+  }
+
+  private removeAllBut(wanted: Set<number>) {
+    for (const [id, row] of this.rows) {
+      if (wanted.has(id)) continue
+      row.tr.remove()
+      this.rows.delete(id)
+    }
+  }
+
+  private upsert(t: Task, highlightNew: boolean): Row {
+    const row = this.rows.get(t.id)
+    if (row) {
+      updateRow(row, t)
+      return row
+    }
+    const fresh = { tr: buildRow(t), shown: rowShape(t) }
+    this.rows.set(t.id, fresh)
+    if (highlightNew) fresh.tr.classList.add('fresh')
+    return fresh
   }
 }
 
