@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import type { StreamedEvent, TaskEventMessage } from '../../domain/task-events/task-event'
-import { createEventSequencer } from './event-sequencer'
+import { EventSequencer } from './event-sequencer'
 
 const ev = (taskId: number, seq: number): StreamedEvent => ({
   taskId,
@@ -14,7 +14,7 @@ const msg = (taskId: number, seq: number) => ({ kind: 'change', task_id: taskId,
 
 function setup(history: Record<number, number[]> = {}) {
   const published: [number, number][] = []
-  const seq = createEventSequencer({
+  const seq = new EventSequencer({
     publish: (e) => published.push([e.taskId, e.seq]),
     fetchMissing: async (taskId, after, before) => (history[taskId] ?? []).filter((s) => s > after && s < before).map((s) => msg(taskId, s)),
     onError: () => {},
@@ -63,7 +63,7 @@ describe('event sequencer', () => {
   test('a gap whose fetch fails is fetched again, not skipped', async () => {
     const published: [number, number][] = []
     let failures = 2
-    const seq = createEventSequencer({
+    const seq = new EventSequencer({
       publish: (e) => published.push([e.taskId, e.seq]),
       fetchMissing: async (taskId, after, before) => {
         if (failures-- > 0) throw new Error('postgres is busy')
@@ -84,7 +84,7 @@ describe('event sequencer', () => {
   })
 
   test('remembers at least the last maxTasks tasks seen, a task seen again among them, and never more than twice as many', () => {
-    const seq = createEventSequencer({ publish: () => {}, fetchMissing: async () => [], onError: () => {}, maxTasks: 4 })
+    const seq = new EventSequencer({ publish: () => {}, fetchMissing: async () => [], onError: () => {}, maxTasks: 4 })
     for (let id = 1; id <= 10; id++) {
       seq.offer(ev(id, 1))
       if (id > 1) seq.offer(ev(1, id)) // task 1 keeps coming back
@@ -106,7 +106,7 @@ describe('event sequencer', () => {
     ] as const
     const setup = (maxTasks?: number) => {
       const published: [number, number][] = []
-      const seq = createEventSequencer({
+      const seq = new EventSequencer({
         publish: (e) => published.push([e.taskId, e.seq]),
         fetchMissing: async (taskId, after, before) =>
           history.filter(([s]) => taskId === 7 && s > after && s < before).map(([s, cursor]) => ({ ...msg(taskId, s), cursor })),

@@ -12,7 +12,7 @@ interface TaskState {
 export interface SequencerOptions {
   /** Publishes one event to sockets; called in seq order per task. */
   publish(e: StreamedEvent): void
-  /** Reads a task's events with afterSeq < seq < beforeSeq (Infinity: all) from Postgres. */
+  /** Reads a task's events with afterSeq < seq < beforeSeq (Infinity: all) from Postgres; it only reads, and never offers events back. */
   fetchMissing(taskId: number, afterSeq: number, beforeSeq: number): Promise<TaskEventMessage[]>
   onError(e: unknown): void
   maxTasks?: number
@@ -33,58 +33,69 @@ export interface SequencerOptions {
  * cursor this instance started from, raised to the last cursor of any task it
  * forgets, so what was published before is never published again.
  */
-export function createEventSequencer(o: SequencerOptions) {
-  const maxTasks = o.maxTasks ?? 100_000
-  const retryBaseMs = o.retryBaseMs ?? 200
-  /** Events at or below it are not owed to anyone here; null until the hub knows where it started. */
-  let floor: number | null = null
+export class EventSequencer {
+  /** Events at or below it are not owed to anyone here; null until the owner knows where it started. */
+  private floor: number | null = null
   /** The tasks seen lately (at least the last maxTasks); forgetting one raises the floor to its last cursor. */
-  const tasks = createGenerationalMap<number, TaskState>(maxTasks, (forgotten) => {
-    for (const state of forgotten) floor = Math.max(floor ?? 0, state.cursor)
-  })
+  private readonly tasks: ReturnType<typeof createGenerationalMap<number, TaskState>>
+  private readonly retryBaseMs: number
 
-  function publish(state: TaskState, e: StreamedEvent) {
+  constructor(private readonly o: SequencerOptions) {
+    this.retryBaseMs = o.retryBaseMs ?? 200
+    this.tasks = createGenerationalMap<number, TaskState>(o.maxTasks ?? 100_000, (forgotten) => {
+      for (const state of forgotten) this.floor = Math.max(this.floor ?? 0, state.cursor)
+    })
+  }
+
+  offer(e: StreamedEvent): void {
+    const state = this.tasks.get(e.taskId)
+    if (!state) this.first(e)
+    else if (state.queue) state.queue.push(e)
+    else if (e.seq === state.last + 1) this.publish(state, e)
+    // Past the next seq is a gap, filled first; at or below the last is a duplicate or stale, and dropped.
+    else if (e.seq > state.last) {
+      state.queue = [e]
+      void this.fill(e.taskId, state, e.seq)
+    }
+  }
+
+  lastSeq(taskId: number): number | undefined {
+    return this.tasks.peek(taskId)?.last
+  }
+
+  /** Where this instance started following the events: nothing at or below it is owed. */
+  startFrom(cursor: number): void {
+    this.floor = Math.max(this.floor ?? 0, cursor)
+  }
+
+  /** A task not seen lately: what came before its first event here is fetched, above the floor. */
+  private first(e: StreamedEvent): void {
+    const fresh: TaskState = { last: 0, cursor: 0, queue: null }
+    this.tasks.set(e.taskId, fresh)
+    if (e.seq === 1 || this.floor === null) this.publish(fresh, e)
+    else {
+      fresh.queue = [e]
+      void this.fill(e.taskId, fresh, e.seq, this.floor)
+    }
+  }
+
+  private publish(state: TaskState, e: StreamedEvent): void {
     state.last = e.seq
     state.cursor = e.cursor
-    o.publish(e)
+    this.o.publish(e)
   }
 
-  function offer(e: StreamedEvent): void {
-    const state = tasks.get(e.taskId)
-    if (!state) {
-      const fresh: TaskState = { last: 0, cursor: 0, queue: null }
-      tasks.set(e.taskId, fresh)
-      if (e.seq === 1 || floor === null) publish(fresh, e)
-      else {
-        fresh.queue = [e]
-        void fill(e.taskId, fresh, e.seq, floor)
-      }
-      return
-    }
-    if (state.queue) {
-      state.queue.push(e)
-      return
-    }
-    if (e.seq <= state.last) return
-    if (e.seq === state.last + 1) {
-      publish(state, e)
-      return
-    }
-    state.queue = [e]
-    void fill(e.taskId, state, e.seq)
-  }
-
-  async function fill(taskId: number, state: TaskState, beforeSeq: number, above = -Infinity) {
+  private async fill(taskId: number, state: TaskState, beforeSeq: number, above = -Infinity): Promise<void> {
     // A busy or restarting Postgres gets a few tries (about 6 s in all) before the gap is given up.
-    for (let attempt = 0, delay = retryBaseMs; ; attempt++, delay *= 2) {
+    for (let attempt = 0, delay = this.retryBaseMs; ; attempt++, delay *= 2) {
       try {
-        for (const m of await o.fetchMissing(taskId, state.last, beforeSeq)) {
+        for (const m of await this.o.fetchMissing(taskId, state.last, beforeSeq)) {
           if (m.seq <= state.last || m.cursor <= above) continue
-          publish(state, messageToStreamed(m))
+          this.publish(state, messageToStreamed(m))
         }
         break
       } catch (e) {
-        o.onError(e)
+        this.o.onError(e)
         if (attempt >= 5) break
         await Bun.sleep(delay)
       }
@@ -93,17 +104,6 @@ export function createEventSequencer(o: SequencerOptions) {
     state.queue = null
     // What is still missing (Postgres away, or not owed) is skipped rather than holding the task back forever.
     if (queued[0] && queued[0].seq > state.last + 1) state.last = queued[0].seq - 1
-    for (const q of queued) offer(q)
-  }
-
-  return {
-    offer,
-    lastSeq: (taskId: number): number | undefined => tasks.peek(taskId)?.last,
-    /** Where this instance started following the events: nothing at or below it is owed. */
-    startFrom(cursor: number) {
-      floor = Math.max(floor ?? 0, cursor)
-    },
+    for (const q of queued) this.offer(q)
   }
 }
-
-export type EventSequencer = ReturnType<typeof createEventSequencer>

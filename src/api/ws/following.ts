@@ -4,7 +4,7 @@ import { messageToStreamed, type StreamedEvent, type TaskEventMessage } from '..
 import { createBatcher } from '../../infra/batcher'
 import { latestEventId, listNewestSeqsBetween, listEventsAfter, listEventsInGaps } from '../../domain/task-events/task-event.repository'
 import { findTaskSeqs } from '../../domain/tasks/task.repository'
-import { createEventSequencer, type EventSequencer } from './event-sequencer'
+import { EventSequencer } from './event-sequencer'
 
 type Gap = { taskId: number; afterSeq: number; beforeSeq: number }
 
@@ -50,7 +50,7 @@ export class Following {
   )
 
   constructor(private readonly o: FollowingOptions) {
-    this.sequencer = createEventSequencer({
+    this.sequencer = new EventSequencer({
       publish: (e) => this.publish(e),
       fetchMissing: (taskId, afterSeq, beforeSeq) => this.gaps.add({ taskId, afterSeq, beforeSeq }),
       onError: (e) => o.logger.warn('could not fill an event gap from postgres', { error: coerceError(e).message }),
