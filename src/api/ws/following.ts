@@ -27,6 +27,8 @@ export interface FollowingOptions {
  * fill what the stream lost. Waking starts over with a new one, so work the
  * old one still has in flight (a gap fill, a periodic check) publishes
  * nothing to the sockets that woke the hub: they read their own history.
+ * Nor does it read Postgres: once replaced, its checks and gap fills return
+ * at once, so a state no one follows costs the database nothing.
  */
 export class Following {
   /** The newest task_events id published; null until read from Postgres. */
@@ -39,10 +41,12 @@ export class Following {
    * Every read of missing events (the sequencer's gaps, the periodic checks)
    * goes through here: those that come together (a hub behind a flood of
    * events) share one query, one batch at a time. A task may be in a batch
-   * twice, so each gets only its own range.
+   * twice, so each gets only its own range. A batch that comes due after
+   * this state was replaced reads nothing: no one here is owed its events.
    */
   private readonly gaps = createBatcher(
-    async (batch: Gap[]) => {
+    async (batch: Gap[]): Promise<TaskEventMessage[][]> => {
+      if (!this.o.isCurrent()) return batch.map(() => [])
       const found = Map.groupBy(await listEventsInGaps(this.o.db, batch), (m) => m.task_id)
       return batch.map((g) => (found.get(g.taskId) ?? []).filter((m) => m.seq > g.afterSeq && m.seq < g.beforeSeq))
     },
@@ -95,7 +99,7 @@ export class Following {
     if (this.cursor !== null) this.recentCursors.push({ at: Date.now(), cursor: this.cursor })
     // About a minute of history is plenty to look back a few seconds before an outage.
     if (this.recentCursors.length > Math.ceil(60_000 / this.o.resyncMs)) this.recentCursors.shift()
-    if (this.checking) return
+    if (this.checking || !this.o.isCurrent()) return
     this.checking = true
     this.resyncWatched()
       .then(() => this.findUnstreamed())
@@ -114,6 +118,7 @@ export class Following {
    * in flight on the stream are published now and dropped as repeats later.
    */
   private async catchUp(maxPages: number, from: number | null = this.cursor): Promise<void> {
+    if (!this.o.isCurrent()) return
     const start = await this.learnStart()
     let cursor = from ?? start
     // A state the tail has let go of stops paging: nothing it read would be published.
@@ -142,6 +147,7 @@ export class Following {
    * Postgres. Only each task's newest seq is read, so this stays cheap under load.
    */
   private async findUnstreamed(): Promise<void> {
+    if (!this.o.isCurrent()) return
     const now = Date.now()
     const from = this.cursorBefore(now - 3 * this.o.resyncMs)
     const upto = this.cursorBefore(now - this.o.resyncMs)
@@ -162,7 +168,7 @@ export class Following {
   /** Compares watched tasks with Postgres, to catch an event the stream lost. */
   private async resyncWatched(): Promise<void> {
     const ids = [...this.o.watched.keys()]
-    if (ids.length === 0) return
+    if (ids.length === 0 || !this.o.isCurrent()) return
     const behind = new Map<number, number>()
     for (const { id, seq } of await findTaskSeqs(this.o.db, ids)) {
       const published = this.sequencer.lastSeq(id) ?? this.o.watched.get(id)?.seq ?? seq
