@@ -1,10 +1,10 @@
 import type { Config } from '../config'
-import { createDb } from '../infra/db'
+import { createDb, type Db } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createMetrics, type Metrics } from '../infra/metrics'
-import { createRedis, waitForRedis } from '../infra/redis'
+import { createRedis, waitForRedis, type Redis } from '../infra/redis'
 import { serveOn } from '../infra/serve'
-import { streamKeys } from '../infra/stream-keys'
+import { streamKeys, type StreamKeys } from '../infra/stream-keys'
 import { reconcileRedisEpoch } from '../domain/redis-epoch'
 import { createTaskInserter } from '../domain/tasks/task.service'
 import { createApp } from './app'
@@ -15,63 +15,24 @@ import { closeCodes } from './ws/socket-session'
 import { createSocketHandlers } from './ws/socket-handlers'
 import dashboard from '../dashboard/index.html'
 
+type Connections = { db: Db; redis: Redis; keys: StreamKeys }
+type Sockets = ReturnType<typeof createSocketHandlers>
+
 /** The API role: HTTP and WebSockets on one port, fed by the events stream. */
 export async function startApiServer(config: Config, logger: Logger = createLogger(config.LOG_LEVEL, { role: 'api' }, config.LOG_FORMAT)) {
-  const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
-  const redis = createRedis(config.REDIS_URL, 'producer', logger)
-  const keys = streamKeys(config.KEY_PREFIX)
+  const conns: Connections = {
+    db: createDb(config.DATABASE_URL, config.DB_POOL_SIZE),
+    redis: createRedis(config.REDIS_URL, 'producer', logger),
+    keys: streamKeys(config.KEY_PREFIX),
+  }
   // Filled in below, once the sockets it counts exist.
   let metrics: Metrics
-  const hub = createEventHub({
-    redis: createRedis(config.REDIS_URL, 'blocking', logger),
-    db,
-    keys,
-    logger,
-    resyncMs: config.EVENTS_RESYNC_MS,
-    onPublish: (lateMs) => metrics.eventPublished(lateMs),
-  })
-  const sockets = createSocketHandlers({
-    db,
-    hub,
-    logger,
-    limits: {
-      maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
-      maxConnections: config.WS_MAX_CONNECTIONS,
-      maxConnectionsPerToken: config.WS_MAX_CONNECTIONS_PER_TOKEN,
-      maxMessageBytes: config.WS_MAX_MESSAGE_BYTES,
-      idleTimeoutS: config.WS_IDLE_TIMEOUT_S,
-    },
-  })
-  // Record which Redis holds our jobs, so a wipe before any worker runs is still noticed.
-  if (await waitForRedis(redis, 3000)) {
-    await reconcileRedisEpoch(db, redis, keys, logger).catch((e) => logger.warn('could not check the redis epoch', { error: (e as Error).message }))
-  }
-  metrics = createMetrics({ role: 'api', redis, keys, openSockets: () => sockets.sockets.size })
-  const taskDeps = { db, redis, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics }
-  const inserter = createTaskInserter(taskDeps)
-  const app = createApp({
-    ...taskDeps,
-    inserter,
-    observeHttp: metrics.observeHttp,
-    limits: { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxPayloadDepth: config.MAX_PAYLOAD_DEPTH },
-    auth: { mode: config.AUTH, verify: createTokenVerifier(db) },
-    http: { maxBodyBytes: config.MAX_BODY_BYTES, rateLimitPerSec: config.RATE_LIMIT_PER_SEC, corsOrigins: config.CORS_ORIGINS },
-    sockets: sockets.gate,
-    publicUrl: config.PUBLIC_URL,
-    dashboard: await loadDashboard(dashboard),
-    renderMetrics: metrics.render,
-  })
+  const { hub, sockets } = createLive(config, conns, logger, (lateMs) => metrics.eventPublished(lateMs))
+  await noteRedisEpoch(conns, logger)
+  metrics = createMetrics({ role: 'api', redis: conns.redis, keys: conns.keys, openSockets: () => sockets.sockets.size })
+  const { app, inserter } = await buildApp(config, conns, logger, metrics, sockets)
   if (config.AUTH === 'off') logger.warn('AUTH=off: anyone who can reach this port can read and change every task')
-
-  // Every response, the dashboard's and /metrics' too, goes through the app and its middleware.
-  // Never development mode: it would answer an uncaught error with its stack.
-  const server = serveOn('PORT', {
-    port: config.PORT,
-    hostname: config.HOST,
-    development: false,
-    fetch: app.fetch,
-    websocket: sockets.handlers,
-  })
+  const server = listen(config, app, sockets)
   await hub.start(server)
   logger.info('api listening', { url: server.url.href })
 
@@ -87,11 +48,69 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
         await settleAll(logger, [server.stop(), hub.close()])
         // Creates already answered may still have their push in flight.
         await inserter.pushed()
-        await settleAll(logger, [redis.quit(), db.destroy()])
+        await settleAll(logger, [conns.redis.quit(), conns.db.destroy()])
       })()
       return closing
     },
   }
+}
+
+/** The event hub, on a blocking connection of its own, and the sockets it feeds. */
+function createLive(config: Config, { db, keys }: Connections, logger: Logger, onPublish: (lateMs: number | null) => void) {
+  const hub = createEventHub({ redis: createRedis(config.REDIS_URL, 'blocking', logger), db, keys, logger, resyncMs: config.EVENTS_RESYNC_MS, onPublish })
+  const sockets = createSocketHandlers({
+    db,
+    hub,
+    logger,
+    limits: {
+      maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+      maxConnections: config.WS_MAX_CONNECTIONS,
+      maxConnectionsPerToken: config.WS_MAX_CONNECTIONS_PER_TOKEN,
+      maxMessageBytes: config.WS_MAX_MESSAGE_BYTES,
+      idleTimeoutS: config.WS_IDLE_TIMEOUT_S,
+    },
+  })
+  return { hub, sockets }
+}
+
+/** Records which Redis holds our jobs, so a wipe before any worker runs is still noticed. */
+async function noteRedisEpoch({ db, redis, keys }: Connections, logger: Logger): Promise<void> {
+  if (await waitForRedis(redis, 3000)) {
+    await reconcileRedisEpoch(db, redis, keys, logger).catch((e) => logger.warn('could not check the redis epoch', { error: (e as Error).message }))
+  }
+}
+
+async function buildApp(config: Config, conns: Connections, logger: Logger, metrics: Metrics, sockets: Sockets) {
+  const taskDeps = { ...conns, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics }
+  const inserter = createTaskInserter(taskDeps)
+  const app = createApp({
+    ...taskDeps,
+    inserter,
+    observeHttp: metrics.observeHttp,
+    limits: { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxPayloadDepth: config.MAX_PAYLOAD_DEPTH },
+    auth: { mode: config.AUTH, verify: createTokenVerifier(conns.db) },
+    http: { maxBodyBytes: config.MAX_BODY_BYTES, rateLimitPerSec: config.RATE_LIMIT_PER_SEC, corsOrigins: config.CORS_ORIGINS },
+    sockets: sockets.gate,
+    publicUrl: config.PUBLIC_URL,
+    dashboard: await loadDashboard(dashboard),
+    renderMetrics: metrics.render,
+  })
+  return { app, inserter }
+}
+
+/**
+ * Every response, the dashboard's and /metrics' too, goes through the app and
+ * its middleware. Never development mode: it would answer an uncaught error
+ * with its stack.
+ */
+function listen(config: Config, app: ReturnType<typeof createApp>, sockets: Sockets) {
+  return serveOn('PORT', {
+    port: config.PORT,
+    hostname: config.HOST,
+    development: false,
+    fetch: app.fetch,
+    websocket: sockets.handlers,
+  })
 }
 
 export type ApiServer = Awaited<ReturnType<typeof startApiServer>>
