@@ -96,18 +96,51 @@ export async function startTaskSession(ws: TaskSocket, deps: SessionDeps, taskId
   }
 }
 
+/**
+ * A session's topic, listened to before the session reads anything from
+ * Postgres: live events are held until the session says where they go.
+ */
+class EarlyListener {
+  /** Held live events; a replay drops, in place, those its pages covered. */
+  readonly held: StreamedEvent[] = []
+  readonly stop: () => void
+  private onLive: (e: StreamedEvent) => void = (e) => this.held.push(e)
+
+  constructor(hub: EventHub, topic: string) {
+    this.stop = hub.listen(topic, (e) => this.onLive(e))
+  }
+
+  /** Hands the held events to fn. */
+  flush(fn: (e: StreamedEvent) => void): void {
+    for (const e of this.held) fn(e)
+  }
+
+  /** Hands each later live event to fn. */
+  onEach(fn: (e: StreamedEvent) => void): void {
+    this.onLive = fn
+  }
+}
+
+/**
+ * Listens to the topic, then waits until the hub follows the stream from a
+ * point no later than that: what the session reads next and what the hub
+ * publishes meet without a gap.
+ */
+async function listenEarly(ws: TaskSocket, deps: SessionDeps, topic: string): Promise<EarlyListener> {
+  const live = new EarlyListener(deps.hub, topic)
+  ws.data.stop = live.stop
+  await deps.hub.following()
+  return live
+}
+
 async function followTask(ws: TaskSocket, deps: SessionDeps, taskId: number, afterSeq?: number): Promise<void> {
   const topic = taskTopic(taskId)
-  const early: StreamedEvent[] = []
-  let onLive: (e: StreamedEvent) => void = (e) => early.push(e)
-  const stopListening = deps.hub.listen(topic, (e) => onLive(e))
-  ws.data.stop = stopListening
-  await deps.hub.following()
-  // Live events wait in `early` during a replay; each page sent makes the ones it covered redundant.
+  const live = await listenEarly(ws, deps, topic)
+  const stopListening = live.stop
   const replayed =
     afterSeq === undefined
       ? await sendSnapshot(ws, deps.db, taskId)
-      : await replayTask(ws, deps.db, highWaterOf(deps), taskId, afterSeq, { events: early, max: deps.maxHeld ?? MAX_HELD })
+      : await replayTask(ws, deps.db, highWaterOf(deps), taskId, afterSeq, { events: live.held, max: deps.maxHeld ?? MAX_HELD })
   if (replayed === null || ws.readyState !== WebSocket.OPEN) return stopListening()
 
   let last = replayed
@@ -127,12 +160,12 @@ async function followTask(ws: TaskSocket, deps: SessionDeps, taskId: number, aft
     stopListening()
     return true
   }
-  for (const e of early) forward(e)
+  live.flush(forward)
   if (joinTopicIfCaughtUp()) return
-  onLive = (e) => {
+  live.onEach((e) => {
     forward(e)
     joinTopicIfCaughtUp()
-  }
+  })
 }
 
 async function sendSnapshot(ws: TaskSocket, db: Db, taskId: number): Promise<number | null> {
@@ -166,21 +199,18 @@ async function followFeed(ws: TaskSocket, deps: SessionDeps, after?: number): Pr
   const { principal } = ws.data
   const topic = topicOf(ws.data)
   const owner = topic === allTasksTopic ? undefined : principal.ownerId
-  const early: StreamedEvent[] = []
-  let onLive: (e: StreamedEvent) => void = (e) => early.push(e)
-  const stopListening = deps.hub.listen(topic, (e) => onLive(e))
-  ws.data.stop = stopListening
-  await deps.hub.following()
+  const live = await listenEarly(ws, deps, topic)
+  const stopListening = live.stop
   let sent: ReplayedCursors | null = null
   if (after === undefined) ws.send(JSON.stringify({ kind: 'hello', cursor: await latestEventId(deps.db) }))
-  else sent = await replayFeed(ws, deps.db, { highWater: highWaterOf(deps), after, owner, held: { events: early, max: deps.maxHeld ?? MAX_HELD } })
+  else sent = await replayFeed(ws, deps.db, { highWater: highWaterOf(deps), after, owner, held: { events: live.held, max: deps.maxHeld ?? MAX_HELD } })
   if (ws.readyState !== WebSocket.OPEN) return stopListening()
   const forward = (e: StreamedEvent) => {
     if (sent?.has(e.cursor)) return
     if (ws.send(e.json) === -1) deps.onBackpressure?.(ws)
   }
-  for (const e of early) forward(e)
-  onLive = forward
+  live.flush(forward)
+  live.onEach(forward)
   const settle = setTimeout(
     () => {
       if (ws.readyState !== WebSocket.OPEN) return
