@@ -54,129 +54,100 @@ function pageLink(c: Context, publicUrl: string | undefined, params: Record<stri
   return `${publicUrl ?? ''}${url.pathname}${url.search}`
 }
 
+/** What /openapi.json says of each route, by operationId. */
+const docs = {
+  createTask: describe({
+    operationId: 'createTask',
+    tags,
+    summary: 'Create a task',
+    description: 'Stores the task PENDING and queues it. The payload is checked against the handler of its type.',
+    responses: {
+      201: jsonResponse('created', taskSchema),
+      200: jsonResponse('the task an earlier request with the same Idempotency-Key created', taskSchema),
+    },
+    errors: { 400: true, 409: 'idempotency_conflict: the Idempotency-Key was used with a different body', 413: true, 415: true },
+  }),
+  listTasks: describe({
+    operationId: 'listTasks',
+    tags,
+    summary: 'List tasks, newest first',
+    description: 'A non-admin token sees its own tasks only. Follow `next` for the following page.',
+    responses: { 200: jsonResponse('one page of tasks', taskList) },
+    errors: { 400: true },
+  }),
+  getTask: describe({ operationId: 'getTask', tags, summary: 'Get one task', responses: oneTask('the task'), errors: { 400: true, 404: true } }),
+  updateTask: describe({
+    operationId: 'updateTask',
+    tags,
+    summary: "Change a task's title",
+    responses: oneTask('the changed task'),
+    errors: { 400: true, 404: true, 413: true, 415: true },
+  }),
+  deleteTask: describe({
+    operationId: 'deleteTask',
+    tags,
+    summary: 'Delete a task',
+    description: 'A running task is cancelled first. WebSocket subscribers get a last message with `"deleted": true`.',
+    responses: { 204: { description: 'deleted' } },
+    errors: { 400: true, 404: true },
+  }),
+  cancelTask: describe({
+    operationId: 'cancelTask',
+    tags,
+    summary: 'Cancel a task',
+    description: 'PENDING or PROCESSING -> CANCELLED, stored at once; a running handler is aborted.',
+    responses: oneTask('the CANCELLED task'),
+    errors: { 400: true, 404: true, 409: 'conflict: the task is not PENDING or PROCESSING' },
+  }),
+  retryTask: describe({
+    operationId: 'retryTask',
+    tags,
+    summary: 'Retry a task',
+    description: 'FAILED or CANCELLED -> PENDING with fresh attempts.',
+    responses: oneTask('the PENDING task'),
+    errors: { 400: true, 404: true, 409: 'conflict: the task is not FAILED or CANCELLED' },
+  }),
+  listTaskEvents: describe({
+    operationId: 'listTaskEvents',
+    tags,
+    summary: "A task's changes, oldest first, a page at a time",
+    description:
+      'Up to `limit` changes with seq > `after_seq`. Follow `next` for the following page; it is null on the last one. ' +
+      'A task still running gains changes later: ask again with `after_seq` set to the last seq seen.',
+    responses: { 200: jsonResponse('one page of recorded changes', eventList) },
+    errors: { 400: true, 404: true },
+  }),
+}
+
 export function tasksRoutes(deps: TasksRoutesDeps) {
   return new Hono<AppEnv>()
-    .post(
-      '/',
-      describe({
-        operationId: 'createTask',
-        tags,
-        summary: 'Create a task',
-        description: 'Stores the task PENDING and queues it. The payload is checked against the handler of its type.',
-        responses: {
-          201: jsonResponse('created', taskSchema),
-          200: jsonResponse('the task an earlier request with the same Idempotency-Key created', taskSchema),
-        },
-        errors: { 400: true, 409: 'idempotency_conflict: the Idempotency-Key was used with a different body', 413: true, 415: true },
-      }),
-      requireJson(),
-      optionalInput(validate('header', idempotencyHeader)),
-      validate('json', createTaskSchema),
-      async (c) => {
-        const key = c.req.valid('header')['idempotency-key']
-        const { task, created } = await tasks.createTask(deps, c.var.principal, c.req.valid('json'), key)
-        return c.json(task, created ? 201 : 200)
-      },
+    .post('/', docs.createTask, requireJson(), optionalInput(validate('header', idempotencyHeader)), validate('json', createTaskSchema), async (c) => {
+      const key = c.req.valid('header')['idempotency-key']
+      const { task, created } = await tasks.createTask(deps, c.var.principal, c.req.valid('json'), key)
+      return c.json(task, created ? 201 : 200)
+    })
+    .get('/', docs.listTasks, validate('query', listTasksQuerySchema), async (c) => {
+      const query = c.req.valid('query')
+      const { tasks: results, nextCursor } = await tasks.listTasks(deps, c.var.principal, query)
+      const next = nextCursor === null ? null : pageLink(c, deps.publicUrl, { cursor: String(nextCursor) })
+      return c.json({ results, next })
+    })
+    .get('/:id', docs.getTask, validate('param', idParam), async (c) => c.json(await tasks.getTask(deps, c.var.principal, c.req.valid('param').id)))
+    .patch('/:id', docs.updateTask, requireJson(), validate('param', idParam), validate('json', updateTaskSchema), async (c) =>
+      c.json(await tasks.updateTaskTitle(deps, c.var.principal, c.req.valid('param').id, c.req.valid('json').title)),
     )
-    .get(
-      '/',
-      describe({
-        operationId: 'listTasks',
-        tags,
-        summary: 'List tasks, newest first',
-        description: 'A non-admin token sees its own tasks only. Follow `next` for the following page.',
-        responses: { 200: jsonResponse('one page of tasks', taskList) },
-        errors: { 400: true },
-      }),
-      validate('query', listTasksQuerySchema),
-      async (c) => {
-        const query = c.req.valid('query')
-        const { tasks: results, nextCursor } = await tasks.listTasks(deps, c.var.principal, query)
-        const next = nextCursor === null ? null : pageLink(c, deps.publicUrl, { cursor: String(nextCursor) })
-        return c.json({ results, next })
-      },
+    .delete('/:id', docs.deleteTask, validate('param', idParam), async (c) => {
+      await tasks.deleteTask(deps, c.var.principal, c.req.valid('param').id)
+      return c.body(null, 204)
+    })
+    .post('/:id/cancel', docs.cancelTask, validate('param', idParam), async (c) =>
+      c.json(await tasks.cancelTask(deps, c.var.principal, c.req.valid('param').id)),
     )
-    .get(
-      '/:id',
-      describe({ operationId: 'getTask', tags, summary: 'Get one task', responses: oneTask('the task'), errors: { 400: true, 404: true } }),
-      validate('param', idParam),
-      async (c) => c.json(await tasks.getTask(deps, c.var.principal, c.req.valid('param').id)),
-    )
-    .patch(
-      '/:id',
-      describe({
-        operationId: 'updateTask',
-        tags,
-        summary: "Change a task's title",
-        responses: oneTask('the changed task'),
-        errors: { 400: true, 404: true, 413: true, 415: true },
-      }),
-      requireJson(),
-      validate('param', idParam),
-      validate('json', updateTaskSchema),
-      async (c) => c.json(await tasks.updateTaskTitle(deps, c.var.principal, c.req.valid('param').id, c.req.valid('json').title)),
-    )
-    .delete(
-      '/:id',
-      describe({
-        operationId: 'deleteTask',
-        tags,
-        summary: 'Delete a task',
-        description: 'A running task is cancelled first. WebSocket subscribers get a last message with `"deleted": true`.',
-        responses: { 204: { description: 'deleted' } },
-        errors: { 400: true, 404: true },
-      }),
-      validate('param', idParam),
-      async (c) => {
-        await tasks.deleteTask(deps, c.var.principal, c.req.valid('param').id)
-        return c.body(null, 204)
-      },
-    )
-    .post(
-      '/:id/cancel',
-      describe({
-        operationId: 'cancelTask',
-        tags,
-        summary: 'Cancel a task',
-        description: 'PENDING or PROCESSING -> CANCELLED, stored at once; a running handler is aborted.',
-        responses: oneTask('the CANCELLED task'),
-        errors: { 400: true, 404: true, 409: 'conflict: the task is not PENDING or PROCESSING' },
-      }),
-      validate('param', idParam),
-      async (c) => c.json(await tasks.cancelTask(deps, c.var.principal, c.req.valid('param').id)),
-    )
-    .post(
-      '/:id/retry',
-      describe({
-        operationId: 'retryTask',
-        tags,
-        summary: 'Retry a task',
-        description: 'FAILED or CANCELLED -> PENDING with fresh attempts.',
-        responses: oneTask('the PENDING task'),
-        errors: { 400: true, 404: true, 409: 'conflict: the task is not FAILED or CANCELLED' },
-      }),
-      validate('param', idParam),
-      async (c) => c.json(await tasks.retryTask(deps, c.var.principal, c.req.valid('param').id)),
-    )
-    .get(
-      '/:id/events',
-      describe({
-        operationId: 'listTaskEvents',
-        tags,
-        summary: "A task's changes, oldest first, a page at a time",
-        description:
-          'Up to `limit` changes with seq > `after_seq`. Follow `next` for the following page; it is null on the last one. ' +
-          'A task still running gains changes later: ask again with `after_seq` set to the last seq seen.',
-        responses: { 200: jsonResponse('one page of recorded changes', eventList) },
-        errors: { 400: true, 404: true },
-      }),
-      validate('param', idParam),
-      optionalInput(validate('query', listTaskEventsQuerySchema)),
-      async (c) => {
-        const id = c.req.valid('param').id
-        const { events, nextAfterSeq } = await tasks.listTaskEvents(deps, c.var.principal, id, c.req.valid('query'))
-        const next = nextAfterSeq === null ? null : pageLink(c, deps.publicUrl, { after_seq: String(nextAfterSeq) })
-        return c.json({ task_id: id, results: events, next })
-      },
-    )
+    .post('/:id/retry', docs.retryTask, validate('param', idParam), async (c) => c.json(await tasks.retryTask(deps, c.var.principal, c.req.valid('param').id)))
+    .get('/:id/events', docs.listTaskEvents, validate('param', idParam), optionalInput(validate('query', listTaskEventsQuerySchema)), async (c) => {
+      const id = c.req.valid('param').id
+      const { events, nextAfterSeq } = await tasks.listTaskEvents(deps, c.var.principal, id, c.req.valid('query'))
+      const next = nextAfterSeq === null ? null : pageLink(c, deps.publicUrl, { after_seq: String(nextAfterSeq) })
+      return c.json({ task_id: id, results: events, next })
+    })
 }

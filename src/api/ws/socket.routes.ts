@@ -1,4 +1,4 @@
-import { Hono, type Context } from 'hono'
+import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import type { Server } from 'bun'
 import { z } from 'zod'
 import { taskIdSchema } from '../../domain/tasks/task'
@@ -46,6 +46,65 @@ function isThisHost(origin: string, host: string | undefined): boolean {
   return Boolean(originHost) && originHost === host
 }
 
+type SocketEnv = AppEnv & { Bindings: Server<SocketData> }
+
+/** Refuses a socket from a foreign origin, or one past the connection limits, before any upgrade. */
+function admitSocket(o: { corsOrigins: string[]; gate?: SocketGate }): MiddlewareHandler<SocketEnv> {
+  return async function admitSocket(c, next) {
+    const origin = c.req.header('origin')
+    // Non-browser clients send no Origin; a browser page may connect from this host or an allowed origin.
+    if (origin && !o.corsOrigins.includes(origin) && !isThisHost(origin, c.req.header('host'))) {
+      throw new SocketRefused('forbidden_origin', `origin ${origin.slice(0, 200)} may not open sockets here; add it to CORS_ORIGINS`)
+    }
+    const refused = o.gate?.admit(c.var.principal)
+    if (refused) {
+      c.header('Retry-After', String(socketRetryAfterS))
+      throw new SocketRefused('too_many_connections', refused)
+    }
+    await next()
+  }
+}
+
+/** What /openapi.json says of each socket route, by operationId. */
+const docs = {
+  followAllTasks: describe({
+    operationId: 'followAllTasks',
+    tags,
+    summary: "WebSocket: every task's changes",
+    description:
+      'Connect with a WebSocket client (`GET` with `Upgrade: websocket`); a plain GET gets 426. For dashboards: a non-admin token gets its own tasks only.',
+    responses: upgraded(`Messages (JSON text frames):
+- \`{"kind":"hello","cursor":N}\` first, unless \`?after=\` was given; N is where the feed stands.
+- \`{"kind":"change","task_id","seq","status","progress","at","cursor","detail"}\` for each change of any task (the \`TaskEvent\` schema), in commit order.
+  Keep the last \`cursor\` and reconnect with \`?after=<cursor>\` to resume from Postgres.
+- \`{"kind":"pong"}\` after the client sends \`ping\`.`),
+    errors: { 400: true, ...socketErrors },
+  }),
+  followTask: describe({
+    operationId: 'followTask',
+    tags,
+    summary: 'WebSocket: one task, live',
+    description:
+      "Connect with a WebSocket client (`GET` with `Upgrade: websocket`); a plain GET gets 426. A missing task (or another owner's) is a 404 before any upgrade. " +
+      'After the final status the socket stays open (the task may be retried); the client decides when to close.',
+    responses:
+      upgraded(`Messages (JSON text frames); each has \`task_id\`, \`status\`, \`seq\`, \`progress\` and \`at\`, and \`seq\` goes up by exactly one per change:
+- \`{"kind":"snapshot", ..., "task": {...}}\` first: the current state, with the full \`Task\`. Not sent with \`?after_seq=\`.
+- \`{"kind":"change", ..., "cursor", "detail"}\` for each change after it (the \`TaskEvent\` schema); the last one for a deleted task has \`"deleted": true\`.
+- \`{"kind":"pong"}\` after the client sends \`ping\`.
+
+To reconnect without a gap or a duplicate, pass the last seq seen as \`?after_seq=\`: the changes after it are replayed from Postgres, then live ones follow.`),
+    errors: { 400: true, 404: true, ...socketErrors },
+  }),
+}
+
+const allTasksQuery = z.strictObject({
+  after: cursor.optional().meta({ description: 'resume after this cursor (from Postgres) instead of starting with hello' }),
+  token,
+})
+const taskParam = z.object({ id: taskIdSchema.meta({ description: 'task id' }) })
+const taskQuery = z.strictObject({ after_seq: cursor.optional().meta({ description: 'replay the changes with seq > after_seq, then go live' }), token })
+
 /**
  * Upgrades happen here, after authentication, validation, the Origin check,
  * the connection limits and the existence check, so each refusal is an
@@ -53,71 +112,20 @@ function isThisHost(origin: string, host: string | undefined): boolean {
  * as the second argument, which Hono exposes as c.env.
  */
 export function socketRoutes(deps: TaskDeps, o: { corsOrigins: string[]; gate?: SocketGate }) {
-  return new Hono<AppEnv & { Bindings: Server<SocketData> }>()
+  return new Hono<SocketEnv>()
     .use(checkWebSocketVersion)
-    .use(async function checkOrigin(c, next) {
-      const origin = c.req.header('origin')
-      // Non-browser clients send no Origin; a browser page may connect from this host or an allowed origin.
-      if (origin && !o.corsOrigins.includes(origin) && !isThisHost(origin, c.req.header('host'))) {
-        throw new SocketRefused('forbidden_origin', `origin ${origin.slice(0, 200)} may not open sockets here; add it to CORS_ORIGINS`)
-      }
-      const refused = o.gate?.admit(c.var.principal)
-      if (refused) {
-        c.header('Retry-After', String(socketRetryAfterS))
-        throw new SocketRefused('too_many_connections', refused)
-      }
-      await next()
+    .use(admitSocket(o))
+    .get('/tasks', docs.followAllTasks, validate('query', allTasksQuery), (c) =>
+      upgrade(c, { feed: 'all', after: c.req.valid('query').after, principal: c.var.principal }),
+    )
+    .get('/tasks/:id', docs.followTask, validate('param', taskParam), validate('query', taskQuery), async (c) => {
+      const { id } = c.req.valid('param')
+      await getTask(deps, c.var.principal, id) // 404 before the upgrade, for a missing task and for another owner's
+      return upgrade(c, { feed: 'task', taskId: id, afterSeq: c.req.valid('query').after_seq, principal: c.var.principal })
     })
-    .get(
-      '/tasks',
-      describe({
-        operationId: 'followAllTasks',
-        tags,
-        summary: "WebSocket: every task's changes",
-        description:
-          'Connect with a WebSocket client (`GET` with `Upgrade: websocket`); a plain GET gets 426. For dashboards: a non-admin token gets its own tasks only.',
-        responses: upgraded(`Messages (JSON text frames):
-- \`{"kind":"hello","cursor":N}\` first, unless \`?after=\` was given; N is where the feed stands.
-- \`{"kind":"change","task_id","seq","status","progress","at","cursor","detail"}\` for each change of any task (the \`TaskEvent\` schema), in commit order.
-  Keep the last \`cursor\` and reconnect with \`?after=<cursor>\` to resume from Postgres.
-- \`{"kind":"pong"}\` after the client sends \`ping\`.`),
-        errors: { 400: true, ...socketErrors },
-      }),
-      validate(
-        'query',
-        z.strictObject({ after: cursor.optional().meta({ description: 'resume after this cursor (from Postgres) instead of starting with hello' }), token }),
-      ),
-      (c) => upgrade(c, { feed: 'all', after: c.req.valid('query').after, principal: c.var.principal }),
-    )
-    .get(
-      '/tasks/:id',
-      describe({
-        operationId: 'followTask',
-        tags,
-        summary: 'WebSocket: one task, live',
-        description:
-          "Connect with a WebSocket client (`GET` with `Upgrade: websocket`); a plain GET gets 426. A missing task (or another owner's) is a 404 before any upgrade. " +
-          'After the final status the socket stays open (the task may be retried); the client decides when to close.',
-        responses:
-          upgraded(`Messages (JSON text frames); each has \`task_id\`, \`status\`, \`seq\`, \`progress\` and \`at\`, and \`seq\` goes up by exactly one per change:
-- \`{"kind":"snapshot", ..., "task": {...}}\` first: the current state, with the full \`Task\`. Not sent with \`?after_seq=\`.
-- \`{"kind":"change", ..., "cursor", "detail"}\` for each change after it (the \`TaskEvent\` schema); the last one for a deleted task has \`"deleted": true\`.
-- \`{"kind":"pong"}\` after the client sends \`ping\`.
-
-To reconnect without a gap or a duplicate, pass the last seq seen as \`?after_seq=\`: the changes after it are replayed from Postgres, then live ones follow.`),
-        errors: { 400: true, 404: true, ...socketErrors },
-      }),
-      validate('param', z.object({ id: taskIdSchema.meta({ description: 'task id' }) })),
-      validate('query', z.strictObject({ after_seq: cursor.optional().meta({ description: 'replay the changes with seq > after_seq, then go live' }), token })),
-      async (c) => {
-        const { id } = c.req.valid('param')
-        await getTask(deps, c.var.principal, id) // 404 before the upgrade, for a missing task and for another owner's
-        return upgrade(c, { feed: 'task', taskId: id, afterSeq: c.req.valid('query').after_seq, principal: c.var.principal })
-      },
-    )
 }
 
-function upgrade(c: Context<AppEnv & { Bindings: Server<SocketData> }>, data: SocketData): Response {
+function upgrade(c: Context<SocketEnv>, data: SocketData): Response {
   const headers = selectedProtocol(c)
   if (c.env?.upgrade(c.req.raw, { data, headers })) {
     c.set('upgraded', true)
