@@ -29,13 +29,19 @@ export const withEvents = <R extends { stored_at: number } = TaskChange>(
     )
     select ${columns}, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id order by changed.id`
   return {
+    /** The statement itself, for one compiled once (infra/statement.ts); its rows go through stamped(). */
+    query,
     async execute(db: Db): Promise<{ rows: R[] }> {
-      const { rows } = await query.execute(db)
-      const storedAt = wallMs()
-      for (const row of rows) row.stored_at = storedAt
-      return { rows }
+      return stamped(await query.execute(db))
     },
   }
+}
+
+/** A change statement's rows, with when Postgres answered. */
+export function stamped<R extends { stored_at: number }>({ rows }: { rows: R[] }): { rows: R[] } {
+  const storedAt = wallMs()
+  for (const row of rows) row.stored_at = storedAt
+  return { rows }
 }
 
 const selectEvents = (db: Db) =>

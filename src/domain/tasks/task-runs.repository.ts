@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
-import { withEvents } from '../task-events/task-event.repository'
+import { compileOnce, type Statement } from '../../infra/statement'
+import { stamped, withEvents } from '../task-events/task-event.repository'
 import type { StreamedChange, TaskChange } from '../task-events/task-event'
 import { applyToTask, applyTransition, idIn, type TaskWhere } from './task.repository'
 import { columnsOf, guardOf, markChanges, nowPlusMs, transitions } from './task-transitions'
@@ -26,25 +27,57 @@ const heldBy =
 /** A transition's SET list, for the statements written out by hand below. */
 const assignments = (set: object) => sql.join(Object.entries(set).map(([column, value]) => sql`${sql.ref(column)} = ${value}`))
 
+const { claim, complete } = transitions
+
 /**
  * The claim transition for a whole batch, in one statement. Written out
- * rather than built with applyTransition (whose statement it matches): it
- * runs once per batch read, and at low load that is once per task, where
- * building the query with the builder cost a large share of the worker's CPU.
+ * rather than built with applyTransition (whose statement it matches), and
+ * compiled once, with the ids and the worker as its values: it runs once per
+ * batch read, and at low load that is once per task, where building and
+ * compiling the query every time cost a large share of the worker's CPU.
  */
-export async function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<TaskChange[]> {
-  if (ids.length === 0) return []
-  const claim = transitions.claim
-  const { rows } = await withEvents(
-    sql`changed as (
-      update tasks set ${assignments(columnsOf(claim, { workerId, leaseMs }))}, seq = seq + 1, updated_at = now()
-       where id = any(${ids}::bigint[]) and ${guardOf(claim)}
+const claimStatement = (leaseMs: number) =>
+  compileOnce<'ids' | 'workerId', TaskChange>(
+    (slot) =>
+      withEvents(
+        sql`changed as (
+      update tasks set ${assignments(columnsOf(claim, { workerId: slot('workerId'), leaseMs }))}, seq = seq + 1, updated_at = now()
+       where id = any(${slot('ids')}::bigint[]) and ${guardOf(claim)}
       returning *
     )`,
-    claim.detail(),
-  ).execute(db)
+        claim.detail(),
+      ).query,
+  )
+
+/** The lease is compiled into the claim: one statement per lease length, and a worker keeps its own. */
+let claimWithLease: { leaseMs: number; run: Statement<'ids' | 'workerId', TaskChange> } | undefined
+
+export async function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<TaskChange[]> {
+  if (ids.length === 0) return []
+  if (claimWithLease?.leaseMs !== leaseMs) claimWithLease = { leaseMs, run: claimStatement(leaseMs) }
+  const { rows } = stamped(await claimWithLease.run(db, { ids, workerId }))
   return markChanges(rows, claim)
 }
+
+/** finishTasks' statement, compiled once like the claim's: the runs' arrays are its only values. */
+const finishStatement = compileOnce<'ids' | 'workerIds' | 'attempts' | 'results', StreamedChange>(
+  (slot) =>
+    withEvents<StreamedChange>(
+      sql`v as (
+      select * from unnest(${slot('ids')}::bigint[], ${slot('workerIds')}::text[],
+                           ${slot('attempts')}::int[], ${slot('results')}::jsonb[]) as v(id, locked_by, attempt, result)
+    ), changed as (
+      update tasks t
+         set ${assignments(columnsOf(complete, { result: sql`v.result` }))}, seq = t.seq + 1, updated_at = now()
+        from v
+       where t.id = v.id and t.locked_by = v.locked_by and t.attempts = v.attempt and ${guardOf(complete)}
+      returning t.*
+    )`,
+      complete.detail(),
+      // Only what its event needs: the payload and result would be sent back and parsed for nothing.
+      sql`changed.id, changed.owner_id, changed.type, changed.seq, changed.status, changed.progress, changed.updated_at`,
+    ).query,
+)
 
 /**
  * The complete transition for a batch of runs, in one statement (with their
@@ -55,24 +88,13 @@ export async function claimTasks(db: Db, ids: number[], workerId: string, leaseM
  */
 export async function finishTasks(db: Db, items: { key: RunKey; result: unknown }[]): Promise<StreamedChange[]> {
   if (items.length === 0) return []
-  const complete = transitions.complete
-  const results = items.map((i) => JSON.stringify(i.result === undefined ? null : i.result))
-  const { rows } = await withEvents<StreamedChange>(
-    sql`v as (
-      select * from unnest(${items.map((i) => i.key.id)}::bigint[], ${items.map((i) => i.key.workerId)}::text[],
-                           ${items.map((i) => i.key.attempt)}::int[], ${results}::jsonb[]) as v(id, locked_by, attempt, result)
-    ), changed as (
-      update tasks t
-         set ${assignments(columnsOf(complete, { result: sql`v.result` }))}, seq = t.seq + 1, updated_at = now()
-        from v
-       where t.id = v.id and t.locked_by = v.locked_by and t.attempts = v.attempt and ${guardOf(complete)}
-      returning t.*
-    )`,
-    complete.detail(),
-    // Only what its event needs: the payload and result would be sent back and parsed for nothing.
-    sql`changed.id, changed.owner_id, changed.type, changed.seq, changed.status, changed.progress, changed.updated_at`,
-  ).execute(db)
-  return markChanges(rows, complete)
+  const result = await finishStatement(db, {
+    ids: items.map((i) => i.key.id),
+    workerIds: items.map((i) => i.key.workerId),
+    attempts: items.map((i) => i.key.attempt),
+    results: items.map((i) => JSON.stringify(i.result === undefined ? null : i.result)),
+  })
+  return markChanges(stamped(result).rows, complete)
 }
 
 /** A failed attempt: back to PENDING after `retryInMs`, or FAILED for good. */

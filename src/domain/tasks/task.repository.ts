@@ -2,7 +2,8 @@ import { sql } from 'kysely'
 import type { Expression, ExpressionBuilder, SqlBool, UpdateObject } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { DB, Json } from '../../infra/database'
-import { withEvents, type EventDetail } from '../task-events/task-event.repository'
+import { compileOnce } from '../../infra/statement'
+import { stamped, withEvents, type EventDetail } from '../task-events/task-event.repository'
 import type { TaskChange } from '../task-events/task-event'
 import { columnsOf, guardOf, markChanges, transitions, type Transition } from './task-transitions'
 import type { CreateTaskInput, ListTasksQuery, TaskRow } from './task'
@@ -58,14 +59,35 @@ export type NewTask = CreateTaskInput & { owner_id: number | null; idempotency_k
  * API's CPU per create.
  */
 export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<TaskChange[]> {
-  const create = transitions.create
-  const initial = Object.entries(columnsOf(create, undefined))
   const column = <K extends keyof NewTask>(k: K) => tasks.map((t) => t[k] ?? null)
-  const { rows } = await withEvents<Inserted>(
+  const { rows } = stamped(
+    await insertStatement(db, {
+      titles: column('title'),
+      types: column('type'),
+      payloads: tasks.map((t) => JSON.stringify(t.payload)),
+      maxAttempts: column('max_attempts'),
+      timeouts: column('timeout_ms'),
+      owners: column('owner_id'),
+      keys: column('idempotency_key'),
+    }),
+  )
+  // A skipped task (its key taken) has no row: rows pair with tasks in order, skipping those.
+  let i = 0
+  const changes = rows.map((r) => {
+    while (tasks[i]!.idempotency_key !== r.idempotency_key) i++
+    return insertedRow(tasks[i++]!, r)
+  })
+  return markChanges(changes, transitions.create)
+}
+
+/** insertTasks' statement, compiled once: it runs for every batch of creates, and the columns are its only values. */
+const insertStatement = compileOnce<'titles' | 'types' | 'payloads' | 'maxAttempts' | 'timeouts' | 'owners' | 'keys', Inserted>((slot) => {
+  const initial = Object.entries(columnsOf(transitions.create, undefined))
+  return withEvents<Inserted>(
     sql`v as (
-      select * from unnest(${column('title')}::text[], ${column('type')}::text[], ${tasks.map((t) => JSON.stringify(t.payload))}::jsonb[],
-                           ${column('max_attempts')}::int[], ${column('timeout_ms')}::int[], ${column('owner_id')}::bigint[],
-                           ${column('idempotency_key')}::text[])
+      select * from unnest(${slot('titles')}::text[], ${slot('types')}::text[], ${slot('payloads')}::jsonb[],
+                           ${slot('maxAttempts')}::int[], ${slot('timeouts')}::int[], ${slot('owners')}::bigint[],
+                           ${slot('keys')}::text[])
         with ordinality as v(title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, n)
     ), changed as (
       insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, ${sql.join(initial.map(([c]) => sql.ref(c)))})
@@ -73,17 +95,10 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
       on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning *
     )`,
-    create.detail(),
+    transitions.create.detail(),
     sql`changed.id, changed.idempotency_key, changed.created_at`,
-  ).execute(db)
-  // A skipped task (its key taken) has no row: rows pair with tasks in order, skipping those.
-  let i = 0
-  const changes = rows.map((r) => {
-    while (tasks[i]!.idempotency_key !== r.idempotency_key) i++
-    return insertedRow(tasks[i++]!, r)
-  })
-  return markChanges(changes, create)
-}
+  ).query
+})
 
 type Inserted = Pick<TaskChange, 'id' | 'idempotency_key' | 'created_at' | 'event_id' | 'detail' | 'stored_at'>
 
