@@ -27,15 +27,7 @@ afterAll(() => {
 const send = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
   call(path, { method, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
 
-const countTasks = async () =>
-  Number(
-    (
-      await h.db
-        .selectFrom('tasks')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .executeTakeFirstOrThrow()
-    ).n,
-  )
+const countTasks = () => h.countTasks()
 
 function expectNamed(res: { status: number; body: any }, path: string) {
   expect(res.status).toBe(400)

@@ -33,15 +33,7 @@ function expectError(body: any, code: string, paths?: string[]) {
   }
 }
 
-const countTasks = async () =>
-  Number(
-    (
-      await h.db
-        .selectFrom('tasks')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .executeTakeFirstOrThrow()
-    ).n,
-  )
+const countTasks = () => h.countTasks()
 const jobsLength = () => redis.xlen(keys.jobs)
 
 describe('POST /api/tasks/ rejects bad bodies with 400 naming the field', () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect } from './helpers/ws-client'
 import { startSystem, type TestSystem } from './helpers/system'
+import { afterUpgradeHead, opcodes, readServerFrames } from './helpers/ws-frames'
 
 /**
  * WS_IDLE_TIMEOUT_S: the server pings, a client that answers (every browser,
@@ -20,7 +21,7 @@ afterAll(() => sys.stop())
 /** A WebSocket peer that completes the handshake and then never sends a byte (no pong either). */
 function silentPeer(port: number, path: string) {
   const frames: number[] = []
-  let buffered = Buffer.alloc(0)
+  let buffered: Buffer = Buffer.alloc(0)
   let upgraded = false
   let resolveClosed!: (at: number) => void
   const closed = new Promise<number>((r) => (resolveClosed = r))
@@ -37,25 +38,14 @@ function silentPeer(port: number, path: string) {
       data(_s, chunk) {
         buffered = Buffer.concat([buffered, chunk])
         if (!upgraded) {
-          const end = buffered.indexOf('\r\n\r\n')
-          if (end < 0) return
-          if (!buffered.subarray(0, end).toString().startsWith('HTTP/1.1 101')) throw new Error('upgrade refused')
+          const after = afterUpgradeHead(buffered)
+          if (!after) return
           upgraded = true
-          buffered = buffered.subarray(end + 4)
+          buffered = after
         }
-        // Server frames are unmasked; the ones here are small (7-bit or 16-bit lengths).
-        while (buffered.length >= 2) {
-          let length = buffered[1]! & 0x7f
-          let offset = 2
-          if (length === 126) {
-            if (buffered.length < 4) return
-            length = buffered.readUInt16BE(2)
-            offset = 4
-          }
-          if (buffered.length < offset + length) return
-          frames.push(buffered[0]! & 0x0f)
-          buffered = buffered.subarray(offset + length)
-        }
+        const { frames: complete, rest } = readServerFrames(buffered)
+        buffered = rest
+        for (const f of complete) frames.push(f.opcode)
       },
       close() {
         resolveClosed(performance.now())
@@ -72,8 +62,6 @@ function silentPeer(port: number, path: string) {
   }
 }
 
-const PING = 0x9
-
 describe('idle sockets', () => {
   test('a peer that never answers pings is dropped; a client that answers stays open', async () => {
     const port = Number(new URL(sys.http).port)
@@ -89,7 +77,7 @@ describe('idle sockets', () => {
     // Dropped for its silence, not at once, and only after the server asked with a ping.
     expect(closedAt).not.toBeNull()
     expect(closedAt! - start).toBeGreaterThan((idleS / 2) * 1000)
-    expect(silent.frames).toContain(PING)
+    expect(silent.frames).toContain(opcodes.ping)
 
     // The answering client has been just as silent, for longer than the timeout.
     await Bun.sleep(Math.max(0, start + (idleS + 3) * 1000 - performance.now()))

@@ -13,6 +13,7 @@ import { REPLAY_PAGE, type SocketData } from '../src/api/ws/socket-session'
 import { createSocketHandlers } from '../src/api/ws/socket-handlers'
 import { ReplaySlots } from '../src/api/ws/replay-slots'
 import { testRedis } from './helpers/redis'
+import { afterUpgradeHead, opcodes, readServerFrames, upgradeRequest } from './helpers/ws-frames'
 import { connect } from './helpers/ws-client'
 import { eventually, startSystem, type TestSystem } from './helpers/system'
 
@@ -206,23 +207,20 @@ async function rawClient(port: number, path: string) {
   socket.on('data', (chunk: Buffer) => {
     buffered = Buffer.concat([buffered, chunk])
     if (!upgraded) {
-      const end = buffered.indexOf('\r\n\r\n')
-      if (end < 0) return
-      if (!buffered.subarray(0, end).toString().startsWith('HTTP/1.1 101')) throw new Error('upgrade refused')
+      const frames = afterUpgradeHead(buffered)
+      if (!frames) return
       upgraded = true
-      buffered = buffered.subarray(end + 4)
+      buffered = frames
     }
-    buffered = readFrames(buffered, (text) => seqs.push((JSON.parse(text) as { seq: number }).seq))
+    const { frames, rest } = readServerFrames(buffered)
+    buffered = rest
+    for (const f of frames) if (f.opcode === opcodes.text) seqs.push((JSON.parse(f.payload.toString()) as { seq: number }).seq)
   })
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve)
     socket.once('error', reject)
   })
-  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64')
-  socket.write(
-    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  )
+  socket.write(upgradeRequest(path, `127.0.0.1:${port}`))
   await eventually(async () => upgraded, 5000, 10, { what: 'the upgrade' })
   return {
     seqs: () => seqs,
@@ -230,27 +228,4 @@ async function rawClient(port: number, path: string) {
     resume: () => socket.resume(),
     close: () => socket.destroy(),
   }
-}
-
-/** Hands each complete text frame (server frames are unmasked) to onText; returns the bytes of an incomplete one. */
-function readFrames(buf: Buffer, onText: (text: string) => void): Buffer {
-  let at = 0
-  while (at + 2 <= buf.length) {
-    const opcode = buf[at]! & 0x0f
-    let len = buf[at + 1]! & 0x7f
-    let head = 2
-    if (len === 126) {
-      if (at + 4 > buf.length) break
-      len = buf.readUInt16BE(at + 2)
-      head = 4
-    } else if (len === 127) {
-      if (at + 10 > buf.length) break
-      len = Number(buf.readBigUInt64BE(at + 2))
-      head = 10
-    }
-    if (at + head + len > buf.length) break
-    if (opcode === 0x1) onText(buf.subarray(at + head, at + head + len).toString())
-    at += head + len
-  }
-  return buf.subarray(at)
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { eventToFields, type TaskEventMessage } from '../../src/domain/task-events/task-event'
 import { guarded, startChaosEnv, waitUntil, type ChaosEnv } from '../helpers/processes'
+import { afterUpgradeHead, opcodes, readServerFrames, upgradeRequest } from '../helpers/ws-frames'
 
 const MAX_BUFFERED = 65_536
 // Far more than the kernel's socket buffers on loopback can hold, and than Bun's hard limit (4x).
@@ -47,44 +48,21 @@ async function rawUpgrade(port: number, path: string) {
     socket.once('connect', resolve)
     socket.once('error', reject)
   })
-  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64')
-  socket.write(
-    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  )
+  socket.write(upgradeRequest(path, `127.0.0.1:${port}`))
   await waitUntil('the upgrade response', async () => Buffer.concat(chunks).includes('\r\n\r\n'), 5000, 10)
-  const all = Buffer.concat(chunks)
-  const headEnd = all.indexOf('\r\n\r\n') + 4
-  const head = all.subarray(0, headEnd).toString()
-  if (!head.startsWith('HTTP/1.1 101')) throw new Error(`upgrade refused: ${head}`)
+  const frames = afterUpgradeHead(Buffer.concat(chunks))!
   chunks.length = 0
-  chunks.push(all.subarray(headEnd))
+  chunks.push(frames)
   return { socket, chunks, state }
 }
 
-/** Server frames are unmasked: walks them and returns the close frame's code, if one arrived. */
+/** How many frames arrived, and the close frame's code if one did. */
 function parseFrames(buf: Buffer): { frames: number; closeCode: number | null } {
-  let at = 0
-  let frames = 0
-  while (at + 2 <= buf.length) {
-    const opcode = buf[at]! & 0x0f
-    let len = buf[at + 1]! & 0x7f
-    let head = 2
-    if (len === 126) {
-      if (at + 4 > buf.length) break
-      len = buf.readUInt16BE(at + 2)
-      head = 4
-    } else if (len === 127) {
-      if (at + 10 > buf.length) break
-      len = Number(buf.readBigUInt64BE(at + 2))
-      head = 10
-    }
-    if (at + head + len > buf.length) break
-    frames++
-    if (opcode === 0x8) return { frames, closeCode: len >= 2 ? buf.readUInt16BE(at + head) : 1005 }
-    at += head + len
-  }
-  return { frames, closeCode: null }
+  const { frames } = readServerFrames(buf)
+  const close = frames.findIndex((f) => f.opcode === opcodes.close)
+  if (close < 0) return { frames: frames.length, closeCode: null }
+  const { payload } = frames[close]!
+  return { frames: close + 1, closeCode: payload.length >= 2 ? payload.readUInt16BE(0) : 1005 }
 }
 
 describe('a WebSocket client that stops reading', () => {

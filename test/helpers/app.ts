@@ -35,6 +35,14 @@ export function appUnderTest(extra: Partial<AppDeps> = {}) {
     get app() {
       return app
     },
+    /** How many tasks the database holds: a refused request must leave it as it was. */
+    async countTasks() {
+      const { n } = await database.db
+        .selectFrom('tasks')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+      return Number(n)
+    },
     /** Calls the app and checks what every response promises: JSON (unless empty), never a stack trace. */
     async call(path: string, init: RequestInit = {}) {
       const res = await app.request(path, init)
