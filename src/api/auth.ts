@@ -13,7 +13,13 @@ export type AuthMode = 'required' | 'off'
 
 /** Hono's context variables, for every route behind authenticate(). */
 export type AppEnv = {
-  Variables: { principal: Principal /** Set once Bun has taken the request as a WebSocket: it answers 101, not the 200 the app returns. */; upgraded?: boolean }
+  Variables: {
+    principal: Principal
+    /** Set once Bun has taken the request as a WebSocket: it answers 101, not the 200 the app returns. */
+    upgraded?: boolean
+    /** The peer's address, read once per request (see clientAddress). */
+    address?: string
+  }
 }
 
 export class UnauthorizedError extends DomainError {
@@ -51,14 +57,14 @@ export function createTokenVerifier(db: Db, ttlMs = 2000, maxEntries = 10_000) {
     else unknown.set(token, until)
     return principal
   }
-  const verifier = async function verify(token: string): Promise<Principal | null> {
+  const verifier = async function verify(token: string, around: LookupWrapper = (lookup) => lookup()): Promise<Principal | null> {
     const cached = cachedAnswer(token)
     if (cached) return cached.principal
     // A string that is not even shaped like a token never costs a query or a cache slot.
     if (!parseToken(token)) return null
     let lookup = inFlight.get(token)
     if (!lookup) {
-      lookup = lookUp(token).finally(() => inFlight.delete(token))
+      lookup = around(() => lookUp(token)).finally(() => inFlight.delete(token))
       inFlight.set(token, lookup)
     }
     return lookup
@@ -66,16 +72,16 @@ export function createTokenVerifier(db: Db, ttlMs = 2000, maxEntries = 10_000) {
   /** How many answers are remembered (for tests of the bound). */
   verifier.cached = () => known.size + unknown.size
   verifier.seenValid = (token: string) => Boolean(known.peek(token)?.principal)
-  verifier.costsNothing = (token: string) => cachedAnswer(token) !== null || inFlight.has(token) || !parseToken(token)
   return verifier
 }
 
+/** Wraps a Postgres lookup the verifier is about to start (the throttle counts it while it runs); cache hits never reach it. */
+export type LookupWrapper = (lookup: () => Promise<Principal | null>) => Promise<Principal | null>
+
 export interface TokenVerifier {
-  (token: string): Promise<Principal | null>
+  (token: string, around?: LookupWrapper): Promise<Principal | null>
   /** Whether the token was valid when this process last looked it up (however long ago): such a token is never throttled. */
   seenValid?(token: string): boolean
-  /** Whether verifying it now would cost no new lookup (answer cached, lookup already running, or not a token at all). */
-  costsNothing?(token: string): boolean
 }
 
 /**
@@ -121,7 +127,7 @@ export function authenticate(o: { mode: AuthMode; verify: TokenVerifier; throttl
     const address = clientAddress(c)
     const waitMs = o.verify.seenValid?.(token) ? 0 : throttle.blockedForMs(address)
     if (waitMs > 0) return refusedTooOften(c, waitMs)
-    const principal = o.verify.costsNothing?.(token) ? await o.verify(token) : await throttle.track(address, () => o.verify(token))
+    const principal = await o.verify(token, (lookup) => throttle.track(address, lookup))
     if (!principal) {
       throttle.recordFailure(address)
       throw new UnauthorizedError('the API token is invalid or revoked')
