@@ -1,6 +1,7 @@
 /** Command-line parsing and the usage text: everything a usage error (exit 2) can come from. */
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
+import { maxSeq } from '../domain/tasks/task-status'
 import { taskStatuses } from './schemas'
 
 export class UsageError extends Error {
@@ -153,7 +154,7 @@ export const afterSeqArg = z
   .string()
   .regex(/^(0|[1-9][0-9]*)$/, '--after-seq must be a non-negative integer')
   .transform(Number)
-  .refine((n) => n <= 2_147_483_647, '--after-seq is too large')
+  .refine((n) => n <= maxSeq, '--after-seq is too large')
 export const statusArg = z
   .string()
   .transform((s) => s.toUpperCase())

@@ -1,7 +1,6 @@
 /** `taskline all`: a single-container deploy, every part of Taskline in one process. */
 import { startApiServer } from '../api/server'
 import type { Config } from '../config'
-import { createDb } from '../infra/db'
 import { createLogger } from '../infra/logger'
 import * as migrator from '../infra/migrator'
 import { startWorker } from '../worker/worker'
@@ -13,13 +12,8 @@ import { startWorker } from '../worker/worker'
  */
 export async function startAll(config: Config): Promise<{ close(): Promise<void> }> {
   const logger = createLogger(config.LOG_LEVEL, { role: 'migrate' })
-  const db = createDb(config.DATABASE_URL, 1)
-  try {
-    const applied = await migrator.migrate(db, migrator.embeddedMigrations)
-    logger.info(applied.length ? 'migrations applied' : 'database is up to date', { applied })
-  } finally {
-    await db.destroy()
-  }
+  const applied = await migrator.migrateDatabase(config.DATABASE_URL, migrator.embeddedMigrations)
+  logger.info(applied.length ? 'migrations applied' : 'database is up to date', { applied })
   const api = await startApiServer(config)
   let worker: Awaited<ReturnType<typeof startWorker>>
   try {

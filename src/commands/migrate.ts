@@ -4,8 +4,7 @@
  * (src/bin/migrate.ts, which reads db/migrations from disk instead).
  */
 import { configSchema, ConfigError, loadConfig } from '../config'
-import { createDb } from '../infra/db'
-import { embeddedMigrations, migrate, type Migration } from '../infra/migrator'
+import { embeddedMigrations, migrateDatabase, type Migration } from '../infra/migrator'
 
 export async function runMigrateCli(
   migrations: readonly Migration[] = embeddedMigrations,
@@ -20,15 +19,12 @@ export async function runMigrateCli(
     console.error(`taskline migrate: ${e.message}`)
     return 2
   }
-  const db = createDb(url, 1)
   try {
-    const applied = await migrate(db, migrations)
+    const applied = await migrateDatabase(url, migrations)
     console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date')
     return 0
   } catch (e) {
     console.error(`taskline migrate: failed: ${e instanceof Error ? e.message : String(e)}`)
     return 1
-  } finally {
-    await db.destroy()
   }
 }

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import type { Kysely } from 'kysely'
+import { createDb } from './db'
 import { migrationFiles } from './migrations.macro' with { type: 'macro' }
 
 export interface Migration {
@@ -57,4 +58,14 @@ export async function migrate(db: Kysely<any>, migrations: readonly Migration[])
       await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(conn)
     }
   })
+}
+
+/** Applies the migrations over a connection of its own, closed afterwards: what `migrate` and `all` do before anything else. */
+export async function migrateDatabase(url: string, migrations: readonly Migration[]): Promise<string[]> {
+  const db = createDb(url, 1)
+  try {
+    return await migrate(db, migrations)
+  } finally {
+    await db.destroy()
+  }
 }

@@ -18,7 +18,6 @@ export class TaskRunner {
   readonly running = new Map<number, Run>()
   private slotFreed: (() => void) | null = null
   private stopping = false
-  private draining: Promise<void> | null = null
 
   constructor(private readonly o: TaskRunnerOptions) {}
 
@@ -68,13 +67,8 @@ export class TaskRunner {
     this.running.get(taskId)?.controller.abort(reason)
   }
 
-  /** Lets running tasks finish for up to graceMs, then hands the rest back. Idempotent. */
-  drain(graceMs: number): Promise<void> {
-    this.draining ??= this.drainOnce(graceMs)
-    return this.draining
-  }
-
-  private async drainOnce(graceMs: number): Promise<void> {
+  /** Lets running tasks finish for up to graceMs, then hands the rest back (once: the pipeline's drain calls it). */
+  async drain(graceMs: number): Promise<void> {
     this.stopping = true
     const all = () => Promise.all([...this.running.values()].map((r) => r.done))
     const finished = await Promise.race([all().then(() => true), Bun.sleep(graceMs).then(() => false)])

@@ -30,7 +30,7 @@ export class ReplaySlots {
     }
   }
 
-  /** Replays running for this owner (for tests and metrics). */
+  /** Replays running for this owner (read by the tests of the bound). */
   inUse(owner: string): number {
     return this.running.get(owner) ?? 0
   }

@@ -53,10 +53,10 @@ function overflowed(held: Held): boolean {
  * closed first.
  */
 export async function replayTask(ws: ReplaySocket, db: Db, highWater: number, taskId: number, afterSeq: number, held: Held): Promise<number | null> {
-  for (let last = afterSeq, again = true; again; ) {
+  for (let last = afterSeq; ; ) {
     if (!(await writable(ws, highWater))) return null
     const page = await repo.listTaskEvents(db, taskId, last, REPLAY_PAGE)
-    again = page.length === REPLAY_PAGE
+    let again = page.length === REPLAY_PAGE
     for (const e of page) {
       if (overflowed(held)) again = true
       if (!(await writable(ws, highWater))) return null
@@ -67,7 +67,6 @@ export async function replayTask(ws: ReplaySocket, db: Db, highWater: number, ta
     if (overflowed(held)) again = true
     if (!again) return last
   }
-  return null
 }
 
 /**

@@ -9,8 +9,6 @@ import { allTasksTopic, ownerTopic, taskTopic, type EventHub } from './event-hub
 import { REPLAY_PAGE, type ReplayedCursors, replayFeed, replayTask } from './replay'
 import type { ReplaySlots } from './replay-slots'
 
-export { REPLAY_PAGE }
-
 export type SocketData = ({ feed: 'task'; taskId: number; afterSeq?: number } | { feed: 'all'; after?: number }) & {
   principal: Principal
   /** Releases what the session holds in the hub; set once the session starts. */

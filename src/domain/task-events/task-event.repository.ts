@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely'
 import type { Db } from '../../infra/db'
 import type { Json } from '../../infra/database'
 import { wallMs } from '../../infra/clock'
+import { maxSeq } from '../tasks/task-status'
 import { eventRowToMessage, type EventRow, type TaskChange, type TaskEventMessage } from './task-event'
 
 /** An event's detail: a JSON value, or SQL that may name the changed row's columns. */
@@ -51,7 +52,6 @@ const selectEvents = (db: Db) =>
     .select(['e.id', 'e.task_id', 'e.seq', 'e.status', 'e.progress', 'e.at', 'e.detail', 't.owner_id'])
 
 /** Seqs fit Postgres' int: the open upper bound of a gap, and of a cursor past every seq. */
-const noUpperSeq = 2_147_483_647
 
 /**
  * One page of a task's history: up to `limit` events with seq > afterSeq,
@@ -59,12 +59,7 @@ const noUpperSeq = 2_147_483_647
  * nothing reads it whole.
  */
 export async function listTaskEvents(db: Db, taskId: number, afterSeq: number, limit: number): Promise<TaskEventMessage[]> {
-  const rows = await selectEvents(db)
-    .where('e.task_id', '=', taskId)
-    .where('e.seq', '>', Math.min(afterSeq, noUpperSeq))
-    .orderBy('e.seq')
-    .limit(limit)
-    .execute()
+  const rows = await selectEvents(db).where('e.task_id', '=', taskId).where('e.seq', '>', Math.min(afterSeq, maxSeq)).orderBy('e.seq').limit(limit).execute()
   return rows.map(eventRowToMessage)
 }
 
@@ -79,7 +74,7 @@ export async function listEventsInGaps(db: Db, gaps: readonly { taskId: number; 
   const { rows } = await sql<EventRow>`
     select e.id, e.task_id, e.seq, e.status, e.progress, e.at, e.detail, t.owner_id
       from unnest(${gaps.map((g) => g.taskId)}::bigint[], ${gaps.map((g) => g.afterSeq)}::int[],
-                  ${gaps.map((g) => Math.min(g.beforeSeq ?? noUpperSeq, noUpperSeq))}::int[]) as g(task_id, after_seq, before_seq)
+                  ${gaps.map((g) => Math.min(g.beforeSeq ?? maxSeq, maxSeq))}::int[]) as g(task_id, after_seq, before_seq)
       join task_events e on e.task_id = g.task_id and e.seq > g.after_seq and e.seq < g.before_seq
       join tasks t on t.id = e.task_id
      order by e.task_id, e.seq`.execute(db)

@@ -7,6 +7,9 @@ import type { TaskStatus } from '../../infra/database'
 
 export type { TaskStatus }
 
+/** The largest seq (and after_seq) there can be: a Postgres int. */
+export const maxSeq = 2_147_483_647
+
 export const taskStatuses = ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const satisfies readonly TaskStatus[]
 
 export const terminalStatuses: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED']

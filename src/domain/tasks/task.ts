@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Selectable } from 'kysely'
 import type { TaskStatus, Tasks } from '../../infra/database'
-import { taskStatuses } from './task-status'
+import { maxSeq, taskStatuses } from './task-status'
 
 export type { TaskStatus }
 export type TaskRow = Selectable<Tasks>
@@ -77,7 +77,6 @@ export const listTasksQuerySchema = z.strictObject({
 export type ListTasksQuery = z.infer<typeof listTasksQuerySchema>
 
 /** Seqs are Postgres integers: a cursor past the largest could only fail the query. */
-const maxSeq = 2_147_483_647
 
 export const listTaskEventsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100).meta({ description: 'events per page, 1..1000' }),
