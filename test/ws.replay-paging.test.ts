@@ -111,6 +111,8 @@ async function liveChange(id: number, progress: number) {
 
 /** Per event of a one-page history, so the page is far larger than loopback's socket buffers can absorb. */
 const lastPageBytes = 200_000
+/** Writing and replaying tens of MB takes seconds on a busy shared machine: more than the default test timeout. */
+const bigHistoryMs = 60_000
 
 const newestCursor = async () =>
   (
@@ -162,10 +164,14 @@ describe('a socket replaying a long history', () => {
     await replayWhileStalled(3000, (id) => `/ws/tasks/${id}?after_seq=0`)
   })
 
-  test('live events let go while the last page waits for the client are read from Postgres: still no gap', async () => {
-    // One page, far over what the socket and the kernel's buffers take: the replay stalls on its last page, and the 20 live events pass maxHeld there.
-    await replayWhileStalled(REPLAY_PAGE - 50, (id) => `/ws/tasks/${id}?after_seq=0`, lastPageBytes)
-  })
+  test(
+    'live events let go while the last page waits for the client are read from Postgres: still no gap',
+    async () => {
+      // One page, far over what the socket and the kernel's buffers take: the replay stalls on its last page, and the 20 live events pass maxHeld there.
+      await replayWhileStalled(REPLAY_PAGE - 50, (id) => `/ws/tasks/${id}?after_seq=0`, lastPageBytes)
+    },
+    bigHistoryMs,
+  )
 
   test('one owner runs at most its replay slots at once: the next waits, holding nothing, and another owner is not held up', async () => {
     const n = 3000
@@ -193,10 +199,14 @@ describe('a socket replaying a long history', () => {
     await replayWhileStalled(3000, () => `/ws/tasks?after=${after}`)
   })
 
-  test('on the all-tasks feed too, live events let go while the last page waits are read from Postgres', async () => {
-    const after = await newestCursor()
-    await replayWhileStalled(REPLAY_PAGE - 50, () => `/ws/tasks?after=${after}`, lastPageBytes)
-  })
+  test(
+    'on the all-tasks feed too, live events let go while the last page waits are read from Postgres',
+    async () => {
+      const after = await newestCursor()
+      await replayWhileStalled(REPLAY_PAGE - 50, () => `/ws/tasks?after=${after}`, lastPageBytes)
+    },
+    bigHistoryMs,
+  )
 })
 
 /** A WebSocket client by hand over TCP, so the test decides when bytes are read; it keeps the seq of each message. */
