@@ -33,11 +33,12 @@ describe('a create, as the API writes it', () => {
     // The task whose key is taken gets no row, and each other row is its own task's.
     expect(rows.map((r) => r.title)).toEqual(['a', 'b', 'c'])
     for (const row of [first!, ...rows]) {
-      const { event_id, detail, stored_at, ...task } = row
+      const { event_id, detail, stored_at, metric, ...task } = row
       expect(task).toEqual((await findTaskById(database.db, row.id))!)
       expect(detail).toBeNull()
       expect(event_id).toBeGreaterThan(0)
       expect(stored_at).toBeGreaterThan(0)
+      expect(metric).toBe('created')
     }
   })
 })
@@ -50,8 +51,28 @@ describe('a run, claimed then finished, as the worker writes it', () => {
     expect(claimed).toMatchObject({ id: task!.id, status: 'PROCESSING', seq: 2, attempts: 1, payload, detail: { attempt: 1 } })
 
     const [finished] = await finishTasks(database.db, [{ key: { id: task!.id, workerId: 'w1', attempt: 1 }, result: { ok: true } }])
-    expect(Object.keys(finished!).sort()).toEqual(['detail', 'event_id', 'id', 'owner_id', 'progress', 'seq', 'status', 'stored_at', 'type', 'updated_at'])
-    expect(finished).toMatchObject({ id: task!.id, status: 'COMPLETED', seq: 3, progress: 1, type: 'demo', detail: { result: { ok: true } } })
+    expect(Object.keys(finished!).sort()).toEqual([
+      'detail',
+      'event_id',
+      'id',
+      'metric',
+      'owner_id',
+      'progress',
+      'seq',
+      'status',
+      'stored_at',
+      'type',
+      'updated_at',
+    ])
+    expect(finished).toMatchObject({
+      id: task!.id,
+      status: 'COMPLETED',
+      seq: 3,
+      progress: 1,
+      type: 'demo',
+      metric: 'completed',
+      detail: { result: { ok: true } },
+    })
     expect(await findTaskById(database.db, task!.id)).toMatchObject({ status: 'COMPLETED', result: { ok: true }, payload })
   })
 })

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'kysely'
 import { taskStatuses, type TaskStatus } from '../src/domain/tasks/task-status'
 import { applyTransition, findTaskById } from '../src/domain/tasks/task.repository'
-import { metricLabelOf, transitions, type Transition, type TransitionName } from '../src/domain/tasks/task-transitions'
+import { transitions, type Transition, type TransitionName } from '../src/domain/tasks/task-transitions'
 import { createTestDatabase, insertTaskRows, type TestDatabase } from './helpers/database'
 
 let database: TestDatabase
@@ -65,14 +65,14 @@ describe.each(applied)('%s', (name, t) => {
     const after = (await findTaskById(database.db, before.id))!
     if (!t.from.includes(status)) {
       expect(changes).toEqual([])
-      expect(after).toEqual((({ event_id, detail, stored_at, ...row }) => row)(before))
+      expect(after).toEqual((({ event_id, detail, stored_at, metric, ...row }) => row)(before))
       expect(await eventCount(before.id)).toBe(1)
       return
     }
     expect(changes).toHaveLength(1)
     expect(after).toMatchObject({ status: t.to ?? status, seq: before.seq + 1 })
     expect(changes[0]!.detail).toEqual(t.detail(params[name] as never) === null ? null : expect.anything())
-    expect(metricLabelOf(changes[0]!)).toBe(t.metric)
+    expect(changes[0]!.metric).toBe(t.metric)
     expect(await eventCount(before.id)).toBe(2)
   })
 })

@@ -2,7 +2,6 @@ import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import type { Logger } from '../infra/logger'
 import { changeToOutgoing, eventToFields, stopsItsRun, type OutgoingEvent, type StreamedChange } from './task-events/task-event'
-import { metricLabelOf } from './tasks/task-transitions'
 
 export interface StreamDeps {
   redis: Redis
@@ -21,10 +20,7 @@ export interface TaskMetrics {
 /** Every produced change goes out through here: counted by its transition's label, then queued (jobs) and published (events). */
 export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly StreamedChange[], acks?: readonly string[]): Promise<boolean> {
   if (deps.metrics) {
-    for (const c of changes) {
-      const label = metricLabelOf(c)
-      if (label) deps.metrics.countTransition(label, c.type)
-    }
+    for (const c of changes) if (c.metric) deps.metrics.countTransition(c.metric, c.type)
   }
   return pushToStreams(deps, jobs, changes.map(changeToOutgoing), acks)
 }

@@ -3,7 +3,8 @@ import type { Db } from '../../infra/db'
 import type { Json } from '../../infra/database'
 import { wallMs } from '../../infra/clock'
 import { maxSeq } from '../tasks/task-status'
-import { eventRowToMessage, type EventRow, type TaskChange, type TaskEventMessage } from './task-event'
+import type { MetricLabel } from '../tasks/task-transitions'
+import { eventRowToMessage, type EventColumns, type EventRow, type TaskChange, type TaskEventMessage } from './task-event'
 
 /** An event's detail: a JSON value, or SQL that may name the changed row's columns. */
 export type EventDetail = Json | RawBuilder<Json> | null
@@ -17,7 +18,7 @@ const jsonb = (value: EventDetail): RawBuilder<unknown> => (value === null ? sql
  * the task's columns (all, unless fewer are asked for), in id order, which for
  * an insert is input order. The history can never disagree with the row.
  */
-export const withEvents = <R extends { stored_at: number } = TaskChange>(
+export const withEvents = <R extends EventColumns = TaskChange>(
   changed: RawBuilder<unknown>,
   detail: EventDetail,
   columns: RawBuilder<unknown> = sql`changed.*`,
@@ -32,16 +33,19 @@ export const withEvents = <R extends { stored_at: number } = TaskChange>(
   return {
     /** The statement itself, for one compiled once (infra/statement.ts); its rows go through stamped(). */
     query,
-    async execute(db: Db): Promise<{ rows: R[] }> {
-      return stamped(await query.execute(db))
+    async execute(db: Db, metric: MetricLabel | null = null): Promise<{ rows: R[] }> {
+      return stamped(await query.execute(db), metric)
     },
   }
 }
 
-/** A change statement's rows, with when Postgres answered. */
-export function stamped<R extends { stored_at: number }>({ rows }: { rows: R[] }): { rows: R[] } {
+/** A change statement's rows, with when Postgres answered and the label of the transition that made them. */
+export function stamped<R extends EventColumns>({ rows }: { rows: R[] }, metric: MetricLabel | null): { rows: R[] } {
   const storedAt = wallMs()
-  for (const row of rows) row.stored_at = storedAt
+  for (const row of rows) {
+    row.stored_at = storedAt
+    row.metric = metric
+  }
   return { rows }
 }
 

@@ -14,6 +14,7 @@ const change = {
   event_id: 41,
   detail: { attempt: 1 },
   stored_at: 1_700_000_000_000.5,
+  metric: null,
 } as const
 const task = { id: 7, owner_id: null, seq: 4, status: 'CANCELLED', progress: 0.25 } as TaskRow
 

@@ -8,6 +8,7 @@ import { z } from 'zod'
 import type { Selectable } from 'kysely'
 import type { Json, TaskEvents } from '../../infra/database'
 import { taskStatusSchema, type TaskRow } from '../tasks/task'
+import type { MetricLabel } from '../tasks/task-transitions'
 
 const timestamp = z.iso.datetime({ offset: true })
 
@@ -30,10 +31,11 @@ export type TaskEventMessage = z.output<typeof taskEventSchema>
 
 /**
  * What a change statement returns beside the task's columns: its task_events
- * row's id and detail, and when Postgres answered (wall-clock ms), which the
- * events stream carries so the hubs can tell how late they deliver.
+ * row's id and detail, when Postgres answered (wall-clock ms), which the
+ * events stream carries so the hubs can tell how late they deliver, and the
+ * metric label of the transition that made it, which the metrics count.
  */
-export type EventColumns = { event_id: number; detail: Json | null; stored_at: number }
+export type EventColumns = { event_id: number; detail: Json | null; stored_at: number; metric: MetricLabel | null }
 /** A task row just changed, with the event written in the same statement. */
 export type TaskChange = TaskRow & EventColumns
 /** What streaming a change reads: its message's fields, the metrics' task type and the commit time. */

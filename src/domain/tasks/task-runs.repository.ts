@@ -4,7 +4,7 @@ import { compileOnce, type Statement } from '../../infra/statement'
 import { stamped, withEvents } from '../task-events/task-event.repository'
 import type { StreamedChange, TaskChange } from '../task-events/task-event'
 import { applyToTask, applyTransition, idIn, type TaskWhere } from './task.repository'
-import { columnsOf, guardOf, markChanges, nowPlusMs, transitions } from './task-transitions'
+import { columnsOf, guardOf, nowPlusMs, transitions } from './task-transitions'
 
 /**
  * Queries of a task's run: claiming, leases, progress, outcome, and the
@@ -55,8 +55,7 @@ let claimWithLease: { leaseMs: number; run: Statement<'ids' | 'workerId', TaskCh
 export async function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<TaskChange[]> {
   if (ids.length === 0) return []
   if (claimWithLease?.leaseMs !== leaseMs) claimWithLease = { leaseMs, run: claimStatement(leaseMs) }
-  const { rows } = stamped(await claimWithLease.run(db, { ids, workerId }))
-  return markChanges(rows, claim)
+  return stamped(await claimWithLease.run(db, { ids, workerId }), claim.metric).rows
 }
 
 /** finishTasks' statement, compiled once like the claim's: the runs' arrays are its only values. */
@@ -94,7 +93,7 @@ export async function finishTasks(db: Db, items: { key: RunKey; result: unknown 
     attempts: items.map((i) => i.key.attempt),
     results: items.map((i) => JSON.stringify(i.result === undefined ? null : i.result)),
   })
-  return markChanges(stamped(result).rows, complete)
+  return stamped(result, complete.metric).rows
 }
 
 /** A failed attempt: back to PENDING after `retryInMs`, or FAILED for good. */

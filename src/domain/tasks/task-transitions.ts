@@ -148,16 +148,3 @@ export function guardOf(t: Transition<never>): RawBuilder<boolean> {
   const leaves = sql<boolean>`status in (${sql.join(t.from.map((s) => sql.lit(s)))})`
   return t.when ? sql<boolean>`${leaves} and ${t.when}` : leaves
 }
-
-/**
- * Which transition made each change. Kept beside the change, not on it, so a
- * change stays exactly its row and its event; the metrics read the label.
- */
-const madeBy = new WeakMap<object, Transition<never>>()
-
-export function markChanges<T extends object>(changes: T[], t: Transition<never>): T[] {
-  for (const c of changes) madeBy.set(c, t)
-  return changes
-}
-
-export const metricLabelOf = (change: object): MetricLabel | null => madeBy.get(change)?.metric ?? null

@@ -5,7 +5,7 @@ import type { DB, Json } from '../../infra/database'
 import { compileOnce } from '../../infra/statement'
 import { stamped, withEvents, type EventDetail } from '../task-events/task-event.repository'
 import type { TaskChange } from '../task-events/task-event'
-import { columnsOf, guardOf, markChanges, transitions, type Transition } from './task-transitions'
+import { columnsOf, guardOf, transitions, type MetricLabel, type Transition } from './task-transitions'
 import type { CreateTaskInput, ListTasksQuery, TaskRow } from './task'
 
 type TaskSet = UpdateObject<DB, 'tasks'> | ((eb: ExpressionBuilder<DB, 'tasks'>) => UpdateObject<DB, 'tasks'>)
@@ -22,22 +22,27 @@ export const idIn = (ids: readonly number[]) => (eb: ExpressionBuilder<DB, 'task
  * task_events row, all in one statement. Tests use it to make arbitrary
  * changes; the application changes tasks only through applyTransition.
  */
-export async function changeTasks(db: Db, set: TaskSet, where: TaskWhere, detail: EventDetail = null): Promise<TaskChange[]> {
+export async function changeTasks(
+  db: Db,
+  set: TaskSet,
+  where: TaskWhere,
+  detail: EventDetail = null,
+  metric: MetricLabel | null = null,
+): Promise<TaskChange[]> {
   const update = db
     .updateTable('tasks')
     .set(set as never)
     .set((eb) => ({ seq: eb('seq', '+', 1), updated_at: sql`now()` }))
     .where(where as never)
     .returningAll()
-  const { rows } = await withEvents(sql`changed as (${update})`, detail).execute(db)
+  const { rows } = await withEvents(sql`changed as (${update})`, detail).execute(db, metric)
   return rows
 }
 
 /** Applies a transition to the tasks `where` selects (all, without it) that are in a status it leaves from. */
 export async function applyTransition<P>(db: Db, t: Transition<P>, p: P, where?: TaskWhere): Promise<TaskChange[]> {
   const guard = guardOf(t as Transition<never>)
-  const changes = await changeTasks(db, columnsOf(t, p), (eb) => (where ? eb.and([where(eb), guard]) : guard), t.detail(p))
-  return markChanges(changes, t as Transition<never>)
+  return changeTasks(db, columnsOf(t, p), (eb) => (where ? eb.and([where(eb), guard]) : guard), t.detail(p), t.metric)
 }
 
 /** Applies a transition to one task: its change, or undefined if the task is gone or in no status it leaves from. */
@@ -70,14 +75,14 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
       owners: column('owner_id'),
       keys: column('idempotency_key'),
     }),
+    transitions.create.metric,
   )
   // A skipped task (its key taken) has no row: rows pair with tasks in order, skipping those.
   let i = 0
-  const changes = rows.map((r) => {
+  return rows.map((r) => {
     while (tasks[i]!.idempotency_key !== r.idempotency_key) i++
     return insertedRow(tasks[i++]!, r)
   })
-  return markChanges(changes, transitions.create)
 }
 
 /** insertTasks' statement, compiled once: it runs for every batch of creates, and the columns are its only values. */
@@ -100,7 +105,7 @@ const insertStatement = compileOnce<'titles' | 'types' | 'payloads' | 'maxAttemp
   ).query
 })
 
-type Inserted = Pick<TaskChange, 'id' | 'idempotency_key' | 'created_at' | 'event_id' | 'detail' | 'stored_at'>
+type Inserted = Pick<TaskChange, 'id' | 'idempotency_key' | 'created_at' | 'event_id' | 'detail' | 'stored_at' | 'metric'>
 
 /** A new task's row as the INSERT above stored it: the column defaults, and now() for every time it sets. */
 function insertedRow(t: NewTask, r: Inserted): TaskChange {
@@ -130,6 +135,7 @@ function insertedRow(t: NewTask, r: Inserted): TaskChange {
     event_id: r.event_id,
     detail: r.detail,
     stored_at: r.stored_at,
+    metric: r.metric,
   }
 }
 
