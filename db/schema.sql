@@ -66,6 +66,19 @@ ALTER TABLE public.task_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY 
     CACHE 1
 );
 
+CREATE TABLE public.task_type_workers (
+    type text NOT NULL,
+    worker_id text NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.task_types (
+    name text NOT NULL,
+    payload_schema jsonb NOT NULL,
+    timeout_ms integer,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.taskline_migrations (
     name text NOT NULL,
     applied_at timestamp with time zone DEFAULT now() NOT NULL
@@ -126,11 +139,19 @@ ALTER TABLE ONLY public.task_events
 ALTER TABLE ONLY public.task_events
     ADD CONSTRAINT task_events_task_id_seq_key UNIQUE (task_id, seq);
 
+ALTER TABLE ONLY public.task_type_workers
+    ADD CONSTRAINT task_type_workers_pkey PRIMARY KEY (type, worker_id);
+
+ALTER TABLE ONLY public.task_types
+    ADD CONSTRAINT task_types_pkey PRIMARY KEY (name);
+
 ALTER TABLE ONLY public.taskline_migrations
     ADD CONSTRAINT taskline_migrations_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
+
+CREATE INDEX task_type_workers_worker_id ON public.task_type_workers USING btree (worker_id);
 
 CREATE INDEX tasks_due_idx ON public.tasks USING btree (run_after) WHERE (status = 'PENDING'::public.task_status);
 
@@ -141,6 +162,9 @@ CREATE INDEX tasks_lease_idx ON public.tasks USING btree (locked_until) WHERE (s
 CREATE INDEX tasks_owner_id_idx ON public.tasks USING btree (owner_id, id DESC) WHERE (owner_id IS NOT NULL);
 
 CREATE INDEX tasks_status_id_idx ON public.tasks USING btree (status, id DESC);
+
+ALTER TABLE ONLY public.task_type_workers
+    ADD CONSTRAINT task_type_workers_type_fkey FOREIGN KEY (type) REFERENCES public.task_types(name) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.api_tokens(id);

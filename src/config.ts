@@ -2,6 +2,16 @@ import { z } from 'zod'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
+const commaList = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+  )
+const origins = commaList.pipe(z.array(z.url('each entry must be an origin like https://app.example.com')))
 
 /** Every setting the two roles read from the environment, with its default. */
 export const configSchema = z.object({
@@ -39,16 +49,13 @@ export const configSchema = z.object({
   // Secure by default; `bun run dev` turns it off for a first local run.
   AUTH: z.enum(['required', 'off']).default('required'),
   /** Comma-separated origins allowed for CORS and WebSocket upgrades; empty allows same-origin only. */
-  CORS_ORIGINS: z
-    .string()
-    .default('')
-    .transform((s) =>
-      s
-        .split(',')
-        .map((o) => o.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.url('each entry must be an origin like https://app.example.com'))),
+  CORS_ORIGINS: origins,
+  /** Comma-separated handler modules (.ts or .js, relative to the working directory) a worker loads beside the built-in types. */
+  HANDLERS: commaList,
+  /** Exact origins the built-in http type may call; empty disables the type. */
+  HTTP_TASK_ALLOWED_ORIGINS: origins,
+  /** When set, every http task request carries X-Taskline-Signature (HMAC-SHA256 with this secret). */
+  HTTP_TASK_SIGNING_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   MAX_PAYLOAD_BYTES: positiveInt.default(64 * 1024),
   MAX_PAYLOAD_DEPTH: positiveInt.max(1000).default(16),

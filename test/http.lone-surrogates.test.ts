@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { z } from 'zod'
-import { catalogue } from '../src/handlers/catalogue'
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { registerWorkerTypes } from '../src/domain/task-types/task-type.repository'
 import { appUnderTest } from './helpers/app'
 
 /**
@@ -16,12 +15,7 @@ const { call } = h
 
 // The demo handler takes no strings at all; a type that takes any object shows what jsonb would do.
 const anyPayload = 'test-any-payload'
-beforeAll(() => {
-  catalogue[anyPayload] = { payload: z.record(z.string(), z.unknown()) }
-})
-afterAll(() => {
-  delete catalogue[anyPayload]
-})
+beforeAll(() => registerWorkerTypes(h.db, 'test-worker', [{ name: anyPayload, payloadSchema: { type: 'object' }, timeoutMs: null }]))
 
 // JSON.stringify writes a lone surrogate as the escape "\ud800", as a broken client would.
 const send = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>

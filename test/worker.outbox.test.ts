@@ -4,6 +4,7 @@ import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { fieldsToEvent } from '../src/domain/task-events/task-event'
 import { createJobPipeline } from '../src/worker/pipeline'
+import { builtinHandlers } from '../src/handlers/registry'
 import { createTestDatabase, insertTaskRows, type TestDatabase } from './helpers/database'
 import { deleteKeys, slowPushRedis, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually } from './helpers/poll'
@@ -34,10 +35,11 @@ const testPipeline = (redis: ReturnType<typeof slowPushRedis>['redis'], db: Retu
       concurrency: 4,
       leaseMs: 30_000,
       defaultTimeoutMs: 10_000,
-      settings: { demoWorkMs: 0 },
+      settings: { demoWorkMs: 0, http: { allowedOrigins: [] } },
+      handlers: builtinHandlers({ demoWorkMs: 0, http: { allowedOrigins: [] } }),
       ...o,
     },
-    { deadLetter: async () => {} },
+    { deadLetter: async () => {}, touch: async () => {} },
   )
 const job = (streamId: string, taskId: number) => ({ jobs: [{ streamId, taskId }], poison: [] })
 

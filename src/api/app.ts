@@ -4,6 +4,8 @@ import { cors } from 'hono/cors'
 import { requestId } from 'hono/request-id'
 import { secureHeaders } from 'hono/secure-headers'
 import type { TaskDeps } from '../domain/tasks/task.service'
+import { TaskTypeCatalogue } from '../domain/task-types/task-type-catalogue'
+import { builtinTypes } from '../handlers/catalogue'
 import type { Redis } from '../infra/redis'
 import { authenticate, type AppEnv, type AuthMode, type TokenVerifier } from './auth'
 import type { AuthThrottle } from './auth-throttle'
@@ -16,11 +18,14 @@ import { dashboardRoutes } from './routes/dashboard.routes'
 import { docsRoutes } from './routes/docs.routes'
 import { healthRoutes } from './routes/health.routes'
 import { metricsRoutes } from './routes/metrics.routes'
+import { taskTypesRoutes } from './routes/task-types.routes'
 import { tasksRoutes } from './routes/tasks.routes'
 import { socketRoutes, type SocketGate } from './ws/socket.routes'
 
-export interface AppDeps extends TaskDeps {
+export interface AppDeps extends Omit<TaskDeps, 'taskTypes'> {
   redis: Redis
+  /** Default: the built-in types (the http type disabled) and those registered in deps.db. */
+  taskTypes?: TaskTypeCatalogue
   /** Default: AUTH=off, everyone is an admin (local development, tests). */
   auth?: { mode: AuthMode; verify: TokenVerifier; throttle?: AuthThrottle }
   http?: { maxBodyBytes: number; rateLimitPerSec: number; corsOrigins: string[] }
@@ -38,7 +43,8 @@ export interface AppDeps extends TaskDeps {
 const defaultHttp = { maxBodyBytes: 1024 * 1024, rateLimitPerSec: 0, corsOrigins: [] as string[] }
 
 /** Every HTTP route; trailing slashes are optional everywhere (strict: false). */
-export function createApp(deps: AppDeps) {
+export function createApp(appDeps: AppDeps) {
+  const deps = { ...appDeps, taskTypes: appDeps.taskTypes ?? new TaskTypeCatalogue(appDeps.db, builtinTypes({ allowedOrigins: [] })) }
   const http = deps.http ?? defaultHttp
   const auth = authenticate(deps.auth ?? { mode: 'off', verify: async () => null })
   const limit = rateLimit({ redis: deps.redis, prefix: deps.keys.prefix, perSecond: http.rateLimitPerSec, logger: deps.logger })
@@ -90,6 +96,7 @@ export function createApp(deps: AppDeps) {
     // Upgrades count against the same per-token limit as requests: each one costs lookups before the socket opens.
     .use('/ws/*', auth, limit)
     .route('/api/tasks', tasksRoutes(deps))
+    .route('/api/task-types', taskTypesRoutes(deps))
     .route('/ws', socketRoutes(deps, { corsOrigins: http.corsOrigins, gate: deps.sockets }))
     .notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))
     .onError(createErrorHandler(deps.logger))

@@ -7,6 +7,8 @@ import { serveOn } from '../infra/serve'
 import { streamKeys, type StreamKeys } from '../infra/stream-keys'
 import { reconcileRedisEpoch } from '../domain/redis-epoch'
 import { createTaskInserter } from '../domain/tasks/task.service'
+import { TaskTypeCatalogue } from '../domain/task-types/task-type-catalogue'
+import { builtinTypes } from '../handlers/catalogue'
 import { createApp } from './app'
 import { createTokenVerifier } from './auth'
 import { loadDashboard } from './dashboard-files'
@@ -81,7 +83,8 @@ async function noteRedisEpoch({ db, redis, keys }: Connections, logger: Logger):
 }
 
 async function buildApp(config: Config, conns: Connections, logger: Logger, metrics: Metrics, sockets: Sockets) {
-  const taskDeps = { ...conns, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics }
+  const taskTypes = new TaskTypeCatalogue(conns.db, builtinTypes({ allowedOrigins: config.HTTP_TASK_ALLOWED_ORIGINS }))
+  const taskDeps = { ...conns, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics, taskTypes }
   const inserter = createTaskInserter(taskDeps)
   const app = createApp({
     ...taskDeps,

@@ -19,21 +19,46 @@ interface ServerCommand {
   run(args: string[]): Promise<number | undefined>
 }
 
-/** A role that runs until signalled (api, worker, all); runRole reads the config and turns SIGTERM into close(). */
-function role(name: string, start: (config: Config) => Promise<{ close(): Promise<void> }>): ServerCommand['run'] {
+/**
+ * A role that runs until signalled (api, worker, all); runRole reads the
+ * config and turns SIGTERM into close(). A role that runs handlers takes
+ * `--handlers FILE` (repeated, or comma-separated), which replaces $HANDLERS.
+ */
+function role(name: string, start: (config: Config) => Promise<{ close(): Promise<void> }>, o: { handlers?: boolean } = {}): ServerCommand['run'] {
   return async (args) => {
-    if (args.length > 0) return noArguments(name, args)
-    await runRole(name, start)
+    const files = o.handlers ? handlerFiles(args) : args.length ? null : []
+    if (files === null) return noArguments(name, args)
+    await runRole(name, (config) => start(files.length ? { ...config, HANDLERS: files } : config))
     return undefined
   }
 }
 
+/** The files --handlers names, or null when the arguments hold anything else. */
+function handlerFiles(args: string[]): string[] | null {
+  const files: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const value = arg === '--handlers' ? args[++i] : arg.startsWith('--handlers=') ? arg.slice('--handlers='.length) : undefined
+    if (!value) return null
+    files.push(
+      ...value
+        .split(',')
+        .map((f) => f.trim())
+        .filter(Boolean),
+    )
+  }
+  return files
+}
+
 function noArguments(name: string, args: string[]): number {
   if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
-    console.log(`Usage: taskline ${name}\n\n${serverCommands[name]!.about}\nSettings come from environment variables (see docs/configuration.md).`)
+    console.log(
+      `Usage: taskline ${name}${serverCommands[name]!.args ? ` ${serverCommands[name]!.args}` : ''}\n\n${serverCommands[name]!.about}\nSettings come from environment variables (see docs/configuration.md).`,
+    )
     return 0
   }
-  console.error(`taskline ${name}: takes no arguments (settings are environment variables); got "${args.join(' ')}"`)
+  const takes = serverCommands[name]!.args ? `takes only ${serverCommands[name]!.args}` : 'takes no arguments'
+  console.error(`taskline ${name}: ${takes} (settings are environment variables); got "${args.join(' ')}"`)
   return 2
 }
 
@@ -43,8 +68,9 @@ export const serverCommands: Record<string, ServerCommand> = {
     run: role('api', async (config) => (await import('../api/server')).startApiServer(config)),
   },
   worker: {
-    about: 'run a worker: take queued tasks and run their handlers',
-    run: role('worker', async (config) => (await import('../worker/worker')).startWorker(config)),
+    args: '[--handlers FILE]...',
+    about: 'run a worker: take queued tasks and run the built-in handlers and those in each FILE (or $HANDLERS)',
+    run: role('worker', async (config) => (await import('../worker/worker')).startWorker(config), { handlers: true }),
   },
   migrate: {
     about: 'apply the database migrations built into this binary to DATABASE_URL',
@@ -54,8 +80,9 @@ export const serverCommands: Record<string, ServerCommand> = {
     },
   },
   all: {
+    args: '[--handlers FILE]...',
     about: 'migrate, then run the api and a worker in this one process (a single-container deploy)',
-    run: role('all', async (config) => (await import('./all')).startAll(config)),
+    run: role('all', async (config) => (await import('./all')).startAll(config), { handlers: true }),
   },
   token: {
     args: 'create --name NAME [--admin] | list | revoke NAME',

@@ -45,7 +45,7 @@ export class PermanentError extends DomainError {
 
 export const taskNotFound = (id: number) => new NotFoundError(`task ${id} not found`)
 
-interface ZodLikeIssue {
+export interface ZodLikeIssue {
   path: PropertyKey[]
   message: string
   code?: string

@@ -1,11 +1,15 @@
 import { expect, test } from 'bun:test'
-import { catalogue } from './catalogue'
-import { handlers } from './registry'
+import { builtinTypes } from './catalogue'
+import { builtinHandlers } from './registry'
 
-test('every handler runs a catalogued type, with the schema the API checks', () => {
-  expect(Object.keys(handlers).sort()).toEqual(Object.keys(catalogue).sort())
+const settings = { demoWorkMs: 0, http: { allowedOrigins: ['http://127.0.0.1:9'] } }
+
+test('every built-in handler runs a catalogued type, with the schema and timeout the API checks', () => {
+  const types = builtinTypes(settings.http)
+  const handlers = builtinHandlers(settings)
+  expect(Object.keys(handlers).sort()).toEqual(Object.keys(types).sort())
   for (const [type, handler] of Object.entries(handlers)) {
-    expect(handler.payload).toBe(catalogue[type]!.payload)
-    expect(handler.timeoutMs).toBe(catalogue[type]!.timeoutMs)
+    expect(handler.timeoutMs).toBe(types[type]!.timeoutMs)
+    expect(JSON.stringify(handler.payload.def)).toBe(JSON.stringify(types[type]!.payload.def))
   }
 })

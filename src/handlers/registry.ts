@@ -1,10 +1,12 @@
+import { builtinTypes } from './catalogue'
 import { demoHandler } from './demo.handler'
-import type { TaskHandler } from './handler'
+import type { HandlerModule, HandlerSettings } from './handler'
 
 /**
- * Task type -> handler, for the worker only; each handler spreads its type
+ * The built-in types' handlers, for the worker only; each spreads its type
  * from the catalogue, so the schema the API checks is the one the run parses.
  */
-export const handlers: Record<string, TaskHandler> = {
-  demo: demoHandler,
+export function builtinHandlers(settings: HandlerSettings): HandlerModule {
+  const types = builtinTypes(settings.http)
+  return { demo: { ...types.demo!, run: demoHandler.run } }
 }

@@ -1,12 +1,12 @@
 import type { Db } from '../infra/db'
 import { coerceError, type Logger } from '../infra/logger'
 import type { Metrics } from '../infra/metrics'
-import { handlers as registry } from '../handlers/registry'
-import type { HandlerSettings, TaskHandler } from '../handlers/handler'
+import { failureKindOf, type HandlerModule, type HandlerSettings } from '../handlers/handler'
 import { nextStatusAfterFailure, retryDelayMs } from '../domain/tasks/task'
 import type { StreamedChange, TaskChange } from '../domain/task-events/task-event'
 import * as runs from '../domain/tasks/task-runs.repository'
 import type { Outbox } from './outbox'
+import type { LeaseKeeper } from './lease-keeper'
 import { createProgressCoalescer, type ProgressCoalescer } from './progress-coalescer'
 import { AbortReason, type Outcome, type Run, type RunKey } from './run'
 
@@ -25,7 +25,9 @@ export interface ExecutionOptions {
   retryBaseMs: number
   defaultTimeoutMs: number
   settings: HandlerSettings
-  handlers?: Record<string, TaskHandler>
+  /** Task type -> handler: the built-in types and the loaded handler modules. */
+  handlers: HandlerModule
+  leases: LeaseKeeper
 }
 
 /** Rejects when the signal aborts, so a handler that ignores its signal cannot hold the slot. */
@@ -38,11 +40,7 @@ const whenAborted = (signal: AbortSignal) => new Promise<never>((_, reject) => s
  * the outbox.
  */
 export class Execution {
-  private readonly handlers: Record<string, TaskHandler>
-
-  constructor(private readonly o: ExecutionOptions) {
-    this.handlers = o.handlers ?? registry
-  }
+  constructor(private readonly o: ExecutionOptions) {}
 
   async execute(task: TaskChange, run: Run): Promise<void> {
     const log = this.o.logger.child({ taskId: task.id, attempt: run.key.attempt, type: task.type })
@@ -63,8 +61,8 @@ export class Execution {
 
   /** A run's progress writes: a write that finds the run no longer held means it was cancelled. */
   progressFor(key: RunKey, controller: AbortController): ProgressCoalescer {
-    const write = async (fraction: number) => {
-      const change = await runs.recordProgress(this.o.db, key, fraction)
+    const write = async ({ fraction, message }: { fraction: number; message?: string }) => {
+      const change = await runs.recordProgress(this.o.db, key, fraction, message)
       if (!change) controller.abort(new AbortReason('cancelled'))
       await this.o.outbox.publish([change])
     }
@@ -73,7 +71,7 @@ export class Execution {
   }
 
   private async runHandler(task: TaskChange, run: Run, log: Logger): Promise<Outcome> {
-    const handler = Object.hasOwn(this.handlers, task.type) ? this.handlers[task.type] : undefined
+    const handler = Object.hasOwn(this.o.handlers, task.type) ? this.o.handlers[task.type] : undefined
     if (!handler) return failForGood(`no handler for task type "${task.type}"`)
     const payload = handler.payload.safeParse(task.payload)
     if (!payload.success) return failForGood(`invalid payload: ${payload.error.issues[0]?.message}`)
@@ -87,7 +85,8 @@ export class Execution {
         signal,
         logger: log,
         settings: this.o.settings,
-        progress: (fraction) => run.progress.report(Math.min(1, Math.max(0, fraction))),
+        progress: (fraction, message) => run.progress.report(Math.min(1, Math.max(0, fraction)), progressMessage(message)),
+        heartbeat: () => this.heartbeat(run),
       })
       const result = await Promise.race([work, whenAborted(signal)])
       if (signal.aborted) return this.afterAbort(task, run)
@@ -95,17 +94,31 @@ export class Execution {
       return { kind: 'completed', result }
     } catch (e) {
       if (signal.aborted) return this.afterAbort(task, run)
-      return this.failure(task, run, coerceError(e).message, log)
+      return this.failure(task, run, coerceError(e).message, log, failureKindOf(e))
     } finally {
       clearTimeout(timer)
     }
   }
 
-  /** A failed attempt: retried after a backoff while attempts remain, else FAILED. */
-  private failure(task: TaskChange, run: Run, error: string, log: Logger): Outcome {
-    const next = nextStatusAfterFailure(run.key.attempt, task.max_attempts)
+  /**
+   * A failed attempt: retried after a backoff (or the delay the error asks
+   * for, if longer) while attempts remain, else FAILED; a PermanentError
+   * fails the task at once.
+   */
+  private failure(task: TaskChange, run: Run, error: string, log: Logger, how: ReturnType<typeof failureKindOf> = { permanent: false }): Outcome {
+    const next = how.permanent ? 'FAILED' : nextStatusAfterFailure(run.key.attempt, task.max_attempts)
     log.info(next === 'PENDING' ? 'attempt failed, will retry' : 'task failed', { error })
-    return { kind: 'failed', error, next, retryInMs: retryDelayMs(run.key.attempt, this.o.retryBaseMs) }
+    const backoff = retryDelayMs(run.key.attempt, this.o.retryBaseMs)
+    const retryInMs = !how.permanent && how.retryAfterMs !== undefined ? Math.max(backoff, how.retryAfterMs) : backoff
+    return { kind: 'failed', error, next, retryInMs }
+  }
+
+  /** ctx.heartbeat(): yields so timers and the cancels channel get their turn, renews a lease a third old, and throws once aborted. */
+  private async heartbeat(run: Run): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    const { signal } = run.controller
+    if (!signal.aborted && performance.now() - run.renewedAt >= this.o.leases.renewEveryMs) await this.o.leases.renew([run])
+    signal.throwIfAborted()
   }
 
   /**
@@ -119,6 +132,9 @@ export class Execution {
     return this.failure(task, run, reason.message, this.o.logger.child({ taskId: task.id }))
   }
 }
+
+/** Progress messages are stored in the history: a long one is cut, not refused. */
+const progressMessage = (m: unknown) => (typeof m === 'string' ? m.slice(0, 500) : undefined)
 
 /** A task that can never run (no handler, a payload its handler refuses): FAILED at once, without retries. */
 const failForGood = (error: string): Outcome => ({ kind: 'failed', error, next: 'FAILED', retryInMs: 0 })

@@ -1,41 +1,69 @@
 import type { Db } from '../infra/db'
 import { coerceError, type Logger } from '../infra/logger'
 import { extendLeases } from '../domain/tasks/task-runs.repository'
-import type { JobConsumer } from './job-consumer'
-import { AbortReason } from './run'
-import type { TaskRunner } from './task-runner'
+import { AbortReason, type Run } from './run'
+
+/** Keeps a job from being taken over in Redis while its run works on it. */
+export interface JobToucher {
+  touch(streamIds: string[]): Promise<void>
+}
+
+export interface LeaseKeeperOptions {
+  db: Db
+  consumer: JobToucher
+  workerId: string
+  leaseMs: number
+  logger: Logger
+}
 
 /**
  * While a handler runs, its lease in Postgres and its job's idle time in Redis
  * are renewed every third of the lease, so a slow task is never taken for a
  * dead one. A lease that can no longer be extended means the task was
- * cancelled (or recovered elsewhere): its handler is aborted.
+ * cancelled (or recovered elsewhere): its handler is aborted. A handler doing
+ * long CPU work renews its own through ctx.heartbeat(), since the timer cannot
+ * fire while it holds the event loop.
  */
-export function startLeaseKeeper(o: { db: Db; runner: TaskRunner; consumer: JobConsumer; workerId: string; leaseMs: number; logger: Logger }) {
-  const tick = async () => {
-    const runs = [...o.runner.running.values()]
+export class LeaseKeeper {
+  private timer: ReturnType<typeof setInterval> | undefined
+  private busy = false
+  readonly renewEveryMs: number
+
+  constructor(private readonly o: LeaseKeeperOptions) {
+    this.renewEveryMs = Math.max(50, Math.floor(o.leaseMs / 3))
+  }
+
+  /** Renews these runs' leases now, and aborts those whose lease is gone. */
+  async renew(runs: Run[]): Promise<void> {
     if (runs.length === 0) return
+    const at = performance.now()
     try {
       const held = await extendLeases(
-        o.db,
+        this.o.db,
         runs.map((r) => r.key.id),
-        o.workerId,
-        o.leaseMs,
+        this.o.workerId,
+        this.o.leaseMs,
       )
-      for (const r of runs) if (!held.has(r.key.id)) o.runner.abort(r.key.id, new AbortReason('cancelled'))
+      for (const r of runs) {
+        if (held.has(r.key.id)) r.renewedAt = at
+        else r.controller.abort(new AbortReason('cancelled'))
+      }
     } catch (e) {
-      o.logger.warn('could not extend leases', { error: coerceError(e).message })
+      this.o.logger.warn('could not extend leases', { error: coerceError(e).message })
     }
-    await o.consumer.touch(runs.flatMap((r) => r.streamIds)).catch(() => {})
+    await this.o.consumer.touch(runs.flatMap((r) => r.streamIds)).catch(() => {})
   }
-  let busy = false
-  const timer = setInterval(
-    () => {
-      if (busy) return
-      busy = true
-      tick().finally(() => (busy = false))
-    },
-    Math.max(50, Math.floor(o.leaseMs / 3)),
-  )
-  return { stop: () => clearInterval(timer) }
+
+  /** Renews the runs `running` lists, on a timer, until stop(). */
+  start(running: () => Run[]): void {
+    this.timer ??= setInterval(() => {
+      if (this.busy) return
+      this.busy = true
+      this.renew(running()).finally(() => (this.busy = false))
+    }, this.renewEveryMs)
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+  }
 }

@@ -2,9 +2,10 @@ import type { Db } from '../infra/db'
 import { coerceError } from '../infra/logger'
 import type { Metrics } from '../infra/metrics'
 import type { StreamDeps } from '../domain/streams'
-import type { HandlerSettings, TaskHandler } from '../handlers/handler'
+import type { HandlerModule, HandlerSettings } from '../handlers/handler'
 import { Execution } from './execution'
 import { Intake } from './intake'
+import { LeaseKeeper, type JobToucher } from './lease-keeper'
 import type { DeadLetters, JobBatch } from './job-consumer'
 import { Outbox } from './outbox'
 import { TaskRunner } from './task-runner'
@@ -18,8 +19,8 @@ export interface JobPipelineOptions extends StreamDeps {
   defaultTimeoutMs: number
   settings: HandlerSettings
   metrics?: Metrics
-  /** Task type -> handler; the registry unless a test brings its own. */
-  handlers?: Record<string, TaskHandler>
+  /** Task type -> handler: the built-in types and the loaded handler modules. */
+  handlers: HandlerModule
 }
 
 /**
@@ -28,11 +29,13 @@ export interface JobPipelineOptions extends StreamDeps {
  * timeout, failure policy) -> outbox (store, stream, ack). The consumer is
  * not built here: it only feeds batches in and takes dead letters.
  */
-export function createJobPipeline(o: JobPipelineOptions, deadLetters: DeadLetters) {
+export function createJobPipeline(o: JobPipelineOptions, consumer: DeadLetters & JobToucher) {
   const outbox = new Outbox(o)
-  const execution = new Execution({ ...o, outbox })
+  const leases = new LeaseKeeper({ ...o, consumer })
+  const execution = new Execution({ ...o, outbox, leases })
   const runner = new TaskRunner({ workerId: o.workerId, concurrency: o.concurrency, execution })
-  const intake = new Intake({ db: o.db, workerId: o.workerId, leaseMs: o.leaseMs, runner, outbox, deadLetters })
+  const intake = new Intake({ db: o.db, workerId: o.workerId, leaseMs: o.leaseMs, runner, outbox, deadLetters: consumer })
+  leases.start(() => [...runner.running.values()])
   let draining: Promise<void> | null = null
 
   return {
@@ -51,6 +54,7 @@ export function createJobPipeline(o: JobPipelineOptions, deadLetters: DeadLetter
       draining ??= (async () => {
         outbox.stopRetrying()
         await runner.drain(graceMs)
+        leases.stop()
         await outbox.idle()
       })()
       return draining

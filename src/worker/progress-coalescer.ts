@@ -11,7 +11,7 @@ export interface ProgressCoalescer {
    * the handler as before) when the interval has passed, else kept as the
    * value to write next, and the promise settles at once.
    */
-  report(fraction: number): Promise<void>
+  report(fraction: number, message?: string): Promise<void>
   /**
    * The run is over: stops the timer and waits for a write in flight. With
    * flush, a kept value is written first, so the last fraction a failed run
@@ -20,19 +20,22 @@ export interface ProgressCoalescer {
   close(o: { flush: boolean }): Promise<void>
 }
 
-export function createProgressCoalescer(
-  write: (fraction: number) => Promise<void>,
-  o: { intervalMs: number; onError: (e: unknown) => void },
-): ProgressCoalescer {
+/** One report: a fraction in 0..1 and what the handler said about it. */
+export interface Progress {
+  fraction: number
+  message?: string
+}
+
+export function createProgressCoalescer(write: (p: Progress) => Promise<void>, o: { intervalMs: number; onError: (e: unknown) => void }): ProgressCoalescer {
   let lastWriteAt = -Infinity
-  let kept: number | null = null
+  let kept: Progress | null = null
   let inFlight: Promise<void> | null = null
   let timer: ReturnType<typeof setTimeout> | null = null
   let closed = false
 
-  function writeNow(fraction: number): Promise<void> {
+  function writeNow(p: Progress): Promise<void> {
     lastWriteAt = performance.now()
-    const written: Promise<void> = write(fraction).finally(() => {
+    const written: Promise<void> = write(p).finally(() => {
       if (inFlight === written) inFlight = null
     })
     inFlight = written
@@ -43,9 +46,9 @@ export function createProgressCoalescer(
   async function writeKept(): Promise<void> {
     while (inFlight) await inFlight.catch(() => {})
     if (kept === null) return
-    const fraction = kept
+    const p = kept
     kept = null
-    await writeNow(fraction)
+    await writeNow(p)
   }
 
   function schedule() {
@@ -58,13 +61,14 @@ export function createProgressCoalescer(
   }
 
   return {
-    report(fraction) {
+    report(fraction, message) {
       if (closed) return Promise.resolve()
+      const p = message === undefined ? { fraction } : { fraction, message }
       if (!inFlight && performance.now() - lastWriteAt >= o.intervalMs) {
         kept = null // older than this one
-        return writeNow(fraction)
+        return writeNow(p)
       }
-      kept = fraction
+      kept = p
       schedule()
       return Promise.resolve()
     },

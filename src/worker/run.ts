@@ -23,6 +23,8 @@ export interface Run {
   /** Its outcome is stored; only its event and ack are still on their way. */
   settled: boolean
   progress: ProgressCoalescer
+  /** When its lease was last renewed (performance.now()). */
+  renewedAt: number
 }
 
 /**

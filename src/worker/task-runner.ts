@@ -52,7 +52,7 @@ export class TaskRunner {
     const key = { id: task.id, workerId: this.o.workerId, attempt: task.attempts }
     const controller = new AbortController()
     const progress = this.o.execution.progressFor(key, controller)
-    const run: Run = { key, controller, streamIds, done: Promise.resolve(), settled: false, progress }
+    const run: Run = { key, controller, streamIds, done: Promise.resolve(), settled: false, progress, renewedAt: performance.now() }
     // The task's previous attempt, settled and still streaming its outcome: a drain waits for both.
     const previous = this.running.get(task.id)
     this.running.set(task.id, run)

@@ -1,41 +1,91 @@
 import { hostname } from 'node:os'
 import type { Config } from '../config'
-import { createDb } from '../infra/db'
+import { createDb, type Db } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createMetrics, type Metrics } from '../infra/metrics'
-import { createRedis, waitForRedis } from '../infra/redis'
+import { createRedis, waitForRedis, type Redis } from '../infra/redis'
 import { serveOn } from '../infra/serve'
 import { streamKeys } from '../infra/stream-keys'
+import type { HandlerSettings } from '../handlers/handler'
+import { builtinHandlers } from '../handlers/registry'
 import { startCancelListener } from './cancel-listener'
+import { loadHandlerModules, type LoadedHandlers } from './handler-modules'
 import { JobConsumer } from './job-consumer'
-import { startLeaseKeeper } from './lease-keeper'
 import { createJobPipeline } from './pipeline'
 import { createSweeper } from './sweeper'
+import { registrationsOf, TypeRegistrar } from './type-registrar'
+
+export interface WorkerOptions {
+  logger?: Logger
+  /** Handler modules to load beside the built-in types; default: config.HANDLERS. */
+  handlerFiles?: readonly string[]
+}
+
+/** The built-in types' settings, from the worker's config. */
+export const handlerSettings = (config: Config): HandlerSettings => ({
+  demoWorkMs: config.DEMO_WORK_MS,
+  http: { allowedOrigins: config.HTTP_TASK_ALLOWED_ORIGINS, signingSecret: config.HTTP_TASK_SIGNING_SECRET },
+})
 
 /**
  * The worker role: consumer (jobs stream) -> pipeline (intake, runner,
- * execution, outbox) -> Postgres + events stream.
+ * execution, outbox) -> Postgres + events stream. Handler modules are loaded
+ * first: a worker whose handlers cannot load takes no port and no job.
  */
-export async function startWorker(config: Config, baseLogger: Logger = createLogger(config.LOG_LEVEL, { role: 'worker' }, config.LOG_FORMAT)) {
+export async function startWorker(config: Config, o: WorkerOptions = {}) {
   const workerId = `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`
-  const logger = baseLogger.child({ workerId })
+  const logger = (o.logger ?? createLogger(config.LOG_LEVEL, { role: 'worker' }, config.LOG_FORMAT)).child({ workerId })
+  const settings = handlerSettings(config)
+  const loaded = await loadHandlerModules(o.handlerFiles ?? config.HANDLERS, builtinHandlers(settings))
   const keys = streamKeys(config.KEY_PREFIX)
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
   const producer = createRedis(config.REDIS_URL, 'producer', logger)
   const metrics = createMetrics({ role: 'worker', redis: producer, keys })
-  // Bound before anything starts: a worker that cannot take its port must not take jobs either.
-  let metricsServer: ReturnType<typeof serveMetrics>
-  try {
-    metricsServer = serveMetrics(config, metrics)
-  } catch (e) {
-    // disconnect, not quit: the connection may not be up yet, and there is nothing to flush.
-    producer.disconnect()
-    await db.destroy()
-    throw e
-  }
-  const streams = { redis: producer, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics }
-  const leaseMs = config.VISIBILITY_TIMEOUT_MS
+  const metricsServer = await bindMetrics(config, metrics, { db, producer })
+  const parts = buildParts(config, { workerId, logger, db, producer, keys, metrics, settings, loaded })
+  await parts.start()
+  logger.info('worker started', {
+    concurrency: config.WORKER_CONCURRENCY,
+    types: Object.keys(loaded.handlers),
+    metrics: `${metricsServer.url.href}metrics`,
+  })
 
+  let closing: Promise<void> | null = null
+  return {
+    workerId,
+    metricsUrl: metricsServer.url,
+    runner: parts.pipeline.runner,
+    sweeper: parts.sweeper,
+    /** Stops reading, lets running tasks finish within the grace period, hands back the rest. */
+    close(): Promise<void> {
+      closing ??= (async () => {
+        logger.info('worker stopping', { running: parts.pipeline.runner.running.size })
+        await parts.stop(() => void metricsServer.stop(true))
+        await settleAll(logger, [producer.quit(), db.destroy()])
+        logger.info('worker stopped')
+      })()
+      return closing
+    },
+  }
+}
+
+export type Worker = Awaited<ReturnType<typeof startWorker>>
+
+interface WorkerParts {
+  workerId: string
+  logger: Logger
+  db: Db
+  producer: Redis
+  keys: ReturnType<typeof streamKeys>
+  metrics: Metrics
+  settings: HandlerSettings
+  loaded: LoadedHandlers
+}
+
+/** The worker's moving parts, built and wired; start() and stop() run them in order. */
+function buildParts(config: Config, w: WorkerParts) {
+  const { workerId, logger, db, producer, keys } = w
+  const streams = { redis: producer, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics: w.metrics }
   const consumer = new JobConsumer({
     blocking: createRedis(config.REDIS_URL, 'blocking', logger),
     producer,
@@ -51,49 +101,50 @@ export async function startWorker(config: Config, baseLogger: Logger = createLog
       db,
       workerId,
       concurrency: config.WORKER_CONCURRENCY,
-      leaseMs,
+      leaseMs: config.VISIBILITY_TIMEOUT_MS,
       retryBaseMs: config.RETRY_BASE_MS,
       defaultTimeoutMs: config.TASK_TIMEOUT_MS,
-      settings: { demoWorkMs: config.DEMO_WORK_MS },
+      settings: w.settings,
+      handlers: w.loaded.handlers,
     },
     consumer,
   )
-  const { runner } = pipeline
   const sweeper = createSweeper({ ...streams, db })
-  const cancels = startCancelListener({ redis: createRedis(config.REDIS_URL, 'blocking', logger), keys, runner, logger })
-  const leases = startLeaseKeeper({ db, runner, consumer, workerId, leaseMs, logger })
-  await waitForRedis(producer, 3000)
-  await consumer.start()
-  const pumping = pipeline.pump(consumer.batches(runner))
-  sweeper.start(config.SWEEP_INTERVAL_MS)
-  logger.info('worker started', { concurrency: config.WORKER_CONCURRENCY, metrics: `${metricsServer.url.href}metrics` })
-
-  let closing: Promise<void> | null = null
+  const cancels = startCancelListener({ redis: createRedis(config.REDIS_URL, 'blocking', logger), keys, runner: pipeline.runner, logger })
+  const registrar = new TypeRegistrar({ db, workerId, logger }, registrationsOf(w.loaded.handlers))
+  let pumping: Promise<void> = Promise.resolve()
   return {
-    workerId,
-    metricsUrl: metricsServer.url,
-    runner,
+    pipeline,
     sweeper,
-    /** Stops reading, lets running tasks finish within the grace period, hands back the rest. */
-    close(): Promise<void> {
-      closing ??= (async () => {
-        logger.info('worker stopping', { running: runner.running.size })
-        // The batch in hand is claimed and started before the drain begins.
-        await consumer.stop()
-        await pumping
-        void metricsServer.stop(true)
-        await pipeline.drain(config.SHUTDOWN_GRACE_MS)
-        leases.stop()
-        await settleAll(logger, [sweeper.stop(), cancels.stop()])
-        await settleAll(logger, [producer.quit(), db.destroy()])
-        logger.info('worker stopped')
-      })()
-      return closing
+    async start() {
+      await waitForRedis(producer, 3000)
+      await registrar.start()
+      await consumer.start()
+      pumping = pipeline.pump(consumer.batches(pipeline.runner))
+      sweeper.start(config.SWEEP_INTERVAL_MS)
+    },
+    async stop(afterReading: () => void) {
+      // The batch in hand is claimed and started before the drain begins.
+      await consumer.stop()
+      await pumping
+      afterReading()
+      await pipeline.drain(config.SHUTDOWN_GRACE_MS)
+      await settleAll(logger, [sweeper.stop(), cancels.stop(), registrar.stop()])
     },
   }
 }
 
-export type Worker = Awaited<ReturnType<typeof startWorker>>
+/** Bound before anything starts: a worker that cannot take its port must not take jobs either. */
+async function bindMetrics(config: Config, metrics: Metrics, conns: { db: Db; producer: Redis }) {
+  try {
+    return serveMetrics(config, metrics)
+  } catch (e) {
+    // disconnect, not quit: the connection may not be up yet, and there is nothing to flush.
+    conns.producer.disconnect()
+    await conns.db.destroy()
+    throw e
+  }
+}
 
 // The worker has no API port; Prometheus scrapes it here.
 function serveMetrics(config: Config, metrics: Metrics) {

@@ -103,8 +103,8 @@ export async function failAttempt(db: Db, k: RunKey, error: string, next: 'PENDI
   return change
 }
 
-export async function recordProgress(db: Db, k: RunKey, progress: number): Promise<TaskChange | undefined> {
-  const [change] = await applyTransition(db, transitions.reportProgress, { progress }, heldBy(k))
+export async function recordProgress(db: Db, k: RunKey, progress: number, message?: string): Promise<TaskChange | undefined> {
+  const [change] = await applyTransition(db, transitions.reportProgress, message === undefined ? { progress } : { progress, message }, heldBy(k))
   return change
 }
 

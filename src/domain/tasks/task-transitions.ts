@@ -54,7 +54,13 @@ export const transitions = {
     detail: () => sql<Json>`jsonb_build_object('attempt', attempts)`,
     metric: null,
   },
-  reportProgress: { from: ['PROCESSING'], to: null, set: (p: { progress: number }) => ({ progress: p.progress }), detail: () => null, metric: null },
+  reportProgress: {
+    from: ['PROCESSING'],
+    to: null,
+    set: (p: { progress: number; message?: string }) => ({ progress: p.progress }),
+    detail: (p: { progress: number; message?: string }) => (p.message === undefined ? null : { message: p.message }),
+    metric: null,
+  },
   complete: {
     from: ['PROCESSING'],
     to: 'COMPLETED',

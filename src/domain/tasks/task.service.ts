@@ -1,7 +1,6 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { Db } from '../../infra/db'
 import { createBatcher, createRelay } from '../../infra/batcher'
-import { catalogue as handlers, taskTypes as handlerTypes } from '../../handlers/catalogue'
 import { ConflictError, taskNotFound, validationErrorFromIssues } from '../errors'
 import { publishChanges, pushToStreams, type StreamDeps } from '../streams'
 import { coerceError } from '../../infra/logger'
@@ -12,10 +11,13 @@ import { canCancel, canRetry, taskRowToTask, type CreateTaskInput, type ListTask
 import * as repo from './task.repository'
 import { transitions } from './task-transitions'
 import type { Principal } from '../tokens/token'
+import type { TaskTypeCatalogue } from '../task-types/task-type-catalogue'
 
 export interface TaskDeps extends StreamDeps {
   db: Db
   limits?: PayloadLimits
+  /** The types a POST may name and their payload schemas. */
+  taskTypes: TaskTypeCatalogue
   /** Groups concurrent creates into one INSERT and one Redis round trip (see createTaskInserter). */
   inserter?: TaskInserter
 }
@@ -35,7 +37,7 @@ export interface TaskDeps extends StreamDeps {
  * unqueued, and one that never happened (the process died) leaves them marked
  * queued long ago; the sweeper queues both again.
  */
-export function createTaskInserter(deps: TaskDeps) {
+export function createTaskInserter(deps: StreamDeps & { db: Db }) {
   const pushes = createRelay()
   const batcher = createBatcher(
     async (rows: repo.NewTask[]) => {
@@ -71,29 +73,23 @@ function depthOf(value: unknown, limit: number, depth = 1): number {
   return max
 }
 
-/** Checks the payload against its handler's schema and our size limits, so a bad one never reaches a worker. */
-export function validatePayload(input: CreateTaskInput, limits: PayloadLimits = defaultLimits): void {
-  // Own keys only: "constructor" or "toString" would otherwise find an
-  // Object.prototype function and fail as a 500 on handler.payload.
-  const handler = Object.hasOwn(handlers, input.type) ? handlers[input.type] : undefined
-  if (!handler) {
-    throw validationErrorFromIssues([{ path: ['type'], message: `unknown task type "${input.type}"; known types: ${handlerTypes().join(', ')}` }])
-  }
+/** Checks the payload against our size limits and its type's schema, so a bad one never reaches a worker. */
+export async function validatePayload(deps: TaskDeps, input: CreateTaskInput): Promise<void> {
+  const limits = deps.limits ?? defaultLimits
   if (depthOf(input.payload, limits.maxPayloadDepth) > limits.maxPayloadDepth) {
     throw validationErrorFromIssues([{ path: ['payload'], message: `payload must not nest deeper than ${limits.maxPayloadDepth} levels` }])
   }
   if (Buffer.byteLength(JSON.stringify(input.payload)) > limits.maxPayloadBytes) {
     throw validationErrorFromIssues([{ path: ['payload'], message: `payload must be at most ${limits.maxPayloadBytes} bytes of JSON` }])
   }
-  const parsed = handler.payload.safeParse(input.payload)
-  if (!parsed.success) throw validationErrorFromIssues(parsed.error.issues, ['payload'])
+  await deps.taskTypes.validate(input.type, input.payload)
 }
 
 /** Idempotency keys are per owner: two clients may use the same key without meeting. */
 const scopedKey = (who: Principal, key: string) => `${who.ownerId ?? 'anonymous'}/${key}`
 
 export async function createTask(deps: TaskDeps, who: Principal, input: CreateTaskInput, idempotencyKey?: string): Promise<{ task: Task; created: boolean }> {
-  validatePayload(input, deps.limits)
+  await validatePayload(deps, input)
   const key = idempotencyKey === undefined ? null : scopedKey(who, idempotencyKey)
   const row: repo.NewTask = { ...input, owner_id: who.ownerId, idempotency_key: key }
   if (key === null && deps.inserter) return { task: taskRowToTask(await deps.inserter.add(row)), created: true }
@@ -122,7 +118,7 @@ async function replayIdempotent(db: Db, input: CreateTaskInput, key: string, sho
 }
 
 /** Puts changed PENDING tasks on the jobs stream; if Redis is away, the sweeper will. */
-async function enqueue(deps: TaskDeps, changes: TaskChange[]): Promise<void> {
+async function enqueue(deps: StreamDeps & { db: Db }, changes: TaskChange[]): Promise<void> {
   const ok = await publishChanges(
     deps,
     changes.map((c) => c.id),
