@@ -1,3 +1,4 @@
+#!/usr/bin/env bun
 /**
  * `taskline`: every role and tool in one executable (the table is in
  * src/commands/index.ts). `bun run build` compiles this file to dist/taskline;

@@ -75,9 +75,24 @@ export interface Tasks {
   updated_at: Generated<Timestamp>;
 }
 
+export interface TaskTypes {
+  name: string;
+  payload_schema: Json;
+  timeout_ms: number | null;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface TaskTypeWorkers {
+  last_seen_at: Generated<Timestamp>;
+  type: string;
+  worker_id: string;
+}
+
 export interface DB {
   api_tokens: ApiTokens;
   redis_epoch: RedisEpoch;
   task_events: TaskEvents;
+  task_type_workers: TaskTypeWorkers;
+  task_types: TaskTypes;
   tasks: Tasks;
 }

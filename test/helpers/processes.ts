@@ -33,10 +33,13 @@ process.on('exit', () => {
   for (const p of alive) p.proc.kill('SIGKILL')
 })
 
-/** Runs `bun src/bin/<role>.ts` with only the given env (plus PATH and HOME), output captured. */
-export function spawnRole(role: 'api' | 'worker', env: Env): RoleProcess {
-  const proc = Bun.spawn(['bun', `src/bin/${role}.ts`], {
-    cwd: repoRoot,
+/**
+ * Runs `bun src/bin/<role>.ts` (or `how.cmd` in `how.cwd`) with only the given
+ * env (plus PATH and HOME), output captured.
+ */
+export function spawnRole(role: 'api' | 'worker', env: Env, how: { cmd?: string[]; cwd?: string } = {}): RoleProcess {
+  const proc = Bun.spawn(how.cmd ?? ['bun', `src/bin/${role}.ts`], {
+    cwd: how.cwd ?? repoRoot,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...stringify(env) },
     stdin: 'ignore',
     stdout: 'pipe',

@@ -5,10 +5,16 @@ import type { Db } from '../../infra/db'
 import type { Redis } from '../../infra/redis'
 import { errorBody } from '../error-handler'
 import { describe, jsonResponse } from '../openapi'
+import type { TaskTypeCatalogue } from '../../domain/task-types/task-type-catalogue'
 
 const tags = ['operations']
 const healthy = z.object({ status: z.literal('ok') })
-const ready = z.object({ status: z.literal('ready'), database: z.literal('ok'), redis: z.literal('ok') })
+const ready = z.object({
+  status: z.literal('ready'),
+  database: z.literal('ok'),
+  redis: z.literal('ok'),
+  unhandled_types: z.array(z.string()).meta({ description: 'task types no live worker handles: their tasks wait (see GET /api/task-types/)' }),
+})
 
 const withTimeout = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms))])
 
@@ -21,7 +27,7 @@ async function check(probe: () => Promise<unknown>): Promise<string> {
   }
 }
 
-export function healthRoutes(deps: { db: Db; redis: Redis }) {
+export function healthRoutes(deps: { db: Db; redis: Redis; taskTypes: TaskTypeCatalogue }) {
   return new Hono()
     .get(
       '/healthz',
@@ -42,14 +48,18 @@ export function healthRoutes(deps: { db: Db; redis: Redis }) {
         tags,
         public: true,
         summary: 'Readiness',
-        description: 'Postgres and Redis both answer within 2 seconds.',
+        description: 'Postgres and Redis both answer within 2 seconds. Also names the task types no live worker handles.',
         responses: { 200: jsonResponse('ready', ready) },
         errors: { 503: 'unavailable: details name each probe that failed (path "database" or "redis") and why' },
       }),
       async (c) => {
         const [database, redis] = await Promise.all([check(() => sql`select 1`.execute(deps.db)), check(() => deps.redis.ping())])
         const down = Object.entries({ database, redis }).filter(([, v]) => v !== 'ok')
-        if (down.length === 0) return c.json({ status: 'ready', database, redis })
+        if (down.length === 0) {
+          // Detail, not a failure: the API accepts such tasks, and they wait for a worker.
+          const unhandled = (await deps.taskTypes.list()).filter((t) => !t.handled).map((t) => t.name)
+          return c.json({ status: 'ready', database: 'ok', redis: 'ok', unhandled_types: unhandled } satisfies z.output<typeof ready>)
+        }
         // The one error shape every failure has; details say which probe failed and why.
         const names = down.map(([k]) => k).join(' and ')
         return c.json(
