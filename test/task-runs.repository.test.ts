@@ -47,7 +47,7 @@ describe('a run, claimed then finished, as the worker writes it', () => {
   test('the claim brings the payload the handler needs; the finish brings back only what its event needs', async () => {
     const payload = { duration_ms: 0, blob: 'x'.repeat(10_000) }
     const [task] = await insertTasks(database.db, [{ title: 'big', type: 'demo', payload, max_attempts: 3, owner_id: null, idempotency_key: null }])
-    const [claimed] = await claimTasks(database.db, [task!.id], 'w1', 30_000)
+    const [claimed] = await claimTasks(database.db, [task!.id], 'w1', 30_000, ['demo'])
     expect(claimed).toMatchObject({ id: task!.id, status: 'PROCESSING', seq: 2, attempts: 1, payload, detail: { attempt: 1 } })
 
     const [finished] = await finishTasks(database.db, [{ key: { id: task!.id, workerId: 'w1', attempt: 1 }, result: { ok: true } }])

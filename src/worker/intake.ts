@@ -1,4 +1,5 @@
 import type { Db } from '../infra/db'
+import type { Logger } from '../infra/logger'
 import * as runs from '../domain/tasks/task-runs.repository'
 import type { DeadLetters, Job, JobBatch, PoisonJob } from './job-consumer'
 import type { Outbox } from './outbox'
@@ -11,6 +12,9 @@ export interface IntakeOptions {
   runner: TaskRunner
   outbox: Outbox
   deadLetters: DeadLetters
+  logger: Logger
+  /** The task types this worker has handlers for. */
+  types: readonly string[]
 }
 
 /**
@@ -36,7 +40,7 @@ export class Intake {
     }
     const { db, workerId, leaseMs, runner, outbox } = this.o
     const candidates = [...byTask.keys()].filter((id) => !runner.inHand(id))
-    const claimed = await outbox.persist('claim', () => runs.claimTasks(db, candidates, workerId, leaseMs))
+    const claimed = await outbox.persist('claim', () => runs.claimTasks(db, candidates, workerId, leaseMs, this.o.types))
     // Not awaited: the handlers need not wait for Redis, and the outbox keeps
     // PROCESSING ahead of whatever the run streams next.
     void outbox.publish(claimed)
@@ -46,17 +50,19 @@ export class Intake {
     for (const task of claimed) runner.start(task, byTask.get(task.id)!)
   }
 
-  /** Jobs whose task was not claimed: dead-lettered if it is gone, else acknowledged with nothing to run. */
+  /**
+   * Jobs whose task was not claimed: dead-lettered if it is gone, else
+   * acknowledged with nothing to run. A pending task of a type this worker
+   * does not handle is handed to the sweeper, which queues it again for a
+   * worker that does.
+   */
   private async settleIdle(idle: [number, string[]][]): Promise<void> {
     const { db, runner, outbox, deadLetters } = this.o
-    const missing = new Set(
-      await outbox.persist('lookup', () =>
-        runs.findMissingIds(
-          db,
-          idle.map(([id]) => id),
-        ),
-      ),
+    const ids = idle.map(([id]) => id)
+    const [missing, released] = await outbox.persist('lookup', () =>
+      Promise.all([runs.findMissingIds(db, ids).then((m) => new Set(m)), runs.releaseUnhandled(db, ids, this.o.types)]),
     )
+    if (released.length) this.o.logger.debug('left tasks of types this worker does not handle to others', { tasks: released })
     const settled: string[] = []
     for (const [id, streamIds] of idle) {
       if (missing.has(id)) {

@@ -34,7 +34,7 @@ export function createJobPipeline(o: JobPipelineOptions, consumer: DeadLetters &
   const leases = new LeaseKeeper({ ...o, consumer })
   const execution = new Execution({ ...o, outbox, leases })
   const runner = new TaskRunner({ workerId: o.workerId, concurrency: o.concurrency, execution })
-  const intake = new Intake({ db: o.db, workerId: o.workerId, leaseMs: o.leaseMs, runner, outbox, deadLetters: consumer })
+  const intake = new Intake({ ...o, runner, outbox, deadLetters: consumer, types: Object.keys(o.handlers) })
   leases.start(() => [...runner.running.values()])
   let draining: Promise<void> | null = null
 

@@ -5,6 +5,7 @@ import { stamped, withEvents } from '../task-events/task-event.repository'
 import type { StreamedChange, TaskChange } from '../task-events/task-event'
 import { applyToTask, applyTransition, idIn, type TaskWhere } from './task.repository'
 import { columnsOf, guardOf, nowPlusMs, transitions } from './task-transitions'
+import { TYPE_LIVENESS_MS } from '../task-types/task-type'
 
 /**
  * Queries of a task's run: claiming, leases, progress, outcome, and the
@@ -32,17 +33,18 @@ const { claim, complete } = transitions
 /**
  * The claim transition for a whole batch, in one statement. Written out
  * rather than built with applyTransition (whose statement it matches), and
- * compiled once, with the ids and the worker as its values: it runs once per
- * batch read, and at low load that is once per task, where building and
- * compiling the query every time cost a large share of the worker's CPU.
+ * compiled once, with the ids, the worker and its types as its values: it
+ * runs once per batch read, and at low load that is once per task, where
+ * building and compiling the query every time cost a large share of the
+ * worker's CPU. A task of a type the worker has no handler for is not claimed.
  */
 const claimStatement = (leaseMs: number) =>
-  compileOnce<'ids' | 'workerId', TaskChange>(
+  compileOnce<'ids' | 'workerId' | 'types', TaskChange>(
     (slot) =>
       withEvents(
         sql`changed as (
       update tasks set ${assignments(columnsOf(claim, { workerId: slot('workerId'), leaseMs }))}, seq = seq + 1, updated_at = now()
-       where id = any(${slot('ids')}::bigint[]) and ${guardOf(claim)}
+       where id = any(${slot('ids')}::bigint[]) and type = any(${slot('types')}::text[]) and ${guardOf(claim)}
       returning *
     )`,
         claim.detail(),
@@ -50,12 +52,31 @@ const claimStatement = (leaseMs: number) =>
   )
 
 /** The lease is compiled into the claim: one statement per lease length, and a worker keeps its own. */
-let claimWithLease: { leaseMs: number; run: Statement<'ids' | 'workerId', TaskChange> } | undefined
+let claimWithLease: { leaseMs: number; run: Statement<'ids' | 'workerId' | 'types', TaskChange> } | undefined
 
-export async function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number): Promise<TaskChange[]> {
+/** Claims the tasks among ids that are due and of one of `types` (those the worker handles). */
+export async function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number, types: readonly string[]): Promise<TaskChange[]> {
   if (ids.length === 0) return []
   if (claimWithLease?.leaseMs !== leaseMs) claimWithLease = { leaseMs, run: claimStatement(leaseMs) }
-  return stamped(await claimWithLease.run(db, { ids, workerId }), claim.metric).rows
+  return stamped(await claimWithLease.run(db, { ids, workerId, types }), claim.metric).rows
+}
+
+/**
+ * Pending tasks among ids whose type this worker does not handle, marked as
+ * not queued: their jobs are acknowledged, and the sweeper queues them again
+ * while a live worker handles their type. Returns their ids.
+ */
+export async function releaseUnhandled(db: Db, ids: number[], types: readonly string[]): Promise<number[]> {
+  if (ids.length === 0) return []
+  const rows = await db
+    .updateTable('tasks')
+    .set({ enqueued_at: null })
+    .where(idIn(ids))
+    .where('status', '=', 'PENDING')
+    .where('type', '<>', sql<string>`all(${types}::text[])`)
+    .returning('id')
+    .execute()
+  return rows.map((r) => r.id)
 }
 
 /** finishTasks' statement, compiled once like the claim's: the runs' arrays are its only values. */
@@ -158,6 +179,15 @@ export async function lockDueUnqueued(db: Db, limit: number): Promise<number[]> 
     .where('status', '=', 'PENDING')
     .where('enqueued_at', 'is', null)
     .where('run_after', '<=', sql<Date>`now()`)
+    // A type no live worker handles waits here, not on the jobs stream, until one registers.
+    .where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('task_type_workers as w')
+          .select(sql.lit(1).as('one'))
+          .whereRef('w.type', '=', 'tasks.type')
+          .where('w.last_seen_at', '>', sql<Date>`now() - make_interval(secs => ${TYPE_LIVENESS_MS / 1000})`),
+      ),
+    )
     .orderBy('run_after')
     .limit(limit)
     .forUpdate()
