@@ -4,7 +4,43 @@
  * feed). What to resume from is the caller's: url() is asked before each
  * attempt. No Node or Bun imports, since the dashboard bundles this file.
  */
-import { socketProtocols } from '../domain/tokens/socket-protocol'
+import { socketProtocols } from './socket-protocol'
+
+/**
+ * What a follower needs of a WebSocket: the browser's, Bun's, Node's (22 and
+ * later, or 20 with --experimental-websocket) or the `ws` package's all fit.
+ * Handler parameters are `never` so each of those, with its own event types,
+ * is assignable here.
+ */
+export interface WebSocketLike {
+  readonly readyState: number
+  onopen: ((event: never) => void) | null
+  onmessage: ((event: never) => void) | null
+  onclose: ((event: never) => void) | null
+  send(data: string): void
+  close(code?: number, reason?: string): void
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
+
+// readyState values, the same in every implementation; not WebSocket.OPEN, which a global may not have.
+const CONNECTING = 0
+const OPEN = 1
+
+/** The global WebSocket, if this runtime has one. */
+export function globalWebSocket(): WebSocketConstructor | undefined {
+  return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+}
+
+function webSocketOrThrow(given: WebSocketConstructor | undefined): WebSocketConstructor {
+  const found = given ?? globalWebSocket()
+  if (!found) {
+    throw new Error(
+      'no WebSocket in this runtime: on Node 20 run with --experimental-websocket (Node 22 has it built in), or pass the WebSocket option (e.g. from the ws package)',
+    )
+  }
+  return found
+}
 
 export interface Backoff {
   /** The first wait is at most this long; each failed attempt doubles it. */
@@ -66,10 +102,16 @@ export interface ReconnectingSocketOptions {
   refusedForGood?(): Promise<boolean>
   /** False pauses until reconnect() (a browser that knows it is offline). */
   canConnect?(): boolean
+  /** The WebSocket class to use; default the runtime's global one. */
+  WebSocket?: WebSocketConstructor
 }
 
+/** The events this file reads, typed once: WebSocketLike leaves them open. */
+type OnMessage = (event: { data: unknown }) => void
+type OnClose = (event: { code: number; reason: string }) => void
+
 interface Connection {
-  ws: WebSocket
+  ws: WebSocketLike
   openedAt: number
   lastHeard: number
   timer?: ReturnType<typeof setTimeout>
@@ -78,6 +120,7 @@ interface Connection {
 export class ReconnectingSocket {
   readonly #o: ReconnectingSocketOptions
   readonly #backoff: Backoff
+  readonly #WebSocket: WebSocketConstructor
   /** The newest connection, kept after it ends: a callback that finds another here is stale. */
   #latest: Connection | null = null
   #live = false
@@ -89,8 +132,10 @@ export class ReconnectingSocket {
   #downSince: number | null = null
   #closed = false
 
+  /** Throws at once when there is no WebSocket to use, rather than failing every attempt. */
   constructor(o: ReconnectingSocketOptions) {
     this.#o = o
+    this.#WebSocket = webSocketOrThrow(o.WebSocket)
     this.#backoff = { initialMs: 250, maxMs: 10_000, ...o.backoff }
   }
 
@@ -139,12 +184,12 @@ export class ReconnectingSocket {
     if (this.#o.canConnect?.() === false) return this.#emit({ kind: 'paused', why: 'offline' })
     this.#emit({ kind: 'connecting', attempt: this.#attempt })
     const token = typeof this.#o.token === 'function' ? this.#o.token() : this.#o.token
-    const c: Connection = { ws: new WebSocket(this.#o.url(), token ? socketProtocols(token) : undefined), openedAt: 0, lastHeard: Date.now() }
+    const c: Connection = { ws: new this.#WebSocket(this.#o.url(), token ? socketProtocols(token) : undefined), openedAt: 0, lastHeard: Date.now() }
     this.#latest = c
     this.#live = true
     c.timer = setTimeout(() => this.#lost(c, 0, 'no answer'), this.#o.connectTimeoutMs ?? 10_000)
     c.ws.onopen = () => this.#opened(c)
-    c.ws.onmessage = (e) => {
+    c.ws.onmessage = ((e) => {
       c.lastHeard = Date.now()
       let message: unknown
       try {
@@ -153,8 +198,8 @@ export class ReconnectingSocket {
         return
       }
       if (typeof message === 'object' && message !== null && !Array.isArray(message)) this.#o.onMessage(message as Record<string, unknown>)
-    }
-    c.ws.onclose = (e) => void this.#lost(c, e.code, e.reason)
+    }) satisfies OnMessage
+    c.ws.onclose = ((e) => void this.#lost(c, e.code, e.reason)) satisfies OnClose
   }
 
   #opened(c: Connection) {
@@ -178,7 +223,7 @@ export class ReconnectingSocket {
     clearTimeout(c.timer)
     clearInterval(c.timer)
     c.ws.onopen = c.ws.onmessage = c.ws.onclose = null
-    if (c.ws.readyState === WebSocket.CONNECTING || c.ws.readyState === WebSocket.OPEN) c.ws.close(1000)
+    if (c.ws.readyState === CONNECTING || c.ws.readyState === OPEN) c.ws.close(1000)
   }
 
   async #lost(c: Connection, code: number, reason: string) {

@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
-import { ReconnectingSocket, type SocketState } from '../client/reconnecting-socket'
-import type { FeedMessage, TaskEventMessage } from './types'
+import { type FeedFollower, followFeed } from '../client/follow-feed'
+import type { SocketState } from '../client/reconnecting-socket'
+import type { TaskEventMessage } from './types'
 
 export type FeedState =
   | { kind: 'connecting' }
@@ -22,34 +23,14 @@ export interface FeedOptions {
 /** Browsers cannot see a silently dead TCP connection; an application ping every so often can. */
 const HEARTBEAT = { pingEveryMs: 20_000, silenceMs: 45_000 }
 
-/** The all-tasks feed on this page's host, resuming after a cursor when there is one. */
-function feedUrl(after: number | null): string {
-  const u = new URL('/ws/tasks/', location.href)
-  u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:'
-  if (after !== null) u.searchParams.set('after', String(after))
-  return u.href
-}
-
-/** Hands a message on, keeping the cursor the next connection resumes after. */
-function deliver(m: FeedMessage, position: { cursor: number | null }, o: FeedOptions) {
-  if (m.kind === 'hello') {
-    position.cursor = m.cursor
-    o.onHello(m.cursor)
-  } else if (m.kind === 'change') {
-    // Deletions carry cursor 0: they are not stored, so they are no place to resume from.
-    if (m.cursor > 0 && (position.cursor === null || m.cursor > position.cursor)) position.cursor = m.cursor
-    o.onChange(m)
-  }
-}
-
 /**
- * The all-tasks feed, kept alive by the shared ReconnectingSocket (jittered
- * backoff, pings, a 401 check when an upgrade fails). It resumes from the last
- * cursor it saw (?after=), so no change is missed across a reconnect, and
- * reconnects at once when the browser comes back online.
+ * The all-tasks feed on this page's host, kept alive by the client's
+ * followFeed (jittered backoff, pings, a 401 check when an upgrade fails). It
+ * resumes from the last cursor it saw (?after=), so no change is missed across
+ * a reconnect, and reconnects at once when the browser comes back online.
  */
 export function createFeed(o: FeedOptions) {
-  const position = { cursor: null as number | null }
+  let feed: FeedFollower | null = null
   let reconnects = 0
   let everConnected = false
   let connected = false
@@ -71,37 +52,36 @@ export function createFeed(o: FeedOptions) {
     }
   }
 
-  const socket = new ReconnectingSocket({
-    url: () => feedUrl(position.cursor),
-    token: () => o.token() || undefined,
-    onMessage: (m) => deliver(m as FeedMessage, position, o),
-    onState,
-    backoff: { initialMs: 500, maxMs: 15_000 },
-    heartbeat: HEARTBEAT,
-    canConnect: () => navigator.onLine,
-    refusedForGood: () => o.isUnauthorized(),
-  })
-
   const onOnline = () => {
-    if (!connected && !authBlocked) socket.reconnect()
+    if (!connected && !authBlocked) feed?.reconnect()
   }
-  const onOffline = () => socket.drop('offline')
+  const onOffline = () => feed?.drop('offline')
 
   return {
     start() {
       addEventListener('online', onOnline)
       addEventListener('offline', onOffline)
-      socket.start()
+      feed ??= followFeed(location.origin, {
+        token: () => o.token() || undefined,
+        onHello: o.onHello,
+        onChange: o.onChange,
+        onState,
+        minDelayMs: 500,
+        maxDelayMs: 15_000,
+        heartbeat: HEARTBEAT,
+        canConnect: () => navigator.onLine,
+        refusedForGood: () => o.isUnauthorized(),
+      })
     },
     /** Reconnects now (after a new token, say), keeping the cursor so nothing is missed meanwhile. */
     restart() {
       authBlocked = false
-      socket.reconnect()
+      feed?.reconnect()
     },
     stop() {
       removeEventListener('online', onOnline)
       removeEventListener('offline', onOffline)
-      socket.close()
+      feed?.close()
     },
   }
 }

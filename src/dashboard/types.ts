@@ -1,23 +1,9 @@
-// Type imports are erased by Bun's bundler, so the API's own definitions
-// describe what the page receives without shipping zod or kysely.
-import type { Task, TaskStatus } from '../domain/tasks/task'
-import type { TaskEventMessage } from '../domain/task-events/task-event'
+// The typed client's own declarations of what the API sends: plain types,
+// so the page's bundle carries neither zod nor kysely nor any server module.
+import type { Task, TaskEvent, TaskEventPage, TaskPage, TaskStatus } from '../client/types'
 
-export type { Task, TaskStatus, TaskEventMessage }
+export type { Task, TaskPage, TaskStatus }
+export type TaskEventMessage = TaskEvent
+export type EventList = TaskEventPage
 
-// The server's rules from an import-free file, not a copy: task.ts itself would bundle zod into the page.
 export { canCancel, canRetry, taskStatuses as statuses } from '../client/task-status'
-
-/** What the all-tasks feed sends. */
-export type FeedMessage = { kind: 'hello'; cursor: number } | { kind: 'pong' } | TaskEventMessage
-
-export interface TaskPage {
-  results: Task[]
-  next: string | null
-}
-
-export interface EventList {
-  task_id: number
-  results: TaskEventMessage[]
-  next: string | null
-}

@@ -1,0 +1,64 @@
+import { describe, expect, expectTypeOf, test } from 'bun:test'
+import { readdir } from 'node:fs/promises'
+import type { z } from 'zod'
+import * as serverProtocol from '../domain/tokens/socket-protocol'
+import * as serverStatus from '../domain/tasks/task-status'
+import type { createTaskSchema, Task as ServerTask, taskSchema, updateTaskSchema } from '../domain/tasks/task'
+import type { taskEventSchema } from '../domain/task-events/task-event'
+import type { taskTypeSchema } from '../domain/task-types/task-type'
+import * as clientProtocol from './socket-protocol'
+import * as clientStatus from './task-status'
+import type { CreateTaskInput, ListTasksQuery, Task, TaskEvent, TaskSnapshotMessage, TaskStatus, TaskTypeInfo, UpdateTaskInput } from './types'
+
+/**
+ * The client declares the API's shapes again (types.ts) so that it needs no
+ * server module. These checks hold each copy equal to the server's own, so
+ * neither can change alone. The expectTypeOf lines are checked by tsc
+ * (test/typecheck.test.ts); the response types the server keeps inside its
+ * route files are compared with /openapi.json in test/client.api.test.ts.
+ */
+describe("the client's types are the server's", () => {
+  test('Task, TaskEvent, TaskTypeInfo and the request bodies', () => {
+    expectTypeOf<Task>().toEqualTypeOf<z.output<typeof taskSchema>>()
+    // What the server builds from a row (result a JSON value) is a Task as the schema promises it (result unknown).
+    expectTypeOf<ServerTask>().toExtend<Task>()
+    expectTypeOf<TaskEvent>().toEqualTypeOf<z.output<typeof taskEventSchema>>()
+    expectTypeOf<TaskTypeInfo>().toEqualTypeOf<z.output<typeof taskTypeSchema>>()
+    expectTypeOf<CreateTaskInput>().toEqualTypeOf<z.input<typeof createTaskSchema>>()
+    expectTypeOf<UpdateTaskInput>().toEqualTypeOf<z.input<typeof updateTaskSchema>>()
+    expectTypeOf<TaskStatus>().toEqualTypeOf<serverStatus.TaskStatus>()
+    expectTypeOf<NonNullable<ListTasksQuery['status']>>().toEqualTypeOf<serverStatus.TaskStatus>()
+    expectTypeOf<TaskSnapshotMessage['task']>().toEqualTypeOf<Task>()
+  })
+
+  test('the status rules', () => {
+    expect(clientStatus.taskStatuses).toEqual(serverStatus.taskStatuses)
+    expect(clientStatus.terminalStatuses).toEqual(serverStatus.terminalStatuses)
+    expect(clientStatus.cancellableStatuses).toEqual(serverStatus.cancellableStatuses)
+    expect(clientStatus.retryableStatuses).toEqual(serverStatus.retryableStatuses)
+    for (const s of [...serverStatus.taskStatuses, 'UNKNOWN']) {
+      expect([clientStatus.isTerminal(s), clientStatus.canCancel(s), clientStatus.canRetry(s)]).toEqual([
+        serverStatus.isTerminal(s),
+        serverStatus.canCancel(s),
+        serverStatus.canRetry(s),
+      ])
+    }
+  })
+
+  test('the WebSocket subprotocol', () => {
+    expect(clientProtocol.socketProtocol).toBe(serverProtocol.socketProtocol)
+    expect(clientProtocol.socketProtocols('t')).toEqual(serverProtocol.socketProtocols('t'))
+  })
+})
+
+test('no client module imports anything outside src/client', async () => {
+  const outside: string[] = []
+  for (const name of await readdir(import.meta.dir)) {
+    if (!name.endsWith('.ts') || name.endsWith('.test.ts')) continue
+    const code = await Bun.file(`${import.meta.dir}/${name}`).text()
+    for (const m of code.matchAll(/(?:\bfrom\s*|^\s*import\s*|\bimport\s*\(\s*)['"]([^'"]+)['"]/gm)) {
+      if (!/^\.\/[\w.-]+$/.test(m[1]!)) outside.push(`${name}: ${m[1]}`)
+    }
+  }
+  expect(outside).toEqual([])
+})

@@ -1,0 +1,152 @@
+/**
+ * What the API sends and accepts, as plain interfaces. The server describes
+ * the same shapes with zod over its database types; declaring them again
+ * here keeps `taskline/client` free of zod, kysely and every server module,
+ * and types.test.ts makes the compiler hold the two copies equal.
+ */
+
+export type TaskStatus = 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED' | 'CANCELLED'
+
+/** A task as GET /api/tasks/:id/ answers it. Timestamps are ISO 8601 strings. */
+export interface Task {
+  id: number
+  title: string
+  /** The handler's name. */
+  type: string
+  /** The handler's input. */
+  payload: Record<string, unknown>
+  status: TaskStatus
+  /** Attempts started so far. */
+  attempts: number
+  max_attempts: number
+  /** Limit on one attempt; null: the handler's default. */
+  timeout_ms: number | null
+  /** 0 to 1. */
+  progress: number
+  /** The handler's return value once COMPLETED, else null. */
+  result: unknown
+  /** Why the last attempt failed. */
+  error: string | null
+  /** Bumped by one on every change; the seq WebSocket messages carry. */
+  seq: number
+  /** While PENDING: when it may run next (retries back off). */
+  run_after: string | null
+  created_at: string
+  updated_at: string
+  started_at: string | null
+  finished_at: string | null
+}
+
+export interface CreateTaskInput {
+  title: string
+  /** Default "demo". */
+  type?: string
+  payload?: Record<string, unknown>
+  /** 1..100, default 3. */
+  max_attempts?: number
+  timeout_ms?: number
+}
+
+export interface UpdateTaskInput {
+  title: string
+}
+
+export interface ListTasksQuery {
+  status?: TaskStatus
+  /** 1..100, default 20. */
+  limit?: number
+  /** From the previous page's `next`; listAllTasks follows it for you. */
+  cursor?: number
+}
+
+/** One page of tasks, newest first; `next` is null on the last page. */
+export interface TaskPage {
+  results: Task[]
+  next: string | null
+}
+
+/** One change of a task: a page of its history holds these, and so do both WebSockets. */
+export interface TaskEvent {
+  kind: 'change'
+  task_id: number
+  /** The API token that owns the task; null with AUTH=off. */
+  owner_id: number | null
+  seq: number
+  status: TaskStatus
+  progress: number
+  at: string
+  /** Where the all-tasks feed resumes (?after=). */
+  cursor: number
+  /** What changed besides status and progress (attempt, result, error, retry time, title), or null. */
+  detail: unknown
+  /** Only on the last message for a deleted task. */
+  deleted?: true
+}
+
+export interface ListTaskEventsQuery {
+  /** Only changes with a greater seq (default 0: from the start). */
+  afterSeq?: number
+  /** 1..1000, default 100. */
+  limit?: number
+}
+
+/** One page of a task's history, oldest first; `next` is null on the last page. */
+export interface TaskEventPage {
+  task_id: number
+  results: TaskEvent[]
+  next: string | null
+}
+
+/** A task type the API accepts, from GET /api/task-types/. */
+export interface TaskTypeInfo {
+  name: string
+  /** Shipped with Taskline, known without any worker; the rest were registered by the workers that run them. */
+  builtin: boolean
+  /** JSON Schema (draft 2020-12) of the payload. */
+  payload_schema: Record<string, unknown>
+  /** The type's default limit on one attempt; null: the worker's TASK_TIMEOUT_MS. */
+  timeout_ms: number | null
+  /** The live workers that handle it. */
+  workers: { worker_id: string; last_seen_at: string }[]
+  /** Whether a live worker handles it; tasks of a type nobody handles wait until one does. */
+  handled: boolean
+}
+
+export interface TaskTypeList {
+  results: TaskTypeInfo[]
+}
+
+export interface Health {
+  status: 'ok'
+}
+
+export interface Readiness {
+  status: 'ready'
+  database: 'ok'
+  redis: 'ok'
+  /** Task types no live worker handles: their tasks wait (see listTaskTypes). */
+  unhandled_types: string[]
+}
+
+/** The first message of a task's socket opened without after_seq: the task as it stands. */
+export interface TaskSnapshotMessage {
+  kind: 'snapshot'
+  task_id: number
+  status: TaskStatus
+  seq: number
+  progress: number
+  at: string
+  task: Task
+}
+
+/** What a task's socket sends, besides pong. */
+export type TaskMessage = TaskSnapshotMessage | TaskEvent
+
+/** The all-tasks feed's first message when it starts without ?after=: where the feed stands. */
+export interface FeedHello {
+  kind: 'hello'
+  cursor: number
+}
+
+/** What the all-tasks feed sends, besides pong. */
+export type FeedMessage = FeedHello | TaskEvent
