@@ -213,14 +213,17 @@ describe('Dockerfile', () => {
     for (const needed of ['package.json', 'bun.lock', 'tsconfig.json', 'src', 'db']) expect(top).toContain(needed)
   })
 
-  test('the runtime stage gets only the binary, from the build stage, onto PATH', () => {
-    const copies = named(runtime.lines, 'COPY')
-    expect(copies).toHaveLength(1)
-    const [from, src, dest] = copies[0]!.split(/\s+/).slice(1)
-    expect(from).toBe(`--from=${build.name}`)
+  test('the runtime stage gets the binary onto PATH and, for mounted handler modules, the handler deps at /node_modules', () => {
+    const copies = named(runtime.lines, 'COPY').map((l) => l.split(/\s+/).slice(1))
+    expect(copies).toHaveLength(2)
+    for (const [from] of copies) expect(from).toBe(`--from=${build.name}`)
     const workdir = named(build.lines, 'WORKDIR').at(-1)?.split(/\s+/)[1] ?? '/'
-    expect(src).toBe(join(workdir, outfile ?? ''))
-    expect(dest).toBe('/usr/local/bin/taskline')
+    expect(copies[0]!.slice(1)).toEqual([join(workdir, outfile ?? ''), '/usr/local/bin/taskline'])
+    // What scripts/handler-deps.ts lays out in the build stage (test/package.user-project.test.ts runs the binary on it).
+    const deps = named(build.lines, 'RUN').find((l) => l.includes('scripts/handler-deps.ts'))
+    const dir = deps?.split(/\s+/).at(-1)
+    expect(deps).toBe(`RUN bun scripts/handler-deps.ts ${dir}`)
+    expect(copies[1]!.slice(1)).toEqual([`${dir}/node_modules`, '/node_modules'])
   })
 
   test('runs as a non-root user, exposes 8000 and starts the api by default', () => {

@@ -180,6 +180,19 @@ describe("a user's project with taskline installed from its tarball", () => {
     await stop(worker)
   })
 
+  test('the image layout: a lone handler file beside the node_modules scripts/handler-deps.ts lays out, run by the binary', async () => {
+    const image = mkdtempSync(join(tmpdir(), 'taskline-image-'))
+    try {
+      await sh(['bun', join(root, 'scripts/handler-deps.ts'), image], root)
+      await Bun.write(join(image, 'handlers/tasks.ts'), handlerModule)
+      const worker = await startWorker([join(project, 'taskline-bin'), 'worker', '--handlers', join(image, 'handlers/tasks.ts')], '/')
+      await runsBothTypes('image')
+      await stop(worker)
+    } finally {
+      rmSync(image, { recursive: true, force: true })
+    }
+  })
+
   test("the installed package's own bin: bunx taskline worker --handlers ./tasks.ts", async () => {
     const worker = await startWorker(['bunx', 'taskline', 'worker', '--handlers', './tasks.ts'], project)
     await runsBothTypes('bunx')
