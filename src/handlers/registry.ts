@@ -1,6 +1,7 @@
 import { builtinTypes } from './catalogue'
 import { demoHandler } from './demo.handler'
 import type { HandlerModule, HandlerSettings } from './handler'
+import { runHttpTask } from './http.handler'
 
 /**
  * The built-in types' handlers, for the worker only; each spreads its type
@@ -8,5 +9,5 @@ import type { HandlerModule, HandlerSettings } from './handler'
  */
 export function builtinHandlers(settings: HandlerSettings): HandlerModule {
   const types = builtinTypes(settings.http)
-  return { demo: { ...types.demo!, run: demoHandler.run } }
+  return { demo: { ...types.demo!, run: demoHandler.run }, http: { ...types.http!, run: runHttpTask } }
 }
