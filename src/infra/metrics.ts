@@ -4,56 +4,94 @@ import type { StreamKeys } from './stream-keys'
 
 const secondsBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
 
+type MetricsOptions = { role: 'api' | 'worker'; redis: Redis; keys: StreamKeys; openSockets?: () => number }
+type Registers = Registry[]
+
 /**
  * One Prometheus registry per role instance (prom-client): task counters by
  * type, run, queue-wait and event-delivery histograms, the jobs stream's length and pending
  * count (read from Redis when scraped), events fanned out, open sockets, and
  * HTTP durations by route and status.
  */
-export function createMetrics(o: { role: 'api' | 'worker'; redis: Redis; keys: StreamKeys; openSockets?: () => number }) {
+export function createMetrics(o: MetricsOptions) {
   const registry = new Registry()
   registry.setDefaultLabels({ role: o.role })
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
+  const { tasks, runSeconds, queueWaitSeconds } = taskMetrics(registers)
+  const { eventsFannedOut, eventDelivery, httpSeconds } = apiMetrics(registers)
+  scrapedGauges(o, registers)
 
-  const tasks = new Counter({
-    name: 'taskline_tasks_total',
-    help: 'Task changes produced by this process: created, completed, failed, retried, cancelled',
-    labelNames: ['event', 'type'] as const,
-    registers,
-  })
-  const runSeconds = new Histogram({
-    name: 'taskline_task_run_seconds',
-    help: 'How long one attempt of a handler ran',
-    labelNames: ['type', 'outcome'] as const,
-    buckets: secondsBuckets,
-    registers,
-  })
-  const queueWaitSeconds = new Histogram({
-    name: 'taskline_task_queue_wait_seconds',
-    help: 'From when a task was due to when a worker claimed it',
-    labelNames: ['type'] as const,
-    buckets: secondsBuckets,
-    registers,
-  })
-  const eventsFannedOut = new Counter({
-    name: 'taskline_events_fanned_out_total',
-    help: 'Events this API instance read and routed to its sockets (counted whether or not a socket here watches them)',
-    registers,
-  })
-  const eventDelivery = new Histogram({
-    name: 'taskline_event_delivery_seconds',
-    help: "From a change's commit, as its producer saw it, to this API instance publishing it to its sockets (across hosts, clock skew adds in)",
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers,
-  })
-  const httpSeconds = new Histogram({
-    name: 'taskline_http_request_duration_seconds',
-    help: 'HTTP requests by route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: secondsBuckets,
-    registers,
-  })
+  return {
+    registry,
+    /** A task change, under its transition's metric label (see domain/tasks/task-transitions.ts). */
+    countTransition: (label: string, type: string) => tasks.inc({ event: label, type }),
+    observeRun: (type: string, outcome: string, seconds: number) => runSeconds.observe({ type, outcome }, seconds),
+    observeQueueWait: (type: string, seconds: number) => queueWaitSeconds.observe({ type }, Math.max(0, seconds)),
+    eventPublished(lateMs: number | null) {
+      eventsFannedOut.inc()
+      // Events read back from Postgres (gaps, catch-up) have no commit time: counted, not timed.
+      if (lateMs !== null) eventDelivery.observe(Math.max(0, lateMs) / 1000)
+    },
+    observeHttp: (method: string, route: string, status: number, seconds: number) => httpSeconds.observe({ method, route, status: String(status) }, seconds),
+    async render(): Promise<Response> {
+      return new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } })
+    },
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+function taskMetrics(registers: Registers) {
+  return {
+    tasks: new Counter({
+      name: 'taskline_tasks_total',
+      help: 'Task changes produced by this process: created, completed, failed, retried, cancelled',
+      labelNames: ['event', 'type'] as const,
+      registers,
+    }),
+    runSeconds: new Histogram({
+      name: 'taskline_task_run_seconds',
+      help: 'How long one attempt of a handler ran',
+      labelNames: ['type', 'outcome'] as const,
+      buckets: secondsBuckets,
+      registers,
+    }),
+    queueWaitSeconds: new Histogram({
+      name: 'taskline_task_queue_wait_seconds',
+      help: 'From when a task was due to when a worker claimed it',
+      labelNames: ['type'] as const,
+      buckets: secondsBuckets,
+      registers,
+    }),
+  }
+}
+
+function apiMetrics(registers: Registers) {
+  return {
+    eventsFannedOut: new Counter({
+      name: 'taskline_events_fanned_out_total',
+      help: 'Events this API instance read and routed to its sockets (counted whether or not a socket here watches them)',
+      registers,
+    }),
+    eventDelivery: new Histogram({
+      name: 'taskline_event_delivery_seconds',
+      help: "From a change's commit, as its producer saw it, to this API instance publishing it to its sockets (across hosts, clock skew adds in)",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    httpSeconds: new Histogram({
+      name: 'taskline_http_request_duration_seconds',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: secondsBuckets,
+      registers,
+    }),
+  }
+}
+
+/** Gauges read when scraped: the jobs stream from Redis, the sockets from the API. */
+function scrapedGauges(o: MetricsOptions, registers: Registers): void {
   new Gauge({
     name: 'taskline_jobs_stream_length',
     help: 'Entries on the jobs stream (queued and not yet acknowledged)',
@@ -82,23 +120,4 @@ export function createMetrics(o: { role: 'api' | 'worker'; redis: Redis; keys: S
       },
     })
   }
-
-  return {
-    registry,
-    /** A task change, under its transition's metric label (see domain/tasks/task-transitions.ts). */
-    countTransition: (label: string, type: string) => tasks.inc({ event: label, type }),
-    observeRun: (type: string, outcome: string, seconds: number) => runSeconds.observe({ type, outcome }, seconds),
-    observeQueueWait: (type: string, seconds: number) => queueWaitSeconds.observe({ type }, Math.max(0, seconds)),
-    eventPublished(lateMs: number | null) {
-      eventsFannedOut.inc()
-      // Events read back from Postgres (gaps, catch-up) have no commit time: counted, not timed.
-      if (lateMs !== null) eventDelivery.observe(Math.max(0, lateMs) / 1000)
-    },
-    observeHttp: (method: string, route: string, status: number, seconds: number) => httpSeconds.observe({ method, route, status: String(status) }, seconds),
-    async render(): Promise<Response> {
-      return new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } })
-    },
-  }
 }
-
-export type Metrics = ReturnType<typeof createMetrics>

@@ -21,22 +21,67 @@ const BATCH = 1000
  * and XADD leaves a task marked as queued that is not; the stale check finds
  * it once the queue is empty.
  */
-export function createSweeper(o: StreamDeps & { db: Db; logger: Logger; staleAfterMs?: number }) {
-  /**
-   * Acknowledged jobs are deleted, so an empty stream means nothing waiting
-   * and nothing in flight: a PENDING task marked as queued long ago was lost.
-   */
-  async function queueIsEmpty(): Promise<boolean> {
-    return (await o.redis.xlen(o.keys.jobs)) === 0
+export interface SweeperOptions extends StreamDeps {
+  db: Db
+  logger: Logger
+  /** How long a task may be marked as queued while the queue is empty before it counts as lost. */
+  staleAfterMs?: number
+}
+
+export class Sweeper {
+  private timer: ReturnType<typeof setInterval> | null = null
+  private busy: Promise<unknown> | null = null
+  private failing = false
+
+  constructor(private readonly o: SweeperOptions) {}
+
+  /** One pass: recovers dead workers' tasks and enqueues due ones, unless another worker's sweeper is at it. */
+  async sweepOnce(): Promise<{ recovered: number; enqueued: number }> {
+    const { recovered, due } = await this.inTransaction()
+    if (recovered.length) {
+      // Their statements ran inside the transaction: committed only now.
+      const committedAt = wallMs()
+      for (const r of recovered) r.stored_at = committedAt
+      this.o.logger.warn('recovered tasks whose worker stopped', { tasks: recovered.map((r) => r.id) })
+      await publishChanges(this.o, [], recovered)
+    }
+    if (due.length && !(await pushToStreams(this.o, due, []))) {
+      await setEnqueuedAt(this.o.db, due, null)
+      throw new Error('redis unavailable')
+    }
+    return { recovered: recovered.length, enqueued: due.length }
   }
 
-  async function sweepOnce(): Promise<{ recovered: number; enqueued: number }> {
+  start(intervalMs: number): void {
+    this.timer ??= setInterval(() => {
+      if (this.busy) return
+      this.busy = this.sweepOnce()
+        .then(() => {
+          if (this.failing) this.o.logger.info('sweeper recovered')
+          this.failing = false
+        })
+        .catch((e) => {
+          if (!this.failing) this.o.logger.warn('sweep failed; will retry', { error: coerceError(e).message })
+          this.failing = true
+        })
+        .finally(() => (this.busy = null))
+    }, intervalMs)
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    await this.busy
+  }
+
+  /** Under the sweep lock: what to recover and what to enqueue, marked as queued when the transaction commits. */
+  private async inTransaction() {
     const recovered: Awaited<ReturnType<typeof runs.recoverExpiredLeases>> = []
     const due: number[] = []
+    const { o } = this
     await o.db.transaction().execute(async (trx) => {
       if (!(await runs.trySweepLock(trx))) return
       await reconcileRedisEpoch(trx, o.redis, o.keys, o.logger)
-      if (await queueIsEmpty()) {
+      if (await this.queueIsEmpty()) {
         const lost = await runs.forgetStaleEnqueued(trx, o.staleAfterMs ?? 10_000)
         if (lost > 0) o.logger.warn('pending tasks marked as queued were not on the jobs stream; enqueueing them again', { tasks: lost })
       }
@@ -44,43 +89,14 @@ export function createSweeper(o: StreamDeps & { db: Db; logger: Logger; staleAft
       due.push(...(await runs.lockDueUnqueued(trx, BATCH)))
       await runs.markEnqueued(trx, due)
     })
-    if (recovered.length) {
-      // Their statements ran inside the transaction: committed only now.
-      const committedAt = wallMs()
-      for (const r of recovered) r.stored_at = committedAt
-      o.logger.warn('recovered tasks whose worker stopped', { tasks: recovered.map((r) => r.id) })
-      await publishChanges(o, [], recovered)
-    }
-    if (due.length && !(await pushToStreams(o, due, []))) {
-      await setEnqueuedAt(o.db, due, null)
-      throw new Error('redis unavailable')
-    }
-    return { recovered: recovered.length, enqueued: due.length }
+    return { recovered, due }
   }
 
-  let timer: ReturnType<typeof setInterval> | null = null
-  let busy: Promise<unknown> | null = null
-  let failing = false
-  return {
-    sweepOnce,
-    start(intervalMs: number) {
-      timer = setInterval(() => {
-        if (busy) return
-        busy = sweepOnce()
-          .then(() => {
-            if (failing) o.logger.info('sweeper recovered')
-            failing = false
-          })
-          .catch((e) => {
-            if (!failing) o.logger.warn('sweep failed; will retry', { error: coerceError(e).message })
-            failing = true
-          })
-          .finally(() => (busy = null))
-      }, intervalMs)
-    },
-    async stop() {
-      if (timer) clearInterval(timer)
-      await busy
-    },
+  /**
+   * Acknowledged jobs are deleted, so an empty stream means nothing waiting
+   * and nothing in flight: a PENDING task marked as queued long ago was lost.
+   */
+  private async queueIsEmpty(): Promise<boolean> {
+    return (await this.o.redis.xlen(this.o.keys.jobs)) === 0
   }
 }

@@ -12,7 +12,7 @@ import { startCancelListener } from './cancel-listener'
 import { loadHandlerModules, type LoadedHandlers } from './handler-modules'
 import { JobConsumer } from './job-consumer'
 import { createJobPipeline } from './pipeline'
-import { createSweeper } from './sweeper'
+import { Sweeper } from './sweeper'
 import { registrationsOf, TypeRegistrar } from './type-registrar'
 
 export interface WorkerOptions {
@@ -109,7 +109,7 @@ function buildParts(config: Config, w: WorkerParts) {
     },
     consumer,
   )
-  const sweeper = createSweeper({ ...streams, db })
+  const sweeper = new Sweeper({ ...streams, db })
   const cancels = startCancelListener({ redis: createRedis(config.REDIS_URL, 'blocking', logger), keys, runner: pipeline.runner, logger })
   const registrar = new TypeRegistrar({ db, workerId, logger }, registrationsOf(w.loaded.handlers))
   let pumping: Promise<void> = Promise.resolve()
