@@ -19,6 +19,14 @@ describe('configuration', () => {
     expect(loadConfig({}).PUBLIC_URL).toBeUndefined()
     expect(loadConfig({ PUBLIC_URL: 'https://tasks.example.com/taskline/' }).PUBLIC_URL).toBe('https://tasks.example.com/taskline')
   })
+  test('origin lists and handler files are comma-separated; an origin with a path is refused at startup', () => {
+    const c = loadConfig({ HTTP_TASK_ALLOWED_ORIGINS: 'https://a.example, http://10.0.0.5:8080', HANDLERS: './tasks.ts, ./more.js' })
+    expect(c.HTTP_TASK_ALLOWED_ORIGINS).toEqual(['https://a.example', 'http://10.0.0.5:8080'])
+    expect(c.HANDLERS).toEqual(['./tasks.ts', './more.js'])
+    for (const name of ['HTTP_TASK_ALLOWED_ORIGINS', 'CORS_ORIGINS']) {
+      expect(() => loadConfig({ [name]: 'https://a.example/hooks' })).toThrow(`${name}: each entry must be an origin (scheme://host[:port]) with no path`)
+    }
+  })
   test('numbers are read from strings; empty values fall back to defaults', () => {
     expect(loadConfig({ PORT: '9000', WORKER_CONCURRENCY: '4', HOST: '' })).toMatchObject({ PORT: 9000, WORKER_CONCURRENCY: 4, HOST: '0.0.0.0' })
   })

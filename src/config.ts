@@ -11,7 +11,14 @@ const commaList = z
       .map((o) => o.trim())
       .filter(Boolean),
   )
-const origins = commaList.pipe(z.array(z.url('each entry must be an origin like https://app.example.com')))
+const origins = commaList.pipe(
+  z.array(
+    z
+      .url('each entry must be an origin like https://app.example.com')
+      // Compared with a request's origin as they are: a path or query here would never match, silently.
+      .refine((u) => URL.canParse(u) && new URL(u).origin === u.replace(/\/$/, ''), 'each entry must be an origin (scheme://host[:port]) with no path'),
+  ),
+)
 
 /** Every setting the two roles read from the environment, with its default. */
 export const configSchema = z.object({
