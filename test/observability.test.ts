@@ -62,6 +62,16 @@ describe('Prometheus metrics', () => {
     expect(value(worker, 'taskline_jobs_pending{role="worker"}')).toBe(0)
     expect(worker).toContain('process_resident_memory_bytes')
   })
+
+  test('a cancel and a retry by request are counted where they are made, in the API, under their labels', async () => {
+    const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'cancel me', payload: { duration_ms: 10_000, steps: 100 } })
+    expect((await postJson(`${sys.http}/api/tasks/${body.id}/cancel`, {})).status).toBe(200)
+    expect((await postJson(`${sys.http}/api/tasks/${body.id}/retry`, {})).status).toBe(200)
+    const api = await scrape(`${sys.http}/metrics`)
+    expect(value(api, 'taskline_tasks_total{event="cancelled",type="demo",role="api"}')).toBe(1)
+    expect(value(api, 'taskline_tasks_total{event="retried",type="demo",role="api"}')).toBe(1)
+    await postJson(`${sys.http}/api/tasks/${body.id}/cancel`, {})
+  })
 })
 
 describe('JSON logs', () => {
