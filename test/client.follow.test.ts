@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
-import type { Server } from 'bun'
 import { TasklineClient, type FeedFollower, type SocketState, type TaskEvent, type TaskFollower, type TaskMessage } from '../src/client'
 import { taskEventSchema } from '../src/domain/task-events/task-event'
 import { createToken } from '../src/domain/tokens/token.service'
+import { startWsRelay } from './helpers/ws-relay'
 import { eventually, startSystem, type TestSystem } from './helpers/system'
 
 /**
@@ -28,53 +28,11 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c()
 })
 
-type RelayData = { url: string; protocols: string[]; up?: WebSocket }
-
-/** Between client and API: records each URL asked for; cut() drops every socket, and while down it refuses upgrades. */
+/** A relay to this file's API, stopped after the file. */
 function startRelay() {
-  const asked: string[] = []
-  const upstreams = new Set<WebSocket>()
-  const state = { down: false }
-  const server: Server<RelayData> = Bun.serve({
-    port: 0,
-    hostname: '127.0.0.1',
-    fetch(req, srv) {
-      const url = new URL(req.url)
-      asked.push(url.pathname + url.search)
-      if (state.down) return new Response('down', { status: 503 })
-      const protocols =
-        req.headers
-          .get('sec-websocket-protocol')
-          ?.split(',')
-          .map((p) => p.trim()) ?? []
-      const headers = protocols[0] ? { 'Sec-WebSocket-Protocol': protocols[0] } : undefined
-      const data: RelayData = { url: `${sys.ws}${url.pathname}${url.search}`, protocols }
-      return srv.upgrade(req, { data, headers }) ? undefined : new Response(null, { status: 400 })
-    },
-    websocket: {
-      open(ws) {
-        const up = new WebSocket(ws.data.url, ws.data.protocols)
-        ws.data.up = up
-        upstreams.add(up)
-        up.onmessage = (e) => ws.send(String(e.data))
-        up.onclose = () => ws.close(1001, 'relay lost upstream')
-      },
-      message() {},
-      close(ws) {
-        ws.data.up?.close()
-      },
-    },
-  })
-  cleanups.push(() => server.stop(true))
-  return {
-    base: `http://127.0.0.1:${server.port}`,
-    asked,
-    state,
-    cut() {
-      for (const up of upstreams) up.close()
-      upstreams.clear()
-    },
-  }
+  const relay = startWsRelay(sys.ws)
+  cleanups.push(relay.stop)
+  return relay
 }
 
 /** Each task's seqs as delivered, checked to run 1, 2, 3, ... with no gap and no repeat. */

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Validator } from '@seriousme/openapi-schema-validator'
-import type { Server } from 'bun'
 import { z } from 'zod'
 import { createApp } from '../src/api/app'
 import { ApiError, createClient, followTask, type TaskMessage, type TaskStatus } from '../src/client'
@@ -8,6 +7,7 @@ import { createTaskSchema, taskSchema } from '../src/domain/tasks/task'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
 import { eventually, startSystem, type TestSystem } from './helpers/system'
+import { startWsRelay } from './helpers/ws-relay'
 
 /**
  * /openapi.json, /docs and the typed client, against the real system (AUTH
@@ -213,40 +213,14 @@ describe('typed client', () => {
 
   test('followTask reconnects after a dropped socket and resumes with after_seq, without gap or repeat', async () => {
     // A relay between client and API that the test can cut: it records each URL the client asks for.
-    const asked: string[] = []
-    const upstreams = new Set<WebSocket>()
-    const relay: Server<{ url: string; up?: WebSocket; queue: string[] }> = Bun.serve({
-      port: 0,
-      hostname: '127.0.0.1',
-      fetch(req, server) {
-        const url = new URL(req.url)
-        asked.push(url.pathname + url.search)
-        return server.upgrade(req, { data: { url: `${sys.ws}${url.pathname}${url.search}`, queue: [] } }) ? undefined : new Response(null, { status: 400 })
-      },
-      websocket: {
-        open(ws) {
-          const up = new WebSocket(ws.data.url)
-          ws.data.up = up
-          upstreams.add(up)
-          up.onmessage = (e) => ws.send(String(e.data))
-          up.onclose = () => ws.close(1001, 'relay lost upstream')
-        },
-        message() {},
-        close(ws) {
-          ws.data.up?.close()
-        },
-      },
-    })
-    const cut = () => {
-      for (const up of upstreams) up.close()
-      upstreams.clear()
-    }
+    const relay = startWsRelay(sys.ws)
+    const { asked, cut } = relay
     try {
       const api = createClient(sys.http)
       const task = await api.createTask({ title: 'resumed', payload: { duration_ms: 1500, steps: 10 } })
       const seen: TaskMessage[] = []
       const closes: { code: number; reconnecting: boolean }[] = []
-      const follow = followTask(`http://127.0.0.1:${relay.port}`, task.id, {
+      const follow = followTask(relay.base, task.id, {
         minDelayMs: 20,
         onChange: (m) => seen.push(m),
         onClose: (c) => closes.push(c),
@@ -272,7 +246,7 @@ describe('typed client', () => {
       for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1)
       expect(seen.at(-1)!.status).toBe('COMPLETED')
     } finally {
-      relay.stop(true)
+      relay.stop()
     }
   })
 })

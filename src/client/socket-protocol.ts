@@ -1,8 +1,8 @@
 /**
  * The WebSocket subprotocol a client offers beside its token: browsers cannot
- * set headers on a WebSocket, so the token rides in Sec-WebSocket-Protocol and
- * the server selects this name. The server's copy is
- * domain/tokens/socket-protocol.ts; types.test.ts holds the two equal.
+ * set headers on a WebSocket, so the token rides in Sec-WebSocket-Protocol.
+ * The server (api/auth.ts, ws/socket.routes.ts) always selects this name, so
+ * a 101 never echoes the token back; both sides read it from here.
  */
 export const socketProtocol = 'taskline'
 

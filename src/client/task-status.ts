@@ -1,8 +1,7 @@
 /**
  * A task's statuses and the rules clients act on: which end a task, which can
- * be cancelled or retried. The server's own copy is domain/tasks/task-status.ts;
- * this one stands alone so the client needs no server module, and
- * types.test.ts fails if the two disagree.
+ * be cancelled or retried. Written here, import-free, so the client needs no
+ * server module; the server re-exports them (domain/tasks/task-status.ts).
  */
 import type { TaskStatus } from './types'
 

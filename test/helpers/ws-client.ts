@@ -1,4 +1,4 @@
-import { socketProtocols } from '../../src/domain/tokens/socket-protocol'
+import { socketProtocols } from '../../src/client/socket-protocol'
 
 /** A WebSocket test client that records every message and can wait for one. */
 export interface RecordingSocket {

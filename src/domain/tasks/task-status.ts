@@ -1,23 +1,14 @@
 /**
  * A task's statuses and the rules the clients need too: which end a task,
- * which can be cancelled or retried. Only type imports, so the dashboard's
- * bundle and the typed client read these rules from here, not from a copy.
+ * which can be cancelled or retried. They are written once, in the client's
+ * import-free module (src/client/task-status.ts), which the server reads as
+ * well; src/client/types.test.ts holds the client's TaskStatus equal to the
+ * database's.
  */
 import type { TaskStatus } from '../../infra/database'
 
 export type { TaskStatus }
+export { canCancel, canRetry, cancellableStatuses, isTerminal, retryableStatuses, taskStatuses, terminalStatuses } from '../../client/task-status'
 
 /** The largest seq (and after_seq) there can be: a Postgres int. */
 export const maxSeq = 2_147_483_647
-
-export const taskStatuses = ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const satisfies readonly TaskStatus[]
-
-export const terminalStatuses: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED']
-export const cancellableStatuses: readonly TaskStatus[] = ['PENDING', 'PROCESSING']
-export const retryableStatuses: readonly TaskStatus[] = ['FAILED', 'CANCELLED']
-
-// Strings, not TaskStatus: a client reads statuses from JSON and must not need a cast to ask.
-const among = (list: readonly TaskStatus[]) => (s: string) => (list as readonly string[]).includes(s)
-export const isTerminal: (s: string) => boolean = among(terminalStatuses)
-export const canCancel: (s: string) => boolean = among(cancellableStatuses)
-export const canRetry: (s: string) => boolean = among(retryableStatuses)
