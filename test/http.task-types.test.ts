@@ -81,7 +81,7 @@ describe('registered task types', () => {
     expect((await post('odd-schema', { x: 1 })).status).toBe(201)
   })
 
-  test("a type name that is an Object.prototype key is unknown, not a 500", async () => {
+  test('a type name that is an Object.prototype key is unknown, not a 500', async () => {
     for (const name of ['constructor', '__proto__', 'toString']) expect((await post(name, {})).status).toBe(400)
   })
 })
