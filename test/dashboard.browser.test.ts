@@ -3,6 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { z } from 'zod'
+import { payloadJsonSchema } from '../src/domain/task-types/task-type'
+import { forgetWorkerTypes, registerWorkerTypes } from '../src/domain/task-types/task-type.repository'
 import { postJson, startSystem, type TestSystem } from './helpers/system'
 
 // Callbacks passed to page.evaluate/waitForFunction run inside the page, where
@@ -76,8 +79,9 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
   /** Every (status, bar value) a row showed, in order, recorded in the page as the DOM changes. */
   const seen = (id: number) => page.evaluate((id) => (globalThis as any).__rows[id] ?? [], String(id)) as Promise<Array<[string, number | null]>>
 
-  async function createThroughForm(f: { title: string; payload?: string; maxAttempts?: string }): Promise<number> {
+  async function createThroughForm(f: { title: string; type?: string; payload?: string; maxAttempts?: string }): Promise<number> {
     await page.fill('#f-title', f.title)
+    await page.selectOption('#f-type', f.type ?? 'demo')
     await page.fill('#f-payload', f.payload ?? '{}')
     await page.fill('#f-max-attempts', f.maxAttempts ?? '3')
     const response = page.waitForResponse((r) => r.url().endsWith('/api/tasks/') && r.request().method() === 'POST')
@@ -86,6 +90,26 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     expect(res.status()).toBe(201)
     return ((await res.json()) as { id: number }).id
   }
+
+  const typeOptions = () => page.locator('#f-type option').allTextContents()
+  /**
+   * The page reads the type list again when the form gains focus (at most
+   * every 2 s), so a test that changed the types moves focus within the form
+   * until the list shows what it expects.
+   */
+  async function focusUntilTypes(expected: (labels: string[]) => boolean) {
+    const until = Date.now() + 10_000
+    let labels: string[] = []
+    while (Date.now() < until) {
+      await page.focus('#f-title')
+      await page.focus('#f-type')
+      labels = await typeOptions()
+      if (expected(labels)) return labels
+      await Bun.sleep(250)
+    }
+    throw new Error(`the type list never showed what was expected; it shows ${JSON.stringify(labels)}`)
+  }
+  const payloadValue = () => page.inputValue('#f-payload')
 
   beforeAll(async () => {
     if (!browser) return
@@ -126,6 +150,19 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await browser.context.close().catch(() => undefined)
     rmSync(browser.profile, { recursive: true, force: true })
     await sys?.stop()
+  })
+
+  test('the type field lists the built-in types and, with no worker running, marks demo as handled by nobody', async () => {
+    await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#f-type option').length > 1)
+    const labels = await typeOptions()
+    expect(labels).toContain('demo (no worker)')
+    expect(labels.some((l) => l.startsWith('http'))).toBe(true)
+    await expect(page.inputValue('#f-type')).resolves.toBe('demo')
+    await expect(page.locator('#type-note').isVisible()).resolves.toBe(true)
+    await expect(page.locator('#type-note').textContent()).resolves.toContain('wait as PENDING until a worker that handles it starts')
+    // demo's fields are all optional, none with a default: an empty template, and the fields named beside it.
+    await expect(payloadValue()).resolves.toBe('{}')
+    await expect(page.locator('#payload-hint').textContent()).resolves.toBe('Optional: duration_ms (integer), steps (integer), fail (boolean)')
   })
 
   test('a task created through the form goes PENDING -> PROCESSING (bar moving) -> COMPLETED without a reload', async () => {
@@ -223,6 +260,67 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-history-360.png') })
     await page.click('#history-close')
     await dialog.waitFor({ state: 'hidden' })
+  })
+
+  test('registered types join the list; the one no live worker handles is marked, and demo no longer is', async () => {
+    const mailSchema = z.object({ to: z.email(), subject: z.string(), priority: z.enum(['low', 'high']).default('low'), cc: z.email().optional() })
+    await registerWorkerTypes(sys.db, 'browser-test-mailer', [{ name: 'send-email', payloadSchema: payloadJsonSchema(mailSchema), timeoutMs: null }])
+    const resize = {
+      type: 'object',
+      properties: { url: { type: 'string', format: 'uri' }, width: { type: 'integer', minimum: 1, maximum: 4096 } },
+      required: ['url', 'width'],
+      additionalProperties: false,
+    }
+    // Registered by a worker that has since stopped: the type stays known, and nobody handles it.
+    await registerWorkerTypes(sys.db, 'browser-test-gone', [{ name: 'resize-image', payloadSchema: resize, timeoutMs: null }])
+    await forgetWorkerTypes(sys.db, 'browser-test-gone')
+
+    const labels = await focusUntilTypes((l) => l.includes('send-email') && l.includes('resize-image (no worker)') && l.includes('demo'))
+    expect(labels).not.toContain('demo (no worker)') // the worker added earlier registered it
+    const handled = await page
+      .locator('#f-type option')
+      .evaluateAll((os) => Object.fromEntries(os.map((o) => [o.getAttribute('value'), o.getAttribute('data-handled')])))
+    expect(handled).toMatchObject({ demo: 'true', 'send-email': 'true', 'resize-image': 'false' })
+  })
+
+  test("choosing a type fills the payload with its schema's template, but never over what the user typed", async () => {
+    await page.fill('#f-payload', '')
+    await page.selectOption('#f-type', 'send-email')
+    // Required fields with examples, then the optional one that has a default; cc (optional, no default) is named in the hint.
+    expect(JSON.parse(await payloadValue())).toEqual({ to: 'user@example.com', subject: '', priority: 'low' })
+    await expect(payloadValue()).resolves.toBe('{\n  "to": "user@example.com",\n  "subject": "",\n  "priority": "low"\n}')
+    await expect(page.locator('#payload-hint').textContent()).resolves.toBe('Optional: cc (string, email)')
+    await expect(page.locator('#type-note').isHidden()).resolves.toBe(true)
+
+    // The template is untouched: the next type's replaces it.
+    await page.selectOption('#f-type', 'resize-image')
+    expect(JSON.parse(await payloadValue())).toEqual({ url: 'https://example.com', width: 1 })
+    await expect(page.locator('#payload-hint').isHidden()).resolves.toBe(true)
+
+    // Edited by the user: it stays, whatever type is chosen.
+    const typed = '{"url": "https://example.com/cat.png", "width": 64}'
+    await page.fill('#f-payload', typed)
+    await page.selectOption('#f-type', 'send-email')
+    await expect(payloadValue()).resolves.toBe(typed)
+    await page.selectOption('#f-type', 'demo')
+    await expect(payloadValue()).resolves.toBe(typed)
+  })
+
+  test('a task of a type nobody handles is accepted from the form, with a note that it will wait, and stays PENDING', async () => {
+    await page.fill('#f-payload', '')
+    await page.selectOption('#f-type', 'resize-image')
+    await expect(page.locator('#type-note').isVisible()).resolves.toBe(true)
+    await expect(page.locator('#type-note').textContent()).resolves.toBe(
+      'No live worker handles resize-image: its tasks wait as PENDING until a worker that handles it starts.',
+    )
+    const id = await createThroughForm({ title: 'waits for a resizer', type: 'resize-image', payload: '{"url": "https://example.com/cat.png", "width": 64}' })
+    await waitForStatus(id, 'PENDING')
+    await expect(row(id).textContent()).resolves.toContain('resize-image')
+    // The form keeps the type for the next task, with its template again.
+    await expect(page.inputValue('#f-type')).resolves.toBe('resize-image')
+    expect(JSON.parse(await payloadValue())).toEqual({ url: 'https://example.com', width: 1 })
+    await Bun.sleep(1000)
+    await expect(row(id).getAttribute('data-status')).resolves.toBe('PENDING')
   })
 
   test('screenshots at desktop width and at 360 px, and no console errors', async () => {

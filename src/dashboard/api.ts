@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import { ApiError } from '../client/api-error'
 import { paramOfNext } from '../client/next-link'
-import type { EventList, Task, TaskPage, TaskStatus } from './types'
+import type { EventList, Task, TaskPage, TaskStatus, TaskTypeList } from './types'
 
 export { ApiError }
 export type { ErrorDetail } from '../client/api-error'
@@ -68,6 +68,8 @@ export const api = {
   /** One page of a task's history: up to `limit` changes with seq > afterSeq. */
   taskEvents: (id: number, afterSeq: number, limit: number): Promise<EventList> =>
     request('GET', `/api/tasks/${id}/events/?after_seq=${afterSeq}&limit=${limit}`),
+  /** Every type a task may have, with its payload schema and whether a live worker handles it. */
+  listTaskTypes: (): Promise<TaskTypeList> => request('GET', '/api/task-types/'),
   /** Whether the API refuses this tab's token: the cheapest request that needs one. */
   async isUnauthorized(): Promise<boolean> {
     try {

@@ -228,6 +228,11 @@ filterSelect.addEventListener('change', () => {
 })
 loadMoreButton.addEventListener('click', () => void loadMore())
 
+const createForm = new CreateForm((task) => {
+  acceptTask(task)
+  say(`Task #${task.id} created.`)
+})
+
 const tokenInput = byId<HTMLInputElement>('token-input')
 tokenInput.value = token.get()
 byId<HTMLFormElement>('token-form').addEventListener('submit', (e) => {
@@ -238,11 +243,8 @@ byId<HTMLFormElement>('token-form').addEventListener('submit', (e) => {
   // Both channels start over with the new credentials; the feed keeps its cursor.
   feed.restart()
   void loadFirstPage()
-})
-
-new CreateForm((task) => {
-  acceptTask(task)
-  say(`Task #${task.id} created.`)
+  void createForm.types.load()
 })
 
 feed.start()
+void createForm.types.load()

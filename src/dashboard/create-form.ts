@@ -1,13 +1,14 @@
 /// <reference lib="dom" />
 import { ApiError, api, type CreateTaskBody, type ErrorDetail } from './api'
 import { byId, h } from './dom'
+import { TypeField } from './type-field'
 import type { Task } from './types'
 
 /** Form fields by the API's detail path; a nested path (payload.steps) belongs to its top-level field. */
 const fields = ['title', 'type', 'payload', 'max_attempts'] as const
 type Field = (typeof fields)[number]
 
-type Input = HTMLInputElement | HTMLTextAreaElement
+type Input = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement
 
 /** The request body from the fields, and why the payload could not be read, if it could not. */
 function readBody(input: (f: Field) => Input): { body: CreateTaskBody; payloadError: string | null } {
@@ -46,6 +47,8 @@ export class CreateForm {
   private readonly form = byId<HTMLFormElement>('create-form')
   private readonly submit = this.form.querySelector<HTMLButtonElement>('button[type=submit]')!
   private readonly formError = byId('create-error')
+  /** The type select and the payload template; app.ts reads the list at start and when the token changes. */
+  readonly types = new TypeField(this.form)
 
   constructor(private readonly onCreated: (t: Task) => void) {
     this.form.addEventListener('submit', (e) => {
@@ -66,6 +69,8 @@ export class CreateForm {
     try {
       const task = await api.createTask(body)
       this.form.reset()
+      // The next task is likely of the same type: keep it, with its template in place of the sent payload.
+      this.types.keep(body.type ?? '')
       this.onCreated(task)
     } catch (err) {
       const e = err instanceof ApiError ? err : new ApiError(0, 'error', String(err))
