@@ -50,7 +50,7 @@ describe('a run, claimed then finished, as the worker writes it', () => {
     const [claimed] = await claimTasks(database.db, [task!.id], 'w1', 30_000, ['demo'])
     expect(claimed).toMatchObject({ id: task!.id, status: 'PROCESSING', seq: 2, attempts: 1, payload, detail: { attempt: 1 } })
 
-    const [finished] = await finishTasks(database.db, [{ key: { id: task!.id, workerId: 'w1', attempt: 1 }, result: { ok: true } }])
+    const [finished] = await finishTasks(database.db, [{ key: { id: task!.id, workerId: 'w1', attempt: 1 }, resultJson: JSON.stringify({ ok: true }) }])
     expect(Object.keys(finished!).sort()).toEqual([
       'detail',
       'event_id',

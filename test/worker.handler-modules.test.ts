@@ -23,7 +23,7 @@ describe('loading handler modules', () => {
   test('each module adds its types beside the built-in ones, remembering where each came from', async () => {
     const a = file('a.js', `export default { 'resize-image': ${handler} }`)
     const { handlers, sources } = await loadHandlerModules([a, fixture], builtins)
-    expect(Object.keys(handlers).sort()).toEqual([...Object.keys(builtins), 'flaky', 'narrate', 'picky', 'resize-image', 'spin'].sort())
+    expect(Object.keys(handlers).sort()).toEqual([...Object.keys(builtins), 'flaky', 'narrate', 'picky', 'resize-image', 'spin', 'unstorable'].sort())
     expect(sources.get('resize-image')).toBe(a)
     expect(sources.get('demo')).toBe('built-in')
   })
@@ -121,6 +121,19 @@ describe("a worker running the user's handlers beside one that has none of them"
     expect(plainRetry.detail.retry_in_ms).toBeLessThan(100)
     const h = await history(later.body.id)
     expect(Date.parse(h[3].at) - Date.parse(h[2].at)).toBeGreaterThanOrEqual(600)
+  })
+
+  test('what a handler produces is stored even when Postgres could not take it as it is; what cannot be JSON fails the task', async () => {
+    const [result, bigint, error, progress] = await Promise.all(
+      (['nul-result', 'bigint-result', 'nul-error', 'odd-progress'] as const).map((make) => post('unstorable', { make }, { max_attempts: 2 })),
+    )
+    expect(await settled(result.body.id)).toMatchObject({ status: 'COMPLETED', result: { s: 'a\uFFFDb', 'k\uFFFD': ['\uFFFD'] } })
+    expect(await settled(bigint.body.id)).toMatchObject({ status: 'FAILED', attempts: 1 })
+    expect((await getTask(bigint.body.id)).error).toStartWith("the handler's result is not JSON: ")
+    expect(await settled(error.body.id)).toMatchObject({ status: 'FAILED', attempts: 2, error: 'bad\uFFFDx\uFFFD' })
+    expect(await settled(progress.body.id)).toMatchObject({ status: 'COMPLETED' })
+    const messages = (await history(progress.body.id)).map((e) => e.detail?.message).filter(Boolean)
+    expect(messages).toEqual([`${'a'.repeat(499)}\uFFFD`, 'nul\uFFFDhere'])
   })
 
   test("a payload the JSON Schema lets through but the handler's own parse refuses fails without retries", async () => {

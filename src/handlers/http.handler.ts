@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { storableText } from '../infra/jsonb'
 import { type HandlerContext, PermanentError, RetryableError } from './handler'
 import { type HttpTaskPayload, refusedOrigin } from './http.task'
 
@@ -74,7 +75,7 @@ async function settle(res: Response): Promise<HttpTaskResult> {
   if (status >= 300 && status < 400) {
     await res.body?.cancel().catch(() => {})
     const location = res.headers.get('location')
-    throw new PermanentError(`HTTP ${status}: redirects are not followed${location ? ` (to ${storable(location).slice(0, ERROR_BODY_CHARS)})` : ''}`)
+    throw new PermanentError(`HTTP ${status}: redirects are not followed${location ? ` (to ${storableText(location).slice(0, ERROR_BODY_CHARS)})` : ''}`)
   }
   const start = (await readCapped(res, ERROR_BODY_BYTES)).text.slice(0, ERROR_BODY_CHARS)
   const message = `HTTP ${status}: ${start}`
@@ -104,7 +105,7 @@ async function readCapped(res: Response, maxBytes: number): Promise<{ text: stri
   }
   // stream: true drops a character the cut split in two, rather than ending on U+FFFD.
   const text = new TextDecoder().decode(Buffer.concat(chunks), { stream: truncated })
-  return { text: storable(text), truncated }
+  return { text: storableText(text), truncated }
 }
 
 const isJson = (contentType: string | null) => contentType !== null && /^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(contentType)
@@ -135,9 +136,6 @@ function jsonbSafe(value: unknown): boolean {
   }
   return true
 }
-
-/** Text a result or an error can hold: Postgres stores no NUL. */
-const storable = (s: string) => s.replaceAll('\0', '\uFFFD').toWellFormed()
 
 /**
  * Retry-After as a delay: delta-seconds or an HTTP-date (RFC 9110 §10.2.3);

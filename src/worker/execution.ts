@@ -1,11 +1,12 @@
 import type { Db } from '../infra/db'
+import { storablePrefix, toStorableJson } from '../infra/jsonb'
 import { coerceError, type Logger } from '../infra/logger'
 import type { Metrics } from '../infra/metrics'
 import { failureKindOf, type HandlerModule, type HandlerSettings } from '../handlers/handler'
 import { nextStatusAfterFailure, retryDelayMs } from '../domain/tasks/task'
 import type { StreamedChange, TaskChange } from '../domain/task-events/task-event'
 import * as runs from '../domain/tasks/task-runs.repository'
-import type { Outbox } from './outbox'
+import { isDataError, type Outbox } from './outbox'
 import type { LeaseKeeper } from './lease-keeper'
 import { createProgressCoalescer, type ProgressCoalescer } from './progress-coalescer'
 import { AbortReason, type Outcome, type Run, type RunKey } from './run'
@@ -52,7 +53,12 @@ export class Execution {
     const ranFor = (performance.now() - started) / 1000
     let change: StreamedChange | undefined
     try {
-      change = await this.o.outbox.store(run, outcome)
+      change = await this.o.outbox.store(run, outcome).catch((e) => {
+        if (!isDataError(e)) throw e
+        // Postgres refused what the handler produced: the task fails for good rather than retrying the write forever.
+        log.error('could not store the outcome; failing the task', { error: coerceError(e).message })
+        return this.o.outbox.store(run, failForGood(`could not store the outcome: ${storablePrefix(coerceError(e).message, 500)}`))
+      })
     } catch (e) {
       return log.error('gave up recording outcome; the task will be recovered', { error: coerceError(e).message })
     }
@@ -85,16 +91,19 @@ export class Execution {
         signal,
         logger: log,
         settings: this.o.settings,
-        progress: (fraction, message) => run.progress.report(Math.min(1, Math.max(0, fraction)), progressMessage(message)),
+        progress: (fraction, message) =>
+          Number.isFinite(fraction) ? run.progress.report(Math.min(1, Math.max(0, fraction)), progressMessage(message)) : Promise.resolve(),
         heartbeat: () => this.heartbeat(run),
       })
       const result = await Promise.race([work, whenAborted(signal)])
       if (signal.aborted) return this.afterAbort(task, run)
+      const stored = toStorableJson(result)
+      if (!stored.ok) return failForGood(`the handler's result is not JSON: ${stored.error}`)
       log.info('task completed')
-      return { kind: 'completed', result }
+      return { kind: 'completed', resultJson: stored.json }
     } catch (e) {
       if (signal.aborted) return this.afterAbort(task, run)
-      return this.failure(task, run, coerceError(e).message, log, failureKindOf(e))
+      return this.failure(task, run, storablePrefix(coerceError(e).message, 2000), log, failureKindOf(e))
     } finally {
       clearTimeout(timer)
     }
@@ -134,7 +143,7 @@ export class Execution {
 }
 
 /** Progress messages are stored in the history: a long one is cut, not refused. */
-const progressMessage = (m: unknown) => (typeof m === 'string' ? m.slice(0, 500) : undefined)
+const progressMessage = (m: unknown) => (typeof m === 'string' ? storablePrefix(m, 500) : undefined)
 
 /** A task that can never run (no handler, a payload its handler refuses): FAILED at once, without retries. */
 const failForGood = (error: string): Outcome => ({ kind: 'failed', error, next: 'FAILED', retryInMs: 0 })

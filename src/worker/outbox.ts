@@ -9,7 +9,7 @@ import type { Outcome, Run, RunKey } from './run'
 /** A successful run, stored in one UPDATE with the others of its batch. */
 interface Completion {
   key: RunKey
-  result: unknown
+  resultJson: string
   streamIds: string[]
 }
 /** Something already stored: the change to stream, if any, and the jobs it settles. */
@@ -19,6 +19,8 @@ export interface Stored {
 }
 type Outgoing = Completion | Stored
 const isCompletion = (i: Outgoing): i is Completion => 'key' in i
+/** SQLSTATE classes 22 (data exception) and 23 (integrity constraint): the same write fails the same way. */
+export const isDataError = (e: unknown) => /^2[23]/.test(String((e as { code?: unknown } | null)?.code ?? ''))
 const present = (changes: (StreamedChange | undefined)[]) => changes.filter((c): c is StreamedChange => c !== undefined)
 
 export interface OutboxOptions extends StreamDeps {
@@ -82,6 +84,8 @@ export class Outbox {
       try {
         return await write()
       } catch (e) {
+        // Postgres refused the data itself: writing it again would fail again.
+        if (isDataError(e)) throw e
         if (this.stopping && delay >= 5000) throw e
         this.o.logger.warn(`could not record ${what}, retrying`, { error: coerceError(e).message })
         await Bun.sleep(delay)
@@ -96,7 +100,7 @@ export class Outbox {
    */
   async store(run: Run, outcome: Outcome): Promise<StreamedChange | undefined> {
     if (outcome.kind === 'completed') {
-      return this.persist('outcome', () => this.batcher.add({ key: run.key, result: outcome.result, streamIds: run.streamIds }))
+      return this.persist('outcome', () => this.batcher.add({ key: run.key, resultJson: outcome.resultJson, streamIds: run.streamIds }))
     }
     const change = await this.persist('outcome', () => this.write(run.key, outcome))
     // A retry may be due before this push ends (the sweeper queues it): its job must start a new run.

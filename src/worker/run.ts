@@ -32,7 +32,8 @@ export interface Run {
  * Cancelled stores nothing: the API already stored CANCELLED.
  */
 export type Outcome =
-  | { kind: 'completed'; result: unknown }
+  /** The result as storable JSON text (infra/jsonb.ts). */
+  | { kind: 'completed'; resultJson: string }
   | { kind: 'failed'; error: string; next: 'PENDING' | 'FAILED'; retryInMs: number }
   | { kind: 'handed-back' }
   | { kind: 'cancelled' }

@@ -106,13 +106,13 @@ const finishStatement = compileOnce<'ids' | 'workerIds' | 'attempts' | 'results'
  * changes in no particular order; a run that lost its lease (cancelled
  * meanwhile) is simply absent.
  */
-export async function finishTasks(db: Db, items: { key: RunKey; result: unknown }[]): Promise<StreamedChange[]> {
+export async function finishTasks(db: Db, items: { key: RunKey; resultJson: string }[]): Promise<StreamedChange[]> {
   if (items.length === 0) return []
   const result = await finishStatement(db, {
     ids: items.map((i) => i.key.id),
     workerIds: items.map((i) => i.key.workerId),
     attempts: items.map((i) => i.key.attempt),
-    results: items.map((i) => JSON.stringify(i.result === undefined ? null : i.result)),
+    results: items.map((i) => i.resultJson),
   })
   return stamped(result, complete.metric).rows
 }
