@@ -124,9 +124,10 @@ describe("a worker running the user's handlers beside one that has none of them"
   })
 
   test('what a handler produces is stored even when Postgres could not take it as it is; what cannot be JSON fails the task', async () => {
-    const [result, bigint, error, progress] = await Promise.all(
+    const made = await Promise.all(
       (['nul-result', 'bigint-result', 'nul-error', 'odd-progress'] as const).map((make) => post('unstorable', { make }, { max_attempts: 2 })),
     )
+    const [result, bigint, error, progress] = made as [(typeof made)[0], (typeof made)[0], (typeof made)[0], (typeof made)[0]]
     expect(await settled(result.body.id)).toMatchObject({ status: 'COMPLETED', result: { s: 'a\uFFFDb', 'k\uFFFD': ['\uFFFD'] } })
     expect(await settled(bigint.body.id)).toMatchObject({ status: 'FAILED', attempts: 1 })
     expect((await getTask(bigint.body.id)).error).toStartWith("the handler's result is not JSON: ")
@@ -152,5 +153,7 @@ describe("a worker running the user's handlers beside one that has none of them"
     expect(unknown.status).toBe(400)
     expect(unknown.body.error.details[0]).toMatchObject({ path: 'type' })
     expect(unknown.body.error.message).toContain('narrate')
+    // demo is built in and registered by both workers: named once.
+    expect(unknown.body.error.message.match(/\bdemo\b/g)).toHaveLength(1)
   })
 })

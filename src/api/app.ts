@@ -44,7 +44,7 @@ const defaultHttp = { maxBodyBytes: 1024 * 1024, rateLimitPerSec: 0, corsOrigins
 
 /** Every HTTP route; trailing slashes are optional everywhere (strict: false). */
 export function createApp(appDeps: AppDeps) {
-  const deps = { ...appDeps, taskTypes: appDeps.taskTypes ?? new TaskTypeCatalogue(appDeps.db, builtinTypes({ allowedOrigins: [] })) }
+  const deps = { ...appDeps, taskTypes: appDeps.taskTypes ?? new TaskTypeCatalogue(appDeps.db, builtinTypes({ allowedOrigins: [] }), appDeps.logger) }
   const http = deps.http ?? defaultHttp
   const auth = authenticate(deps.auth ?? { mode: 'off', verify: async () => null })
   const limit = rateLimit({ redis: deps.redis, prefix: deps.keys.prefix, perSecond: http.rateLimitPerSec, logger: deps.logger })

@@ -83,7 +83,7 @@ async function noteRedisEpoch({ db, redis, keys }: Connections, logger: Logger):
 }
 
 async function buildApp(config: Config, conns: Connections, logger: Logger, metrics: Metrics, sockets: Sockets) {
-  const taskTypes = new TaskTypeCatalogue(conns.db, builtinTypes({ allowedOrigins: config.HTTP_TASK_ALLOWED_ORIGINS }))
+  const taskTypes = new TaskTypeCatalogue(conns.db, builtinTypes({ allowedOrigins: config.HTTP_TASK_ALLOWED_ORIGINS }), logger)
   const taskDeps = { ...conns, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics, taskTypes }
   const inserter = createTaskInserter(taskDeps)
   const app = createApp({

@@ -1,6 +1,6 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020'
-import addFormats from 'ajv-formats'
 import type { Db } from '../../infra/db'
+import { coerceError, type Logger } from '../../infra/logger'
 import type { TaskType } from '../../handlers/handler'
 import { validationErrorFromIssues, type ZodLikeIssue } from '../errors'
 import { payloadJsonSchema, type TaskTypeInfo } from './task-type'
@@ -25,11 +25,13 @@ export class TaskTypeCatalogue {
   private registered = new Map<string, Known>()
   private loadedAt = Number.NEGATIVE_INFINITY
   private loading: Promise<void> | null = null
-  private readonly ajv = addFormats(new Ajv2020({ allErrors: true, strict: false, verbose: true }))
+  // Formats are not checked: zod's own check of a format is the pattern beside it, or none JSON Schema can hold (payloadJsonSchema).
+  private readonly ajv = new Ajv2020({ allErrors: true, strict: false, verbose: true, validateFormats: false, logger: false })
 
   constructor(
     private readonly db: Db,
     private readonly builtins: Record<string, TaskType>,
+    private readonly logger?: Logger,
   ) {}
 
   /** Throws a ValidationError naming the field when the type is unknown or the payload does not match its schema. */
@@ -43,7 +45,7 @@ export class TaskTypeCatalogue {
     }
     const known = await this.lookUp(type)
     if (!known) {
-      const names = [...Object.keys(this.builtins), ...this.registered.keys()].sort()
+      const names = [...new Set([...Object.keys(this.builtins), ...this.registered.keys()])].sort()
       throw validationErrorFromIssues([{ path: ['type'], message: `unknown task type "${type}"; known types: ${names.join(', ')}` }])
     }
     known.validate ??= this.compile(known.row)
@@ -64,7 +66,8 @@ export class TaskTypeCatalogue {
   private compile(row: RegisteredType): ValidateFunction {
     try {
       return this.ajv.compile(row.payload_schema)
-    } catch {
+    } catch (e) {
+      this.logger?.warn('cannot compile a registered payload schema; the worker alone checks its payloads', { type: row.name, error: coerceError(e).message })
       return Object.assign(() => true, { errors: null }) as unknown as ValidateFunction
     }
   }
@@ -86,8 +89,11 @@ export class TaskTypeCatalogue {
         for (const row of rows) {
           const before = this.registered.get(row.name)
           // A validator compiled for the same schema is kept: compiling is the costly part.
-          next.set(row.name, before && before.row.updated_at.getTime() === row.updated_at.getTime() ? { row, validate: before.validate } : { row })
+          if (before && before.row.updated_at.getTime() === row.updated_at.getTime()) next.set(row.name, before)
+          else next.set(row.name, { row })
         }
+        // Ajv keeps every schema it compiled: let go of those no longer in use.
+        for (const [name, old] of this.registered) if (old.validate && next.get(name) !== old) this.ajv.removeSchema(old.row.payload_schema)
         this.registered = next
         this.loadedAt = performance.now()
       })

@@ -34,11 +34,51 @@ export const TYPE_HEARTBEAT_MS = 10_000
 export const TYPE_LIVENESS_MS = 3 * TYPE_HEARTBEAT_MS
 
 /**
- * The JSON Schema of a handler's payload schema, as the API validates it:
- * the input side (defaults make a field optional), and what JSON Schema
- * cannot say (transforms, custom checks) left open; the worker's own
- * parse still applies those before each run.
+ * The JSON Schema of a handler's payload schema, as the API validates it: the
+ * input side (a default makes a field optional), never stricter than zod
+ * itself. What JSON Schema cannot say exactly is left open, and the worker's
+ * own parse checks it before each run: coercions, .catch and preprocessing
+ * accept what they will convert; a regex with flags loses its pattern (JSON
+ * Schema patterns have none). Formats stay as documentation: the API does
+ * not check them (zod checks them its own way: its regex, kept as the
+ * pattern, or its URL parser).
  */
 export function payloadJsonSchema(schema: z.ZodType): Record<string, unknown> {
-  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>
+  const open = new WeakSet<object>()
+  return z.toJSONSchema(schema, {
+    io: 'input',
+    unrepresentable: 'any',
+    override(ctx) {
+      const def = (ctx.zodSchema as unknown as { _zod: { def: ZodDef } })._zod.def
+      const json = ctx.jsonSchema as Record<string, unknown>
+      if (acceptsWhatItConverts(def)) {
+        for (const key of Object.keys(json)) delete json[key]
+        open.add(ctx.zodSchema)
+        return
+      }
+      if (def.type === 'string') loosenString(def, json)
+      if (def.type === 'object' && Array.isArray(json.required)) {
+        // A field that accepts anything accepts its absence too (a .catch, a coercion of undefined).
+        json.required = (json.required as string[]).filter((k) => !(def.shape?.[k] && open.has(def.shape[k] as object)))
+      }
+    },
+  }) as Record<string, unknown>
+}
+
+interface ZodDef {
+  type: string
+  coerce?: boolean
+  in?: { _zod: { def: ZodDef } }
+  shape?: Record<string, unknown>
+  checks?: { _zod: { def: { format?: string; pattern?: RegExp } } }[]
+}
+
+const acceptsWhatItConverts = (def: ZodDef) => def.coerce === true || def.type === 'catch' || (def.type === 'pipe' && def.in?._zod.def.type === 'transform')
+
+function loosenString(def: ZodDef, json: Record<string, unknown>): void {
+  const flagged = (def.checks ?? []).some((c) => c._zod.def.pattern instanceof RegExp && c._zod.def.pattern.flags.replace('u', '') !== '')
+  if (flagged) {
+    delete json.pattern
+    delete json.allOf
+  }
 }
