@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createTestDatabase, type TestDatabase } from './helpers/database'
+import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './helpers/database'
 import { redisUrl } from './helpers/env'
 import { spawnRole, waitForHttp, type RoleProcess } from './helpers/processes'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
@@ -64,8 +64,8 @@ export async function run(baseUrl: string, token: string): Promise<Task> {
 export { followTask }
 `
 
-async function sh(cmd: string[], cwd: string, timeoutMs = 180_000) {
-  const proc = Bun.spawn(cmd, { cwd, stdout: 'pipe', stderr: 'pipe', env: { ...process.env, NO_COLOR: '1' } })
+async function sh(cmd: string[], cwd: string, timeoutMs = 180_000, env: Record<string, string> = {}) {
+  const proc = Bun.spawn(cmd, { cwd, stdout: 'pipe', stderr: 'pipe', env: { ...process.env, NO_COLOR: '1', ...env } })
   const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs)
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
   clearTimeout(timer)
@@ -197,6 +197,16 @@ describe("a user's project with taskline installed from its tarball", () => {
     const worker = await startWorker(['bunx', 'taskline', 'worker', '--handlers', './tasks.ts'], project)
     await runsBothTypes('bunx')
     await stop(worker)
+  })
+
+  test("the installed package's migrate runs from node_modules (no macro there) and sets up an empty database", async () => {
+    const empty = await createEmptyDatabase()
+    try {
+      const out = await sh(['bunx', 'taskline', 'migrate'], project, 60_000, { DATABASE_URL: empty.url })
+      expect(out).toContain('applied 000001_create_tasks.sql')
+    } finally {
+      await empty.drop()
+    }
   })
 
   test('taskline/client type-checks in the project, which has only taskline and zod installed', async () => {

@@ -12,7 +12,7 @@ import { startWorker } from '../worker/worker'
  */
 export async function startAll(config: Config): Promise<{ close(): Promise<void> }> {
   const logger = createLogger(config.LOG_LEVEL, { role: 'migrate' })
-  const applied = await migrator.migrateDatabase(config.DATABASE_URL, migrator.embeddedMigrations)
+  const applied = await migrator.migrateDatabase(config.DATABASE_URL, await migrator.shippedMigrations())
   logger.info(applied.length ? 'migrations applied' : 'database is up to date', { applied })
   const api = await startApiServer(config)
   let worker: Awaited<ReturnType<typeof startWorker>>

@@ -1,15 +1,11 @@
 /**
- * `taskline migrate`: the migrations embedded in the binary, applied to
- * DATABASE_URL, with the same output and exit codes as `bun run migrate`
- * (src/bin/migrate.ts, which reads db/migrations from disk instead).
+ * `taskline migrate`: the migrations this program carries (embedded in the
+ * binary, read from db/migrations otherwise) applied to DATABASE_URL.
  */
 import { configSchema, ConfigError, loadConfig } from '../config'
-import { embeddedMigrations, migrateDatabase, type Migration } from '../infra/migrator'
+import { migrateDatabase, shippedMigrations, type Migration } from '../infra/migrator'
 
-export async function runMigrateCli(
-  migrations: readonly Migration[] = embeddedMigrations,
-  env: Record<string, string | undefined> = process.env,
-): Promise<number> {
+export async function runMigrateCli(migrations?: readonly Migration[], env: Record<string, string | undefined> = process.env): Promise<number> {
   // Only the database matters here: an unrelated bad setting must not block migrations.
   let url: string
   try {
@@ -20,7 +16,7 @@ export async function runMigrateCli(
     return 2
   }
   try {
-    const applied = await migrateDatabase(url, migrations)
+    const applied = await migrateDatabase(url, migrations ?? (await shippedMigrations()))
     console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date')
     return 0
   } catch (e) {

@@ -3,7 +3,6 @@ import { join } from 'node:path'
 import { sql } from 'kysely'
 import type { Kysely } from 'kysely'
 import { createDb } from './db'
-import { migrationFiles } from './migrations.macro' with { type: 'macro' }
 
 export interface Migration {
   name: string
@@ -18,11 +17,15 @@ export async function readMigrations(dir = migrationsDir): Promise<Migration[]> 
 }
 
 /**
- * db/migrations as it was when this module was transpiled (see migrations.macro.ts):
- * what the compiled binary applies, since it has no db/ directory beside it.
- * Same names, order and text as readMigrations() on the same checkout.
+ * The migrations this program carries: the compiled binary's embedded copy
+ * (it has no db/ beside it), else db/migrations read from disk. The embedded
+ * module is imported only in the binary: Bun runs no macro from node_modules,
+ * where an installed package's `taskline migrate` runs from.
  */
-export const embeddedMigrations: readonly Migration[] = migrationFiles()
+export async function shippedMigrations(): Promise<readonly Migration[]> {
+  if (import.meta.path.startsWith('/$bunfs/')) return (await import('./embedded-migrations')).embeddedMigrations
+  return readMigrations()
+}
 
 // Any constant works; it only has to be the same for every migrating process.
 const MIGRATION_LOCK = 72_616_283
