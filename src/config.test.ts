@@ -24,8 +24,15 @@ describe('configuration', () => {
     expect(c.HTTP_TASK_ALLOWED_ORIGINS).toEqual(['https://a.example', 'http://10.0.0.5:8080'])
     expect(c.HANDLERS).toEqual(['./tasks.ts', './more.js'])
     for (const name of ['HTTP_TASK_ALLOWED_ORIGINS', 'CORS_ORIGINS']) {
-      expect(() => loadConfig({ [name]: 'https://a.example/hooks' })).toThrow(`${name}: each entry must be an origin (scheme://host[:port]) with no path`)
+      for (const bad of ['https://a.example/hooks', 'https://a.example?x=1', 'https://me@a.example']) {
+        expect(() => loadConfig({ [name]: bad })).toThrow(`${name}: each entry must be an origin (scheme://host[:port]) with no path, query or user name`)
+      }
     }
+    // Spelled as URL.origin does, so a default port or capitals still match what a request sends.
+    expect(loadConfig({ HTTP_TASK_ALLOWED_ORIGINS: 'https://Billing.internal:443,HTTP://A.EXAMPLE:80/' }).HTTP_TASK_ALLOWED_ORIGINS).toEqual([
+      'https://billing.internal',
+      'http://a.example',
+    ])
   })
   test('numbers are read from strings; empty values fall back to defaults', () => {
     expect(loadConfig({ PORT: '9000', WORKER_CONCURRENCY: '4', HOST: '' })).toMatchObject({ PORT: 9000, WORKER_CONCURRENCY: 4, HOST: '0.0.0.0' })

@@ -11,14 +11,16 @@ const commaList = z
       .map((o) => o.trim())
       .filter(Boolean),
   )
-const origins = commaList.pipe(
-  z.array(
-    z
-      .url('each entry must be an origin like https://app.example.com')
-      // Compared with a request's origin as they are: a path or query here would never match, silently.
-      .refine((u) => URL.canParse(u) && new URL(u).origin === u.replace(/\/$/, ''), 'each entry must be an origin (scheme://host[:port]) with no path'),
-  ),
-)
+/** An origin as URL.origin spells it (lower-case host, no default port), which is how requests' origins are compared. */
+const origin = z
+  .url('each entry must be an origin like https://app.example.com')
+  // A path, query or user name would never match a request's origin: refused, not silently ignored.
+  .refine((u) => {
+    const url = new URL(u)
+    return url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password
+  }, 'each entry must be an origin (scheme://host[:port]) with no path, query or user name')
+  .transform((u) => new URL(u).origin)
+const origins = commaList.pipe(z.array(origin))
 
 /** Every setting the two roles read from the environment, with its default. */
 export const configSchema = z.object({

@@ -32,7 +32,7 @@ beforeAll(() => {
 afterAll(() => server.stop(true))
 
 const noop = () => {}
-function ctxWith(http: Partial<HttpTaskSettings> = {}, signal = new AbortController().signal): HandlerContext {
+function ctxWith(http: Partial<HttpTaskSettings> = {}, signal = new AbortController().signal): HandlerContext & { http: HttpTaskSettings } {
   return {
     taskId: 7,
     attempt: 2,
@@ -40,12 +40,12 @@ function ctxWith(http: Partial<HttpTaskSettings> = {}, signal = new AbortControl
     progress: async () => {},
     heartbeat: async () => {},
     logger: { debug: noop, info: noop, warn: noop, error: noop },
-    settings: { demoWorkMs: 0, http: { allowedOrigins: [origin], ...http } },
+    http: { allowedOrigins: [origin], ...http },
   }
 }
 
 /** Runs one request through the payload schema, as the worker does. */
-const run = (payload: Record<string, unknown>, ctx = ctxWith()) => runHttpTask(httpTask(ctx.settings.http).payload.parse(payload), ctx)
+const run = (payload: Record<string, unknown>, ctx = ctxWith()) => runHttpTask(httpTask(ctx.http).payload.parse(payload), ctx, ctx.http)
 
 const answer = (status: number, body = '', headers: string[] = []) => {
   const q = new URLSearchParams({ status: String(status), body })
@@ -155,10 +155,10 @@ describe('http handler: the request', () => {
   test('the origin is checked again before the request: one no longer allowed fails at once, and nothing is sent', async () => {
     const before = requests.length
     const payload = httpTask({ allowedOrigins: [origin] }).payload.parse({ url: `${origin}/moved` })
-    const moved = await failure(runHttpTask(payload, ctxWith({ allowedOrigins: ['https://elsewhere.example'] })))
+    const moved = await failure(runHttpTask(payload, ctxWith(), { allowedOrigins: ['https://elsewhere.example'] }))
     expect(moved).toBeInstanceOf(PermanentError)
     expect(moved.message).toBe(`url: origin ${origin} is not on HTTP_TASK_ALLOWED_ORIGINS`)
-    const off = await failure(runHttpTask(payload, ctxWith({ allowedOrigins: [] })))
+    const off = await failure(runHttpTask(payload, ctxWith(), { allowedOrigins: [] }))
     expect(off).toBeInstanceOf(PermanentError)
     expect(off.message).toContain('disabled')
     expect(requests.length).toBe(before)

@@ -35,6 +35,12 @@ describe('http payload: url and origin', () => {
     }
   })
 
+  test('a URL with a user name or password on an allowed origin is refused: credentials go in headers', () => {
+    for (const bad of ['http://evil@127.0.0.1:8080/ok', 'http://u:p@127.0.0.1:8080/ok']) {
+      expect(issues({ url: bad })).toEqual([{ path: 'url', message: 'must not hold a user name or password; send credentials in headers' }])
+    }
+  })
+
   test('only http(s) URLs', () => {
     for (const bad of ['ftp://127.0.0.1:8080/', 'file:///etc/passwd', 'javascript:alert(1)', 'not a url', '']) {
       expect(issues({ url: bad })).toEqual([{ path: 'url', message: 'must be an http:// or https:// URL' }])

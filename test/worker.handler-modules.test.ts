@@ -22,7 +22,8 @@ describe('loading handler modules', () => {
 
   test('each module adds its types beside the built-in ones, remembering where each came from', async () => {
     const a = file('a.js', `export default { 'resize-image': ${handler} }`)
-    const { handlers, sources } = await loadHandlerModules([a, fixture], builtins)
+    // A file named twice, spelled two ways, is loaded once.
+    const { handlers, sources } = await loadHandlerModules([a, fixture, join(dir, '.', 'a.js')], builtins)
     expect(Object.keys(handlers).sort()).toEqual([...Object.keys(builtins), 'flaky', 'narrate', 'picky', 'resize-image', 'spin', 'unstorable'].sort())
     expect(sources.get('resize-image')).toBe(a)
     expect(sources.get('demo')).toBe('built-in')

@@ -35,7 +35,6 @@ const testPipeline = (redis: ReturnType<typeof slowPushRedis>['redis'], db: Retu
       concurrency: 4,
       leaseMs: 30_000,
       defaultTimeoutMs: 10_000,
-      settings: { demoWorkMs: 0, http: { allowedOrigins: [] } },
       handlers: builtinHandlers({ demoWorkMs: 0, http: { allowedOrigins: [] } }),
       ...o,
     },

@@ -35,10 +35,9 @@ export interface HandlerContext {
    */
   heartbeat(): Promise<void>
   logger: HandlerLogger
-  settings: HandlerSettings
 }
 
-/** Settings of the worker that the built-in types read. */
+/** Settings of the worker that the built-in types read (handlers/registry.ts). */
 export interface HandlerSettings {
   demoWorkMs: number
   http: HttpTaskSettings

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
 import { storableText } from '../infra/jsonb'
-import { type HandlerContext, PermanentError, RetryableError } from './handler'
+import { type HandlerContext, type HttpTaskSettings, PermanentError, RetryableError } from './handler'
 import { type HttpTaskPayload, refusedOrigin } from './http.task'
 
 /** The most of a response body a result keeps; the rest is not read. */
@@ -17,9 +17,9 @@ export const MAX_RETRY_AFTER_MS = 3_600_000
  * timeout are retried (no sooner than Retry-After); any other status fails
  * the task at once. See docs/http-tasks.md.
  */
-export async function runHttpTask(payload: HttpTaskPayload, ctx: HandlerContext): Promise<HttpTaskResult> {
+export async function runHttpTask(payload: HttpTaskPayload, ctx: HandlerContext, settings: HttpTaskSettings): Promise<HttpTaskResult> {
   // The worker's list may have changed since the POST (or differ from the API's): it decides for each attempt.
-  const refused = refusedOrigin(payload.url, ctx.settings.http)
+  const refused = refusedOrigin(payload.url, settings)
   if (refused) throw new PermanentError(`url: ${refused}`)
   const body = payload.body === undefined ? undefined : JSON.stringify(payload.body)
   // A timer of our own, cleared after the attempt: AbortSignal.timeout would stay armed up to 30 minutes per task.
@@ -27,7 +27,13 @@ export async function runHttpTask(payload: HttpTaskPayload, ctx: HandlerContext)
   const timer = payload.timeout_ms === undefined ? undefined : setTimeout(() => timeout.abort(), payload.timeout_ms)
   const signal = AbortSignal.any([ctx.signal, timeout.signal])
   try {
-    const res = await fetch(payload.url, { method: payload.method, headers: requestHeaders(payload, ctx, body), body, redirect: 'manual', signal })
+    const res = await fetch(payload.url, {
+      method: payload.method,
+      headers: requestHeaders(payload, ctx, body, settings.signingSecret),
+      body,
+      redirect: 'manual',
+      signal,
+    })
     return await settle(res)
   } catch (e) {
     if (e instanceof PermanentError || e instanceof RetryableError) throw e
@@ -48,12 +54,11 @@ export interface HttpTaskResult {
   truncated?: true
 }
 
-function requestHeaders(payload: HttpTaskPayload, ctx: HandlerContext, body: string | undefined): Headers {
+function requestHeaders(payload: HttpTaskPayload, ctx: HandlerContext, body: string | undefined, secret: string | undefined): Headers {
   const headers = new Headers(payload.headers)
   if (body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json')
   headers.set('x-taskline-task-id', String(ctx.taskId))
   headers.set('x-taskline-attempt', String(ctx.attempt))
-  const secret = ctx.settings.http.signingSecret
   if (secret) headers.set('x-taskline-signature', signature(secret, body ?? ''))
   return headers
 }

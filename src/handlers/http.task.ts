@@ -50,7 +50,10 @@ export function refusedOrigin(url: string, settings: HttpTaskSettings): string |
   const parsed = URL.parse(url)
   if (!parsed || !isHttp(parsed)) return notHttpMessage
   const origin = parsed.origin
-  return allowed.has(origin) ? undefined : `origin ${origin} is not on HTTP_TASK_ALLOWED_ORIGINS`
+  if (!allowed.has(origin)) return `origin ${origin} is not on HTTP_TASK_ALLOWED_ORIGINS`
+  // fetch would send them as a Basic Authorization header: credentials belong in the payload's headers.
+  if (parsed.username || parsed.password) return 'must not hold a user name or password; send credentials in headers'
+  return undefined
 }
 
 const isHttp = (u: URL) => u.protocol === 'http:' || u.protocol === 'https:'

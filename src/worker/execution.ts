@@ -2,7 +2,7 @@ import type { Db } from '../infra/db'
 import { storablePrefix, toStorableJson } from '../infra/jsonb'
 import { coerceError, type Logger } from '../infra/logger'
 import type { Metrics } from '../infra/metrics'
-import { failureKindOf, type HandlerModule, type HandlerSettings } from '../handlers/handler'
+import { failureKindOf, type HandlerModule } from '../handlers/handler'
 import { nextStatusAfterFailure, retryDelayMs } from '../domain/tasks/task'
 import type { StreamedChange, TaskChange } from '../domain/task-events/task-event'
 import * as runs from '../domain/tasks/task-runs.repository'
@@ -25,7 +25,6 @@ export interface ExecutionOptions {
   metrics?: Metrics
   retryBaseMs: number
   defaultTimeoutMs: number
-  settings: HandlerSettings
   /** Task type -> handler: the built-in types and the loaded handler modules. */
   handlers: HandlerModule
   leases: LeaseKeeper
@@ -90,7 +89,6 @@ export class Execution {
         attempt: run.key.attempt,
         signal,
         logger: log,
-        settings: this.o.settings,
         progress: (fraction, message) =>
           Number.isFinite(fraction) ? run.progress.report(Math.min(1, Math.max(0, fraction)), progressMessage(message)) : Promise.resolve(),
         heartbeat: () => this.heartbeat(run),

@@ -33,8 +33,8 @@ function checkHandler(name: string, h: unknown, file: string): asserts h is Task
 export async function loadHandlerModules(files: readonly string[], builtins: HandlerModule, cwd = process.cwd()): Promise<LoadedHandlers> {
   const handlers: HandlerModule = { ...builtins }
   const sources = new Map(Object.keys(builtins).map((name) => [name, 'built-in']))
-  for (const file of files) {
-    const path = resolve(cwd, file)
+  // One file named twice (./tasks.ts,tasks.ts) is loaded once, not a clash with itself.
+  for (const path of new Set(files.map((f) => resolve(cwd, f)))) {
     let mod: { default?: unknown }
     try {
       mod = await import(pathToFileURL(path).href)

@@ -2,7 +2,7 @@ import type { Db } from '../infra/db'
 import { coerceError } from '../infra/logger'
 import type { Metrics } from '../infra/metrics'
 import type { StreamDeps } from '../domain/streams'
-import type { HandlerModule, HandlerSettings } from '../handlers/handler'
+import type { HandlerModule } from '../handlers/handler'
 import { Execution } from './execution'
 import { Intake } from './intake'
 import { LeaseKeeper, type JobToucher } from './lease-keeper'
@@ -17,7 +17,6 @@ export interface JobPipelineOptions extends StreamDeps {
   leaseMs: number
   retryBaseMs: number
   defaultTimeoutMs: number
-  settings: HandlerSettings
   metrics?: Metrics
   /** Task type -> handler: the built-in types and the loaded handler modules. */
   handlers: HandlerModule

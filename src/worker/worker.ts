@@ -42,7 +42,7 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
   const producer = createRedis(config.REDIS_URL, 'producer', logger)
   const metrics = createMetrics({ role: 'worker', redis: producer, keys })
   const metricsServer = await bindMetrics(config, metrics, { db, producer })
-  const parts = buildParts(config, { workerId, logger, db, producer, keys, metrics, settings, loaded })
+  const parts = buildParts(config, { workerId, logger, db, producer, keys, metrics, loaded })
   await parts.start()
   logger.info('worker started', {
     concurrency: config.WORKER_CONCURRENCY,
@@ -78,7 +78,6 @@ interface WorkerParts {
   producer: Redis
   keys: ReturnType<typeof streamKeys>
   metrics: Metrics
-  settings: HandlerSettings
   loaded: LoadedHandlers
 }
 
@@ -104,7 +103,6 @@ function buildParts(config: Config, w: WorkerParts) {
       leaseMs: config.VISIBILITY_TIMEOUT_MS,
       retryBaseMs: config.RETRY_BASE_MS,
       defaultTimeoutMs: config.TASK_TIMEOUT_MS,
-      settings: w.settings,
       handlers: w.loaded.handlers,
     },
     consumer,
