@@ -6,7 +6,7 @@ import { createToken } from '../src/domain/tokens/token.service'
 import { startSystem, type TestSystem } from './helpers/system'
 
 /**
- * taskline/client as Node and TypeScript users get it: `bun run build:client`
+ * taskline/client as Node and TypeScript users get it: `bun run build:package`
  * (scripts/client/build.ts) into a temporary directory, then the built
  * dist/client.js under `node` against the real API, and its declarations
  * type-checked alone in fresh strict projects that have nothing else.

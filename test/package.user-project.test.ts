@@ -209,7 +209,7 @@ describe("a user's project with taskline installed from its tarball", () => {
     }
   })
 
-  test('taskline/client type-checks in the project, which has only taskline and zod installed', async () => {
+  test('taskline/client and the handler module type-check in the project, which has only taskline and zod installed', async () => {
     await Bun.write(join(project, 'use-client.ts'), clientUse)
     const tsconfig = {
       compilerOptions: {
@@ -226,5 +226,12 @@ describe("a user's project with taskline installed from its tarball", () => {
     }
     await Bun.write(join(project, 'tsconfig.json'), JSON.stringify(tsconfig))
     await sh([join(root, 'node_modules/.bin/tsc'), '-p', join(project, 'tsconfig.json')], project)
+    // Node's own resolution too, handlers included: each entry point has declarations of its own.
+    const nodenext = {
+      compilerOptions: { ...tsconfig.compilerOptions, module: 'NodeNext', moduleResolution: 'NodeNext', noImplicitAny: true },
+      files: ['use-client.ts', 'tasks.ts'],
+    }
+    await Bun.write(join(project, 'tsconfig.nodenext.json'), JSON.stringify(nodenext))
+    await sh([join(root, 'node_modules/.bin/tsc'), '-p', join(project, 'tsconfig.nodenext.json')], project)
   })
 })

@@ -1,8 +1,10 @@
 /**
- * Builds taskline/client for Node and browsers (Bun runs the source):
+ * Builds what the package ships besides its source (Bun runs the source):
  *
- *   OUT/client.js           one ES module with no imports (fetch, URL and WebSocket are the runtime's)
+ *   OUT/client.js           taskline/client for Node and browsers: one ES module with no imports
  *   OUT/client.d.ts         its types, re-exporting OUT/client-types/*.d.ts
+ *   OUT/index.d.ts          the handler kit's types (`taskline`), re-exporting OUT/handler-types/*.d.ts,
+ *                           so a project on moduleResolution nodenext type-checks its handlers too
  *
  * `bun scripts/client/build.ts [OUT]`, OUT default dist. It fails if either
  * output imports anything: the client must stand alone.
@@ -53,7 +55,38 @@ async function buildTypes() {
   await Bun.write(join(out, 'client.d.ts'), "export * from './client-types/index.js'\n")
 }
 
+/** The handler kit's declarations: handler.ts imports only zod's types, a dependency of the package. */
+async function buildHandlerTypes() {
+  const dir = join(out, 'handler-types')
+  const flags = ['--ignoreConfig', '--declaration', '--emitDeclarationOnly', '--strict', '--skipLibCheck', '--target', 'ES2022', '--module', 'ESNext']
+  const tsc = Bun.spawnSync(
+    [
+      'bunx',
+      'tsc',
+      join(root, 'src/handlers/handler.ts'),
+      ...flags,
+      '--moduleResolution',
+      'bundler',
+      '--lib',
+      'ES2022,DOM',
+      '--types',
+      'node',
+      '--outDir',
+      dir,
+    ],
+    {
+      cwd: root,
+    },
+  )
+  if (tsc.exitCode !== 0) throw new Error(`tsc failed:\n${tsc.stdout}${tsc.stderr}`)
+  const text = await Bun.file(join(dir, 'handler.d.ts')).text()
+  const outside = specifiers(text).filter((s) => s !== 'zod')
+  if (outside.length) throw new Error(`handler.d.ts refers to ${outside.join(', ')}; the handler kit's types must need only zod`)
+  await Bun.write(join(out, 'index.d.ts'), "export * from './handler-types/handler.js'\n")
+}
+
 await rm(typesDir, { recursive: true, force: true })
 await buildJs()
 await buildTypes()
-console.log(`built ${join(out, 'client.js')} and ${join(out, 'client.d.ts')}`)
+await buildHandlerTypes()
+console.log(`built ${join(out, 'client.js')}, ${join(out, 'client.d.ts')} and ${join(out, 'index.d.ts')}`)
