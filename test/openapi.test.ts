@@ -6,6 +6,8 @@ import { ApiError, createClient, followTask, type TaskMessage, type TaskStatus }
 import { createTaskSchema, taskSchema } from '../src/domain/tasks/task'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
+import { registerWorkerTypes } from '../src/domain/task-types/task-type.repository'
+import { payloadJsonSchema } from '../src/domain/task-types/task-type'
 import { eventually, startSystem, type TestSystem } from './helpers/system'
 import { startWsRelay } from './helpers/ws-relay'
 
@@ -40,6 +42,31 @@ describe('GET /openapi.json', () => {
     expect(result.errors ?? []).toEqual([])
     expect(result.valid).toBe(true)
     expect(validator.version).toBe('3.1')
+  })
+
+  test("describes each task type's payload, tied to its type in POST /api/tasks/, registered ones included", async () => {
+    const schema = payloadJsonSchema(z.object({ to: z.email(), cc: z.array(z.email()).optional() }))
+    await registerWorkerTypes(sys.db, 'openapi-test', [{ name: 'mail:send', payloadSchema: schema, timeoutMs: null }])
+    const now = (await (await fetch(`${sys.http}/openapi.json`)).json()) as any
+    const validator = new Validator()
+    expect((await validator.validate(structuredClone(now))).errors ?? []).toEqual([])
+    expect(now.components.schemas['TaskPayload.mail_send']).toMatchObject({
+      type: 'object',
+      properties: { to: { type: 'string', format: 'email' } },
+      required: ['to'],
+    })
+    expect(now.components.schemas['TaskPayload.demo'].properties).toHaveProperty('duration_ms')
+    const body = now.paths['/api/tasks/'].post.requestBody.content['application/json'].schema
+    expect(body.allOf).toContainEqual({
+      if: { properties: { type: { const: 'mail:send' } }, required: ['type'] },
+      then: { properties: { payload: { $ref: '#/components/schemas/TaskPayload.mail_send' } } },
+    })
+    // demo is the default type: its condition holds for a body with no type too.
+    expect(body.allOf).toContainEqual({
+      if: { properties: { type: { const: 'demo' } } },
+      then: { properties: { payload: { $ref: '#/components/schemas/TaskPayload.demo' } } },
+    })
+    expect(body.properties.type.examples).toEqual(expect.arrayContaining(['demo', 'http', 'mail:send']))
   })
 
   test('documents every route the app serves (method and path)', () => {
@@ -91,7 +118,12 @@ describe('GET /openapi.json', () => {
     const create = doc.paths['/api/tasks/'].post
     const { $schema, ...expected } = z.toJSONSchema(createTaskSchema, { io: 'input' })
     expect($schema).toBeString()
-    expect(create.requestBody.content['application/json'].schema).toEqual(expected)
+    // The validator's own schema, plus what withTaskTypes adds: each type's payload (the test below) and the names of the types.
+    const { allOf, properties, ...rest } = create.requestBody.content['application/json'].schema
+    const { properties: expectedProperties, ...expectedRest } = expected as { properties: Record<string, object> }
+    expect(rest).toEqual(expectedRest)
+    expect(allOf.length).toBeGreaterThanOrEqual(2)
+    expect(properties).toEqual({ ...expectedProperties, type: { ...expectedProperties.type, examples: expect.any(Array), description: expect.any(String) } })
     expect(create.responses['201'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Task' })
     const task = z.toJSONSchema(taskSchema, { io: 'output' }).$defs!.Task as any
     expect(doc.components.schemas.Task).toEqual(task)

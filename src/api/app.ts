@@ -12,7 +12,7 @@ import type { AuthThrottle } from './auth-throttle'
 import { clientAddress } from './client-address'
 import type { DashboardFile } from './dashboard-files'
 import { createErrorHandler, errorBody } from './error-handler'
-import { openApiDocument } from './openapi'
+import { openApiDocument, withTaskTypes } from './openapi'
 import { rateLimit } from './rate-limit'
 import { dashboardRoutes } from './routes/dashboard.routes'
 import { docsRoutes } from './routes/docs.routes'
@@ -74,12 +74,13 @@ export function createApp(appDeps: AppDeps) {
     .use(secureHeaders())
   if (http.corsOrigins.length) app.use('/api/*', cors({ origin: http.corsOrigins, exposeHeaders: ['Retry-After', 'X-Request-Id'] }))
   // The document is generated from the finished app's routes, once, on first request (again if that failed).
-  let document: Promise<object> | undefined
-  const openApi = (): Promise<object> =>
+  let document: ReturnType<typeof openApiDocument> | undefined
+  const built = () =>
     (document ??= openApiDocument(routes).catch((e) => {
       document = undefined
       throw e
     }))
+  const openApi = async (): Promise<object> => withTaskTypes(await built(), await deps.taskTypes.list())
   const routes = app
     .use(
       '/api/*',

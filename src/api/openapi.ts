@@ -1,6 +1,7 @@
 import type { Hono, ValidationTargets } from 'hono'
 import { describeRoute, generateSpecs, resolver, uniqueSymbol, type DescribeRouteOptions } from 'hono-openapi'
 import { z } from 'zod'
+import type { TaskTypeInfo } from '../domain/task-types/task-type'
 import { validate as validateOnly } from './validation'
 
 /**
@@ -139,4 +140,62 @@ export async function openApiDocument(app: Hono<any, any, any>) {
 function componentSchemas(...schemas: z.ZodType[]): Record<string, object> {
   const defs = schemas.map((schema) => z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'output' }).$defs)
   return JSON.parse(JSON.stringify(Object.assign({}, ...defs)).replaceAll('"#/$defs/', '"#/components/schemas/'))
+}
+
+/** A component name OpenAPI accepts for a type's payload schema (task type names may hold ':'). */
+export const payloadComponent = (type: string) => `TaskPayload.${type.replace(/[^A-Za-z0-9._-]/g, '_')}`
+
+/**
+ * The document with the task types known now: each payload's JSON Schema as
+ * a component, and POST /api/tasks/ saying which one applies to which type
+ * (JSON Schema's if/then, which OpenAPI 3.1 carries as it is). Types are
+ * registered while the API runs, so this part is added to each answer, not
+ * to the document built once.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the generated document's paths are plain JSON, walked by name
+export function withTaskTypes<D extends { paths: Record<string, any>; components?: { schemas?: Record<string, unknown> } }>(doc: D, types: TaskTypeInfo[]): D {
+  const body = doc.paths['/api/tasks/']?.post?.requestBody?.content?.['application/json']?.schema
+  if (!body) return doc
+  const schemas: Record<string, unknown> = { ...doc.components?.schemas }
+  for (const t of types) {
+    const name = payloadComponent(t.name)
+    // Its own definitions (zod writes recursive parts there) become components beside it, their refs following.
+    const { $schema: _, $defs, ...payload } = rebaseRefs(t.payload_schema, name) as Record<string, unknown>
+    for (const [def, s] of Object.entries(($defs ?? {}) as Record<string, unknown>)) schemas[`${name}.${def}`] = s
+    schemas[name] = { ...payload, description: `payload of task type "${t.name}"` }
+  }
+  const names = types.map((t) => t.name)
+  const createBody = {
+    ...body,
+    properties: {
+      ...body.properties,
+      type: { ...body.properties.type, examples: names, description: `one of the task types: ${names.join(', ')} (GET /api/task-types/)` },
+    },
+    // demo is the default type: its condition matches a body without one too.
+    allOf: types.map((t) => ({
+      if: { properties: { type: { const: t.name } }, ...(t.name === 'demo' ? {} : { required: ['type'] }) },
+      then: { properties: { payload: { $ref: `#/components/schemas/${payloadComponent(t.name)}` } } },
+    })),
+  }
+  const post = doc.paths['/api/tasks/'].post
+  const paths = {
+    ...doc.paths,
+    '/api/tasks/': {
+      ...doc.paths['/api/tasks/'],
+      post: { ...post, requestBody: { ...post.requestBody, content: { 'application/json': { schema: createBody } } } },
+    },
+  }
+  return { ...doc, paths, components: { ...doc.components, schemas } }
+}
+
+/** A copy of a JSON Schema whose "#/$defs/x" refs point at the components "<name>.x". */
+function rebaseRefs(value: unknown, name: string): unknown {
+  if (Array.isArray(value)) return value.map((v) => rebaseRefs(v, name))
+  if (typeof value !== 'object' || value === null) return value
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      k === '$ref' && typeof v === 'string' && v.startsWith('#/$defs/') ? `#/components/schemas/${name}.${v.slice('#/$defs/'.length)}` : rebaseRefs(v, name),
+    ]),
+  )
 }
