@@ -59,11 +59,13 @@ describe('GET /openapi.json', () => {
     const body = now.paths['/api/tasks/'].post.requestBody.content['application/json'].schema
     expect(body.allOf).toContainEqual({
       if: { properties: { type: { const: 'mail:send' } }, required: ['type'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then
       then: { properties: { payload: { $ref: '#/components/schemas/TaskPayload.mail_send' } } },
     })
     // demo is the default type: its condition holds for a body with no type too.
     expect(body.allOf).toContainEqual({
       if: { properties: { type: { const: 'demo' } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then
       then: { properties: { payload: { $ref: '#/components/schemas/TaskPayload.demo' } } },
     })
     expect(body.properties.type.examples).toEqual(expect.arrayContaining(['demo', 'http', 'mail:send']))

@@ -174,6 +174,7 @@ export function withTaskTypes<D extends { paths: Record<string, any>; components
     // demo is the default type: its condition matches a body without one too.
     allOf: types.map((t) => ({
       if: { properties: { type: { const: t.name } }, ...(t.name === 'demo' ? {} : { required: ['type'] }) },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, never awaited
       then: { properties: { payload: { $ref: `#/components/schemas/${payloadComponent(t.name)}` } } },
     })),
   }
