@@ -178,8 +178,8 @@ describe('a socket replaying a long history', () => {
     const n = 3000
     const id = await taskWithHistory(n, 4000)
     const path = (owner: number) => `/ws/tasks/${id}?after_seq=0&owner=${owner}`
-    const stalled = [await rawClient(server.port!, path(7)), await rawClient(server.port!, path(7))]
-    for (const c of stalled) c.pause()
+    // Stalled from their first byte: read at all, a replay could finish into the kernel's buffers and give its slot back.
+    const stalled = [await rawClient(server.port!, path(7), { stalled: true }), await rawClient(server.port!, path(7), { stalled: true })]
     await eventually(async () => slots.inUse('7') === 2, 10_000, 25, { what: "owner 7's two replays to start" })
     const waiting = await rawClient(server.port!, path(7))
     const other = await rawClient(server.port!, path(8))
@@ -211,7 +211,8 @@ describe('a socket replaying a long history', () => {
 })
 
 /** A WebSocket client by hand over TCP, so the test decides when bytes are read; it keeps the seq of each message. */
-async function rawClient(port: number, path: string) {
+/** A client reading frames by hand; `stalled` stops reading the moment the upgrade is in, so the replay cannot run ahead first. */
+async function rawClient(port: number, path: string, o: { stalled?: boolean } = {}) {
   const socket = tcpConnect(port, '127.0.0.1')
   let buffered: Buffer = Buffer.alloc(0)
   let upgraded = false
@@ -223,6 +224,7 @@ async function rawClient(port: number, path: string) {
       if (!frames) return
       upgraded = true
       buffered = frames
+      if (o.stalled) socket.pause()
     }
     const { frames, rest } = readServerFrames(buffered)
     buffered = rest
