@@ -45,6 +45,10 @@ export interface CreateTaskInput {
   /** 1..100, default 3. */
   max_attempts?: number
   timeout_ms?: number
+  /** Not before this ISO time (a past one runs now). Give this or delay_ms. */
+  run_at?: string
+  /** Not before this many ms from now. */
+  delay_ms?: number
 }
 
 export interface UpdateTaskInput {

@@ -38,8 +38,21 @@ const released = { locked_by: null, locked_until: null } as const
 const leaseLost = 'worker lost: its lease expired before the attempt finished'
 
 export const transitions = {
-  /** Applied by the INSERT itself; the task is marked as queued, since its job is pushed at once. */
-  create: { from: [], to: 'PENDING', set: () => ({ enqueued_at: now }), detail: () => null, metric: 'created' },
+  /**
+   * Applied by the INSERT itself, with runAfter the SQL of its first run time
+   * (null: now). A task due now is marked as queued, since its job is pushed
+   * at once; a delayed one is queued by the sweeper when its time comes.
+   */
+  create: {
+    from: [],
+    to: 'PENDING',
+    set: (p: { runAfter: RawBuilder<Date | null> }) => ({
+      run_after: sql<Date>`coalesce(${p.runAfter}, now())`,
+      enqueued_at: sql<Date | null>`case when ${p.runAfter} is null then now() end`,
+    }),
+    detail: () => null,
+    metric: 'created',
+  },
   claim: {
     from: ['PENDING'],
     to: 'PROCESSING',

@@ -51,8 +51,8 @@ export async function applyToTask<P>(db: Db, id: number, t: Transition<P>, p: P)
   return change
 }
 
-/** What a create stores; every other column starts at its default. */
-export type NewTask = CreateTaskInput & { owner_id: number | null; idempotency_key: string | null }
+/** What a create stores; every other column starts at its default. run_after null: due now. */
+export type NewTask = Omit<CreateTaskInput, 'run_at' | 'delay_ms'> & { owner_id: number | null; idempotency_key: string | null; run_after?: Date | null }
 
 /**
  * Inserts tasks with their first events (the create transition); a task whose
@@ -74,6 +74,7 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
       timeouts: column('timeout_ms'),
       owners: column('owner_id'),
       keys: column('idempotency_key'),
+      runAfters: column('run_after'),
     }),
     transitions.create.metric,
   )
@@ -86,14 +87,14 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
 }
 
 /** insertTasks' statement, compiled once: it runs for every batch of creates, and the columns are its only values. */
-const insertStatement = compileOnce<'titles' | 'types' | 'payloads' | 'maxAttempts' | 'timeouts' | 'owners' | 'keys', Inserted>((slot) => {
-  const initial = Object.entries(columnsOf(transitions.create, undefined))
+const insertStatement = compileOnce<'titles' | 'types' | 'payloads' | 'maxAttempts' | 'timeouts' | 'owners' | 'keys' | 'runAfters', Inserted>((slot) => {
+  const initial = Object.entries(columnsOf(transitions.create, { runAfter: sql<Date | null>`v.run_after` }))
   return withEvents<Inserted>(
     sql`v as (
       select * from unnest(${slot('titles')}::text[], ${slot('types')}::text[], ${slot('payloads')}::jsonb[],
                            ${slot('maxAttempts')}::int[], ${slot('timeouts')}::int[], ${slot('owners')}::bigint[],
-                           ${slot('keys')}::text[])
-        with ordinality as v(title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, n)
+                           ${slot('keys')}::text[], ${slot('runAfters')}::timestamptz[])
+        with ordinality as v(title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, run_after, n)
     ), changed as (
       insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, ${sql.join(initial.map(([c]) => sql.ref(c)))})
       select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, ${sql.join(initial.map(([, v]) => v))} from v order by n
@@ -101,13 +102,13 @@ const insertStatement = compileOnce<'titles' | 'types' | 'payloads' | 'maxAttemp
       returning *
     )`,
     transitions.create.detail(),
-    sql`changed.id, changed.idempotency_key, changed.created_at`,
+    sql`changed.id, changed.idempotency_key, changed.created_at, changed.run_after, changed.enqueued_at`,
   ).query
 })
 
-type Inserted = Pick<TaskChange, 'id' | 'idempotency_key' | 'created_at' | 'event_id' | 'detail' | 'stored_at' | 'metric'>
+type Inserted = Pick<TaskChange, 'id' | 'idempotency_key' | 'created_at' | 'run_after' | 'enqueued_at' | 'event_id' | 'detail' | 'stored_at' | 'metric'>
 
-/** A new task's row as the INSERT above stored it: the column defaults, and now() for every time it sets. */
+/** A new task's row as the INSERT above stored it: the column defaults, and the times it returned. */
 function insertedRow(t: NewTask, r: Inserted): TaskChange {
   return {
     id: r.id,
@@ -123,8 +124,8 @@ function insertedRow(t: NewTask, r: Inserted): TaskChange {
     error: null,
     seq: 1,
     idempotency_key: t.idempotency_key,
-    run_after: r.created_at,
-    enqueued_at: r.created_at,
+    run_after: r.run_after,
+    enqueued_at: r.enqueued_at,
     locked_by: null,
     locked_until: null,
     created_at: r.created_at,

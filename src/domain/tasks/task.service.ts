@@ -7,7 +7,17 @@ import { coerceError } from '../../infra/logger'
 import { wallMs } from '../../infra/clock'
 import { deletionEvent, type TaskChange, type TaskEventMessage } from '../task-events/task-event'
 import * as eventRepo from '../task-events/task-event.repository'
-import { canCancel, canRetry, taskRowToTask, type CreateTaskInput, type ListTaskEventsQuery, type ListTasksQuery, type Task, type TaskRow } from './task'
+import {
+  canCancel,
+  canRetry,
+  firstRunAt,
+  taskRowToTask,
+  type CreateTaskInput,
+  type ListTaskEventsQuery,
+  type ListTasksQuery,
+  type Task,
+  type TaskRow,
+} from './task'
 import * as repo from './task.repository'
 import { transitions } from './task-transitions'
 import type { Principal } from '../tokens/token'
@@ -91,7 +101,8 @@ const scopedKey = (who: Principal, key: string) => `${who.ownerId ?? 'anonymous'
 export async function createTask(deps: TaskDeps, who: Principal, input: CreateTaskInput, idempotencyKey?: string): Promise<{ task: Task; created: boolean }> {
   await validatePayload(deps, input)
   const key = idempotencyKey === undefined ? null : scopedKey(who, idempotencyKey)
-  const row: repo.NewTask = { ...input, owner_id: who.ownerId, idempotency_key: key }
+  const { run_at: _at, delay_ms: _delay, ...fields } = input
+  const row: repo.NewTask = { ...fields, owner_id: who.ownerId, idempotency_key: key, run_after: firstRunAt(input) }
   if (key === null && deps.inserter) return { task: taskRowToTask(await deps.inserter.add(row)), created: true }
   const [change] = await repo.insertTasks(deps.db, [row])
   if (!change) return { task: await replayIdempotent(deps.db, input, key!, idempotencyKey!), created: false }
@@ -117,19 +128,14 @@ async function replayIdempotent(db: Db, input: CreateTaskInput, key: string, sho
   return taskRowToTask(row)
 }
 
-/** Puts changed PENDING tasks on the jobs stream; if Redis is away, the sweeper will. */
-async function enqueue(deps: StreamDeps & { db: Db }, changes: TaskChange[]): Promise<void> {
-  const ok = await publishChanges(
-    deps,
-    changes.map((c) => c.id),
-    changes,
-  )
-  if (!ok)
-    await repo.setEnqueuedAt(
-      deps.db,
-      changes.map((c) => c.id),
-      null,
-    )
+/**
+ * Puts new tasks that are due on the jobs stream (if Redis is away, the
+ * sweeper will), and every one's PENDING event; a delayed task's job is
+ * pushed by the sweeper when its time comes.
+ */
+export async function enqueue(deps: StreamDeps & { db: Db }, changes: TaskChange[]): Promise<void> {
+  const due = changes.filter((c) => c.enqueued_at !== null).map((c) => c.id)
+  if (!(await publishChanges(deps, due, changes))) await repo.setEnqueuedAt(deps.db, due, null)
 }
 
 async function publish(deps: TaskDeps, changes: TaskChange[]): Promise<void> {

@@ -40,18 +40,45 @@ function hasOnlyWellFormedStrings(value: unknown): boolean {
   return true
 }
 
-export const createTaskSchema = z.strictObject({
-  title,
-  type: z.string().min(1).max(100).default('demo'),
-  payload: z
-    .record(z.string(), z.unknown(), { error: 'payload must be a JSON object' })
-    .refine(hasOnlyWellFormedStrings, 'payload strings and keys must not contain lone surrogates (half of a UTF-16 pair)')
-    .default({}),
-  max_attempts: z.number().int().min(1).max(100).default(3),
-  /** Limit on one attempt; past it the handler is aborted and the attempt counts as failed. */
-  timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
-})
+/** The longest a task may be delayed: further out is almost surely a unit mistake (seconds for ms). */
+export const MAX_DELAY_MS = 366 * 24 * 3_600_000
+
+export const createTaskSchema = z
+  .strictObject({
+    title,
+    type: z.string().min(1).max(100).default('demo'),
+    payload: z
+      .record(z.string(), z.unknown(), { error: 'payload must be a JSON object' })
+      .refine(hasOnlyWellFormedStrings, 'payload strings and keys must not contain lone surrogates (half of a UTF-16 pair)')
+      .default({}),
+    max_attempts: z.number().int().min(1).max(100).default(3),
+    /** Limit on one attempt; past it the handler is aborted and the attempt counts as failed. */
+    timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+    run_at: z.iso
+      .datetime({ offset: true, error: 'run_at must be an ISO 8601 time with a zone, like 2026-12-24T18:00:00Z' })
+      .optional()
+      .meta({ description: 'not before this time (a past time runs now); or give delay_ms' }),
+    delay_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_DELAY_MS, 'delay_ms must be at most a year')
+      .optional()
+      .meta({ description: 'not before this many ms from now; or give run_at' }),
+  })
+  .superRefine((t, ctx) => {
+    if (t.run_at !== undefined && t.delay_ms !== undefined) ctx.addIssue({ code: 'custom', path: ['delay_ms'], message: 'give run_at or delay_ms, not both' })
+    else if (t.run_at !== undefined && Date.parse(t.run_at) - Date.now() > MAX_DELAY_MS)
+      ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'run_at must be within a year' })
+  })
 export type CreateTaskInput = z.infer<typeof createTaskSchema>
+
+/** When a new task may first run: null for now. */
+export function firstRunAt(t: Pick<CreateTaskInput, 'run_at' | 'delay_ms'>, now = Date.now()): Date | null {
+  if (t.delay_ms) return new Date(now + t.delay_ms)
+  if (t.run_at !== undefined && Date.parse(t.run_at) > now) return new Date(t.run_at)
+  return null
+}
 
 export const updateTaskSchema = z.strictObject({ title })
 export type UpdateTaskInput = z.infer<typeof updateTaskSchema>
@@ -112,7 +139,7 @@ export const taskSchema = z
     result: jsonValue("the handler's return value once COMPLETED, else null"),
     error: z.string().nullable().meta({ description: 'why the last attempt failed' }),
     seq: z.number().int().positive().meta({ description: 'bumped by one on every change; the same seq the WebSocket messages carry' }),
-    run_after: timestamp.nullable().meta({ description: 'while PENDING: when it may run next (retries back off)' }),
+    run_after: timestamp.nullable().meta({ description: 'while PENDING: when it may run next (a delayed task, or a retry backing off)' }),
     created_at: timestamp,
     updated_at: timestamp,
     started_at: timestamp.nullable(),
