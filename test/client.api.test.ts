@@ -70,6 +70,18 @@ describe('tasks', () => {
     expect([gone.status, gone.code]).toEqual([404, 'not_found'])
   })
 
+  test('createTasks creates a batch in order, and a bad entry refuses it whole, naming its index', async () => {
+    const batch = await alice.createTasks([
+      { title: 'one', delay_ms: 60_000 },
+      { title: 'two', delay_ms: 60_000 },
+    ])
+    expect(batch.map((t) => t.title)).toEqual(['one', 'two'])
+    for (const t of batch) parsedTask(t)
+    const refused = await refusal(alice.createTasks([{ title: 'ok' }, { title: '' }]))
+    expect([refused.status, refused.details.map((d) => d.path)]).toEqual([400, ['tasks.1.title']])
+    for (const t of batch) await alice.cancelTask(t.id)
+  })
+
   test('an Idempotency-Key returns the first task; reused for another body it is a 409', async () => {
     const first = await alice.createTask({ title: 'once' }, { idempotencyKey: 'order-42' })
     const again = await alice.createTask({ title: 'once' }, { idempotencyKey: 'order-42' })

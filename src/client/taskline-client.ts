@@ -6,6 +6,7 @@ import { paramOfNext } from './next-link'
 import type { WebSocketConstructor } from './reconnecting-socket'
 import type {
   CreateTaskInput,
+  DeleteFinishedTasksQuery,
   Health,
   ListTaskEventsQuery,
   ListTasksQuery,
@@ -78,6 +79,12 @@ export class TasklineClient {
     return this.#json('POST', '/api/tasks/', { ...o, body: input, headers })
   }
 
+  /** Up to 1,000 tasks in one transaction, all or none; an idempotencyKey covers the batch. Answered in the order sent. */
+  async createTasks(inputs: CreateTaskInput[], o: RequestOptions & { idempotencyKey?: string } = {}): Promise<Task[]> {
+    const headers: Record<string, string> = o.idempotencyKey === undefined ? {} : { 'idempotency-key': o.idempotencyKey }
+    return (await this.#json<{ results: Task[] }>('POST', '/api/tasks/bulk/', { ...o, body: { tasks: inputs }, headers })).results
+  }
+
   /** One page, newest first; a non-admin token sees its own tasks only. */
   listTasks(query: ListTasksQuery = {}, o: RequestOptions = {}): Promise<TaskPage> {
     return this.#json('GET', '/api/tasks/', { ...o, query: { ...query } })
@@ -106,6 +113,11 @@ export class TasklineClient {
   /** A running task is cancelled first; followers get a last message with `deleted: true`. */
   async deleteTask(id: number, o: RequestOptions = {}): Promise<void> {
     await this.#send('DELETE', taskPath(id), o)
+  }
+
+  /** Deletes finished tasks of one status finished before a time (only your own unless admin); answers how many. */
+  deleteFinishedTasks(query: DeleteFinishedTasksQuery, o: RequestOptions = {}): Promise<{ deleted: number }> {
+    return this.#json('DELETE', '/api/tasks/', { ...o, query: { ...query } })
   }
 
   /** PENDING or PROCESSING -> CANCELLED; an ApiError with code "conflict" (409) otherwise. */

@@ -1,7 +1,17 @@
 import { Hono, type Context, type Env, type Input, type MiddlewareHandler } from 'hono'
 import { z } from 'zod'
 import * as tasks from '../../domain/tasks/task.service'
-import { createTaskSchema, listTaskEventsQuerySchema, listTasksQuerySchema, taskIdSchema, taskSchema, updateTaskSchema } from '../../domain/tasks/task'
+import { deleteFinishedTasksByRequest } from '../../domain/tasks/task-retention.service'
+import { bulkCreateSchema, createTasks, MAX_BULK_TASKS } from '../../domain/tasks/task-bulk.service'
+import {
+  createTaskSchema,
+  deleteFinishedTasksQuerySchema,
+  listTaskEventsQuerySchema,
+  listTasksQuerySchema,
+  taskIdSchema,
+  taskSchema,
+  updateTaskSchema,
+} from '../../domain/tasks/task'
 import { taskEventSchema } from '../../domain/task-events/task-event'
 import type { AppEnv } from '../auth'
 import { describe, jsonResponse, validate } from '../openapi'
@@ -35,6 +45,7 @@ const eventList = z.object({
   results: z.array(taskEventSchema),
   next: z.string().nullable().meta({ description: 'URL of the next (newer) page, or null on the last one' }),
 })
+const taskBatch = z.object({ results: z.array(taskSchema).meta({ description: 'the tasks, in the order they were sent' }) })
 const oneTask = (description: string) => ({ 200: jsonResponse(description, taskSchema) })
 const tags = ['tasks']
 
@@ -67,12 +78,35 @@ const docs = {
     },
     errors: { 400: true, 409: 'idempotency_conflict: the Idempotency-Key was used with a different body', 413: true, 415: true },
   }),
+  createTasks: describe({
+    operationId: 'createTasks',
+    tags,
+    summary: `Create up to ${MAX_BULK_TASKS} tasks at once`,
+    description:
+      'All or none, in one transaction: a bad entry is a 400 whose details name its index and field (`tasks.3.payload.to`), and nothing is created. ' +
+      'An Idempotency-Key covers the whole batch.',
+    responses: {
+      201: jsonResponse('created', taskBatch),
+      200: jsonResponse('the tasks an earlier request with the same Idempotency-Key created', taskBatch),
+    },
+    errors: { 400: true, 409: 'idempotency_conflict: the Idempotency-Key was used with a different batch', 413: true, 415: true },
+  }),
   listTasks: describe({
     operationId: 'listTasks',
     tags,
     summary: 'List tasks, newest first',
     description: 'A non-admin token sees its own tasks only. Follow `next` for the following page.',
     responses: { 200: jsonResponse('one page of tasks', taskList) },
+    errors: { 400: true },
+  }),
+  deleteFinishedTasks: describe({
+    operationId: 'deleteFinishedTasks',
+    tags,
+    summary: 'Delete finished tasks of one status, finished before a time',
+    description:
+      'Deletes them with their events, a few hundred at a time, and answers how many. A non-admin token deletes only its own tasks. ' +
+      'Each deleted task\'s WebSocket subscribers get a last message with `"deleted": true`. Workers do the same on their own past the `RETENTION_*` settings.',
+    responses: { 200: jsonResponse('how many tasks were deleted', z.object({ deleted: z.number().int().min(0) })) },
     errors: { 400: true },
   }),
   getTask: describe({ operationId: 'getTask', tags, summary: 'Get one task', responses: oneTask('the task'), errors: { 400: true, 404: true } }),
@@ -126,12 +160,20 @@ export function tasksRoutes(deps: TasksRoutesDeps) {
       const { task, created } = await tasks.createTask(deps, c.var.principal, c.req.valid('json'), key)
       return c.json(task, created ? 201 : 200)
     })
+    .post('/bulk', docs.createTasks, requireJson(), optionalInput(validate('header', idempotencyHeader)), validate('json', bulkCreateSchema), async (c) => {
+      const key = c.req.valid('header')['idempotency-key']
+      const { tasks: results, created } = await createTasks(deps, c.var.principal, c.req.valid('json').tasks, key)
+      return c.json({ results }, created ? 201 : 200)
+    })
     .get('/', docs.listTasks, validate('query', listTasksQuerySchema), async (c) => {
       const query = c.req.valid('query')
       const { tasks: results, nextCursor } = await tasks.listTasks(deps, c.var.principal, query)
       const next = nextCursor === null ? null : pageLink(c, deps.publicUrl, { cursor: String(nextCursor) })
       return c.json({ results, next })
     })
+    .delete('/', docs.deleteFinishedTasks, validate('query', deleteFinishedTasksQuerySchema), async (c) =>
+      c.json({ deleted: await deleteFinishedTasksByRequest(deps, c.var.principal, c.req.valid('query')) }),
+    )
     .get('/:id', docs.getTask, validate('param', idParam), async (c) => c.json(await tasks.getTask(deps, c.var.principal, c.req.valid('param').id)))
     .patch('/:id', docs.updateTask, requireJson(), validate('param', idParam), validate('json', updateTaskSchema), async (c) =>
       c.json(await tasks.updateTaskTitle(deps, c.var.principal, c.req.valid('param').id, c.req.valid('json').title)),

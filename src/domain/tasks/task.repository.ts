@@ -148,6 +148,10 @@ export function findTaskByIdempotencyKey(db: Db, key: string): Promise<TaskRow |
   return db.selectFrom('tasks').selectAll().where('idempotency_key', '=', key).executeTakeFirst()
 }
 
+export function findTasksByIdempotencyKeys(db: Db, keys: readonly string[]): Promise<TaskRow[]> {
+  return db.selectFrom('tasks').selectAll().where('idempotency_key', '=', sql<string>`any(${keys}::text[])`).execute()
+}
+
 /** Newest first; fetches one extra row to know whether there is a next page. Only ownerId's unless undefined. */
 export function listTasks(db: Db, q: ListTasksQuery, ownerId?: number | null): Promise<TaskRow[]> {
   return db

@@ -96,13 +96,31 @@ export async function validatePayload(deps: TaskDeps, input: CreateTaskInput): P
 }
 
 /** Idempotency keys are per owner: two clients may use the same key without meeting. */
-const scopedKey = (who: Principal, key: string) => `${who.ownerId ?? 'anonymous'}/${key}`
+export const scopedKey = (who: Principal, key: string) => `${who.ownerId ?? 'anonymous'}/${key}`
+
+/** The row a create stores for this input: its first run time from run_at or delay_ms. */
+export function newTaskRow(input: CreateTaskInput, who: Principal, key: string | null): repo.NewTask {
+  const { run_at: _at, delay_ms: _delay, ...fields } = input
+  return { ...fields, owner_id: who.ownerId, idempotency_key: key, run_after: firstRunAt(input) }
+}
+
+/** Whether a stored task is what this input would create (a retried request), timing aside. */
+export function sameRequest(row: TaskRow, input: CreateTaskInput): boolean {
+  // jsonb stores object keys in its own order, so compare payloads structurally:
+  // comparing JSON strings would call an identical retry a conflict.
+  return (
+    row.title === input.title &&
+    row.type === input.type &&
+    row.max_attempts === input.max_attempts &&
+    (row.timeout_ms ?? undefined) === input.timeout_ms &&
+    isDeepStrictEqual(row.payload, input.payload)
+  )
+}
 
 export async function createTask(deps: TaskDeps, who: Principal, input: CreateTaskInput, idempotencyKey?: string): Promise<{ task: Task; created: boolean }> {
   await validatePayload(deps, input)
   const key = idempotencyKey === undefined ? null : scopedKey(who, idempotencyKey)
-  const { run_at: _at, delay_ms: _delay, ...fields } = input
-  const row: repo.NewTask = { ...fields, owner_id: who.ownerId, idempotency_key: key, run_after: firstRunAt(input) }
+  const row = newTaskRow(input, who, key)
   if (key === null && deps.inserter) return { task: taskRowToTask(await deps.inserter.add(row)), created: true }
   const [change] = await repo.insertTasks(deps.db, [row])
   if (!change) return { task: await replayIdempotent(deps.db, input, key!, idempotencyKey!), created: false }
@@ -114,15 +132,7 @@ export async function createTask(deps: TaskDeps, who: Principal, input: CreateTa
 async function replayIdempotent(db: Db, input: CreateTaskInput, key: string, shownKey: string): Promise<Task> {
   const row = await repo.findTaskByIdempotencyKey(db, key)
   if (!row) throw new ConflictError('idempotency key is in use by a task being deleted; retry', 'idempotency_conflict')
-  // jsonb stores object keys in its own order, so compare payloads structurally:
-  // comparing JSON strings would call an identical retry a conflict.
-  const same =
-    row.title === input.title &&
-    row.type === input.type &&
-    row.max_attempts === input.max_attempts &&
-    (row.timeout_ms ?? undefined) === input.timeout_ms &&
-    isDeepStrictEqual(row.payload, input.payload)
-  if (!same) {
+  if (!sameRequest(row, input)) {
     throw new ConflictError(`Idempotency-Key "${shownKey}" was already used for a different request (task ${row.id})`, 'idempotency_conflict')
   }
   return taskRowToTask(row)
