@@ -242,6 +242,18 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await waitForStatus(body.id, 'COMPLETED')
   })
 
+  test('a delayed task says when it runs', async () => {
+    const at = new Date(Date.now() + 3_600_000).toISOString()
+    const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'tomorrow-ish', run_at: at })
+    const cell = row(body.id).locator('.runs-at')
+    await cell.waitFor({ timeout: 10_000 })
+    await expect(cell.textContent()).resolves.toStartWith('runs at ')
+    await expect(cell.getAttribute('title')).resolves.toBe(at)
+    await postJson(`${sys.http}/api/tasks/${body.id}/cancel/`, {})
+    await waitForStatus(body.id, 'CANCELLED')
+    await expect(row(body.id).locator('.runs-at').count()).resolves.toBe(0)
+  })
+
   test('clicking a task shows its history', async () => {
     const first = Number(await page.locator('#task-rows tr[data-status="COMPLETED"]').last().getAttribute('data-task-id'))
     await row(first).locator('button[data-action="open"]').click()

@@ -15,7 +15,10 @@ interface Row {
 }
 
 /** What a row shows apart from progress: when this changes the row is rebuilt, otherwise only its bar moves. */
-const rowShape = (t: Task) => [t.status, t.title, t.type, t.attempts, t.max_attempts, t.error ?? ''].join('\u0000')
+const rowShape = (t: Task) => [t.status, t.title, t.type, t.attempts, t.max_attempts, t.error ?? '', t.run_after ?? ''].join('\u0000')
+
+/** A PENDING task not due yet (delayed, or a retry backing off): when it runs. */
+const waitsUntil = (t: Task) => (t.status === 'PENDING' && t.run_after !== null && Date.parse(t.run_after) > Date.now() ? t.run_after : null)
 
 function titleCell(t: Task) {
   return h(
@@ -28,11 +31,14 @@ function titleCell(t: Task) {
 
 function progressCell(t: Task) {
   const running = t.status === 'PROCESSING'
+  const until = waitsUntil(t)
   return h(
     'td',
     { class: 'col-progress', 'data-label': 'Progress' },
     running ? progressBar(t.progress) : null,
-    h('span', { class: 'progress-text' }, running || t.status === 'COMPLETED' ? percent(t.progress) : '—'),
+    until
+      ? h('span', { class: 'progress-text runs-at', title: until }, `runs at ${formatTime(until)}`)
+      : h('span', { class: 'progress-text' }, running || t.status === 'COMPLETED' ? percent(t.progress) : '—'),
   )
 }
 
