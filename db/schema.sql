@@ -47,6 +47,29 @@ CREATE TABLE public.redis_epoch (
     set_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.schedules (
+    id bigint NOT NULL,
+    owner_id bigint,
+    name text NOT NULL,
+    cron text NOT NULL,
+    timezone text DEFAULT 'UTC'::text NOT NULL,
+    task jsonb NOT NULL,
+    paused boolean DEFAULT false NOT NULL,
+    next_run_at timestamp with time zone NOT NULL,
+    last_run_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE public.schedules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.schedules_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.task_events (
     id bigint NOT NULL,
     task_id bigint NOT NULL,
@@ -133,6 +156,9 @@ ALTER TABLE ONLY public.api_tokens
 ALTER TABLE ONLY public.redis_epoch
     ADD CONSTRAINT redis_epoch_pkey PRIMARY KEY (key_prefix);
 
+ALTER TABLE ONLY public.schedules
+    ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.task_events
     ADD CONSTRAINT task_events_pkey PRIMARY KEY (id);
 
@@ -151,6 +177,10 @@ ALTER TABLE ONLY public.taskline_migrations
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
 
+CREATE INDEX schedules_next_run_at_idx ON public.schedules USING btree (next_run_at) WHERE (NOT paused);
+
+CREATE UNIQUE INDEX schedules_owner_name_key ON public.schedules USING btree (owner_id, name) NULLS NOT DISTINCT;
+
 CREATE INDEX task_type_workers_worker_id ON public.task_type_workers USING btree (worker_id);
 
 CREATE INDEX tasks_due_idx ON public.tasks USING btree (run_after) WHERE (status = 'PENDING'::public.task_status);
@@ -162,6 +192,9 @@ CREATE INDEX tasks_lease_idx ON public.tasks USING btree (locked_until) WHERE (s
 CREATE INDEX tasks_owner_id_idx ON public.tasks USING btree (owner_id, id DESC) WHERE (owner_id IS NOT NULL);
 
 CREATE INDEX tasks_status_id_idx ON public.tasks USING btree (status, id DESC);
+
+ALTER TABLE ONLY public.schedules
+    ADD CONSTRAINT schedules_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.api_tokens(id);
 
 ALTER TABLE ONLY public.task_type_workers
     ADD CONSTRAINT task_type_workers_type_fkey FOREIGN KEY (type) REFERENCES public.task_types(name) ON DELETE CASCADE;

@@ -48,6 +48,7 @@ export const configSchema = z.object({
   VISIBILITY_TIMEOUT_MS: positiveInt.default(30_000),
   MAX_DELIVERIES: positiveInt.default(5),
   SWEEP_INTERVAL_MS: positiveInt.default(1000),
+  SCHEDULER_INTERVAL_MS: positiveInt.default(500),
   RETRY_BASE_MS: z.coerce.number().int().min(0).default(1000),
   // A handler that never returns would hold its slot and lease forever.
   TASK_TIMEOUT_MS: positiveInt.default(3_600_000),

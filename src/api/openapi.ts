@@ -107,6 +107,7 @@ export async function openApiDocument(app: Hono<any, any, any>) {
       info: { title: 'Taskline API', version: '0.1.0', description, license: { name: 'MIT', identifier: 'MIT' } },
       tags: [
         { name: 'tasks', description: 'Create, read, change and follow tasks' },
+        { name: 'schedules', description: 'Cron schedules that create tasks' },
         { name: 'websockets', description: 'Live changes over WebSocket (GET with Upgrade: websocket)' },
         { name: 'operations', description: 'Health checks and this reference' },
       ],

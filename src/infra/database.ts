@@ -40,6 +40,20 @@ export interface RedisEpoch {
   set_at: Generated<Timestamp>;
 }
 
+export interface Schedules {
+  created_at: Generated<Timestamp>;
+  cron: string;
+  id: Generated<number>;
+  last_run_at: Timestamp | null;
+  name: string;
+  next_run_at: Timestamp;
+  owner_id: number | null;
+  paused: Generated<boolean>;
+  task: Json;
+  timezone: Generated<string>;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface TaskEvents {
   at: Generated<Timestamp>;
   detail: Json | null;
@@ -91,6 +105,7 @@ export interface TaskTypeWorkers {
 export interface DB {
   api_tokens: ApiTokens;
   redis_epoch: RedisEpoch;
+  schedules: Schedules;
   task_events: TaskEvents;
   task_type_workers: TaskTypeWorkers;
   task_types: TaskTypes;

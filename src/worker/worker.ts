@@ -12,6 +12,7 @@ import { startCancelListener } from './cancel-listener'
 import { loadHandlerModules, type LoadedHandlers } from './handler-modules'
 import { JobConsumer } from './job-consumer'
 import { createJobPipeline } from './pipeline'
+import { Scheduler } from './scheduler'
 import { Sweeper } from './sweeper'
 import { registrationsOf, TypeRegistrar } from './type-registrar'
 
@@ -56,6 +57,7 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
     metricsUrl: metricsServer.url,
     runner: parts.pipeline.runner,
     sweeper: parts.sweeper,
+    scheduler: parts.scheduler,
     /** Stops reading, lets running tasks finish within the grace period, hands back the rest. */
     close(): Promise<void> {
       closing ??= (async () => {
@@ -108,18 +110,21 @@ function buildParts(config: Config, w: WorkerParts) {
     consumer,
   )
   const sweeper = new Sweeper({ ...streams, db })
+  const scheduler = new Scheduler({ ...streams, db })
   const cancels = startCancelListener({ redis: createRedis(config.REDIS_URL, 'blocking', logger), keys, runner: pipeline.runner, logger })
   const registrar = new TypeRegistrar({ db, workerId, logger }, registrationsOf(w.loaded.handlers))
   let pumping: Promise<void> = Promise.resolve()
   return {
     pipeline,
     sweeper,
+    scheduler,
     async start() {
       await waitForRedis(producer, 3000)
       await registrar.start()
       await consumer.start()
       pumping = pipeline.pump(consumer.batches(pipeline.runner))
       sweeper.start(config.SWEEP_INTERVAL_MS)
+      scheduler.start(config.SCHEDULER_INTERVAL_MS)
     },
     async stop(afterReading: () => void) {
       // The batch in hand is claimed and started before the drain begins.
@@ -127,7 +132,7 @@ function buildParts(config: Config, w: WorkerParts) {
       await pumping
       afterReading()
       await pipeline.drain(config.SHUTDOWN_GRACE_MS)
-      await settleAll(logger, [sweeper.stop(), cancels.stop(), registrar.stop()])
+      await settleAll(logger, [sweeper.stop(), scheduler.stop(), cancels.stop(), registrar.stop()])
     },
   }
 }
