@@ -185,6 +185,8 @@ CREATE INDEX task_type_workers_worker_id ON public.task_type_workers USING btree
 
 CREATE INDEX tasks_due_idx ON public.tasks USING btree (run_after) WHERE (status = 'PENDING'::public.task_status);
 
+CREATE INDEX tasks_finished_idx ON public.tasks USING btree (status, finished_at) WHERE (status = ANY (ARRAY['COMPLETED'::public.task_status, 'FAILED'::public.task_status, 'CANCELLED'::public.task_status]));
+
 CREATE UNIQUE INDEX tasks_idempotency_key_idx ON public.tasks USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
 CREATE INDEX tasks_lease_idx ON public.tasks USING btree (locked_until) WHERE (status = 'PROCESSING'::public.task_status);

@@ -22,6 +22,26 @@ const origin = z
   .transform((u) => new URL(u).origin)
 const origins = commaList.pipe(z.array(origin))
 
+const durationUnits = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+/**
+ * A duration as people write it, `7d`, `12h`, `30m`, `45s`, `500ms`, or a bare
+ * number of milliseconds; `0` or `off` is none. Returns milliseconds (0 for
+ * none), or undefined when the text is not a duration.
+ */
+export function parseDuration(text: string): number | undefined {
+  const t = text.trim().toLowerCase()
+  if (t === 'off') return 0
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(t)
+  if (!m) return undefined
+  const ms = Number(m[1]) * durationUnits[(m[2] ?? 'ms') as keyof typeof durationUnits]
+  return Number.isSafeInteger(ms) ? ms : undefined
+}
+const duration = z.string().transform((s, ctx) => {
+  const ms = parseDuration(s)
+  if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'must be a duration like 7d, 12h or 30m (a bare number is ms), or 0 / off' })
+  return ms ?? 0
+})
+
 /** Every setting the two roles read from the environment, with its default. */
 export const configSchema = z.object({
   PORT: port.default(8000),
@@ -88,6 +108,12 @@ export const configSchema = z.object({
     .refine((u) => !/[?#]/.test(u), 'must not have a query or fragment')
     .transform((u) => u.replace(/\/+$/, ''))
     .optional(),
+  /** How long finished tasks of each status are kept, in ms (written like 7d or 12h; 0 or off keeps them for ever). */
+  RETENTION_COMPLETED: duration.prefault('7d'),
+  RETENTION_FAILED: duration.prefault('30d'),
+  RETENTION_CANCELLED: duration.prefault('7d'),
+  /** How often a worker looks for finished tasks past their retention (one worker at a time). */
+  RETENTION_INTERVAL_MS: positiveInt.default(60_000),
   /** The worker's own /metrics; 0 picks a free port. */
   WORKER_METRICS_PORT: port.default(9464),
 })

@@ -2,11 +2,21 @@ import { describe, expect, expectTypeOf, test } from 'bun:test'
 import { readdir } from 'node:fs/promises'
 import type { z } from 'zod'
 import type * as serverStatus from '../domain/tasks/task-status'
-import type { createTaskSchema, Task as ServerTask, taskSchema, updateTaskSchema } from '../domain/tasks/task'
+import type { createTaskSchema, deleteFinishedTasksQuerySchema, Task as ServerTask, taskSchema, updateTaskSchema } from '../domain/tasks/task'
 import type { taskEventSchema } from '../domain/task-events/task-event'
 import type { taskTypeSchema } from '../domain/task-types/task-type'
 import type * as clientStatus from './task-status'
-import type { CreateTaskInput, ListTasksQuery, Task, TaskEvent, TaskSnapshotMessage, TaskStatus, TaskTypeInfo, UpdateTaskInput } from './types'
+import type {
+  CreateTaskInput,
+  DeleteFinishedTasksQuery,
+  ListTasksQuery,
+  Task,
+  TaskEvent,
+  TaskSnapshotMessage,
+  TaskStatus,
+  TaskTypeInfo,
+  UpdateTaskInput,
+} from './types'
 
 /**
  * The client declares the API's shapes again (types.ts) so that it needs no
@@ -27,6 +37,7 @@ describe("the client's types are the server's", () => {
     expectTypeOf<TaskStatus>().toEqualTypeOf<serverStatus.TaskStatus>()
     expectTypeOf<NonNullable<ListTasksQuery['status']>>().toEqualTypeOf<serverStatus.TaskStatus>()
     expectTypeOf<TaskSnapshotMessage['task']>().toEqualTypeOf<Task>()
+    expectTypeOf<DeleteFinishedTasksQuery>().toEqualTypeOf<z.input<typeof deleteFinishedTasksQuerySchema>>()
   })
 
   test('the status list is exactly the database enum', () => {

@@ -63,6 +63,13 @@ export interface ListTasksQuery {
   cursor?: number
 }
 
+/** Which finished tasks DELETE /api/tasks/ removes. */
+export interface DeleteFinishedTasksQuery {
+  status: 'COMPLETED' | 'FAILED' | 'CANCELLED'
+  /** Only tasks that finished before this ISO 8601 time with a zone (`date.toISOString()`). */
+  finished_before: string
+}
+
 /** One page of tasks, newest first; `next` is null on the last page. */
 export interface TaskPage {
   results: Task[]

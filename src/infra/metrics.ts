@@ -18,7 +18,7 @@ export function createMetrics(o: MetricsOptions) {
   registry.setDefaultLabels({ role: o.role })
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
-  const { tasks, runSeconds, queueWaitSeconds } = taskMetrics(registers)
+  const { tasks, runSeconds, queueWaitSeconds, removed } = taskMetrics(registers)
   const { eventsFannedOut, eventDelivery, httpSeconds } = apiMetrics(registers)
   scrapedGauges(o, registers)
 
@@ -27,6 +27,8 @@ export function createMetrics(o: MetricsOptions) {
     /** A task change, under its transition's metric label (see domain/tasks/task-transitions.ts). */
     countTransition: (label: string, type: string) => tasks.inc({ event: label, type }),
     observeRun: (type: string, outcome: string, seconds: number) => runSeconds.observe({ type, outcome }, seconds),
+    /** Finished tasks removed with their events past their retention, by status. */
+    countRemoved: (status: string, n: number) => removed.inc({ status }, n),
     observeQueueWait: (type: string, seconds: number) => queueWaitSeconds.observe({ type }, Math.max(0, seconds)),
     eventPublished(lateMs: number | null) {
       eventsFannedOut.inc()
@@ -62,6 +64,12 @@ function taskMetrics(registers: Registers) {
       help: 'From when a task was due to when a worker claimed it',
       labelNames: ['type'] as const,
       buckets: secondsBuckets,
+      registers,
+    }),
+    removed: new Counter({
+      name: 'taskline_tasks_removed_total',
+      help: 'Finished tasks this worker deleted with their events, past their retention',
+      labelNames: ['status'] as const,
       registers,
     }),
   }

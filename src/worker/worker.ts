@@ -12,6 +12,7 @@ import { startCancelListener } from './cancel-listener'
 import { loadHandlerModules, type LoadedHandlers } from './handler-modules'
 import { JobConsumer } from './job-consumer'
 import { createJobPipeline } from './pipeline'
+import { Retention } from './retention'
 import { Scheduler } from './scheduler'
 import { Sweeper } from './sweeper'
 import { registrationsOf, TypeRegistrar } from './type-registrar'
@@ -57,6 +58,7 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
     metricsUrl: metricsServer.url,
     runner: parts.pipeline.runner,
     sweeper: parts.sweeper,
+    retention: parts.retention,
     scheduler: parts.scheduler,
     /** Stops reading, lets running tasks finish within the grace period, hands back the rest. */
     close(): Promise<void> {
@@ -110,6 +112,13 @@ function buildParts(config: Config, w: WorkerParts) {
     consumer,
   )
   const sweeper = new Sweeper({ ...streams, db })
+  const retention = new Retention({
+    ...streams,
+    db,
+    removals: w.metrics,
+    policy: { COMPLETED: config.RETENTION_COMPLETED, FAILED: config.RETENTION_FAILED, CANCELLED: config.RETENTION_CANCELLED },
+    pauseMs: 50,
+  })
   const scheduler = new Scheduler({ ...streams, db })
   const cancels = startCancelListener({ redis: createRedis(config.REDIS_URL, 'blocking', logger), keys, runner: pipeline.runner, logger })
   const registrar = new TypeRegistrar({ db, workerId, logger }, registrationsOf(w.loaded.handlers))
@@ -117,6 +126,7 @@ function buildParts(config: Config, w: WorkerParts) {
   return {
     pipeline,
     sweeper,
+    retention,
     scheduler,
     async start() {
       await waitForRedis(producer, 3000)
@@ -124,6 +134,7 @@ function buildParts(config: Config, w: WorkerParts) {
       await consumer.start()
       pumping = pipeline.pump(consumer.batches(pipeline.runner))
       sweeper.start(config.SWEEP_INTERVAL_MS)
+      retention.start(config.RETENTION_INTERVAL_MS)
       scheduler.start(config.SCHEDULER_INTERVAL_MS)
     },
     async stop(afterReading: () => void) {
@@ -132,7 +143,7 @@ function buildParts(config: Config, w: WorkerParts) {
       await pumping
       afterReading()
       await pipeline.drain(config.SHUTDOWN_GRACE_MS)
-      await settleAll(logger, [sweeper.stop(), scheduler.stop(), cancels.stop(), registrar.stop()])
+      await settleAll(logger, [sweeper.stop(), retention.stop(), scheduler.stop(), cancels.stop(), registrar.stop()])
     },
   }
 }

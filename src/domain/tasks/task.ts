@@ -117,6 +117,17 @@ export const listTaskEventsQuerySchema = z.strictObject({
 })
 export type ListTaskEventsQuery = z.infer<typeof listTaskEventsQuerySchema>
 
+/** DELETE /api/tasks/: finished tasks of one status, finished before a time. */
+export const deleteFinishedTasksQuerySchema = z.strictObject({
+  status: z
+    .enum(['COMPLETED', 'FAILED', 'CANCELLED'], { error: 'status must be COMPLETED, FAILED or CANCELLED (only finished tasks are deleted this way)' })
+    .meta({ description: 'a terminal status: COMPLETED, FAILED or CANCELLED' }),
+  finished_before: z.iso
+    .datetime({ offset: true, error: 'finished_before must be an ISO 8601 time with a zone, like 2026-12-01T00:00:00Z' })
+    .meta({ description: 'only tasks that finished before this time' }),
+})
+export type DeleteFinishedTasksQuery = z.infer<typeof deleteFinishedTasksQuerySchema>
+
 const timestamp = z.iso.datetime({ offset: true })
 const jsonValue = (description: string) => z.unknown().meta({ description })
 

@@ -1,0 +1,76 @@
+import { coerceError, type Logger } from '../infra/logger'
+import type { TaskStatus } from '../domain/tasks/task'
+import { releaseRetentionLock, tryRetentionLock } from '../domain/tasks/task-retention.repository'
+import { removeFinishedTasks, type RemovalDeps, type RemovalOptions } from '../domain/tasks/task-retention.service'
+
+/** How long finished tasks of each terminal status are kept, in ms; 0 keeps them. */
+export type RetentionPolicy = Record<Extract<TaskStatus, 'COMPLETED' | 'FAILED' | 'CANCELLED'>, number>
+
+export interface RetentionOptions extends RemovalDeps, RemovalOptions {
+  logger: Logger
+  policy: RetentionPolicy
+}
+
+/**
+ * Removes finished tasks past their status's retention, with their events.
+ * One worker at a time runs a pass (an advisory lock held on the pass's own
+ * connection; the others skip theirs), a batch per statement with a pause
+ * between batches, so no lock is held for long and the API keeps its share of
+ * Postgres. A pass that removed anything says so in one log line.
+ */
+export class Retention {
+  private timer: ReturnType<typeof setInterval> | null = null
+  private busy: Promise<unknown> | null = null
+  private failing = false
+  private readonly stopping = new AbortController()
+
+  constructor(private readonly o: RetentionOptions) {}
+
+  /** One pass; null when another worker's pass holds the lock. */
+  async runOnce(now = Date.now()): Promise<Partial<RetentionPolicy> | null> {
+    const statuses = (Object.keys(this.o.policy) as (keyof RetentionPolicy)[]).filter((s) => this.o.policy[s] > 0)
+    if (statuses.length === 0) return {}
+    return this.o.db.connection().execute(async (conn) => {
+      if (!(await tryRetentionLock(conn))) return null
+      try {
+        const removed: Partial<RetentionPolicy> = {}
+        for (const status of statuses) {
+          if (this.stopping.signal.aborted) break
+          const n = await removeFinishedTasks(
+            this.o,
+            { status, finishedBefore: new Date(now - this.o.policy[status]) },
+            { ...this.o, conn, signal: this.stopping.signal },
+          )
+          if (n > 0) removed[status] = n
+        }
+        if (Object.keys(removed).length > 0) this.o.logger.info('removed finished tasks past their retention', { removed })
+        return removed
+      } finally {
+        await releaseRetentionLock(conn)
+      }
+    })
+  }
+
+  start(intervalMs: number): void {
+    this.timer ??= setInterval(() => {
+      if (this.busy) return
+      this.busy = this.runOnce()
+        .then(() => {
+          if (this.failing) this.o.logger.info('retention pass succeeded again')
+          this.failing = false
+        })
+        .catch((e) => {
+          if (!this.failing) this.o.logger.warn('retention pass failed; will retry', { error: coerceError(e).message })
+          this.failing = true
+        })
+        .finally(() => (this.busy = null))
+    }, intervalMs)
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+    this.stopping.abort()
+    await this.busy
+  }
+}
