@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, loadConfig } from './config'
+import { ConfigError, loadConfig, parseDuration } from './config'
 
 describe('configuration', () => {
   test('defaults match the documented ones', () => {
@@ -58,5 +58,23 @@ describe('configuration', () => {
     expect(error).toBeInstanceOf(ConfigError)
     expect((error as Error).message).toStartWith(`invalid configuration: ${name}:`)
     expect((error as Error).message).not.toContain('\n')
+  })
+  test('retention durations: 7d, 12h, 30m, 45s, 500ms or bare ms; 0 and off keep; anything else is refused', () => {
+    expect(loadConfig({})).toMatchObject({ RETENTION_COMPLETED: 7 * 86_400_000, RETENTION_FAILED: 30 * 86_400_000, RETENTION_CANCELLED: 7 * 86_400_000 })
+    const c = loadConfig({ RETENTION_COMPLETED: '12h', RETENTION_FAILED: 'OFF', RETENTION_CANCELLED: '90000' })
+    expect([c.RETENTION_COMPLETED, c.RETENTION_FAILED, c.RETENTION_CANCELLED]).toEqual([12 * 3_600_000, 0, 90_000])
+    expect([parseDuration('30m'), parseDuration('45s'), parseDuration('500ms'), parseDuration('0'), parseDuration('0d')]).toEqual([
+      1_800_000, 45_000, 500, 0, 0,
+    ])
+    for (const bad of ['3 weeks', '1.5d', '-1d', '7D1h', 'd', '99999999999999999d']) {
+      expect(() => loadConfig({ RETENTION_FAILED: bad }), bad).toThrow('RETENTION_FAILED: must be a duration like 7d')
+    }
+    // A parsed config read back as text (as a test helper does) parses to the same values.
+    const again = loadConfig(Object.fromEntries(Object.entries(c).map(([k, v]) => [k, String(v)])))
+    expect([again.RETENTION_COMPLETED, again.RETENTION_FAILED, again.RETENTION_CANCELLED]).toEqual([
+      c.RETENTION_COMPLETED,
+      c.RETENTION_FAILED,
+      c.RETENTION_CANCELLED,
+    ])
   })
 })
