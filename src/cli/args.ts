@@ -31,6 +31,7 @@ const options = {
   limit: { type: 'string' },
   cursor: { type: 'string' },
   'after-seq': { type: 'string' },
+  timezone: { type: 'string' },
 } as const
 type OptionName = keyof typeof options
 
@@ -46,7 +47,13 @@ export const commands = {
     options: ['after-seq', 'limit', 'json'],
     about: "list a task's changes, oldest first: all of them, or --limit N (up to 1000) after --after-seq",
   },
-} as const satisfies Record<string, { args: string; options: OptionName[]; about: string }>
+  schedules: {
+    args: '[list | create NAME CRON "title" | pause|resume|delete ID]',
+    options: ['timezone', 'type', 'payload', 'max-attempts', 'json'],
+    about: 'list cron schedules with their next run (the default), or create (--timezone, --type, --payload), pause, resume or delete one',
+    maxArgs: 4,
+  },
+} as const satisfies Record<string, { args: string; options: OptionName[]; about: string; maxArgs?: number }>
 export type CommandName = keyof typeof commands
 
 const optionArgs: Partial<Record<OptionName, string>> = {
@@ -57,6 +64,7 @@ const optionArgs: Partial<Record<OptionName, string>> = {
   limit: 'N',
   cursor: 'C',
   'after-seq': 'SEQ',
+  timezone: 'TZ',
 }
 
 const synopsis = (name: CommandName) => {
@@ -120,9 +128,12 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
   for (const t of tokens) {
     if (t.kind === 'option' && !allowed.includes(t.name)) throw new UsageError(`${first} does not take ${t.rawName}`, first)
   }
-  const expected = commands[first].args ? 1 : 0
-  if (rest.length < expected) throw new UsageError(`${first} needs ${commands[first].args}`, first)
-  if (rest.length > expected) throw new UsageError(`unexpected argument "${rest[expected]}"`, first)
+  const c: { args: string; maxArgs?: number } = commands[first]
+  // A command with maxArgs (schedules) checks its own arguments; the others take exactly their one or none.
+  const expected = c.maxArgs !== undefined ? 0 : c.args ? 1 : 0
+  const most = c.maxArgs ?? expected
+  if (rest.length < expected) throw new UsageError(`${first} needs ${c.args}`, first)
+  if (rest.length > most) throw new UsageError(`unexpected argument "${rest[most]}"`, first)
   return { kind: 'command', command: first, positionals: rest, values }
 }
 

@@ -8,6 +8,7 @@ import { eventPages } from '../client/event-pages'
 import { paramOfNext } from '../client/next-link'
 import { renderApiError } from './format'
 import { eventListSchema, taskListSchema, taskSchema } from './schemas'
+import { scheduleListSchema, scheduleSchema } from './schedules'
 
 export { ApiError, paramOfNext }
 
@@ -89,6 +90,21 @@ export function createClient(opts: ClientOptions) {
     cancelTask: (id: number) => request(c, 'POST', `${taskPath(id)}cancel/`, taskSchema),
     retryTask: (id: number) => request(c, 'POST', `${taskPath(id)}retry/`, taskSchema),
     listEvents,
+    listSchedules: () => request(c, 'GET', '/api/schedules/', scheduleListSchema),
+    createSchedule: (input: {
+      name: string
+      cron: string
+      timezone?: string
+      task: { title: string; type?: string; payload?: Record<string, unknown>; max_attempts?: number }
+    }) => request(c, 'POST', '/api/schedules/', scheduleSchema, input),
+    pauseSchedule: (id: number) => request(c, 'POST', `/api/schedules/${id}/pause/`, scheduleSchema),
+    resumeSchedule: (id: number) => request(c, 'POST', `/api/schedules/${id}/resume/`, scheduleSchema),
+    deleteSchedule: (id: number) =>
+      send(c, 'DELETE', `/api/schedules/${id}/`, undefined).then(async (res) => {
+        if (res.status === 401) throw new UnauthorizedError(c.base, Boolean(c.token))
+        if (!res.ok)
+          throw ApiError.fromBody(res.status, parseJson(await res.text().catch(() => '')), { message: `DELETE /api/schedules/${id}/ answered ${res.status}` })
+      }),
     /** Every change after afterSeq, a page at a time, following `next` until it is null. */
     eventPages: (id: number, afterSeq = 0) => eventPages(afterSeq, (after) => listEvents(id, { afterSeq: after })),
     /** For the task's socket, which offers it as a subprotocol beside "taskline", not in the URL, which proxies log. */

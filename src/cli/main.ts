@@ -24,6 +24,7 @@ import {
 import { createClient, describeError, paramOfNext, type Client } from './client'
 import { renderEventTable, renderKeyValue, renderTaskTable } from './format'
 import { processIO, type CliIO } from './io'
+import { runSchedules } from './schedules'
 import { EXIT_INTERRUPTED, watchTask } from './watch'
 
 export const EXIT_OK = 0
@@ -158,6 +159,11 @@ const commandHandlers: Record<Args['command'], (args: Args, ctx: Ctx) => Promise
     for await (const page of ctx.client.eventPages(id, afterSeq)) results.push(...page.results)
     if (values.json) printJson(ctx.io, { task_id: id, results, next: null })
     else ctx.io.out(`${renderEventTable(results)}\n`)
+    return EXIT_OK
+  },
+
+  async schedules({ positionals, values }, { io, client }) {
+    await runSchedules(positionals, values, io, client, (v) => printJson(io, v))
     return EXIT_OK
   },
 }

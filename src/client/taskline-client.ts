@@ -5,12 +5,14 @@ import { type FollowOptions, followTask, type TaskFollower } from './follow-task
 import { paramOfNext } from './next-link'
 import type { WebSocketConstructor } from './reconnecting-socket'
 import type {
+  CreateScheduleInput,
   CreateTaskInput,
   DeleteFinishedTasksQuery,
   Health,
   ListTaskEventsQuery,
   ListTasksQuery,
   Readiness,
+  Schedule,
   Task,
   TaskEvent,
   TaskEventPage,
@@ -150,6 +152,35 @@ export class TasklineClient {
     return this.#json('GET', '/api/task-types/', o)
   }
 
+  /** A task from `input.task` at every tick of `input.cron`; the payload is checked now, as createTask would check it. */
+  createSchedule(input: CreateScheduleInput, o: RequestOptions = {}): Promise<Schedule> {
+    return this.#json('POST', '/api/schedules/', { ...o, body: input })
+  }
+
+  /** Every schedule by name, each with its next run; a non-admin token sees its own only. */
+  async listSchedules(o: RequestOptions = {}): Promise<Schedule[]> {
+    return (await this.#json<{ results: Schedule[] }>('GET', '/api/schedules/', o)).results
+  }
+
+  getSchedule(id: number, o: RequestOptions = {}): Promise<Schedule> {
+    return this.#json('GET', schedulePath(id), o)
+  }
+
+  /** No ticks until resumed. */
+  pauseSchedule(id: number, o: RequestOptions = {}): Promise<Schedule> {
+    return this.#json('POST', `${schedulePath(id)}pause/`, o)
+  }
+
+  /** Ticks again from now on; those missed while paused are skipped. */
+  resumeSchedule(id: number, o: RequestOptions = {}): Promise<Schedule> {
+    return this.#json('POST', `${schedulePath(id)}resume/`, o)
+  }
+
+  /** The tasks it created stay. */
+  async deleteSchedule(id: number, o: RequestOptions = {}): Promise<void> {
+    await this.#send('DELETE', schedulePath(id), o)
+  }
+
   /** Liveness: the process is up. Needs no token. */
   health(o: RequestOptions = {}): Promise<Health> {
     return this.#json('GET', '/healthz', o)
@@ -222,6 +253,7 @@ export function createClient(baseUrl: string, token?: string): TasklineClient {
 }
 
 const taskPath = (id: number) => `/api/tasks/${encodeURIComponent(id)}/`
+const schedulePath = (id: number) => `/api/schedules/${encodeURIComponent(id)}/`
 
 function queryString(query: Call['query']): string {
   const params = new URLSearchParams()

@@ -5,6 +5,8 @@ import type * as serverStatus from '../domain/tasks/task-status'
 import type { createTaskSchema, deleteFinishedTasksQuerySchema, Task as ServerTask, taskSchema, updateTaskSchema } from '../domain/tasks/task'
 import type { taskEventSchema } from '../domain/task-events/task-event'
 import type { taskTypeSchema } from '../domain/task-types/task-type'
+import type { createScheduleSchema, scheduleSchema } from '../domain/schedules/schedule'
+import type { CreateScheduleInput, Schedule } from './types'
 import type * as clientStatus from './task-status'
 import type {
   CreateTaskInput,
@@ -38,6 +40,11 @@ describe("the client's types are the server's", () => {
     expectTypeOf<NonNullable<ListTasksQuery['status']>>().toEqualTypeOf<serverStatus.TaskStatus>()
     expectTypeOf<TaskSnapshotMessage['task']>().toEqualTypeOf<Task>()
     expectTypeOf<DeleteFinishedTasksQuery>().toEqualTypeOf<z.input<typeof deleteFinishedTasksQuerySchema>>()
+  })
+
+  test('Schedule and its create body', () => {
+    expectTypeOf<Schedule>().toEqualTypeOf<z.output<typeof scheduleSchema>>()
+    expectTypeOf<CreateScheduleInput>().toEqualTypeOf<z.input<typeof createScheduleSchema>>()
   })
 
   test('the status list is exactly the database enum', () => {

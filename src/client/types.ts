@@ -70,6 +70,45 @@ export interface DeleteFinishedTasksQuery {
   finished_before: string
 }
 
+/** What a schedule creates at each tick: the fields of CreateTaskInput a template may hold. */
+export interface TaskTemplate {
+  title: string
+  /** Default "demo". */
+  type?: string
+  payload?: Record<string, unknown>
+  /** 1..100, default 3. */
+  max_attempts?: number
+  timeout_ms?: number
+}
+
+/** The body of POST /api/schedules/. */
+export interface CreateScheduleInput {
+  /** Unique per owner. */
+  name: string
+  /** Five fields, or six with seconds first (croner syntax). */
+  cron: string
+  /** An IANA zone name; default UTC. */
+  timezone?: string
+  task: TaskTemplate
+}
+
+/** A schedule as the API answers it. */
+export interface Schedule {
+  id: number
+  name: string
+  cron: string
+  timezone: string
+  /** The template with its defaults filled in. */
+  task: { title: string; type: string; payload: Record<string, unknown>; max_attempts: number; timeout_ms?: number | undefined }
+  paused: boolean
+  /** The next tick; null while paused. */
+  next_run_at: string | null
+  /** The tick of the last task it created. */
+  last_run_at: string | null
+  created_at: string
+  updated_at: string
+}
+
 /** One page of tasks, newest first; `next` is null on the last page. */
 export interface TaskPage {
   results: Task[]
