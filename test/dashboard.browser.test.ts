@@ -254,6 +254,22 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await expect(row(body.id).locator('.runs-at').count()).resolves.toBe(0)
   })
 
+  test('the Schedules card lists each schedule with its next run, and shows a pause', async () => {
+    const { status, body } = await postJson(`${sys.http}/api/schedules/`, { name: 'page-schedule', cron: '0 0 1 1 *', task: { title: 'new year' } })
+    expect(status).toBe(201)
+    const item = page.locator(`#schedule-list li[data-schedule-id="${body.id}"]`)
+    await item.waitFor({ timeout: 10_000 })
+    await expect(item.locator('.schedule-cron').textContent()).resolves.toBe('0 0 1 1 *')
+    await expect(item.locator('.schedule-next').textContent()).resolves.toStartWith('next run ')
+    await expect(item.locator('.schedule-next').getAttribute('title')).resolves.toBe(body.next_run_at)
+    await postJson(`${sys.http}/api/schedules/${body.id}/pause/`, {})
+    await page.waitForFunction(
+      (id) => (globalThis as any).document.querySelector(`#schedule-list li[data-schedule-id="${id}"] .schedule-next`)?.textContent === 'paused',
+      body.id,
+      { timeout: 10_000 },
+    )
+  })
+
   test('clicking a task shows its history', async () => {
     const first = Number(await page.locator('#task-rows tr[data-status="COMPLETED"]').last().getAttribute('data-task-id'))
     await row(first).locator('button[data-action="open"]').click()

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import { ApiError } from '../client/api-error'
 import { paramOfNext } from '../client/next-link'
-import type { EventList, Task, TaskPage, TaskStatus, TaskTypeList } from './types'
+import type { EventList, Schedule, Task, TaskPage, TaskStatus, TaskTypeList } from './types'
 
 export { ApiError }
 export type { ErrorDetail } from '../client/api-error'
@@ -70,6 +70,8 @@ export const api = {
     request('GET', `/api/tasks/${id}/events/?after_seq=${afterSeq}&limit=${limit}`),
   /** Every type a task may have, with its payload schema and whether a live worker handles it. */
   listTaskTypes: (): Promise<TaskTypeList> => request('GET', '/api/task-types/'),
+  /** Every schedule this token sees, by name, with its next run. */
+  listSchedules: (): Promise<{ results: Schedule[] }> => request('GET', '/api/schedules/'),
   /** Whether the API refuses this tab's token: the cheapest request that needs one. */
   async isUnauthorized(): Promise<boolean> {
     try {

@@ -5,6 +5,7 @@ import { byId } from './dom'
 import { showConnection } from './connection'
 import { createFeed, type FeedState } from './feed'
 import { TaskHistory } from './history'
+import { ScheduleList } from './schedules'
 import { TaskStore } from './store'
 import { createTaskFetcher } from './task-fetcher'
 import { renderCounts, TaskTable } from './table'
@@ -244,7 +245,11 @@ byId<HTMLFormElement>('token-form').addEventListener('submit', (e) => {
   feed.restart()
   void loadFirstPage()
   void createForm.types.load()
+  void schedules.load()
 })
+
+const schedules = new ScheduleList()
 
 feed.start()
 void createForm.types.load()
+schedules.start()

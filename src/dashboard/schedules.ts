@@ -1,0 +1,46 @@
+/// <reference lib="dom" />
+import { api } from './api'
+import { byId, formatTime, h } from './dom'
+import type { Schedule } from './types'
+
+/** Ticks move next runs on without a feed message, so the list is read again this often while the tab is visible. */
+const REFRESH_MS = 3000
+
+/** The "Schedules" card: each schedule with its cron and next run, read from GET /api/schedules/. */
+export class ScheduleList {
+  private readonly list = byId<HTMLUListElement>('schedule-list')
+  private readonly status = byId('schedules-status')
+  private timer: ReturnType<typeof setInterval> | undefined
+
+  start() {
+    void this.load()
+    this.timer ??= setInterval(() => {
+      if (document.visibilityState === 'visible') void this.load()
+    }, REFRESH_MS)
+  }
+
+  async load() {
+    try {
+      this.render((await api.listSchedules()).results)
+    } catch {
+      // A 401 is shown by the banner; anything else says so here and the next refresh tries again.
+      this.status.textContent = 'Could not load schedules.'
+    }
+  }
+
+  private render(schedules: Schedule[]) {
+    this.status.textContent = schedules.length ? '' : 'No schedules: create one with POST /api/schedules/ or `taskline schedules create`.'
+    this.list.replaceChildren(
+      ...schedules.map((s) =>
+        h(
+          'li',
+          { 'data-schedule-id': s.id, 'data-paused': s.paused },
+          h('span', { class: 'schedule-name' }, s.name),
+          ' ',
+          h('code', { class: 'schedule-cron', title: `read in ${s.timezone}` }, s.cron),
+          h('span', { class: 'schedule-next', title: s.next_run_at ?? '' }, s.paused || !s.next_run_at ? 'paused' : `next run ${formatTime(s.next_run_at)}`),
+        ),
+      ),
+    )
+  }
+}
