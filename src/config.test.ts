@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, loadConfig, parseDuration } from './config'
+import { ConfigError, loadConfig } from './config'
+import { parseDuration } from './infra/duration'
 
 describe('configuration', () => {
   test('defaults match the documented ones', () => {

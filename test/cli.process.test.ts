@@ -103,6 +103,22 @@ describe('taskline CLI (child process against a running system)', () => {
     SLOW,
   )
 
+  test("create --delay and --at run the task later; a bad --at is the API's 400 naming run_at", async () => {
+    const before = Date.now()
+    const delayed = await cli(['create', 'in ten minutes', '--delay', '10m', '--json'])
+    expect(delayed.code).toBe(0)
+    const task = JSON.parse(delayed.stdout)
+    expect(Date.parse(task.run_after) - before).toBeGreaterThanOrEqual(600_000)
+    expect(Date.parse(task.run_after) - before).toBeLessThan(660_000)
+    const at = '2099-01-01T00:00:00.000Z'
+    const far = await cli(['create', 'far', '--at', new Date(Date.now() + 86_400_000).toISOString(), '--json'])
+    expect(JSON.parse(far.stdout).status).toBe('PENDING')
+    const bad = await cli(['create', 'bad', '--at', at])
+    expect(bad.code).toBe(1)
+    expect(lines(bad.stderr)).toContain('  run_at: run_at must be within a year')
+    for (const t of [task, JSON.parse(far.stdout)]) await fetch(`${sys.http}/api/tasks/${t.id}/cancel/`, { method: 'POST' })
+  })
+
   test('create --watch with stdout a pipe prints one line per change, ends COMPLETED and exits 0', async () => {
     const r = await cli(['create', 'watched', '--payload', '{"steps": 3}', '--watch'])
     expect(r.code).toBe(0)
@@ -239,6 +255,8 @@ describe('taskline CLI (child process against a running system)', () => {
         ['create', 'x', '--payload', '[1]'],
         ['create', 'x', '--bogus'],
         ['create', 'x', '--max-attempts', 'many'],
+        ['create', 'x', '--delay', 'soon'],
+        ['create', 'x', '--delay', 'off'],
       ]
       const runs = await Promise.all(cases.map((args) => cli(args)))
       runs.forEach((r, i) => {

@@ -1,6 +1,7 @@
 /** Command-line parsing and the usage text: everything a usage error (exit 2) can come from. */
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
+import { parseDuration } from '../infra/duration'
 import { maxSeq } from '../domain/tasks/task-status'
 import { taskStatuses } from './schemas'
 
@@ -26,6 +27,8 @@ const options = {
   type: { type: 'string' },
   payload: { type: 'string' },
   'max-attempts': { type: 'string' },
+  delay: { type: 'string' },
+  at: { type: 'string' },
   watch: { type: 'boolean', short: 'w' },
   status: { type: 'string' },
   limit: { type: 'string' },
@@ -36,7 +39,11 @@ const options = {
 type OptionName = keyof typeof options
 
 export const commands = {
-  create: { args: '"title"', options: ['type', 'payload', 'max-attempts', 'watch', 'json'], about: 'create a task; --watch follows it until it ends' },
+  create: {
+    args: '"title"',
+    options: ['type', 'payload', 'max-attempts', 'delay', 'at', 'watch', 'json'],
+    about: 'create a task (--delay 10m or --at ISO-TIME to run it later); --watch follows it until it ends',
+  },
   list: { args: '', options: ['status', 'limit', 'cursor', 'json'], about: 'list tasks, newest first' },
   show: { args: 'ID', options: ['json'], about: 'show one task' },
   watch: { args: 'ID', options: [], about: 'follow a task until it ends (exit 0 COMPLETED, 1 FAILED or CANCELLED)' },
@@ -60,6 +67,8 @@ const optionArgs: Partial<Record<OptionName, string>> = {
   type: 'T',
   payload: 'JSON',
   'max-attempts': 'N',
+  delay: 'DURATION',
+  at: 'TIME',
   status: 'S',
   limit: 'N',
   cursor: 'C',
@@ -158,6 +167,12 @@ const positiveInt = (name: string) =>
     .refine(Number.isSafeInteger, `${name} is too large`)
 
 export const maxAttemptsArg = positiveInt('--max-attempts')
+/** --delay 10s, 5m, 2h, 1d or a number of ms: the API checks its range. */
+export const delayArg = z.string().transform((s, ctx) => {
+  const ms = parseDuration(s)
+  if (ms === undefined || s.trim().toLowerCase() === 'off') ctx.addIssue({ code: 'custom', message: '--delay must be a duration like 30s, 10m, 2h or 1d' })
+  return ms ?? 0
+})
 export const cursorArg = positiveInt('--cursor')
 export const limitArg = positiveInt('--limit').refine((n) => n <= 100, '--limit must be at most 100')
 export const eventLimitArg = positiveInt('--limit').refine((n) => n <= 1000, '--limit must be at most 1000')

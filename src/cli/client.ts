@@ -79,7 +79,7 @@ export function createClient(opts: ClientOptions) {
   }
   return {
     baseUrl: c.base,
-    createTask: (input: { title: string; type?: string; payload?: Record<string, unknown>; max_attempts?: number }) =>
+    createTask: (input: { title: string; type?: string; payload?: Record<string, unknown>; max_attempts?: number; delay_ms?: number; run_at?: string }) =>
       request(c, 'POST', '/api/tasks/', taskSchema, input),
     listTasks: (q: { status?: string; limit?: number; cursor?: number }) => {
       const params = new URLSearchParams()

@@ -13,6 +13,7 @@ import {
   idArg,
   limitArg,
   maxAttemptsArg,
+  delayArg,
   parseCommandLine,
   payloadArg,
   statusArg,
@@ -95,6 +96,9 @@ const commandHandlers: Record<Args['command'], (args: Args, ctx: Ctx) => Promise
       type: values.type,
       payload: values.payload === undefined ? undefined : check(payloadArg, values.payload, 'create'),
       max_attempts: values['max-attempts'] === undefined ? undefined : check(maxAttemptsArg, values['max-attempts'], 'create'),
+      delay_ms: values.delay === undefined ? undefined : check(delayArg, values.delay, 'create'),
+      // The API checks the time (and names run_at if it is not one).
+      run_at: values.at,
     }
     const task = await client.createTask(input)
     if (!values.watch) {
