@@ -1,4 +1,5 @@
-import { coerceError, type Logger } from '../infra/logger'
+import type { Logger } from '../infra/logger'
+import { Periodic } from './periodic'
 import type { TaskStatus } from '../domain/tasks/task'
 import { releaseRetentionLock, tryRetentionLock } from '../domain/tasks/task-retention.repository'
 import { removeFinishedTasks, type RemovalDeps, type RemovalOptions } from '../domain/tasks/task-retention.service'
@@ -19,12 +20,12 @@ export interface RetentionOptions extends RemovalDeps, RemovalOptions {
  * Postgres. A pass that removed anything says so in one log line.
  */
 export class Retention {
-  private timer: ReturnType<typeof setInterval> | null = null
-  private busy: Promise<unknown> | null = null
-  private failing = false
+  private readonly periodic: Periodic
   private readonly stopping = new AbortController()
 
-  constructor(private readonly o: RetentionOptions) {}
+  constructor(private readonly o: RetentionOptions) {
+    this.periodic = new Periodic({ name: 'retention', logger: o.logger, pass: () => this.runOnce() })
+  }
 
   /** One pass; null when another worker's pass holds the lock. */
   async runOnce(now = Date.now()): Promise<Partial<RetentionPolicy> | null> {
@@ -52,25 +53,12 @@ export class Retention {
   }
 
   start(intervalMs: number): void {
-    this.timer ??= setInterval(() => {
-      if (this.busy) return
-      this.busy = this.runOnce()
-        .then(() => {
-          if (this.failing) this.o.logger.info('retention pass succeeded again')
-          this.failing = false
-        })
-        .catch((e) => {
-          if (!this.failing) this.o.logger.warn('retention pass failed; will retry', { error: coerceError(e).message })
-          this.failing = true
-        })
-        .finally(() => (this.busy = null))
-    }, intervalMs)
+    this.periodic.start(intervalMs)
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
-    this.timer = null
+    // A pass under way stops between batches.
     this.stopping.abort()
-    await this.busy
+    await this.periodic.stop()
   }
 }

@@ -1,5 +1,6 @@
 import type { Db } from '../infra/db'
-import { coerceError, type Logger } from '../infra/logger'
+import type { Logger } from '../infra/logger'
+import { Periodic } from './periodic'
 import { fireDueSchedules } from '../domain/schedules/schedule.service'
 import type { StreamDeps } from '../domain/streams'
 
@@ -15,11 +16,11 @@ export interface SchedulerOptions extends StreamDeps {
  * holds nothing: its transaction rolls back and the next look fires the tick.
  */
 export class Scheduler {
-  private timer: ReturnType<typeof setInterval> | null = null
-  private busy: Promise<unknown> | null = null
-  private failing = false
+  private readonly periodic: Periodic
 
-  constructor(private readonly o: SchedulerOptions) {}
+  constructor(private readonly o: SchedulerOptions) {
+    this.periodic = new Periodic({ name: 'the scheduler', logger: o.logger, pass: () => this.tickOnce() })
+  }
 
   /** One look: fires every due schedule; how many tasks it created. */
   tickOnce(now = new Date()): Promise<number> {
@@ -27,24 +28,10 @@ export class Scheduler {
   }
 
   start(intervalMs: number): void {
-    this.timer ??= setInterval(() => {
-      if (this.busy) return
-      this.busy = this.tickOnce()
-        .then(() => {
-          if (this.failing) this.o.logger.info('scheduler recovered')
-          this.failing = false
-        })
-        .catch((e) => {
-          if (!this.failing) this.o.logger.warn('scheduler failed; will retry', { error: coerceError(e).message })
-          this.failing = true
-        })
-        .finally(() => (this.busy = null))
-    }, intervalMs)
+    this.periodic.start(intervalMs)
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
-    this.timer = null
-    await this.busy
+  stop(): Promise<void> {
+    return this.periodic.stop()
   }
 }

@@ -1,5 +1,6 @@
 import type { Db } from '../infra/db'
-import { coerceError, type Logger } from '../infra/logger'
+import type { Logger } from '../infra/logger'
+import { Periodic } from './periodic'
 import { reconcileRedisEpoch } from '../domain/redis-epoch'
 import { publishChanges, pushToStreams, type StreamDeps } from '../domain/streams'
 import { wallMs } from '../infra/clock'
@@ -29,11 +30,11 @@ export interface SweeperOptions extends StreamDeps {
 }
 
 export class Sweeper {
-  private timer: ReturnType<typeof setInterval> | null = null
-  private busy: Promise<unknown> | null = null
-  private failing = false
+  private readonly periodic: Periodic
 
-  constructor(private readonly o: SweeperOptions) {}
+  constructor(private readonly o: SweeperOptions) {
+    this.periodic = new Periodic({ name: 'the sweeper', logger: o.logger, pass: () => this.sweepOnce() })
+  }
 
   /** One pass: recovers dead workers' tasks and enqueues due ones, unless another worker's sweeper is at it. */
   async sweepOnce(): Promise<{ recovered: number; enqueued: number }> {
@@ -53,24 +54,11 @@ export class Sweeper {
   }
 
   start(intervalMs: number): void {
-    this.timer ??= setInterval(() => {
-      if (this.busy) return
-      this.busy = this.sweepOnce()
-        .then(() => {
-          if (this.failing) this.o.logger.info('sweeper recovered')
-          this.failing = false
-        })
-        .catch((e) => {
-          if (!this.failing) this.o.logger.warn('sweep failed; will retry', { error: coerceError(e).message })
-          this.failing = true
-        })
-        .finally(() => (this.busy = null))
-    }, intervalMs)
+    this.periodic.start(intervalMs)
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
-    await this.busy
+  stop(): Promise<void> {
+    return this.periodic.stop()
   }
 
   /** Under the sweep lock: what to recover and what to enqueue, marked as queued when the transaction commits. */
