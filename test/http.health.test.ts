@@ -159,7 +159,7 @@ describe('routing', () => {
     ['GET', '/api/tasks/1/nope/'],
     ['POST', '/api/tasks/1/'],
     ['PUT', '/api/tasks/1/'],
-    ['DELETE', '/api/tasks/'],
+    ['PATCH', '/api/tasks/'],
     ['POST', '/api/tasks/1/events'],
     ['GET', '/api/tasks/1/cancel'],
   ]
