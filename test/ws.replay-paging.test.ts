@@ -174,26 +174,50 @@ describe('a socket replaying a long history', () => {
     bigHistoryMs,
   )
 
-  test('one owner runs at most its replay slots at once: the next waits, holding nothing, and another owner is not held up', async () => {
-    const n = 3000
-    const id = await taskWithHistory(n, 4000)
-    const path = (owner: number) => `/ws/tasks/${id}?after_seq=0&owner=${owner}`
-    // Stalled from their first byte: read at all, a replay could finish into the kernel's buffers and give its slot back.
-    const stalled = [await rawClient(server.port!, path(7), { stalled: true }), await rawClient(server.port!, path(7), { stalled: true })]
-    await eventually(async () => slots.inUse('7') === 2, 10_000, 25, { what: "owner 7's two replays to start" })
-    const waiting = await rawClient(server.port!, path(7))
-    const other = await rawClient(server.port!, path(8))
-    await eventually(async () => other.seqs().at(-1) === n, 60_000, 25, { what: "owner 8's whole replay" })
-    expect(other.seqs()).toEqual(range(1, n))
-    // Owner 7's third replay has not begun: both slots are still held by the stalled two.
-    expect(waiting.seqs()).toEqual([])
-    expect(slots.inUse('7')).toBe(2)
-    stalled[0]!.close()
-    await eventually(async () => waiting.seqs().at(-1) === n, 60_000, 25, { what: "owner 7's third replay, once a slot was freed" })
-    expect(waiting.seqs()).toEqual(range(1, n))
-    for (const c of [stalled[1]!, waiting, other]) c.close()
-    await eventually(async () => slots.inUse('7') === 0, 10_000, 25, { what: 'the slots to be given back' })
-  }, 150_000)
+  test(
+    'one owner runs at most its replay slots at once, and another owner is not held up',
+    async () => {
+      const n = 3000
+      const id = await taskWithHistory(n, 4000)
+      const path = (owner: number) => `/ws/tasks/${id}?after_seq=0&owner=${owner}`
+      const clients: Awaited<ReturnType<typeof rawClient>>[] = []
+      const open = async (owner: number, stalled = false) => {
+        const c = await rawClient(server.port!, path(owner), { stalled })
+        clients.push(c)
+        return c
+      }
+      try {
+        // Stalled from their first byte: read at all, a replay could finish into the kernel's buffers and give its slot back.
+        const stalled = [await open(7, true), await open(7, true)]
+        await eventually(async () => slots.inUse('7') === 2, 10_000, 25, { what: "owner 7's two replays to start" })
+        const waiting = await open(7)
+        const other = await open(8)
+        // Sampled all along owner 8's replay: with the bound gone, owner 7's third would run beside its two.
+        let peak = 0
+        await eventually(
+          async () => {
+            peak = Math.max(peak, slots.inUse('7'))
+            return other.seqs().at(-1) === n
+          },
+          60_000,
+          25,
+          { what: "owner 8's whole replay" },
+        )
+        expect(other.seqs()).toEqual(range(1, n))
+        expect(peak).toBe(2)
+        // On a loaded machine a stalled replay has been seen to finish into the socket's buffers and free its
+        // slot early (the third then starts): so its being idle is not asserted, only the bound and the handover.
+        stalled[0]!.close()
+        await eventually(async () => waiting.seqs().at(-1) === n, 60_000, 25, { what: "owner 7's third replay, once a slot was freed" })
+        expect(waiting.seqs()).toEqual(range(1, n))
+      } finally {
+        for (const c of clients) c.close()
+        await eventually(async () => slots.inUse('7') + slots.inUse('8') === 0, 10_000, 25, { what: 'the slots to be given back' })
+      }
+    },
+    // Twice at most: on a machine with both cores taken, this 24 MB of replays has once stalled past a minute (left open in the closing note).
+    { timeout: 150_000, retry: 1 },
+  )
 
   test('on the all-tasks feed, ?after= is paced the same way, and live events during it follow with no gap and no repeat', async () => {
     const after = await newestCursor()
