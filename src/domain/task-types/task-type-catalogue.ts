@@ -32,7 +32,12 @@ export class TaskTypeCatalogue {
     private readonly db: Db,
     private readonly builtins: Record<string, TaskType>,
     private readonly logger?: Logger,
-  ) {}
+  ) {
+    // The built-in schemas never change: converted once, not on every /readyz and listing.
+    this.builtinSchemas = new Map(Object.entries(builtins).map(([name, t]) => [name, payloadJsonSchema(t.payload)]))
+  }
+
+  private readonly builtinSchemas: Map<string, Record<string, unknown>>
 
   /** Throws a ValidationError naming the field when the type is unknown or the payload does not match its schema. */
   async validate(type: string, payload: unknown): Promise<void> {
@@ -56,7 +61,7 @@ export class TaskTypeCatalogue {
   async list(): Promise<TaskTypeInfo[]> {
     const rows = new Map((await listRegisteredTypes(this.db)).map((r) => [r.name, r]))
     const builtins = Object.entries(this.builtins).map(([name, t]) =>
-      info(name, true, payloadJsonSchema(t.payload), t.timeoutMs ?? null, rows.get(name)?.workers ?? []),
+      info(name, true, this.builtinSchemas.get(name)!, t.timeoutMs ?? null, rows.get(name)?.workers ?? []),
     )
     const others = [...rows.values()].filter((r) => !Object.hasOwn(this.builtins, r.name))
     return [...builtins, ...others.map((r) => info(r.name, false, r.payload_schema, r.timeout_ms, r.workers))]
