@@ -41,10 +41,13 @@ ALTER TABLE public.api_tokens ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
-CREATE TABLE public.redis_epoch (
-    key_prefix text NOT NULL,
-    epoch text NOT NULL,
-    set_at timestamp with time zone DEFAULT now() NOT NULL
+CREATE TABLE public.queues (
+    name text NOT NULL,
+    paused boolean DEFAULT false NOT NULL,
+    rate_tokens double precision DEFAULT 0 NOT NULL,
+    rate_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT queues_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'::text))
 );
 
 CREATE TABLE public.schedules (
@@ -130,10 +133,15 @@ CREATE TABLE public.tasks (
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
     owner_id bigint,
+    queue text DEFAULT 'default'::text NOT NULL,
+    priority smallint DEFAULT 0 NOT NULL,
+    depends_on bigint[],
     CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT tasks_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT tasks_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT tasks_priority_check CHECK (((priority >= '-10'::integer) AND (priority <= 10))),
     CONSTRAINT tasks_progress_check CHECK (((progress >= (0)::double precision) AND (progress <= (1)::double precision))),
+    CONSTRAINT tasks_queue_check CHECK ((queue ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'::text)),
     CONSTRAINT tasks_timeout_ms_check CHECK ((timeout_ms > 0)),
     CONSTRAINT tasks_title_check CHECK (((char_length(title) >= 1) AND (char_length(title) <= 200)))
 );
@@ -153,8 +161,8 @@ ALTER TABLE ONLY public.api_tokens
 ALTER TABLE ONLY public.api_tokens
     ADD CONSTRAINT api_tokens_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.redis_epoch
-    ADD CONSTRAINT redis_epoch_pkey PRIMARY KEY (key_prefix);
+ALTER TABLE ONLY public.queues
+    ADD CONSTRAINT queues_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.schedules
     ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
@@ -183,8 +191,6 @@ CREATE UNIQUE INDEX schedules_owner_name_key ON public.schedules USING btree (ow
 
 CREATE INDEX task_type_workers_worker_id ON public.task_type_workers USING btree (worker_id);
 
-CREATE INDEX tasks_due_idx ON public.tasks USING btree (run_after) WHERE (status = 'PENDING'::public.task_status);
-
 CREATE INDEX tasks_finished_idx ON public.tasks USING btree (status, finished_at) WHERE (status = ANY (ARRAY['COMPLETED'::public.task_status, 'FAILED'::public.task_status, 'CANCELLED'::public.task_status]));
 
 CREATE UNIQUE INDEX tasks_idempotency_key_idx ON public.tasks USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL);
@@ -193,7 +199,11 @@ CREATE INDEX tasks_lease_idx ON public.tasks USING btree (locked_until) WHERE (s
 
 CREATE INDEX tasks_owner_id_idx ON public.tasks USING btree (owner_id, id DESC) WHERE (owner_id IS NOT NULL);
 
+CREATE INDEX tasks_ready_idx ON public.tasks USING btree (queue, COALESCE(owner_id, (0)::bigint), priority DESC, run_after, id) WHERE ((status = 'PENDING'::public.task_status) AND (enqueued_at IS NOT NULL));
+
 CREATE INDEX tasks_status_id_idx ON public.tasks USING btree (status, id DESC);
+
+CREATE INDEX tasks_waiting_idx ON public.tasks USING btree (run_after) WHERE ((status = 'PENDING'::public.task_status) AND (enqueued_at IS NULL));
 
 ALTER TABLE ONLY public.schedules
     ADD CONSTRAINT schedules_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.api_tokens(id);

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { parseDuration } from './infra/duration'
+import { queueNameSchema } from './domain/tasks/task'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
@@ -22,6 +23,32 @@ const origin = z
   }, 'each entry must be an origin (scheme://host[:port]) with no path, query or user name')
   .transform((u) => new URL(u).origin)
 const origins = commaList.pipe(z.array(origin))
+
+/** `name:value,name:value`, each value parsed by `value`; a name given twice is refused. */
+const perQueue = <T>(what: string, value: (v: string) => T | undefined) =>
+  commaList.transform((entries, ctx) => {
+    const out: Record<string, T> = {}
+    for (const entry of entries) {
+      const at = entry.lastIndexOf(':')
+      const name = entry.slice(0, at).trim()
+      const parsed = at > 0 && queueNameSchema.safeParse(name).success ? value(entry.slice(at + 1).trim()) : undefined
+      if (parsed === undefined || Object.hasOwn(out, name)) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not queue:${what} (a queue named once, like emails:${what === 'limit' ? '4' : '10/s'})` })
+        return z.NEVER
+      }
+      out[name] = parsed
+    }
+    // Written back as text (a config handed to a child's environment), it reads as it was given.
+    Object.defineProperty(out, 'toString', { value: () => entries.join(','), enumerable: false })
+    return out
+  })
+const positiveCount = (v: string) => (/^[1-9][0-9]*$/.test(v) ? Number(v) : undefined)
+/** `10/s`, `600/m` or `3600/h`: starts per second. */
+const ratePerSecond = (v: string) => {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\/(s|m|h)$/.exec(v)
+  const n = m ? Number(m[1]) / { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'] : 0
+  return n > 0 ? n : undefined
+}
 
 const duration = z.string().transform((s, ctx) => {
   const ms = parseDuration(s)
@@ -53,8 +80,15 @@ export const configSchema = z.object({
   DEMO_WORK_MS: z.coerce.number().int().min(0).default(1000),
   DB_POOL_SIZE: positiveInt.max(100).default(10),
   VISIBILITY_TIMEOUT_MS: positiveInt.default(30_000),
-  MAX_DELIVERIES: positiveInt.default(5),
   SWEEP_INTERVAL_MS: positiveInt.default(1000),
+  /** How long a worker with free slots waits for a job before looking for ready tasks in Postgres anyway. */
+  WORKER_POLL_MS: positiveInt.default(1000),
+  /** Comma-separated queues this worker serves; empty: every queue. */
+  QUEUES: commaList.pipe(z.array(queueNameSchema)),
+  /** `emails:4,reports:1`: at most this many tasks of the queue run at once, across all workers. */
+  QUEUE_CONCURRENCY: perQueue('limit', positiveCount),
+  /** `emails:10/s,reports:30/m`: at most this many tasks of the queue start per second (or minute, hour), across all workers. */
+  QUEUE_RATE: perQueue('rate', ratePerSecond),
   SCHEDULER_INTERVAL_MS: positiveInt.default(500),
   RETRY_BASE_MS: z.coerce.number().int().min(0).default(1000),
   // A handler that never returns would hold its slot and lease forever.

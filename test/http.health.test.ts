@@ -132,13 +132,14 @@ describe('when Postgres is unreachable, every API call is a 503 unavailable, nev
 })
 
 describe('when Redis is unreachable, Postgres still holds the truth', () => {
-  test('POST still creates the task (201); it is left for the sweeper (enqueued_at null)', async () => {
+  test('POST still creates the task (201), ready in Postgres for a worker to claim', async () => {
     const noRedis = createApp({ db: database.db, redis: deadRedis, keys, eventsMaxLen: 1000, logger })
     const res = await call(noRedis, '/api/tasks/', { method: 'POST', headers: json, body: JSON.stringify({ title: 'offline' }) })
     expect(res.status).toBe(201)
     expect(res.body.status).toBe('PENDING')
-    const row = await database.db.selectFrom('tasks').select('enqueued_at').where('id', '=', res.body.id).executeTakeFirstOrThrow()
-    expect(row.enqueued_at).toBeNull()
+    const row = await database.db.selectFrom('tasks').select(['status', 'enqueued_at']).where('id', '=', res.body.id).executeTakeFirstOrThrow()
+    expect(row.status).toBe('PENDING')
+    expect(row.enqueued_at).not.toBeNull()
   })
 
   test('cancel still works', async () => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { insertTasks, findTaskById } from '../src/domain/tasks/task.repository'
 import type { NewTask } from '../src/domain/tasks/task.repository'
-import { claimTasks, finishTasks } from '../src/domain/tasks/task-runs.repository'
+import { finishTasks } from '../src/domain/tasks/task-runs.repository'
+import { claimNext } from '../src/domain/tasks/task-claim.repository'
 import { createTestDatabase, type TestDatabase } from './helpers/database'
 
 let database: TestDatabase
@@ -46,8 +47,10 @@ describe('a create, as the API writes it', () => {
 describe('a run, claimed then finished, as the worker writes it', () => {
   test('the claim brings the payload the handler needs; the finish brings back only what its event needs', async () => {
     const payload = { duration_ms: 0, blob: 'x'.repeat(10_000) }
-    const [task] = await insertTasks(database.db, [{ title: 'big', type: 'demo', payload, max_attempts: 3, owner_id: null, idempotency_key: null }])
-    const [claimed] = await claimTasks(database.db, [task!.id], 'w1', 30_000, ['demo'])
+    const [task] = await insertTasks(database.db, [
+      { title: 'big', type: 'demo', payload, max_attempts: 3, queue: 'runs', owner_id: null, idempotency_key: null },
+    ])
+    const [claimed] = await claimNext(database.db, 1, { id: 'w1', leaseMs: 30_000, types: ['demo'] }, { queues: ['runs'], skip: [] })
     expect(claimed).toMatchObject({ id: task!.id, status: 'PROCESSING', seq: 2, attempts: 1, payload, detail: { attempt: 1 } })
 
     const [finished] = await finishTasks(database.db, [{ key: { id: task!.id, workerId: 'w1', attempt: 1 }, resultJson: JSON.stringify({ ok: true }) }])

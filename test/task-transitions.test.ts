@@ -24,11 +24,12 @@ const params: { [N in Exclude<TransitionName, 'create'>]: ParamsOf<N> } = {
   failAndRetry: { error: 'boom', attempt: 1, retryInMs: 1000 },
   fail: { error: 'boom', attempt: 1, retryInMs: 0 },
   failForGood: { error: 'poison' },
+  dependencyFailed: undefined,
   reportProgress: { progress: 0.5 },
   rename: { title: 'renamed' },
 }
 
-/** A task in `status` that meets every guard but the status: due, its lease expired, on its last attempt only for leaseLost. */
+/** A task in `status` that meets every guard but the status: due, its lease expired, on its last attempt only for leaseLost, a dependency gone only for dependencyFailed. */
 async function taskIn(status: TaskStatus, name: TransitionName) {
   const [row] = await insertTaskRows(database.db, [
     {
@@ -39,6 +40,8 @@ async function taskIn(status: TaskStatus, name: TransitionName) {
       locked_by: 'w1',
       locked_until: minuteAgo(),
       run_after: minuteAgo(),
+      // A dependency that is gone: the one guard dependencyFailed adds.
+      depends_on: name === 'dependencyFailed' ? [2 ** 40] : null,
     },
   ])
   return row!

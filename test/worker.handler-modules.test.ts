@@ -73,11 +73,11 @@ describe("a worker running the user's handlers beside one that has none of them"
   test('tasks of a type no worker handles wait, unfailed, and run once a worker that handles it starts', async () => {
     const posted = await Promise.all(Array.from({ length: 6 }, () => post('narrate', { steps: 1 })))
     const ids = posted.map((p) => p.body.id as number)
-    // The worker without the handler took every job and left each task to the sweeper: PENDING and not queued.
-    await eventually(async () => {
-      const rows = await sys.db.selectFrom('tasks').select(['status', 'enqueued_at']).where('id', 'in', ids).execute()
-      return rows.every((r) => r.status === 'PENDING' && r.enqueued_at === null)
-    })
+    // The worker without the handler claims only what it handles: a demo task posted after them runs, and they wait untouched.
+    const demo = await post('demo', { duration_ms: 0 })
+    await settled(demo.body.id)
+    const rows = await sys.db.selectFrom('tasks').select(['status', 'attempts']).where('id', 'in', ids).execute()
+    expect(rows.every((r) => r.status === 'PENDING' && r.attempts === 0)).toBe(true)
     expect(((await (await fetch(`${sys.http}/readyz`)).json()) as any).unhandled_types).toContain('narrate')
     withHandlers = (await sys.addWorker({ HANDLERS: fixture })).workerId
     for (const id of ids) expect(await settled(id)).toMatchObject({ status: 'COMPLETED', result: { narrated: 1 }, attempts: 1 })

@@ -23,24 +23,21 @@ afterAll(async () => {
   await database.drop()
 })
 
-/** A pipeline with no consumer of its own: the tests hand its intake jobs; dead letters go nowhere. */
+/** A pipeline with no consumer of its own: the tests tell its intake when to claim, from a queue of their own. */
 const testPipeline = (redis: ReturnType<typeof slowPushRedis>['redis'], db: ReturnType<typeof createDb>, o: { workerId: string; retryBaseMs: number }) =>
-  createJobPipeline(
-    {
-      redis,
-      keys,
-      eventsMaxLen: 1000,
-      logger: createLogger('error'),
-      db,
-      concurrency: 4,
-      leaseMs: 30_000,
-      defaultTimeoutMs: 10_000,
-      handlers: builtinHandlers({ demoWorkMs: 0, http: { allowedOrigins: [] } }),
-      ...o,
-    },
-    { deadLetter: async () => {}, touch: async () => {} },
-  )
-const job = (streamId: string, taskId: number) => ({ jobs: [{ streamId, taskId }], poison: [] })
+  createJobPipeline({
+    redis,
+    keys,
+    eventsMaxLen: 1000,
+    logger: createLogger('error'),
+    db,
+    concurrency: 4,
+    leaseMs: 30_000,
+    defaultTimeoutMs: 10_000,
+    handlers: builtinHandlers({ demoWorkMs: 0, http: { allowedOrigins: [] } }),
+    queues: [o.workerId],
+    ...o,
+  })
 
 test("a task that finishes at once is stored COMPLETED while its claim's events are still on their way to Redis; the stream keeps their order, and drain waits for the last push", async () => {
   const delayMs = 400
@@ -49,17 +46,17 @@ test("a task that finishes at once is stored COMPLETED while its claim's events 
   const pipeline = testPipeline(redis, db, { workerId: 'outbox-test', retryBaseMs: 50 })
   const { runner } = pipeline
   try {
-    const [task] = await insertTaskRows(database.db, [{ title: 'instant', type: 'demo', payload: JSON.stringify({ duration_ms: 0 }) }])
-    const jobId = (await admin.xadd(keys.jobs, '*', 'task_id', String(task!.id)))!
-    await pipeline.intake.take(job(jobId, task!.id))
+    const [task] = await insertTaskRows(database.db, [
+      { title: 'instant', type: 'demo', payload: JSON.stringify({ duration_ms: 0 }), queue: 'outbox-test', enqueued_at: new Date() },
+    ])
+    expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
     await eventually(async () => runner.running.size === 0, 5000)
     await pipeline.drain(1000)
 
-    // drain returned only once the COMPLETED event and the ack had reached Redis.
+    // drain returned only once the COMPLETED event had reached Redis.
     const entries = (await admin.xrange(keys.events, '-', '+')) as [string, string[]][]
     const streamed = entries.map(([, f]) => JSON.parse(fieldsToEvent(f)!.json)).filter((e) => e.task_id === task!.id)
     expect(streamed.map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
-    expect(await admin.xlen(keys.jobs)).toBe(0)
 
     // The finish did not wait for the claim's push: it was stored before that push ended.
     const row = await db.selectFrom('tasks').select(['status', 'finished_at']).where('id', '=', task!.id).executeTakeFirstOrThrow()
@@ -74,10 +71,9 @@ test("a task that finishes at once is stored COMPLETED while its claim's events 
   }
 })
 
-test("a retry's job that arrives while the failed attempt's event is still on its way to Redis starts the next attempt", async () => {
-  // Before, the worker took that job for a duplicate of the attempt still in
-  // its hands and acknowledged it with it: the task sat PENDING, marked as
-  // queued, until the sweeper's 10 s check for lost jobs.
+test("a retry claimed while the failed attempt's event is still on its way to Redis starts the next attempt", async () => {
+  // The first attempt's run is still in the runner's hands (its push is held
+  // back) when the retry is claimed: the second run must start beside it.
   const { redis } = slowPushRedis(400)
   const db = createDb(database.url, 4)
   const pipeline = testPipeline(redis, db, { workerId: 'retry-test', retryBaseMs: 1 })
@@ -85,12 +81,20 @@ test("a retry's job that arrives while the failed attempt's event is still on it
   const status = async (id: number) => db.selectFrom('tasks').select(['status', 'attempts']).where('id', '=', id).executeTakeFirstOrThrow()
   try {
     const [task] = await insertTaskRows(database.db, [
-      { title: 'fails twice', type: 'demo', payload: JSON.stringify({ fail: true, duration_ms: 0 }), max_attempts: 2 },
+      {
+        title: 'fails twice',
+        type: 'demo',
+        payload: JSON.stringify({ fail: true, duration_ms: 0 }),
+        max_attempts: 2,
+        queue: 'retry-test',
+        enqueued_at: new Date(),
+      },
     ])
     const id = task!.id
+    // What the sweeper does once the backoff has passed: the task is ready again.
     const deliver = async () => {
-      const streamId = (await admin.xadd(keys.jobs, '*', 'task_id', String(id)))!
-      await pipeline.intake.take(job(streamId, id))
+      await db.updateTable('tasks').set({ enqueued_at: new Date() }).where('id', '=', id).where('status', '=', 'PENDING').execute()
+      expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
     }
     await deliver()
     // The first attempt's failure is stored (PENDING again, due at once) while its push is held back.

@@ -87,24 +87,6 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
     await eventually(async () => !sys.workers[0]!.runner.running.has(body.id), 3000)
   })
 
-  test('a job delivered too often without an ack is dead-lettered and its task FAILs, not retried forever', async () => {
-    sys = await startSystem({ workers: 0, env: { VISIBILITY_TIMEOUT_MS: 400, MAX_DELIVERIES: 3 } })
-    const keys = streamKeys(sys.prefix)
-    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'poison' })
-    // A consumer that takes the job and crashes, again and again, before it can claim the task.
-    await sys.redis.xgroup('CREATE', keys.jobs, keys.workersGroup, '0', 'MKSTREAM')
-    const [[, [[jobId]]]] = (await sys.redis.xreadgroup('GROUP', keys.workersGroup, 'ghost', 'COUNT', 1, 'STREAMS', keys.jobs, '>')) as any
-    for (let i = 0; i < 2; i++) await sys.redis.xclaim(keys.jobs, keys.workersGroup, 'ghost', 0, jobId)
-    await sys.addWorker()
-    await eventually(async () => (await status(body.id)).status === 'FAILED', 5000)
-    expect((await status(body.id)).error).toContain('poison job: delivered 3 times')
-    const dead = await sys.redis.xrange(keys.deadLetters, '-', '+')
-    expect(dead).toHaveLength(1)
-    expect(dead[0]![1]).toEqual(expect.arrayContaining(['stream_id', jobId, 'reason']))
-    // The dead letter's ack follows the FAILED row by one push.
-    await eventually(async () => ((await sys.redis.xpending(keys.jobs, keys.workersGroup)) as [number])[0] === 0, 5000)
-  })
-
   test('a backlog accepted before the first worker starts is queued once, not again by the sweeper', async () => {
     sys = await startSystem({ workers: 0 })
     const keys = streamKeys(sys.prefix)
@@ -134,14 +116,15 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
   })
 })
 
-describe('the sweeper', () => {
-  test('a PENDING task marked as queued but missing from an empty jobs stream is queued again', async () => {
-    sys = await startSystem({ workers: 0 })
-    // A crash between the commit that marked it queued and its XADD leaves exactly this behind.
+describe('jobs only wake workers: Postgres says what is ready', () => {
+  test('a ready task whose job never reached Redis is found by a worker looking on its own', async () => {
+    sys = await startSystem({ workers: 0, env: { WORKER_POLL_MS: 200 } })
+    // A crash between the commit and the XADD leaves exactly this behind: ready, and no job.
     const [row] = await insertTaskRows(sys.db, [
-      { title: 'marked but never queued', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: sql<Date>`now() - interval '1 minute'` },
+      { title: 'ready, never announced', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: sql<Date>`now()` },
     ])
     await sys.addWorker()
     await eventually(async () => (await status(row!.id)).status === 'COMPLETED', 15_000)
+    expect(await sys.redis.xlen(streamKeys(sys.prefix).jobs)).toBe(0)
   })
 })

@@ -19,6 +19,7 @@ import { docsRoutes } from './routes/docs.routes'
 import { healthRoutes } from './routes/health.routes'
 import { metricsRoutes } from './routes/metrics.routes'
 import { schedulesRoutes } from './routes/schedules.routes'
+import { queuesRoutes } from './routes/queues.routes'
 import { taskTypesRoutes } from './routes/task-types.routes'
 import { tasksRoutes } from './routes/tasks.routes'
 import { socketRoutes, type SocketGate } from './ws/socket.routes'
@@ -100,6 +101,7 @@ export function createApp(appDeps: AppDeps) {
     .route('/api/tasks', tasksRoutes(deps))
     .route('/api/task-types', taskTypesRoutes(deps))
     .route('/api/schedules', schedulesRoutes(deps))
+    .route('/api/queues', queuesRoutes(deps))
     .route('/ws', socketRoutes(deps, { corsOrigins: http.corsOrigins, gate: deps.sockets }))
     .notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))
     .onError(createErrorHandler(deps.logger))

@@ -9,6 +9,7 @@ const statusByCode: Record<string, ContentfulStatusCode> = {
   validation_error: 400,
   invalid_json: 400,
   unauthorized: 401,
+  forbidden: 403,
   forbidden_origin: 403,
   not_found: 404,
   conflict: 409,

@@ -2,10 +2,9 @@ import type { Config } from '../config'
 import { createDb, type Db } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createMetrics, type Metrics } from '../infra/metrics'
-import { createRedis, waitForRedis, type Redis } from '../infra/redis'
+import { createRedis, type Redis } from '../infra/redis'
 import { serveOn } from '../infra/serve'
 import { streamKeys, type StreamKeys } from '../infra/stream-keys'
-import { reconcileRedisEpoch } from '../domain/redis-epoch'
 import { createTaskInserter } from '../domain/tasks/task.service'
 import { TaskTypeCatalogue } from '../domain/task-types/task-type-catalogue'
 import { builtinTypes } from '../handlers/catalogue'
@@ -30,7 +29,6 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
   // Filled in below, once the sockets it counts exist.
   let metrics: Metrics
   const { hub, sockets } = createLive(config, conns, logger, (lateMs) => metrics.eventPublished(lateMs))
-  await noteRedisEpoch(conns, logger)
   metrics = createMetrics({ role: 'api', redis: conns.redis, keys: conns.keys, openSockets: () => sockets.sockets.size })
   const { app, inserter } = await buildApp(config, conns, logger, metrics, sockets)
   if (config.AUTH === 'off') logger.warn('AUTH=off: anyone who can reach this port can read and change every task')
@@ -73,13 +71,6 @@ function createLive(config: Config, { db, keys }: Connections, logger: Logger, o
     },
   })
   return { hub, sockets }
-}
-
-/** Records which Redis holds our jobs, so a wipe before any worker runs is still noticed. */
-async function noteRedisEpoch({ db, redis, keys }: Connections, logger: Logger): Promise<void> {
-  if (await waitForRedis(redis, 3000)) {
-    await reconcileRedisEpoch(db, redis, keys, logger).catch((e) => logger.warn('could not check the redis epoch', { error: (e as Error).message }))
-  }
 }
 
 async function buildApp(config: Config, conns: Connections, logger: Logger, metrics: Metrics, sockets: Sockets) {

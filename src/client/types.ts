@@ -29,6 +29,12 @@ export interface Task {
   error: string | null
   /** Bumped by one on every change; the seq WebSocket messages carry. */
   seq: number
+  /** The queue it waits in. */
+  queue: string
+  /** -10..10: among one owner's ready tasks of a queue, higher runs first. */
+  priority: number
+  /** Tasks that must be COMPLETED before it runs. */
+  depends_on: number[]
   /** While PENDING: when it may run next (retries back off). */
   run_after: string | null
   created_at: string
@@ -49,6 +55,12 @@ export interface CreateTaskInput {
   run_at?: string
   /** Not before this many ms from now. */
   delay_ms?: number
+  /** Default "default". */
+  queue?: string
+  /** -10..10, default 0. */
+  priority?: number
+  /** Ids of your tasks that must be COMPLETED first; if one FAILs or is CANCELLED, this task FAILs. */
+  depends_on?: number[]
 }
 
 export interface UpdateTaskInput {
@@ -79,6 +91,10 @@ export interface TaskTemplate {
   /** 1..100, default 3. */
   max_attempts?: number
   timeout_ms?: number
+  /** Default "default". */
+  queue?: string
+  /** -10..10, default 0. */
+  priority?: number
 }
 
 /** The body of POST /api/schedules/. */
@@ -99,7 +115,15 @@ export interface Schedule {
   cron: string
   timezone: string
   /** The template with its defaults filled in. */
-  task: { title: string; type: string; payload: Record<string, unknown>; max_attempts: number; timeout_ms?: number | undefined }
+  task: {
+    title: string
+    type: string
+    payload: Record<string, unknown>
+    max_attempts: number
+    timeout_ms?: number | undefined
+    queue: string
+    priority: number
+  }
   paused: boolean
   /** The next tick; null while paused. */
   next_run_at: string | null

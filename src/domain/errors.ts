@@ -30,6 +30,13 @@ export class NotFoundError extends DomainError {
   }
 }
 
+/** The caller is known but may not do this (an admin action). */
+export class ForbiddenError extends DomainError {
+  constructor(message: string) {
+    super('forbidden', message)
+  }
+}
+
 export class ConflictError extends DomainError {
   constructor(message: string, code = 'conflict') {
     super(code, message)

@@ -1,7 +1,7 @@
 import type { Redis } from '../infra/redis'
 import type { StreamKeys } from '../infra/stream-keys'
 import type { Logger } from '../infra/logger'
-import { changeToOutgoing, eventToFields, stopsItsRun, type OutgoingEvent, type StreamedChange } from './task-events/task-event'
+import { changeToOutgoing, eventToFields, stopsItsRun, type OutgoingEvent, type StreamedChange, type TaskChange } from './task-events/task-event'
 
 export interface StreamDeps {
   redis: Redis
@@ -17,34 +17,48 @@ export interface TaskMetrics {
   countTransition(label: string, type: string): void
 }
 
-/** Every produced change goes out through here: counted by its transition's label, then queued (jobs) and published (events). */
-export function publishChanges(deps: StreamDeps, jobs: readonly number[], changes: readonly StreamedChange[], acks?: readonly string[]): Promise<boolean> {
+/** The tasks among these changes left ready to claim (created due, retried, handed back, recovered). */
+export const readyIds = (changes: readonly TaskChange[]) => changes.filter((c) => c.status === 'PENDING' && c.enqueued_at !== null).map((c) => c.id)
+
+/**
+ * Every produced change goes out through here: counted by its transition's
+ * label, then published (events), with a job waking a worker for each task
+ * in `ready` (just made ready to claim).
+ */
+export function publishChanges(deps: StreamDeps, ready: readonly number[], changes: readonly StreamedChange[]): Promise<boolean> {
   if (deps.metrics) {
     for (const c of changes) if (c.metric) deps.metrics.countTransition(c.metric, c.type)
   }
-  return pushToStreams(deps, jobs, changes.map(changeToOutgoing), acks)
+  return pushToStreams(deps, ready, changes.map(changeToOutgoing))
 }
 
 /** Connections whose last write failed: one warning per outage, not one per write. */
 const failing = new WeakSet<Redis>()
 
 /**
+ * The jobs stream only wakes workers (they claim from Postgres), so it keeps
+ * no backlog of its own: entries past this many are trimmed, and a worker
+ * deletes the ones it reads.
+ */
+export const JOBS_MAXLEN = 1000
+
+/**
  * One push is one script call, however many entries it holds: ioredis spends
  * more CPU per command than Redis spends on an XADD, so a batch of 64 tasks
  * costs one command instead of 128. Redis keeps no state for it: after a restart the script is
  * sent again (EVALSHA falls back to EVAL).
- * KEYS: jobs, events, cancels. ARGV: events MAXLEN, consumer group, then
- * counts and values: job task ids; events, each as its field count, the task
- * id to announce on the cancels channel (empty unless it was cancelled or
- * deleted) and its stream fields; job entry ids to XACK and XDEL.
+ * KEYS: jobs, events, cancels. ARGV: events MAXLEN, jobs MAXLEN, then counts
+ * and values: job task ids; events, each as its field count, the task id to
+ * announce on the cancels channel (empty unless it was cancelled or deleted)
+ * and its stream fields.
  */
 const pushScript = `
-local maxlen, group = ARGV[1], ARGV[2]
+local maxlen, jobsMaxlen = ARGV[1], ARGV[2]
 local i = 3
 local jobs = tonumber(ARGV[i])
 for _ = 1, jobs do
   i = i + 1
-  redis.call('XADD', KEYS[1], '*', 'task_id', ARGV[i])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', jobsMaxlen, '*', 'task_id', ARGV[i])
 end
 i = i + 1
 local events = tonumber(ARGV[i])
@@ -53,13 +67,6 @@ for _ = 1, events do
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i + 3, i + 2 + width))
   if cancelled ~= '' then redis.call('PUBLISH', KEYS[3], cancelled) end
   i = i + 2 + width
-end
-i = i + 1
-local acks = tonumber(ARGV[i])
-for from = i + 1, i + acks, 1000 do
-  local to = math.min(from + 999, i + acks)
-  redis.call('XACK', KEYS[1], group, unpack(ARGV, from, to))
-  redis.call('XDEL', KEYS[1], unpack(ARGV, from, to))
 end
 return jobs + events`
 
@@ -76,26 +83,20 @@ function pushCommand(redis: Redis): Push {
 }
 
 /**
- * XADDs jobs and events (announcing cancellations) and acknowledges finished
- * jobs, in one round trip. Never throws: Postgres already holds the truth, so
- * a Redis failure only delays delivery. Returns whether every entry was
- * written, so the caller can leave the task to the sweeper.
+ * XADDs jobs and events (announcing cancellations) in one round trip. Never
+ * throws: Postgres already holds the truth, so a Redis failure only delays
+ * delivery (workers also look for ready tasks on their own). Returns whether
+ * every entry was written.
  */
-export async function pushToStreams(
-  deps: StreamDeps,
-  jobs: readonly number[],
-  events: readonly OutgoingEvent[],
-  acks: readonly string[] = [],
-): Promise<boolean> {
-  if (jobs.length + events.length + acks.length === 0) return true
-  const args: (string | number)[] = [deps.eventsMaxLen, deps.keys.workersGroup, jobs.length]
+export async function pushToStreams(deps: StreamDeps, jobs: readonly number[], events: readonly OutgoingEvent[]): Promise<boolean> {
+  if (jobs.length + events.length === 0) return true
+  const args: (string | number)[] = [deps.eventsMaxLen, JOBS_MAXLEN, jobs.length]
   for (const id of jobs) args.push(String(id))
   args.push(events.length)
   for (const e of events) {
     const fields = eventToFields(e)
     args.push(fields.length, stopsItsRun(e.message) ? String(e.message.task_id) : '', ...fields)
   }
-  args.push(acks.length, ...acks)
   try {
     const written = await pushCommand(deps.redis)(deps.keys.jobs, deps.keys.events, deps.keys.cancels, ...args)
     if (failing.delete(deps.redis)) deps.logger.info('writing to redis streams again')
@@ -103,7 +104,7 @@ export async function pushToStreams(
   } catch (e) {
     if (!failing.has(deps.redis)) {
       failing.add(deps.redis)
-      deps.logger.warn('cannot write to redis streams; postgres keeps everything and the sweeper enqueues later', {
+      deps.logger.warn('cannot write to redis streams; postgres keeps everything and workers find ready tasks there', {
         error: e instanceof Error ? e.message : String(e),
       })
     }

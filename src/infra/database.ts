@@ -5,6 +5,14 @@
 
 import type { ColumnType } from "kysely";
 
+export type ArrayType<T> = ArrayTypeImpl<T> extends (infer U)[]
+  ? U[]
+  : ArrayTypeImpl<T>;
+
+export type ArrayTypeImpl<T> = T extends ColumnType<infer S, infer I, infer U>
+  ? ColumnType<S[], I[], U[]>
+  : T[];
+
 export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
   : ColumnType<T, T | undefined, T>;
@@ -34,10 +42,12 @@ export interface ApiTokens {
   secret_hash: Buffer;
 }
 
-export interface RedisEpoch {
-  epoch: string;
-  key_prefix: string;
-  set_at: Generated<Timestamp>;
+export interface Queues {
+  name: string;
+  paused: Generated<boolean>;
+  rate_at: Timestamp | null;
+  rate_tokens: Generated<number>;
+  updated_at: Generated<Timestamp>;
 }
 
 export interface Schedules {
@@ -67,6 +77,7 @@ export interface TaskEvents {
 export interface Tasks {
   attempts: Generated<number>;
   created_at: Generated<Timestamp>;
+  depends_on: ArrayType<number> | null;
   enqueued_at: Timestamp | null;
   error: string | null;
   finished_at: Timestamp | null;
@@ -77,7 +88,9 @@ export interface Tasks {
   max_attempts: Generated<number>;
   owner_id: number | null;
   payload: Generated<Json>;
+  priority: Generated<number>;
   progress: Generated<number>;
+  queue: Generated<string>;
   result: Json | null;
   run_after: Generated<Timestamp>;
   seq: Generated<number>;
@@ -104,7 +117,7 @@ export interface TaskTypeWorkers {
 
 export interface DB {
   api_tokens: ApiTokens;
-  redis_epoch: RedisEpoch;
+  queues: Queues;
   schedules: Schedules;
   task_events: TaskEvents;
   task_type_workers: TaskTypeWorkers;

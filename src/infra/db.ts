@@ -6,6 +6,10 @@ export type Db = Kysely<DB>
 
 // bigint ids come back as strings by default; ours stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v))
+// bigint[] (depends_on) likewise.
+const INT8_ARRAY = 1016 as Parameters<typeof pg.types.getTypeParser>[0]
+const int8Strings = pg.types.getTypeParser(INT8_ARRAY) as (v: string) => string[]
+pg.types.setTypeParser(INT8_ARRAY, (v: string) => int8Strings(v).map(Number))
 
 export function createDb(url: string, poolSize = 10): Db {
   // No idle timeout: pg-pool would arm a timer on every release, a measurable

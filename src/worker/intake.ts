@@ -1,7 +1,6 @@
 import type { Db } from '../infra/db'
-import type { Logger } from '../infra/logger'
-import * as runs from '../domain/tasks/task-runs.repository'
-import type { DeadLetters, Job, JobBatch, PoisonJob } from './job-consumer'
+import { claimLimited, claimNext, queuesWithReadyTasks, type QueueLimit } from '../domain/tasks/task-claim.repository'
+import type { TaskChange } from '../domain/task-events/task-event'
 import type { Outbox } from './outbox'
 import type { TaskRunner } from './task-runner'
 
@@ -11,79 +10,57 @@ export interface IntakeOptions {
   leaseMs: number
   runner: TaskRunner
   outbox: Outbox
-  deadLetters: DeadLetters
-  logger: Logger
   /** The task types this worker has handlers for. */
   types: readonly string[]
+  /** The queues this worker serves; null: all of them. */
+  queues: readonly string[] | null
+  /** Queues with a concurrency or start-rate limit across all workers. */
+  limits: readonly QueueLimit[]
 }
 
 /**
- * Turns a batch of jobs into runs: one UPDATE claims the whole batch, each
- * claimed task starts on the runner, and a job with nothing left to do
- * (a duplicate, a task not due, cancelled, finished or gone) is settled
- * without running anything.
+ * Fills free slots: claims the next ready tasks from Postgres and starts each
+ * on the runner. Limited queues are claimed first, each under its own lock
+ * and within its limit, so a busy unlimited queue cannot starve them; the
+ * rest of the slots go to the other queues.
  */
 export class Intake {
-  constructor(private readonly o: IntakeOptions) {}
+  private readonly worker: { id: string; leaseMs: number; types: readonly string[] }
+  private readonly limits: readonly QueueLimit[]
 
-  async take(batch: JobBatch): Promise<void> {
-    for (const poison of batch.poison) await this.setAside(poison)
-    if (batch.jobs.length) await this.claim(batch.jobs)
-  }
-
-  private async claim(jobs: Job[]): Promise<void> {
-    const byTask = new Map<number, string[]>()
-    for (const { taskId, streamId } of jobs) {
-      const ids = byTask.get(taskId)
-      if (ids) ids.push(streamId)
-      else byTask.set(taskId, [streamId])
-    }
-    const { db, workerId, leaseMs, runner, outbox } = this.o
-    const candidates = [...byTask.keys()].filter((id) => !runner.inHand(id))
-    const claimed = await outbox.persist('claim', () => runs.claimTasks(db, candidates, workerId, leaseMs, this.o.types))
-    // Not awaited: the handlers need not wait for Redis, and the outbox keeps
-    // PROCESSING ahead of whatever the run streams next.
-    void outbox.publish(claimed)
-    const claimedIds = new Set(claimed.map((c) => c.id))
-    const idle = [...byTask.entries()].filter(([id]) => !claimedIds.has(id))
-    if (idle.length) await this.settleIdle(idle)
-    for (const task of claimed) runner.start(task, byTask.get(task.id)!)
+  constructor(private readonly o: IntakeOptions) {
+    this.worker = { id: o.workerId, leaseMs: o.leaseMs, types: o.types }
+    this.limits = o.limits.filter((l) => o.queues === null || o.queues.includes(l.queue))
   }
 
   /**
-   * Jobs whose task was not claimed: dead-lettered if it is gone, else
-   * acknowledged with nothing to run. A pending task of a type this worker
-   * does not handle is handed to the sweeper, which queues it again for a
-   * worker that does.
+   * Claims up to `free` tasks and starts them: how many it claimed, and when a
+   * rate-limited queue with ready tasks will have a token again.
    */
-  private async settleIdle(idle: [number, string[]][]): Promise<void> {
-    const { db, runner, outbox, deadLetters } = this.o
-    const ids = idle.map(([id]) => id)
-    const [missing, released] = await outbox.persist('lookup', () =>
-      Promise.all([runs.findMissingIds(db, ids).then((m) => new Set(m)), runs.releaseUnhandled(db, ids, this.o.types)]),
-    )
-    if (released.length) this.o.logger.debug('left tasks of types this worker does not handle to others', { tasks: released })
-    const settled: string[] = []
-    for (const [id, streamIds] of idle) {
-      if (missing.has(id)) {
-        for (const streamId of streamIds) await deadLetters.deadLetter({ streamId, fields: { task_id: String(id) } }, `task ${id} does not exist`)
-      } else if (runner.inHand(id)) {
-        runner.settleWith(id, streamIds)
-      } else {
-        settled.push(...streamIds)
+  async fill(free: number): Promise<{ claimed: number; lookAgainMs?: number }> {
+    const { db, outbox } = this.o
+    const claimed: TaskChange[] = []
+    let lookAgainMs: number | undefined
+    if (this.limits.length) {
+      const withWork = await queuesWithReadyTasks(
+        db,
+        this.limits.map((l) => l.queue),
+      )
+      for (const limit of this.limits) {
+        if (claimed.length >= free || !withWork.has(limit.queue)) continue
+        const got = await outbox.persist('claim', () => claimLimited(db, free - claimed.length, this.worker, limit))
+        claimed.push(...got)
+        if (limit.perSecond !== undefined) lookAgainMs = Math.min(lookAgainMs ?? Infinity, Math.ceil(1000 / limit.perSecond))
       }
     }
-    // Not awaited, like the claim's events: the claimed tasks need not wait for it.
-    if (settled.length) void outbox.send({ streamIds: settled })
-  }
-
-  /** A poison job: its task (if any, and not running here) FAILED with the reason, then dead-lettered. */
-  private async setAside({ entry, taskId, reason }: PoisonJob): Promise<void> {
-    const { db, runner, outbox, deadLetters } = this.o
-    if (taskId !== undefined && !runner.running.has(taskId)) {
-      const failed = await outbox.persist('poison', () => runs.failForGood(db, taskId, `poison job: ${reason}`))
-      await outbox.publish(failed)
+    if (claimed.length < free) {
+      const scope = { queues: this.o.queues, skip: this.o.limits.map((l) => l.queue) }
+      claimed.push(...(await outbox.persist('claim', () => claimNext(db, free - claimed.length, this.worker, scope))))
     }
-    await deadLetters.deadLetter(entry, reason)
+    // Not awaited: the handlers need not wait for Redis, and the outbox keeps
+    // PROCESSING ahead of whatever the run streams next.
+    void outbox.publish(claimed)
+    for (const task of claimed) this.o.runner.start(task)
+    return { claimed: claimed.length, lookAgainMs }
   }
 }

@@ -3,22 +3,15 @@ import { coerceError, type Logger } from '../infra/logger'
 import { extendLeases } from '../domain/tasks/task-runs.repository'
 import { AbortReason, type Run } from './run'
 
-/** Keeps a job from being taken over in Redis while its run works on it. */
-export interface JobToucher {
-  touch(streamIds: string[]): Promise<void>
-}
-
 export interface LeaseKeeperOptions {
   db: Db
-  consumer: JobToucher
   workerId: string
   leaseMs: number
   logger: Logger
 }
 
 /**
- * While a handler runs, its lease in Postgres and its job's idle time in Redis
- * are renewed every third of the lease, so a slow task is never taken for a
+ * While a handler runs, its lease in Postgres is renewed every third of the lease, so a slow task is never taken for a
  * dead one. A lease that can no longer be extended means the task was
  * cancelled (or recovered elsewhere): its handler is aborted. A handler doing
  * long CPU work renews its own through ctx.heartbeat(), since the timer cannot
@@ -51,7 +44,6 @@ export class LeaseKeeper {
     } catch (e) {
       this.o.logger.warn('could not extend leases', { error: coerceError(e).message })
     }
-    await this.o.consumer.touch(runs.flatMap((r) => r.streamIds)).catch(() => {})
   }
 
   /** Renews the runs `running` lists, on a timer, until stop(). */

@@ -10,12 +10,11 @@ import type { Outcome, Run, RunKey } from './run'
 interface Completion {
   key: RunKey
   resultJson: string
-  streamIds: string[]
 }
-/** Something already stored: the change to stream, if any, and the jobs it settles. */
+/** Something already stored: the change to stream, if any, and whether it left its task ready for another worker. */
 export interface Stored {
   change?: StreamedChange
-  streamIds?: string[]
+  ready?: boolean
 }
 type Outgoing = Completion | Stored
 const isCompletion = (i: Outgoing): i is Completion => 'key' in i
@@ -30,9 +29,8 @@ export interface OutboxOptions extends StreamDeps {
 /**
  * Everything this worker streams about the tasks it runs leaves through here,
  * in the order it was produced: a claim's PROCESSING events, then progress,
- * failures and completions, with the acks of the jobs they settle. Outcomes
- * are stored first (retrying while Postgres is away), so a job is never
- * acknowledged before its outcome is safe.
+ * failures and completions. Outcomes are stored first (retrying while
+ * Postgres is away), so nothing is streamed that Postgres does not hold.
  *
  * A lone change goes out at once; under load the claims ride in the round
  * trip of the next completions, and the completions of a batch are stored
@@ -55,18 +53,13 @@ export class Outbox {
       for (const c of await runs.finishTasks(this.o.db, items.filter(isCompletion))) finished.set(c.id, c)
     } finally {
       // Even when the UPDATE failed (its completions are retried), what is stored already goes out, in order.
-      const settled = items.filter((i) => !isCompletion(i) || finished.has(i.key.id))
-      const acks = settled.flatMap((i) => i.streamIds ?? [])
-      await this.pushes.next(() => publishChanges(this.o, [], present(items.map(changeOf)), acks)).started
+      const ready = items.flatMap((i) => (!isCompletion(i) && i.ready && i.change ? [i.change.id] : []))
+      await this.pushes.next(() => publishChanges(this.o, ready, present(items.map(changeOf)))).started
     }
     return items.map(changeOf)
   }
 
-  /**
-   * Streams what is stored already and acknowledges the jobs it settles. Never
-   * throws: a lost event is found by the hubs, and a lost ack only leaves a job
-   * whose task is settled, acknowledged when it is delivered again.
-   */
+  /** Streams what is stored already. Never throws: a lost event is found by the hubs. */
   send(item: Stored): Promise<void> {
     return this.batcher.add(item).then(
       () => undefined,
@@ -78,7 +71,7 @@ export class Outbox {
     return Promise.all(present(changes).map((change) => this.send({ change })))
   }
 
-  /** Retries a Postgres write until it lands: an outcome is never dropped, and the job stays unacked until then. */
+  /** Retries a Postgres write until it lands: an outcome is never dropped. */
   async persist<T>(what: string, write: () => Promise<T>): Promise<T> {
     for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
       try {
@@ -94,18 +87,13 @@ export class Outbox {
   }
 
   /**
-   * Stores a run's outcome, then streams it with the acks of the run's jobs.
-   * Throws only when shutting down with Postgres still away: the jobs stay
-   * unacked and lease expiry recovers the task.
+   * Stores a run's outcome, then streams it. Throws only when shutting down
+   * with Postgres still away: lease expiry recovers the task.
    */
   async store(run: Run, outcome: Outcome): Promise<StreamedChange | undefined> {
-    if (outcome.kind === 'completed') {
-      return this.persist('outcome', () => this.batcher.add({ key: run.key, resultJson: outcome.resultJson, streamIds: run.streamIds }))
-    }
+    if (outcome.kind === 'completed') return this.persist('outcome', () => this.batcher.add({ key: run.key, resultJson: outcome.resultJson }))
     const change = await this.persist('outcome', () => this.write(run.key, outcome))
-    // A retry may be due before this push ends (the sweeper queues it): its job must start a new run.
-    run.settled = true
-    await this.send({ change, streamIds: run.streamIds })
+    await this.send({ change, ready: outcome.kind === 'handed-back' })
     return change
   }
 

@@ -5,8 +5,8 @@ import type { StreamDeps } from '../domain/streams'
 import type { HandlerModule } from '../handlers/handler'
 import { Execution } from './execution'
 import { Intake } from './intake'
-import { LeaseKeeper, type JobToucher } from './lease-keeper'
-import type { DeadLetters, JobBatch } from './job-consumer'
+import type { QueueLimit } from '../domain/tasks/task-claim.repository'
+import { LeaseKeeper } from './lease-keeper'
 import { Outbox } from './outbox'
 import { TaskRunner } from './task-runner'
 
@@ -20,20 +20,30 @@ export interface JobPipelineOptions extends StreamDeps {
   metrics?: Metrics
   /** Task type -> handler: the built-in types and the loaded handler modules. */
   handlers: HandlerModule
+  /** The queues this worker serves; null: all of them. */
+  queues?: readonly string[] | null
+  limits?: readonly QueueLimit[]
+}
+
+/** What wakes the pump when it found no ready task: the jobs stream (job-consumer.ts), or a timer. */
+export interface Wakeups {
+  readonly reading: boolean
+  /** Resolves when a task may have become ready, or after a while anyway. */
+  wait(count: number): Promise<number>
 }
 
 /**
- * Builds the path of a job, each part knowing only the ones after it:
- * intake (claim a batch) -> runner (slots, runs in hand) -> execution (handler,
- * timeout, failure policy) -> outbox (store, stream, ack). The consumer is
- * not built here: it only feeds batches in and takes dead letters.
+ * Builds the path of a task, each part knowing only the ones after it:
+ * intake (claim ready tasks) -> runner (slots, runs in hand) -> execution
+ * (handler, timeout, failure policy) -> outbox (store, stream). The consumer
+ * is not built here: it only says when to look again.
  */
-export function createJobPipeline(o: JobPipelineOptions, consumer: DeadLetters & JobToucher) {
+export function createJobPipeline(o: JobPipelineOptions) {
   const outbox = new Outbox(o)
-  const leases = new LeaseKeeper({ ...o, consumer })
+  const leases = new LeaseKeeper(o)
   const execution = new Execution({ ...o, outbox, leases })
   const runner = new TaskRunner({ workerId: o.workerId, concurrency: o.concurrency, execution })
-  const intake = new Intake({ ...o, runner, outbox, deadLetters: consumer, types: Object.keys(o.handlers) })
+  const intake = new Intake({ ...o, runner, outbox, types: Object.keys(o.handlers), queues: o.queues ?? null, limits: o.limits ?? [] })
   leases.start(() => [...runner.running.values()])
   let draining: Promise<void> | null = null
 
@@ -41,11 +51,27 @@ export function createJobPipeline(o: JobPipelineOptions, consumer: DeadLetters &
     intake,
     runner,
     outbox,
-    /** Takes each batch in turn until the batches end (the consumer stopped). */
-    async pump(batches: AsyncIterable<JobBatch>): Promise<void> {
-      for await (const batch of batches) {
-        // Its jobs stay pending: delivered again, or taken over once idle.
-        await intake.take(batch).catch((e) => o.logger.warn('could not take jobs, leaving them pending', { error: coerceError(e).message }))
+    /**
+     * While the consumer reads: fills free slots from Postgres, and when that
+     * found fewer ready tasks than slots, waits for a job, a run's end or the
+     * poll before looking again.
+     */
+    async pump(wakeups: Wakeups): Promise<void> {
+      while (wakeups.reading) {
+        const free = runner.free()
+        if (free <= 0) {
+          await runner.waitForFree()
+          continue
+        }
+        const { claimed, lookAgainMs } = await intake.fill(free).catch((e) => {
+          o.logger.warn('could not claim tasks', { error: coerceError(e).message })
+          return { claimed: 0, lookAgainMs: undefined }
+        })
+        if (claimed >= free) continue
+        // A run that ends may free a limited queue's slot, and a rate's bucket refills with time: neither sends a job.
+        const wakes = [wakeups.wait(free - claimed), runner.waitForFree()]
+        if (lookAgainMs !== undefined) wakes.push(Bun.sleep(lookAgainMs))
+        await Promise.race(wakes)
       }
     },
     /** Lets running tasks finish within graceMs, hands back the rest, and waits for the last push. Idempotent. */

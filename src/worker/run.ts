@@ -17,11 +17,7 @@ export class AbortReason extends Error {
 export interface Run {
   key: RunKey
   controller: AbortController
-  /** The jobs this run settles: its own, and duplicates delivered while it works. */
-  streamIds: string[]
   done: Promise<void>
-  /** Its outcome is stored; only its event and ack are still on their way. */
-  settled: boolean
   progress: ProgressCoalescer
   /** When its lease was last renewed (performance.now()). */
   renewedAt: number

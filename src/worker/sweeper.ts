@@ -1,32 +1,24 @@
 import type { Db } from '../infra/db'
 import type { Logger } from '../infra/logger'
 import { Periodic } from './periodic'
-import { reconcileRedisEpoch } from '../domain/redis-epoch'
-import { publishChanges, pushToStreams, type StreamDeps } from '../domain/streams'
+import { publishChanges, readyIds, type StreamDeps } from '../domain/streams'
 import { wallMs } from '../infra/clock'
 import * as runs from '../domain/tasks/task-runs.repository'
-import { setEnqueuedAt } from '../domain/tasks/task.repository'
 
 const BATCH = 1000
 
 /**
- * Makes Postgres, not Redis, the reason every task gets run. One worker at a
- * time (a transaction-scoped advisory lock; the others skip) recovers tasks
- * whose worker died and enqueues every PENDING task that is due but not known
- * to be on the jobs stream: retries whose backoff elapsed, tasks accepted
- * while Redis was down, and, after Redis lost its data, all of them.
- *
- * Jobs are XADDed only after the transaction that made their tasks due has
- * committed: a worker reading the job earlier would see the old row, whose
- * status does not match its claim, and drop the job. A crash between commit
- * and XADD leaves a task marked as queued that is not; the stale check finds
- * it once the queue is empty.
+ * Moves tasks along that no request or run moves: one worker at a time (a
+ * transaction-scoped advisory lock; the others skip) recovers tasks whose
+ * worker died (their lease expired), fails tasks whose dependencies will
+ * never complete, and makes waiting tasks ready once their time has come and
+ * their dependencies are COMPLETED (delays, retries backing off), waking
+ * workers with a job for each. Jobs are pushed only after the transaction has
+ * committed, so a worker woken by one finds the task ready.
  */
 export interface SweeperOptions extends StreamDeps {
   db: Db
   logger: Logger
-  /** How long a task may be marked as queued while the queue is empty before it counts as lost. */
-  staleAfterMs?: number
 }
 
 export class Sweeper {
@@ -36,21 +28,18 @@ export class Sweeper {
     this.periodic = new Periodic({ name: 'the sweeper', logger: o.logger, pass: () => this.sweepOnce() })
   }
 
-  /** One pass: recovers dead workers' tasks and enqueues due ones, unless another worker's sweeper is at it. */
-  async sweepOnce(): Promise<{ recovered: number; enqueued: number }> {
-    const { recovered, due } = await this.inTransaction()
-    if (recovered.length) {
-      // Their statements ran inside the transaction: committed only now.
-      const committedAt = wallMs()
-      for (const r of recovered) r.stored_at = committedAt
-      this.o.logger.warn('recovered tasks whose worker stopped', { tasks: recovered.map((r) => r.id) })
-      await publishChanges(this.o, [], recovered)
-    }
-    if (due.length && !(await pushToStreams(this.o, due, []))) {
-      await setEnqueuedAt(this.o.db, due, null)
-      throw new Error('redis unavailable')
-    }
-    return { recovered: recovered.length, enqueued: due.length }
+  /** One pass, unless another worker's sweeper is at it. */
+  async sweepOnce(): Promise<{ recovered: number; failed: number; enqueued: number }> {
+    const { recovered, failed, due } = await this.inTransaction()
+    const changes = [...recovered, ...failed]
+    // Their statements ran inside the transaction: committed only now.
+    const committedAt = wallMs()
+    for (const c of changes) c.stored_at = committedAt
+    if (recovered.length) this.o.logger.warn('recovered tasks whose worker stopped', { tasks: recovered.map((r) => r.id) })
+    if (failed.length) this.o.logger.info('failed tasks whose dependencies will never complete', { tasks: failed.map((r) => r.id) })
+    // A lost push delays nothing for long: workers also look for ready tasks on their own.
+    if (changes.length || due.length) await publishChanges(this.o, [...due, ...readyIds(recovered)], changes)
+    return { recovered: recovered.length, failed: failed.length, enqueued: due.length }
   }
 
   start(intervalMs: number): void {
@@ -61,30 +50,17 @@ export class Sweeper {
     return this.periodic.stop()
   }
 
-  /** Under the sweep lock: what to recover and what to enqueue, marked as queued when the transaction commits. */
+  /** Under the sweep lock: what to recover, what to fail, and what to make ready, all committed together. */
   private async inTransaction() {
-    const recovered: Awaited<ReturnType<typeof runs.recoverExpiredLeases>> = []
-    const due: number[] = []
-    const { o } = this
-    await o.db.transaction().execute(async (trx) => {
+    type Changes = Awaited<ReturnType<typeof runs.recoverExpiredLeases>>
+    const out = { recovered: [] as Changes, failed: [] as Changes, due: [] as number[] }
+    await this.o.db.transaction().execute(async (trx) => {
       if (!(await runs.trySweepLock(trx))) return
-      await reconcileRedisEpoch(trx, o.redis, o.keys, o.logger)
-      if (await this.queueIsEmpty()) {
-        const lost = await runs.forgetStaleEnqueued(trx, o.staleAfterMs ?? 10_000)
-        if (lost > 0) o.logger.warn('pending tasks marked as queued were not on the jobs stream; enqueueing them again', { tasks: lost })
-      }
-      recovered.push(...(await runs.recoverExpiredLeases(trx)))
-      due.push(...(await runs.lockDueUnqueued(trx, BATCH)))
-      await runs.markEnqueued(trx, due)
+      out.recovered = await runs.recoverExpiredLeases(trx)
+      out.failed = await runs.failBlockedDependents(trx)
+      out.due = await runs.lockDueWaiting(trx, BATCH)
+      await runs.markReady(trx, out.due)
     })
-    return { recovered, due }
-  }
-
-  /**
-   * Acknowledged jobs are deleted, so an empty stream means nothing waiting
-   * and nothing in flight: a PENDING task marked as queued long ago was lost.
-   */
-  private async queueIsEmpty(): Promise<boolean> {
-    return (await this.o.redis.xlen(this.o.keys.jobs)) === 0
+    return out
   }
 }

@@ -34,25 +34,11 @@ export class TaskRunner {
     })
   }
 
-  /**
-   * Whether this task's run is still working, so a job for it is a duplicate
-   * to acknowledge with that run. A settled run is not: a job for its task now
-   * is the retry it stored.
-   */
-  inHand(taskId: number): boolean {
-    return this.running.get(taskId)?.settled === false
-  }
-
-  /** Adds jobs that duplicate a run in hand: they are acknowledged with its outcome. */
-  settleWith(taskId: number, streamIds: string[]): void {
-    this.running.get(taskId)!.streamIds.push(...streamIds)
-  }
-
-  start(task: TaskChange, streamIds: string[]): void {
+  start(task: TaskChange): void {
     const key = { id: task.id, workerId: this.o.workerId, attempt: task.attempts }
     const controller = new AbortController()
     const progress = this.o.execution.progressFor(key, controller)
-    const run: Run = { key, controller, streamIds, done: Promise.resolve(), settled: false, progress, renewedAt: performance.now() }
+    const run: Run = { key, controller, done: Promise.resolve(), progress, renewedAt: performance.now() }
     // The task's previous attempt, settled and still streaming its outcome: a drain waits for both.
     const previous = this.running.get(task.id)
     this.running.set(task.id, run)

@@ -12,6 +12,7 @@ import { startCancelListener } from './cancel-listener'
 import { loadHandlerModules, type LoadedHandlers } from './handler-modules'
 import { JobConsumer } from './job-consumer'
 import { createJobPipeline } from './pipeline'
+import { queueLimits } from './queue-limits'
 import { Retention } from './retention'
 import { Scheduler } from './scheduler'
 import { Sweeper } from './sweeper'
@@ -48,6 +49,7 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
   await parts.start()
   logger.info('worker started', {
     concurrency: config.WORKER_CONCURRENCY,
+    queues: config.QUEUES.length ? config.QUEUES : 'all',
     types: Object.keys(loaded.handlers),
     metrics: `${metricsServer.url.href}metrics`,
   })
@@ -94,23 +96,21 @@ function buildParts(config: Config, w: WorkerParts) {
     producer,
     keys,
     consumer: workerId,
-    visibilityTimeoutMs: config.VISIBILITY_TIMEOUT_MS,
-    maxDeliveries: config.MAX_DELIVERIES,
+    pollMs: config.WORKER_POLL_MS,
     logger,
   })
-  const pipeline = createJobPipeline(
-    {
-      ...streams,
-      db,
-      workerId,
-      concurrency: config.WORKER_CONCURRENCY,
-      leaseMs: config.VISIBILITY_TIMEOUT_MS,
-      retryBaseMs: config.RETRY_BASE_MS,
-      defaultTimeoutMs: config.TASK_TIMEOUT_MS,
-      handlers: w.loaded.handlers,
-    },
-    consumer,
-  )
+  const pipeline = createJobPipeline({
+    ...streams,
+    db,
+    workerId,
+    concurrency: config.WORKER_CONCURRENCY,
+    leaseMs: config.VISIBILITY_TIMEOUT_MS,
+    retryBaseMs: config.RETRY_BASE_MS,
+    defaultTimeoutMs: config.TASK_TIMEOUT_MS,
+    handlers: w.loaded.handlers,
+    queues: config.QUEUES.length ? config.QUEUES : null,
+    limits: queueLimits(config),
+  })
   const sweeper = new Sweeper({ ...streams, db })
   const retention = new Retention({
     ...streams,
@@ -132,7 +132,7 @@ function buildParts(config: Config, w: WorkerParts) {
       await waitForRedis(producer, 3000)
       await registrar.start()
       await consumer.start()
-      pumping = pipeline.pump(consumer.batches(pipeline.runner))
+      pumping = pipeline.pump(consumer)
       sweeper.start(config.SWEEP_INTERVAL_MS)
       retention.start(config.RETENTION_INTERVAL_MS)
       scheduler.start(config.SCHEDULER_INTERVAL_MS)

@@ -1,7 +1,7 @@
 import type { Db } from '../../infra/db'
 import { wallMs } from '../../infra/clock'
 import { ConflictError, NotFoundError, ValidationError } from '../errors'
-import { publishChanges, type StreamDeps } from '../streams'
+import { publishChanges, readyIds, type StreamDeps } from '../streams'
 import type { TaskChange } from '../task-events/task-event'
 import * as taskRepo from '../tasks/task.repository'
 import { validatePayload, type TaskDeps } from '../tasks/task.service'
@@ -89,7 +89,7 @@ export const tickKey = (scheduleId: number, tick: Date) => `schedule:${scheduleI
  * transaction. The guarded UPDATE claims the tick (a racing worker updates
  * nothing and creates nothing), and the task's idempotency key makes a tick's
  * task unique even if a claim were ever repeated. The new task is queued
- * after the commit, as a POST's is; if Redis is away, the sweeper queues it.
+ * after the commit, as a POST's is.
  * Returns the task's change, or undefined when another worker fired it.
  */
 export async function fireSchedule(deps: StreamDeps & { db: Db }, row: ScheduleRow, now: Date): Promise<TaskChange | undefined> {
@@ -104,6 +104,8 @@ export async function fireSchedule(deps: StreamDeps & { db: Db }, row: ScheduleR
         payload: template.payload,
         max_attempts: template.max_attempts,
         timeout_ms: template.timeout_ms,
+        queue: template.queue,
+        priority: template.priority,
         owner_id: row.owner_id,
         idempotency_key: tickKey(row.id, tick),
       },
@@ -113,7 +115,7 @@ export async function fireSchedule(deps: StreamDeps & { db: Db }, row: ScheduleR
   if (!change) return undefined
   // Its event was written inside the transaction: stored only at the commit.
   change.stored_at = wallMs()
-  if (!(await publishChanges(deps, [change.id], [change]))) await taskRepo.setEnqueuedAt(deps.db, [change.id], null)
+  await publishChanges(deps, readyIds([change]), [change])
   return change
 }
 

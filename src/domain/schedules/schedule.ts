@@ -2,6 +2,7 @@ import { Cron } from 'croner'
 import type { Selectable } from 'kysely'
 import { z } from 'zod'
 import type { Schedules } from '../../infra/database'
+import { prioritySchema, queueNameSchema } from '../tasks/task'
 
 export type ScheduleRow = Selectable<Schedules>
 
@@ -58,6 +59,8 @@ export const taskTemplateSchema = z.strictObject({
   payload: z.record(z.string(), z.unknown(), { error: 'payload must be a JSON object' }).default({}),
   max_attempts: z.number().int().min(1).max(100).default(3),
   timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+  queue: queueNameSchema.default('default'),
+  priority: prioritySchema.default(0),
 })
 export type TaskTemplate = z.infer<typeof taskTemplateSchema>
 

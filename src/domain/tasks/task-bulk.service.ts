@@ -3,7 +3,7 @@ import { ConflictError, ValidationError, type ErrorDetail } from '../errors'
 import type { Principal } from '../tokens/token'
 import { createTaskSchema, taskRowToTask, type CreateTaskInput, type Task } from './task'
 import * as repo from './task.repository'
-import { enqueue, newTaskRow, sameRequest, scopedKey, validatePayload, type TaskDeps } from './task.service'
+import { enqueue, newTaskRow, sameRequest, scopedKey, validateDependencies, validatePayload, type TaskDeps } from './task.service'
 
 export const MAX_BULK_TASKS = 1000
 
@@ -27,7 +27,7 @@ export async function createTasks(
   inputs: CreateTaskInput[],
   idempotencyKey?: string,
 ): Promise<{ tasks: Task[]; created: boolean }> {
-  await validateAll(deps, inputs)
+  await validateAll(deps, who, inputs)
   // A newline cannot be in a header value, so no single create's key can take one of these.
   const keys = inputs.map((_, i) => (idempotencyKey === undefined ? null : `${scopedKey(who, idempotencyKey)}\n${i}`))
   const changes = await repo.insertTasks(
@@ -42,11 +42,12 @@ export async function createTasks(
   throw new ConflictError(`Idempotency-Key "${idempotencyKey}" is in use by another batch being created; retry`, 'idempotency_conflict')
 }
 
-async function validateAll(deps: TaskDeps, inputs: CreateTaskInput[]): Promise<void> {
+async function validateAll(deps: TaskDeps, who: Principal, inputs: CreateTaskInput[]): Promise<void> {
   const details: ErrorDetail[] = []
   for (const [i, input] of inputs.entries()) {
     try {
       await validatePayload(deps, input)
+      await validateDependencies(deps, who, input)
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e
       details.push(...e.details.map((d) => ({ ...d, path: `tasks.${i}.${d.path}` })))

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
-import { compileOnce, type Statement } from '../../infra/statement'
+import { compileOnce } from '../../infra/statement'
 import { stamped, withEvents } from '../task-events/task-event.repository'
 import type { StreamedChange, TaskChange } from '../task-events/task-event'
 import { applyToTask, applyTransition, idIn, type TaskWhere } from './task.repository'
@@ -28,56 +28,7 @@ const heldBy =
 /** A transition's SET list, for the statements written out by hand below. */
 const assignments = (set: object) => sql.join(Object.entries(set).map(([column, value]) => sql`${sql.ref(column)} = ${value}`))
 
-const { claim, complete } = transitions
-
-/**
- * The claim transition for a whole batch, in one statement. Written out
- * rather than built with applyTransition (whose statement it matches), and
- * compiled once, with the ids, the worker and its types as its values: it
- * runs once per batch read, and at low load that is once per task, where
- * building and compiling the query every time cost a large share of the
- * worker's CPU. A task of a type the worker has no handler for is not claimed.
- */
-const claimStatement = (leaseMs: number) =>
-  compileOnce<'ids' | 'workerId' | 'types', TaskChange>(
-    (slot) =>
-      withEvents(
-        sql`changed as (
-      update tasks set ${assignments(columnsOf(claim, { workerId: slot('workerId'), leaseMs }))}, seq = seq + 1, updated_at = now()
-       where id = any(${slot('ids')}::bigint[]) and type = any(${slot('types')}::text[]) and ${guardOf(claim)}
-      returning *
-    )`,
-        claim.detail(),
-      ).query,
-  )
-
-/** The lease is compiled into the claim: one statement per lease length, and a worker keeps its own. */
-let claimWithLease: { leaseMs: number; run: Statement<'ids' | 'workerId' | 'types', TaskChange> } | undefined
-
-/** Claims the tasks among ids that are due and of one of `types` (those the worker handles). */
-export async function claimTasks(db: Db, ids: number[], workerId: string, leaseMs: number, types: readonly string[]): Promise<TaskChange[]> {
-  if (ids.length === 0) return []
-  if (claimWithLease?.leaseMs !== leaseMs) claimWithLease = { leaseMs, run: claimStatement(leaseMs) }
-  return stamped(await claimWithLease.run(db, { ids, workerId, types }), claim.metric).rows
-}
-
-/**
- * Pending tasks among ids whose type this worker does not handle, marked as
- * not queued: their jobs are acknowledged, and the sweeper queues them again
- * while a live worker handles their type. Returns their ids.
- */
-export async function releaseUnhandled(db: Db, ids: number[], types: readonly string[]): Promise<number[]> {
-  if (ids.length === 0) return []
-  const rows = await db
-    .updateTable('tasks')
-    .set({ enqueued_at: null })
-    .where(idIn(ids))
-    .where('status', '=', 'PENDING')
-    .where('type', '<>', sql<string>`all(${types}::text[])`)
-    .returning('id')
-    .execute()
-  return rows.map((r) => r.id)
-}
+const { complete } = transitions
 
 /** finishTasks' statement, compiled once like the claim's: the runs' arrays are its only values. */
 const finishStatement = compileOnce<'ids' | 'workerIds' | 'attempts' | 'results', StreamedChange>(
@@ -171,14 +122,21 @@ export async function trySweepLock(trx: Db): Promise<boolean> {
   return row?.locked === true
 }
 
-/** PENDING tasks that are due and not known to be on the jobs stream, oldest first. */
-export async function lockDueUnqueued(db: Db, limit: number): Promise<number[]> {
+/**
+ * Waiting tasks (PENDING, not ready) that may run now, oldest due first: their
+ * time has come and every task they depend on is COMPLETED.
+ */
+export async function lockDueWaiting(db: Db, limit: number): Promise<number[]> {
   const rows = await db
     .selectFrom('tasks')
     .select('id')
     .where('status', '=', 'PENDING')
     .where('enqueued_at', 'is', null)
     .where('run_after', '<=', sql<Date>`now()`)
+    .where(
+      sql<boolean>`(depends_on is null or not exists (
+        select 1 from unnest(tasks.depends_on) d left join tasks p on p.id = d where p.status is distinct from 'COMPLETED'))`,
+    )
     // A type no live worker handles waits here, not on the jobs stream, until one registers.
     .where(({ exists, selectFrom }) =>
       exists(
@@ -196,46 +154,13 @@ export async function lockDueUnqueued(db: Db, limit: number): Promise<number[]> 
   return rows.map((r) => r.id)
 }
 
-/** PENDING tasks marked as queued more than staleMs ago, when the queue is known to be empty: queue them again. */
-export async function forgetStaleEnqueued(db: Db, staleMs: number): Promise<number> {
-  const res = await db
-    .updateTable('tasks')
-    .set({ enqueued_at: null })
-    .where('status', '=', 'PENDING')
-    .where('run_after', '<=', sql<Date>`now()`)
-    .where('enqueued_at', '<', sql<Date>`now() - make_interval(secs => ${staleMs / 1000})`)
-    .executeTakeFirst()
-  return Number(res.numUpdatedRows)
+/** Waiting tasks one of whose dependencies FAILED, was CANCELLED or is gone: FAILED, naming it. */
+export function failBlockedDependents(db: Db): Promise<TaskChange[]> {
+  return applyTransition(db, transitions.dependencyFailed, undefined, (eb) => eb.and([eb('enqueued_at', 'is', null), eb('depends_on', 'is not', null)]))
 }
 
-/** After Redis lost its data, no PENDING task can be assumed to be queued. */
-export async function forgetEnqueued(db: Db): Promise<number> {
-  const res = await db.updateTable('tasks').set({ enqueued_at: null }).where('status', '=', 'PENDING').executeTakeFirst()
-  return Number(res.numUpdatedRows)
-}
-
-/** Which of these ids name no task at all (a job for a deleted or never-created task). */
-export async function findMissingIds(db: Db, ids: number[]): Promise<number[]> {
-  if (ids.length === 0) return []
-  const found = await db.selectFrom('tasks').select('id').where(idIn(ids)).execute()
-  const present = new Set(found.map((r) => r.id))
-  return ids.filter((id) => !present.has(id))
-}
-
-export async function markEnqueued(db: Db, ids: number[]): Promise<void> {
+/** Ready to claim: the claim reads only ready tasks (tasks_ready_idx). */
+export async function markReady(db: Db, ids: number[]): Promise<void> {
   if (ids.length === 0) return
   await db.updateTable('tasks').set({ enqueued_at: sql<Date>`now()` }).where(idIn(ids)).execute()
-}
-
-export async function findRedisEpoch(db: Db, keyPrefix: string): Promise<string | undefined> {
-  const row = await db.selectFrom('redis_epoch').select('epoch').where('key_prefix', '=', keyPrefix).executeTakeFirst()
-  return row?.epoch
-}
-
-export async function saveRedisEpoch(db: Db, keyPrefix: string, epoch: string): Promise<void> {
-  await db
-    .insertInto('redis_epoch')
-    .values({ key_prefix: keyPrefix, epoch })
-    .onConflict((oc) => oc.column('key_prefix').doUpdateSet({ epoch, set_at: sql`now()` }))
-    .execute()
 }

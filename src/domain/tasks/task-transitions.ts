@@ -36,19 +36,24 @@ const now = sql<Date>`now()`
 export const nowPlusMs = (ms: number) => sql<Date>`now() + make_interval(secs => ${ms / 1000})`
 const released = { locked_by: null, locked_until: null } as const
 const leaseLost = 'worker lost: its lease expired before the attempt finished'
+/** The first of a task's dependencies that will never complete, as the error its dependent fails with. */
+const brokenDependency = sql<string>`select 'dependency ' || d || case when p.id is null then ' no longer exists' else ' ended ' || p.status end
+  from unnest(tasks.depends_on) d left join tasks p on p.id = d
+ where p.id is null or p.status in ('FAILED', 'CANCELLED') order by d limit 1`
 
 export const transitions = {
   /**
    * Applied by the INSERT itself, with runAfter the SQL of its first run time
-   * (null: now). A task due now is marked as queued, since its job is pushed
-   * at once; a delayed one is queued by the sweeper when its time comes.
+   * (null: now) and dependsOn its dependencies (null: none). A task due now
+   * with nothing to wait for is ready at once; the sweeper makes the others
+   * ready when their time comes and their dependencies are COMPLETED.
    */
   create: {
     from: [],
     to: 'PENDING',
-    set: (p: { runAfter: RawBuilder<Date | null> }) => ({
+    set: (p: { runAfter: RawBuilder<Date | null>; dependsOn: RawBuilder<number[] | null> }) => ({
       run_after: sql<Date>`coalesce(${p.runAfter}, now())`,
-      enqueued_at: sql<Date | null>`case when ${p.runAfter} is null then now() end`,
+      enqueued_at: sql<Date | null>`case when ${p.runAfter} is null and ${p.dependsOn} is null then now() end`,
     }),
     detail: () => null,
     metric: 'created',
@@ -100,7 +105,7 @@ export const transitions = {
   handBack: {
     from: ['PROCESSING'],
     to: 'PENDING',
-    set: () => ({ attempts: sql`attempts - 1`, progress: 0, ...released, enqueued_at: null, run_after: now }),
+    set: () => ({ attempts: sql`attempts - 1`, progress: 0, ...released, enqueued_at: now, run_after: now }),
     detail: () => ({ reason: 'worker shut down before the task finished; it will run again' }),
     metric: null,
   },
@@ -109,7 +114,7 @@ export const transitions = {
     from: ['PROCESSING'],
     to: 'PENDING',
     when: sql<boolean>`locked_until < now() and attempts < max_attempts`,
-    set: () => ({ error: leaseLost, ...released, enqueued_at: null, run_after: now }),
+    set: () => ({ error: leaseLost, ...released, enqueued_at: now, run_after: now }),
     detail: () => ({ error: leaseLost }),
     metric: 'retried',
   },
@@ -134,9 +139,28 @@ export const transitions = {
   retryByRequest: {
     from: retryableStatuses,
     to: 'PENDING',
-    set: () => ({ attempts: 0, progress: 0, result: null, error: null, run_after: now, enqueued_at: now, started_at: null, finished_at: null }),
+    set: () => ({
+      attempts: 0,
+      progress: 0,
+      result: null,
+      error: null,
+      run_after: now,
+      // Its dependencies are checked again before it runs: one may have failed meanwhile.
+      enqueued_at: sql<Date | null>`case when depends_on is null then now() end`,
+      started_at: null,
+      finished_at: null,
+    }),
     detail: () => ({ reason: 'retried by request' }),
     metric: 'retried',
+  },
+  /** A waiting task one of whose dependencies will never complete. */
+  dependencyFailed: {
+    from: ['PENDING'],
+    to: 'FAILED',
+    when: sql<boolean>`exists (${brokenDependency})`,
+    set: () => ({ error: sql<string>`(${brokenDependency})`, ...released, enqueued_at: null, finished_at: now }),
+    detail: () => sql<Json>`jsonb_build_object('error', error)`,
+    metric: 'failed',
   },
   /** A task whose job can never be run (a poison job), unless already finished. */
   failForGood: {

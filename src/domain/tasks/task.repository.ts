@@ -52,7 +52,8 @@ export async function applyToTask<P>(db: Db, id: number, t: Transition<P>, p: P)
 }
 
 /** What a create stores; every other column starts at its default. run_after null: due now. */
-export type NewTask = Omit<CreateTaskInput, 'run_at' | 'delay_ms'> & { owner_id: number | null; idempotency_key: string | null; run_after?: Date | null }
+export type NewTask = Omit<CreateTaskInput, 'run_at' | 'delay_ms' | 'queue' | 'priority'> &
+  Partial<Pick<CreateTaskInput, 'queue' | 'priority'>> & { owner_id: number | null; idempotency_key: string | null; run_after?: Date | null }
 
 /**
  * Inserts tasks with their first events (the create transition); a task whose
@@ -75,6 +76,9 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
       owners: column('owner_id'),
       keys: column('idempotency_key'),
       runAfters: column('run_after'),
+      queues: tasks.map((t) => t.queue ?? 'default'),
+      priorities: tasks.map((t) => t.priority ?? 0),
+      dependsOn: tasks.map((t) => (t.depends_on?.length ? JSON.stringify(t.depends_on) : null)),
     }),
     transitions.create.metric,
   )
@@ -87,17 +91,21 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
 }
 
 /** insertTasks' statement, compiled once: it runs for every batch of creates, and the columns are its only values. */
-const insertStatement = compileOnce<'titles' | 'types' | 'payloads' | 'maxAttempts' | 'timeouts' | 'owners' | 'keys' | 'runAfters', Inserted>((slot) => {
-  const initial = Object.entries(columnsOf(transitions.create, { runAfter: sql<Date | null>`v.run_after` }))
+type InsertSlot = 'titles' | 'types' | 'payloads' | 'maxAttempts' | 'timeouts' | 'owners' | 'keys' | 'runAfters' | 'queues' | 'priorities' | 'dependsOn'
+const insertStatement = compileOnce<InsertSlot, Inserted>((slot) => {
+  const initial = Object.entries(columnsOf(transitions.create, { runAfter: sql<Date | null>`v.run_after`, dependsOn: sql<number[] | null>`v.depends_on` }))
   return withEvents<Inserted>(
     sql`v as (
-      select * from unnest(${slot('titles')}::text[], ${slot('types')}::text[], ${slot('payloads')}::jsonb[],
-                           ${slot('maxAttempts')}::int[], ${slot('timeouts')}::int[], ${slot('owners')}::bigint[],
-                           ${slot('keys')}::text[], ${slot('runAfters')}::timestamptz[])
-        with ordinality as v(title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, run_after, n)
+      select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, run_after, queue, priority, n,
+             (select array_agg(d::bigint) from jsonb_array_elements_text(deps) d) as depends_on
+        from unnest(${slot('titles')}::text[], ${slot('types')}::text[], ${slot('payloads')}::jsonb[],
+                    ${slot('maxAttempts')}::int[], ${slot('timeouts')}::int[], ${slot('owners')}::bigint[],
+                    ${slot('keys')}::text[], ${slot('runAfters')}::timestamptz[], ${slot('queues')}::text[],
+                    ${slot('priorities')}::smallint[], ${slot('dependsOn')}::jsonb[])
+        with ordinality as v(title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, run_after, queue, priority, deps, n)
     ), changed as (
-      insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, ${sql.join(initial.map(([c]) => sql.ref(c)))})
-      select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, ${sql.join(initial.map(([, v]) => v))} from v order by n
+      insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, queue, priority, depends_on, ${sql.join(initial.map(([c]) => sql.ref(c)))})
+      select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, queue, priority, depends_on, ${sql.join(initial.map(([, v]) => v))} from v order by n
       on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning *
     )`,
@@ -119,6 +127,9 @@ function insertedRow(t: NewTask, r: Inserted): TaskChange {
     attempts: 0,
     max_attempts: t.max_attempts,
     timeout_ms: t.timeout_ms ?? null,
+    queue: t.queue ?? 'default',
+    priority: t.priority ?? 0,
+    depends_on: t.depends_on?.length ? t.depends_on : null,
     progress: 0,
     result: null,
     error: null,
@@ -173,9 +184,16 @@ export function deleteTaskById(db: Db, id: number): Promise<TaskRow | undefined>
   return db.deleteFrom('tasks').where('id', '=', id).returningAll().executeTakeFirst()
 }
 
-export async function setEnqueuedAt(db: Db, ids: number[], at: Date | null): Promise<void> {
-  if (ids.length === 0) return
-  await db.updateTable('tasks').set({ enqueued_at: at }).where(idIn(ids)).execute()
+/** Which of these ids name a task the owner may see (all of them for undefined: an admin, or AUTH=off). */
+export async function findVisibleIds(db: Db, ids: readonly number[], ownerId?: number | null): Promise<Set<number>> {
+  if (ids.length === 0) return new Set()
+  const rows = await db
+    .selectFrom('tasks')
+    .select('id')
+    .where(idIn(ids))
+    .$if(ownerId !== undefined, (qb) => qb.where('owner_id', ownerId === null ? 'is' : '=', ownerId!))
+    .execute()
+  return new Set(rows.map((r) => r.id))
 }
 
 export function findTaskSeqs(db: Db, ids: number[]): Promise<{ id: number; seq: number }[]> {

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Db } from '../../infra/db'
 import { createBatcher, createRelay } from '../../infra/batcher'
 import { ConflictError, taskNotFound, validationErrorFromIssues } from '../errors'
-import { publishChanges, pushToStreams, type StreamDeps } from '../streams'
+import { publishChanges, pushToStreams, readyIds, type StreamDeps } from '../streams'
 import { coerceError } from '../../infra/logger'
 import { wallMs } from '../../infra/clock'
 import { deletionEvent, type TaskChange, type TaskEventMessage } from '../task-events/task-event'
@@ -43,9 +43,9 @@ export interface TaskDeps extends StreamDeps {
  *
  * A create is answered once Postgres has committed it; its job and PENDING
  * event follow, pushed one batch at a time in commit order, without the
- * client waiting on Redis. Postgres is what makes it accepted: a push that fails marks the tasks
- * unqueued, and one that never happened (the process died) leaves them marked
- * queued long ago; the sweeper queues both again.
+ * client waiting on Redis. Postgres is what makes it accepted: a task is
+ * ready there, and a push that fails or never happens only means no worker
+ * is woken for it; one finds it at its next look.
  */
 export function createTaskInserter(deps: StreamDeps & { db: Db }) {
   const pushes = createRelay()
@@ -55,7 +55,7 @@ export function createTaskInserter(deps: StreamDeps & { db: Db }) {
       pushes
         .next(() => enqueue(deps, changes))
         .done.catch((e) =>
-          deps.logger.warn('could not push created tasks; the sweeper will queue them', { tasks: changes.length, error: coerceError(e).message }),
+          deps.logger.warn('could not push created tasks; workers will find them in postgres', { tasks: changes.length, error: coerceError(e).message }),
         )
       return changes
     },
@@ -95,6 +95,15 @@ export async function validatePayload(deps: TaskDeps, input: CreateTaskInput): P
   await deps.taskTypes.validate(input.type, input.payload)
 }
 
+/** depends_on may name only tasks the caller can see: another owner's task reads as missing, as it does everywhere. */
+export async function validateDependencies(deps: TaskDeps, who: Principal, input: CreateTaskInput): Promise<void> {
+  const ids = input.depends_on ?? []
+  if (ids.length === 0) return
+  const visible = await repo.findVisibleIds(deps.db, ids, who.admin ? undefined : who.ownerId)
+  const issues = ids.flatMap((id, i) => (visible.has(id) ? [] : [{ path: ['depends_on', i], message: `task ${id} not found` }]))
+  if (issues.length) throw validationErrorFromIssues(issues)
+}
+
 /** Idempotency keys are per owner: two clients may use the same key without meeting. */
 export const scopedKey = (who: Principal, key: string) => `${who.ownerId ?? 'anonymous'}/${key}`
 
@@ -113,12 +122,16 @@ export function sameRequest(row: TaskRow, input: CreateTaskInput): boolean {
     row.type === input.type &&
     row.max_attempts === input.max_attempts &&
     (row.timeout_ms ?? undefined) === input.timeout_ms &&
+    row.queue === input.queue &&
+    row.priority === input.priority &&
+    isDeepStrictEqual(row.depends_on ?? [], input.depends_on ?? []) &&
     isDeepStrictEqual(row.payload, input.payload)
   )
 }
 
 export async function createTask(deps: TaskDeps, who: Principal, input: CreateTaskInput, idempotencyKey?: string): Promise<{ task: Task; created: boolean }> {
   await validatePayload(deps, input)
+  await validateDependencies(deps, who, input)
   const key = idempotencyKey === undefined ? null : scopedKey(who, idempotencyKey)
   const row = newTaskRow(input, who, key)
   if (key === null && deps.inserter) return { task: taskRowToTask(await deps.inserter.add(row)), created: true }
@@ -139,13 +152,12 @@ async function replayIdempotent(db: Db, input: CreateTaskInput, key: string, sho
 }
 
 /**
- * Puts new tasks that are due on the jobs stream (if Redis is away, the
- * sweeper will), and every one's PENDING event; a delayed task's job is
- * pushed by the sweeper when its time comes.
+ * Streams new or retried tasks' PENDING events, with a job waking a worker
+ * for each that is ready now; a delayed or dependent task's job is pushed by
+ * the sweeper when it becomes ready.
  */
-export async function enqueue(deps: StreamDeps & { db: Db }, changes: TaskChange[]): Promise<void> {
-  const due = changes.filter((c) => c.enqueued_at !== null).map((c) => c.id)
-  if (!(await publishChanges(deps, due, changes))) await repo.setEnqueuedAt(deps.db, due, null)
+export async function enqueue(deps: StreamDeps, changes: TaskChange[]): Promise<void> {
+  await publishChanges(deps, readyIds(changes), changes)
 }
 
 async function publish(deps: TaskDeps, changes: TaskChange[]): Promise<void> {

@@ -39,7 +39,7 @@ describe('input validation', () => {
     expect(createTaskSchema.safeParse({ title: 'x'.repeat(200) }).success).toBe(true)
   })
   test('defaults: demo type, empty payload, three attempts', () => {
-    expect(createTaskSchema.parse({ title: 't' })).toEqual({ title: 't', type: 'demo', payload: {}, max_attempts: 3 })
+    expect(createTaskSchema.parse({ title: 't' })).toEqual({ title: 't', type: 'demo', payload: {}, max_attempts: 3, queue: 'default', priority: 0 })
   })
   test('payload must be an object and unknown fields are refused', () => {
     expect(createTaskSchema.safeParse({ title: 't', payload: [1] }).success).toBe(false)

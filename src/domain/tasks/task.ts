@@ -40,6 +40,23 @@ function hasOnlyWellFormedStrings(value: unknown): boolean {
   return true
 }
 
+/** A queue's name: what QUEUES, QUEUE_CONCURRENCY and the queue routes name it by. */
+export const queueNameSchema = z
+  .string({ error: 'queue must be a string' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'queue must be 1-64 letters, digits, _ . or -, starting with a letter or digit')
+
+/** Ready tasks of one owner in one queue run highest priority first. */
+export const MIN_PRIORITY = -10
+export const MAX_PRIORITY = 10
+export const prioritySchema = z
+  .number({ error: 'priority must be an integer' })
+  .int('priority must be an integer')
+  .min(MIN_PRIORITY, `priority must be at least ${MIN_PRIORITY}`)
+  .max(MAX_PRIORITY, `priority must be at most ${MAX_PRIORITY}`)
+
+/** The most tasks one task may wait for. */
+export const MAX_DEPENDENCIES = 100
+
 /** The longest a task may be delayed: further out is almost surely a unit mistake (seconds for ms). */
 export const MAX_DELAY_MS = 366 * 24 * 3_600_000
 
@@ -65,6 +82,13 @@ export const createTaskSchema = z
       .max(MAX_DELAY_MS, 'delay_ms must be at most a year')
       .optional()
       .meta({ description: 'not before this many ms from now; or give run_at' }),
+    queue: queueNameSchema.default('default').meta({ description: 'the queue it waits in; workers serve the queues in QUEUES' }),
+    priority: prioritySchema.default(0).meta({ description: `${MIN_PRIORITY}..${MAX_PRIORITY}; among one owner's ready tasks of a queue, higher runs first` }),
+    depends_on: z
+      .array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER), { error: 'depends_on must be an array of task ids' })
+      .max(MAX_DEPENDENCIES, `depends_on must name at most ${MAX_DEPENDENCIES} tasks`)
+      .optional()
+      .meta({ description: 'ids of your tasks that must be COMPLETED first; if one FAILs or is CANCELLED, this task FAILs' }),
   })
   .superRefine((t, ctx) => {
     if (t.run_at !== undefined && t.delay_ms !== undefined) ctx.addIssue({ code: 'custom', path: ['delay_ms'], message: 'give run_at or delay_ms, not both' })
@@ -150,6 +174,9 @@ export const taskSchema = z
     result: jsonValue("the handler's return value once COMPLETED, else null"),
     error: z.string().nullable().meta({ description: 'why the last attempt failed' }),
     seq: z.number().int().positive().meta({ description: 'bumped by one on every change; the same seq the WebSocket messages carry' }),
+    queue: z.string(),
+    priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY),
+    depends_on: z.array(z.number().int().positive()).meta({ description: 'tasks that must be COMPLETED before it runs' }),
     run_after: timestamp.nullable().meta({ description: 'while PENDING: when it may run next (a delayed task, or a retry backing off)' }),
     created_at: timestamp,
     updated_at: timestamp,
@@ -177,6 +204,9 @@ export function taskRowToTask(row: TaskRow) {
     result: row.result,
     error: row.error,
     seq: row.seq,
+    queue: row.queue,
+    priority: row.priority,
+    depends_on: row.depends_on ?? [],
     run_after: row.status === 'PENDING' ? row.run_after.toISOString() : null,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),

@@ -1,0 +1,167 @@
+import { sql } from 'kysely'
+import type { Db } from '../../infra/db'
+import { compileOnce, type Statement } from '../../infra/statement'
+import { stamped, withEvents } from '../task-events/task-event.repository'
+import type { TaskChange } from '../task-events/task-event'
+import { columnsOf, guardOf, transitions } from './task-transitions'
+
+/**
+ * How a worker picks its next tasks: from Postgres, not in the order the jobs
+ * stream happened to receive them. Among the ready tasks (tasks_ready_idx) of
+ * the queues it may take from, each (queue, owner) pair takes turns: its turn
+ * number for a task is how many it has running plus that task's rank among its
+ * own, by priority then age. Lowest turn first, so an owner with thousands
+ * waiting cannot hold every slot while another waits, and priority orders an
+ * owner's own tasks without jumping another owner's turn.
+ */
+
+/** What one claim may take, beyond the worker's types. */
+export interface ClaimScope {
+  /** The queues to take from; null: every queue not in `skip`. */
+  queues: readonly string[] | null
+  /** Queues never taken by this claim (the capped ones are claimed one by one). */
+  skip: readonly string[]
+}
+
+type ClaimSlot = 'n' | 'workerId' | 'types' | 'queues' | 'skip'
+
+const { claim } = transitions
+
+/** Ready rows of `t`, as tasks_ready_idx holds them. */
+const ready = (t: string) => sql`${sql.ref(`${t}.status`)} = 'PENDING' and ${sql.ref(`${t}.enqueued_at`)} is not null`
+
+/**
+ * Written out because Kysely has no recursive lateral skip scan; compiled once
+ * per lease length, since it runs for every claim. The pairs CTE visits each
+ * distinct (queue, owner) of the index with one probe each, however many
+ * tasks wait; each pair then offers its best `n`, locked with SKIP LOCKED so
+ * concurrent claims never wait on each other.
+ */
+const claimStatement = (leaseMs: number) =>
+  compileOnce<ClaimSlot, TaskChange>(
+    (slot) =>
+      withEvents(
+        sql`recursive pairs(queue, owner) as (
+      (select queue, coalesce(owner_id, 0) from tasks where ${ready('tasks')} order by queue, coalesce(owner_id, 0) limit 1)
+      union all
+      select nxt.queue, nxt.owner from pairs p cross join lateral (
+        select t.queue, coalesce(t.owner_id, 0) as owner from tasks t
+         where ${ready('t')} and (t.queue, coalesce(t.owner_id, 0)) > (p.queue, p.owner)
+         order by t.queue, coalesce(t.owner_id, 0) limit 1) nxt
+    ), running as (
+      select queue, coalesce(owner_id, 0) as owner, count(*)::int as n from tasks where status = 'PROCESSING' group by 1, 2
+    ), candidates as (
+      select c.id, c.priority, c.run_after, coalesce(r.n, 0) + row_number() over (partition by p.queue, p.owner order by c.priority desc, c.run_after, c.id) as turn
+        from pairs p
+        left join running r on r.queue = p.queue and r.owner = p.owner
+        cross join lateral (
+          select t.id, t.priority, t.run_after from tasks t
+           where ${ready('t')} and t.queue = p.queue and coalesce(t.owner_id, 0) = p.owner
+             and t.type = any(${slot('types')}::text[]) and t.run_after <= now()
+           order by t.priority desc, t.run_after, t.id limit ${slot('n')}::int
+           for update skip locked) c
+       where (${slot('queues')}::text[] is null or p.queue = any(${slot('queues')}::text[]))
+         and p.queue <> all(${slot('skip')}::text[])
+         and not exists (select 1 from queues q where q.name = p.queue and q.paused)
+    ), picked as (
+      select id from candidates order by turn, priority desc, run_after, id limit ${slot('n')}::int
+    ), changed as (
+      update tasks set ${sql.join(Object.entries(columnsOf(claim, { workerId: slot('workerId') as string, leaseMs })).map(([c, v]) => sql`${sql.ref(c)} = ${v}`))}, seq = seq + 1, updated_at = now()
+       where id in (select id from picked) and ${guardOf(claim)}
+      returning *
+    )`,
+        claim.detail(),
+      ).query,
+  )
+
+/** The lease is compiled into the claim: one statement per lease length, and a worker keeps its own. */
+let claimWithLease: { leaseMs: number; run: Statement<ClaimSlot, TaskChange> } | undefined
+
+/** Claims up to n ready tasks of the worker's types within scope, in turn order; may return fewer, or none. */
+export async function claimNext(
+  db: Db,
+  n: number,
+  worker: { id: string; leaseMs: number; types: readonly string[] },
+  scope: ClaimScope,
+): Promise<TaskChange[]> {
+  if (n <= 0) return []
+  if (claimWithLease?.leaseMs !== worker.leaseMs) claimWithLease = { leaseMs: worker.leaseMs, run: claimStatement(worker.leaseMs) }
+  const rows = await claimWithLease.run(db, { n, workerId: worker.id, types: worker.types, queues: scope.queues, skip: scope.skip })
+  return stamped(rows, claim.metric).rows
+}
+
+/** A queue's limits across every worker: at most `concurrency` running, at most `perSecond` started each second. */
+export interface QueueLimit {
+  queue: string
+  concurrency?: number
+  perSecond?: number
+}
+
+/**
+ * Claims from one limited queue, in a transaction holding that queue's
+ * advisory lock, so two workers never both take the last slot or token.
+ * Running tasks are counted from Postgres, so a dead worker's slots come back
+ * when the sweeper recovers its tasks; the rate's token bucket is the queue's
+ * row in `queues`.
+ */
+export async function claimLimited(
+  db: Db,
+  n: number,
+  worker: { id: string; leaseMs: number; types: readonly string[] },
+  limit: QueueLimit,
+): Promise<TaskChange[]> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`taskline.queue:${limit.queue}`}, 0))`.execute(trx)
+    let allowed = n
+    if (limit.concurrency !== undefined) {
+      const row = await trx
+        .selectFrom('tasks')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('status', '=', 'PROCESSING')
+        .where('queue', '=', limit.queue)
+        .executeTakeFirstOrThrow()
+      allowed = Math.min(allowed, limit.concurrency - Number(row.n))
+    }
+    const bucket = limit.perSecond === undefined ? undefined : await takeTokens(trx, limit.queue, limit.perSecond)
+    if (bucket) allowed = Math.min(allowed, Math.floor(bucket.tokens))
+    const claimed = allowed > 0 ? await claimNext(trx, allowed, worker, { queues: [limit.queue], skip: [] }) : []
+    if (bucket) await bucket.spend(claimed.length)
+    return claimed
+  })
+}
+
+/** The queue's bucket refilled for the time since it was last used (burst: one second's worth, at least one). */
+async function takeTokens(trx: Db, queue: string, perSecond: number) {
+  const burst = Math.max(1, perSecond)
+  const row = await trx
+    .insertInto('queues')
+    .values({ name: queue, rate_tokens: burst, rate_at: sql<Date>`now()` })
+    .onConflict((oc) =>
+      oc.column('name').doUpdateSet({
+        rate_tokens: sql<number>`least(${burst}::float8, queues.rate_tokens + ${perSecond}::float8 * extract(epoch from now() - coalesce(queues.rate_at, now() - interval '1 hour')))`,
+        rate_at: sql<Date>`now()`,
+      }),
+    )
+    .returning('rate_tokens')
+    .executeTakeFirstOrThrow()
+  return {
+    tokens: row.rate_tokens,
+    spend: async (k: number) => {
+      if (k > 0)
+        await trx
+          .updateTable('queues')
+          .set({ rate_tokens: sql<number>`rate_tokens - ${k}::float8` })
+          .where('name', '=', queue)
+          .execute()
+    },
+  }
+}
+
+/** Which of these queues have ready tasks now: a limited queue with none is not worth its transaction. */
+export async function queuesWithReadyTasks(db: Db, queues: readonly string[]): Promise<Set<string>> {
+  if (queues.length === 0) return new Set()
+  const { rows } = await sql<{ queue: string }>`
+    select q as queue from unnest(${queues}::text[]) q
+     where exists (select 1 from tasks t where ${ready('t')} and t.queue = q and t.run_after <= now())`.execute(db)
+  return new Set(rows.map((r) => r.queue))
+}

@@ -1,0 +1,186 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { sql } from 'kysely'
+import { createToken } from '../src/domain/tokens/token.service'
+import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
+
+let sys: TestSystem | undefined
+afterEach(async () => {
+  await sys?.stop()
+  sys = undefined
+})
+
+type Row = { id: number; status: string; created_at: Date; started_at: Date | null; finished_at: Date | null; error: string | null; attempts: number }
+const rows = (s: TestSystem, ids: number[]) =>
+  s.db
+    .selectFrom('tasks')
+    .select(['id', 'status', 'created_at', 'started_at', 'finished_at', 'error', 'attempts'])
+    .where('id', 'in', ids)
+    .orderBy('id')
+    .execute() as Promise<Row[]>
+const dbNow = async (s: TestSystem) => (await sql<{ now: Date }>`select clock_timestamp() as now`.execute(s.db)).rows[0]!.now
+const allDone = (s: TestSystem, ids: number[], timeoutMs = 30_000) =>
+  eventually(async () => ((r) => r.every((t) => ['COMPLETED', 'FAILED', 'CANCELLED'].includes(t.status)) && r)(await rows(s, ids)), timeoutMs)
+
+async function create(s: TestSystem, body: object, token?: string): Promise<number> {
+  const res = await postJson(`${s.http}/api/tasks`, { title: 't', ...body }, token ? { authorization: `Bearer ${token}` } : {})
+  expect(res.status).toBe(201)
+  return res.body.id
+}
+
+/** The most tasks running at once, from their start and finish times. */
+function peakOverlap(rs: Row[]): number {
+  const edges = rs.flatMap((r) => [
+    [r.started_at!.getTime(), 1],
+    [r.finished_at!.getTime(), -1],
+  ]) as [number, number][]
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  let now = 0
+  let peak = 0
+  for (const [, d] of edges) peak = Math.max(peak, (now += d))
+  return peak
+}
+
+describe('priority', () => {
+  test('with one slot, a high-priority task starts before every low one still waiting when it arrived', async () => {
+    sys = await startSystem({ workers: 1, env: { WORKER_CONCURRENCY: 1 } })
+    const lows: number[] = []
+    for (let i = 0; i < 20; i++) lows.push(await create(sys, { priority: -5, payload: { duration_ms: 60 } }))
+    await eventually(async () => (await rows(sys!, lows)).some((r) => r.status === 'PROCESSING'))
+    const high = await create(sys, { priority: 5, payload: { duration_ms: 0 } })
+    const arrived = await dbNow(sys)
+    const done = await allDone(sys, [...lows, high])
+    const h = done.find((r) => r.id === high)!
+    const waitingLows = done.filter((r) => lows.includes(r.id) && r.started_at! > arrived)
+    // Most lows were still waiting: the high one did not simply come last.
+    expect(waitingLows.length).toBeGreaterThan(10)
+    for (const low of waitingLows) expect(low.started_at!.getTime()).toBeGreaterThan(h.started_at!.getTime())
+  })
+})
+
+describe('fairness between owners', () => {
+  test("one owner's 66 long tasks do not make another owner's short task wait more than one slot's turn", async () => {
+    sys = await startSystem({ workers: 1, env: { AUTH: 'required', WORKER_CONCURRENCY: 2 } })
+    const alice = await createToken(sys.db, 'alice', false)
+    const bob = await createToken(sys.db, 'bob', false)
+    const bulk = await postJson(
+      `${sys.http}/api/tasks/bulk`,
+      { tasks: Array.from({ length: 66 }, (_, i) => ({ title: `long ${i}`, payload: { duration_ms: 1500 } })) },
+      { authorization: `Bearer ${alice.token}` },
+    )
+    expect(bulk.status).toBe(201)
+    const longs = bulk.body.results.map((t: { id: number }) => t.id) as number[]
+    await eventually(async () => (await rows(sys!, longs)).filter((r) => r.status === 'PROCESSING').length === 2)
+    const short = await create(sys, { payload: { duration_ms: 1 } }, bob.token)
+    const arrived = await dbNow(sys)
+    const [s] = await allDone(sys, [short])
+    // Bob's task took the first slot that came free: none of alice's started in between.
+    const cutIn = (await rows(sys, longs)).filter((r) => r.started_at && r.started_at > arrived && r.started_at < s!.started_at!)
+    expect(cutIn.map((r) => r.id)).toEqual([])
+    expect(s!.status).toBe('COMPLETED')
+  })
+})
+
+describe('named queues', () => {
+  test('a worker serves only the queues in QUEUES; another queue waits for a worker that serves it', async () => {
+    sys = await startSystem({ workers: 0, env: { WORKER_POLL_MS: 200 } })
+    await sys.addWorker({ QUEUES: 'emails' })
+    const report = await create(sys, { queue: 'reports', payload: { duration_ms: 0 } })
+    const email = await create(sys, { queue: 'emails', payload: { duration_ms: 0 } })
+    await allDone(sys, [email])
+    // A second email, posted after the report, runs too: the worker looked again and still left the report.
+    const again = await create(sys, { queue: 'emails', payload: { duration_ms: 0 } })
+    await allDone(sys, [again])
+    expect(await rows(sys, [report])).toMatchObject([{ status: 'PENDING', attempts: 0 }])
+    await sys.addWorker({ QUEUES: 'reports' })
+    expect(await allDone(sys, [report])).toMatchObject([{ status: 'COMPLETED' }])
+    const task = (await (await fetch(`${sys.http}/api/tasks/${report}`)).json()) as { queue: string; priority: number; depends_on: number[] }
+    expect(task).toMatchObject({ queue: 'reports', priority: 0, depends_on: [] })
+  })
+
+  test('a paused queue starts nothing until resumed; only an admin may pause', async () => {
+    sys = await startSystem({ workers: 1, env: { AUTH: 'required', WORKER_POLL_MS: 200 } })
+    const user = await createToken(sys.db, 'user', false)
+    const admin = await createToken(sys.db, 'admin', true)
+    const call = async (token: string, path: string) => {
+      const res = await fetch(`${sys!.http}/api/queues/${path}`, { method: path ? 'POST' : 'GET', headers: { authorization: `Bearer ${token}` } })
+      return { status: res.status, body: (await res.json()) as any }
+    }
+    const refused = await call(user.token, 'emails/pause')
+    expect(refused.status).toBe(403)
+    expect(refused.body.error.code).toBe('forbidden')
+    expect((await call(admin.token, 'no%20spaces/pause')).status).toBe(400)
+    expect(await call(admin.token, 'emails/pause')).toMatchObject({ status: 200, body: { name: 'emails', paused: true } })
+
+    const email = await create(sys, { queue: 'emails', payload: { duration_ms: 0 } }, user.token)
+    const other = await create(sys, { payload: { duration_ms: 0 } }, user.token)
+    await allDone(sys, [other])
+    const later = await create(sys, { payload: { duration_ms: 0 } }, user.token)
+    await allDone(sys, [later])
+    expect(await rows(sys, [email])).toMatchObject([{ status: 'PENDING', attempts: 0 }])
+    const listed = (await call(user.token, '')).body.results
+    expect(listed).toContainEqual({ name: 'emails', paused: true, ready: 1, waiting: 0, running: 0 })
+
+    expect(await call(admin.token, 'emails/resume')).toMatchObject({ status: 200, body: { name: 'emails', paused: false } })
+    expect(await allDone(sys, [email])).toMatchObject([{ status: 'COMPLETED' }])
+  })
+
+  test('QUEUE_CONCURRENCY caps how many of a queue run at once across all workers, and the cap is used', async () => {
+    sys = await startSystem({ workers: 0, env: { QUEUE_CONCURRENCY: 'emails:2', WORKER_CONCURRENCY: 8 } })
+    await sys.addWorker()
+    await sys.addWorker()
+    const ids: number[] = []
+    for (let i = 0; i < 10; i++) ids.push(await create(sys, { queue: 'emails', payload: { duration_ms: 300 } }))
+    // The default queue is not held back by the cap.
+    const free: number[] = []
+    for (let i = 0; i < 6; i++) free.push(await create(sys, { payload: { duration_ms: 300 } }))
+    const capped = await allDone(sys, ids)
+    expect(capped.every((r) => r.status === 'COMPLETED')).toBe(true)
+    expect(peakOverlap(capped)).toBe(2)
+    expect(peakOverlap(await allDone(sys, free))).toBeGreaterThan(2)
+  })
+
+  test('QUEUE_RATE caps how many of a queue start each second across all workers', async () => {
+    sys = await startSystem({ workers: 0, env: { QUEUE_RATE: 'emails:5/s' } })
+    await sys.addWorker()
+    await sys.addWorker()
+    const ids: number[] = []
+    for (let i = 0; i < 15; i++) ids.push(await create(sys, { queue: 'emails', payload: { duration_ms: 0 } }))
+    const starts = (await allDone(sys, ids)).map((r) => r.started_at!.getTime()).sort((a, b) => a - b)
+    // A bucket of one second's worth (5), refilled at 5 a second: any ten starts span at least a second.
+    for (let i = 0; i + 10 < starts.length; i++) expect(starts[i + 10]! - starts[i]!).toBeGreaterThanOrEqual(990)
+    expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(1990)
+  })
+})
+
+describe('dependencies', () => {
+  test('a task waits for the tasks it depends on to complete, and fails if one of them fails', async () => {
+    sys = await startSystem({ workers: 1, env: { RETRY_BASE_MS: 10 } })
+    const first = await create(sys, { payload: { duration_ms: 300 } })
+    const second = await create(sys, { payload: { duration_ms: 100 } })
+    const after = await create(sys, { depends_on: [first, second], payload: { duration_ms: 0 } })
+    const doomed = await create(sys, { max_attempts: 1, payload: { fail: true, duration_ms: 0 } })
+    const orphan = await create(sys, { depends_on: [first, doomed], payload: { duration_ms: 0 } })
+    const done = await allDone(sys, [first, second, after, doomed, orphan])
+    const [f, s, a, , o] = done
+    expect(a).toMatchObject({ status: 'COMPLETED' })
+    expect(a!.started_at!.getTime()).toBeGreaterThanOrEqual(Math.max(f!.finished_at!.getTime(), s!.finished_at!.getTime()))
+    expect(o).toMatchObject({ status: 'FAILED', attempts: 0, error: `dependency ${doomed} ended FAILED` })
+  })
+
+  test("depends_on names only the caller's own tasks: another owner's or a missing one is a 400 naming the entry", async () => {
+    sys = await startSystem({ workers: 0, env: { AUTH: 'required' } })
+    const alice = await createToken(sys.db, 'alice', false)
+    const bob = await createToken(sys.db, 'bob', false)
+    const hers = await create(sys, {}, alice.token)
+    const res = await postJson(`${sys.http}/api/tasks`, { title: 'x', depends_on: [hers, 2 ** 40] }, { authorization: `Bearer ${bob.token}` })
+    expect(res.status).toBe(400)
+    expect(res.body.error.details).toEqual([
+      { path: 'depends_on.0', message: `task ${hers} not found` },
+      { path: 'depends_on.1', message: `task ${2 ** 40} not found` },
+    ])
+    expect(await create(sys, { depends_on: [hers] }, alice.token)).toBeGreaterThan(hers)
+    const bad = await postJson(`${sys.http}/api/tasks`, { title: 'x', priority: 11, queue: '-x' }, { authorization: `Bearer ${alice.token}` })
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual(['priority', 'queue'])
+  })
+})
