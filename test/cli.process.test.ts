@@ -119,6 +119,33 @@ describe('taskline CLI (child process against a running system)', () => {
     for (const t of [task, JSON.parse(far.stdout)]) await fetch(`${sys.http}/api/tasks/${t.id}/cancel/`, { method: 'POST' })
   })
 
+  test('create --queue --priority --depends-on place the task; queues lists, pauses and resumes; bad values are usage errors', async () => {
+    const paused = await cli(['queues', 'pause', 'cli-q'])
+    expect(paused).toMatchObject({ code: 0, stdout: 'queue cli-q paused: 0 ready, 0 running\n' })
+    const first = JSON.parse((await cli(['create', 'first', '--queue', 'cli-q', '--json'])).stdout)
+    const made = await cli(['create', 'placed', '--queue', 'cli-q', '--priority=-3', '--depends-on', String(first.id), '--json'])
+    expect(made.code).toBe(0)
+    expect(JSON.parse(made.stdout)).toMatchObject({ queue: 'cli-q', priority: -3, depends_on: [first.id], status: 'PENDING' })
+    const listed = await cli(['queues'])
+    expect(listed.code).toBe(0)
+    expect(lines(listed.stdout)[0]).toMatch(/^QUEUE\s+STATE\s+READY\s+WAITING\s+RUNNING$/)
+    expect(lines(listed.stdout)).toContainEqual(expect.stringMatching(/^cli-q\s+paused\s+1\s+1\s+0$/))
+    expect((await cli(['queues', 'resume', 'cli-q'])).stdout).toStartWith('queue cli-q resumed')
+    await eventually(async () => ((await (await fetch(`${sys.http}/api/tasks/${JSON.parse(made.stdout).id}/`)).json()) as any).status === 'COMPLETED', 15_000)
+    for (const [args, message] of [
+      [['create', 'x', '--priority', 'high'], '--priority must be an integer'],
+      [['create', 'x', '--depends-on', '1,,2'], '--depends-on must be task ids'],
+      [['queues', 'drain', 'q'], 'queues: unknown action "drain"'],
+    ] as const) {
+      const r = await cli([...args])
+      expect(r.code, args.join(' ')).toBe(2)
+      expect(r.stderr).toContain(message)
+    }
+    const range = await cli(['create', 'x', '--priority', '11'])
+    expect(range.code).toBe(1)
+    expect(lines(range.stderr)).toContain('  priority: priority must be at most 10')
+  })
+
   test('create --watch with stdout a pipe prints one line per change, ends COMPLETED and exits 0', async () => {
     const r = await cli(['create', 'watched', '--payload', '{"steps": 3}', '--watch'])
     expect(r.code).toBe(0)

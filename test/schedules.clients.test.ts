@@ -45,6 +45,23 @@ describe('schedules from the typed client', () => {
   })
 })
 
+describe('queues from the typed client', () => {
+  test('a schedule template and a task carry queue and priority; listQueues counts them; pause and resume', async () => {
+    const client = new TasklineClient({ baseUrl: sys.http })
+    const s = await client.createSchedule({ name: 'queued', cron: '0 0 1 1 *', task: { title: 't', queue: 'client-q', priority: 4 } })
+    expect(s.task).toMatchObject({ queue: 'client-q', priority: 4 })
+    await client.deleteSchedule(s.id)
+    const task = await client.createTask({ title: 'q', queue: 'client-q', priority: -2, delay_ms: 60_000 })
+    expect(task).toMatchObject({ queue: 'client-q', priority: -2, depends_on: [] })
+    expect(await client.pauseQueue('client-q')).toEqual({ name: 'client-q', paused: true, ready: 0, waiting: 1, running: 0 })
+    expect(await client.listQueues()).toContainEqual({ name: 'client-q', paused: true, ready: 0, waiting: 1, running: 0 })
+    expect((await client.resumeQueue('client-q')).paused).toBe(false)
+    const bad = (await client.pauseQueue('no spaces').catch((e: unknown) => e)) as ApiError
+    expect(bad.status).toBe(400)
+    expect(bad.details.map((d) => d.path)).toEqual(['name'])
+  })
+})
+
 describe('taskline schedules (child process)', () => {
   test('create, list with the next run, pause, resume, delete', async () => {
     const created = await cli('schedules', 'create', 'cli-made', '30 6 * * 1', 'weekly digest', '--timezone', 'Europe/Paris', '--payload', '{"steps": 2}')

@@ -29,6 +29,9 @@ const options = {
   'max-attempts': { type: 'string' },
   delay: { type: 'string' },
   at: { type: 'string' },
+  queue: { type: 'string' },
+  priority: { type: 'string' },
+  'depends-on': { type: 'string' },
   watch: { type: 'boolean', short: 'w' },
   status: { type: 'string' },
   limit: { type: 'string' },
@@ -41,8 +44,9 @@ type OptionName = keyof typeof options
 export const commands = {
   create: {
     args: '"title"',
-    options: ['type', 'payload', 'max-attempts', 'delay', 'at', 'watch', 'json'],
-    about: 'create a task (--delay 10m or --at ISO-TIME to run it later); --watch follows it until it ends',
+    options: ['type', 'payload', 'max-attempts', 'delay', 'at', 'queue', 'priority', 'depends-on', 'watch', 'json'],
+    about:
+      'create a task (--delay 10m or --at ISO-TIME to run it later; --queue, --priority -10..10, --depends-on ID,ID); --watch follows it until it ends',
   },
   list: { args: '', options: ['status', 'limit', 'cursor', 'json'], about: 'list tasks, newest first' },
   show: { args: 'ID', options: ['json'], about: 'show one task' },
@@ -56,9 +60,15 @@ export const commands = {
   },
   schedules: {
     args: '[list | create NAME CRON "title" | pause|resume|delete ID]',
-    options: ['timezone', 'type', 'payload', 'max-attempts', 'json'],
+    options: ['timezone', 'type', 'payload', 'max-attempts', 'queue', 'priority', 'json'],
     about: 'list cron schedules with their next run (the default), or create (--timezone, --type, --payload), pause, resume or delete one',
     maxArgs: 4,
+  },
+  queues: {
+    args: '[list | pause|resume NAME]',
+    options: ['json'],
+    about: 'list queues with their ready, waiting and running tasks (the default), or pause or resume one (admin)',
+    maxArgs: 2,
   },
 } as const satisfies Record<string, { args: string; options: OptionName[]; about: string; maxArgs?: number }>
 export type CommandName = keyof typeof commands
@@ -69,6 +79,9 @@ const optionArgs: Partial<Record<OptionName, string>> = {
   'max-attempts': 'N',
   delay: 'DURATION',
   at: 'TIME',
+  queue: 'NAME',
+  priority: 'N',
+  'depends-on': 'IDS',
   status: 'S',
   limit: 'N',
   cursor: 'C',
@@ -173,6 +186,13 @@ export const delayArg = z.string().transform((s, ctx) => {
   if (ms === undefined || s.trim().toLowerCase() === 'off') ctx.addIssue({ code: 'custom', message: '--delay must be a duration like 30s, 10m, 2h or 1d' })
   return ms ?? 0
 })
+/** --priority 5 or -3: the API checks the range. */
+export const priorityArg = z.string().regex(/^-?[0-9]+$/, '--priority must be an integer, like 5 or --priority=-3').transform(Number)
+/** --depends-on 12,15: ids of tasks that must complete first. */
+export const dependsOnArg = z
+  .string()
+  .regex(/^[1-9][0-9]*(,[1-9][0-9]*)*$/, '--depends-on must be task ids separated by commas, like 12,15')
+  .transform((s) => s.split(',').map(Number))
 export const cursorArg = positiveInt('--cursor')
 export const limitArg = positiveInt('--limit').refine((n) => n <= 100, '--limit must be at most 100')
 export const eventLimitArg = positiveInt('--limit').refine((n) => n <= 1000, '--limit must be at most 1000')
@@ -199,3 +219,8 @@ export const payloadArg = z
   .pipe(z.record(z.string(), z.unknown(), { error: '--payload must be a JSON object, e.g. \'{"steps": 3}\'' }))
 
 export const urlArg = z.url({ protocol: /^https?$/ })
+
+/** --queue and --priority, as create and schedules create take them. */
+export function placement(values: { queue?: string; priority?: string }, command: CommandName): { queue?: string; priority?: number } {
+  return { queue: values.queue, priority: values.priority === undefined ? undefined : check(priorityArg, values.priority, command) }
+}

@@ -9,6 +9,7 @@ import { paramOfNext } from '../client/next-link'
 import { renderApiError } from './format'
 import { eventListSchema, taskListSchema, taskSchema } from './schemas'
 import { scheduleListSchema, scheduleSchema } from './schedules'
+import { queueListSchema, queueSchema } from './queues'
 
 export { ApiError, paramOfNext }
 
@@ -79,8 +80,17 @@ export function createClient(opts: ClientOptions) {
   }
   return {
     baseUrl: c.base,
-    createTask: (input: { title: string; type?: string; payload?: Record<string, unknown>; max_attempts?: number; delay_ms?: number; run_at?: string }) =>
-      request(c, 'POST', '/api/tasks/', taskSchema, input),
+    createTask: (input: {
+      title: string
+      type?: string
+      payload?: Record<string, unknown>
+      max_attempts?: number
+      delay_ms?: number
+      run_at?: string
+      queue?: string
+      priority?: number
+      depends_on?: number[]
+    }) => request(c, 'POST', '/api/tasks/', taskSchema, input),
     listTasks: (q: { status?: string; limit?: number; cursor?: number }) => {
       const params = new URLSearchParams()
       for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
@@ -95,8 +105,11 @@ export function createClient(opts: ClientOptions) {
       name: string
       cron: string
       timezone?: string
-      task: { title: string; type?: string; payload?: Record<string, unknown>; max_attempts?: number }
+      task: { title: string; type?: string; payload?: Record<string, unknown>; max_attempts?: number; queue?: string; priority?: number }
     }) => request(c, 'POST', '/api/schedules/', scheduleSchema, input),
+    listQueues: () => request(c, 'GET', '/api/queues/', queueListSchema),
+    pauseQueue: (name: string) => request(c, 'POST', `/api/queues/${encodeURIComponent(name)}/pause/`, queueSchema),
+    resumeQueue: (name: string) => request(c, 'POST', `/api/queues/${encodeURIComponent(name)}/resume/`, queueSchema),
     pauseSchedule: (id: number) => request(c, 'POST', `/api/schedules/${id}/pause/`, scheduleSchema),
     resumeSchedule: (id: number) => request(c, 'POST', `/api/schedules/${id}/resume/`, scheduleSchema),
     deleteSchedule: (id: number) =>

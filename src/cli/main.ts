@@ -14,7 +14,9 @@ import {
   limitArg,
   maxAttemptsArg,
   delayArg,
+  dependsOnArg,
   parseCommandLine,
+  placement,
   payloadArg,
   statusArg,
   urlArg,
@@ -25,6 +27,7 @@ import {
 import { createClient, describeError, paramOfNext, type Client } from './client'
 import { renderEventTable, renderKeyValue, renderTaskTable } from './format'
 import { processIO, type CliIO } from './io'
+import { runQueues } from './queues'
 import { runSchedules } from './schedules'
 import { EXIT_INTERRUPTED, watchTask } from './watch'
 
@@ -99,6 +102,8 @@ const commandHandlers: Record<Args['command'], (args: Args, ctx: Ctx) => Promise
       delay_ms: values.delay === undefined ? undefined : check(delayArg, values.delay, 'create'),
       // The API checks the time (and names run_at if it is not one).
       run_at: values.at,
+      ...placement(values, 'create'),
+      depends_on: values['depends-on'] === undefined ? undefined : check(dependsOnArg, values['depends-on'], 'create'),
     }
     const task = await client.createTask(input)
     if (!values.watch) {
@@ -168,6 +173,11 @@ const commandHandlers: Record<Args['command'], (args: Args, ctx: Ctx) => Promise
 
   async schedules({ positionals, values }, { io, client }) {
     await runSchedules(positionals, values, io, client, (v) => printJson(io, v))
+    return EXIT_OK
+  },
+
+  async queues({ positionals, values }, { io, client }) {
+    await runQueues(positionals, values, io, client, (v) => printJson(io, v))
     return EXIT_OK
   },
 }

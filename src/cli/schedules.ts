@@ -1,6 +1,6 @@
 /** `taskline schedules ...`: list, create, pause, resume and delete cron schedules. */
 import { z } from 'zod'
-import { check, idArg, maxAttemptsArg, payloadArg, UsageError } from './args'
+import { check, idArg, maxAttemptsArg, payloadArg, placement, UsageError } from './args'
 import type { Client } from './client'
 import { formatTime, renderTable, truncate } from './format'
 import type { CliIO } from './io'
@@ -45,6 +45,8 @@ interface Values {
   type?: string
   payload?: string
   'max-attempts'?: string
+  queue?: string
+  priority?: string
 }
 
 /** Runs one `schedules` action; the positionals are what follows the word `schedules`. */
@@ -69,6 +71,7 @@ export async function runSchedules(positionals: string[], values: Values, io: Cl
         type: values.type,
         payload: values.payload === undefined ? undefined : check(payloadArg, values.payload, 'schedules'),
         max_attempts: values['max-attempts'] === undefined ? undefined : check(maxAttemptsArg, values['max-attempts'], 'schedules'),
+        ...placement(values, 'schedules'),
       }
       return show(await client.createSchedule({ name, cron, timezone: values.timezone, task }), 'created')
     }

@@ -12,6 +12,7 @@ import type {
   ListTaskEventsQuery,
   ListTasksQuery,
   Readiness,
+  Queue,
   Schedule,
   Task,
   TaskEvent,
@@ -179,6 +180,21 @@ export class TasklineClient {
   /** The tasks it created stay. */
   async deleteSchedule(id: number, o: RequestOptions = {}): Promise<void> {
     await this.#send('DELETE', schedulePath(id), o)
+  }
+
+  /** Queues with active tasks or paused, with their counts (your own tasks, unless your token is an admin's). */
+  async listQueues(o: RequestOptions = {}): Promise<Queue[]> {
+    return (await this.#json<{ results: Queue[] }>('GET', '/api/queues/', o)).results
+  }
+
+  /** No worker starts the queue's tasks until it is resumed; running ones finish. Admin only. */
+  pauseQueue(name: string, o: RequestOptions = {}): Promise<Queue> {
+    return this.#json('POST', `/api/queues/${encodeURIComponent(name)}/pause/`, o)
+  }
+
+  /** Admin only. */
+  resumeQueue(name: string, o: RequestOptions = {}): Promise<Queue> {
+    return this.#json('POST', `/api/queues/${encodeURIComponent(name)}/resume/`, o)
   }
 
   /** Liveness: the process is up. Needs no token. */

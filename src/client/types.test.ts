@@ -6,7 +6,8 @@ import type { createTaskSchema, deleteFinishedTasksQuerySchema, Task as ServerTa
 import type { taskEventSchema } from '../domain/task-events/task-event'
 import type { taskTypeSchema } from '../domain/task-types/task-type'
 import type { createScheduleSchema, scheduleSchema } from '../domain/schedules/schedule'
-import type { CreateScheduleInput, Schedule } from './types'
+import type { CreateScheduleInput, Queue, Schedule } from './types'
+import type { queueSchema } from '../domain/queues/queue'
 import type * as clientStatus from './task-status'
 import type {
   CreateTaskInput,
@@ -40,6 +41,10 @@ describe("the client's types are the server's", () => {
     expectTypeOf<NonNullable<ListTasksQuery['status']>>().toEqualTypeOf<serverStatus.TaskStatus>()
     expectTypeOf<TaskSnapshotMessage['task']>().toEqualTypeOf<Task>()
     expectTypeOf<DeleteFinishedTasksQuery>().toEqualTypeOf<z.input<typeof deleteFinishedTasksQuerySchema>>()
+  })
+
+  test('Queue', () => {
+    expectTypeOf<Queue>().toEqualTypeOf<z.output<typeof queueSchema>>()
   })
 
   test('Schedule and its create body', () => {

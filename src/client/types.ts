@@ -139,6 +139,19 @@ export interface TaskPage {
   next: string | null
 }
 
+/** A queue as GET /api/queues/ answers it. */
+export interface Queue {
+  name: string
+  /** A paused queue starts no task until resumed. */
+  paused: boolean
+  /** PENDING and ready to run. */
+  ready: number
+  /** PENDING but not yet due, or waiting on dependencies. */
+  waiting: number
+  /** PROCESSING. */
+  running: number
+}
+
 /** One change of a task: a page of its history holds these, and so do both WebSockets. */
 export interface TaskEvent {
   kind: 'change'

@@ -9,8 +9,8 @@ type Registers = Registry[]
 
 /**
  * One Prometheus registry per role instance (prom-client): task counters by
- * type, run, queue-wait and event-delivery histograms, the jobs stream's length and pending
- * count (read from Redis when scraped), events fanned out, open sockets, and
+ * type, run, queue-wait and event-delivery histograms, the jobs stream's length
+ * (read from Redis when scraped), events fanned out, open sockets, and
  * HTTP durations by route and status.
  */
 export function createMetrics(o: MetricsOptions) {
@@ -102,19 +102,10 @@ function apiMetrics(registers: Registers) {
 function scrapedGauges(o: MetricsOptions, registers: Registers): void {
   new Gauge({
     name: 'taskline_jobs_stream_length',
-    help: 'Entries on the jobs stream (queued and not yet acknowledged)',
+    help: 'Jobs (wake-ups for ready tasks) on the jobs stream not yet read by a worker',
     registers,
     async collect() {
       this.set(await o.redis.xlen(o.keys.jobs).catch(() => Number.NaN))
-    },
-  })
-  new Gauge({
-    name: 'taskline_jobs_pending',
-    help: 'Jobs delivered to a worker and not yet acknowledged',
-    registers,
-    async collect() {
-      const summary = (await o.redis.xpending(o.keys.jobs, o.keys.workersGroup).catch(() => [Number.NaN])) as [number]
-      this.set(Number(summary[0]))
     },
   })
   if (o.openSockets) {
