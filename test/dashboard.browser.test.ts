@@ -79,11 +79,20 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
   /** Every (status, bar value) a row showed, in order, recorded in the page as the DOM changes. */
   const seen = (id: number) => page.evaluate((id) => (globalThis as any).__rows[id] ?? [], String(id)) as Promise<Array<[string, number | null]>>
 
-  async function createThroughForm(f: { title: string; type?: string; payload?: string; maxAttempts?: string }): Promise<number> {
+  async function createThroughForm(f: {
+    title: string
+    type?: string
+    payload?: string
+    maxAttempts?: string
+    queue?: string
+    priority?: string
+  }): Promise<number> {
     await page.fill('#f-title', f.title)
     await page.selectOption('#f-type', f.type ?? 'demo')
     await page.fill('#f-payload', f.payload ?? '{}')
     await page.fill('#f-max-attempts', f.maxAttempts ?? '3')
+    await page.fill('#f-queue', f.queue ?? '')
+    await page.fill('#f-priority', f.priority ?? '0')
     const response = page.waitForResponse((r) => r.url().endsWith('/api/tasks/') && r.request().method() === 'POST')
     await page.click('#create-form button[type=submit]')
     const res = await response
@@ -240,6 +249,21 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await expect(page.locator('#connection-text').textContent()).resolves.toContain('reconnected 1×')
     expect(sockets.some((u) => /\/ws\/tasks\/\?after=\d+/.test(u))).toBe(true)
     await waitForStatus(body.id, 'COMPLETED')
+  })
+
+  test("the form sets a task's queue and priority, its row shows them, and a bad priority is the API's error beside the field", async () => {
+    const id = await createThroughForm({ title: 'mail', queue: 'emails', priority: '5', payload: '{"duration_ms": 0}' })
+    await expect(row(id).locator('.col-queue').textContent()).resolves.toBe('emails p+5')
+    await waitForStatus(id, 'COMPLETED')
+    const plain = await createThroughForm({ title: 'plain', payload: '{"duration_ms": 0}' })
+    await expect(row(plain).locator('.col-queue').textContent()).resolves.toBe('default')
+    await page.fill('#f-priority', '11')
+    const response = page.waitForResponse((r) => r.url().endsWith('/api/tasks/') && r.request().method() === 'POST')
+    expected400s++
+    await page.click('#create-form button[type=submit]')
+    expect((await response).status()).toBe(400)
+    await expect(page.locator('#err-priority').textContent()).resolves.toContain('priority must be at most 10')
+    await page.fill('#f-priority', '0')
   })
 
   test('a delayed task says when it runs', async () => {

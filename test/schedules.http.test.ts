@@ -32,7 +32,7 @@ describe('schedules over HTTP', () => {
     expect(created.status).toBe(201)
     const s = created.body
     expect(s).toMatchObject({ name: 'nightly', cron: '0 3 * * *', timezone: 'Europe/Paris', paused: false, last_run_at: null })
-    expect(s.task).toEqual({ title: 'nightly report', type: 'demo', payload: { steps: 2 }, max_attempts: 3 })
+    expect(s.task).toEqual({ title: 'nightly report', type: 'demo', payload: { steps: 2 }, max_attempts: 3, queue: 'default', priority: 0 })
     // 03:00 in Paris is 02:00 UTC in December.
     expect(new Date(s.next_run_at).getTime()).toBeGreaterThan(Date.now())
     expect(s.next_run_at).toMatch(/T02:00:00\.000Z$/)
@@ -70,8 +70,8 @@ describe('schedules over HTTP', () => {
       [{ ...valid, name: 'x5', task: { ...valid.task, payload: { steps: 'many' } } }, 'task.payload.steps'],
       [{ ...valid, name: 'x6', task: { ...valid.task, type: 'no-such-type' } }, 'task.type'],
       [{ ...valid, name: 'x7', task: { ...valid.task, title: '' } }, 'task.title'],
-      // queue and priority do not exist on tasks yet: refused, not silently dropped.
-      [{ ...valid, name: 'x8', task: { ...valid.task, queue: 'fast' } }, 'task.queue'],
+      [{ ...valid, name: 'x8', task: { ...valid.task, queue: 'no spaces' } }, 'task.queue'],
+      [{ ...valid, name: 'x11', task: { ...valid.task, priority: 11 } }, 'task.priority'],
       [{ ...valid, name: '' }, 'name'],
       [{ name: 'x9', task: valid.task }, 'cron'],
       [{ ...valid, name: 'x10', task: undefined }, 'task'],

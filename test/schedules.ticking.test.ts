@@ -12,8 +12,8 @@ beforeAll(async () => {
 })
 afterAll(() => sys.stop())
 
-const create = async (name: string, cron: string) => {
-  const r = await postJson(`${sys.http}/api/schedules/`, { name, cron, task: { title: `from ${name}` } })
+const create = async (name: string, cron: string, task: object = {}) => {
+  const r = await postJson(`${sys.http}/api/schedules/`, { name, cron, task: { title: `from ${name}`, ...task } })
   expect(r.status).toBe(201)
   return r.body as { id: number; next_run_at: string }
 }
@@ -38,7 +38,7 @@ async function ticksOf(id: number): Promise<{ tick: number; n: number }[]> {
 
 describe('schedules tick in the workers', () => {
   test('a seconds cron makes exactly one task per tick with two workers, each tick in turn', async () => {
-    const s = await create('every-second', '*/1 * * * * *')
+    const s = await create('every-second', '*/1 * * * * *', { queue: 'ticks', priority: 3 })
     const ticks = await eventually(async () => {
       // Besides their own timers, both workers look at once, over and over: they meet on every tick.
       await Promise.all(sys.workers.flatMap((w) => [w.scheduler.tickOnce(), w.scheduler.tickOnce()]))
@@ -55,6 +55,9 @@ describe('schedules tick in the workers', () => {
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('idempotency_key', 'like', `schedule:${s.id}:%`)
       .where('title', '=', 'from every-second')
+      // Each tick's task is placed as its template says.
+      .where('queue', '=', 'ticks')
+      .where('priority', '=', 3)
       .executeTakeFirstOrThrow()
     expect(Number(n)).toBeGreaterThanOrEqual(4)
     await eventually(async () => {

@@ -45,8 +45,7 @@ export const commands = {
   create: {
     args: '"title"',
     options: ['type', 'payload', 'max-attempts', 'delay', 'at', 'queue', 'priority', 'depends-on', 'watch', 'json'],
-    about:
-      'create a task (--delay 10m or --at ISO-TIME to run it later; --queue, --priority -10..10, --depends-on ID,ID); --watch follows it until it ends',
+    about: 'create a task (--delay 10m or --at ISO-TIME to run it later; --queue, --priority -10..10, --depends-on ID,ID); --watch follows it until it ends',
   },
   list: { args: '', options: ['status', 'limit', 'cursor', 'json'], about: 'list tasks, newest first' },
   show: { args: 'ID', options: ['json'], about: 'show one task' },
@@ -187,7 +186,10 @@ export const delayArg = z.string().transform((s, ctx) => {
   return ms ?? 0
 })
 /** --priority 5 or -3: the API checks the range. */
-export const priorityArg = z.string().regex(/^-?[0-9]+$/, '--priority must be an integer, like 5 or --priority=-3').transform(Number)
+export const priorityArg = z
+  .string()
+  .regex(/^-?[0-9]+$/, '--priority must be an integer, like 5 or --priority=-3')
+  .transform(Number)
 /** --depends-on 12,15: ids of tasks that must complete first. */
 export const dependsOnArg = z
   .string()

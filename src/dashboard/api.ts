@@ -51,6 +51,8 @@ export interface CreateTaskBody {
   type?: string
   payload?: unknown
   max_attempts?: number
+  queue?: string
+  priority?: number
 }
 
 export const api = {

@@ -5,7 +5,7 @@ import { TypeField } from './type-field'
 import type { Task } from './types'
 
 /** Form fields by the API's detail path; a nested path (payload.steps) belongs to its top-level field. */
-const fields = ['title', 'type', 'payload', 'max_attempts'] as const
+const fields = ['title', 'type', 'payload', 'max_attempts', 'queue', 'priority'] as const
 type Field = (typeof fields)[number]
 
 type Input = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement
@@ -17,6 +17,10 @@ function readBody(input: (f: Field) => Input): { body: CreateTaskBody; payloadEr
   if (type) body.type = type
   const maxAttempts = input('max_attempts').value.trim()
   if (maxAttempts) body.max_attempts = Number(maxAttempts)
+  const queue = input('queue').value.trim()
+  if (queue) body.queue = queue
+  const priority = input('priority').value.trim()
+  if (priority) body.priority = Number(priority)
   const rawPayload = input('payload').value.trim()
   if (!rawPayload) return { body, payloadError: null }
   try {

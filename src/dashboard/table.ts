@@ -15,7 +15,7 @@ interface Row {
 }
 
 /** What a row shows apart from progress: when this changes the row is rebuilt, otherwise only its bar moves. */
-const rowShape = (t: Task) => [t.status, t.title, t.type, t.attempts, t.max_attempts, t.error ?? '', t.run_after ?? ''].join('\u0000')
+const rowShape = (t: Task) => [t.status, t.title, t.type, t.queue, t.priority, t.attempts, t.max_attempts, t.error ?? '', t.run_after ?? ''].join('\u0000')
 
 /** A PENDING task not due yet (delayed, or a retry backing off): when it runs. */
 const waitsUntil = (t: Task) => (t.status === 'PENDING' && t.run_after !== null && Date.parse(t.run_after) > Date.now() ? t.run_after : null)
@@ -57,6 +57,12 @@ function buildRow(t: Task): HTMLTableRowElement {
     { 'data-task-id': t.id, 'data-status': t.status },
     h('td', { class: 'col-id', 'data-label': 'ID' }, `#${t.id}`),
     titleCell(t),
+    h(
+      'td',
+      { class: 'col-queue', 'data-label': 'Queue' },
+      t.queue,
+      t.priority === 0 ? null : h('span', { class: 'priority', title: `priority ${t.priority}` }, ` p${t.priority > 0 ? '+' : ''}${t.priority}`),
+    ),
     h('td', { class: 'col-status', 'data-label': 'Status' }, statusBadge(t.status)),
     progressCell(t),
     h('td', { class: 'col-attempts', 'data-label': 'Attempts' }, `${t.attempts}/${t.max_attempts}`),

@@ -5,7 +5,9 @@ import { guarded, startChaosEnv, waitUntil, type ChaosEnv, type RoleProcess } fr
 /**
  * The headline soak: a steady stream of short tasks through 2 API instances
  * and 3 workers while workers are SIGKILLed and Redis restarts empty, checked
- * end to end (Postgres history and what WebSocket subscribers saw).
+ * end to end (Postgres history and what WebSocket subscribers saw). The mix
+ * has delayed, prioritised, queued (one queue capped) and dependent tasks,
+ * and a schedule ticks throughout.
  *
  * The default (600 tasks at 15/s) takes about a minute. A long run by hand:
  *   SOAK_TASKS=5000 bun test test/chaos/soak.test.ts
@@ -21,6 +23,25 @@ const POST_MS = (TASKS / RATE) * 1000
 const terminal = ['COMPLETED', 'FAILED', 'CANCELLED']
 
 const rand = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1))
+/** Every third second: a loaded machine may run a scheduler pass late, but not three seconds late. */
+const TICK_CRON = '*/3 * * * * *'
+const TICK_MS = 3000
+
+/** One soak task's body: a mix of delays, priorities, queues and a dependency on an earlier task. */
+function soakBody(i: number, earlier: number | undefined) {
+  const fail = Math.random() < 0.1
+  const delayed = Math.random() < 0.1
+  const dependent = earlier !== undefined && Math.random() < 0.1
+  return {
+    title: `soak ${i}`,
+    payload: { duration_ms: rand(0, 300), steps: rand(1, 4), ...(fail ? { fail: true } : {}) },
+    priority: rand(-3, 3),
+    queue: i % 5 === 0 ? 'reports' : i % 7 === 0 ? 'emails' : 'default',
+    ...(fail ? { max_attempts: 2 } : {}),
+    ...(delayed ? { delay_ms: rand(100, 2000) } : {}),
+    ...(dependent ? { depends_on: [earlier] } : {}),
+  }
+}
 
 let env: ChaosEnv
 const apis: (RoleProcess & { url: string })[] = []
@@ -41,6 +62,9 @@ beforeAll(async () => {
       SWEEP_INTERVAL_MS: 200,
       EVENTS_RESYNC_MS: 500,
       RETRY_BASE_MS: 50,
+      QUEUE_CONCURRENCY: 'reports:3',
+      SCHEDULER_INTERVAL_MS: 200,
+      WORKER_POLL_MS: 500,
     },
   })
   for (let i = 0; i < APIS; i++) apis.push(await env.spawnApi())
@@ -191,7 +215,15 @@ describe('soak', () => {
         await Promise.all(feeds.map((f) => f.hello))
 
         const accepted: number[] = []
+        /** What each accepted task asked for: not before run_after, and only after its dependency completed. */
+        const asked = new Map<number, { runAfter: number; dependsOn?: number }>()
         const rejected: string[] = []
+        const schedule = await env.request('POST', '/api/schedules/', {
+          name: 'soak ticks',
+          cron: TICK_CRON,
+          task: { title: 'soak tick', payload: { duration_ms: 0 }, queue: 'reports' },
+        })
+        expect(schedule.status).toBe(201)
         const subs: Subscriber[] = []
         const subscribeEvery = Math.max(1, Math.floor(TASKS / SUBSCRIBERS))
         let posting = true
@@ -239,18 +271,14 @@ describe('soak', () => {
           const due = t0 + (i * 1000) / RATE
           if (due > Date.now()) await Bun.sleep(due - Date.now())
           env.expectNoCrash()
-          const fail = Math.random() < 0.1
-          const body = {
-            title: `soak ${i}`,
-            payload: { duration_ms: rand(0, 300), steps: rand(1, 4), ...(fail ? { fail: true } : {}) },
-            ...(fail ? { max_attempts: 2 } : {}),
-          }
+          const body = soakBody(i, accepted.at(-1))
           const api = i % APIS
           posts.push(
             post(body, api, `soak-${i}`)
               .then((res) => {
                 if (res.status !== 201 && res.status !== 200) return void rejected.push(`${res.status} ${res.text}`)
                 accepted.push(res.id)
+                asked.set(res.id, { runAfter: Date.parse(JSON.parse(res.text).run_after), dependsOn: body.depends_on?.[0] })
                 if (i % subscribeEvery === 0 && subs.length < SUBSCRIBERS) {
                   const sub: Subscriber = { taskId: res.id, last: null, messages: 0, gaps: [], reconnects: 0, unexpectedCloses: [] }
                   subs.push(sub)
@@ -264,6 +292,19 @@ describe('soak', () => {
         await Promise.all(posts)
         posting = false
         await Promise.all([killer, redisChaos])
+        const paused = await env.request('POST', `/api/schedules/${schedule.body.id}/pause/`)
+        expect(paused.status).toBe(200)
+        // Its tasks, by tick: the key names the schedule and the tick.
+        const tickRows = (
+          await sql<{
+            id: number
+            key: string
+          }>`select id, idempotency_key as key from tasks where idempotency_key like ${`schedule:${schedule.body.id}:%`}`.execute(env.db)
+        ).rows
+        const tickTimes = tickRows.map((r) => Date.parse(r.key.split(':').slice(2).join(':'))).sort((a, b) => a - b)
+        const doubledTicks = tickTimes.filter((t, i) => t === tickTimes[i - 1])
+        const missedTicks = tickTimes.flatMap((t, i) => (i > 0 && t - tickTimes[i - 1]! > TICK_MS ? [new Date(t).toISOString()] : []))
+        accepted.push(...tickRows.map((r) => Number(r.id)))
 
         // Drain: killed attempts come back after the lease (1.5 s), retries after their backoff.
         // A timeout is not thrown here: the summary and the diagnosis below say more.
@@ -336,6 +377,23 @@ describe('soak', () => {
             .filter(([, got]) => got.some((s, i) => s !== (i > 0 ? got[i - 1]! + 1 : 1))),
         }))
         const catchUps = apis.map((a) => a.logs().filter((l) => /catching up from postgres/.test(l.msg)).length)
+        // Delayed tasks never started early, dependents never before their dependency completed.
+        const firstStarts = new Map(
+          (
+            await sql<{ task_id: number; at: Date }>`select task_id, min(at) as at from task_events where status = 'PROCESSING' group by task_id`.execute(
+              env.db,
+            )
+          ).rows.map((r) => [Number(r.task_id), r.at.getTime()]),
+        )
+        const early = [...asked].filter(([id, a]) => (firstStarts.get(id) ?? Infinity) < a.runAfter - 5)
+        const outOfOrder = [...asked].filter(([id, a]) => {
+          if (a.dependsOn === undefined) return false
+          const dep = byId.get(a.dependsOn)
+          const started = firstStarts.get(id)
+          if (started === undefined) return byId.get(id)?.status === 'COMPLETED'
+          return dep?.status !== 'COMPLETED' || started < dep.finished_at!.getTime()
+        })
+        const dependents = [...asked.values()].filter((a) => a.dependsOn !== undefined).length
         const status = (s: string) => rows.filter((r) => accepted.includes(r.id) && r.status === s).length
         const rerun = rows.filter((r) => accepted.includes(r.id) && r.attempts > 1).length
 
@@ -346,7 +404,9 @@ describe('soak', () => {
             ` | rejected=${rejected.length} post_retries=${postRetries} completed=${status('COMPLETED')} failed=${status('FAILED')} rerun=${rerun}` +
             ` ws_reconnects=${subs.reduce((n, s) => n + s.reconnects, 0)} ws_unexpected_closes=${subs.reduce((n, s) => n + s.unexpectedCloses.length, 0)}` +
             ` feed_backwards=${feedStats.map((f) => f.backwards).join('/')} feed_gaps=${feedStats.map((f) => f.gaps).join('/')}` +
-            ` feed_missing_final=${feedStats.map((f) => f.missingFinal).join('/')} hub_catch_ups=${catchUps.join('/')}`,
+            ` feed_missing_final=${feedStats.map((f) => f.missingFinal).join('/')} hub_catch_ups=${catchUps.join('/')}` +
+            ` | schedule_ticks=${tickTimes.length} ticks_missed=${missedTicks.length} ticks_doubled=${doubledTicks.length}` +
+            ` dependents=${dependents} started_early=${early.length} started_before_dependency=${outOfOrder.length}`,
         )
 
         console.log(`soak chaos timeline:\n${timeline.join('\n')}`)
@@ -365,9 +425,14 @@ describe('soak', () => {
 
         // The details, on failure, in the diff.
         expect(rejected).toEqual([])
-        expect(accepted.length).toBe(TASKS)
+        expect(accepted.length).toBe(TASKS + tickRows.length)
         // Each Idempotency-Key made one task, retried or not.
-        expect(new Set(accepted).size).toBe(TASKS)
+        expect(new Set(accepted).size).toBe(TASKS + tickRows.length)
+        // The schedule ticked all along, once per tick.
+        expect(tickTimes.length).toBeGreaterThanOrEqual(Math.floor(POST_MS / TICK_MS) - 1)
+        expect({ missedTicks, doubledTicks }).toEqual({ missedTicks: [], doubledTicks: [] })
+        expect(early.map(([id, a]) => [id, new Date(a.runAfter).toISOString(), new Date(firstStarts.get(id)!).toISOString()])).toEqual([])
+        expect(outOfOrder.map(([id, a]) => [id, a.dependsOn, byId.get(a.dependsOn!)?.status, byId.get(id)?.status])).toEqual([])
         expect(lost.map((id) => [id, byId.get(id)?.status])).toEqual([])
         expect(doubled).toEqual([])
         expect(seqGaps.map((r) => [r.id, r.seq, history.get(r.id)])).toEqual([])
