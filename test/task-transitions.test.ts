@@ -23,7 +23,6 @@ const params: { [N in Exclude<TransitionName, 'create'>]: ParamsOf<N> } = {
   complete: { result: sql`'{"ok":true}'::jsonb` },
   failAndRetry: { error: 'boom', attempt: 1, retryInMs: 1000 },
   fail: { error: 'boom', attempt: 1, retryInMs: 0 },
-  failForGood: { error: 'poison' },
   dependencyFailed: undefined,
   reportProgress: { progress: 0.5 },
   rename: { title: 'renamed' },

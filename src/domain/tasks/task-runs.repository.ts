@@ -3,7 +3,7 @@ import type { Db } from '../../infra/db'
 import { compileOnce } from '../../infra/statement'
 import { stamped, withEvents } from '../task-events/task-event.repository'
 import type { StreamedChange, TaskChange } from '../task-events/task-event'
-import { applyToTask, applyTransition, idIn, type TaskWhere } from './task.repository'
+import { applyTransition, idIn, type TaskWhere } from './task.repository'
 import { columnsOf, guardOf, nowPlusMs, transitions } from './task-transitions'
 import { TYPE_LIVENESS_MS } from '../task-types/task-type'
 
@@ -84,12 +84,6 @@ export async function recordProgress(db: Db, k: RunKey, progress: number, messag
 export async function handBack(db: Db, k: RunKey): Promise<TaskChange | undefined> {
   const [change] = await applyTransition(db, transitions.handBack, undefined, heldBy(k))
   return change
-}
-
-/** A task whose job can never be run: FAILED whatever its state, unless already finished. */
-export async function failForGood(db: Db, id: number, error: string): Promise<TaskChange[]> {
-  const change = await applyToTask(db, id, transitions.failForGood, { error })
-  return change ? [change] : []
 }
 
 /** Extends this worker's leases; returns the ids it still holds (others were cancelled or lost). */

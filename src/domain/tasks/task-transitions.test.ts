@@ -17,7 +17,7 @@ describe('task transitions', () => {
       leaseLost: ['PROCESSING', 'FAILED', 'failed'],
       cancel: ['PENDING PROCESSING', 'CANCELLED', 'cancelled'],
       retryByRequest: ['FAILED CANCELLED', 'PENDING', 'retried'],
-      failForGood: ['PENDING PROCESSING', 'FAILED', 'failed'],
+      dependencyFailed: ['PENDING', 'FAILED', 'failed'],
       rename: ['PENDING PROCESSING COMPLETED FAILED CANCELLED', null, null],
     })
   })
@@ -48,6 +48,6 @@ describe('task transitions', () => {
     expect(transitions.cancel.detail()).toEqual({ reason: 'cancelled by request' })
     expect(transitions.retryByRequest.detail()).toEqual({ reason: 'retried by request' })
     expect(transitions.rename.detail({ title: 't' })).toEqual({ title: 't' })
-    expect(transitions.failForGood.detail({ error: 'poison' })).toEqual({ error: 'poison' })
+    expect(Object.keys(transitions.dependencyFailed.set()).sort()).toEqual(['enqueued_at', 'error', 'finished_at', 'locked_by', 'locked_until'])
   })
 })

@@ -162,14 +162,6 @@ export const transitions = {
     detail: () => sql<Json>`jsonb_build_object('error', error)`,
     metric: 'failed',
   },
-  /** A task whose job can never be run (a poison job), unless already finished. */
-  failForGood: {
-    from: ['PENDING', 'PROCESSING'],
-    to: 'FAILED',
-    set: (p: { error: string }) => ({ error: p.error, ...released, finished_at: now }),
-    detail: (p: { error: string }) => ({ error: p.error }),
-    metric: 'failed',
-  },
   rename: {
     from: taskStatuses,
     to: null,
