@@ -130,6 +130,8 @@ describe('taskline CLI (child process against a running system)', () => {
     expect(listed.code).toBe(0)
     expect(lines(listed.stdout)[0]).toMatch(/^QUEUE\s+STATE\s+READY\s+WAITING\s+RUNNING$/)
     expect(lines(listed.stdout)).toContainEqual(expect.stringMatching(/^cli-q\s+paused\s+1\s+1\s+0$/))
+    const inQueue = await cli(['list', '--queue', 'cli-q', '--json'])
+    expect(JSON.parse(inQueue.stdout).results.map((t: { id: number }) => t.id)).toEqual([JSON.parse(made.stdout).id, first.id])
     expect((await cli(['queues', 'resume', 'cli-q'])).stdout).toStartWith('queue cli-q resumed')
     await eventually(async () => ((await (await fetch(`${sys.http}/api/tasks/${JSON.parse(made.stdout).id}/`)).json()) as any).status === 'COMPLETED', 15_000)
     for (const [args, message] of [

@@ -257,6 +257,14 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await waitForStatus(id, 'COMPLETED')
     const plain = await createThroughForm({ title: 'plain', payload: '{"duration_ms": 0}' })
     await expect(row(plain).locator('.col-queue').textContent()).resolves.toBe('default')
+    // The queue filter offers the new queue and narrows the list to it; All shows everything again.
+    await page.waitForFunction(() => [...(globalThis as any).document.querySelectorAll('#queue-filter option')].some((o: any) => o.value === 'emails'))
+    await page.selectOption('#queue-filter', 'emails')
+    await row(plain).waitFor({ state: 'detached', timeout: 10_000 })
+    await row(id).waitFor({ timeout: 10_000 })
+    expect(await page.locator('#task-rows tr').evaluateAll((trs) => trs.map((tr: any) => tr.querySelector('.col-queue').textContent))).toEqual(['emails p+5'])
+    await page.selectOption('#queue-filter', '')
+    await row(plain).waitFor({ timeout: 10_000 })
     await page.fill('#f-priority', '11')
     const response = page.waitForResponse((r) => r.url().endsWith('/api/tasks/') && r.request().method() === 'POST')
     expected400s++

@@ -53,6 +53,8 @@ describe('queues from the typed client', () => {
     await client.deleteSchedule(s.id)
     const task = await client.createTask({ title: 'q', queue: 'client-q', priority: -2, delay_ms: 60_000 })
     expect(task).toMatchObject({ queue: 'client-q', priority: -2, depends_on: [] })
+    await client.createTask({ title: 'elsewhere', delay_ms: 60_000 })
+    expect((await client.listTasks({ queue: 'client-q' })).results.map((t) => t.id)).toEqual([task.id])
     expect(await client.pauseQueue('client-q')).toEqual({ name: 'client-q', paused: true, ready: 0, waiting: 1, running: 0 })
     expect(await client.listQueues()).toContainEqual({ name: 'client-q', paused: true, ready: 0, waiting: 1, running: 0 })
     expect((await client.resumeQueue('client-q')).paused).toBe(false)

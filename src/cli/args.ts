@@ -47,7 +47,7 @@ export const commands = {
     options: ['type', 'payload', 'max-attempts', 'delay', 'at', 'queue', 'priority', 'depends-on', 'watch', 'json'],
     about: 'create a task (--delay 10m or --at ISO-TIME to run it later; --queue, --priority -10..10, --depends-on ID,ID); --watch follows it until it ends',
   },
-  list: { args: '', options: ['status', 'limit', 'cursor', 'json'], about: 'list tasks, newest first' },
+  list: { args: '', options: ['status', 'queue', 'limit', 'cursor', 'json'], about: 'list tasks, newest first (--status, --queue narrow it)' },
   show: { args: 'ID', options: ['json'], about: 'show one task' },
   watch: { args: 'ID', options: [], about: 'follow a task until it ends (exit 0 COMPLETED, 1 FAILED or CANCELLED)' },
   cancel: { args: 'ID', options: ['json'], about: 'cancel a PENDING or PROCESSING task' },

@@ -91,7 +91,7 @@ export function createClient(opts: ClientOptions) {
       priority?: number
       depends_on?: number[]
     }) => request(c, 'POST', '/api/tasks/', taskSchema, input),
-    listTasks: (q: { status?: string; limit?: number; cursor?: number }) => {
+    listTasks: (q: { status?: string; queue?: string; limit?: number; cursor?: number }) => {
       const params = new URLSearchParams()
       for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
       return request(c, 'GET', `/api/tasks/${params.size ? `?${params}` : ''}`, taskListSchema)

@@ -119,6 +119,8 @@ const commandHandlers: Record<Args['command'], (args: Args, ctx: Ctx) => Promise
   async list({ values }, { io, client }) {
     const page = await client.listTasks({
       status: values.status === undefined ? undefined : check(statusArg, values.status, 'list'),
+      // The API checks the name (and names queue if it is not one).
+      queue: values.queue,
       limit: values.limit === undefined ? undefined : check(limitArg, values.limit, 'list'),
       cursor: values.cursor === undefined ? undefined : check(cursorArg, values.cursor, 'list'),
     })
@@ -129,7 +131,8 @@ const commandHandlers: Record<Args['command'], (args: Args, ctx: Ctx) => Promise
     io.out(`${renderTaskTable(page.results)}\n`)
     const next = paramOfNext(page.next, 'cursor')
     // On stderr, so `taskline list | awk …` sees only the table.
-    if (next) io.err(`more: taskline list --cursor ${next}${values.status ? ` --status ${values.status}` : ''}\n`)
+    const narrowed = `${values.status ? ` --status ${values.status}` : ''}${values.queue ? ` --queue ${values.queue}` : ''}`
+    if (next) io.err(`more: taskline list --cursor ${next}${narrowed}\n`)
     return EXIT_OK
   },
 

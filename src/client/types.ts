@@ -69,6 +69,8 @@ export interface UpdateTaskInput {
 
 export interface ListTasksQuery {
   status?: TaskStatus
+  /** Only tasks of this queue. */
+  queue?: string
   /** 1..100, default 20. */
   limit?: number
   /** From the previous page's `next`; listAllTasks follows it for you. */

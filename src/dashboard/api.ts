@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import { ApiError } from '../client/api-error'
 import { paramOfNext } from '../client/next-link'
-import type { EventList, Schedule, Task, TaskPage, TaskStatus, TaskTypeList } from './types'
+import type { EventList, Queue, Schedule, Task, TaskPage, TaskStatus, TaskTypeList } from './types'
 
 export { ApiError }
 export type { ErrorDetail } from '../client/api-error'
@@ -56,9 +56,10 @@ export interface CreateTaskBody {
 }
 
 export const api = {
-  listTasks(q: { status?: TaskStatus | ''; cursor?: string | null; limit?: number }): Promise<TaskPage> {
+  listTasks(q: { status?: TaskStatus | ''; queue?: string; cursor?: string | null; limit?: number }): Promise<TaskPage> {
     const p = new URLSearchParams()
     if (q.status) p.set('status', q.status)
+    if (q.queue) p.set('queue', q.queue)
     if (q.cursor) p.set('cursor', q.cursor)
     p.set('limit', String(q.limit ?? 25))
     return request('GET', `/api/tasks/?${p}`)
@@ -74,6 +75,8 @@ export const api = {
   listTaskTypes: (): Promise<TaskTypeList> => request('GET', '/api/task-types/'),
   /** Every schedule this token sees, by name, with its next run. */
   listSchedules: (): Promise<{ results: Schedule[] }> => request('GET', '/api/schedules/'),
+  /** Queues with active tasks or paused, with their counts. */
+  listQueues: (): Promise<{ results: Queue[] }> => request('GET', '/api/queues/'),
   /** Whether the API refuses this tab's token: the cheapest request that needs one. */
   async isUnauthorized(): Promise<boolean> {
     try {

@@ -6,7 +6,7 @@ import { showConnection } from './connection'
 import { createFeed, type FeedState } from './feed'
 import { TaskHistory } from './history'
 import { ScheduleList } from './schedules'
-import { TaskStore } from './store'
+import { TaskStore, type ListFilter } from './store'
 import { createTaskFetcher } from './task-fetcher'
 import { renderCounts, TaskTable } from './table'
 import { canCancel, canRetry, statuses, type Task, type TaskEventMessage, type TaskStatus } from './types'
@@ -21,6 +21,9 @@ const LIST_RETRY_MS = 3000
 const store = new TaskStore()
 const tbody = byId<HTMLTableSectionElement>('task-rows')
 const filterSelect = byId<HTMLSelectElement>('status-filter')
+const queueSelect = byId<HTMLSelectElement>('queue-filter')
+/** The filter the controls say now. */
+const chosenFilter = (): ListFilter => ({ status: filterSelect.value as TaskStatus | '', queue: queueSelect.value })
 const loadMoreButton = byId<HTMLButtonElement>('load-more')
 const listStatus = byId('list-status')
 const notice = byId('notice')
@@ -62,7 +65,9 @@ function scheduleRender() {
     loadMoreButton.hidden = store.nextCursor === null
     const empty = byId('empty')
     empty.hidden = rows.length > 0 || !listLoaded
-    empty.textContent = store.filter ? `No ${store.filter} tasks.` : 'No tasks yet: create one with the form.'
+    const { status, queue } = store.filter
+    empty.textContent =
+      status || queue ? `No ${status ? `${status} ` : ''}tasks${queue ? ` in queue ${queue}` : ''}.` : 'No tasks yet: create one with the form.'
   })
 }
 
@@ -111,11 +116,13 @@ async function loadFirstPage() {
   listLoading = true
   listStatus.textContent = 'Loading…'
   try {
-    const page = await api.listTasks({ status: filterSelect.value as TaskStatus | '', limit: PAGE_SIZE })
+    const filter = chosenFilter()
+    const page = await api.listTasks({ ...filter, limit: PAGE_SIZE })
     if (generation !== listGeneration) return
-    store.reset(filterSelect.value as TaskStatus | '')
+    store.reset(filter)
     store.addPage(page.results, cursorFromNext(page.next))
     listLoaded = true
+    void loadQueueOptions()
     quietRender = true
     listStatus.textContent = ''
     showAuthNeeded(false)
@@ -147,7 +154,7 @@ async function loadMore() {
   const generation = listGeneration
   loadMoreButton.disabled = true
   try {
-    const page = await api.listTasks({ status: store.filter, cursor, limit: PAGE_SIZE })
+    const page = await api.listTasks({ ...store.filter, cursor, limit: PAGE_SIZE })
     if (generation !== listGeneration) return
     store.addPage(page.results, cursorFromNext(page.next))
     quietRender = true
@@ -220,17 +227,33 @@ const feed = createFeed({
 // ---------- controls ----------
 
 for (const s of statuses) filterSelect.append(new Option(s.charAt(0) + s.slice(1).toLowerCase(), s))
-filterSelect.addEventListener('change', () => {
+function onFilterChange() {
   table.clear()
   listLoaded = false
-  store.reset(filterSelect.value as TaskStatus | '')
+  store.reset(chosenFilter())
   scheduleRender()
   void loadFirstPage()
-})
+}
+filterSelect.addEventListener('change', onFilterChange)
+queueSelect.addEventListener('change', onFilterChange)
+
+/**
+ * The queue filter offers every queue the API counts (those with active
+ * tasks, or paused), those of the tasks on the page, and the one chosen.
+ */
+async function loadQueueOptions() {
+  const queues = await api.listQueues().catch(() => ({ results: [] }))
+  const onPage = [...store.tasks.values()].map((t) => t.queue)
+  const names = new Set([...queues.results.map((q) => q.name), ...onPage, queueSelect.value].filter(Boolean))
+  const chosen = queueSelect.value
+  queueSelect.replaceChildren(new Option('All', ''), ...[...names].sort().map((n) => new Option(n, n)))
+  queueSelect.value = chosen
+}
 loadMoreButton.addEventListener('click', () => void loadMore())
 
 const createForm = new CreateForm((task) => {
   acceptTask(task)
+  if (![...queueSelect.options].some((o) => o.value === task.queue)) void loadQueueOptions()
   say(`Task #${task.id} created.`)
 })
 

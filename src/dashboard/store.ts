@@ -10,15 +10,21 @@ const MAX_TASKS = 1000
  * left to "Load more". Every update is merged by seq, so a stale HTTP answer
  * never overwrites a newer change from the feed, whichever arrives first.
  */
+/** What the list is narrowed to: '' for any. */
+export interface ListFilter {
+  status: TaskStatus | ''
+  queue: string
+}
+
 export class TaskStore {
   readonly tasks = new Map<number, Task>()
-  filter: TaskStatus | '' = ''
+  filter: ListFilter = { status: '', queue: '' }
   /** Lowest id the loaded pages cover; Infinity until the first page is in. */
   floor = Infinity
   /** Cursor of the next page, null when the last page is in. */
   nextCursor: string | null = null
 
-  reset(filter: TaskStatus | '') {
+  reset(filter: ListFilter) {
     this.tasks.clear()
     this.filter = filter
     this.floor = Infinity
@@ -38,8 +44,10 @@ export class TaskStore {
     return id >= this.floor
   }
 
-  matches(t: { status: TaskStatus }) {
-    return this.filter === '' || t.status === this.filter
+  /** Whether the filter would show it; a change (no queue on it) is judged by status alone, its task once fetched. */
+  matches(t: { status: TaskStatus; queue?: string }) {
+    const { status, queue } = this.filter
+    return (status === '' || t.status === status) && (queue === '' || t.queue === undefined || t.queue === queue)
   }
 
   /** Keeps whichever of the known and the given version is newer; true if the given one won. */

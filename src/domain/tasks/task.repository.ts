@@ -170,6 +170,7 @@ export function listTasks(db: Db, q: ListTasksQuery, ownerId?: number | null): P
     .selectAll()
     .$if(ownerId !== undefined, (qb) => qb.where('owner_id', ownerId === null ? 'is' : '=', ownerId!))
     .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!))
+    .$if(q.queue !== undefined, (qb) => qb.where('queue', '=', q.queue!))
     .$if(q.cursor !== undefined, (qb) => qb.where('id', '<', q.cursor!))
     .orderBy('id', 'desc')
     .limit(q.limit + 1)

@@ -122,6 +122,7 @@ export const taskIdSchema = positiveIntString('id')
 
 export const listTasksQuerySchema = z.strictObject({
   status: taskStatusSchema.optional(),
+  queue: queueNameSchema.optional().meta({ description: 'only tasks of this queue' }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: positiveIntString('cursor').optional(),
 })
