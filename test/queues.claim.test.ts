@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { sql } from 'kysely'
 import { createToken } from '../src/domain/tokens/token.service'
+import { insertTaskRows } from './helpers/database'
 import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
 
 let sys: TestSystem | undefined
@@ -137,6 +138,28 @@ describe('named queues', () => {
     expect(capped.every((r) => r.status === 'COMPLETED')).toBe(true)
     expect(peakOverlap(capped)).toBe(2)
     expect(peakOverlap(await allDone(sys, free))).toBeGreaterThan(2)
+  })
+
+  test("a dead worker's slot in a capped queue comes back once its lease has expired", async () => {
+    sys = await startSystem({ workers: 0, env: { QUEUE_CONCURRENCY: 'emails:1' } })
+    // What a SIGKILLed worker leaves behind: its emails task PROCESSING under a lease nobody renews.
+    const [dead] = await insertTaskRows(sys.db, [
+      {
+        title: 'held by a dead worker',
+        queue: 'emails',
+        status: 'PROCESSING',
+        attempts: 1,
+        max_attempts: 1,
+        locked_by: 'gone',
+        locked_until: sql<Date>`now() + interval '1 second'`,
+      },
+    ])
+    const waiting = await create(sys, { queue: 'emails', payload: { duration_ms: 0 } })
+    await sys.addWorker()
+    const [d, w] = await allDone(sys, [dead!.id, waiting])
+    expect(d).toMatchObject({ status: 'FAILED', error: 'worker lost: its lease expired before the attempt finished' })
+    expect(w).toMatchObject({ status: 'COMPLETED' })
+    expect(w!.started_at!.getTime()).toBeGreaterThanOrEqual(d!.finished_at!.getTime())
   })
 
   test('QUEUE_RATE caps how many of a queue start each second across all workers', async () => {
