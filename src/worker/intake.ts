@@ -1,5 +1,5 @@
 import type { Db } from '../infra/db'
-import { claimLimited, claimNext, queuesWithReadyTasks, type QueueLimit } from '../domain/tasks/task-claim.repository'
+import { claimLimited, claimNext, queuesWithReadyTasks, type Claimer, type QueueLimit } from '../domain/tasks/task-claim.repository'
 import type { TaskChange } from '../domain/task-events/task-event'
 import type { Outbox } from './outbox'
 import type { TaskRunner } from './task-runner'
@@ -25,7 +25,7 @@ export interface IntakeOptions {
  * rest of the slots go to the other queues.
  */
 export class Intake {
-  private readonly worker: { id: string; leaseMs: number; types: readonly string[] }
+  private readonly worker: Claimer
   private readonly limits: readonly QueueLimit[]
 
   constructor(private readonly o: IntakeOptions) {

@@ -15,6 +15,13 @@ import { columnsOf, guardOf, transitions } from './task-transitions'
  * owner's own tasks without jumping another owner's turn.
  */
 
+/** The worker claiming: its id (the lease holder), its lease length and the types it handles. */
+export interface Claimer {
+  id: string
+  leaseMs: number
+  types: readonly string[]
+}
+
 /** What one claim may take, beyond the worker's types. */
 export interface ClaimScope {
   /** The queues to take from; null: every queue not in `skip`. */
@@ -78,12 +85,7 @@ const claimStatement = (leaseMs: number) =>
 let claimWithLease: { leaseMs: number; run: Statement<ClaimSlot, TaskChange> } | undefined
 
 /** Claims up to n ready tasks of the worker's types within scope, in turn order; may return fewer, or none. */
-export async function claimNext(
-  db: Db,
-  n: number,
-  worker: { id: string; leaseMs: number; types: readonly string[] },
-  scope: ClaimScope,
-): Promise<TaskChange[]> {
+export async function claimNext(db: Db, n: number, worker: Claimer, scope: ClaimScope): Promise<TaskChange[]> {
   if (n <= 0) return []
   if (claimWithLease?.leaseMs !== worker.leaseMs) claimWithLease = { leaseMs: worker.leaseMs, run: claimStatement(worker.leaseMs) }
   const rows = await claimWithLease.run(db, { n, workerId: worker.id, types: worker.types, queues: scope.queues, skip: scope.skip })
@@ -104,12 +106,7 @@ export interface QueueLimit {
  * when the sweeper recovers its tasks; the rate's token bucket is the queue's
  * row in `queues`.
  */
-export async function claimLimited(
-  db: Db,
-  n: number,
-  worker: { id: string; leaseMs: number; types: readonly string[] },
-  limit: QueueLimit,
-): Promise<TaskChange[]> {
+export async function claimLimited(db: Db, n: number, worker: Claimer, limit: QueueLimit): Promise<TaskChange[]> {
   return db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(hashtextextended(${`taskline.queue:${limit.queue}`}, 0))`.execute(trx)
     let allowed = n
