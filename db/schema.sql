@@ -18,6 +18,39 @@ CREATE TYPE public.task_status AS ENUM (
     'CANCELLED'
 );
 
+CREATE FUNCTION public.task_counts_on_delete() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  INSERT INTO task_count_deltas (owner_key, queue, type, status, delta)
+  SELECT coalesce(owner_id, 0), queue, type, status, -count(*) FROM old_rows GROUP BY 1, 2, 3, 4;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.task_counts_on_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  INSERT INTO task_count_deltas (owner_key, queue, type, status, delta)
+  SELECT coalesce(owner_id, 0), queue, type, status, count(*) FROM new_rows GROUP BY 1, 2, 3, 4;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.task_counts_on_update() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  INSERT INTO task_count_deltas (owner_key, queue, type, status, delta)
+  SELECT k.owner_key, k.queue, k.type, k.status, sum(k.delta)
+    FROM old_rows o JOIN new_rows n ON n.id = o.id,
+         LATERAL (VALUES (coalesce(o.owner_id, 0), o.queue, o.type, o.status, -1),
+                         (coalesce(n.owner_id, 0), n.queue, n.type, n.status, 1)) AS k(owner_key, queue, type, status, delta)
+   WHERE o.status <> n.status
+   GROUP BY 1, 2, 3, 4
+  HAVING sum(k.delta) <> 0;
+  RETURN NULL;
+END $$;
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -73,6 +106,33 @@ ALTER TABLE public.schedules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.task_count_deltas (
+    id bigint NOT NULL,
+    owner_key bigint NOT NULL,
+    queue text NOT NULL,
+    type text NOT NULL,
+    status public.task_status NOT NULL,
+    delta bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE public.task_count_deltas ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.task_count_deltas_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.task_counts (
+    owner_key bigint NOT NULL,
+    queue text NOT NULL,
+    type text NOT NULL,
+    status public.task_status NOT NULL,
+    n bigint NOT NULL
+);
+
 CREATE TABLE public.task_events (
     id bigint NOT NULL,
     task_id bigint NOT NULL,
@@ -90,6 +150,15 @@ ALTER TABLE public.task_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY 
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+CREATE TABLE public.task_outcomes (
+    minute timestamp with time zone NOT NULL,
+    owner_key bigint NOT NULL,
+    queue text NOT NULL,
+    type text NOT NULL,
+    completed bigint DEFAULT 0 NOT NULL,
+    failed bigint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.task_type_workers (
@@ -136,6 +205,7 @@ CREATE TABLE public.tasks (
     queue text DEFAULT 'default'::text NOT NULL,
     priority smallint DEFAULT 0 NOT NULL,
     depends_on bigint[],
+    request_id text,
     CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT tasks_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT tasks_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
@@ -155,6 +225,20 @@ ALTER TABLE public.tasks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.workers (
+    id text NOT NULL,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    version text NOT NULL,
+    queues text[],
+    types text[] NOT NULL,
+    concurrency integer NOT NULL,
+    running integer DEFAULT 0 NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen timestamp with time zone DEFAULT now() NOT NULL,
+    stopped_at timestamp with time zone
+);
+
 ALTER TABLE ONLY public.api_tokens
     ADD CONSTRAINT api_tokens_name_key UNIQUE (name);
 
@@ -167,11 +251,20 @@ ALTER TABLE ONLY public.queues
 ALTER TABLE ONLY public.schedules
     ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.task_count_deltas
+    ADD CONSTRAINT task_count_deltas_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.task_counts
+    ADD CONSTRAINT task_counts_pkey PRIMARY KEY (owner_key, queue, type, status);
+
 ALTER TABLE ONLY public.task_events
     ADD CONSTRAINT task_events_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.task_events
     ADD CONSTRAINT task_events_task_id_seq_key UNIQUE (task_id, seq);
+
+ALTER TABLE ONLY public.task_outcomes
+    ADD CONSTRAINT task_outcomes_pkey PRIMARY KEY (minute, owner_key, queue, type);
 
 ALTER TABLE ONLY public.task_type_workers
     ADD CONSTRAINT task_type_workers_pkey PRIMARY KEY (type, worker_id);
@@ -184,6 +277,9 @@ ALTER TABLE ONLY public.taskline_migrations
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.workers
+    ADD CONSTRAINT workers_pkey PRIMARY KEY (id);
 
 CREATE INDEX schedules_next_run_at_idx ON public.schedules USING btree (next_run_at) WHERE (NOT paused);
 
@@ -204,6 +300,14 @@ CREATE INDEX tasks_ready_idx ON public.tasks USING btree (queue, COALESCE(owner_
 CREATE INDEX tasks_status_id_idx ON public.tasks USING btree (status, id DESC);
 
 CREATE INDEX tasks_waiting_idx ON public.tasks USING btree (run_after) WHERE ((status = 'PENDING'::public.task_status) AND (enqueued_at IS NULL));
+
+CREATE INDEX workers_last_seen_idx ON public.workers USING btree (last_seen);
+
+CREATE TRIGGER task_counts_delete AFTER DELETE ON public.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.task_counts_on_delete();
+
+CREATE TRIGGER task_counts_insert AFTER INSERT ON public.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.task_counts_on_insert();
+
+CREATE TRIGGER task_counts_update AFTER UPDATE ON public.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.task_counts_on_update();
 
 ALTER TABLE ONLY public.schedules
     ADD CONSTRAINT schedules_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.api_tokens(id);

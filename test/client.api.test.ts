@@ -198,7 +198,13 @@ const declared = {
   }>,
   listTaskTypes: { results: 'required' } satisfies Presence<{ results: TaskTypeInfo[] }>,
   healthz: { status: 'required' } satisfies Presence<Health>,
-  readyz: { status: 'required', database: 'required', redis: 'required', unhandled_types: 'required' } satisfies Presence<Readiness>,
+  readyz: {
+    status: 'required',
+    database: 'required',
+    redis: 'required',
+    unhandled_types: 'required',
+    unserved_queues: 'required',
+  } satisfies Presence<Readiness>,
 }
 const declaredItems = {
   listTaskEvents: {

@@ -58,7 +58,7 @@ describe('Prometheus metrics', () => {
     expect(value(worker, 'taskline_tasks_total{event="retried",type="demo",role="worker"}')).toBe(1)
     expect(value(worker, 'taskline_tasks_total{event="failed",type="demo",role="worker"}')).toBe(1)
     expect(value(worker, 'taskline_task_run_seconds_count{type="demo",outcome="completed",role="worker"}')).toBe(1)
-    expect(value(worker, 'taskline_task_queue_wait_seconds_count{type="demo",role="worker"}')).toBe(3)
+    expect(value(worker, 'taskline_task_queue_wait_seconds_count{queue="default",type="demo",role="worker"}')).toBe(3)
     expect(value(worker, 'taskline_jobs_stream_length{role="worker"}')).toBeGreaterThanOrEqual(0)
     expect(worker).toContain('process_resident_memory_bytes')
   })

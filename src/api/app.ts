@@ -20,6 +20,8 @@ import { healthRoutes } from './routes/health.routes'
 import { metricsRoutes } from './routes/metrics.routes'
 import { schedulesRoutes } from './routes/schedules.routes'
 import { queuesRoutes } from './routes/queues.routes'
+import { statsRoutes } from './routes/stats.routes'
+import { workersRoutes } from './routes/workers.routes'
 import { taskTypesRoutes } from './routes/task-types.routes'
 import { tasksRoutes } from './routes/tasks.routes'
 import { socketRoutes, type SocketGate } from './ws/socket.routes'
@@ -102,6 +104,8 @@ export function createApp(appDeps: AppDeps) {
     .route('/api/task-types', taskTypesRoutes(deps))
     .route('/api/schedules', schedulesRoutes(deps))
     .route('/api/queues', queuesRoutes(deps))
+    .route('/api/stats', statsRoutes(deps))
+    .route('/api/workers', workersRoutes(deps))
     .route('/ws', socketRoutes(deps, { corsOrigins: http.corsOrigins, gate: deps.sockets }))
     .notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))
     .onError(createErrorHandler(deps.logger))

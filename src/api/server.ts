@@ -1,7 +1,9 @@
 import type { Config } from '../config'
 import { createDb, type Db } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
-import { createMetrics, type Metrics } from '../infra/metrics'
+import { createMetrics, type ClusterFigures, type Metrics } from '../infra/metrics'
+import { countTasks } from '../domain/stats/stats.repository'
+import { countAlive } from '../domain/workers/worker.repository'
 import { createRedis, type Redis } from '../infra/redis'
 import { serveOn } from '../infra/serve'
 import { streamKeys, type StreamKeys } from '../infra/stream-keys'
@@ -29,7 +31,7 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
   // Filled in below, once the sockets it counts exist.
   let metrics: Metrics
   const { hub, sockets } = createLive(config, conns, logger, (lateMs) => metrics.eventPublished(lateMs))
-  metrics = createMetrics({ role: 'api', redis: conns.redis, keys: conns.keys, openSockets: () => sockets.sockets.size })
+  metrics = createMetrics({ role: 'api', redis: conns.redis, keys: conns.keys, openSockets: () => sockets.sockets.size, cluster: clusterFigures(conns.db) })
   const { app, inserter } = await buildApp(config, conns, logger, metrics, sockets)
   if (config.AUTH === 'off') logger.warn('AUTH=off: anyone who can reach this port can read and change every task')
   const server = listen(config, app, sockets)
@@ -71,6 +73,23 @@ function createLive(config: Config, { db, keys }: Connections, logger: Logger, o
     },
   })
   return { hub, sockets }
+}
+
+/** What the API's /metrics reports for the whole cluster, from Postgres. */
+function clusterFigures(db: Db): ClusterFigures {
+  return {
+    async tasks() {
+      const byQueue = new Map<string, { status: string; queue: string; n: number }>()
+      for (const c of await countTasks(db)) {
+        const key = `${c.status}\u0000${c.queue}`
+        const row = byQueue.get(key) ?? { status: c.status, queue: c.queue, n: 0 }
+        row.n += Number(c.n)
+        byQueue.set(key, row)
+      }
+      return [...byQueue.values()]
+    },
+    workersAlive: () => countAlive(db),
+  }
 }
 
 async function buildApp(config: Config, conns: Connections, logger: Logger, metrics: Metrics, sockets: Sockets) {

@@ -14,6 +14,8 @@ import type {
   Readiness,
   Queue,
   Schedule,
+  Stats,
+  Worker,
   Task,
   TaskEvent,
   TaskEventPage,
@@ -195,6 +197,26 @@ export class TasklineClient {
   /** Admin only. */
   resumeQueue(name: string, o: RequestOptions = {}): Promise<Queue> {
     return this.#json('POST', `/api/queues/${encodeURIComponent(name)}/resume/`, o)
+  }
+
+  /** Every FAILED task of yours (of a queue or type) back to PENDING with fresh attempts; how many. */
+  async retryFailedTasks(filter: { queue?: string; type?: string } = {}, o: RequestOptions = {}): Promise<number> {
+    return (await this.#json<{ retried: number }>('POST', '/api/tasks/retry-failed/', { ...o, body: filter })).retried
+  }
+
+  /** Every PENDING task of yours in the queue CANCELLED; how many. */
+  async cancelPendingTasks(filter: { queue: string; type?: string }, o: RequestOptions = {}): Promise<number> {
+    return (await this.#json<{ cancelled: number }>('POST', '/api/tasks/cancel-pending/', { ...o, body: filter })).cancelled
+  }
+
+  /** Counts by status, queue and type, outcomes per minute for the last hour, run times per type. */
+  stats(o: RequestOptions = {}): Promise<Stats> {
+    return this.#json('GET', '/api/stats/', o)
+  }
+
+  /** Live workers and those gone in the last hour. Admin only. */
+  async listWorkers(o: RequestOptions = {}): Promise<Worker[]> {
+    return (await this.#json<{ results: Worker[] }>('GET', '/api/workers/', o)).results
   }
 
   /** Liveness: the process is up. Needs no token. */

@@ -6,8 +6,10 @@ import type { createTaskSchema, deleteFinishedTasksQuerySchema, Task as ServerTa
 import type { taskEventSchema } from '../domain/task-events/task-event'
 import type { taskTypeSchema } from '../domain/task-types/task-type'
 import type { createScheduleSchema, scheduleSchema } from '../domain/schedules/schedule'
-import type { CreateScheduleInput, Queue, Schedule } from './types'
+import type { CreateScheduleInput, Queue, Schedule, Stats, Worker } from './types'
 import type { queueSchema } from '../domain/queues/queue'
+import type { statsSchema } from '../domain/stats/stats'
+import type { workerSchema } from '../domain/workers/worker'
 import type * as clientStatus from './task-status'
 import type {
   CreateTaskInput,
@@ -43,8 +45,10 @@ describe("the client's types are the server's", () => {
     expectTypeOf<DeleteFinishedTasksQuery>().toEqualTypeOf<z.input<typeof deleteFinishedTasksQuerySchema>>()
   })
 
-  test('Queue', () => {
+  test('Queue, Stats, Worker', () => {
     expectTypeOf<Queue>().toEqualTypeOf<z.output<typeof queueSchema>>()
+    expectTypeOf<Stats>().toEqualTypeOf<z.output<typeof statsSchema>>()
+    expectTypeOf<Worker>().toEqualTypeOf<z.output<typeof workerSchema>>()
   })
 
   test('Schedule and its create body', () => {

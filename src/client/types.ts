@@ -154,6 +154,39 @@ export interface Queue {
   running: number
 }
 
+/** Tasks in each status. */
+export type StatusCounts = Record<TaskStatus, number>
+
+/** GET /api/stats/: your tasks (everyone's for an admin). */
+export interface Stats {
+  by_status: StatusCounts
+  by_queue: Record<string, StatusCounts>
+  by_type: Record<string, StatusCounts>
+  /** Tasks that ended COMPLETED or FAILED in each of the last 60 minutes, oldest first. */
+  throughput: { minute: string; completed: number; failed: number }[]
+  /** Start to completion per type over the last hour (the latest 5,000 completions at most). */
+  run_time: { type: string; count: number; p50_ms: number; p95_ms: number }[]
+}
+
+/** A worker as GET /api/workers/ answers it (admin). */
+export interface Worker {
+  id: string
+  host: string
+  pid: number
+  version: string
+  /** dead: no heartbeat for three intervals without a clean stop. */
+  state: 'alive' | 'stopped' | 'dead'
+  /** The queues it serves; null: every queue. */
+  queues: string[] | null
+  types: string[]
+  concurrency: number
+  /** Tasks running at its last heartbeat. */
+  running: number
+  started_at: string
+  last_seen: string
+  stopped_at: string | null
+}
+
 /** One change of a task: a page of its history holds these, and so do both WebSockets. */
 export interface TaskEvent {
   kind: 'change'
@@ -215,6 +248,8 @@ export interface Readiness {
   redis: 'ok'
   /** Task types no live worker handles: their tasks wait (see listTaskTypes). */
   unhandled_types: string[]
+  /** Queues with ready tasks that no live worker serves. */
+  unserved_queues: string[]
 }
 
 /** The first message of a task's socket opened without after_seq: the task as it stands. */

@@ -64,6 +64,24 @@ export interface Schedules {
   updated_at: Generated<Timestamp>;
 }
 
+export interface TaskCountDeltas {
+  at: Generated<Timestamp>;
+  delta: number;
+  id: Generated<number>;
+  owner_key: number;
+  queue: string;
+  status: TaskStatus;
+  type: string;
+}
+
+export interface TaskCounts {
+  n: number;
+  owner_key: number;
+  queue: string;
+  status: TaskStatus;
+  type: string;
+}
+
 export interface TaskEvents {
   at: Generated<Timestamp>;
   detail: Json | null;
@@ -72,6 +90,15 @@ export interface TaskEvents {
   seq: number;
   status: TaskStatus;
   task_id: number;
+}
+
+export interface TaskOutcomes {
+  completed: Generated<number>;
+  failed: Generated<number>;
+  minute: Timestamp;
+  owner_key: number;
+  queue: string;
+  type: string;
 }
 
 export interface Tasks {
@@ -91,6 +118,7 @@ export interface Tasks {
   priority: Generated<number>;
   progress: Generated<number>;
   queue: Generated<string>;
+  request_id: string | null;
   result: Json | null;
   run_after: Generated<Timestamp>;
   seq: Generated<number>;
@@ -115,12 +143,30 @@ export interface TaskTypeWorkers {
   worker_id: string;
 }
 
+export interface Workers {
+  concurrency: number;
+  host: string;
+  id: string;
+  last_seen: Generated<Timestamp>;
+  pid: number;
+  queues: string[] | null;
+  running: Generated<number>;
+  started_at: Generated<Timestamp>;
+  stopped_at: Timestamp | null;
+  types: string[];
+  version: string;
+}
+
 export interface DB {
   api_tokens: ApiTokens;
   queues: Queues;
   schedules: Schedules;
+  task_count_deltas: TaskCountDeltas;
+  task_counts: TaskCounts;
   task_events: TaskEvents;
+  task_outcomes: TaskOutcomes;
   task_type_workers: TaskTypeWorkers;
   task_types: TaskTypes;
   tasks: Tasks;
+  workers: Workers;
 }

@@ -4,7 +4,14 @@ import type { StreamKeys } from './stream-keys'
 
 const secondsBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
 
-type MetricsOptions = { role: 'api' | 'worker'; redis: Redis; keys: StreamKeys; openSockets?: () => number }
+/** Figures of the whole cluster, read from Postgres when scraped (the API serves them). */
+export interface ClusterFigures {
+  /** Tasks by status and queue. */
+  tasks(): Promise<{ status: string; queue: string; n: number }[]>
+  workersAlive(): Promise<number>
+}
+
+type MetricsOptions = { role: 'api' | 'worker'; redis: Redis; keys: StreamKeys; openSockets?: () => number; cluster?: ClusterFigures }
 type Registers = Registry[]
 
 /**
@@ -19,8 +26,10 @@ export function createMetrics(o: MetricsOptions) {
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
   const { tasks, runSeconds, queueWaitSeconds, removed } = taskMetrics(registers)
-  const { eventsFannedOut, eventDelivery, httpSeconds } = apiMetrics(registers)
+  // Only the API serves HTTP and sockets: a worker would export these empty.
+  const api = o.role === 'api' ? apiMetrics(registers) : undefined
   scrapedGauges(o, registers)
+  if (o.cluster) clusterGauges(o.cluster, registers)
 
   return {
     registry,
@@ -29,13 +38,14 @@ export function createMetrics(o: MetricsOptions) {
     observeRun: (type: string, outcome: string, seconds: number) => runSeconds.observe({ type, outcome }, seconds),
     /** Finished tasks removed with their events past their retention, by status. */
     countRemoved: (status: string, n: number) => removed.inc({ status }, n),
-    observeQueueWait: (type: string, seconds: number) => queueWaitSeconds.observe({ type }, Math.max(0, seconds)),
+    observeQueueWait: (queue: string, type: string, seconds: number) => queueWaitSeconds.observe({ queue, type }, Math.max(0, seconds)),
     eventPublished(lateMs: number | null) {
-      eventsFannedOut.inc()
+      api?.eventsFannedOut.inc()
       // Events read back from Postgres (gaps, catch-up) have no commit time: counted, not timed.
-      if (lateMs !== null) eventDelivery.observe(Math.max(0, lateMs) / 1000)
+      if (lateMs !== null) api?.eventDelivery.observe(Math.max(0, lateMs) / 1000)
     },
-    observeHttp: (method: string, route: string, status: number, seconds: number) => httpSeconds.observe({ method, route, status: String(status) }, seconds),
+    observeHttp: (method: string, route: string, status: number, seconds: number) =>
+      api?.httpSeconds.observe({ method, route, status: String(status) }, seconds),
     async render(): Promise<Response> {
       return new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } })
     },
@@ -61,8 +71,8 @@ function taskMetrics(registers: Registers) {
     }),
     queueWaitSeconds: new Histogram({
       name: 'taskline_task_queue_wait_seconds',
-      help: 'From when a task was due to when a worker claimed it',
-      labelNames: ['type'] as const,
+      help: 'From when a task was due (created, or its delay or backoff over) to when a worker claimed it',
+      labelNames: ['queue', 'type'] as const,
       buckets: secondsBuckets,
       registers,
     }),
@@ -96,6 +106,33 @@ function apiMetrics(registers: Registers) {
       registers,
     }),
   }
+}
+
+/**
+ * The cluster's task counts and live workers. Every API instance reports the
+ * same figures from Postgres, labelled scope="cluster": aggregate them with
+ * max, never sum (docs/observability.md).
+ */
+function clusterGauges(cluster: ClusterFigures, registers: Registers): void {
+  new Gauge({
+    name: 'taskline_tasks',
+    help: 'Tasks in each status and queue, cluster-wide (every API instance reports the same value: use max, not sum)',
+    labelNames: ['status', 'queue', 'scope'] as const,
+    registers,
+    async collect() {
+      this.reset()
+      for (const c of await cluster.tasks().catch(() => [])) this.set({ status: c.status, queue: c.queue, scope: 'cluster' }, c.n)
+    },
+  })
+  new Gauge({
+    name: 'taskline_workers_alive',
+    help: 'Workers whose heartbeat is recent, cluster-wide (every API instance reports the same value: use max, not sum)',
+    labelNames: ['scope'] as const,
+    registers,
+    async collect() {
+      this.set({ scope: 'cluster' }, await cluster.workersAlive().catch(() => Number.NaN))
+    },
+  })
 }
 
 /** Gauges read when scraped: the jobs stream from Redis, the sockets from the API. */

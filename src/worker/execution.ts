@@ -43,8 +43,9 @@ export class Execution {
   constructor(private readonly o: ExecutionOptions) {}
 
   async execute(task: TaskChange, run: Run): Promise<void> {
-    const log = this.o.logger.child({ taskId: task.id, attempt: run.key.attempt, type: task.type })
-    this.o.metrics?.observeQueueWait(task.type, (Date.now() - task.run_after.getTime()) / 1000)
+    // The creating request's id: one request can be followed from the API's log into this one.
+    const log = this.o.logger.child({ taskId: task.id, attempt: run.key.attempt, type: task.type, requestId: task.request_id ?? undefined })
+    this.o.metrics?.observeQueueWait(task.queue, task.type, (Date.now() - task.run_after.getTime()) / 1000)
     const started = performance.now()
     const outcome = await this.runHandler(task, run, log)
     // Before the outcome, so the history stays in order; completion stores progress 1, superseding a kept value.
@@ -101,7 +102,7 @@ export class Execution {
       return { kind: 'completed', resultJson: stored.json }
     } catch (e) {
       if (signal.aborted) return this.afterAbort(task, run)
-      return this.failure(task, run, storablePrefix(coerceError(e).message, 2000), log, failureKindOf(e))
+      return this.failure(task, run, coerceError(e), log, failureKindOf(e))
     } finally {
       clearTimeout(timer)
     }
@@ -112,12 +113,16 @@ export class Execution {
    * for, if longer) while attempts remain, else FAILED; a PermanentError
    * fails the task at once.
    */
-  private failure(task: TaskChange, run: Run, error: string, log: Logger, how: ReturnType<typeof failureKindOf> = { permanent: false }): Outcome {
+  private failure(task: TaskChange, run: Run, thrown: Error | string, log: Logger, how: ReturnType<typeof failureKindOf> = { permanent: false }): Outcome {
     const next = how.permanent ? 'FAILED' : nextStatusAfterFailure(run.key.attempt, task.max_attempts)
-    log.info(next === 'PENDING' ? 'attempt failed, will retry' : 'task failed', { error })
+    const error = storablePrefix(typeof thrown === 'string' ? thrown : thrown.message, 2000)
+    const stack = typeof thrown === 'string' || !thrown.stack ? undefined : storablePrefix(thrown.stack, 8000)
+    // The last failure is what an operator must see, with where it came from; a retry is routine.
+    if (next === 'FAILED') log.warn('task failed', { error, stack })
+    else log.info('attempt failed, will retry', { error })
     const backoff = retryDelayMs(run.key.attempt, this.o.retryBaseMs)
     const retryInMs = !how.permanent && how.retryAfterMs !== undefined ? Math.max(backoff, how.retryAfterMs) : backoff
-    return { kind: 'failed', error, next, retryInMs }
+    return { kind: 'failed', error, next, retryInMs, stack }
   }
 
   /** ctx.heartbeat(): yields so timers and the cancels channel get their turn, renews a lease a third old, and throws once aborted. */

@@ -98,7 +98,7 @@ export class Outbox {
   }
 
   private write(key: RunKey, outcome: Exclude<Outcome, { kind: 'completed' }>): Promise<TaskChange | undefined> {
-    if (outcome.kind === 'failed') return runs.failAttempt(this.o.db, key, outcome.error, outcome.next, outcome.retryInMs)
+    if (outcome.kind === 'failed') return runs.failAttempt(this.o.db, key, outcome)
     if (outcome.kind === 'handed-back') return runs.handBack(this.o.db, key)
     return Promise.resolve(undefined)
   }

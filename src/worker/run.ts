@@ -30,6 +30,6 @@ export interface Run {
 export type Outcome =
   /** The result as storable JSON text (infra/jsonb.ts). */
   | { kind: 'completed'; resultJson: string }
-  | { kind: 'failed'; error: string; next: 'PENDING' | 'FAILED'; retryInMs: number }
+  | { kind: 'failed'; error: string; next: 'PENDING' | 'FAILED'; retryInMs: number; stack?: string }
   | { kind: 'handed-back' }
   | { kind: 'cancelled' }

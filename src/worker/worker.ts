@@ -16,6 +16,8 @@ import { queueLimits } from './queue-limits'
 import { Retention } from './retention'
 import { Scheduler } from './scheduler'
 import { Sweeper } from './sweeper'
+import { CountFolder } from './count-folder'
+import { Heartbeat } from './heartbeat'
 import { registrationsOf, TypeRegistrar } from './type-registrar'
 
 export interface WorkerOptions {
@@ -62,6 +64,7 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
     sweeper: parts.sweeper,
     retention: parts.retention,
     scheduler: parts.scheduler,
+    counts: parts.counts,
     /** Stops reading, lets running tasks finish within the grace period, hands back the rest. */
     close(): Promise<void> {
       closing ??= (async () => {
@@ -86,6 +89,9 @@ interface WorkerParts {
   metrics: Metrics
   loaded: LoadedHandlers
 }
+
+/** How often the task count deltas are folded into the totals. */
+const COUNT_FOLD_MS = 2000
 
 /** The worker's moving parts, built and wired; start() and stop() run them in order. */
 function buildParts(config: Config, w: WorkerParts) {
@@ -122,20 +128,33 @@ function buildParts(config: Config, w: WorkerParts) {
   const scheduler = new Scheduler({ ...streams, db })
   const cancels = startCancelListener({ redis: createRedis(config.REDIS_URL, 'blocking', logger), keys, runner: pipeline.runner, logger })
   const registrar = new TypeRegistrar({ db, workerId, logger }, registrationsOf(w.loaded.handlers))
+  const heartbeat = new Heartbeat({
+    db,
+    logger,
+    workerId,
+    queues: config.QUEUES.length ? config.QUEUES : null,
+    types: Object.keys(w.loaded.handlers),
+    concurrency: config.WORKER_CONCURRENCY,
+    running: () => pipeline.runner.running.size,
+  })
+  const counts = new CountFolder({ db, logger })
   let pumping: Promise<void> = Promise.resolve()
   return {
     pipeline,
     sweeper,
     retention,
     scheduler,
+    counts,
     async start() {
       await waitForRedis(producer, 3000)
       await registrar.start()
+      await heartbeat.start()
       await consumer.start()
       pumping = pipeline.pump(consumer)
       sweeper.start(config.SWEEP_INTERVAL_MS)
       retention.start(config.RETENTION_INTERVAL_MS)
       scheduler.start(config.SCHEDULER_INTERVAL_MS)
+      counts.start(COUNT_FOLD_MS)
     },
     async stop(afterReading: () => void) {
       // The batch in hand is claimed and started before the drain begins.
@@ -143,7 +162,7 @@ function buildParts(config: Config, w: WorkerParts) {
       await pumping
       afterReading()
       await pipeline.drain(config.SHUTDOWN_GRACE_MS)
-      await settleAll(logger, [sweeper.stop(), retention.stop(), scheduler.stop(), cancels.stop(), registrar.stop()])
+      await settleAll(logger, [sweeper.stop(), retention.stop(), scheduler.stop(), counts.stop(), cancels.stop(), registrar.stop(), heartbeat.stop()])
     },
   }
 }

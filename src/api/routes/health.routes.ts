@@ -6,6 +6,7 @@ import type { Redis } from '../../infra/redis'
 import { errorBody } from '../error-handler'
 import { describe, jsonResponse } from '../openapi'
 import type { TaskTypeCatalogue } from '../../domain/task-types/task-type-catalogue'
+import { unservedQueues } from '../../domain/workers/worker.repository'
 
 const tags = ['operations']
 const healthy = z.object({ status: z.literal('ok') })
@@ -14,6 +15,7 @@ const ready = z.object({
   database: z.literal('ok'),
   redis: z.literal('ok'),
   unhandled_types: z.array(z.string()).meta({ description: 'task types no live worker handles: their tasks wait (see GET /api/task-types/)' }),
+  unserved_queues: z.array(z.string()).meta({ description: 'queues with ready tasks that no live worker serves (QUEUES): their tasks wait' }),
 })
 
 const withTimeout = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms))])
@@ -48,7 +50,8 @@ export function healthRoutes(deps: { db: Db; redis: Redis; taskTypes: TaskTypeCa
         tags,
         public: true,
         summary: 'Readiness',
-        description: 'Postgres and Redis both answer within 2 seconds. Also names the task types no live worker handles.',
+        description:
+          'Postgres and Redis both answer within 2 seconds. Also names the task types no live worker handles and the queues with ready tasks no live worker serves.',
         responses: { 200: jsonResponse('ready', ready) },
         errors: { 503: 'unavailable: details name each probe that failed (path "database" or "redis") and why' },
       }),
@@ -57,8 +60,15 @@ export function healthRoutes(deps: { db: Db; redis: Redis; taskTypes: TaskTypeCa
         const down = Object.entries({ database, redis }).filter(([, v]) => v !== 'ok')
         if (down.length === 0) {
           // Detail, not a failure: the API accepts such tasks, and they wait for a worker.
-          const unhandled = (await deps.taskTypes.list()).filter((t) => !t.handled).map((t) => t.name)
-          return c.json({ status: 'ready', database: 'ok', redis: 'ok', unhandled_types: unhandled } satisfies z.output<typeof ready>)
+          const [types, unserved] = await Promise.all([deps.taskTypes.list(), unservedQueues(deps.db)])
+          const unhandled = types.filter((t) => !t.handled).map((t) => t.name)
+          return c.json({
+            status: 'ready',
+            database: 'ok',
+            redis: 'ok',
+            unhandled_types: unhandled,
+            unserved_queues: unserved,
+          } satisfies z.output<typeof ready>)
         }
         // The one error shape every failure has; details say which probe failed and why.
         const names = down.map(([k]) => k).join(' and ')

@@ -3,6 +3,7 @@ import { z } from 'zod'
 import * as tasks from '../../domain/tasks/task.service'
 import { deleteFinishedTasksByRequest } from '../../domain/tasks/task-retention.service'
 import { bulkCreateSchema, createTasks, MAX_BULK_TASKS } from '../../domain/tasks/task-bulk.service'
+import { cancelAllPending, cancelPendingSchema, retryAllFailed, retryFailedSchema } from '../../domain/tasks/task-bulk-actions.service'
 import {
   createTaskSchema,
   deleteFinishedTasksQuerySchema,
@@ -141,6 +142,23 @@ const docs = {
     responses: oneTask('the PENDING task'),
     errors: { 400: true, 404: true, 409: 'conflict: the task is not FAILED or CANCELLED' },
   }),
+  retryFailedTasks: describe({
+    operationId: 'retryFailedTasks',
+    tags,
+    summary: 'Retry every FAILED task (of a queue or type)',
+    description: "Your FAILED tasks (everyone's for an admin) go back to PENDING with fresh attempts, each with its event, as a retry of each would.",
+    responses: { 200: jsonResponse('how many were retried', z.object({ retried: z.number().int().min(0) })) },
+    errors: { 400: true, 415: true },
+  }),
+  cancelPendingTasks: describe({
+    operationId: 'cancelPendingTasks',
+    tags,
+    summary: 'Cancel every PENDING task of a queue',
+    description:
+      "Your PENDING tasks of the queue (everyone's for an admin) become CANCELLED, each with its event, as a cancel of each would. Running ones are left alone.",
+    responses: { 200: jsonResponse('how many were cancelled', z.object({ cancelled: z.number().int().min(0) })) },
+    errors: { 400: true, 415: true },
+  }),
   listTaskEvents: describe({
     operationId: 'listTaskEvents',
     tags,
@@ -157,14 +175,20 @@ export function tasksRoutes(deps: TasksRoutesDeps) {
   return new Hono<AppEnv>()
     .post('/', docs.createTask, requireJson(), optionalInput(validate('header', idempotencyHeader)), validate('json', createTaskSchema), async (c) => {
       const key = c.req.valid('header')['idempotency-key']
-      const { task, created } = await tasks.createTask(deps, c.var.principal, c.req.valid('json'), key)
+      const { task, created } = await tasks.createTask(deps, c.var.principal, c.req.valid('json'), key, c.get('requestId'))
       return c.json(task, created ? 201 : 200)
     })
     .post('/bulk', docs.createTasks, requireJson(), optionalInput(validate('header', idempotencyHeader)), validate('json', bulkCreateSchema), async (c) => {
       const key = c.req.valid('header')['idempotency-key']
-      const { tasks: results, created } = await createTasks(deps, c.var.principal, c.req.valid('json').tasks, key)
+      const { tasks: results, created } = await createTasks(deps, c.var.principal, c.req.valid('json').tasks, key, c.get('requestId'))
       return c.json({ results }, created ? 201 : 200)
     })
+    .post('/retry-failed', docs.retryFailedTasks, requireJson(), validate('json', retryFailedSchema), async (c) =>
+      c.json({ retried: await retryAllFailed(deps, c.var.principal, c.req.valid('json')) }),
+    )
+    .post('/cancel-pending', docs.cancelPendingTasks, requireJson(), validate('json', cancelPendingSchema), async (c) =>
+      c.json({ cancelled: await cancelAllPending(deps, c.var.principal, c.req.valid('json')) }),
+    )
     .get('/', docs.listTasks, validate('query', listTasksQuerySchema), async (c) => {
       const query = c.req.valid('query')
       const { tasks: results, nextCursor } = await tasks.listTasks(deps, c.var.principal, query)

@@ -26,13 +26,14 @@ export async function createTasks(
   who: Principal,
   inputs: CreateTaskInput[],
   idempotencyKey?: string,
+  requestId?: string,
 ): Promise<{ tasks: Task[]; created: boolean }> {
   await validateAll(deps, who, inputs)
   // A newline cannot be in a header value, so no single create's key can take one of these.
   const keys = inputs.map((_, i) => (idempotencyKey === undefined ? null : `${scopedKey(who, idempotencyKey)}\n${i}`))
   const changes = await repo.insertTasks(
     deps.db,
-    inputs.map((input, i) => newTaskRow(input, who, keys[i]!)),
+    inputs.map((input, i) => newTaskRow(input, who, keys[i]!, requestId)),
   )
   if (changes.length === inputs.length) {
     await enqueue(deps, changes)

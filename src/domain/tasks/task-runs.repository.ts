@@ -69,9 +69,13 @@ export async function finishTasks(db: Db, items: { key: RunKey; resultJson: stri
 }
 
 /** A failed attempt: back to PENDING after `retryInMs`, or FAILED for good. */
-export async function failAttempt(db: Db, k: RunKey, error: string, next: 'PENDING' | 'FAILED', retryInMs: number): Promise<TaskChange | undefined> {
-  const t = next === 'PENDING' ? transitions.failAndRetry : transitions.fail
-  const [change] = await applyTransition(db, t, { error, attempt: k.attempt, retryInMs }, heldBy(k))
+export async function failAttempt(
+  db: Db,
+  k: RunKey,
+  f: { error: string; next: 'PENDING' | 'FAILED'; retryInMs: number; stack?: string },
+): Promise<TaskChange | undefined> {
+  const t = f.next === 'PENDING' ? transitions.failAndRetry : transitions.fail
+  const [change] = await applyTransition(db, t, { error: f.error, attempt: k.attempt, retryInMs: f.retryInMs, stack: f.stack }, heldBy(k))
   return change
 }
 

@@ -29,7 +29,12 @@ export interface AttemptFailure {
   error: string
   attempt: number
   retryInMs: number
+  /** Where the handler threw, kept in the event for the operator (not on the row). */
+  stack?: string
 }
+
+/** A failure's event detail: its error and attempt, the stack when there is one. */
+const failureDetail = (p: AttemptFailure) => ({ error: p.error, attempt: p.attempt, ...(p.stack ? { stack: p.stack } : {}) })
 
 const now = sql<Date>`now()`
 /** Now plus ms: a lease's end, or when a retry is due. */
@@ -90,7 +95,7 @@ export const transitions = {
     from: ['PROCESSING'],
     to: 'PENDING',
     set: (p: AttemptFailure) => ({ error: p.error, ...released, enqueued_at: null, run_after: nowPlusMs(p.retryInMs) }),
-    detail: (p: AttemptFailure) => ({ error: p.error, attempt: p.attempt, retry_in_ms: p.retryInMs }),
+    detail: (p: AttemptFailure) => ({ ...failureDetail(p), retry_in_ms: p.retryInMs }),
     metric: 'retried',
   },
   /** The last attempt failed. */
@@ -98,7 +103,7 @@ export const transitions = {
     from: ['PROCESSING'],
     to: 'FAILED',
     set: (p: AttemptFailure) => ({ error: p.error, ...released, enqueued_at: null, finished_at: now }),
-    detail: (p: AttemptFailure) => ({ error: p.error, attempt: p.attempt }),
+    detail: failureDetail,
     metric: 'failed',
   },
   /** A worker shutting down gives its task back without counting the attempt: a re-queue, not a retry. */

@@ -53,7 +53,13 @@ export async function applyToTask<P>(db: Db, id: number, t: Transition<P>, p: P)
 
 /** What a create stores; every other column starts at its default. run_after null: due now. */
 export type NewTask = Omit<CreateTaskInput, 'run_at' | 'delay_ms' | 'queue' | 'priority'> &
-  Partial<Pick<CreateTaskInput, 'queue' | 'priority'>> & { owner_id: number | null; idempotency_key: string | null; run_after?: Date | null }
+  Partial<Pick<CreateTaskInput, 'queue' | 'priority'>> & {
+    owner_id: number | null
+    idempotency_key: string | null
+    run_after?: Date | null
+    /** The HTTP request that created it, for following it into the worker's log. */
+    request_id?: string | null
+  }
 
 /**
  * Inserts tasks with their first events (the create transition); a task whose
@@ -79,6 +85,7 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
       queues: tasks.map((t) => t.queue ?? 'default'),
       priorities: tasks.map((t) => t.priority ?? 0),
       dependsOn: tasks.map((t) => (t.depends_on?.length ? JSON.stringify(t.depends_on) : null)),
+      requestIds: column('request_id'),
     }),
     transitions.create.metric,
   )
@@ -91,21 +98,33 @@ export async function insertTasks(db: Db, tasks: readonly NewTask[]): Promise<Ta
 }
 
 /** insertTasks' statement, compiled once: it runs for every batch of creates, and the columns are its only values. */
-type InsertSlot = 'titles' | 'types' | 'payloads' | 'maxAttempts' | 'timeouts' | 'owners' | 'keys' | 'runAfters' | 'queues' | 'priorities' | 'dependsOn'
+type InsertSlot =
+  | 'titles'
+  | 'types'
+  | 'payloads'
+  | 'maxAttempts'
+  | 'timeouts'
+  | 'owners'
+  | 'keys'
+  | 'runAfters'
+  | 'queues'
+  | 'priorities'
+  | 'dependsOn'
+  | 'requestIds'
 const insertStatement = compileOnce<InsertSlot, Inserted>((slot) => {
   const initial = Object.entries(columnsOf(transitions.create, { runAfter: sql<Date | null>`v.run_after`, dependsOn: sql<number[] | null>`v.depends_on` }))
   return withEvents<Inserted>(
     sql`v as (
-      select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, run_after, queue, priority, n,
+      select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, run_after, queue, priority, request_id, n,
              (select array_agg(d::bigint) from jsonb_array_elements_text(deps) d) as depends_on
         from unnest(${slot('titles')}::text[], ${slot('types')}::text[], ${slot('payloads')}::jsonb[],
                     ${slot('maxAttempts')}::int[], ${slot('timeouts')}::int[], ${slot('owners')}::bigint[],
                     ${slot('keys')}::text[], ${slot('runAfters')}::timestamptz[], ${slot('queues')}::text[],
-                    ${slot('priorities')}::smallint[], ${slot('dependsOn')}::jsonb[])
-        with ordinality as v(title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, run_after, queue, priority, deps, n)
+                    ${slot('priorities')}::smallint[], ${slot('dependsOn')}::jsonb[], ${slot('requestIds')}::text[])
+        with ordinality as v(title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, run_after, queue, priority, deps, request_id, n)
     ), changed as (
-      insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, queue, priority, depends_on, ${sql.join(initial.map(([c]) => sql.ref(c)))})
-      select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, queue, priority, depends_on, ${sql.join(initial.map(([, v]) => v))} from v order by n
+      insert into tasks (title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, queue, priority, depends_on, request_id, ${sql.join(initial.map(([c]) => sql.ref(c)))})
+      select title, type, payload, max_attempts, timeout_ms, owner_id, idempotency_key, queue, priority, depends_on, request_id, ${sql.join(initial.map(([, v]) => v))} from v order by n
       on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning *
     )`,
@@ -130,6 +149,7 @@ function insertedRow(t: NewTask, r: Inserted): TaskChange {
     queue: t.queue ?? 'default',
     priority: t.priority ?? 0,
     depends_on: t.depends_on?.length ? t.depends_on : null,
+    request_id: t.request_id ?? null,
     progress: 0,
     result: null,
     error: null,

@@ -108,9 +108,9 @@ export async function validateDependencies(deps: TaskDeps, who: Principal, input
 export const scopedKey = (who: Principal, key: string) => `${who.ownerId ?? 'anonymous'}/${key}`
 
 /** The row a create stores for this input: its first run time from run_at or delay_ms. */
-export function newTaskRow(input: CreateTaskInput, who: Principal, key: string | null): repo.NewTask {
+export function newTaskRow(input: CreateTaskInput, who: Principal, key: string | null, requestId?: string): repo.NewTask {
   const { run_at: _at, delay_ms: _delay, ...fields } = input
-  return { ...fields, owner_id: who.ownerId, idempotency_key: key, run_after: firstRunAt(input) }
+  return { ...fields, owner_id: who.ownerId, idempotency_key: key, run_after: firstRunAt(input), request_id: requestId ?? null }
 }
 
 /** Whether a stored task is what this input would create (a retried request), timing aside. */
@@ -129,11 +129,17 @@ export function sameRequest(row: TaskRow, input: CreateTaskInput): boolean {
   )
 }
 
-export async function createTask(deps: TaskDeps, who: Principal, input: CreateTaskInput, idempotencyKey?: string): Promise<{ task: Task; created: boolean }> {
+export async function createTask(
+  deps: TaskDeps,
+  who: Principal,
+  input: CreateTaskInput,
+  idempotencyKey?: string,
+  requestId?: string,
+): Promise<{ task: Task; created: boolean }> {
   await validatePayload(deps, input)
   await validateDependencies(deps, who, input)
   const key = idempotencyKey === undefined ? null : scopedKey(who, idempotencyKey)
-  const row = newTaskRow(input, who, key)
+  const row = newTaskRow(input, who, key, requestId)
   if (key === null && deps.inserter) return { task: taskRowToTask(await deps.inserter.add(row)), created: true }
   const [change] = await repo.insertTasks(deps.db, [row])
   if (!change) return { task: await replayIdempotent(deps.db, input, key!, idempotencyKey!), created: false }
