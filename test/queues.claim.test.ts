@@ -44,8 +44,9 @@ function peakOverlap(rs: Row[]): number {
 describe('priority', () => {
   test('with one slot, a high-priority task starts before every low one still waiting when it arrived', async () => {
     sys = await startSystem({ workers: 1, env: { WORKER_CONCURRENCY: 1 } })
-    const lows: number[] = []
-    for (let i = 0; i < 20; i++) lows.push(await create(sys, { priority: -5, payload: { duration_ms: 60 } }))
+    // All at once: one slow POST after another must not let the worker drain them as they arrive.
+    const bulk = await postJson(`${sys.http}/api/tasks/bulk`, { tasks: Array.from({ length: 20 }, () => ({ title: 'low', priority: -5, payload: { duration_ms: 60 } })) })
+    const lows = bulk.body.results.map((t: { id: number }) => t.id) as number[]
     await eventually(async () => (await rows(sys!, lows)).some((r) => r.status === 'PROCESSING'))
     const high = await create(sys, { priority: 5, payload: { duration_ms: 0 } })
     const arrived = await dbNow(sys)
@@ -59,13 +60,14 @@ describe('priority', () => {
 })
 
 describe('fairness between owners', () => {
-  test("one owner's 66 long tasks do not make another owner's short task wait more than one slot's turn", async () => {
+  test("one owner's 66 long tasks, over ten queues, do not make another owner's short task wait more than one slot's turn", async () => {
     sys = await startSystem({ workers: 1, env: { AUTH: 'required', WORKER_CONCURRENCY: 2 } })
     const alice = await createToken(sys.db, 'alice', false)
     const bob = await createToken(sys.db, 'bob', false)
     const bulk = await postJson(
       `${sys.http}/api/tasks/bulk`,
-      { tasks: Array.from({ length: 66 }, (_, i) => ({ title: `long ${i}`, payload: { duration_ms: 1500 } })) },
+      // Spread over ten queues: turns are per owner, so more queue names buy no more turns.
+      { tasks: Array.from({ length: 66 }, (_, i) => ({ title: `long ${i}`, queue: `q${i % 10}`, payload: { duration_ms: 1500 } })) },
       { authorization: `Bearer ${alice.token}` },
     )
     expect(bulk.status).toBe(201)
@@ -162,6 +164,19 @@ describe('named queues', () => {
     expect(w!.started_at!.getTime()).toBeGreaterThanOrEqual(d!.finished_at!.getTime())
   })
 
+  test('a limited queue whose cap covers every slot does not starve the other queues', async () => {
+    sys = await startSystem({ workers: 0, env: { QUEUE_CONCURRENCY: 'reports:4', WORKER_CONCURRENCY: 4 } })
+    const reports = await postJson(`${sys.http}/api/tasks/bulk`, {
+      tasks: Array.from({ length: 12 }, (_, i) => ({ title: `report ${i}`, queue: 'reports', payload: { duration_ms: 300 } })),
+    })
+    const other = await create(sys, { payload: { duration_ms: 0 } })
+    await sys.addWorker()
+    const done = await allDone(sys, [...reports.body.results.map((t: { id: number }) => t.id), other])
+    const o = done.find((r) => r.id === other)!
+    const lastReport = Math.max(...done.filter((r) => r.id !== other).map((r) => r.started_at!.getTime()))
+    expect(o.started_at!.getTime()).toBeLessThan(lastReport)
+  })
+
   test('QUEUE_RATE caps how many of a queue start each second across all workers', async () => {
     sys = await startSystem({ workers: 0, env: { QUEUE_RATE: 'emails:5/s' } })
     await sys.addWorker()
@@ -188,6 +203,17 @@ describe('dependencies', () => {
     expect(a).toMatchObject({ status: 'COMPLETED' })
     expect(a!.started_at!.getTime()).toBeGreaterThanOrEqual(Math.max(f!.finished_at!.getTime(), s!.finished_at!.getTime()))
     expect(o).toMatchObject({ status: 'FAILED', attempts: 0, error: `dependency ${doomed} ended FAILED` })
+  })
+
+  test('a dependent that ran already is not failed when its completed dependency is deleted while it backs off', async () => {
+    sys = await startSystem({ workers: 1, env: { RETRY_BASE_MS: 1500 } })
+    const first = await create(sys, { payload: { duration_ms: 0 } })
+    const dependent = await create(sys, { depends_on: [first], max_attempts: 2, payload: { fail: true, duration_ms: 0 } })
+    await eventually(async () => ((r) => r?.status === 'PENDING' && r.attempts === 1)((await rows(sys!, [dependent]))[0]), 15_000)
+    expect((await fetch(`${sys.http}/api/tasks/${first}/`, { method: 'DELETE' })).status).toBe(204)
+    const [d] = await allDone(sys, [dependent])
+    expect(d).toMatchObject({ status: 'FAILED', attempts: 2 })
+    expect(d!.error).not.toContain('dependency')
   })
 
   test("depends_on names only the caller's own tasks: another owner's or a missing one is a 400 naming the entry", async () => {

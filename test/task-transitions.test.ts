@@ -34,7 +34,8 @@ async function taskIn(status: TaskStatus, name: TransitionName) {
     {
       title: `${name} from ${status}`,
       status,
-      attempts: 1,
+      // dependencyFailed fails only a task that never ran.
+      attempts: name === 'dependencyFailed' ? 0 : 1,
       max_attempts: name === 'leaseLost' ? 1 : 3,
       locked_by: 'w1',
       locked_until: minuteAgo(),

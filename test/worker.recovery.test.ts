@@ -118,12 +118,14 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
 
 describe('jobs only wake workers: Postgres says what is ready', () => {
   test('a ready task whose job never reached Redis is found by a worker looking on its own', async () => {
-    sys = await startSystem({ workers: 0, env: { WORKER_POLL_MS: 200 } })
+    sys = await startSystem({ workers: 1, env: { WORKER_POLL_MS: 200 } })
+    // The worker has looked and found nothing more: it is waiting for a job when the task appears.
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'first', payload: { duration_ms: 0 } })
+    await eventually(async () => (await status(body.id)).status === 'COMPLETED')
     // A crash between the commit and the XADD leaves exactly this behind: ready, and no job.
     const [row] = await insertTaskRows(sys.db, [
       { title: 'ready, never announced', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: sql<Date>`now()` },
     ])
-    await sys.addWorker()
     await eventually(async () => (await status(row!.id)).status === 'COMPLETED', 15_000)
     expect(await sys.redis.xlen(streamKeys(sys.prefix).jobs)).toBe(0)
   })

@@ -20,13 +20,14 @@ export interface IntakeOptions {
 
 /**
  * Fills free slots: claims the next ready tasks from Postgres and starts each
- * on the runner. Limited queues are claimed first, each under its own lock
- * and within its limit, so a busy unlimited queue cannot starve them; the
- * rest of the slots go to the other queues.
+ * on the runner. Limited queues are claimed each under its own lock and
+ * within its limit; fills alternate between claiming them first and claiming
+ * the other queues first, so neither kind can take every slot from the other.
  */
 export class Intake {
   private readonly worker: Claimer
   private readonly limits: readonly QueueLimit[]
+  private limitedFirst = false
 
   constructor(private readonly o: IntakeOptions) {
     this.worker = { id: o.workerId, leaseMs: o.leaseMs, types: o.types }
@@ -34,33 +35,42 @@ export class Intake {
   }
 
   /**
-   * Claims up to `free` tasks and starts them: how many it claimed, and when a
-   * rate-limited queue with ready tasks will have a token again.
+   * Claims up to `free` tasks and starts them: how many it claimed, and when
+   * a rate-limited queue that ran out of tokens will have one again.
    */
   async fill(free: number): Promise<{ claimed: number; lookAgainMs?: number }> {
-    const { db, outbox } = this.o
     const claimed: TaskChange[] = []
     let lookAgainMs: number | undefined
-    if (this.limits.length) {
-      const withWork = await queuesWithReadyTasks(
-        db,
-        this.limits.map((l) => l.queue),
-      )
-      for (const limit of this.limits) {
-        if (claimed.length >= free || !withWork.has(limit.queue)) continue
-        const got = await outbox.persist('claim', () => claimLimited(db, free - claimed.length, this.worker, limit))
-        claimed.push(...got)
-        if (limit.perSecond !== undefined) lookAgainMs = Math.min(lookAgainMs ?? Infinity, Math.ceil(1000 / limit.perSecond))
-      }
+    this.limitedFirst = !this.limitedFirst
+    const limited = async () => {
+      lookAgainMs = await this.claimLimited(free - claimed.length, claimed)
     }
-    if (claimed.length < free) {
+    const others = async () => {
+      if (claimed.length >= free) return
       const scope = { queues: this.o.queues, skip: this.o.limits.map((l) => l.queue) }
-      claimed.push(...(await outbox.persist('claim', () => claimNext(db, free - claimed.length, this.worker, scope))))
+      claimed.push(...(await this.o.outbox.persist('claim', () => claimNext(this.o.db, free - claimed.length, this.worker, scope))))
     }
+    for (const step of this.limitedFirst ? [limited, others] : [others, limited]) await step()
     // Not awaited: the handlers need not wait for Redis, and the outbox keeps
     // PROCESSING ahead of whatever the run streams next.
-    void outbox.publish(claimed)
+    void this.o.outbox.publish(claimed)
     for (const task of claimed) this.o.runner.start(task)
     return { claimed: claimed.length, lookAgainMs }
+  }
+
+  /** Claims from each limited queue with work, into `claimed`; when one ran out of tokens, how soon it has another. */
+  private async claimLimited(free: number, claimed: TaskChange[]): Promise<number | undefined> {
+    if (this.limits.length === 0 || free <= 0) return undefined
+    const { db, outbox } = this.o
+    const withWork = await queuesWithReadyTasks(db, this.limits.map((l) => l.queue), this.worker.types)
+    let lookAgainMs: number | undefined
+    for (const limit of this.limits) {
+      const room = free - claimed.length
+      if (room <= 0 || !withWork.has(limit.queue)) continue
+      const got = await outbox.persist('claim', () => claimLimited(db, room, this.worker, limit))
+      claimed.push(...got.claimed)
+      if (got.outOfTokens && limit.perSecond) lookAgainMs = Math.min(lookAgainMs ?? Infinity, Math.ceil(1000 / limit.perSecond))
+    }
+    return lookAgainMs
   }
 }

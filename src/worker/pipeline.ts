@@ -69,7 +69,7 @@ export function createJobPipeline(o: JobPipelineOptions) {
         })
         if (claimed >= free) continue
         // A run that ends may free a limited queue's slot, and a rate's bucket refills with time: neither sends a job.
-        const wakes = [wakeups.wait(free - claimed), runner.waitForFree()]
+        const wakes = [wakeups.wait(free - claimed), runner.runEnded()]
         if (lookAgainMs !== undefined) wakes.push(Bun.sleep(lookAgainMs))
         await Promise.race(wakes)
       }

@@ -26,12 +26,16 @@ export class TaskRunner {
     return this.stopping ? 0 : this.o.concurrency - this.running.size
   }
 
-  /** Resolves when a run ends, or after a second anyway, so a waiting reader notices shutdown. */
-  waitForFree(): Promise<void> {
+  /** Resolves when a run ends (one waiter at a time: the pump). */
+  runEnded(): Promise<void> {
     return new Promise<void>((resolve) => {
       this.slotFreed = resolve
-      setTimeout(resolve, 1000)
     })
+  }
+
+  /** Resolves when a run ends, or after a second anyway, so a waiting pump notices shutdown. */
+  waitForFree(): Promise<void> {
+    return Promise.race([this.runEnded(), Bun.sleep(1000)])
   }
 
   start(task: TaskChange): void {

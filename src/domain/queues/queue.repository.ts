@@ -12,7 +12,7 @@ export async function setPaused(db: Db, name: string, paused: boolean): Promise<
 }
 
 /**
- * Every queue that has active tasks or a row of its own, with its counts
+ * Every queue that has active tasks or is paused, with its counts
  * (the owner's tasks only, unless ownerId is undefined). Active tasks are few
  * next to finished ones, and the partial indexes hold only them.
  */
@@ -30,7 +30,7 @@ export async function listQueues(db: Db, ownerId?: number | null): Promise<Queue
     )
     select coalesce(c.queue, q.name) as name, coalesce(q.paused, false) as paused,
            coalesce(c.ready, 0) as ready, coalesce(c.waiting, 0) as waiting, coalesce(c.running, 0) as running
-      from counts c full join queues q on q.name = c.queue
+      from counts c full join (select * from queues where paused) q on q.name = c.queue
      order by 1`.execute(db)
   return rows
 }

@@ -8,11 +8,13 @@ import { columnsOf, guardOf, transitions } from './task-transitions'
 /**
  * How a worker picks its next tasks: from Postgres, not in the order the jobs
  * stream happened to receive them. Among the ready tasks (tasks_ready_idx) of
- * the queues it may take from, each (queue, owner) pair takes turns: its turn
- * number for a task is how many it has running plus that task's rank among its
- * own, by priority then age. Lowest turn first, so an owner with thousands
- * waiting cannot hold every slot while another waits, and priority orders an
- * owner's own tasks without jumping another owner's turn.
+ * the queues it may take from, owners take turns: an owner's turn number for
+ * a task is how many of its tasks are running now plus that task's rank among
+ * its own ready ones (by priority, then by how long it has been due), across
+ * every queue, so spreading tasks over many queue names gains nothing. Lowest
+ * turn first: an owner with thousands waiting cannot hold every slot while
+ * another waits, and priority orders an owner's own tasks without jumping
+ * another owner's turn.
  */
 
 /** The worker claiming: its id (the lease holder), its lease length and the types it handles. */
@@ -26,11 +28,11 @@ export interface Claimer {
 export interface ClaimScope {
   /** The queues to take from; null: every queue not in `skip`. */
   queues: readonly string[] | null
-  /** Queues never taken by this claim (the capped ones are claimed one by one). */
+  /** Queues never taken by this claim (the limited ones are claimed one by one). */
   skip: readonly string[]
 }
 
-type ClaimSlot = 'n' | 'workerId' | 'types' | 'queues' | 'skip'
+type PickSlot = 'n' | 'types' | 'queues' | 'skip'
 
 const { claim } = transitions
 
@@ -38,17 +40,15 @@ const { claim } = transitions
 const ready = (t: string) => sql`${sql.ref(`${t}.status`)} = 'PENDING' and ${sql.ref(`${t}.enqueued_at`)} is not null`
 
 /**
- * Written out because Kysely has no recursive lateral skip scan; compiled once
- * per lease length, since it runs for every claim. The pairs CTE visits each
- * distinct (queue, owner) of the index with one probe each, however many
- * tasks wait; each pair then offers its best `n`, locked with SKIP LOCKED so
- * concurrent claims never wait on each other.
+ * The next n ready tasks' ids in turn order, locking nothing: the claim then
+ * locks exactly these. Written out because Kysely has no recursive lateral
+ * skip scan: the pairs CTE visits each distinct (queue, owner) of the index
+ * with one probe each, however many tasks wait, and each pair offers its
+ * best n.
  */
-const claimStatement = (leaseMs: number) =>
-  compileOnce<ClaimSlot, TaskChange>(
-    (slot) =>
-      withEvents(
-        sql`recursive pairs(queue, owner) as (
+const pickStatement = compileOnce<PickSlot, { id: number }>(
+  (slot) => sql<{ id: number }>`
+    with recursive pairs(queue, owner) as (
       (select queue, coalesce(owner_id, 0) from tasks where ${ready('tasks')} order by queue, coalesce(owner_id, 0) limit 1)
       union all
       select nxt.queue, nxt.owner from pairs p cross join lateral (
@@ -56,40 +56,64 @@ const claimStatement = (leaseMs: number) =>
          where ${ready('t')} and (t.queue, coalesce(t.owner_id, 0)) > (p.queue, p.owner)
          order by t.queue, coalesce(t.owner_id, 0) limit 1) nxt
     ), running as (
-      select queue, coalesce(owner_id, 0) as owner, count(*)::int as n from tasks where status = 'PROCESSING' group by 1, 2
+      select coalesce(owner_id, 0) as owner, count(*)::int as n from tasks where status = 'PROCESSING' group by 1
     ), candidates as (
-      select c.id, c.priority, c.run_after, coalesce(r.n, 0) + row_number() over (partition by p.queue, p.owner order by c.priority desc, c.run_after, c.id) as turn
+      select c.id, c.priority, c.run_after, p.owner
         from pairs p
-        left join running r on r.queue = p.queue and r.owner = p.owner
         cross join lateral (
           select t.id, t.priority, t.run_after from tasks t
            where ${ready('t')} and t.queue = p.queue and coalesce(t.owner_id, 0) = p.owner
              and t.type = any(${slot('types')}::text[]) and t.run_after <= now()
-           order by t.priority desc, t.run_after, t.id limit ${slot('n')}::int
-           for update skip locked) c
+           order by t.priority desc, t.run_after, t.id limit ${slot('n')}::int) c
        where (${slot('queues')}::text[] is null or p.queue = any(${slot('queues')}::text[]))
          and p.queue <> all(${slot('skip')}::text[])
          and not exists (select 1 from queues q where q.name = p.queue and q.paused)
-    ), picked as (
-      select id from candidates order by turn, priority desc, run_after, id limit ${slot('n')}::int
-    ), changed as (
+    ), ranked as (
+      select c.id, c.priority, c.run_after,
+             coalesce(r.n, 0) + row_number() over (partition by c.owner order by c.priority desc, c.run_after, c.id) as turn
+        from candidates c left join running r on r.owner = c.owner
+    )
+    select id from ranked order by turn, priority desc, run_after, id limit ${slot('n')}::int`,
+)
+
+type ClaimSlot = 'ids' | 'workerId'
+
+/**
+ * The claim transition for the picked ids, locking with SKIP LOCKED: a task
+ * another worker is claiming at this moment is left to it. Compiled once per
+ * lease length.
+ */
+const claimStatement = (leaseMs: number) =>
+  compileOnce<ClaimSlot, TaskChange>((slot) =>
+    withEvents(
+      sql`changed as (
       update tasks set ${sql.join(Object.entries(columnsOf(claim, { workerId: slot('workerId') as string, leaseMs })).map(([c, v]) => sql`${sql.ref(c)} = ${v}`))}, seq = seq + 1, updated_at = now()
-       where id in (select id from picked) and ${guardOf(claim)}
+       where id in (select id from tasks where id = any(${slot('ids')}::bigint[]) and ${ready('tasks')} for update skip locked)
+         and ${guardOf(claim)}
       returning *
     )`,
-        claim.detail(),
-      ).query,
+      claim.detail(),
+    ).query,
   )
 
 /** The lease is compiled into the claim: one statement per lease length, and a worker keeps its own. */
 let claimWithLease: { leaseMs: number; run: Statement<ClaimSlot, TaskChange> } | undefined
 
+/** Picks racing another worker's claim can lose rows to it; a few more picks find the next ones. */
+const MAX_PICKS = 3
+
 /** Claims up to n ready tasks of the worker's types within scope, in turn order; may return fewer, or none. */
 export async function claimNext(db: Db, n: number, worker: Claimer, scope: ClaimScope): Promise<TaskChange[]> {
-  if (n <= 0) return []
   if (claimWithLease?.leaseMs !== worker.leaseMs) claimWithLease = { leaseMs: worker.leaseMs, run: claimStatement(worker.leaseMs) }
-  const rows = await claimWithLease.run(db, { n, workerId: worker.id, types: worker.types, queues: scope.queues, skip: scope.skip })
-  return stamped(rows, claim.metric).rows
+  const claimed: TaskChange[] = []
+  for (let pick = 0; pick < MAX_PICKS && claimed.length < n; pick++) {
+    const { rows: picked } = await pickStatement(db, { n: n - claimed.length, types: worker.types, queues: scope.queues, skip: scope.skip })
+    if (picked.length === 0) break
+    const { rows } = await claimWithLease.run(db, { ids: picked.map((p) => p.id), workerId: worker.id })
+    claimed.push(...stamped({ rows }, claim.metric).rows)
+    if (rows.length === picked.length) break
+  }
+  return claimed
 }
 
 /** A queue's limits across every worker: at most `concurrency` running, at most `perSecond` started each second. */
@@ -106,7 +130,7 @@ export interface QueueLimit {
  * when the sweeper recovers its tasks; the rate's token bucket is the queue's
  * row in `queues`.
  */
-export async function claimLimited(db: Db, n: number, worker: Claimer, limit: QueueLimit): Promise<TaskChange[]> {
+export async function claimLimited(db: Db, n: number, worker: Claimer, limit: QueueLimit): Promise<{ claimed: TaskChange[]; outOfTokens: boolean }> {
   return db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(hashtextextended(${`taskline.queue:${limit.queue}`}, 0))`.execute(trx)
     let allowed = n
@@ -119,11 +143,13 @@ export async function claimLimited(db: Db, n: number, worker: Claimer, limit: Qu
         .executeTakeFirstOrThrow()
       allowed = Math.min(allowed, limit.concurrency - Number(row.n))
     }
-    const bucket = limit.perSecond === undefined ? undefined : await takeTokens(trx, limit.queue, limit.perSecond)
+    const bucket = limit.perSecond === undefined || allowed <= 0 ? undefined : await takeTokens(trx, limit.queue, limit.perSecond)
+    const outOfTokens = bucket !== undefined && Math.floor(bucket.tokens) < allowed
     if (bucket) allowed = Math.min(allowed, Math.floor(bucket.tokens))
     const claimed = allowed > 0 ? await claimNext(trx, allowed, worker, { queues: [limit.queue], skip: [] }) : []
     if (bucket) await bucket.spend(claimed.length)
-    return claimed
+    // Only a shortage of tokens ends with time; a full queue ends when a run does.
+    return { claimed, outOfTokens: outOfTokens && claimed.length === Math.floor(bucket!.tokens) }
   })
 }
 
@@ -154,11 +180,15 @@ async function takeTokens(trx: Db, queue: string, perSecond: number) {
   }
 }
 
-/** Which of these queues have ready tasks now: a limited queue with none is not worth its transaction. */
-export async function queuesWithReadyTasks(db: Db, queues: readonly string[]): Promise<Set<string>> {
+/**
+ * Which of these queues have ready tasks of the worker's types and are not
+ * paused: a limited queue without is not worth its transaction.
+ */
+export async function queuesWithReadyTasks(db: Db, queues: readonly string[], types: readonly string[]): Promise<Set<string>> {
   if (queues.length === 0) return new Set()
   const { rows } = await sql<{ queue: string }>`
     select q as queue from unnest(${queues}::text[]) q
-     where exists (select 1 from tasks t where ${ready('t')} and t.queue = q and t.run_after <= now())`.execute(db)
+     where not exists (select 1 from queues p where p.name = q and p.paused)
+       and exists (select 1 from tasks t where ${ready('t')} and t.queue = q and t.type = any(${types}::text[]) and t.run_after <= now())`.execute(db)
   return new Set(rows.map((r) => r.queue))
 }

@@ -122,7 +122,8 @@ export async function trySweepLock(trx: Db): Promise<boolean> {
 
 /**
  * Waiting tasks (PENDING, not ready) that may run now, oldest due first: their
- * time has come and every task they depend on is COMPLETED.
+ * time has come and every task they depend on is COMPLETED (checked before a
+ * first run only: a retry backing off ran already).
  */
 export async function lockDueWaiting(db: Db, limit: number): Promise<number[]> {
   const rows = await db
@@ -132,7 +133,7 @@ export async function lockDueWaiting(db: Db, limit: number): Promise<number[]> {
     .where('enqueued_at', 'is', null)
     .where('run_after', '<=', sql<Date>`now()`)
     .where(
-      sql<boolean>`(depends_on is null or not exists (
+      sql<boolean>`(depends_on is null or attempts > 0 or not exists (
         select 1 from unnest(tasks.depends_on) d left join tasks p on p.id = d where p.status is distinct from 'COMPLETED'))`,
     )
     // A type no live worker handles waits here, not on the jobs stream, until one registers.

@@ -72,7 +72,8 @@ export const transitions = {
       progress: 0,
       locked_by: p.workerId,
       locked_until: nowPlusMs(p.leaseMs),
-      started_at: sql`coalesce(started_at, now())`,
+      // The clock, not the transaction's start: a claim may wait for its queue's lock first.
+      started_at: sql`coalesce(started_at, clock_timestamp())`,
     }),
     detail: () => sql<Json>`jsonb_build_object('attempt', attempts)`,
     metric: null,
@@ -162,7 +163,8 @@ export const transitions = {
   dependencyFailed: {
     from: ['PENDING'],
     to: 'FAILED',
-    when: sql<boolean>`exists (${brokenDependency})`,
+    // Only before its first run: once it ran, its dependencies had completed (retention may delete them since).
+    when: sql<boolean>`attempts = 0 and exists (${brokenDependency})`,
     set: () => ({ error: sql<string>`(${brokenDependency})`, ...released, enqueued_at: null, finished_at: now }),
     detail: () => sql<Json>`jsonb_build_object('error', error)`,
     metric: 'failed',
