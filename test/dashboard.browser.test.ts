@@ -67,6 +67,7 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
   const consoleErrors: string[] = []
   /** The invalid form's POST answers 400 on purpose; Chrome logs every 4xx fetch as a console error. */
   let expected400s = 0
+  const dialogs: string[] = []
 
   const row = (id: number) => page.locator(`#task-rows tr[data-task-id="${id}"]`)
   const waitForStatus = (id: number, ...statuses: string[]) =>
@@ -138,6 +139,11 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
       if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`)
     })
     page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`))
+    // Every confirmation is answered yes, and remembered, so a test can check what it asked.
+    page.on('dialog', (d) => {
+      dialogs.push(d.message())
+      void d.accept()
+    })
     await page.goto(`${sys.http}/`)
     await page.waitForSelector('#connection[data-state="connected"]', { timeout: 10_000 })
     // Records each row's status and bar value on every DOM change, so a test can check the order things were shown in.
@@ -223,6 +229,7 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await expect(row(id).locator('button[data-action="retry"]').isDisabled()).resolves.toBe(true)
     await cancel.click()
     await waitForStatus(id, 'CANCELLED')
+    expect(dialogs.at(-1)).toBe(`Cancel task #${id}, "long one"?`)
     await expect(row(id).locator('button[data-action="cancel"]').isDisabled()).resolves.toBe(true)
     await expect(row(id).locator('button[data-action="retry"]').isEnabled()).resolves.toBe(true)
   })
@@ -383,6 +390,103 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     expect(JSON.parse(await payloadValue())).toEqual({ url: 'https://example.com', width: 1 })
     await Bun.sleep(1000)
     await expect(row(id).getAttribute('data-status')).resolves.toBe('PENDING')
+  })
+
+  test('the overview counts every task the API counts, and its chart moves while tasks complete', async () => {
+    const shown = async () =>
+      Object.fromEntries(
+        await page
+          .locator('#overview-counts li')
+          .evaluateAll((lis) => lis.map((li: any) => [li.getAttribute('data-status'), Number(li.querySelector('.count').textContent)])),
+      )
+    const completedOnChart = async () => Number(await page.getAttribute('#throughput-chart', 'data-completed'))
+    const before = await completedOnChart()
+    const ids = await Promise.all(
+      [1, 2, 3].map(async (i) => (await postJson(`${sys.http}/api/tasks/`, { title: `counted ${i}`, payload: { duration_ms: 0 } })).body.id),
+    )
+    for (const id of ids) await waitForStatus(id, 'COMPLETED')
+    await page.waitForFunction((n) => Number((globalThis as any).document.getElementById('throughput-chart').dataset.completed) >= n, before + 3, {
+      timeout: 10_000,
+    })
+    await expect(page.locator('#throughput-chart canvas').count()).resolves.toBe(1)
+    // The counts are the database's, not the rows on the page.
+    const inDb = Object.fromEntries(
+      (
+        await sys.db
+          .selectFrom('tasks')
+          .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+          .groupBy('status')
+          .execute()
+      ).map((r) => [r.status, Number(r.n)]),
+    )
+    await page.waitForFunction(
+      (want) => {
+        const lis = [...(globalThis as any).document.querySelectorAll('#overview-counts li')]
+        return lis.every((li: any) => Number(li.querySelector('.count').textContent) === (want[li.getAttribute('data-status')] ?? 0))
+      },
+      inDb,
+      { timeout: 10_000 },
+    )
+    expect(await shown()).toMatchObject(inDb)
+    await page.locator('#overview').screenshot({ path: join(ARTIFACTS, 'dashboard-overview.png') })
+  })
+
+  test('queues: pause from the table keeps its tasks waiting; bulk retry asks with the count, then changes the rows', async () => {
+    const queueRow = (name: string) => page.locator(`#queue-rows tr[data-queue="${name}"]`)
+    const failing = await Promise.all(
+      [1, 2].map(
+        async (i) =>
+          (await postJson(`${sys.http}/api/tasks/`, { title: `bulk ${i}`, queue: 'bulkq', max_attempts: 1, payload: { fail: true, duration_ms: 0 } })).body.id,
+      ),
+    )
+    for (const id of failing) await waitForStatus(id, 'FAILED')
+    await queueRow('bulkq').locator('button[data-action="retry"]').filter({ hasText: 'Retry failed (2)' }).waitFor({ timeout: 10_000 })
+    await queueRow('bulkq').locator('button[data-action="pause"]').click()
+    await page.waitForSelector('#queue-rows tr[data-queue="bulkq"][data-paused="true"]', { timeout: 10_000 })
+    await queueRow('bulkq').locator('button[data-action="retry"]').click()
+    expect(dialogs.at(-1)).toBe('Retry 2 failed task(s) in queue bulkq?')
+    // Paused: retried, they wait.
+    for (const id of failing) await waitForStatus(id, 'PENDING')
+    await queueRow('bulkq').locator('td[data-label="ready"]').filter({ hasText: '2' }).waitFor({ timeout: 10_000 })
+    await page.locator('#queues').screenshot({ path: join(ARTIFACTS, 'dashboard-queues.png') })
+    await queueRow('bulkq').locator('button[data-action="resume"]').click()
+    for (const id of failing) await waitForStatus(id, 'FAILED')
+    const rows = await sys.db.selectFrom('tasks').select(['attempts']).where('id', 'in', failing).execute()
+    expect(rows.map((r) => r.attempts)).toEqual([1, 1])
+  })
+
+  test('workers: a live worker is listed with what it runs; one SIGKILLed turns red within its heartbeat timeout', async () => {
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      DATABASE_URL: sys.config.DATABASE_URL,
+      REDIS_URL: sys.config.REDIS_URL,
+      KEY_PREFIX: sys.config.KEY_PREFIX,
+      WORKER_METRICS_PORT: '0',
+      QUEUES: 'doomed-queue',
+      LOG_LEVEL: 'warn',
+    }
+    const child = Bun.spawn(['bun', 'src/bin/worker.ts'], { cwd: join(import.meta.dir, '..'), env, stdout: 'ignore', stderr: 'ignore' })
+    try {
+      const alive = page.locator('#worker-rows tr[data-state="alive"]').filter({ hasText: 'doomed-queue' })
+      await alive.waitFor({ timeout: 20_000 })
+      await page.locator('#workers').screenshot({ path: join(ARTIFACTS, 'dashboard-workers.png') })
+      child.kill('SIGKILL')
+      await child.exited
+      const dead = page.locator('#worker-rows tr[data-state="dead"]').filter({ hasText: 'doomed-queue' })
+      await dead.waitFor({ timeout: 25_000 })
+      await expect(dead.evaluate((tr: any) => (globalThis as any).getComputedStyle(tr).color)).resolves.toBe('rgb(197, 48, 48)')
+    } finally {
+      child.kill('SIGKILL')
+    }
+  }, 60_000)
+
+  test('schedules: pause and resume from the card', async () => {
+    const { body } = await postJson(`${sys.http}/api/schedules/`, { name: 'card-controls', cron: '0 0 1 1 *', task: { title: 'yearly' } })
+    const item = page.locator(`#schedule-list li[data-schedule-id="${body.id}"]`)
+    await item.locator('button[data-action="pause"]').click()
+    await page.waitForSelector(`#schedule-list li[data-schedule-id="${body.id}"][data-paused="true"]`, { timeout: 10_000 })
+    await item.locator('button[data-action="resume"]').click()
+    await page.waitForSelector(`#schedule-list li[data-schedule-id="${body.id}"][data-paused="false"]`, { timeout: 10_000 })
   })
 
   test('screenshots at desktop width and at 360 px, and no console errors', async () => {

@@ -45,7 +45,9 @@ describe('priority', () => {
   test('with one slot, a high-priority task starts before every low one still waiting when it arrived', async () => {
     sys = await startSystem({ workers: 1, env: { WORKER_CONCURRENCY: 1 } })
     // All at once: one slow POST after another must not let the worker drain them as they arrive.
-    const bulk = await postJson(`${sys.http}/api/tasks/bulk`, { tasks: Array.from({ length: 20 }, () => ({ title: 'low', priority: -5, payload: { duration_ms: 60 } })) })
+    const bulk = await postJson(`${sys.http}/api/tasks/bulk`, {
+      tasks: Array.from({ length: 20 }, () => ({ title: 'low', priority: -5, payload: { duration_ms: 60 } })),
+    })
     const lows = bulk.body.results.map((t: { id: number }) => t.id) as number[]
     await eventually(async () => (await rows(sys!, lows)).some((r) => r.status === 'PROCESSING'))
     const high = await create(sys, { priority: 5, payload: { duration_ms: 0 } })

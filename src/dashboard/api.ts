@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import { ApiError } from '../client/api-error'
 import { paramOfNext } from '../client/next-link'
-import type { EventList, Queue, Schedule, Task, TaskPage, TaskStatus, TaskTypeList } from './types'
+import type { EventList, Queue, Schedule, Stats, Task, TaskPage, TaskStatus, TaskTypeList, Worker } from './types'
 
 export { ApiError }
 export type { ErrorDetail } from '../client/api-error'
@@ -77,6 +77,14 @@ export const api = {
   listSchedules: (): Promise<{ results: Schedule[] }> => request('GET', '/api/schedules/'),
   /** Queues with active tasks or paused, with their counts. */
   listQueues: (): Promise<{ results: Queue[] }> => request('GET', '/api/queues/'),
+  pauseQueue: (name: string): Promise<Queue> => request('POST', `/api/queues/${encodeURIComponent(name)}/pause/`),
+  resumeQueue: (name: string): Promise<Queue> => request('POST', `/api/queues/${encodeURIComponent(name)}/resume/`),
+  retryFailed: (filter: { queue?: string }): Promise<{ retried: number }> => request('POST', '/api/tasks/retry-failed/', filter),
+  cancelPending: (filter: { queue: string }): Promise<{ cancelled: number }> => request('POST', '/api/tasks/cancel-pending/', filter),
+  stats: (): Promise<Stats> => request('GET', '/api/stats/'),
+  listWorkers: (): Promise<{ results: Worker[] }> => request('GET', '/api/workers/'),
+  pauseSchedule: (id: number): Promise<Schedule> => request('POST', `/api/schedules/${id}/pause/`),
+  resumeSchedule: (id: number): Promise<Schedule> => request('POST', `/api/schedules/${id}/resume/`),
   /** Whether the API refuses this tab's token: the cheapest request that needs one. */
   async isUnauthorized(): Promise<boolean> {
     try {

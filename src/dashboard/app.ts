@@ -6,6 +6,9 @@ import { showConnection } from './connection'
 import { createFeed, type FeedState } from './feed'
 import { TaskHistory } from './history'
 import { ScheduleList } from './schedules'
+import { Overview } from './overview'
+import { QueueTable } from './queues'
+import { WorkerList } from './workers'
 import { TaskStore, type ListFilter } from './store'
 import { createTaskFetcher } from './task-fetcher'
 import { renderCounts, TaskTable } from './table'
@@ -75,7 +78,10 @@ const history = new TaskHistory((id) => store.tasks.get(id))
 
 const table = new TaskTable(tbody, {
   open: (id) => void history.open(id),
-  cancel: (id, button) => void act(id, button, 'cancel'),
+  // Cancelling cannot be undone (a retry starts the attempts over): asked first.
+  cancel: (id, button) => {
+    if (window.confirm(`Cancel task #${id}${store.tasks.get(id) ? `, "${store.tasks.get(id)!.title}"` : ''}?`)) void act(id, button, 'cancel')
+  },
   retry: (id, button) => void act(id, button, 'retry'),
 })
 
@@ -194,6 +200,7 @@ function refresh(id: number) {
 }
 
 function onChange(e: TaskEventMessage) {
+  overview.changed()
   if (pendingChanges) return void pendingChanges.push(e)
   const waiting = fetcher.holding(e.task_id)
   if (waiting && !store.tasks.has(e.task_id)) return void waiting.push(e)
@@ -269,9 +276,18 @@ byId<HTMLFormElement>('token-form').addEventListener('submit', (e) => {
   void loadFirstPage()
   void createForm.types.load()
   void schedules.load()
+  void overview.load()
+  void queues.load()
+  void workers.load()
 })
 
 const schedules = new ScheduleList()
+const overview = new Overview()
+const queues = new QueueTable({ say, stats: () => overview.stats, changed: () => overview.changed() })
+const workers = new WorkerList()
+overview.start()
+queues.start()
+workers.start()
 
 feed.start()
 void createForm.types.load()

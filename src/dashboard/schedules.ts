@@ -12,6 +12,19 @@ export class ScheduleList {
   private readonly status = byId('schedules-status')
   private timer: ReturnType<typeof setInterval> | undefined
 
+  constructor() {
+    this.list.addEventListener('click', (e) => {
+      const button = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-action]')
+      const id = Number(button?.closest<HTMLLIElement>('li')?.dataset.scheduleId)
+      if (!button || !id) return
+      const act = button.dataset.action === 'pause' ? api.pauseSchedule(id) : api.resumeSchedule(id)
+      void act.then(
+        () => this.load(),
+        () => (this.status.textContent = 'Could not change the schedule.'),
+      )
+    })
+  }
+
   start() {
     void this.load()
     this.timer ??= setInterval(() => {
@@ -34,11 +47,12 @@ export class ScheduleList {
       ...schedules.map((s) =>
         h(
           'li',
-          { 'data-schedule-id': s.id, 'data-paused': s.paused },
+          { 'data-schedule-id': s.id, 'data-paused': String(s.paused) },
           h('span', { class: 'schedule-name' }, s.name),
           ' ',
           h('code', { class: 'schedule-cron', title: `read in ${s.timezone}` }, s.cron),
           h('span', { class: 'schedule-next', title: s.next_run_at ?? '' }, s.paused || !s.next_run_at ? 'paused' : `next run ${formatTime(s.next_run_at)}`),
+          h('button', { type: 'button', class: 'small', 'data-action': s.paused ? 'resume' : 'pause' }, s.paused ? 'Resume' : 'Pause'),
         ),
       ),
     )

@@ -62,7 +62,11 @@ export class Intake {
   private async claimLimited(free: number, claimed: TaskChange[]): Promise<number | undefined> {
     if (this.limits.length === 0 || free <= 0) return undefined
     const { db, outbox } = this.o
-    const withWork = await queuesWithReadyTasks(db, this.limits.map((l) => l.queue), this.worker.types)
+    const withWork = await queuesWithReadyTasks(
+      db,
+      this.limits.map((l) => l.queue),
+      this.worker.types,
+    )
     let lookAgainMs: number | undefined
     for (const limit of this.limits) {
       const room = free - claimed.length

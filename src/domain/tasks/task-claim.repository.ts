@@ -84,16 +84,17 @@ type ClaimSlot = 'ids' | 'workerId'
  * lease length.
  */
 const claimStatement = (leaseMs: number) =>
-  compileOnce<ClaimSlot, TaskChange>((slot) =>
-    withEvents(
-      sql`changed as (
+  compileOnce<ClaimSlot, TaskChange>(
+    (slot) =>
+      withEvents(
+        sql`changed as (
       update tasks set ${sql.join(Object.entries(columnsOf(claim, { workerId: slot('workerId') as string, leaseMs })).map(([c, v]) => sql`${sql.ref(c)} = ${v}`))}, seq = seq + 1, updated_at = now()
        where id in (select id from tasks where id = any(${slot('ids')}::bigint[]) and ${ready('tasks')} for update skip locked)
          and ${guardOf(claim)}
       returning *
     )`,
-      claim.detail(),
-    ).query,
+        claim.detail(),
+      ).query,
   )
 
 /** The lease is compiled into the claim: one statement per lease length, and a worker keeps its own. */

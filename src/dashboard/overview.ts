@@ -1,0 +1,85 @@
+/// <reference lib="dom" />
+import uPlot from 'uplot'
+import { api } from './api'
+import { byId, h } from './dom'
+import { statuses, type Stats } from './types'
+
+/** Changes on the feed ask for fresh figures at most this often; quiet times still refresh this often. */
+const THROTTLE_MS = 1500
+const REFRESH_MS = 10_000
+
+/**
+ * The overview: every status's count (GET /api/stats/, all the caller may
+ * see, not only the rows on the page) and the last hour's completions and
+ * failures per minute, drawn with uPlot. Both follow the feed: a change asks
+ * for fresh figures, at most every THROTTLE_MS.
+ */
+export class Overview {
+  private readonly counts = byId<HTMLUListElement>('overview-counts')
+  private readonly chartBox = byId('throughput-chart')
+  private chart: uPlot | undefined
+  private last: Stats | undefined
+  private pending: ReturnType<typeof setTimeout> | undefined
+  private loading = false
+
+  start() {
+    void this.load()
+    setInterval(() => {
+      if (document.visibilityState === 'visible') void this.load()
+    }, REFRESH_MS)
+    window.addEventListener('resize', () => this.chart?.setSize(this.size()))
+  }
+
+  /** A task changed somewhere: the figures will be read again shortly. */
+  changed() {
+    this.pending ??= setTimeout(() => {
+      this.pending = undefined
+      void this.load()
+    }, THROTTLE_MS)
+  }
+
+  /** The figures last read (the queues card shows their failed counts). */
+  get stats(): Stats | undefined {
+    return this.last
+  }
+
+  async load() {
+    if (this.loading) return
+    this.loading = true
+    try {
+      this.last = await api.stats()
+      this.render(this.last)
+    } catch {
+      // The banner explains a 401; the next refresh tries again.
+    } finally {
+      this.loading = false
+    }
+  }
+
+  private render(s: Stats) {
+    this.counts.replaceChildren(
+      ...statuses.map((st) =>
+        h('li', { 'data-status': st }, h('span', { class: `badge badge-${st.toLowerCase()}` }, st), h('strong', { class: 'count' }, s.by_status[st])),
+      ),
+    )
+    const xs = s.throughput.map((m) => Date.parse(m.minute) / 1000)
+    const data: uPlot.AlignedData = [xs, s.throughput.map((m) => m.completed), s.throughput.map((m) => m.failed)]
+    this.chartBox.dataset.completed = String(s.throughput.reduce((n, m) => n + m.completed, 0))
+    this.chartBox.dataset.failed = String(s.throughput.reduce((n, m) => n + m.failed, 0))
+    if (this.chart) return this.chart.setData(data)
+    this.chart = new uPlot(
+      {
+        ...this.size(),
+        series: [{}, { label: 'completed / min', stroke: '#2f855a', fill: 'rgba(47, 133, 90, 0.12)' }, { label: 'failed / min', stroke: '#c53030' }],
+        axes: [{}, { size: 40 }],
+        scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+      },
+      data,
+      this.chartBox,
+    )
+  }
+
+  private size() {
+    return { width: Math.max(240, this.chartBox.clientWidth), height: 160 }
+  }
+}
