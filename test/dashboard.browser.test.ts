@@ -489,6 +489,24 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await page.waitForSelector(`#schedule-list li[data-schedule-id="${body.id}"][data-paused="false"]`, { timeout: 10_000 })
   })
 
+  test('the title search narrows the list; a failed task shows each attempt with its worker, duration and stack, and its row how long it took', async () => {
+    const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'needle in a haystack', max_attempts: 2, payload: { fail: true, duration_ms: 50 } })
+    await waitForStatus(body.id, 'FAILED')
+    await page.fill('#title-search', 'NEEDLE')
+    await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#task-rows tr').length === 1, undefined, { timeout: 10_000 })
+    await expect(row(body.id).locator('.col-took').textContent()).resolves.toMatch(/^\d+(\.\d)? (ms|s)$/)
+    await row(body.id).locator('button[data-action="open"]').click()
+    const attempts = page.locator('#history-attempts li')
+    await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#history-attempts li').length === 2, undefined, { timeout: 10_000 })
+    await expect(attempts.nth(0).textContent()).resolves.toMatch(new RegExp(`^Attempt 1 on ${sys.workers[0]!.workerId}: \\d+ ms → PENDING`))
+    await expect(attempts.nth(1).locator('.attempt-error').textContent()).resolves.toBe('demo task failed as asked (payload.fail)')
+    await expect(attempts.nth(1).locator('.attempt-stack').textContent()).resolves.toContain('Error: demo task failed as asked')
+    await page.locator('dialog#history').screenshot({ path: join(ARTIFACTS, 'dashboard-task-detail.png') })
+    await page.click('#history-close')
+    await page.fill('#title-search', '')
+    await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#task-rows tr').length > 1, undefined, { timeout: 10_000 })
+  })
+
   test('screenshots at desktop width and at 360 px, and no console errors', async () => {
     await page.setViewportSize(DESKTOP)
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-desktop.png'), fullPage: true })

@@ -131,7 +131,7 @@ describe('GET /openapi.json', () => {
     expect(doc.components.schemas.Task).toEqual(task)
     expect(Object.keys(doc.components.schemas.Task.properties)).toContain('run_after')
     const list = doc.paths['/api/tasks/'].get.parameters.map((p: any) => `${p.in} ${p.name}`)
-    expect(list).toEqual(['query status', 'query queue', 'query limit', 'query cursor'])
+    expect(list).toEqual(['query status', 'query queue', 'query type', 'query q', 'query limit', 'query cursor'])
     expect(create.parameters.map((p: any) => `${p.in} ${p.name}`)).toEqual(['header idempotency-key'])
   })
 

@@ -156,6 +156,21 @@ describe('bulk actions', () => {
   })
 })
 
+describe('GET /api/tasks/ filters', () => {
+  test('by type and by title, where % and _ in the search are plain characters', async () => {
+    sys = await startSystem({ workers: 0 })
+    await sql`insert into tasks (title, type) values ('100% done', 'demo'), ('1000 done', 'demo'), ('a_b', 'other'), ('axb', 'other')`.execute(sys.db)
+    const titles = async (query: string) =>
+      ((await (await fetch(`${sys!.http}/api/tasks/?${query}`)).json()) as any).results.map((t: { title: string }) => t.title)
+    expect(await titles('type=other')).toEqual(['axb', 'a_b'])
+    expect(await titles(`q=${encodeURIComponent('100%')}`)).toEqual(['100% done'])
+    expect(await titles('q=A_B')).toEqual(['a_b'])
+    expect(await titles('q=DONE&type=demo')).toEqual(['1000 done', '100% done'])
+    const bad = await fetch(`${sys.http}/api/tasks/?q=`)
+    expect(bad.status).toBe(400)
+  })
+})
+
 describe('metrics and logs', () => {
   test('the API exports cluster-wide task counts and live workers once-labelled; the worker exports no HTTP histograms', async () => {
     sys = await startSystem({ workers: 1 })

@@ -56,10 +56,12 @@ export interface CreateTaskBody {
 }
 
 export const api = {
-  listTasks(q: { status?: TaskStatus | ''; queue?: string; cursor?: string | null; limit?: number }): Promise<TaskPage> {
+  listTasks(q: { status?: TaskStatus | ''; queue?: string; type?: string; q?: string; cursor?: string | null; limit?: number }): Promise<TaskPage> {
     const p = new URLSearchParams()
     if (q.status) p.set('status', q.status)
     if (q.queue) p.set('queue', q.queue)
+    if (q.type) p.set('type', q.type)
+    if (q.q?.trim()) p.set('q', q.q.trim())
     if (q.cursor) p.set('cursor', q.cursor)
     p.set('limit', String(q.limit ?? 25))
     return request('GET', `/api/tasks/?${p}`)

@@ -25,8 +25,15 @@ const store = new TaskStore()
 const tbody = byId<HTMLTableSectionElement>('task-rows')
 const filterSelect = byId<HTMLSelectElement>('status-filter')
 const queueSelect = byId<HTMLSelectElement>('queue-filter')
+const typeSelect = byId<HTMLSelectElement>('type-filter')
+const titleSearch = byId<HTMLInputElement>('title-search')
 /** The filter the controls say now. */
-const chosenFilter = (): ListFilter => ({ status: filterSelect.value as TaskStatus | '', queue: queueSelect.value })
+const chosenFilter = (): ListFilter => ({
+  status: filterSelect.value as TaskStatus | '',
+  queue: queueSelect.value,
+  type: typeSelect.value,
+  q: titleSearch.value.trim(),
+})
 const loadMoreButton = byId<HTMLButtonElement>('load-more')
 const listStatus = byId('list-status')
 const notice = byId('notice')
@@ -68,9 +75,11 @@ function scheduleRender() {
     loadMoreButton.hidden = store.nextCursor === null
     const empty = byId('empty')
     empty.hidden = rows.length > 0 || !listLoaded
-    const { status, queue } = store.filter
+    const { status, queue, type, q } = store.filter
     empty.textContent =
-      status || queue ? `No ${status ? `${status} ` : ''}tasks${queue ? ` in queue ${queue}` : ''}.` : 'No tasks yet: create one with the form.'
+      status || queue || type || q
+        ? `No ${status ? `${status} ` : ''}${type ? `${type} ` : ''}tasks${queue ? ` in queue ${queue}` : ''}${q ? ` with "${q}" in the title` : ''}.`
+        : 'No tasks yet: create one with the form.'
   })
 }
 
@@ -128,7 +137,7 @@ async function loadFirstPage() {
     store.reset(filter)
     store.addPage(page.results, cursorFromNext(page.next))
     listLoaded = true
-    void loadQueueOptions()
+    void loadFilterOptions()
     quietRender = true
     listStatus.textContent = ''
     showAuthNeeded(false)
@@ -243,24 +252,37 @@ function onFilterChange() {
 }
 filterSelect.addEventListener('change', onFilterChange)
 queueSelect.addEventListener('change', onFilterChange)
+typeSelect.addEventListener('change', onFilterChange)
+// Typing asks again once the typing pauses, not at every key.
+let searchTimer: ReturnType<typeof setTimeout> | undefined
+titleSearch.addEventListener('input', () => {
+  clearTimeout(searchTimer)
+  searchTimer = setTimeout(onFilterChange, 300)
+})
 
 /**
  * The queue filter offers every queue the API counts (those with active
  * tasks, or paused), those of the tasks on the page, and the one chosen.
  */
-async function loadQueueOptions() {
-  const queues = await api.listQueues().catch(() => ({ results: [] }))
-  const onPage = [...store.tasks.values()].map((t) => t.queue)
-  const names = new Set([...queues.results.map((q) => q.name), ...onPage, queueSelect.value].filter(Boolean))
-  const chosen = queueSelect.value
-  queueSelect.replaceChildren(new Option('All', ''), ...[...names].sort().map((n) => new Option(n, n)))
-  queueSelect.value = chosen
+async function loadFilterOptions() {
+  const [queues, types] = await Promise.all([api.listQueues().catch(() => ({ results: [] })), api.listTaskTypes().catch(() => ({ results: [] }))])
+  const onPage = [...store.tasks.values()]
+  fillOptions(queueSelect, [...queues.results.map((q) => q.name), ...onPage.map((t) => t.queue)])
+  fillOptions(typeSelect, [...types.results.map((t) => t.name), ...onPage.map((t) => t.type)])
+}
+
+/** A filter select's options: All, then these names sorted, keeping the one chosen. */
+function fillOptions(select: HTMLSelectElement, names: string[]) {
+  const chosen = select.value
+  const all = new Set([...names, chosen].filter(Boolean))
+  select.replaceChildren(new Option('All', ''), ...[...all].sort().map((n) => new Option(n, n)))
+  select.value = chosen
 }
 loadMoreButton.addEventListener('click', () => void loadMore())
 
 const createForm = new CreateForm((task) => {
   acceptTask(task)
-  if (![...queueSelect.options].some((o) => o.value === task.queue)) void loadQueueOptions()
+  if (![...queueSelect.options].some((o) => o.value === task.queue)) void loadFilterOptions()
   say(`Task #${task.id} created.`)
 })
 

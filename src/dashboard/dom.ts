@@ -30,6 +30,9 @@ export function formatTime(iso: string | null | undefined): string {
   return sameDay ? d.toLocaleTimeString() : d.toLocaleString()
 }
 
+/** A duration for people: ms under a second, else seconds with one decimal. */
+export const seconds = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`)
+
 /** The status badge, shared by the table and the history panel. */
 export const statusBadge = (status: string) => h('span', { class: `badge badge-${status.toLowerCase()}` }, status)
 

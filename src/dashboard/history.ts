@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import { eventPages } from '../client/event-pages'
 import { ApiError, api } from './api'
-import { byId, formatTime, h, percent, statusBadge } from './dom'
+import { byId, formatTime, h, percent, seconds, statusBadge } from './dom'
 import type { Task, TaskEventMessage } from './types'
 
 /** The most changes the dialog loads: a task's whole history can be far longer than anyone reads. */
@@ -15,6 +15,8 @@ const HISTORY_SHOWN = 500
 interface Showing {
   id: number
   lastSeq: number
+  /** Every change shown, oldest first: the attempts are read from them. */
+  events: TaskEventMessage[]
   /** While the first pages load, feed changes wait in `buffered`, then go through the same dedupe. */
   loading: boolean
   buffered: TaskEventMessage[]
@@ -46,6 +48,55 @@ function summaryItems(t: Task): Node[] {
   ]
 }
 
+/** One attempt, from its PROCESSING change to the change that ended it (none yet: still running). */
+interface Attempt {
+  attempt: number
+  worker?: string
+  startedAt: string
+  endedAt?: string
+  outcome?: string
+  error?: string
+  stack?: string
+}
+
+const field = (d: unknown, k: string) => (d && typeof d === 'object' ? (d as Record<string, unknown>)[k] : undefined)
+
+/** The attempts in a task's changes: each claim (with its attempt and worker) and what ended it. */
+export function attemptsOf(events: readonly TaskEventMessage[]): Attempt[] {
+  const out: Attempt[] = []
+  for (const [i, e] of events.entries()) {
+    const attempt = field(e.detail, 'attempt')
+    if (e.status !== 'PROCESSING' || typeof attempt !== 'number') continue
+    const end = events.slice(i + 1).find((x) => x.status !== 'PROCESSING')
+    const error = field(end?.detail, 'error')
+    const stack = field(end?.detail, 'stack')
+    out.push({
+      attempt,
+      worker: typeof field(e.detail, 'worker') === 'string' ? (field(e.detail, 'worker') as string) : undefined,
+      startedAt: e.at,
+      endedAt: end?.at,
+      outcome: end?.status,
+      error: typeof error === 'string' ? error : undefined,
+      stack: typeof stack === 'string' ? stack : undefined,
+    })
+  }
+  return out
+}
+
+function attemptItem(a: Attempt) {
+  const took = a.endedAt ? seconds(Date.parse(a.endedAt) - Date.parse(a.startedAt)) : 'running'
+  return h(
+    'li',
+    { 'data-attempt': a.attempt },
+    h('strong', {}, `Attempt ${a.attempt}`),
+    ` on ${a.worker ?? 'a worker'}: ${took}`,
+    a.outcome ? ' → ' : null,
+    a.outcome ? statusBadge(a.outcome) : null,
+    a.error ? h('p', { class: 'attempt-error' }, a.error) : null,
+    a.stack ? h('pre', { class: 'attempt-stack' }, a.stack) : null,
+  )
+}
+
 function loadedText(list: HTMLElement, lastSeq: number) {
   const shown = list.childElementCount
   const whole = `${shown} change${shown === 1 ? '' : 's'}, oldest first`
@@ -63,6 +114,7 @@ export class TaskHistory {
   private readonly summary = byId('history-summary')
   private readonly list = byId<HTMLTableSectionElement>('history-events')
   private readonly status = byId('history-status')
+  private readonly attempts = byId<HTMLOListElement>('history-attempts')
   private showing: Showing | null = null
 
   constructor(private readonly getTask: (id: number) => Task | undefined) {
@@ -77,9 +129,10 @@ export class TaskHistory {
   }
 
   async open(id: number) {
-    const s: Showing = { id, lastSeq: 0, loading: true, buffered: [] }
+    const s: Showing = { id, lastSeq: 0, events: [], loading: true, buffered: [] }
     this.showing = s
     this.list.replaceChildren()
+    this.attempts.replaceChildren()
     this.renderSummary(this.getTask(id), id)
     this.status.textContent = 'Loading history…'
     if (!this.dialog.open) this.dialog.showModal()
@@ -126,7 +179,9 @@ export class TaskHistory {
   private append(s: Showing, e: TaskEventMessage) {
     if (e.seq <= s.lastSeq) return
     s.lastSeq = e.seq
+    s.events.push(e)
     this.list.append(eventRow(e))
+    this.attempts.replaceChildren(...attemptsOf(s.events).map(attemptItem))
   }
 
   private renderSummary(t: Task | undefined, id: number) {

@@ -14,11 +14,16 @@ const MAX_TASKS = 1000
 export interface ListFilter {
   status: TaskStatus | ''
   queue: string
+  type: string
+  /** Title contains, ignoring case. */
+  q: string
 }
+
+export const noFilter: ListFilter = { status: '', queue: '', type: '', q: '' }
 
 export class TaskStore {
   readonly tasks = new Map<number, Task>()
-  filter: ListFilter = { status: '', queue: '' }
+  filter: ListFilter = noFilter
   /** Lowest id the loaded pages cover; Infinity until the first page is in. */
   floor = Infinity
   /** Cursor of the next page, null when the last page is in. */
@@ -44,10 +49,15 @@ export class TaskStore {
     return id >= this.floor
   }
 
-  /** Whether the filter would show it; a change (no queue on it) is judged by status alone, its task once fetched. */
-  matches(t: { status: TaskStatus; queue?: string }) {
-    const { status, queue } = this.filter
-    return (status === '' || t.status === status) && (queue === '' || t.queue === undefined || t.queue === queue)
+  /** Whether the filter would show it; a change (no queue, type or title on it) is judged by status alone, its task once fetched. */
+  matches(t: { status: TaskStatus; queue?: string; type?: string; title?: string }) {
+    const { status, queue, type, q } = this.filter
+    return (
+      (status === '' || t.status === status) &&
+      (queue === '' || t.queue === undefined || t.queue === queue) &&
+      (type === '' || t.type === undefined || t.type === type) &&
+      (q === '' || t.title === undefined || t.title.toLowerCase().includes(q.toLowerCase()))
+    )
   }
 
   /** Keeps whichever of the known and the given version is newer; true if the given one won. */

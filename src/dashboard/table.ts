@@ -1,5 +1,5 @@
 /// <reference lib="dom" />
-import { formatTime, h, percent, progressBar, setProgress, statusBadge } from './dom'
+import { formatTime, h, percent, progressBar, seconds, setProgress, statusBadge } from './dom'
 import { canCancel, canRetry, statuses, type Task } from './types'
 
 export interface RowActions {
@@ -15,7 +15,14 @@ interface Row {
 }
 
 /** What a row shows apart from progress: when this changes the row is rebuilt, otherwise only its bar moves. */
-const rowShape = (t: Task) => [t.status, t.title, t.type, t.queue, t.priority, t.attempts, t.max_attempts, t.error ?? '', t.run_after ?? ''].join('\u0000')
+const rowShape = (t: Task) =>
+  [t.status, t.title, t.type, t.queue, t.priority, t.attempts, t.max_attempts, t.error ?? '', t.run_after ?? '', t.started_at ?? '', t.finished_at ?? ''].join(
+    '\u0000',
+  )
+
+/** From its first start to its end; a running task's is still counting. */
+const took = (t: Task) =>
+  t.started_at && t.finished_at ? seconds(Date.parse(t.finished_at) - Date.parse(t.started_at)) : t.started_at && t.status === 'PROCESSING' ? 'running' : '—'
 
 /** A PENDING task not due yet (delayed, or a retry backing off): when it runs. */
 const waitsUntil = (t: Task) => (t.status === 'PENDING' && t.run_after !== null && Date.parse(t.run_after) > Date.now() ? t.run_after : null)
@@ -66,6 +73,7 @@ function buildRow(t: Task): HTMLTableRowElement {
     h('td', { class: 'col-status', 'data-label': 'Status' }, statusBadge(t.status)),
     progressCell(t),
     h('td', { class: 'col-attempts', 'data-label': 'Attempts' }, `${t.attempts}/${t.max_attempts}`),
+    h('td', { class: 'col-took', 'data-label': 'Took' }, took(t)),
     h('td', { class: 'col-updated', 'data-label': 'Updated' }, h('time', { datetime: t.updated_at }, formatTime(t.updated_at))),
     actionsCell(t),
   )

@@ -75,7 +75,8 @@ export const transitions = {
       // The clock, not the transaction's start: a claim may wait for its queue's lock first.
       started_at: sql`coalesce(started_at, clock_timestamp())`,
     }),
-    detail: () => sql<Json>`jsonb_build_object('attempt', attempts)`,
+    // The worker too: the operator sees which one ran each attempt.
+    detail: () => sql<Json>`jsonb_build_object('attempt', attempts, 'worker', locked_by)`,
     metric: null,
   },
   reportProgress: {

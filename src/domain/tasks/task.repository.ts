@@ -185,16 +185,21 @@ export function findTasksByIdempotencyKeys(db: Db, keys: readonly string[]): Pro
 
 /** Newest first; fetches one extra row to know whether there is a next page. Only ownerId's unless undefined. */
 export function listTasks(db: Db, q: ListTasksQuery, ownerId?: number | null): Promise<TaskRow[]> {
-  return db
-    .selectFrom('tasks')
-    .selectAll()
-    .$if(ownerId !== undefined, (qb) => qb.where('owner_id', ownerId === null ? 'is' : '=', ownerId!))
-    .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!))
-    .$if(q.queue !== undefined, (qb) => qb.where('queue', '=', q.queue!))
-    .$if(q.cursor !== undefined, (qb) => qb.where('id', '<', q.cursor!))
-    .orderBy('id', 'desc')
-    .limit(q.limit + 1)
-    .execute()
+  return (
+    db
+      .selectFrom('tasks')
+      .selectAll()
+      .$if(ownerId !== undefined, (qb) => qb.where('owner_id', ownerId === null ? 'is' : '=', ownerId!))
+      .$if(q.status !== undefined, (qb) => qb.where('status', '=', q.status!))
+      .$if(q.queue !== undefined, (qb) => qb.where('queue', '=', q.queue!))
+      .$if(q.type !== undefined, (qb) => qb.where('type', '=', q.type!))
+      // LIKE's own characters are matched as themselves.
+      .$if(q.q !== undefined, (qb) => qb.where('title', 'ilike', `%${q.q!.replace(/[\\%_]/g, (c) => `\\${c}`)}%`))
+      .$if(q.cursor !== undefined, (qb) => qb.where('id', '<', q.cursor!))
+      .orderBy('id', 'desc')
+      .limit(q.limit + 1)
+      .execute()
+  )
 }
 
 /**

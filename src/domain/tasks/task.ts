@@ -123,6 +123,8 @@ export const taskIdSchema = positiveIntString('id')
 export const listTasksQuerySchema = z.strictObject({
   status: taskStatusSchema.optional(),
   queue: queueNameSchema.optional().meta({ description: 'only tasks of this queue' }),
+  type: z.string().min(1).max(100).optional().meta({ description: 'only tasks of this type' }),
+  q: z.string().trim().min(1).max(200).optional().meta({ description: 'only tasks whose title contains this, ignoring case' }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: positiveIntString('cursor').optional(),
 })
