@@ -507,6 +507,36 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#task-rows tr').length > 1, undefined, { timeout: 10_000 })
   })
 
+  test('the list pages through every task: older pages hold older tasks, and Newer goes back', async () => {
+    // Enough tasks for more than one page of 25.
+    await postJson(`${sys.http}/api/tasks/bulk`, { tasks: Array.from({ length: 30 }, (_, i) => ({ title: `paged ${i}`, delay_ms: 3_600_000 })) })
+    const ids = () => page.locator('#task-rows tr').evaluateAll((trs) => trs.map((tr: any) => Number(tr.getAttribute('data-task-id'))))
+    // A fresh load reads the first page only; tasks arriving live join it, so a page loaded earlier may hold them all.
+    await page.reload()
+    await page.waitForSelector('#connection[data-state="connected"]', { timeout: 10_000 })
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('#task-rows tr')?.textContent.includes('paged 29'), undefined, {
+      timeout: 10_000,
+    })
+    const first = await ids()
+    await page.click('#page-older')
+    await expect(page.locator('#page-label').textContent()).resolves.toBe('Page 2')
+    await page.waitForFunction(
+      (min) => Number((globalThis as any).document.querySelector('#task-rows tr')?.getAttribute('data-task-id')) < min,
+      Math.min(...first),
+      { timeout: 10_000 },
+    )
+    const second = await ids()
+    expect(second.length).toBeGreaterThan(0)
+    expect(Math.max(...second)).toBeLessThan(Math.min(...first))
+    await page.click('#page-newer')
+    await page.waitForFunction(
+      (max) => Number((globalThis as any).document.querySelector('#task-rows tr')?.getAttribute('data-task-id')) === max,
+      Math.max(...first),
+      { timeout: 10_000 },
+    )
+    await expect(page.locator('#page-newer').isHidden()).resolves.toBe(true)
+  })
+
   test('screenshots at desktop width and at 360 px, and no console errors', async () => {
     await page.setViewportSize(DESKTOP)
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-desktop.png'), fullPage: true })

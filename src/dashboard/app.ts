@@ -34,7 +34,11 @@ const chosenFilter = (): ListFilter => ({
   type: typeSelect.value,
   q: titleSearch.value.trim(),
 })
-const loadMoreButton = byId<HTMLButtonElement>('load-more')
+const newerButton = byId<HTMLButtonElement>('page-newer')
+const olderButton = byId<HTMLButtonElement>('page-older')
+const pageLabel = byId('page-label')
+/** The cursor each page of the list was read from, newest page first: null for the first, which is live. */
+let pageCursors: (string | null)[] = [null]
 const listStatus = byId('list-status')
 const notice = byId('notice')
 const authBanner = byId('auth-banner')
@@ -72,7 +76,9 @@ function scheduleRender() {
     table.render(rows, !quietRender)
     quietRender = false
     renderCounts(byId('counts'), byId('counts-caption'), rows, store.nextCursor !== null)
-    loadMoreButton.hidden = store.nextCursor === null
+    olderButton.hidden = store.nextCursor === null
+    newerButton.hidden = pageCursors.length === 1
+    pageLabel.textContent = pageCursors.length > 1 || store.nextCursor !== null ? `Page ${pageCursors.length}` : ''
     const empty = byId('empty')
     empty.hidden = rows.length > 0 || !listLoaded
     const { status, queue, type, q } = store.filter
@@ -132,9 +138,10 @@ async function loadFirstPage() {
   listStatus.textContent = 'Loading…'
   try {
     const filter = chosenFilter()
-    const page = await api.listTasks({ ...filter, limit: PAGE_SIZE })
+    const cursor = pageCursors.at(-1) ?? null
+    const page = await api.listTasks({ ...filter, cursor, limit: PAGE_SIZE })
     if (generation !== listGeneration) return
-    store.reset(filter)
+    store.reset(filter, cursor === null ? Infinity : Number(cursor))
     store.addPage(page.results, cursorFromNext(page.next))
     listLoaded = true
     void loadFilterOptions()
@@ -163,22 +170,15 @@ async function loadFirstPage() {
   scheduleRender()
 }
 
-async function loadMore() {
-  const cursor = store.nextCursor
-  if (!cursor) return
-  const generation = listGeneration
-  loadMoreButton.disabled = true
-  try {
-    const page = await api.listTasks({ ...store.filter, cursor, limit: PAGE_SIZE })
-    if (generation !== listGeneration) return
-    store.addPage(page.results, cursorFromNext(page.next))
-    quietRender = true
-  } catch (err) {
-    say(err instanceof ApiError ? `Could not load more tasks: ${err.message}` : 'Could not load more tasks.', 'error')
-  } finally {
-    loadMoreButton.disabled = false
-  }
+/** Shows another page of the list: the one after this (older), or the one before it (newer). */
+function turnPage(older: boolean) {
+  if (older && store.nextCursor === null) return
+  if (older) pageCursors.push(store.nextCursor)
+  else if (pageCursors.length > 1) pageCursors.pop()
+  table.clear()
+  listLoaded = false
   scheduleRender()
+  void loadFirstPage()
 }
 
 // ---------- live changes ----------
@@ -244,6 +244,7 @@ const feed = createFeed({
 
 for (const s of statuses) filterSelect.append(new Option(s.charAt(0) + s.slice(1).toLowerCase(), s))
 function onFilterChange() {
+  pageCursors = [null]
   table.clear()
   listLoaded = false
   store.reset(chosenFilter())
@@ -278,7 +279,8 @@ function fillOptions(select: HTMLSelectElement, names: string[]) {
   select.replaceChildren(new Option('All', ''), ...[...all].sort().map((n) => new Option(n, n)))
   select.value = chosen
 }
-loadMoreButton.addEventListener('click', () => void loadMore())
+olderButton.addEventListener('click', () => turnPage(true))
+newerButton.addEventListener('click', () => turnPage(false))
 
 const createForm = new CreateForm((task) => {
   acceptTask(task)

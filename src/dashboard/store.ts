@@ -26,12 +26,15 @@ export class TaskStore {
   filter: ListFilter = noFilter
   /** Lowest id the loaded pages cover; Infinity until the first page is in. */
   floor = Infinity
+  /** Ids from here up belong to newer pages: Infinity on the first page, which new tasks join. */
+  ceiling = Infinity
   /** Cursor of the next page, null when the last page is in. */
   nextCursor: string | null = null
 
-  reset(filter: ListFilter) {
+  reset(filter: ListFilter, ceiling = Infinity) {
     this.tasks.clear()
     this.filter = filter
+    this.ceiling = ceiling
     this.floor = Infinity
     this.nextCursor = null
   }
@@ -46,7 +49,7 @@ export class TaskStore {
 
   /** Whether a task with this id belongs in what the page shows (ignoring the filter). */
   covers(id: number) {
-    return id >= this.floor
+    return id >= this.floor && id < this.ceiling
   }
 
   /** Whether the filter would show it; a change (no queue, type or title on it) is judged by status alone, its task once fetched. */
