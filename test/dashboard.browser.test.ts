@@ -109,6 +109,18 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     expect((await response).status()).toBe(400)
   }
 
+  /** How many tasks of this status the database holds. */
+  const countOf = async (status: string) =>
+    Number(
+      (
+        await sys.db
+          .selectFrom('tasks')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('status', '=', status as never)
+          .executeTakeFirstOrThrow()
+      ).n,
+    )
+
   const typeOptions = () => page.locator('#f-type option').allTextContents()
   /**
    * The page reads the type list again when the form gains focus (at most
@@ -449,8 +461,13 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     for (const id of failing) await waitForStatus(id, 'PENDING')
     await queueRow('bulkq').locator('td[data-label="ready"]').filter({ hasText: '2' }).waitFor({ timeout: 10_000 })
     await page.locator('#queues').screenshot({ path: join(ARTIFACTS, 'dashboard-queues.png') })
+    const failedOnChart = Number(await page.getAttribute('#throughput-chart', 'data-failed'))
     await queueRow('bulkq').locator('button[data-action="resume"]').click()
     for (const id of failing) await waitForStatus(id, 'FAILED')
+    // They failed again: the chart counts two more failures.
+    await page.waitForFunction((n) => Number((globalThis as any).document.getElementById('throughput-chart').dataset.failed) >= n, failedOnChart + 2, {
+      timeout: 10_000,
+    })
     const rows = await sys.db.selectFrom('tasks').select(['attempts']).where('id', 'in', failing).execute()
     expect(rows.map((r) => r.attempts)).toEqual([1, 1])
   })
@@ -535,6 +552,15 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
       { timeout: 10_000 },
     )
     await expect(page.locator('#page-newer').isHidden()).resolves.toBe(true)
+  })
+
+  test('removing finished tasks asks with the count, then the counts drop', async () => {
+    const cancelled = await countOf('CANCELLED')
+    expect(cancelled).toBeGreaterThan(0)
+    await page.locator('#overview-cleanup button[data-status="CANCELLED"]').click()
+    expect(dialogs.at(-1)).toBe(`Remove ${cancelled} CANCELLED task(s) and their history?`)
+    await page.waitForSelector('#overview-counts li[data-status="CANCELLED"] .count:text-is("0")', { timeout: 10_000 })
+    expect(await countOf('CANCELLED')).toBe(0)
   })
 
   test('screenshots at desktop width and at 360 px, and no console errors', async () => {

@@ -84,6 +84,8 @@ export const api = {
   retryFailed: (filter: { queue?: string }): Promise<{ retried: number }> => request('POST', '/api/tasks/retry-failed/', filter),
   cancelPending: (filter: { queue: string }): Promise<{ cancelled: number }> => request('POST', '/api/tasks/cancel-pending/', filter),
   stats: (): Promise<Stats> => request('GET', '/api/stats/'),
+  removeFinished: (status: 'COMPLETED' | 'FAILED' | 'CANCELLED', before: Date): Promise<{ deleted: number }> =>
+    request('DELETE', `/api/tasks/?status=${status}&finished_before=${encodeURIComponent(before.toISOString())}`),
   listWorkers: (): Promise<{ results: Worker[] }> => request('GET', '/api/workers/'),
   pauseSchedule: (id: number): Promise<Schedule> => request('POST', `/api/schedules/${id}/pause/`),
   resumeSchedule: (id: number): Promise<Schedule> => request('POST', `/api/schedules/${id}/resume/`),

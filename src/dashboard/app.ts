@@ -306,7 +306,7 @@ byId<HTMLFormElement>('token-form').addEventListener('submit', (e) => {
 })
 
 const schedules = new ScheduleList()
-const overview = new Overview()
+const overview = new Overview(say)
 const queues = new QueueTable({ say, stats: () => overview.stats, changed: () => overview.changed() })
 const workers = new WorkerList()
 overview.start()

@@ -14,13 +14,24 @@ const REFRESH_MS = 10_000
  * failures per minute, drawn with uPlot. Both follow the feed: a change asks
  * for fresh figures, at most every THROTTLE_MS.
  */
+const finished = ['COMPLETED', 'FAILED', 'CANCELLED'] as const
+
 export class Overview {
   private readonly counts = byId<HTMLUListElement>('overview-counts')
+  private readonly cleanup = byId('overview-cleanup')
   private readonly chartBox = byId('throughput-chart')
   private chart: uPlot | undefined
   private last: Stats | undefined
   private pending: ReturnType<typeof setTimeout> | undefined
   private loading = false
+
+  /** say: how the page tells the user what an action did. */
+  constructor(private readonly say: (message: string, kind?: 'info' | 'error') => void) {
+    this.cleanup.addEventListener('click', (e) => {
+      const button = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-status]')
+      if (button) void this.remove(button.dataset.status as (typeof finished)[number], Number(button.dataset.count))
+    })
+  }
 
   start() {
     void this.load()
@@ -62,6 +73,13 @@ export class Overview {
         h('li', { 'data-status': st }, h('span', { class: `badge badge-${st.toLowerCase()}` }, st), h('strong', { class: 'count' }, s.by_status[st])),
       ),
     )
+    this.cleanup.replaceChildren(
+      ...finished
+        .filter((st) => s.by_status[st] > 0)
+        .map((st) =>
+          h('button', { type: 'button', class: 'small', 'data-status': st, 'data-count': s.by_status[st] }, `Remove ${s.by_status[st]} ${st.toLowerCase()}`),
+        ),
+    )
     const xs = s.throughput.map((m) => Date.parse(m.minute) / 1000)
     const data: uPlot.AlignedData = [xs, s.throughput.map((m) => m.completed), s.throughput.map((m) => m.failed)]
     this.chartBox.dataset.completed = String(s.throughput.reduce((n, m) => n + m.completed, 0))
@@ -77,6 +95,17 @@ export class Overview {
       data,
       this.chartBox,
     )
+  }
+
+  /** Removes every finished task of this status (the caller's), with its history, after asking with the count. */
+  private async remove(status: (typeof finished)[number], count: number) {
+    if (!window.confirm(`Remove ${count} ${status} task(s) and their history?`)) return
+    try {
+      this.say(`${(await api.removeFinished(status, new Date())).deleted} task(s) removed.`)
+    } catch (e) {
+      this.say(`Could not remove tasks: ${(e as Error).message}`, 'error')
+    }
+    await this.load()
   }
 
   private size() {
