@@ -15,6 +15,14 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
   return el
 }
 
+/** Runs `load` now and then every ms while the tab is visible: the cards whose data changes without a feed message. */
+export function refreshWhileVisible(ms: number, load: () => Promise<unknown>): void {
+  void load()
+  setInterval(() => {
+    if (document.visibilityState === 'visible') void load()
+  }, ms)
+}
+
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id)
   if (!el) throw new Error(`#${id} is missing from index.html`)

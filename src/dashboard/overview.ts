@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import uPlot from 'uplot'
 import { api } from './api'
-import { byId, h } from './dom'
+import { byId, h, refreshWhileVisible } from './dom'
 import { statuses, type Stats } from './types'
 
 /** Changes on the feed ask for fresh figures at most this often; quiet times still refresh this often. */
@@ -34,10 +34,7 @@ export class Overview {
   }
 
   start() {
-    void this.load()
-    setInterval(() => {
-      if (document.visibilityState === 'visible') void this.load()
-    }, REFRESH_MS)
+    refreshWhileVisible(REFRESH_MS, () => this.load())
     window.addEventListener('resize', () => this.chart?.setSize(this.size()))
   }
 

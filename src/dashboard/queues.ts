@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 import { ApiError, api } from './api'
-import { byId, h } from './dom'
+import { byId, h, refreshWhileVisible } from './dom'
 import type { Queue, Stats } from './types'
 
 const REFRESH_MS = 3000
@@ -31,10 +31,7 @@ export class QueueTable {
   }
 
   start() {
-    void this.load()
-    setInterval(() => {
-      if (document.visibilityState === 'visible') void this.load()
-    }, REFRESH_MS)
+    refreshWhileVisible(REFRESH_MS, () => this.load())
   }
 
   async load() {

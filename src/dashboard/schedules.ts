@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 import { api } from './api'
-import { byId, formatTime, h } from './dom'
+import { byId, formatTime, h, refreshWhileVisible } from './dom'
 import type { Schedule } from './types'
 
 /** Ticks move next runs on without a feed message, so the list is read again this often while the tab is visible. */
@@ -10,7 +10,6 @@ const REFRESH_MS = 3000
 export class ScheduleList {
   private readonly list = byId<HTMLUListElement>('schedule-list')
   private readonly status = byId('schedules-status')
-  private timer: ReturnType<typeof setInterval> | undefined
 
   constructor() {
     this.list.addEventListener('click', (e) => {
@@ -26,10 +25,7 @@ export class ScheduleList {
   }
 
   start() {
-    void this.load()
-    this.timer ??= setInterval(() => {
-      if (document.visibilityState === 'visible') void this.load()
-    }, REFRESH_MS)
+    refreshWhileVisible(REFRESH_MS, () => this.load())
   }
 
   async load() {

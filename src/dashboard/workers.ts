@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 import { ApiError, api } from './api'
-import { byId, formatTime, h } from './dom'
+import { byId, formatTime, h, refreshWhileVisible } from './dom'
 import type { Worker } from './types'
 
 const REFRESH_MS = 2000
@@ -15,10 +15,7 @@ export class WorkerList {
   private readonly status = byId('workers-status')
 
   start() {
-    void this.load()
-    setInterval(() => {
-      if (document.visibilityState === 'visible') void this.load()
-    }, REFRESH_MS)
+    refreshWhileVisible(REFRESH_MS, () => this.load())
   }
 
   async load() {
