@@ -36,18 +36,27 @@ BEGIN
   RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.task_counts_on_truncate() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  DELETE FROM task_count_deltas;
+  DELETE FROM task_counts;
+  RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.task_counts_on_update() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
   INSERT INTO task_count_deltas (owner_key, queue, type, status, delta)
-  SELECT k.owner_key, k.queue, k.type, k.status, sum(k.delta)
-    FROM old_rows o JOIN new_rows n ON n.id = o.id,
-         LATERAL (VALUES (coalesce(o.owner_id, 0), o.queue, o.type, o.status, -1),
-                         (coalesce(n.owner_id, 0), n.queue, n.type, n.status, 1)) AS k(owner_key, queue, type, status, delta)
-   WHERE o.status <> n.status
-   GROUP BY 1, 2, 3, 4
-  HAVING sum(k.delta) <> 0;
+  SELECT owner_key, queue, type, status, sum(delta) FROM (
+    SELECT coalesce(owner_id, 0) AS owner_key, queue, type, status, -1 AS delta FROM old_rows
+    UNION ALL
+    SELECT coalesce(owner_id, 0), queue, type, status, 1 FROM new_rows
+  ) d
+  GROUP BY 1, 2, 3, 4
+  HAVING sum(delta) <> 0;
   RETURN NULL;
 END $$;
 
@@ -306,6 +315,8 @@ CREATE INDEX workers_last_seen_idx ON public.workers USING btree (last_seen);
 CREATE TRIGGER task_counts_delete AFTER DELETE ON public.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.task_counts_on_delete();
 
 CREATE TRIGGER task_counts_insert AFTER INSERT ON public.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.task_counts_on_insert();
+
+CREATE TRIGGER task_counts_truncate AFTER TRUNCATE ON public.tasks FOR EACH STATEMENT EXECUTE FUNCTION public.task_counts_on_truncate();
 
 CREATE TRIGGER task_counts_update AFTER UPDATE ON public.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.task_counts_on_update();
 

@@ -68,17 +68,27 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- Only rows whose status changed count; progress and lease updates add nothing.
+-- Every old row counts -1 and every new row +1, netted per key: a row whose
+-- status (queue, type, owner) did not change nets to nothing. No join between
+-- the two sets, whose plan (cached per connection) could turn quadratic.
 CREATE FUNCTION task_counts_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO task_count_deltas (owner_key, queue, type, status, delta)
-  SELECT k.owner_key, k.queue, k.type, k.status, sum(k.delta)
-    FROM old_rows o JOIN new_rows n ON n.id = o.id,
-         LATERAL (VALUES (coalesce(o.owner_id, 0), o.queue, o.type, o.status, -1),
-                         (coalesce(n.owner_id, 0), n.queue, n.type, n.status, 1)) AS k(owner_key, queue, type, status, delta)
-   WHERE o.status <> n.status
-   GROUP BY 1, 2, 3, 4
-  HAVING sum(k.delta) <> 0;
+  SELECT owner_key, queue, type, status, sum(delta) FROM (
+    SELECT coalesce(owner_id, 0) AS owner_key, queue, type, status, -1 AS delta FROM old_rows
+    UNION ALL
+    SELECT coalesce(owner_id, 0), queue, type, status, 1 FROM new_rows
+  ) d
+  GROUP BY 1, 2, 3, 4
+  HAVING sum(delta) <> 0;
+  RETURN NULL;
+END $$;
+
+-- TRUNCATE removes every task without row triggers: the totals start again from nothing.
+CREATE FUNCTION task_counts_on_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM task_count_deltas;
+  DELETE FROM task_counts;
   RETURN NULL;
 END $$;
 
@@ -88,6 +98,8 @@ CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks REFERENCING OLD TABLE AS
   FOR EACH STATEMENT EXECUTE FUNCTION task_counts_on_delete();
 CREATE TRIGGER task_counts_update AFTER UPDATE ON tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION task_counts_on_update();
+CREATE TRIGGER task_counts_truncate AFTER TRUNCATE ON tasks
+  FOR EACH STATEMENT EXECUTE FUNCTION task_counts_on_truncate();
 
 -- The tasks that exist already.
 INSERT INTO task_counts (owner_key, queue, type, status, n)

@@ -24,6 +24,10 @@ export class Overview {
   private last: Stats | undefined
   private pending: ReturnType<typeof setTimeout> | undefined
   private loading = false
+  /** Changes came while hidden or while a read was under way: read again. */
+  private stale = false
+  /** When the figures shown were read: what "Remove n" removes is what finished before it. */
+  private readAt = new Date()
 
   /** say: how the page tells the user what an action did. */
   constructor(private readonly say: (message: string, kind?: 'info' | 'error') => void) {
@@ -35,11 +39,18 @@ export class Overview {
 
   start() {
     refreshWhileVisible(REFRESH_MS, () => this.load())
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible' && this.stale) void this.load()
+    })
     window.addEventListener('resize', () => this.chart?.setSize(this.size()))
   }
 
-  /** A task changed somewhere: the figures will be read again shortly. */
+  /** A task changed somewhere: the figures will be read again shortly (a hidden tab reads them when shown again). */
   changed() {
+    if (document.visibilityState !== 'visible') {
+      this.stale = true
+      return
+    }
     this.pending ??= setTimeout(() => {
       this.pending = undefined
       void this.load()
@@ -52,16 +63,23 @@ export class Overview {
   }
 
   async load() {
-    if (this.loading) return
+    if (this.loading) {
+      this.stale = true
+      return
+    }
     this.loading = true
+    this.stale = false
     try {
+      const readAt = new Date()
       this.last = await api.stats()
+      this.readAt = readAt
       this.render(this.last)
     } catch {
       // The banner explains a 401; the next refresh tries again.
     } finally {
       this.loading = false
     }
+    if (this.stale) this.changed()
   }
 
   private render(s: Stats) {
@@ -98,7 +116,8 @@ export class Overview {
   private async remove(status: (typeof finished)[number], count: number) {
     if (!window.confirm(`Remove ${count} ${status} task(s) and their history?`)) return
     try {
-      this.say(`${(await api.removeFinished(status, new Date())).deleted} task(s) removed.`)
+      // Only what had finished when the count shown was read: not what finished while the dialog was open.
+      this.say(`${(await api.removeFinished(status, this.readAt)).deleted} task(s) removed.`)
     } catch (e) {
       this.say(`Could not remove tasks: ${(e as Error).message}`, 'error')
     }

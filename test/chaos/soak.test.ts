@@ -394,6 +394,13 @@ describe('soak', () => {
           return dep?.status !== 'COMPLETED' || started < dep.finished_at!.getTime()
         })
         const dependents = [...asked.values()].filter((a) => a.dependsOn !== undefined).length
+        for (const [id, a] of outOfOrder.slice(0, 3)) {
+          for (const t of [a.dependsOn!, id]) {
+            const row = byId.get(t)
+            console.error(`task ${t}: ${JSON.stringify(row ? { ...row, payload: undefined, result: undefined } : null)}`)
+            for (const e of await env.events(t)) console.error(`  seq ${e.seq} ${e.status} ${e.at.toISOString()} ${JSON.stringify(e.detail)}`)
+          }
+        }
         const status = (s: string) => rows.filter((r) => accepted.includes(r.id) && r.status === s).length
         const rerun = rows.filter((r) => accepted.includes(r.id) && r.attempts > 1).length
 

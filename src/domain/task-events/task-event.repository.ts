@@ -16,7 +16,8 @@ const jsonb = (value: EventDetail): RawBuilder<unknown> => (value === null ? sql
  * The tail of every written-out change statement: a task_events row for each
  * row of the CTE `changed` (its detail computed from that row), returned with
  * the task's columns (all, unless fewer are asked for), in id order, which for
- * an insert is input order. The history can never disagree with the row.
+ * an insert is input order. The event's time is the row's updated_at. The
+ * history can never disagree with the row.
  */
 export const withEvents = <R extends EventColumns = TaskChange>(
   changed: RawBuilder<unknown>,
@@ -25,8 +26,8 @@ export const withEvents = <R extends EventColumns = TaskChange>(
 ) => {
   const query = sql<R>`
     with ${changed}, ev as (
-      insert into task_events (task_id, seq, status, progress, detail)
-      select id, seq, status, progress, ${jsonb(detail)} from changed
+      insert into task_events (task_id, seq, status, progress, detail, at)
+      select id, seq, status, progress, ${jsonb(detail)}, updated_at from changed
       returning task_id, id as event_id, detail
     )
     select ${columns}, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id order by changed.id`

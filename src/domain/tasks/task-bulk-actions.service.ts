@@ -39,13 +39,26 @@ async function applyToAll(
       ...(f.type === undefined ? [] : [eb('type', '=', f.type)]),
       eb('status', 'in', t === transitions.cancel ? ['PENDING'] : ['FAILED']),
     ])
+  // Each task at most once per request: batches walk up the ids that existed when it began, so a
+  // task retried here that fails again before the end is not retried a second time.
+  const last = await deps.db
+    .selectFrom('tasks')
+    .select((eb) => eb.fn.max('id').as('id'))
+    .executeTakeFirst()
+  const lastId = Number(last?.id ?? 0)
   let total = 0
-  for (;;) {
-    const batch: TaskWhere = (eb) => eb('id', 'in', eb.selectFrom('tasks').select('id').where(scope).orderBy('id').limit(BATCH).forUpdate().skipLocked())
+  for (let after = 0; ; ) {
+    const batch: TaskWhere = (eb) =>
+      eb(
+        'id',
+        'in',
+        eb.selectFrom('tasks').select('id').where(scope).where('id', '>', after).where('id', '<=', lastId).orderBy('id').limit(BATCH).forUpdate().skipLocked(),
+      )
     const changes = await applyTransition(deps.db, t, undefined, batch)
     total += changes.length
     if (changes.length) await publishChanges(deps, readyIds(changes), changes)
     if (changes.length < BATCH) return total
+    after = Math.max(...changes.map((c) => c.id))
   }
 }
 

@@ -88,7 +88,9 @@ const claimStatement = (leaseMs: number) =>
     (slot) =>
       withEvents(
         sql`changed as (
-      update tasks set ${sql.join(Object.entries(columnsOf(claim, { workerId: slot('workerId') as string, leaseMs })).map(([c, v]) => sql`${sql.ref(c)} = ${v}`))}, seq = seq + 1, updated_at = now()
+      update tasks set ${sql.join(Object.entries(columnsOf(claim, { workerId: slot('workerId') as string, leaseMs })).map(([c, v]) => sql`${sql.ref(c)} = ${v}`))}, seq = seq + 1,
+             -- The clock, not the transaction's start: a limited queue's claim may have waited for its lock.
+             updated_at = clock_timestamp()
        where id in (select id from tasks where id = any(${slot('ids')}::bigint[]) and ${ready('tasks')} for update skip locked)
          and ${guardOf(claim)}
       returning *

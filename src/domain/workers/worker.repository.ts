@@ -36,15 +36,27 @@ export async function listWorkers(db: Db): Promise<WorkerRow[]> {
   return db.selectFrom('workers').selectAll().orderBy('started_at', 'desc').execute()
 }
 
-/** Queues with ready tasks that no live worker serves (a worker with no QUEUES serves them all). */
+/**
+ * Queues with ready tasks that no live worker serves (a worker with no QUEUES
+ * serves them all). The candidates come from the running totals, and each is
+ * checked with one probe of the ready index: no scan of the tasks, however
+ * many wait.
+ */
 export async function unservedQueues(db: Db): Promise<string[]> {
   const { rows } = await sql<{ queue: string }>`
-    select distinct t.queue from tasks t
-     where t.status = 'PENDING' and t.enqueued_at is not null
+    with pending as (
+      select queue from (
+        select queue, status, n from task_counts
+        union all
+        select queue, status, delta from task_count_deltas
+      ) c where status = 'PENDING' group by queue having sum(n) > 0
+    )
+    select p.queue from pending p
+     where exists (select 1 from tasks t where t.status = 'PENDING' and t.enqueued_at is not null and t.queue = p.queue)
        and not exists (
          select 1 from workers w
           where w.stopped_at is null and w.last_seen > now() - make_interval(secs => ${WORKER_LIVENESS_MS / 1000})
-            and (w.queues is null or t.queue = any(w.queues)))
+            and (w.queues is null or p.queue = any(w.queues)))
      order by 1`.execute(db)
   return rows.map((r) => r.queue)
 }
