@@ -2,7 +2,7 @@ import type { Config } from '../config'
 import { createDb, type Db } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createMetrics, type ClusterFigures, type Metrics } from '../infra/metrics'
-import { countTasks } from '../domain/stats/stats.repository'
+import { countByStatusAndQueue } from '../domain/stats/stats.repository'
 import { countAlive } from '../domain/workers/worker.repository'
 import { createRedis, type Redis } from '../infra/redis'
 import { serveOn } from '../infra/serve'
@@ -76,21 +76,7 @@ function createLive(config: Config, { db, keys }: Connections, logger: Logger, o
 }
 
 /** What the API's /metrics reports for the whole cluster, from Postgres. */
-function clusterFigures(db: Db): ClusterFigures {
-  return {
-    async tasks() {
-      const byQueue = new Map<string, { status: string; queue: string; n: number }>()
-      for (const c of await countTasks(db)) {
-        const key = `${c.status}\u0000${c.queue}`
-        const row = byQueue.get(key) ?? { status: c.status, queue: c.queue, n: 0 }
-        row.n += Number(c.n)
-        byQueue.set(key, row)
-      }
-      return [...byQueue.values()]
-    },
-    workersAlive: () => countAlive(db),
-  }
-}
+const clusterFigures = (db: Db): ClusterFigures => ({ tasks: () => countByStatusAndQueue(db), workersAlive: () => countAlive(db) })
 
 async function buildApp(config: Config, conns: Connections, logger: Logger, metrics: Metrics, sockets: Sockets) {
   const taskTypes = new TaskTypeCatalogue(conns.db, builtinTypes({ allowedOrigins: config.HTTP_TASK_ALLOWED_ORIGINS }), logger)

@@ -1,5 +1,5 @@
 import type { Db } from '../infra/db'
-import { claimLimited, claimNext, queuesWithReadyTasks, type Claimer, type QueueLimit } from '../domain/tasks/task-claim.repository'
+import { claimLimited, claimNext, queuesWithReadyTasks, type Claimer, type ClaimScope, type QueueLimit } from '../domain/tasks/task-claim.repository'
 import type { TaskChange } from '../domain/task-events/task-event'
 import type { Outbox } from './outbox'
 import type { TaskRunner } from './task-runner'
@@ -27,11 +27,14 @@ export interface IntakeOptions {
 export class Intake {
   private readonly worker: Claimer
   private readonly limits: readonly QueueLimit[]
+  /** The other queues: the ones served, less the limited ones (claimed each on its own). */
+  private readonly others: ClaimScope
   private limitedFirst = false
 
   constructor(private readonly o: IntakeOptions) {
     this.worker = { id: o.workerId, leaseMs: o.leaseMs, types: o.types }
     this.limits = o.limits.filter((l) => o.queues === null || o.queues.includes(l.queue))
+    this.others = { queues: o.queues, skip: o.limits.map((l) => l.queue) }
   }
 
   /**
@@ -47,8 +50,7 @@ export class Intake {
     }
     const others = async () => {
       if (claimed.length >= free) return
-      const scope = { queues: this.o.queues, skip: this.o.limits.map((l) => l.queue) }
-      claimed.push(...(await this.o.outbox.persist('claim', () => claimNext(this.o.db, free - claimed.length, this.worker, scope))))
+      claimed.push(...(await this.o.outbox.persist('claim', () => claimNext(this.o.db, free - claimed.length, this.worker, this.others))))
     }
     for (const step of this.limitedFirst ? [limited, others] : [others, limited]) await step()
     // Not awaited: the handlers need not wait for Redis, and the outbox keeps

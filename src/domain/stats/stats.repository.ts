@@ -12,16 +12,26 @@ export interface CountRow {
   n: number
 }
 
-/** Tasks by queue, type and status: the folded counts plus the deltas not folded yet. */
+/** Every task count as rows (owner_key, queue, type, status, n): the folded totals plus the deltas not folded yet. */
+export const taskTotals = sql`(
+  select owner_key, queue, type, status, n from task_counts
+  union all
+  select owner_key, queue, type, status, delta from task_count_deltas
+)`
+
+/** Tasks by queue, type and status. */
 export async function countTasks(db: Db, ownerId?: number | null): Promise<CountRow[]> {
   const { rows } = await sql<CountRow>`
-    select queue, type, status, sum(n)::int8 as n from (
-      select owner_key, queue, type, status, n from task_counts
-      union all
-      select owner_key, queue, type, status, delta from task_count_deltas
-    ) c where true ${ownedBy(ownerId)}
+    select queue, type, status, sum(n)::int8 as n from ${taskTotals} c where true ${ownedBy(ownerId)}
     group by 1, 2, 3 having sum(n) <> 0`.execute(db)
   return rows
+}
+
+/** Everyone's tasks by status and queue: the cluster-wide gauge. */
+export async function countByStatusAndQueue(db: Db): Promise<{ status: TaskStatus; queue: string; n: number }[]> {
+  const { rows } = await sql<{ status: TaskStatus; queue: string; n: number }>`
+    select status, queue, sum(n)::int8 as n from ${taskTotals} c group by 1, 2 having sum(n) <> 0`.execute(db)
+  return rows.map((r) => ({ ...r, n: Number(r.n) }))
 }
 
 /** Outcomes per minute since `since`, summed over queues and types. */

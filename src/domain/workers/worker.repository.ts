@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
+import { taskTotals } from '../stats/stats.repository'
 import { WORKER_HISTORY_MS, WORKER_LIVENESS_MS, type WorkerRow } from './worker'
 
 export interface WorkerBeat {
@@ -45,11 +46,7 @@ export async function listWorkers(db: Db): Promise<WorkerRow[]> {
 export async function unservedQueues(db: Db): Promise<string[]> {
   const { rows } = await sql<{ queue: string }>`
     with pending as (
-      select queue from (
-        select queue, status, n from task_counts
-        union all
-        select queue, status, delta from task_count_deltas
-      ) c where status = 'PENDING' group by queue having sum(n) > 0
+      select queue from ${taskTotals} c where status = 'PENDING' group by queue having sum(n) > 0
     )
     select p.queue from pending p
      where exists (select 1 from tasks t where t.status = 'PENDING' and t.enqueued_at is not null and t.queue = p.queue)
