@@ -64,10 +64,17 @@ export const configSchema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .default('postgres://postgres:postgres@localhost:5432/postgres'),
+  /** One server (redis://, rediss://) or a Redis Cluster by some of its nodes (redis+cluster://host:7000,host:7001). */
   REDIS_URL: z
     .string()
-    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+    .regex(/^rediss?(\+cluster)?:\/\//, 'must be a redis:// URL, or redis+cluster://host:port,host:port for a Redis Cluster')
     .default('redis://localhost:6379'),
+  /**
+   * How many jobs and events streams the queue is split over, each on its own
+   * hash tag so a Redis Cluster spreads them over its masters. Every API and
+   * worker instance must use the same value.
+   */
+  JOB_SHARDS: positiveInt.max(64).default(1),
   KEY_PREFIX: z
     .string()
     .regex(/^[\w:.-]*$/, 'may hold only letters, digits and _ : . -')

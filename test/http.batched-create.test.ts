@@ -87,7 +87,7 @@ test('a create is answered once Postgres has it; its job and event reach Redis a
   const { redis, pushes } = slowPushRedis(300)
   const keys = streamKeys(sys.prefix)
   const inserter = createTaskInserter({ db: sys.db, redis, keys, eventsMaxLen: 1000, logger: createLogger('error') })
-  const jobFor = async (id: number) => (await sys.redis.xrange(keys.jobs, '-', '+')).some(([, fields]) => fields[1] === String(id))
+  const jobFor = async (id: number) => (await sys.redis.xrange(keys.shards[0]!.jobs, '-', '+')).some(([, fields]) => fields[1] === String(id))
   try {
     const change = await inserter.add({ title: 'answered first', type: 'demo', payload: {}, max_attempts: 1, owner_id: null, idempotency_key: null })
     expect(await sys.db.selectFrom('tasks').select('id').where('id', '=', change.id).executeTakeFirst()).toEqual({ id: change.id })

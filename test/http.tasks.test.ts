@@ -21,10 +21,10 @@ const create = async (title = 'task', extra: Record<string, unknown> = {}) => {
 }
 
 /** task ids on the jobs stream, oldest first */
-const jobIds = async () => (await redis.xrange(keys.jobs, '-', '+')).map(([, f]) => Number(fieldsToRecord(f).task_id))
+const jobIds = async () => (await redis.xrange(keys.shards[0]!.jobs, '-', '+')).map(([, f]) => Number(fieldsToRecord(f).task_id))
 /** messages on the events stream for one task, oldest first */
 const streamEvents = async (taskId: number) =>
-  (await redis.xrange(keys.events, '-', '+'))
+  (await redis.xrange(keys.shards[0]!.events, '-', '+'))
     .map(([, f]) => fieldsToRecord(f))
     .filter((r) => r.t === String(taskId))
     .map((r) => JSON.parse(r.d!))

@@ -34,7 +34,7 @@ function expectError(body: any, code: string, paths?: string[]) {
 }
 
 const countTasks = () => h.countTasks()
-const jobsLength = () => redis.xlen(keys.jobs)
+const jobsLength = () => redis.xlen(keys.shards[0]!.jobs)
 
 describe('POST /api/tasks/ rejects bad bodies with 400 naming the field', () => {
   const cases: [string, unknown, string][] = [

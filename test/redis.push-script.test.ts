@@ -11,7 +11,7 @@ const prefix = uniquePrefix()
 const keys = streamKeys(prefix)
 const deps = { redis, keys, eventsMaxLen: 1000, logger: createLogger('silent') }
 
-beforeAll(() => redis.xgroup('CREATE', keys.jobs, keys.workersGroup, '0', 'MKSTREAM'))
+beforeAll(() => redis.xgroup('CREATE', keys.shards[0]!.jobs, keys.workersGroup, '0', 'MKSTREAM'))
 afterAll(async () => {
   await deleteKeys(redis, prefix)
   redis.disconnect()
@@ -34,7 +34,9 @@ const event = (taskId: number, seq: number, status: TaskEventMessage['status'], 
 const outgoing = (message: TaskEventMessage): OutgoingEvent => ({ message, storedAt: 1_700_000_000_000.25 + message.cursor })
 
 const readGroup = async (count: number) => {
-  const res = (await redis.xreadgroup('GROUP', keys.workersGroup, 'c1', 'COUNT', count, 'STREAMS', keys.jobs, '>')) as [string, [string, string[]][]][] | null
+  const res = (await redis.xreadgroup('GROUP', keys.workersGroup, 'c1', 'COUNT', count, 'STREAMS', keys.shards[0]!.jobs, '>')) as
+    | [string, [string, string[]][]][]
+    | null
   return res?.[0]?.[1] ?? []
 }
 
@@ -42,7 +44,7 @@ describe('pushToStreams: one script call per push', () => {
   test('jobs, events in order with their fields, and cancellation announcements all land', async () => {
     const announced: string[] = []
     const sub = testRedis()
-    await sub.subscribe(keys.cancels)
+    await sub.subscribe(keys.shards[0]!.cancels)
     sub.on('message', (_channel, id) => announced.push(id))
     try {
       const events = [event(1, 1, 'PENDING'), event(2, 1, 'PENDING'), event(1, 2, 'CANCELLED'), event(3, 4, 'FAILED', { deleted: true })]
@@ -53,7 +55,7 @@ describe('pushToStreams: one script call per push', () => {
         ['task_id', '1'],
         ['task_id', '2'],
       ])
-      const streamed = ((await redis.xrange(keys.events, '-', '+')) as [string, string[]][]).map(([, f]) => fieldsToEvent(f))
+      const streamed = ((await redis.xrange(keys.shards[0]!.events, '-', '+')) as [string, string[]][]).map(([, f]) => fieldsToEvent(f))
       expect(streamed.map((e) => e && JSON.parse(e.json))).toEqual(events)
       expect(streamed.map((e) => e && [e.taskId, e.seq, e.cursor, e.ownerId])).toEqual(events.map((e) => [e.task_id, e.seq, e.cursor, e.owner_id]))
       expect(streamed.map((e) => e?.storedAt)).toEqual(events.map((e) => outgoing(e).storedAt))
@@ -69,11 +71,11 @@ describe('pushToStreams: one script call per push', () => {
     const trimmed = { ...deps, keys: streamKeys(`${prefix}trim:`) }
     const ids = Array.from({ length: JOBS_MAXLEN * 5 }, (_, i) => i + 1)
     expect(await pushToStreams(trimmed, ids, [])).toBe(true)
-    const len = await redis.xlen(trimmed.keys.jobs)
+    const len = await redis.xlen(trimmed.keys.shards[0]!.jobs)
     expect(len).toBeGreaterThanOrEqual(JOBS_MAXLEN)
     expect(len).toBeLessThan(JOBS_MAXLEN * 2)
     // The newest are kept.
-    const newest = (await redis.xrevrange(trimmed.keys.jobs, '+', '-', 'COUNT', 1)) as [string, string[]][]
+    const newest = (await redis.xrevrange(trimmed.keys.shards[0]!.jobs, '+', '-', 'COUNT', 1)) as [string, string[]][]
     expect(newest[0]?.[1]).toEqual(['task_id', String(ids.at(-1))])
   })
 
@@ -85,7 +87,7 @@ describe('pushToStreams: one script call per push', () => {
 
   test('a failure is reported, not thrown', async () => {
     const wrongType = { ...deps, keys: streamKeys(`${prefix}wrong:`) }
-    await redis.set(wrongType.keys.events, 'not a stream')
+    await redis.set(wrongType.keys.shards[0]!.events, 'not a stream')
     expect(await pushToStreams(wrongType, [], [outgoing(event(5, 1, 'PENDING'))])).toBe(false)
   })
 })

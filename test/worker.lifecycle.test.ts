@@ -122,7 +122,7 @@ describe('worker: outcomes, retries, cancellation', () => {
     await eventually(async () => (await Promise.all(ids.map(getTask))).every((t) => done.has(t.status)), 10_000)
     const final = new Map((await Promise.all(ids.map(getTask))).map((t) => [t.id as number, t.seq as number]))
     const seqs = new Map<number, number[]>()
-    const entries = (await sys.redis.xrange(streamKeys(sys.prefix).events, '-', '+')) as [string, string[]][]
+    const entries = (await sys.redis.xrange(streamKeys(sys.prefix).shards[0]!.events, '-', '+')) as [string, string[]][]
     for (const [, fields] of entries) {
       const e = fieldsToEvent(fields)!
       if (!final.has(e.taskId)) continue
@@ -133,7 +133,7 @@ describe('worker: outcomes, retries, cancellation', () => {
     }
     for (const [id, seq] of final) expect({ id, seqs: seqs.get(id) }).toEqual({ id, seqs: Array.from({ length: seq }, (_, i) => i + 1) })
     // Every job was acknowledged and deleted with its outcome, failures included (the visibility timeout is 30 s here, so no redelivery hides a lost ack).
-    const jobs = streamKeys(sys.prefix).jobs
+    const jobs = streamKeys(sys.prefix).shards[0]!.jobs
     await eventually(async () => (await sys.redis.xlen(jobs)) === 0, 5000)
     expect(((await sys.redis.xpending(jobs, 'workers')) as [number])[0]).toBe(0)
   })

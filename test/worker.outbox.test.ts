@@ -15,7 +15,7 @@ const keys = streamKeys(prefix)
 const admin = testRedis()
 beforeAll(async () => {
   database = await createTestDatabase()
-  await admin.xgroup('CREATE', keys.jobs, keys.workersGroup, '0', 'MKSTREAM')
+  await admin.xgroup('CREATE', keys.shards[0]!.jobs, keys.workersGroup, '0', 'MKSTREAM')
 })
 afterAll(async () => {
   await deleteKeys(admin, prefix)
@@ -54,7 +54,7 @@ test("a task that finishes at once is stored COMPLETED while its claim's events 
     await pipeline.drain(1000)
 
     // drain returned only once the COMPLETED event had reached Redis.
-    const entries = (await admin.xrange(keys.events, '-', '+')) as [string, string[]][]
+    const entries = (await admin.xrange(keys.shards[0]!.events, '-', '+')) as [string, string[]][]
     const streamed = entries.map(([, f]) => JSON.parse(fieldsToEvent(f)!.json)).filter((e) => e.task_id === task!.id)
     expect(streamed.map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
 

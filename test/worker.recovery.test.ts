@@ -17,7 +17,7 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
     sys = await startSystem({ workers: 0 })
     const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'dup', payload: { duration_ms: 20, steps: 1 } })
     const keys = streamKeys(sys.prefix)
-    for (let i = 0; i < 4; i++) await sys.redis.xadd(keys.jobs, '*', 'task_id', String(body.id))
+    for (let i = 0; i < 4; i++) await sys.redis.xadd(keys.shards[0]!.jobs, '*', 'task_id', String(body.id))
     await sys.addWorker()
     await sys.addWorker()
     await eventually(async () => (await status(body.id)).status === 'COMPLETED')
@@ -25,8 +25,8 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
     expect(await status(body.id)).toMatchObject({ attempts: 1 })
     expect(await statuses(body.id)).toEqual(['PENDING', 'PROCESSING', 'COMPLETED'])
     // every copy was acknowledged and removed
-    await eventually(async () => (await sys.redis.xlen(keys.jobs)) === 0)
-    const pending = (await sys.redis.xpending(keys.jobs, keys.workersGroup)) as [number, ...unknown[]]
+    await eventually(async () => (await sys.redis.xlen(keys.shards[0]!.jobs)) === 0)
+    const pending = (await sys.redis.xpending(keys.shards[0]!.jobs, keys.workersGroup)) as [number, ...unknown[]]
     expect(pending[0]).toBe(0)
   })
 
@@ -92,7 +92,7 @@ describe('recovery driven by Postgres, not by what Redis remembers', () => {
     const keys = streamKeys(sys.prefix)
     const ids: number[] = []
     for (let i = 0; i < 30; i++) ids.push((await postJson(`${sys.http}/api/tasks`, { title: `b${i}`, payload: { duration_ms: 0 } })).body.id)
-    const added = async () => (await sys.redis.call('XINFO', 'STREAM', keys.jobs)) as unknown[]
+    const added = async () => (await sys.redis.call('XINFO', 'STREAM', keys.shards[0]!.jobs)) as unknown[]
     const entriesAdded = async () => {
       const info = await added()
       return Number(info[info.indexOf('entries-added') + 1])
@@ -127,6 +127,6 @@ describe('jobs only wake workers: Postgres says what is ready', () => {
       { title: 'ready, never announced', payload: JSON.stringify({ duration_ms: 0 }), enqueued_at: sql<Date>`now()` },
     ])
     await eventually(async () => (await status(row!.id)).status === 'COMPLETED', 15_000)
-    expect(await sys.redis.xlen(streamKeys(sys.prefix).jobs)).toBe(0)
+    expect(await sys.redis.xlen(streamKeys(sys.prefix).shards[0]!.jobs)).toBe(0)
   })
 })

@@ -80,7 +80,7 @@ async function countingHub(resyncMs: number) {
     transformResult: async (args) => args.result,
   })
   const redis = testRedis()
-  const hub = createEventHub({ redis, db: counted, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs })
+  const hub = createEventHub({ redis: () => redis, db: counted, keys: streamKeys(sys.prefix), logger: createLogger('silent'), resyncMs })
   const seen = new Map<number, number[]>()
   hub.listen(allTasksTopic, (e: StreamedEvent) => seen.set(e.taskId, [...(seen.get(e.taskId) ?? []), e.seq]))
   await hub.start({ publish: () => 0, subscriberCount: () => 0 } as never)

@@ -180,17 +180,17 @@ describe('events that arrive while a fan-out is being written', () => {
         setImmediate(() => {
           fanOutDue = false
           if (fanOuts++ > 0) return
-          for (const seq of [2, 3]) Bun.spawnSync(['redis-cli', '-u', redisUrl, 'XADD', keys.events, '*', ...fields(seq)])
+          for (const seq of [2, 3]) Bun.spawnSync(['redis-cli', '-u', redisUrl, 'XADD', keys.shards[0]!.events, '*', ...fields(seq)])
         })
       },
     }
     const redis = testRedis()
-    const hub = createEventHub({ redis, db: sys.db, keys, logger: createLogger('silent') })
+    const hub = createEventHub({ redis: () => redis, db: sys.db, keys, logger: createLogger('silent') })
     hub.join()
     await hub.start(server as never)
     await hub.following()
     try {
-      await sys.redis.xadd(keys.events, '*', ...fields(1))
+      await sys.redis.xadd(keys.shards[0]!.events, '*', ...fields(1))
       await eventually(async () => hub.lastSeq(taskId) === 3)
       expect(published.map((p) => p.seq)).toEqual([1, 2, 3])
       // Both came in during the first fan-out, so they make the second one together.
@@ -230,7 +230,7 @@ async function hubUnderTest(server: object, options: Partial<EventHubOptions> = 
     await beforeStreamEnd()
     return xrevrange(...args)
   }) as typeof redis.xrevrange
-  const hub = createEventHub({ redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), ...options })
+  const hub = createEventHub({ redis: () => redis, db: sys.db, keys: streamKeys(sys.prefix), logger: createLogger('silent'), ...options })
   await hub.start(server as never)
   return {
     hub,

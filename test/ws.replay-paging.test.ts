@@ -47,7 +47,7 @@ function recordEventQuery(node: RootOperationNode) {
 beforeAll(async () => {
   sys = await startSystem({ apis: 0, workers: 0 })
   hubRedis = testRedis()
-  hub = createEventHub({ redis: hubRedis, db: sys.db, keys: streamKeys(sys.prefix), logger })
+  hub = createEventHub({ redis: () => hubRedis, db: sys.db, keys: streamKeys(sys.prefix), logger })
   const counted = sys.db.withPlugin({
     transformQuery: (args) => {
       recordEventQuery(args.node)

@@ -26,7 +26,7 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
   const conns: Connections = {
     db: createDb(config.DATABASE_URL, config.DB_POOL_SIZE),
     redis: createRedis(config.REDIS_URL, 'producer', logger),
-    keys: streamKeys(config.KEY_PREFIX),
+    keys: streamKeys(config.KEY_PREFIX, config.JOB_SHARDS),
   }
   // Filled in below, once the sockets it counts exist.
   let metrics: Metrics
@@ -59,7 +59,7 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
 
 /** The event hub, on a blocking connection of its own, and the sockets it feeds. */
 function createLive(config: Config, { db, keys }: Connections, logger: Logger, onPublish: (lateMs: number | null) => void) {
-  const hub = createEventHub({ redis: createRedis(config.REDIS_URL, 'blocking', logger), db, keys, logger, resyncMs: config.EVENTS_RESYNC_MS, onPublish })
+  const hub = createEventHub({ redis: () => createRedis(config.REDIS_URL, 'blocking', logger), db, keys, logger, resyncMs: config.EVENTS_RESYNC_MS, onPublish })
   const sockets = createSocketHandlers({
     db,
     hub,

@@ -43,18 +43,20 @@ const failing = new WeakSet<Redis>()
 export const JOBS_MAXLEN = 1000
 
 /**
- * One push is one script call, however many entries it holds: ioredis spends
- * more CPU per command than Redis spends on an XADD, so a batch of 64 tasks
- * costs one command instead of 128. Redis keeps no state for it: after a restart the script is
- * sent again (EVALSHA falls back to EVAL).
- * KEYS: jobs, events, cancels. ARGV: events MAXLEN, jobs MAXLEN, then counts
- * and values: job task ids; events, each as its field count, the task id to
- * announce on the cancels channel (empty unless it was cancelled or deleted)
- * and its stream fields.
+ * One push is one script call per shard, however many entries it holds:
+ * ioredis spends more CPU per command than Redis spends on an XADD, so a
+ * batch of 64 tasks costs one command instead of 128. Redis keeps no state for
+ * it: after a restart the script is sent again (EVALSHA falls back to EVAL).
+ * KEYS: the shard's jobs, events and cancels, which share a hash tag (so a
+ * Redis Cluster runs the script on one node). ARGV: events MAXLEN, jobs
+ * MAXLEN, the publish command (SPUBLISH on a cluster keeps the notice on the
+ * shard's node; PUBLISH would go to every node), then counts and values: job
+ * task ids; events, each as its field count, the task id to announce on the
+ * cancels channel (empty unless it was cancelled or deleted) and its fields.
  */
 const pushScript = `
-local maxlen, jobsMaxlen = ARGV[1], ARGV[2]
-local i = 3
+local maxlen, jobsMaxlen, publish = ARGV[1], ARGV[2], ARGV[3]
+local i = 4
 local jobs = tonumber(ARGV[i])
 for _ = 1, jobs do
   i = i + 1
@@ -65,7 +67,7 @@ local events = tonumber(ARGV[i])
 for _ = 1, events do
   local width, cancelled = tonumber(ARGV[i + 1]), ARGV[i + 2]
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i + 3, i + 2 + width))
-  if cancelled ~= '' then redis.call('PUBLISH', KEYS[3], cancelled) end
+  if cancelled ~= '' then redis.call(publish, KEYS[3], cancelled) end
   i = i + 2 + width
 end
 return jobs + events`
@@ -82,25 +84,49 @@ function pushCommand(redis: Redis): Push {
   return push
 }
 
-/**
- * XADDs jobs and events (announcing cancellations) in one round trip. Never
- * throws: Postgres already holds the truth, so a Redis failure only delays
- * delivery (workers also look for ready tasks on their own). Returns whether
- * every entry was written.
- */
-export async function pushToStreams(deps: StreamDeps, jobs: readonly number[], events: readonly OutgoingEvent[]): Promise<boolean> {
-  if (jobs.length + events.length === 0) return true
-  const args: (string | number)[] = [deps.eventsMaxLen, JOBS_MAXLEN, jobs.length]
+/** The pub/sub command for cancellations: sharded on a cluster, plain on one server (which may predate Redis 7). */
+export const publishCommand = (redis: Redis) => (redis.isCluster ? 'SPUBLISH' : 'PUBLISH')
+
+/** One shard's part of a push. */
+function shardArgs(deps: StreamDeps, jobs: readonly number[], events: readonly OutgoingEvent[]): (string | number)[] {
+  const args: (string | number)[] = [deps.eventsMaxLen, JOBS_MAXLEN, publishCommand(deps.redis), jobs.length]
   for (const id of jobs) args.push(String(id))
   args.push(events.length)
   for (const e of events) {
     const fields = eventToFields(e)
     args.push(fields.length, stopsItsRun(e.message) ? String(e.message.task_id) : '', ...fields)
   }
+  return args
+}
+
+/**
+ * XADDs jobs and events (announcing cancellations) in one round trip per
+ * shard. Never throws: Postgres already holds the truth, so a Redis failure
+ * only delays delivery (workers also look for ready tasks on their own).
+ * Returns whether every entry was written.
+ */
+export async function pushToStreams(deps: StreamDeps, jobs: readonly number[], events: readonly OutgoingEvent[]): Promise<boolean> {
+  if (jobs.length + events.length === 0) return true
+  const { keys } = deps
+  const byShard = new Map<number, { jobs: number[]; events: OutgoingEvent[] }>()
+  const part = (taskId: number) => {
+    const index = keys.shardOf(taskId).index
+    let p = byShard.get(index)
+    if (!p) byShard.set(index, (p = { jobs: [], events: [] }))
+    return p
+  }
+  for (const id of jobs) part(id).jobs.push(id)
+  for (const e of events) part(e.message.task_id).events.push(e)
   try {
-    const written = await pushCommand(deps.redis)(deps.keys.jobs, deps.keys.events, deps.keys.cancels, ...args)
+    const push = pushCommand(deps.redis)
+    const written = await Promise.all(
+      [...byShard].map(([index, p]) => {
+        const shard = keys.shards[index]!
+        return push(shard.jobs, shard.events, shard.cancels, ...shardArgs(deps, p.jobs, p.events))
+      }),
+    )
     if (failing.delete(deps.redis)) deps.logger.info('writing to redis streams again')
-    return written === jobs.length + events.length
+    return written.reduce((a, b) => a + b, 0) === jobs.length + events.length
   } catch (e) {
     if (!failing.has(deps.redis)) {
       failing.add(deps.redis)

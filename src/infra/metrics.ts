@@ -142,7 +142,8 @@ function scrapedGauges(o: MetricsOptions, registers: Registers): void {
     help: 'Jobs (wake-ups for ready tasks) on the jobs stream not yet read by a worker',
     registers,
     async collect() {
-      this.set(await o.redis.xlen(o.keys.jobs).catch(() => Number.NaN))
+      const lengths = await Promise.all(o.keys.shards.map((s) => o.redis.xlen(s.jobs))).catch(() => [Number.NaN])
+      this.set(lengths.reduce((a, b) => a + b, 0))
     },
   })
   if (o.openSockets) {

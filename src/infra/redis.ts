@@ -1,8 +1,9 @@
 import diagnostics from 'node:diagnostics_channel'
-import { Redis } from 'ioredis'
+import { Cluster, Redis as Standalone } from 'ioredis'
 import type { Logger } from './logger'
 
-export type { Redis }
+/** One Redis server or a Redis Cluster: Taskline issues the same commands to either. */
+export type Redis = Standalone | Cluster
 
 /**
  * Bun 1.4's TracingChannel has no `hasSubscribers`. ioredis takes undefined for
@@ -31,13 +32,22 @@ defineTracingHasSubscribers()
  * Both reconnect with capped backoff and log one line per outage, not per retry.
  */
 export function createRedis(url: string, role: 'producer' | 'blocking', logger: Logger): Redis {
-  const redis = new Redis(url, {
-    lazyConnect: false,
+  const retry = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000)
+  const options = {
     enableOfflineQueue: role === 'blocking',
     maxRetriesPerRequest: role === 'blocking' ? null : 1,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     connectionName: `taskline-${role}`,
-  })
+  }
+  const target = parseRedisUrl(url)
+  const redis: Redis =
+    target.kind === 'standalone'
+      ? new Standalone(url, { ...options, lazyConnect: false, retryStrategy: retry })
+      : new Cluster(target.nodes, {
+          enableOfflineQueue: options.enableOfflineQueue,
+          clusterRetryStrategy: retry,
+          shardedSubscribers: true,
+          redisOptions: { ...options, ...target.auth },
+        })
   let down = false
   redis.on('error', (e: Error) => {
     if (down) return
@@ -52,17 +62,52 @@ export function createRedis(url: string, role: 'producer' | 'blocking', logger: 
   return redis
 }
 
+type RedisTarget =
+  | { kind: 'standalone' }
+  | { kind: 'cluster'; nodes: { host: string; port: number }[]; auth: { username?: string; password?: string; tls?: object } }
+
+/**
+ * redis://, rediss:// name one server; redis+cluster://[user:pass@]host:port,host:port
+ * (rediss+cluster:// for TLS) names a Redis Cluster by some of its nodes,
+ * from which the client learns the rest.
+ */
+export function parseRedisUrl(url: string): RedisTarget {
+  const m = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?$/.exec(url)
+  if (!m) return { kind: 'standalone' }
+  const [, scheme, userinfo, hosts] = m
+  const nodes = hosts!.split(',').map((h) => {
+    const at = h.lastIndexOf(':')
+    return at > 0 ? { host: h.slice(0, at), port: Number(h.slice(at + 1)) } : { host: h, port: 6379 }
+  })
+  const [username, password] = userinfo === undefined ? [] : userinfo.includes(':') ? userinfo.split(/:(.*)/s) : [undefined, userinfo]
+  return {
+    kind: 'cluster',
+    nodes,
+    auth: {
+      ...(username ? { username: decodeURIComponent(username) } : {}),
+      ...(password ? { password: decodeURIComponent(password) } : {}),
+      ...(scheme === 'rediss' ? { tls: {} } : {}),
+    },
+  }
+}
+
+/** Each server holding keys: the one server, or every master of a cluster. */
+export const masters = (redis: Redis): Standalone[] => (redis instanceof Cluster ? redis.nodes('master') : [redis])
+
 /**
  * Deletes every key under prefix, with SCAN rather than KEYS so a shared Redis
  * is never blocked: how tests and the bench leave Redis as they found it.
  */
 export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    cursor = next
-    if (keys.length) await redis.del(...keys)
-  } while (cursor !== '0')
+  for (const node of masters(redis)) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      // One DEL per key: on a cluster a DEL of keys in different slots is refused.
+      if (keys.length) await Promise.all(keys.map((k) => node.del(k)))
+    } while (cursor !== '0')
+  }
 }
 
 /** The id of a stream's newest entry ('0-0' if empty): where a tail-follower starts without missing anything. */

@@ -5,21 +5,31 @@ import { AbortReason } from './run'
 import type { TaskRunner } from './task-runner'
 
 /**
- * Subscribes to the cancels channel so a cancel or delete reaches a running
- * handler within milliseconds. Pub/sub is lossy (a notice sent while this
- * connection is down is gone), which is fine: it is only the fast path, and
- * the lease keeper finds every cancelled run at its next renewal anyway.
+ * Subscribes to every shard's cancels channel so a cancel or delete reaches a
+ * running handler within milliseconds. Pub/sub is lossy (a notice sent while
+ * this connection is down is gone), which is fine: it is only the fast path,
+ * and the lease keeper finds every cancelled run at its next renewal anyway.
  * Reading the events stream instead cost a round trip per few events, for
- * the rare one that matters.
+ * the rare one that matters. On a cluster the channels are sharded (SSUBSCRIBE
+ * on the node holding each shard), matching the SPUBLISH of the push script.
  */
 export function startCancelListener(o: { redis: Redis; keys: StreamKeys; runner: TaskRunner; logger: Logger }) {
-  o.redis.on('message', (channel: string, message: string) => {
-    if (channel !== o.keys.cancels) return
+  const channels = new Set(o.keys.shards.map((s) => s.cancels))
+  const onMessage = (channel: string, message: string) => {
+    if (!channels.has(channel)) return
     const taskId = Number(message)
     if (o.runner.running.has(taskId)) o.runner.abort(taskId, new AbortReason('cancelled'))
-  })
+  }
+  const warn = (e: Error) => o.logger.warn('cannot subscribe to cancellations yet', { error: e.message })
   // ioredis subscribes again by itself after a reconnect.
-  o.redis.subscribe(o.keys.cancels).catch((e: Error) => o.logger.warn('cannot subscribe to cancellations yet', { error: e.message }))
+  if (o.redis.isCluster) {
+    o.redis.on('smessage', onMessage)
+    // One call per channel: their shards' slots differ, and one SSUBSCRIBE may name only one slot.
+    for (const c of channels) o.redis.ssubscribe(c).catch(warn)
+  } else {
+    o.redis.on('message', onMessage)
+    o.redis.subscribe(...channels).catch(warn)
+  }
   return {
     async stop() {
       o.redis.disconnect()

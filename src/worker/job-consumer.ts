@@ -1,9 +1,10 @@
 import type { Logger } from '../infra/logger'
 import { createBlockingReader, type Redis } from '../infra/redis'
-import type { StreamKeys } from '../infra/stream-keys'
+import type { Shard, StreamKeys } from '../infra/stream-keys'
 
 export interface JobConsumerOptions {
-  blocking: Redis
+  /** A new blocking connection: one per shard, since a blocking read holds its connection (on a cluster, its node's). */
+  blocking: () => Redis
   producer: Redis
   keys: StreamKeys
   consumer: string
@@ -16,24 +17,34 @@ type Entries = [string, string[] | null][]
 
 const isNoGroup = (e: unknown) => e instanceof Error && e.message.includes('NOGROUP')
 
+/** One shard's jobs stream, read on a connection of its own. */
+interface ShardReader {
+  shard: Shard
+  redis: Redis
+  reader: ReturnType<typeof createBlockingReader>
+  /** The read in flight: a caller that stopped waiting for it (a slot came free) may wait for it again. */
+  pending: Promise<number> | undefined
+}
+
 /**
- * The worker's side of the jobs stream. A job says "a task became ready"; the
+ * The worker's side of the jobs streams. A job says "a task became ready"; the
  * worker then claims from Postgres whichever ready tasks come first by queue,
  * owner turn and priority (domain/tasks/task-claim.repository.ts), which a
- * FIFO stream cannot order. The consumer group hands each job to one worker
- * with free slots, so one task wakes one worker, not all of them. Jobs are
- * read without acknowledgement and deleted once read: one lost or trimmed
+ * FIFO stream cannot order. Each shard's consumer group hands each job to one
+ * worker with free slots, so one task wakes one worker, not all of them. Jobs
+ * are read without acknowledgement and deleted once read: one lost or trimmed
  * only delays a task until the next poll, since every ready task is found
  * in Postgres.
  */
 export class JobConsumer {
   private running = false
-  /** The read in flight: a caller that stopped waiting for it (a slot came free) may wait for it again. */
-  private pending: Promise<number> | undefined
-  private readonly reader: ReturnType<typeof createBlockingReader>
+  private readonly shards: ShardReader[]
 
   constructor(private readonly o: JobConsumerOptions) {
-    this.reader = createBlockingReader(o.blocking, 10_000)
+    this.shards = o.keys.shards.map((shard) => {
+      const redis = o.blocking()
+      return { shard, redis, reader: createBlockingReader(redis, 10_000), pending: undefined }
+    })
   }
 
   get reading(): boolean {
@@ -42,26 +53,35 @@ export class JobConsumer {
 
   async start(): Promise<void> {
     this.running = true
-    await this.ensureGroup().catch((e) => this.o.logger.warn('could not create consumer group yet', { error: (e as Error).message }))
+    await Promise.all(
+      this.shards.map((s) =>
+        this.ensureGroup(s.shard).catch((e) => this.o.logger.warn('could not create consumer group yet', { error: (e as Error).message })),
+      ),
+    )
   }
 
   /**
-   * Waits until a job arrives (taking up to `count`) or pollMs passes; returns
-   * how many jobs it took. A failed read waits out the poll instead, so a
-   * worker without Redis still finds ready tasks in Postgres. One read at a
-   * time: a wait while one is in flight waits for that one.
+   * Waits until a job arrives on any shard (taking up to `count` from it) or
+   * pollMs passes; returns how many jobs it took. A failed read waits out the
+   * poll instead, so a worker without Redis still finds ready tasks in
+   * Postgres. One read per shard at a time: a wait while they are in flight
+   * waits for those.
    */
   wait(count: number): Promise<number> {
-    this.pending ??= this.read(count).finally(() => {
-      this.pending = undefined
-    })
-    return this.pending
+    return Promise.race(
+      this.shards.map(
+        (s) =>
+          (s.pending ??= this.read(s, count).finally(() => {
+            s.pending = undefined
+          })),
+      ),
+    )
   }
 
-  private async read(count: number): Promise<number> {
+  private async read(s: ShardReader, count: number): Promise<number> {
     const { keys } = this.o
     try {
-      const read = this.o.blocking.xreadgroup(
+      const read = s.redis.xreadgroup(
         'GROUP',
         keys.workersGroup,
         this.o.consumer,
@@ -71,44 +91,46 @@ export class JobConsumer {
         this.o.pollMs,
         'NOACK',
         'STREAMS',
-        keys.jobs,
+        s.shard.jobs,
         '>',
       )
-      const res = (await this.reader.read(read)) as [string, Entries][] | null
+      const res = (await s.reader.read(read)) as [string, Entries][] | null
       const ids = res?.[0]?.[1].map(([id]) => id) ?? []
-      if (ids.length) void this.o.producer.xdel(keys.jobs, ...ids).catch(() => {})
+      if (ids.length) void this.o.producer.xdel(s.shard.jobs, ...ids).catch(() => {})
       return ids.length
     } catch (e) {
       if (!this.running) return 0
-      await this.recover(e)
+      await this.recover(s.shard, e)
       await Bun.sleep(this.o.pollMs)
       return 0
     }
   }
 
-  /** Stops reading; breaking the blocking connection ends a pending XREADGROUP at once. Idempotent. */
+  /** Stops reading; breaking the blocking connections ends pending XREADGROUPs at once. Idempotent. */
   async stop(): Promise<void> {
     if (!this.running) return
     this.running = false
-    this.reader.stop()
-    this.o.blocking.disconnect()
+    for (const s of this.shards) {
+      s.reader.stop()
+      s.redis.disconnect()
+    }
   }
 
   /** At id 0, not $: after Redis lost its data, jobs written meanwhile must not be skipped. */
-  private async ensureGroup(): Promise<void> {
+  private async ensureGroup(shard: Shard): Promise<void> {
     try {
-      await this.o.producer.xgroup('CREATE', this.o.keys.jobs, this.o.keys.workersGroup, '0', 'MKSTREAM')
+      await this.o.producer.xgroup('CREATE', shard.jobs, this.o.keys.workersGroup, '0', 'MKSTREAM')
     } catch (e) {
       if (!(e instanceof Error && e.message.includes('BUSYGROUP'))) throw e
     }
   }
 
-  private async recover(e: unknown): Promise<void> {
+  private async recover(shard: Shard, e: unknown): Promise<void> {
     if (isNoGroup(e)) {
-      this.o.logger.warn('jobs consumer group missing (redis lost its data?), recreating it')
-      await this.ensureGroup().catch(() => {})
+      this.o.logger.warn('jobs consumer group missing (redis lost its data?), recreating it', { stream: shard.jobs })
+      await this.ensureGroup(shard).catch(() => {})
     } else {
-      this.o.logger.debug('job read failed; looking in postgres meanwhile', { error: (e as Error).message })
+      this.o.logger.debug('job read failed; looking in postgres meanwhile', { stream: shard.jobs, error: (e as Error).message })
     }
   }
 }

@@ -42,7 +42,7 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
   const logger = (o.logger ?? createLogger(config.LOG_LEVEL, { role: 'worker' }, config.LOG_FORMAT)).child({ workerId })
   const settings = handlerSettings(config)
   const loaded = await loadHandlerModules(o.handlerFiles ?? config.HANDLERS, builtinHandlers(settings))
-  const keys = streamKeys(config.KEY_PREFIX)
+  const keys = streamKeys(config.KEY_PREFIX, config.JOB_SHARDS)
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
   const producer = createRedis(config.REDIS_URL, 'producer', logger)
   const metrics = createMetrics({ role: 'worker', redis: producer, keys })
@@ -98,7 +98,7 @@ function buildParts(config: Config, w: WorkerParts) {
   const { workerId, logger, db, producer, keys } = w
   const streams = { redis: producer, keys, eventsMaxLen: config.EVENTS_MAXLEN, logger, metrics: w.metrics }
   const consumer = new JobConsumer({
-    blocking: createRedis(config.REDIS_URL, 'blocking', logger),
+    blocking: () => createRedis(config.REDIS_URL, 'blocking', logger),
     producer,
     keys,
     consumer: workerId,

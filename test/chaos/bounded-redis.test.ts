@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { streamKeys } from '../../src/infra/stream-keys'
 import { guarded, startChaosEnv, waitUntil, type ChaosEnv } from '../helpers/processes'
 
 const MAXLEN = 200
@@ -30,7 +31,7 @@ async function usedMemory(): Promise<number> {
 
 /** Once every task is done, no job may be left: idle workers read the last ones and delete what they read. */
 async function expectJobsDrained() {
-  const jobs = `${env.prefix}jobs`
+  const jobs = streamKeys(env.prefix).shards[0]!.jobs
   const drained = await waitUntil(
     'the jobs stream to drain',
     async () => {
@@ -51,7 +52,7 @@ describe('Redis stays bounded', () => {
         await env.spawnApi()
         await env.spawnWorker()
         await env.spawnWorker()
-        const events = `${env.prefix}events`
+        const events = streamKeys(env.prefix).shards[0]!.events
 
         const first = await runBatch('first')
         const eventRows = Number(

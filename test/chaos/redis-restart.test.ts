@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { streamKeys } from '../../src/infra/stream-keys'
 import { guarded, startChaosEnv, waitUntil, type ChaosEnv } from '../helpers/processes'
 
 let env: ChaosEnv
@@ -36,7 +37,7 @@ describe('Redis restarted empty mid-run', () => {
         expect(rows.map((r) => r.status)).toEqual(ids.map(() => 'COMPLETED'))
 
         // The worker recreated its consumer group on the empty Redis and re-enqueued from Postgres.
-        const groups = (await env.rds.xinfo('GROUPS', `${env.prefix}jobs`)) as unknown[]
+        const groups = (await env.rds.xinfo('GROUPS', streamKeys(env.prefix).shards[0]!.jobs)) as unknown[]
         expect(groups.length).toBe(1)
         expect(worker.logs().some((l) => /redis lost its data/.test(l.msg))).toBe(true)
 

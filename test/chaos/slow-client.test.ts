@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { streamKeys } from '../../src/infra/stream-keys'
 import { readFileSync } from 'node:fs'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { eventToFields, type TaskEventMessage } from '../../src/domain/task-events/task-event'
@@ -98,7 +99,7 @@ describe('a WebSocket client that stops reading', () => {
         let peak = baseline
         let sentBytes = 0
         const sentIds: number[] = []
-        const events = `${env.prefix}events`
+        const events = streamKeys(env.prefix).shards[0]!.events
         const send = async () => {
           const t0 = Date.now()
           for (let tick = 0; tick < TICKS; tick++) {

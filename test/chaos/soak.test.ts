@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { streamKeys } from '../../src/infra/stream-keys'
 import { sql } from 'kysely'
 import { guarded, startChaosEnv, waitUntil, type ChaosEnv, type RoleProcess } from '../helpers/processes'
 
@@ -187,7 +188,7 @@ async function post(body: unknown, api: number, key: string): Promise<{ status: 
 /** For tasks that never finished: their row, their history, and what Redis holds about them. */
 async function diagnose(accepted: number[]) {
   const stuck = (await env.rows(accepted)).filter((r) => !terminal.includes(r.status))
-  const jobs = `${env.prefix}jobs`
+  const jobs = streamKeys(env.prefix).shards[0]!.jobs
   const entries = (await env.rds.xrange(jobs, '-', '+').catch((e) => String(e))) as unknown
   const pending = await env.rds.xpending(jobs, 'workers', '-', '+', 1000).catch((e) => String(e))
   const consumers = await env.rds.xinfo('CONSUMERS', jobs, 'workers').catch((e) => String(e))

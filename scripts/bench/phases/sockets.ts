@@ -37,7 +37,7 @@ async function openSockets(ctx: Context, total: number, processes: number, { tas
           wsUrl: wsUrl ?? `${ctx.api!.url.replace('http', 'ws')}/ws/tasks/`,
           databaseUrl: ctx.env.databaseUrl,
           redisUrl,
-          eventsKey: streamKeys(ctx.env.keyPrefix).events,
+          eventsKey: streamKeys(ctx.env.keyPrefix).shards[0]!.events,
           sockets: count,
           taskIds: taskIds?.slice(i * per, i * per + count),
           openConcurrency: 100,

@@ -2,7 +2,7 @@ import type { Server } from 'bun'
 import type { Db } from '../../infra/db'
 import type { Logger } from '../../infra/logger'
 import type { Redis } from '../../infra/redis'
-import type { StreamKeys } from '../../infra/stream-keys'
+import type { Shard, StreamKeys } from '../../infra/stream-keys'
 import { FanOut, type Listener } from './fan-out'
 import { Following } from './following'
 import { StreamTail } from './stream-tail'
@@ -10,7 +10,8 @@ import { StreamTail } from './stream-tail'
 export { allTasksTopic, ownerTopic, taskTopic } from './fan-out'
 
 export interface EventHubOptions {
-  redis: Redis
+  /** A new blocking connection for a shard's events stream. */
+  redis: (shard: Shard) => Redis
   db: Db
   keys: StreamKeys
   logger: Logger

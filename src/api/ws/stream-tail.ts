@@ -1,11 +1,12 @@
 import { coerceError, type Logger } from '../../infra/logger'
 import { createBlockingReader, streamEndId, type Redis } from '../../infra/redis'
-import type { StreamKeys } from '../../infra/stream-keys'
+import type { Shard, StreamKeys } from '../../infra/stream-keys'
 import { fieldsToEvent } from '../../domain/task-events/task-event'
 import type { Following } from './following'
 
 export interface StreamTailOptions {
-  redis: Redis
+  /** A new blocking connection: one per shard's events stream (on a cluster they live on different nodes). */
+  redis: (shard: Shard) => Redis
   keys: StreamKeys
   logger: Logger
   /** How long the tail keeps following after the last socket here left. */
@@ -16,41 +17,70 @@ export interface StreamTailOptions {
   follow(isCurrent: () => boolean): Following
 }
 
+type Entries = [Buffer, [Buffer, Buffer[]][]][] | null
+/** A settled read of one shard, from the wake that sent it. */
+type ShardRead = { shard: ShardTail; wake: number; entries: Entries } | { shard: ShardTail; wake: number; error: Error }
+
+/** One shard's events stream: its connection, its position and its outage. */
+interface ShardTail {
+  key: string
+  redis: Redis
+  reader: ReturnType<typeof createBlockingReader>
+  /** The id of the last entry read; null until this wake learnt where the stream ends. */
+  id: string | null
+  /** The read in flight (it never rejects). */
+  pending: Promise<ShardRead> | null
+  failing: boolean
+  /**
+   * When reading this shard stopped working (ioredis re-sends a read after
+   * reconnecting, so no error says so; a position not yet learnt counts too):
+   * the catch-up once it reads again starts from a little before it.
+   */
+  outageSince: number | null
+}
+
 /**
- * Reads the events stream from this instance's own position (plain XREAD, so
- * every API instance sees every event) and hands each entry to the current
- * following state. It reads only while someone here is owed events; waking
- * starts over from the stream's end with a new following state.
+ * Reads every shard's events stream from this instance's own positions (plain
+ * XREAD, so every API instance sees every event) and hands each entry to the
+ * current following state. A task's events are all on one shard, so they
+ * arrive in order; the shards are read side by side, each on its connection.
+ * It reads only while someone here is owed events; waking starts over from
+ * the streams' ends with a new following state.
  */
 export class StreamTail {
-  /** The state of this wake; null while idle and until the wake knows where the stream ends. */
+  /** The state of this wake; null while idle and until the wake knows where the streams end. */
   current: Following | null = null
   private running = false
   private loop: Promise<void> | null = null
-  private readonly reader: ReturnType<typeof createBlockingReader>
-  /** The id of the last stream entry read; null until this wake asked where the stream ends. */
-  private streamId: string | null = null
-  private failing = false
-  /**
-   * When the stream connection dropped (ioredis re-sends the read after
-   * reconnecting, so no error says so); the catch-up once reading works
-   * again starts from a little before it.
-   */
-  private outageSince: number | null = null
-  /** Open sockets here; with none (and no listener, and the linger over) the stream is not read. */
+  private readonly shards: ShardTail[]
+  /** Counts wakes: a read sent in an earlier one is dropped, since its position belongs to no socket here. */
+  private wakes = 0
+  /** Open sockets here; with none (and no listener, and the linger over) the streams are not read. */
   private joined = 0
   private lastLeftAt = -Infinity
   private wakeUp: (() => void) | null = null
   private positioned = Promise.withResolvers<void>()
 
   constructor(private readonly o: StreamTailOptions) {
-    this.reader = createBlockingReader(o.redis, 10_000)
-    o.redis.on('close', () => {
-      if (this.running && this.current && this.outageSince === null) this.outageSince = Date.now()
+    this.shards = o.keys.shards.map((shard) => {
+      const redis = o.redis(shard)
+      const tail: ShardTail = {
+        key: shard.events,
+        redis,
+        reader: createBlockingReader(redis, 10_000),
+        id: null,
+        pending: null,
+        failing: false,
+        outageSince: null,
+      }
+      redis.on('close', () => {
+        if (this.running && this.current && tail.outageSince === null) tail.outageSince = Date.now()
+      })
+      return tail
     })
   }
 
-  /** Resolves once the tail is idle or knows where the stream ends, so no later event is missed. */
+  /** Resolves once the tail is idle or knows where the streams end, so no later event is missed. */
   start(): Promise<void> {
     this.running = true
     return new Promise((resolve) => {
@@ -58,7 +88,7 @@ export class StreamTail {
     })
   }
 
-  /** A socket open here, until the returned function is called: while there is one, the stream is read. */
+  /** A socket open here, until the returned function is called: while there is one, the streams are read. */
   join(): () => void {
     this.joined++
     this.wake()
@@ -75,7 +105,7 @@ export class StreamTail {
     this.wakeUp = null
   }
 
-  /** Settles once the tail follows the stream from a point no later than this call. */
+  /** Settles once the tail follows the streams from a point no later than this call. */
   following(): Promise<void> {
     return this.positioned.promise
   }
@@ -84,8 +114,10 @@ export class StreamTail {
     if (!this.running) return
     this.running = false
     this.wake()
-    this.reader.stop()
-    this.o.redis.disconnect()
+    for (const s of this.shards) {
+      s.reader.stop()
+      s.redis.disconnect()
+    }
     await this.loop?.catch(() => {})
   }
 
@@ -100,14 +132,12 @@ export class StreamTail {
         continue
       }
       try {
-        const from = this.streamId ?? (await this.position())
+        if (!this.current) await this.position()
         onReady()
-        await this.readOnce(from)
+        await this.readNext()
       } catch (e) {
-        if (!this.running) break
-        if (!this.failing) this.o.logger.warn('event hub cannot read the events stream; retrying', { error: coerceError(e).message })
-        this.failing = true
-        this.outageSince ??= Date.now()
+        // A catch-up from Postgres failed: the shard reads on and the periodic checks fill in.
+        this.o.logger.warn('event hub could not catch up from postgres; retrying', { error: coerceError(e).message })
         await Bun.sleep(250)
       }
     }
@@ -118,47 +148,84 @@ export class StreamTail {
     if (this.current) {
       this.current = null
       this.positioned = Promise.withResolvers<void>()
-      this.outageSince = null
     }
-    this.streamId = null
-    this.failing = false
+    this.wakes++
+    for (const s of this.shards) {
+      s.id = null
+      s.failing = false
+      s.outageSince = null
+    }
     onReady()
     await new Promise<void>((r) => (this.wakeUp = r))
   }
 
-  /** Finds where the stream ends; a wake (not a retry after a failed attempt) gets a new following state. */
-  private async position(): Promise<string> {
-    const next: Following = this.current ?? this.o.follow(() => this.current === next)
-    try {
-      return (this.streamId = await streamEndId(this.o.redis, this.o.keys.events))
-    } finally {
-      // With Redis away, sockets still get their snapshot, and the events
-      // from Postgres: periodically, and all of them on its return.
-      await next.learnStart().catch(() => null)
-      this.current = next
-      this.positioned.resolve()
-    }
+  /**
+   * Finds where each stream ends, then starts a new following state. A shard
+   * whose end cannot be learnt now (its node is away) learns it when it reads
+   * again, and catches up from Postgres from this moment.
+   */
+  private async position(): Promise<void> {
+    const next: Following = this.o.follow(() => this.current === next)
+    const since = Date.now()
+    await Promise.all(
+      this.shards.map(async (s) => {
+        s.id = await streamEndId(s.redis, s.key).catch(() => null)
+        if (s.id === null) s.outageSince = since
+      }),
+    )
+    // With Redis away, sockets still get their snapshot, and the events
+    // from Postgres: periodically, and all of them on its return.
+    await next.learnStart().catch(() => null)
+    this.current = next
+    this.positioned.resolve()
   }
 
-  private async readOnce(from: string): Promise<void> {
-    const res = (await this.reader.read(this.o.redis.xreadBuffer('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.o.keys.events, from))) as
-      | [Buffer, [Buffer, Buffer[]][]][]
-      | null
-    if (this.failing || this.outageSince !== null) {
-      const since = this.outageSince ?? Date.now()
-      this.failing = false
-      this.outageSince = null
-      this.o.logger.info('event hub reading again; catching up from postgres')
+  /** Waits for the first shard read to settle and takes its entries; the other reads stay in flight. */
+  private async readNext(): Promise<void> {
+    const wake = this.wakes
+    for (const s of this.shards) s.pending ??= this.read(s, wake)
+    const settled = await Promise.race(this.shards.map((s) => s.pending!))
+    const s = settled.shard
+    s.pending = null
+    if (settled.wake !== this.wakes || !this.running) return
+    if ('error' in settled) {
+      if (!s.failing) this.o.logger.warn('event hub cannot read the events stream; retrying', { stream: s.key, error: settled.error.message })
+      s.failing = true
+      s.outageSince ??= Date.now()
+      return
+    }
+    if (s.failing || s.outageSince !== null) {
+      const since = s.outageSince ?? Date.now()
+      s.failing = false
+      s.outageSince = null
+      this.o.logger.info('event hub reading again; catching up from postgres', { stream: s.key })
       await this.current?.catchUpAfterOutage(since)
     }
-    for (const [id, fields] of res?.[0]?.[1] ?? []) {
-      this.streamId = String(id)
+    for (const [id, fields] of settled.entries?.[0]?.[1] ?? []) {
+      s.id = String(id)
       const e = fieldsToEvent(fields)
       if (e) this.current?.offer(e)
     }
     // Bun writes what was published to its sockets after this turn. Reading
     // again only after that lets the events that came meanwhile go out in one
     // read and one fan-out; a read sent now would return with the first alone.
-    if (res) await new Promise((r) => setImmediate(r))
+    if (settled.entries) await new Promise((r) => setImmediate(r))
+  }
+
+  /** One XREAD of a shard from its position (learnt first if it is not known yet); a failure waits a moment before it settles. */
+  private async read(s: ShardTail, wake: number): Promise<ShardRead> {
+    try {
+      let from = s.id
+      if (from === null) {
+        from = await streamEndId(s.redis, s.key)
+        if (wake !== this.wakes) return { shard: s, wake, entries: null }
+        s.id = from
+      }
+      const entries = (await s.reader.read(s.redis.xreadBuffer('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', s.key, from))) as Entries
+      return { shard: s, wake, entries }
+    } catch (e) {
+      if (this.running) await Bun.sleep(250)
+      return { shard: s, wake, error: coerceError(e) }
+    }
   }
 }
