@@ -41,7 +41,7 @@ export function findPostgresBin(o: { root?: string; pgConfig?: () => string | nu
 }
 
 // Last-resort cleanup: 'exit' handlers must be synchronous, so they only send signals.
-const exitKills = new Set<() => void>()
+export const exitKills = new Set<() => void>()
 process.on('exit', () => {
   for (const kill of exitKills) kill()
 })
@@ -69,7 +69,7 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
   throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`)
 }
 
-async function waitUntilClosed(port: number, timeoutMs = 5000): Promise<void> {
+export async function waitUntilClosed(port: number, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     try {
