@@ -49,14 +49,13 @@ export const JOBS_MAXLEN = 1000
  * it: after a restart the script is sent again (EVALSHA falls back to EVAL).
  * KEYS: the shard's jobs, events and cancels, which share a hash tag (so a
  * Redis Cluster runs the script on one node). ARGV: events MAXLEN, jobs
- * MAXLEN, the publish command (SPUBLISH on a cluster keeps the notice on the
- * shard's node; PUBLISH would go to every node), then counts and values: job
- * task ids; events, each as its field count, the task id to announce on the
- * cancels channel (empty unless it was cancelled or deleted) and its fields.
+ * MAXLEN, then counts and values: job task ids; events, each as its field
+ * count, the task id to announce on the cancels channel (empty unless it was
+ * cancelled or deleted) and its fields.
  */
 const pushScript = `
-local maxlen, jobsMaxlen, publish = ARGV[1], ARGV[2], ARGV[3]
-local i = 4
+local maxlen, jobsMaxlen = ARGV[1], ARGV[2]
+local i = 3
 local jobs = tonumber(ARGV[i])
 for _ = 1, jobs do
   i = i + 1
@@ -67,7 +66,7 @@ local events = tonumber(ARGV[i])
 for _ = 1, events do
   local width, cancelled = tonumber(ARGV[i + 1]), ARGV[i + 2]
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i + 3, i + 2 + width))
-  if cancelled ~= '' then redis.call(publish, KEYS[3], cancelled) end
+  if cancelled ~= '' then redis.call('PUBLISH', KEYS[3], cancelled) end
   i = i + 2 + width
 end
 return jobs + events`
@@ -84,12 +83,9 @@ function pushCommand(redis: Redis): Push {
   return push
 }
 
-/** The pub/sub command for cancellations: sharded on a cluster, plain on one server (which may predate Redis 7). */
-export const publishCommand = (redis: Redis) => (redis.isCluster ? 'SPUBLISH' : 'PUBLISH')
-
 /** One shard's part of a push. */
 function shardArgs(deps: StreamDeps, jobs: readonly number[], events: readonly OutgoingEvent[]): (string | number)[] {
-  const args: (string | number)[] = [deps.eventsMaxLen, JOBS_MAXLEN, publishCommand(deps.redis), jobs.length]
+  const args: (string | number)[] = [deps.eventsMaxLen, JOBS_MAXLEN, jobs.length]
   for (const id of jobs) args.push(String(id))
   args.push(events.length)
   for (const e of events) {

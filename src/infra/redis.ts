@@ -45,7 +45,6 @@ export function createRedis(url: string, role: 'producer' | 'blocking', logger: 
       : new Cluster(target.nodes, {
           enableOfflineQueue: options.enableOfflineQueue,
           clusterRetryStrategy: retry,
-          shardedSubscribers: true,
           redisOptions: { ...options, ...target.auth },
         })
   let down = false

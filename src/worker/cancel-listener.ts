@@ -10,8 +10,11 @@ import type { TaskRunner } from './task-runner'
  * this connection is down is gone), which is fine: it is only the fast path,
  * and the lease keeper finds every cancelled run at its next renewal anyway.
  * Reading the events stream instead cost a round trip per few events, for
- * the rare one that matters. On a cluster the channels are sharded (SSUBSCRIBE
- * on the node holding each shard), matching the SPUBLISH of the push script.
+ * the rare one that matters. On a cluster this is plain pub/sub too: a notice
+ * reaches every node, and the subscription moves to another node when its own
+ * fails. Sharded pub/sub (SSUBSCRIBE) would keep notices on their shard's
+ * node, but while that node is down ioredis re-reads the slot map without
+ * pause, and cancellations are too rare for the broadcast to matter.
  */
 export function startCancelListener(o: { redis: Redis; keys: StreamKeys; runner: TaskRunner; logger: Logger }) {
   const channels = new Set(o.keys.shards.map((s) => s.cancels))
@@ -22,14 +25,8 @@ export function startCancelListener(o: { redis: Redis; keys: StreamKeys; runner:
   }
   const warn = (e: Error) => o.logger.warn('cannot subscribe to cancellations yet', { error: e.message })
   // ioredis subscribes again by itself after a reconnect.
-  if (o.redis.isCluster) {
-    o.redis.on('smessage', onMessage)
-    // One call per channel: their shards' slots differ, and one SSUBSCRIBE may name only one slot.
-    for (const c of channels) o.redis.ssubscribe(c).catch(warn)
-  } else {
-    o.redis.on('message', onMessage)
-    o.redis.subscribe(...channels).catch(warn)
-  }
+  o.redis.on('message', onMessage)
+  o.redis.subscribe(...channels).catch(warn)
   return {
     async stop() {
       o.redis.disconnect()

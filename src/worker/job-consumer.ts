@@ -39,6 +39,8 @@ interface ShardReader {
 export class JobConsumer {
   private running = false
   private readonly shards: ShardReader[]
+  /** Jobs read since the last wait returned. */
+  private taken = 0
 
   constructor(private readonly o: JobConsumerOptions) {
     this.shards = o.keys.shards.map((shard) => {
@@ -62,20 +64,29 @@ export class JobConsumer {
 
   /**
    * Waits until a job arrives on any shard (taking up to `count` from it) or
-   * pollMs passes; returns how many jobs it took. A failed read waits out the
-   * poll instead, so a worker without Redis still finds ready tasks in
-   * Postgres. One read per shard at a time: a wait while they are in flight
-   * waits for those.
+   * pollMs passes; returns how many jobs were taken since the last wait. A
+   * failed read waits out the poll instead, so a worker without Redis still
+   * finds ready tasks in Postgres. One read per shard at a time: a wait while
+   * they are in flight waits for those, and jobs a read took while no one
+   * waited end the next wait at once (they were already deleted from the
+   * stream, so they must not go unnoticed until the poll).
    */
   wait(count: number): Promise<number> {
-    return Promise.race(
-      this.shards.map(
-        (s) =>
-          (s.pending ??= this.read(s, count).finally(() => {
-            s.pending = undefined
-          })),
-      ),
-    )
+    for (const s of this.shards) {
+      s.pending ??= this.read(s, count).then((n) => {
+        s.pending = undefined
+        this.taken += n
+        return n
+      })
+    }
+    if (this.taken > 0) return Promise.resolve(this.take())
+    return Promise.race(this.shards.map((s) => s.pending!)).then(() => this.take())
+  }
+
+  private take(): number {
+    const n = this.taken
+    this.taken = 0
+    return n
   }
 
   private async read(s: ShardReader, count: number): Promise<number> {

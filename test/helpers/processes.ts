@@ -1,9 +1,11 @@
 import { join } from 'node:path'
 import { expect } from 'bun:test'
 import { sql } from 'kysely'
-import { Redis } from 'ioredis'
+import { Cluster, Redis as Standalone } from 'ioredis'
 import type { Subprocess } from 'bun'
 import { createDb, type Db } from '../../src/infra/db'
+import type { Redis } from '../../src/infra/redis'
+import { startRedisCluster } from './redis-cluster'
 import { eventually } from './poll'
 import { freePort, startPostgresCluster, startRedisServer, type PostgresCluster, type RedisServer } from './throwaway'
 
@@ -128,8 +130,9 @@ const terminal = ['COMPLETED', 'FAILED', 'CANCELLED']
  * Postgres, the roles as real child processes, and a test-side connection to
  * each server for setup and assertions.
  */
-export async function startChaosEnv(opts: { env?: Env } = {}) {
-  const redis: RedisServer = await startRedisServer()
+export async function startChaosEnv(opts: { env?: Env; cluster?: boolean } = {}) {
+  // A cluster of three masters stands in for the one server; stop() and start() then act on one node.
+  const redis: RedisServer = opts.cluster ? await startRedisCluster() : await startRedisServer()
   let pg: PostgresCluster
   try {
     pg = await startPostgresCluster()
@@ -158,7 +161,12 @@ export async function startChaosEnv(opts: { env?: Env } = {}) {
   }
   const db: Db = createDb(pg.url, 3)
   // Fails fast while our Redis is down, and reconnects by itself afterwards.
-  const rds = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 })
+  const rds: Redis = opts.cluster
+    ? new Cluster(
+        (redis as Awaited<ReturnType<typeof startRedisCluster>>).ports.map((port) => ({ host: '127.0.0.1', port })),
+        { clusterRetryStrategy: () => 100, redisOptions: { maxRetriesPerRequest: 1 } },
+      )
+    : new Standalone(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 })
   rds.on('error', () => {})
   const children: RoleProcess[] = []
   let apiUrl = ''
