@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { parseDuration } from './infra/duration'
 import { queueNameSchema } from './domain/tasks/task'
+import { parseRedisUrl } from './infra/redis'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
@@ -67,7 +68,7 @@ export const configSchema = z.object({
   /** One server (redis://, rediss://) or a Redis Cluster by some of its nodes (redis+cluster://host:7000,host:7001). */
   REDIS_URL: z
     .string()
-    .regex(/^rediss?(\+cluster)?:\/\//, 'must be a redis:// URL, or redis+cluster://host:port,host:port for a Redis Cluster')
+    .refine((u) => parseRedisUrl(u) !== null, 'must be a redis:// URL, or redis+cluster://host:port,host:port for a Redis Cluster')
     .default('redis://localhost:6379'),
   /**
    * How many jobs and events streams the queue is split over, each on its own

@@ -29,7 +29,7 @@ const state = async (node: number) => /^cluster_state:(\w+)/m.exec((await direct
 /** A cluster client as Taskline makes one, from the harness URL; errors while a node is away are expected. */
 function clusterClient(options: ConstructorParameters<typeof Cluster>[1] = {}): Cluster {
   const target = parseRedisUrl(cluster.url)
-  if (target.kind !== 'cluster') throw new Error(`not a cluster URL: ${cluster.url}`)
+  if (target?.kind !== 'cluster') throw new Error(`not a cluster URL: ${cluster.url}`)
   const client = new Cluster(target.nodes, options)
   client.on('error', () => {})
   client.on('node error', () => {})

@@ -40,7 +40,7 @@ export function createRedis(url: string, role: 'producer' | 'blocking', logger: 
   }
   const target = parseRedisUrl(url)
   const redis: Redis =
-    target.kind === 'standalone'
+    target?.kind !== 'cluster'
       ? new Standalone(url, { ...options, lazyConnect: false, retryStrategy: retry })
       : new Cluster(target.nodes, {
           enableOfflineQueue: options.enableOfflineQueue,
@@ -70,14 +70,16 @@ type RedisTarget =
  * (rediss+cluster:// for TLS) names a Redis Cluster by some of its nodes,
  * from which the client learns the rest.
  */
-export function parseRedisUrl(url: string): RedisTarget {
-  const m = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?$/.exec(url)
-  if (!m) return { kind: 'standalone' }
+export function parseRedisUrl(url: string): RedisTarget | null {
+  if (/^rediss?:\/\//.test(url)) return { kind: 'standalone' }
+  const m = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#@]+)\/?$/.exec(url)
+  if (!m) return null
   const [, scheme, userinfo, hosts] = m
   const nodes = hosts!.split(',').map((h) => {
     const at = h.lastIndexOf(':')
     return at > 0 ? { host: h.slice(0, at), port: Number(h.slice(at + 1)) } : { host: h, port: 6379 }
   })
+  if (nodes.some((n) => !n.host || !Number.isInteger(n.port) || n.port < 1 || n.port > 65535)) return null
   const [username, password] = userinfo === undefined ? [] : userinfo.includes(':') ? userinfo.split(/:(.*)/s) : [undefined, userinfo]
   return {
     kind: 'cluster',

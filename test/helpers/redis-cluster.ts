@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
+import keySlot from 'cluster-key-slot'
 import { eventually } from './poll'
 import { exitKills, freePort, type RedisServer, waitForPort, waitUntilClosed } from './throwaway'
 
@@ -50,21 +51,8 @@ export interface RedisClusterServer extends RedisServer {
 /** Deadline of each wait on the cluster: CI machines are loaded, and a node's rejoin takes some 2 s even when idle. */
 const WAIT_MS = 45_000
 
-/** The slot Redis Cluster puts a key in: CRC16 (XMODEM) of the key, or of its {hash tag}, mod 16384. */
-export function keySlot(key: string): number {
-  let bytes = new TextEncoder().encode(key)
-  const open = bytes.indexOf(0x7b)
-  if (open >= 0) {
-    const close = bytes.indexOf(0x7d, open + 1)
-    if (close > open + 1) bytes = bytes.subarray(open + 1, close)
-  }
-  let crc = 0
-  for (const b of bytes) {
-    crc ^= b << 8
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
-  }
-  return crc % 16384
-}
+/** The slot Redis Cluster puts a key in: CRC16 of the key, or of its {hash tag}, mod 16384. */
+export { default as keySlot } from 'cluster-key-slot'
 
 function canListen(port: number): boolean {
   try {
