@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import keySlot from 'cluster-key-slot'
 import { eventually } from './poll'
-import { exitKills, freePort, type RedisServer, waitForPort, waitUntilClosed } from './throwaway'
+import { exitKills, freePort, type RedisServer, redisServerCommand, waitForPort, waitUntilClosed } from './throwaway'
 
 /**
  * A throwaway Redis Cluster of our own (masters only, no replicas, no
@@ -150,31 +150,12 @@ export async function startRedisCluster(opts: { masters?: number } = {}): Promis
     const dir = dirs[i]!
     // Its own cwd and --dir: nodes.conf lives there and survives a kill (the data does not: nothing is saved).
     const proc = Bun.spawn(
-      [
-        'redis-server',
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        'nodes.conf',
-        '--cluster-node-timeout',
-        '1000',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
+      redisServerCommand(
+        port,
         dir,
-        '--daemonize',
-        'no',
-        '--loglevel',
-        'warning',
-        '--logfile',
-        join(dir, 'redis.log'),
-      ],
+        ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000'],
+        ...['--logfile', join(dir, 'redis.log')],
+      ),
       { cwd: dir, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' },
     )
     procs[i] = proc

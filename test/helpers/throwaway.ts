@@ -96,6 +96,14 @@ export interface RedisServer {
   destroy(): Promise<void>
 }
 
+/** redis-server on 127.0.0.1:port, in the foreground, keeping nothing on disk but what dir is given for. */
+export const redisServerCommand = (port: number, dir: string, ...extra: string[]) => [
+  'redis-server',
+  ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+  ...['--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
+  ...extra,
+]
+
 /** A redis-server of our own on a random free port, without persistence. */
 export async function startRedisServer(): Promise<RedisServer> {
   const port = await freePort()
@@ -106,26 +114,7 @@ export async function startRedisServer(): Promise<RedisServer> {
 
   async function start() {
     if (proc && proc.exitCode === null) return
-    proc = Bun.spawn(
-      [
-        'redis-server',
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-        '--daemonize',
-        'no',
-        '--loglevel',
-        'warning',
-      ],
-      { cwd: dir, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' },
-    )
+    proc = Bun.spawn(redisServerCommand(port, dir), { cwd: dir, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' })
     await waitForPort(port)
   }
   async function stop() {
