@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import keySlot from 'cluster-key-slot'
+import { startApiServer } from '../src/api/server'
 import { streamKeys } from '../src/infra/stream-keys'
+import { testConfig } from './helpers/env'
 import { startRedisCluster, type RedisClusterServer } from './helpers/redis-cluster'
 import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
 import { connect } from './helpers/ws-client'
@@ -87,6 +89,20 @@ describe('on a Redis Cluster with JOB_SHARDS=3', () => {
       expect(ws.messages.filter((m) => m.kind !== 'pong').map((m) => m.seq)).toEqual(Array.from({ length: final.seq - 1 }, (_, i) => i + 2))
       const fed = feed.messages.filter((m) => m.kind === 'change' && m.task_id === id).map((m) => m.seq)
       expect(fed).toEqual([...new Set(fed)].sort((a, b) => a - b))
+    }
+  })
+
+  test('readyz probes the cluster, and the rate limiter counts there', async () => {
+    const ready = await fetch(`${sys.http}/readyz`)
+    expect(ready.status).toBe(200)
+    expect(await ready.json()).toMatchObject({ redis: 'ok' })
+    const limited = await startApiServer(testConfig({ ...sys.config, RATE_LIMIT_PER_SEC: 3 } as never))
+    try {
+      // A burst may straddle a second's boundary: bursts until one shows both sides.
+      const burst = () => Promise.all(Array.from({ length: 12 }, () => fetch(new URL('/api/tasks/', limited.url)).then((r) => r.status)))
+      await eventually(async () => ((s) => s.includes(200) && s.includes(429))(await burst()))
+    } finally {
+      await limited.close()
     }
   })
 

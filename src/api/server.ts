@@ -4,7 +4,7 @@ import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createMetrics, type ClusterFigures, type Metrics } from '../infra/metrics'
 import { countByStatusAndQueue } from '../domain/stats/stats.repository'
 import { countAlive } from '../domain/workers/worker.repository'
-import { createRedis, type Redis } from '../infra/redis'
+import { createRedis, waitForRedis, type Redis } from '../infra/redis'
 import { serveOn } from '../infra/serve'
 import { streamKeys, type StreamKeys } from '../infra/stream-keys'
 import { createTaskInserter } from '../domain/tasks/task.service'
@@ -34,6 +34,9 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
   metrics = createMetrics({ role: 'api', redis: conns.redis, keys: conns.keys, openSockets: () => sockets.sockets.size, cluster: clusterFigures(conns.db) })
   const { app, inserter } = await buildApp(config, conns, logger, metrics, sockets)
   if (config.AUTH === 'off') logger.warn('AUTH=off: anyone who can reach this port can read and change every task')
+  // As the worker does: a first request finds Redis connected (a cluster's
+  // client refuses commands until it has the slot map), unless Redis is away.
+  await waitForRedis(conns.redis, 3000)
   const server = listen(config, app, sockets)
   await hub.start(server)
   logger.info('api listening', { url: server.url.href })
