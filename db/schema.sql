@@ -71,7 +71,9 @@ CREATE TABLE public.api_tokens (
     admin boolean DEFAULT false NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     revoked_at timestamp with time zone,
-    CONSTRAINT api_tokens_name_check CHECK ((name ~ '^[A-Za-z0-9_.-]{1,64}$'::text))
+    rate_limit_per_sec integer,
+    CONSTRAINT api_tokens_name_check CHECK ((name ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
+    CONSTRAINT api_tokens_rate_limit_per_sec_check CHECK ((rate_limit_per_sec >= 0))
 );
 
 ALTER TABLE public.api_tokens ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (

@@ -118,8 +118,13 @@ export const configSchema = z.object({
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   MAX_PAYLOAD_BYTES: positiveInt.default(64 * 1024),
   MAX_PAYLOAD_DEPTH: positiveInt.max(1000).default(16),
-  /** Requests per second per token (per address when AUTH=off); 0 turns limiting off. */
-  RATE_LIMIT_PER_SEC: z.coerce.number().int().min(0).default(100),
+  /**
+   * Requests per second per token (per address when AUTH=off); 0 turns
+   * limiting off, and a token may have its own (`token create --rate`). High
+   * enough for an integration that posts as fast as it can, low enough that
+   * one runaway client cannot take a whole API instance.
+   */
+  RATE_LIMIT_PER_SEC: z.coerce.number().int().min(0).default(1000),
   WS_MAX_CONNECTIONS: positiveInt.default(20_000),
   WS_MAX_CONNECTIONS_PER_TOKEN: positiveInt.default(1000),
   WS_MAX_MESSAGE_BYTES: positiveInt.default(4096),

@@ -36,6 +36,19 @@ describe('bun run token', () => {
     expect(list.out).not.toContain(created.out)
   })
 
+  test('--rate gives a token its own requests per second (0: none); list shows it', async () => {
+    const fast = token('create', '--name', 'bulk-import', '--rate', '5000')
+    expect(fast.code).toBe(0)
+    expect(fast.err).toContain('5000 requests/s')
+    expect(await verifyToken(database.db, fast.out)).toMatchObject({ name: 'bulk-import', rateLimitPerSec: 5000 })
+    expect(token('create', '--name', 'unlimited', '--rate', '0').code).toBe(0)
+    const list = token('list').out
+    expect(list).toMatch(/\tbulk-import\towner\t5000 requests\/s\t/)
+    expect(list).toMatch(/\tunlimited\towner\tno rate limit\t/)
+    expect(list).toMatch(/\tci-bot\towner\tdefault rate\t/)
+    for (const bad of ['-1', '1.5', 'lots']) expect(token('create', '--name', `bad${bad.length}`, '--rate', bad)).toMatchObject({ code: 2 })
+  })
+
   test('revoke stops a token; revoking twice or an unknown name says so', async () => {
     const t = token('create', '--name', 'temp').out
     expect(token('revoke', 'temp')).toMatchObject({ code: 0, out: 'revoked "temp"' })

@@ -72,7 +72,7 @@ beforeAll(async () => {
       const taskId = url.pathname.split('/')[3]
       // ?owner= stands for a token of that owner, so tests can tell tenants apart.
       const owner = url.searchParams.get('owner')
-      const principal = owner ? { ownerId: Number(owner), admin: false, name: `owner ${owner}` } : anonymous
+      const principal = owner ? { ownerId: Number(owner), admin: false, name: `owner ${owner}`, rateLimitPerSec: null } : anonymous
       const data: SocketData = taskId
         ? { feed: 'task', taskId: Number(taskId), afterSeq: Number(url.searchParams.get('after_seq')), principal }
         : { feed: 'all', after: Number(url.searchParams.get('after')), principal }

@@ -1,6 +1,7 @@
 /**
  * Manages API tokens in the database at DATABASE_URL:
- *   create --name NAME [--admin]   prints the new token once
+ *   create --name NAME [--admin] [--rate N]   prints the new token once; --rate
+ *                                  sets its own requests per second (0: none)
  *   list
  *   revoke NAME                    refused everywhere within seconds
  * Run as `bun run token …` (src/bin/token.ts) or `taskline token …`;
@@ -17,8 +18,13 @@ import { createDb } from '../infra/db'
 /** program: how the caller was invoked, for the usage line ('bun run token', 'taskline token'). */
 export async function runTokenCli(argv: string[], program = 'bun run token'): Promise<number> {
   try {
-    return await main(argv, `usage: ${program} create --name NAME [--admin] | list | revoke NAME`)
+    return await main(argv, `usage: ${program} create --name NAME [--admin] [--rate N] | list | revoke NAME`)
   } catch (e) {
+    // A malformed command line (an unknown option, a value missing) is a usage error, like a bad value.
+    if (String((e as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      console.error(`token: ${(e as Error).message.split('\n')[0]}`)
+      return 2
+    }
     const known = e instanceof DomainError || e instanceof ConfigError
     console.error(`token: ${known ? (e as Error).message : `failed: ${(e as Error).message}`}`)
     return known && e instanceof ConfigError ? 2 : 1
@@ -29,7 +35,7 @@ async function main(argv: string[], usage: string): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { name: { type: 'string' }, admin: { type: 'boolean', default: false }, help: { type: 'boolean' } },
+    options: { name: { type: 'string' }, admin: { type: 'boolean', default: false }, rate: { type: 'string' }, help: { type: 'boolean' } },
   })
   const [command, arg] = positionals
   if (values.help || !command) {
@@ -44,18 +50,30 @@ async function main(argv: string[], usage: string): Promise<number> {
       return 2
     }
   }
+  const rate = values.rate === undefined ? null : /^(0|[1-9][0-9]{0,8})$/.test(values.rate) ? Number(values.rate) : undefined
+  if (rate === undefined) {
+    console.error(`token: --rate must be a whole number of requests per second (0: no limit)\n${usage}`)
+    return 2
+  }
   const db = createDb(loadConfig(process.env, configSchema.pick({ DATABASE_URL: true })).DATABASE_URL, 1)
   try {
     if (command === 'create') {
-      const t = await createToken(db, name!, values.admin)
+      const t = await createToken(db, name!, values.admin, rate)
       console.log(t.token)
-      console.error(`created ${t.admin ? 'admin ' : ''}token "${t.name}" (id ${t.id}); it is shown only this once`)
+      console.error(`created ${t.admin ? 'admin ' : ''}token "${t.name}" (id ${t.id}, ${rateText(t.rate_limit_per_sec)}); it is shown only this once`)
       return 0
     }
     if (command === 'list') {
       for (const t of await listTokens(db)) {
         console.log(
-          [t.id, t.name, t.admin ? 'admin' : 'owner', t.created_at.toISOString(), t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'].join('\t'),
+          [
+            t.id,
+            t.name,
+            t.admin ? 'admin' : 'owner',
+            rateText(t.rate_limit_per_sec),
+            t.created_at.toISOString(),
+            t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active',
+          ].join('\t'),
         )
       }
       return 0
@@ -74,3 +92,5 @@ async function main(argv: string[], usage: string): Promise<number> {
     await db.destroy()
   }
 }
+
+const rateText = (rate: number | null) => (rate === null ? 'default rate' : rate === 0 ? 'no rate limit' : `${rate} requests/s`)

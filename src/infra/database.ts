@@ -38,6 +38,7 @@ export interface ApiTokens {
   created_at: Generated<Timestamp>;
   id: Generated<number>;
   name: string;
+  rate_limit_per_sec: number | null;
   revoked_at: Timestamp | null;
   secret_hash: Buffer;
 }

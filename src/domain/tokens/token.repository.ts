@@ -1,16 +1,22 @@
-import { sql } from 'kysely'
+import { sql, type Insertable } from 'kysely'
+import type { ApiTokens } from '../../infra/database'
 import type { Db } from '../../infra/db'
 
-export function insertToken(db: Db, name: string, secretHash: Buffer, admin: boolean) {
-  return db.insertInto('api_tokens').values({ name, secret_hash: secretHash, admin }).returning(['id', 'name', 'admin', 'created_at']).executeTakeFirstOrThrow()
+export function insertToken(db: Db, token: Insertable<ApiTokens>) {
+  return db.insertInto('api_tokens').values(token).returning(['id', 'name', 'admin', 'rate_limit_per_sec', 'created_at']).executeTakeFirstOrThrow()
 }
 
 export function findActiveTokenById(db: Db, id: number) {
-  return db.selectFrom('api_tokens').select(['id', 'name', 'admin', 'secret_hash']).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst()
+  return db
+    .selectFrom('api_tokens')
+    .select(['id', 'name', 'admin', 'rate_limit_per_sec', 'secret_hash'])
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
 }
 
 export function listTokens(db: Db) {
-  return db.selectFrom('api_tokens').select(['id', 'name', 'admin', 'created_at', 'revoked_at']).orderBy('id').execute()
+  return db.selectFrom('api_tokens').select(['id', 'name', 'admin', 'rate_limit_per_sec', 'created_at', 'revoked_at']).orderBy('id').execute()
 }
 
 export async function revokeTokenByName(db: Db, name: string): Promise<boolean> {

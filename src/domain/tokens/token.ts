@@ -9,9 +9,11 @@ export interface Principal {
   ownerId: number | null
   admin: boolean
   name: string
+  /** This token's requests per second, overriding RATE_LIMIT_PER_SEC (0: no limit); null follows the setting. */
+  rateLimitPerSec: number | null
 }
 
-export const anonymous: Principal = Object.freeze({ ownerId: null, admin: true, name: 'anonymous' })
+export const anonymous: Principal = Object.freeze({ ownerId: null, admin: true, name: 'anonymous', rateLimitPerSec: null })
 
 export const tokenNameSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'name must be 1 to 64 letters, digits, _ . or -')
 
