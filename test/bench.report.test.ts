@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import type { LifecycleFigure, Results } from '../scripts/bench/context'
+import type { ClusterFigure, LifecycleFigure, Results } from '../scripts/bench/context'
 import { parseOptions } from '../scripts/bench/options'
-import { performanceDoc, ratios, targets } from '../scripts/bench/report'
+import { clusterLimit, otherWork, performanceDoc, ratios, renderReport, targets } from '../scripts/bench/report'
 
 // The bench's verdicts are pure arithmetic on what a run measured; this pins them without running it.
 const lifecycle = (perSecond: number, p50: number, p99: number): LifecycleFigure => ({
@@ -98,6 +98,53 @@ describe('bench report', () => {
     const missed = performanceDoc(run({ lifecycle: { closed: { '64': lifecycle(1200, 30, 45) } } }), 10_000)
     expect(missed).toContain('## Targets: 0 of 1 met')
     expect(missed).toContain('| **not met** |')
+  })
+
+  const clusterRow = (
+    redis: 'single' | 'cluster',
+    shards: number,
+    workers: number,
+    perSecond: number,
+    cpu: Record<string, number>,
+    redisNodeMax = cpu.redis!,
+  ) => ({ ...lifecycle(perSecond, 40, 90), redis, shards, workers, cpu, redisNodeMax }) satisfies ClusterFigure
+
+  test('what limits a cluster row is read from its CPU split: a one-thread process near a core, or the machine', () => {
+    const cpu = { api: 0.5, worker: 0.4, redis: 0.1, postgres: 0.5, load: 0.1 }
+    // 1.6 of 2 cores busy: the cores, and the api used most of them
+    expect(clusterLimit(clusterRow('single', 1, 1, 1000, { ...cpu, machine: 1.6 }), 2)).toBe('2 cores, most to api 0.50')
+    // the same split, but other users of the machine took more than any side of ours
+    const crowded = clusterRow('cluster', 3, 1, 500, { ...cpu, machine: 1.9 })
+    expect(otherWork(crowded)).toBe(0.3)
+    expect(clusterLimit({ ...crowded, cpu: { ...cpu, api: 0.2, machine: 1.9 } }, 2)).toBe('2 cores, most to other work 0.60')
+    // the cluster's nodes sum to 1.2 cores, but the busiest one alone is the limit
+    const hotNode = clusterRow('cluster', 1, 2, 9000, { api: 0.95, worker: 2, redis: 1.2, postgres: 2, load: 0.5, machine: 7 }, 0.98)
+    expect(clusterLimit(hotNode, 16)).toBe('api thread 0.95, redis-server thread 0.98')
+    expect(clusterLimit(clusterRow('single', 1, 1, 300, { ...cpu, machine: 1.2 }), 2)).toBe('none saturated')
+  })
+
+  test('the cluster table compares every row with the single-Redis one-worker row and checks its own tasks', () => {
+    const rows = [
+      clusterRow('single', 1, 1, 1000, { api: 0.6, worker: 0.4, redis: 0.1, postgres: 0.4, load: 0.1, machine: 1.7 }),
+      clusterRow('cluster', 3, 2, 750, { api: 0.4, worker: 0.5, redis: 0.15, postgres: 0.6, load: 0.1, machine: 1.9 }, 0.06),
+    ]
+    const check = { ok: true, posted: 750, rows: 750, byStatus: { COMPLETED: 750 }, completedEventsNot1: 0, socketMissing: 0, socketDuplicates: 0, notes: [] }
+    const r = run({ cluster: { concurrency: 64, masters: 3, rows, integrity: check } })
+    expect(ratios(r)['cluster_cluster_3shards_2workers/single_1worker']).toBe(0.75)
+    const text = renderReport(r, 10_000)
+    expect(text).toContain('cluster: lifecycle closed loop c64')
+    // 1.75 cores of ours at 750 tasks/s: 2,333 us a task; the machine's other 0.15 is other work
+    expect(text).toMatch(/cluster \(3 masters\)\s+3\s+2\s+750\s+0\.75x.*\s0\.15\s+1\.90\s+2,333\s+2 cores, most to postgres 0\.60/)
+    expect(text).toContain("cluster integrity (the cluster rows' tasks, checked before it was torn down): OK: 750 tasks POSTed")
+    expect(performanceDoc(r, 10_000)).toContain('`bun run bench --full --cluster --write docs/performance.md`')
+  })
+
+  test('the cluster phase runs only when asked for: it starts a Redis Cluster of its own', () => {
+    expect(parseOptions([]).phases.has('cluster')).toBe(false)
+    expect(parseOptions(['--full']).phases.has('cluster')).toBe(false)
+    expect(parseOptions(['--cluster']).phases.has('lifecycle')).toBe(true)
+    expect([...parseOptions(['--cluster', '--only', 'cluster']).phases]).toEqual(['cluster'])
+    expect([...parseOptions(['--only=scaling', '--cluster']).phases]).toEqual(['scaling', 'cluster'])
   })
 
   test('--write takes a markdown file; anything else is refused before a run starts', () => {

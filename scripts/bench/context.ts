@@ -35,6 +35,31 @@ export interface ScalingFigure extends LifecycleFigure {
   cpu: Record<string, number>
 }
 
+/**
+ * One closed-loop run of the cluster phase: on the bench's own Redis ('single')
+ * or on the local Redis Cluster, with JOB_SHARDS and the worker processes given.
+ * cpu.redis is the bench Redis's process for 'single' (other users of that
+ * shared server included), every cluster node summed for 'cluster'.
+ */
+export interface ClusterFigure extends ScalingFigure {
+  redis: 'single' | 'cluster'
+  shards: number
+  /** The busiest redis-server process's cores: one thread serves each, so near 1.0 it is the limit. */
+  redisNodeMax: number | null
+}
+
+/** Tasks of one phase (an id range of the rows) checked as verify() checks the whole run. */
+export interface TaskCheck {
+  ok: boolean
+  posted: number
+  rows: number
+  byStatus: Record<string, number>
+  completedEventsNot1: number
+  socketMissing: number
+  socketDuplicates: number
+  notes: string[]
+}
+
 /** Everything a run measured; printed as the table and, whole, as the JSON line. */
 export interface Results {
   mode: Options['mode']
@@ -64,6 +89,12 @@ export interface Results {
   /** The same closed loop with 1 and then 2 worker processes; ratio = 2 workers / 1 worker tasks/s. */
   scaling?: { concurrency: number; oneWorker: ScalingFigure; twoWorkers: ScalingFigure; ratio: number | null }
   /**
+   * The scaling loop on the bench's Redis and on a local Redis Cluster of `masters`
+   * masters (JOB_SHARDS 1 and `masters`), with 1..3 worker processes each; the
+   * cluster rows' tasks are checked before the cluster is torn down.
+   */
+  cluster?: { concurrency: number; masters: number; rows: ClusterFigure[]; integrity?: TaskCheck }
+  /**
    * From the worker's commit to a socket's receive. With many sockets (keyed
    * by count and shape), p50/p99 are those of the probe sockets on the feed; allSockets includes the load processes'
    * own queueing. fromStatementStart times the same messages from the
@@ -90,16 +121,7 @@ export interface Results {
     /** Cores used per process group during a phase: what saturates the machine. */
     cpu: Record<string, Record<string, number>>
   }
-  integrity?: {
-    ok: boolean
-    posted: number
-    rows: number
-    byStatus: Record<string, number>
-    completedEventsNot1: number
-    socketMissing: number
-    socketDuplicates: number
-    notes: string[]
-  }
+  integrity?: TaskCheck
 }
 
 export interface Context {

@@ -1,6 +1,8 @@
 /** What one run measures and how big: quick by default, --full for the figures in docs/performance.md. */
-export const phaseNames = ['references', 'create', 'backlog', 'lifecycle', 'scaling', 'events', 'fanout'] as const
+export const phaseNames = ['references', 'create', 'backlog', 'lifecycle', 'scaling', 'events', 'fanout', 'cluster'] as const
 export type PhaseName = (typeof phaseNames)[number]
+/** Run unless --only says otherwise. `cluster` starts a Redis Cluster of its own, so only --cluster (or --only cluster) asks for it. */
+const defaultPhases = phaseNames.filter((p) => p !== 'cluster')
 
 export interface Options {
   mode: 'quick' | 'full'
@@ -29,14 +31,16 @@ export interface Options {
   write: string | null
 }
 
-const usage = `usage: bun run bench [--full] [--only ${phaseNames.join(',')}] [--rate N] [--write FILE.md]`
+const usage = `usage: bun run bench [--full] [--cluster] [--only ${phaseNames.join(',')}] [--rate N] [--write FILE.md]
+  --cluster  also run the cluster phase: lifecycle throughput on the bench's Redis and on a local 3-master Redis Cluster
+             (JOB_SHARDS=1 and 3), with 1, 2 and 3 workers; \`--cluster --only cluster\` runs just that`
 
 export function parseOptions(argv: string[]): Options {
   const full = argv.includes('--full')
   const o: Options = full
     ? {
         mode: 'full',
-        phases: new Set(phaseNames),
+        phases: new Set(defaultPhases),
         windowMs: 10_000,
         warmupMs: 2000,
         pgbenchSeconds: 10,
@@ -54,7 +58,7 @@ export function parseOptions(argv: string[]): Options {
       }
     : {
         mode: 'quick',
-        phases: new Set(phaseNames),
+        phases: new Set(defaultPhases),
         windowMs: 3000,
         warmupMs: 1000,
         pgbenchSeconds: 3,
@@ -70,9 +74,14 @@ export function parseOptions(argv: string[]): Options {
         fanoutOfferedMessages: 1_000_000,
         write: null,
       }
+  let cluster = false
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     if (a === '--full') continue
+    if (a === '--cluster') {
+      cluster = true
+      continue
+    }
     if (a === '--only' || a.startsWith('--only=')) {
       const list = a.startsWith('--only=') ? a.slice(7) : (argv[++i] ?? '')
       const names = list
@@ -97,5 +106,6 @@ export function parseOptions(argv: string[]): Options {
       throw new Error(`unknown argument ${a}; ${usage}`)
     }
   }
+  if (cluster) o.phases.add('cluster')
   return o
 }

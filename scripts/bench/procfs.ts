@@ -71,11 +71,14 @@ export const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').sp
 /**
  * CPU use of named groups of processes over an interval, in cores (1.0 = one
  * core busy). Shows which process saturates the two cores during a phase.
- * Processes that exit during the interval are not counted.
+ * Processes that exit during the interval are not counted. postgres and redis
+ * are every process of that name unless the caller names their pids (a
+ * phase that knows which redis-server processes are its own).
  */
 export function measureCpu(groups: Record<string, () => number[]>) {
-  const external = { postgres: () => pidsByName(['postgres']), redis: () => pidsByName(['redis-server']) }
-  const all: Record<string, () => number[]> = { ...groups, ...external }
+  const external: Record<string, () => number[]> = { postgres: () => pidsByName(['postgres']), redis: () => pidsByName(['redis-server']) }
+  const all: Record<string, () => number[]> = { ...groups }
+  for (const [name, pids] of Object.entries(external)) all[name] ??= pids
   const read = () => {
     const out = new Map<string, Map<number, number>>()
     for (const [name, pids] of Object.entries(all)) out.set(name, new Map(pids().map((p) => [p, cpuSeconds(p)])))

@@ -1,4 +1,4 @@
-import { cpuPerTaskUs, type LatencyPoints, type LifecycleFigure, type Results, type ScalingFigure } from './context'
+import { type ClusterFigure, cpuPerTaskUs, type LatencyPoints, type LifecycleFigure, type Results, type ScalingFigure, type TaskCheck } from './context'
 
 type Cell = string | number | null | undefined
 const ms = (v: number | null | undefined) => (v == null ? '-' : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`)
@@ -29,10 +29,52 @@ export function ratios(r: Results) {
     out['scaling_2workers/loop'] = ratio(r.scaling.twoWorkers.perSecond, refs.loopTasksPerSecond)
     out['scaling_2workers/1worker'] = r.scaling.ratio
   }
+  const base = clusterBaseline(r)
+  for (const f of r.cluster?.rows ?? []) out[clusterKey(f)] = ratio(f.perSecond, base?.perSecond)
   const feed = eventsOfShape(r, 'all feed')
   const bare = eventsOfShape(r, 'bare Bun')
   if (feed && bare) out['events_all_feed_p99/bare_bun'] = ratio(feed.p99, bare.p99)
   return out
+}
+
+/** The cluster phase's rows are compared with this one: the bench's own Redis, one worker. */
+const clusterBaseline = (r: Results) => r.cluster?.rows.find((f) => f.redis === 'single' && f.workers === 1)
+const clusterKey = (f: ClusterFigure) => `cluster_${f.redis}_${f.shards}shards_${f.workers}workers/single_1worker`
+
+/**
+ * What limits a closed loop: a process that runs on one thread busy for at
+ * least THREAD_BUSY of a core, or the machine busy for at least MACHINE_BUSY of
+ * its cores. The machine's bar is lower: with the api, workers, Redis, Postgres
+ * and the load handing each task along on a few cores, some of them wait on
+ * each other and the cores never all read busy, even when they are the limit.
+ */
+const THREAD_BUSY = 0.9
+const MACHINE_BUSY = 0.8
+
+/** The processes a cluster row's CPU split names; the rest of the machine's busy time is other work. */
+const sides = ['api', 'worker', 'redis', 'postgres', 'load'] as const
+const ourCores = (f: ClusterFigure) => sides.reduce((sum, k) => sum + (f.cpu[k] ?? 0), 0)
+/** Cores busy on the machine outside the named processes: other users of a shared machine, or its own daemons. */
+export const otherWork = (f: ClusterFigure) => Math.max(0, Math.round(((f.cpu.machine ?? 0) - ourCores(f)) * 100) / 100)
+
+/**
+ * What limits one closed-loop row, from its CPU split: a one-thread process
+ * (the API instance, a redis-server) near a whole core, and/or the machine's
+ * cores nearly all busy, with the side that used most of them; if neither, no
+ * side was saturated and the loop waited on round trips.
+ */
+export function clusterLimit(f: ClusterFigure, cores: number): string {
+  const parts: string[] = []
+  const threads = [
+    ['api', f.cpu.api],
+    ['redis-server', f.redisNodeMax],
+  ].filter(([, v]) => v != null && (v as number) >= THREAD_BUSY)
+  if (threads.length) parts.push(threads.map(([name, v]) => `${name} thread ${(v as number).toFixed(2)}`).join(', '))
+  if ((f.cpu.machine ?? 0) >= MACHINE_BUSY * cores) {
+    const [side, used] = [...sides.map((k) => [k, f.cpu[k] ?? 0] as const), ['other work', otherWork(f)] as const].sort((x, y) => y[1] - x[1])[0]!
+    parts.push(`${cores} cores, most to ${side} ${used.toFixed(2)}`)
+  }
+  return parts.length ? parts.join('; ') : 'none saturated'
 }
 
 export interface Target {
@@ -109,6 +151,34 @@ function scalingRow(f: ScalingFigure, vsLoop: number | null): Cell[] {
   return [f.workers, num(f.perSecond), ms(f.p50), ms(f.p99), x(vsLoop), cores(f.cpu.api), cores(f.cpu.worker), cores(f.cpu.postgres)]
 }
 
+function clusterRow(f: ClusterFigure, vsSingle: number | null, cores: number, masters: number): Cell[] {
+  const c = (v: number | null | undefined) => v?.toFixed(2)
+  return [
+    f.redis === 'single' ? 'single' : `cluster (${masters} masters)`,
+    f.shards,
+    f.workers,
+    num(f.perSecond),
+    x(vsSingle),
+    ms(f.p50),
+    ms(f.p99),
+    c(f.cpu.api),
+    c(f.cpu.worker),
+    c(f.cpu.redis),
+    c(f.redisNodeMax),
+    c(f.cpu.postgres),
+    c(f.cpu.load),
+    c(otherWork(f)),
+    c(f.cpu.machine),
+    num(cpuPerTaskUs(ourCores(f), f.perSecond)),
+    clusterLimit(f, cores),
+  ]
+}
+
+const checkLine = (what: string, i: TaskCheck) =>
+  `${what}: ${i.ok ? 'OK' : 'FAILED'}: ${num(i.posted)} tasks POSTed, ${num(i.rows)} rows ${JSON.stringify(i.byStatus)}, ` +
+  `${i.completedEventsNot1} tasks without exactly one COMPLETED event, ${i.socketMissing} missing and ${i.socketDuplicates} duplicate COMPLETED on sockets` +
+  (i.notes.length ? `\n  ${i.notes.join('\n  ')}` : '')
+
 function table(title: string, header: string[], rows: Cell[][]): string {
   if (rows.length === 0) return ''
   const cells = [header, ...rows.map((r) => r.map((c) => (c == null ? '-' : String(c))))]
@@ -175,6 +245,40 @@ export function renderReport(r: Results, manySockets: number): string {
         ['workers', 'tasks/s', 'p50', 'p99', 'vs (a)', 'cpu api', 'cpu workers', 'cpu postgres'],
         [scalingRow(s.oneWorker, rt['scaling_1worker/loop'] ?? null), scalingRow(s.twoWorkers, rt['scaling_2workers/loop'] ?? null)],
       )}\n2 workers / 1 worker: ${x(s.ratio)} tasks/s (cpu in cores busy; cpu workers = both worker processes together)`,
+    )
+  }
+  if (r.cluster?.rows.length) {
+    // Informational, like scaling: what a Redis Cluster and its shards change on this machine, and what limits each row.
+    const c = r.cluster
+    const cores = r.machine.cores
+    out.push(
+      `${table(
+        `cluster: lifecycle closed loop c${c.concurrency}, the bench's Redis vs a local ${c.masters}-master Redis Cluster (JOB_SHARDS), 1-3 worker processes`,
+        [
+          'redis',
+          'shards',
+          'workers',
+          'tasks/s',
+          'vs single 1w',
+          'p50',
+          'p99',
+          'cpu api',
+          'workers',
+          'redis',
+          'busiest node',
+          'postgres',
+          'load',
+          'other',
+          'machine',
+          'us/task',
+          'limit',
+        ],
+        c.rows.map((f) => clusterRow(f, rt[clusterKey(f)] ?? null, cores, c.masters)),
+      )}\n(cpu in cores busy of ${cores}; workers = every worker process together; redis = the bench's Redis server process for single (shared:` +
+        ` other users' commands included), all ${c.masters} cluster nodes summed for cluster; busiest node = the busiest redis-server;` +
+        ` postgres = the backends of the bench's database, when on this machine; other = the machine's busy cores outside these (other users of this machine); us/task = CPU per task of the named processes together;` +
+        ` limit: a one-thread process at >= ${THREAD_BUSY} of a core, and/or the machine at >= ${MACHINE_BUSY * 100}% of its cores)` +
+        (c.integrity ? `\n${checkLine("cluster integrity (the cluster rows' tasks, checked before it was torn down)", c.integrity)}` : ''),
     )
   }
   const pair = (p?: LatencyPoints) => (p ? `${ms(p.p50)} / ${ms(p.p99)}` : '-')
@@ -259,7 +363,7 @@ export function renderReport(r: Results, manySockets: number): string {
   const groups = [...new Set(Object.values(res.cpu).flatMap((g) => Object.keys(g)))]
   out.push(
     table(
-      'CPU (cores busy; machine = all processes, postgres/redis include other users of the shared servers)',
+      `CPU (cores busy; machine = all processes, postgres/redis include other users of the shared servers${r.cluster ? ", except in the cluster rows: the bench database's backends, the Redis processes measured" : ''})`,
       ['phase', ...groups],
       Object.entries(res.cpu).map(([phase, g]) => [phase, ...groups.map((k) => g[k]?.toFixed(2))]),
     ),
@@ -280,14 +384,7 @@ export function renderReport(r: Results, manySockets: number): string {
           '; below 1x is less work per task than the loop)'
         : ''),
   )
-  if (r.integrity) {
-    const i = r.integrity
-    out.push(
-      `\nintegrity: ${i.ok ? 'OK' : 'FAILED'}: ${num(i.posted)} tasks POSTed, ${num(i.rows)} rows ${JSON.stringify(i.byStatus)}, ` +
-        `${i.completedEventsNot1} tasks without exactly one COMPLETED event, ${i.socketMissing} missing and ${i.socketDuplicates} duplicate COMPLETED on sockets` +
-        (i.notes.length ? `\n  ${i.notes.join('\n  ')}` : ''),
-    )
-  }
+  if (r.integrity) out.push(`\n${checkLine('integrity', r.integrity)}`)
   const ts = targets(r, manySockets)
   out.push(
     table(
@@ -323,7 +420,7 @@ export function performanceDoc(r: Results, manySockets: number): string {
   return [
     '# Performance',
     '',
-    `Written by \`bun run bench${r.mode === 'full' ? ' --full' : ''} --write docs/performance.md\` on ${r.startedAt}; run it again to replace this page.`,
+    `Written by \`bun run bench${r.mode === 'full' ? ' --full' : ''}${r.cluster ? ' --cluster' : ''} --write docs/performance.md\` on ${r.startedAt}; run it again to replace this page.`,
     'What each phase and reference measures, and how to read the figures: [benchmarking.md](benchmarking.md).',
     '',
     `Machine: ${machine.filter(Boolean).join(', ')}. ${r.mode} mode.`,

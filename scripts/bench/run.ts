@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--full] [--only phase,...]`: starts Taskline as a user runs
+ * `bun run bench [--full] [--cluster] [--only phase,...]`: starts Taskline as a user runs
  * it (api and worker as separate processes on a fresh database and key
  * prefix), drives it from separate load processes, runs the reference loops
  * it is judged against, and prints a table and one JSON line. Everything it
@@ -13,6 +13,7 @@ import { loadAverage, rssBytes } from './procfs'
 import { performanceDoc, printReport } from './report'
 import { freePort, prepareEnvironment, startApi, startWorker, type BenchEnv } from './system'
 import { runBacklog } from './phases/backlog'
+import { runCluster, stopCluster } from './phases/cluster'
 import { runCreate } from './phases/create'
 import { runLifecycle } from './phases/lifecycle'
 import { runReferences } from './phases/references'
@@ -33,6 +34,7 @@ let cleaning: Promise<void> | null = null
 const cleanup = () =>
   (cleaning ??= (async () => {
     await stopAll()
+    await stopCluster()
     await env?.cleanup()
   })())
 
@@ -84,7 +86,7 @@ try {
 
   if (has('create')) await runCreate(ctx)
   if (has('backlog')) await runBacklog(ctx)
-  if (has('lifecycle') || has('scaling') || has('events') || has('fanout')) {
+  if (has('lifecycle') || has('scaling') || has('events') || has('fanout') || has('cluster')) {
     ctx.worker ??= await startWorker(env, ctx.port)
   }
   if (ctx.worker) {
@@ -94,7 +96,9 @@ try {
   if (has('lifecycle')) await runLifecycle(ctx)
   if (has('scaling')) await runScaling(ctx)
   if (has('events') || has('fanout')) await runSockets(ctx, { events: has('events'), fanout: has('fanout') })
-  if (has('create') || has('backlog') || has('lifecycle') || has('scaling') || has('events') || has('fanout')) {
+  // Last: it restarts the roles on a Redis Cluster of its own and leaves none running.
+  if (has('cluster')) await runCluster(ctx)
+  if (has('create') || has('backlog') || has('lifecycle') || has('scaling') || has('events') || has('fanout') || has('cluster')) {
     console.log('verify: waiting for every task to finish, then counting')
     await verify(ctx)
   }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import pg from 'pg'
-import { Redis } from 'ioredis'
-import { deleteKeys } from '../../src/infra/redis'
+import { Redis as Standalone } from 'ioredis'
+import { deleteKeys, masters, type Redis } from '../../src/infra/redis'
 import { spawnChild, type Child } from './children'
 
 /** The shared services; overridable so the bench can point at other instances. */
@@ -32,6 +32,10 @@ export interface BenchEnv {
   dbName: string
   databaseUrl: string
   keyPrefix: string
+  /** What the roles get as REDIS_URL and JOB_SHARDS: the bench's Redis and 1, unless a phase points them elsewhere. */
+  redisUrl: string
+  jobShards: number
+  /** A client of that Redis (or cluster): readiness checks, key cleanup. */
   redis: Redis
   /** Runs a query on the bench database (verification, drain polling). */
   pool: pg.Pool
@@ -50,13 +54,15 @@ export async function prepareEnvironment(): Promise<BenchEnv> {
   const url = new URL(adminDatabaseUrl)
   url.pathname = `/${dbName}`
   const databaseUrl = url.toString()
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
+  const redis = new Standalone(redisUrl, { maxRetriesPerRequest: 1 })
   let pool: pg.Pool | null = null
   let cleaned = false
   const env: BenchEnv = {
     dbName,
     databaseUrl,
     keyPrefix,
+    redisUrl,
+    jobShards: 1,
     redis,
     get pool() {
       return (pool ??= new pg.Pool({ connectionString: databaseUrl, max: 4 }))
@@ -86,7 +92,8 @@ export async function prepareEnvironment(): Promise<BenchEnv> {
 export function roleEnv(env: BenchEnv, port: number): Record<string, string | number> {
   return {
     DATABASE_URL: env.databaseUrl,
-    REDIS_URL: redisUrl,
+    REDIS_URL: env.redisUrl,
+    JOB_SHARDS: env.jobShards,
     KEY_PREFIX: env.keyPrefix,
     PORT: port,
     HOST: '127.0.0.1',
@@ -158,21 +165,54 @@ const readFileOr = (p: string) => {
   }
 }
 
-/** Whether one of the process's Redis connections is waiting in XREADGROUP (CLIENT LIST shows the last command). */
-async function blockedInXreadgroup(redis: Redis, pid: number): Promise<boolean> {
+/**
+ * How many of the process's Redis connections are waiting in XREADGROUP
+ * (CLIENT LIST shows each one's last command), over every master of a cluster.
+ */
+async function blockedInXreadgroup(redis: Redis, pid: number): Promise<number> {
   const ports = localPorts(pid)
-  const clients = (await redis.client('LIST')) as string
-  return clients.split('\n').some((line) => {
-    const port = /\baddr=[^ ]*:(\d+) /.exec(line)?.[1]
-    return port !== undefined && ports.has(Number(port)) && / cmd=xreadgroup\b/.test(line)
-  })
+  let blocked = 0
+  for (const node of masters(redis)) {
+    const clients = (await node.client('LIST')) as string
+    for (const line of clients.split('\n')) {
+      const port = /\baddr=[^ ]*:(\d+) /.exec(line)?.[1]
+      if (port !== undefined && ports.has(Number(port)) && / cmd=xreadgroup\b/.test(line)) blocked++
+    }
+  }
+  return blocked
+}
+
+/**
+ * The redis-server processes behind a client (INFO's process_id of every
+ * master), where they run on this machine; null for a server elsewhere.
+ */
+export async function redisServerPids(redis: Redis): Promise<number[] | null> {
+  const pids: number[] = []
+  for (const node of masters(redis)) {
+    const pid = Number(/^process_id:(\d+)/m.exec(await node.info('server'))?.[1])
+    if (readFileOr(`/proc/${pid}/comm`).trim() !== 'redis-server') return null
+    pids.push(pid)
+  }
+  return pids
+}
+
+/**
+ * The Postgres backends serving the bench's database, where they run on this
+ * machine (null otherwise): its own share of a Postgres other users share.
+ * Background processes (WAL writer, checkpointer) serve everyone and are left out.
+ */
+export async function postgresBackendPids(env: BenchEnv): Promise<number[] | null> {
+  const { rows } = await env.pool.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database()')
+  const pids = rows.map((r) => Number(r.pid))
+  return pids.every((pid) => readFileOr(`/proc/${pid}/comm`).trim() === 'postgres') ? pids : null
 }
 
 /**
  * Starts `bun src/bin/worker.ts`. With LOG_LEVEL=warn it logs nothing when
  * ready, and Redis lists a consumer only once it was handed a job, so
- * readiness is one of its own connections blocked in XREADGROUP on the jobs
- * stream (Redis is shared: matched by the connection's port, not its name).
+ * readiness is its own connections blocked in XREADGROUP, one per jobs stream
+ * (shard), on whichever node holds it (Redis is shared: matched by the
+ * connection's port, not its name).
  */
 export async function startWorker(env: BenchEnv, port: number, onSpawn?: (pid: number) => void): Promise<Role> {
   const child = spawnChild('worker', ['bun', 'src/bin/worker.ts'], roleEnv(env, port))
@@ -180,7 +220,7 @@ export async function startWorker(env: BenchEnv, port: number, onSpawn?: (pid: n
   const deadline = Date.now() + 20_000
   for (;;) {
     if (child.proc.exitCode !== null) throw new Error(`worker exited with ${child.proc.exitCode}:\n${child.tail()}`)
-    if (await blockedInXreadgroup(env.redis, child.pid)) break
+    if ((await blockedInXreadgroup(env.redis, child.pid)) >= env.jobShards) break
     if (Date.now() > deadline) throw new Error(`worker not reading jobs within 20 s:\n${child.tail()}`)
     await Bun.sleep(25)
   }
