@@ -30,7 +30,9 @@ async function burst(apps: Hono<AppEnv>[], n: number, headers: Record<string, st
   for (;;) {
     await Bun.sleep(1000 - (Date.now() % 1000))
     const second = Math.floor(Date.now() / 1000)
-    const statuses = await Promise.all(Array.from({ length: n }, (_, i) => apps[i % apps.length]!.request('/', { headers }).then((r) => r.status)))
+    const statuses = await Promise.all(
+      Array.from({ length: n }, (_, i) => Promise.resolve(apps[i % apps.length]!.request('/', { headers })).then((r) => r.status)),
+    )
     if (Math.floor(Date.now() / 1000) === second)
       return { ok: statuses.filter((s) => s === 200).length, limited: statuses.filter((s) => s === 429).length, second }
   }

@@ -76,28 +76,32 @@ const pickStatement = compileOnce<PickSlot, { id: number }>(
     select id from ranked order by turn, priority desc, run_after, id limit ${slot('n')}::int`,
 )
 
-type ClaimSlot = 'ids' | 'workerId'
+export type ClaimSlot = 'ids' | 'workerId'
 
 /**
  * The claim transition for the picked ids, locking with SKIP LOCKED: a task
- * another worker is claiming at this moment is left to it. Compiled once per
- * lease length.
+ * another worker is claiming at this moment is left to it. Exported for the
+ * test of its plan.
  */
-const claimStatement = (leaseMs: number) =>
-  compileOnce<ClaimSlot, TaskChange>(
-    (slot) =>
-      withEvents(
-        sql`changed as (
+export const claimQuery = (leaseMs: number, slot: (name: ClaimSlot) => unknown) =>
+  withEvents(
+    // Locked first, once (materialized): as a subquery of the update's WHERE, a
+    // planner that believed few tasks were ready ran it again for every ready row.
+    sql`locked as materialized (
+      select id from tasks where id = any(${slot('ids')}::bigint[]) and ${ready('tasks')} for update skip locked
+    ), changed as (
       update tasks set ${sql.join(Object.entries(columnsOf(claim, { workerId: slot('workerId') as string, leaseMs })).map(([c, v]) => sql`${sql.ref(c)} = ${v}`))}, seq = seq + 1,
              -- The clock, not the transaction's start: a limited queue's claim may have waited for its lock.
              updated_at = clock_timestamp()
-       where id in (select id from tasks where id = any(${slot('ids')}::bigint[]) and ${ready('tasks')} for update skip locked)
-         and ${guardOf(claim)}
-      returning *
+        from locked
+       where tasks.id = locked.id and ${guardOf(claim)}
+      returning tasks.*
     )`,
-        claim.detail(),
-      ).query,
-  )
+    claim.detail(),
+  ).query
+
+/** The claim, compiled once per lease length. */
+const claimStatement = (leaseMs: number) => compileOnce<ClaimSlot, TaskChange>((slot) => claimQuery(leaseMs, slot))
 
 /** The lease is compiled into the claim: one statement per lease length, and a worker keeps its own. */
 let claimWithLease: { leaseMs: number; run: Statement<ClaimSlot, TaskChange> } | undefined

@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { sql } from 'kysely'
+import { claimQuery } from '../src/domain/tasks/task-claim.repository'
+import { createTestDatabase, type TestDatabase } from './helpers/database'
+
+let d: TestDatabase
+beforeAll(async () => {
+  d = await createTestDatabase()
+})
+afterAll(() => d.drop())
+
+type PlanNode = { 'Node Type': string; 'Actual Loops': number; Plans?: PlanNode[] }
+class Rollback {
+  constructor(readonly plan: PlanNode) {}
+}
+const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)]
+
+test('the claim locks its picked rows in one pass, however many tasks are ready and whatever the statistics say', async () => {
+  // Statistics taken while nothing was ready (the usual state), then a backlog: the planner still believes it small.
+  await sql`analyze tasks`.execute(d.db)
+  await sql`insert into tasks (title, type, payload, status, enqueued_at, run_after)
+            select 't' || g, 'demo', '{}'::jsonb, 'PENDING', now(), now() from generate_series(1, 2000) g`.execute(d.db)
+  const ids = (await sql<{ id: number }>`select id from tasks order by id limit 64`.execute(d.db)).rows.map((r) => Number(r.id))
+  const values: Record<string, unknown> = { ids, workerId: 'w1' }
+  // Only the plan is wanted: the transaction is rolled back, so nothing claimed stays claimed.
+  const plan = await d.db
+    .transaction()
+    .execute(async (trx) => {
+      const { rows } = await sql<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>`explain (analyze, format json) ${claimQuery(30_000, (name) => values[name])}`.execute(
+        trx,
+      )
+      throw new Rollback(rows[0]!['QUERY PLAN'][0].Plan)
+    })
+    .catch((e: unknown) => {
+      if (e instanceof Rollback) return e.plan
+      throw e
+    })
+  const locks = nodes(plan).filter((n) => n['Node Type'] === 'LockRows')
+  expect(locks.length).toBe(1)
+  expect(locks[0]!['Actual Loops']).toBe(1)
+  expect(nodes(plan).filter((n) => n['Node Type'] === 'ModifyTable' && n['Actual Loops'] !== 1)).toEqual([])
+})
