@@ -12,14 +12,19 @@ const ev = (taskId: number, seq: number): StreamedEvent => ({
 })
 const msg = (taskId: number, seq: number) => ({ kind: 'change', task_id: taskId, seq }) as TaskEventMessage
 
-function setup(history: Record<number, number[]> = {}) {
+function setup(history: Record<number, number[]> = {}, reorderGraceMs = 0) {
   const published: [number, number][] = []
+  const fetches: [number, number, number][] = []
   const seq = new EventSequencer({
     publish: (e) => published.push([e.taskId, e.seq]),
-    fetchMissing: async (taskId, after, before) => (history[taskId] ?? []).filter((s) => s > after && s < before).map((s) => msg(taskId, s)),
+    fetchMissing: async (taskId, after, before) => {
+      fetches.push([taskId, after, before])
+      return (history[taskId] ?? []).filter((s) => s > after && s < before).map((s) => msg(taskId, s))
+    },
     onError: () => {},
+    reorderGraceMs,
   })
-  return { seq, published }
+  return { seq, published, fetches }
 }
 
 describe('event sequencer', () => {
@@ -48,6 +53,53 @@ describe('event sequencer', () => {
     ])
   })
 
+  describe('a gap that closes by itself within the grace (shards: the first event can arrive after the claim)', () => {
+    test('events that arrive out of order are published in order, without reading Postgres', async () => {
+      const { seq, published, fetches } = setup({ 7: [1, 2, 3, 4], 8: [1, 2] }, 5000)
+      seq.startFrom(100)
+      const at = (taskId: number, s: number) => ({ ...ev(taskId, s), cursor: 100 + s })
+      // A task first seen at its claim: its created event follows.
+      seq.offer(at(8, 2))
+      expect(published).toEqual([])
+      seq.offer(at(8, 1))
+      // A task seen before: its next two events overtake the one between.
+      seq.offer(at(7, 1))
+      seq.offer(at(7, 3))
+      seq.offer(at(7, 4))
+      seq.offer(at(7, 2))
+      seq.offer(at(7, 5))
+      expect(published).toEqual([
+        [8, 1],
+        [8, 2],
+        [7, 1],
+        [7, 2],
+        [7, 3],
+        [7, 4],
+        [7, 5],
+      ])
+      expect(fetches).toEqual([])
+    })
+
+    test('a gap still open when the grace runs out is filled from Postgres', async () => {
+      const { seq, published, fetches } = setup({ 7: [1, 2, 3, 4] }, 20)
+      seq.offer(ev(7, 1))
+      seq.offer(ev(7, 4)) // 2 and 3 never come
+      seq.offer(ev(7, 2))
+      expect(published).toEqual([
+        [7, 1],
+        [7, 2],
+      ])
+      await Bun.sleep(200)
+      expect(published).toEqual([
+        [7, 1],
+        [7, 2],
+        [7, 3],
+        [7, 4],
+      ])
+      expect(fetches).toEqual([[7, 2, 4]])
+    })
+  })
+
   test('tasks are independent', () => {
     const { seq, published } = setup()
     seq.offer(ev(1, 1))
@@ -71,6 +123,7 @@ describe('event sequencer', () => {
       },
       onError: () => {},
       retryBaseMs: 1,
+      reorderGraceMs: 0,
     })
     seq.offer(ev(7, 1))
     seq.offer(ev(7, 4))
@@ -112,6 +165,7 @@ describe('event sequencer', () => {
           history.filter(([s]) => taskId === 7 && s > after && s < before).map(([s, cursor]) => ({ ...msg(taskId, s), cursor })),
         onError: () => {},
         maxTasks,
+        reorderGraceMs: 0,
       })
       return { seq, published }
     }
