@@ -121,4 +121,36 @@ describe('on a Redis Cluster with JOB_SHARDS=3', () => {
       expect((await getTask(id)).status).toBe('CANCELLED')
     }
   })
+
+  // Last: it adds a worker that looks in Postgres often, which the tests above must not have.
+  test('a master SIGKILLed and restarted empty: tasks run meanwhile, sockets catch up from Postgres, cancels arrive again', async () => {
+    // While the cluster is down every push is lost: a worker polling Postgres finds the tasks.
+    await sys.addWorker({ WORKER_POLL_MS: 500 })
+    const feed = await connect(`${sys.ws}/ws/tasks/`)
+    await feed.waitFor((m) => m.kind === 'hello')
+    await cluster.stop(2)
+    // Without its master the whole cluster refuses commands (cluster-require-full-coverage), once the others notice.
+    await eventually(
+      async () => /cluster_state:fail/.test(Bun.spawnSync(['redis-cli', '-p', String(cluster.ports[0]), 'cluster', 'info']).stdout.toString()),
+      20_000,
+    )
+    const ids: number[] = []
+    for (let i = 0; i < 6; i++) {
+      const res = await postJson(`${sys.http}/api/tasks/`, { title: `during outage ${i}`, payload: { steps: 1 } })
+      expect(res.status).toBe(201)
+      ids.push(res.body.id)
+    }
+    // They finish with the cluster still down: none of their events reached a stream.
+    for (const id of ids) await until(id, 'COMPLETED')
+    expect(feed.messages.filter((m) => ids.includes(m.task_id))).toEqual([])
+    await cluster.start(2)
+    // The hub catches each shard up from Postgres once it reads again: every task's last change reaches the feed.
+    for (const id of ids) await feed.waitFor((m) => m.kind === 'change' && m.task_id === id && m.status === 'COMPLETED', 20_000)
+    feed.close()
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'quiet after restart', payload: { duration_ms: 30_000, steps: 1 } })
+    const running = () => sys.workers.some((w) => w.runner.running.has(body.id))
+    await eventually(async () => running())
+    expect((await postJson(`${sys.http}/api/tasks/${body.id}/cancel`, {})).status).toBe(200)
+    await eventually(async () => !running(), 5000)
+  }, 90_000)
 })
