@@ -147,6 +147,18 @@ describe('on a Redis Cluster with JOB_SHARDS=3', () => {
     // The hub catches each shard up from Postgres once it reads again: every task's last change reaches the feed.
     for (const id of ids) await feed.waitFor((m) => m.kind === 'change' && m.task_id === id && m.status === 'COMPLETED', 20_000)
     feed.close()
+    // Without the fast poller, a task on the restarted shard starts only if a job there wakes a worker:
+    // the consumer group the restart lost was recreated.
+    await sys.workers.pop()!.close()
+    const keys = streamKeys(sys.prefix, 3)
+    for (;;) {
+      // Idle workers, nothing ready: only this task's own job can start it.
+      await eventually(async () => sys.workers.every((w) => w.runner.running.size === 0))
+      const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'after restart', payload: { steps: 1 } })
+      const shard = keys.shardOf(body.id).index
+      await eventually(async () => (await getTask(body.id)).status === 'COMPLETED', shard === 2 ? 10_000 : 30_000)
+      if (shard === 2) break
+    }
     const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'quiet after restart', payload: { duration_ms: 30_000, steps: 1 } })
     const running = () => sys.workers.some((w) => w.runner.running.has(body.id))
     await eventually(async () => running())

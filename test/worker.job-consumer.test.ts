@@ -13,8 +13,16 @@ const logger = createLogger('silent')
 const consumers: JobConsumer[] = []
 
 /** A consumer of the three shards whose poll is long: a wait that ends early was ended by a job. */
-async function consumer() {
-  const c = new JobConsumer({ blocking: () => testRedis(), producer: redis, keys, consumer: `c${consumers.length}`, pollMs: 60_000, logger })
+async function consumer(o: { hasRoom?: () => boolean; pollMs?: number } = {}) {
+  const c = new JobConsumer({
+    blocking: () => testRedis(),
+    producer: redis,
+    keys,
+    consumer: `c${consumers.length}`,
+    pollMs: o.pollMs ?? 60_000,
+    logger,
+    hasRoom: o.hasRoom,
+  })
   consumers.push(c)
   await c.start()
   return c
@@ -60,4 +68,41 @@ describe('the job consumer over JOB_SHARDS streams', () => {
     await eventually(async () => (await redis.xlen(keys.shardOf(52).jobs)) === 0)
     expect(await within(c.wait(10))).toBe(1)
   })
+
+  test('a job a leftover read takes while the worker is full goes back on its stream, for a worker with room', async () => {
+    let room = true
+    const c = await consumer({ hasRoom: () => room })
+    const first = c.wait(10)
+    await ring(60)
+    expect(await within(first)).toBe(1)
+    // Full now: the other shards' reads are still out, and one of them takes the next job.
+    room = false
+    await ring(61)
+    const jobs = keys.shardOf(61).jobs
+    const delivered = async () => {
+      const [group] = (await redis.xinfo('GROUPS', jobs)) as string[][]
+      return group![group!.indexOf('last-delivered-id') + 1]!
+    }
+    const newer = (a: string, b: string) => {
+      const [x, y] = [a.split('-').map(BigInt), b.split('-').map(BigInt)]
+      return x[0]! > y[0]! || (x[0] === y[0] && x[1]! > y[1]!)
+    }
+    // Read (the group delivered it) and written again: on the stream after what was delivered.
+    await eventually(async () => {
+      const last = await delivered()
+      const entries = await redis.xrange(jobs, '-', '+')
+      return last !== '0-0' && entries.some(([id, f]) => Number(f[1]) === 61 && newer(id, last))
+    })
+    const other = await consumer()
+    expect(await within(other.wait(10))).toBeGreaterThanOrEqual(1)
+  })
+
+  test('a poll longer than the read watchdog is waited out, and a job late in it still ends the wait', async () => {
+    const c = await consumer({ pollMs: 12_000 })
+    const waiting = c.wait(10)
+    // Past the 10 s the watchdog used to allow a blocking read.
+    await Bun.sleep(11_500)
+    await ring(70)
+    expect(await within(waiting, 5000)).toBe(1)
+  }, 30_000)
 })

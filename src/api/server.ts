@@ -4,7 +4,7 @@ import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createMetrics, type ClusterFigures, type Metrics } from '../infra/metrics'
 import { countByStatusAndQueue } from '../domain/stats/stats.repository'
 import { countAlive } from '../domain/workers/worker.repository'
-import { createRedis, waitForRedis, type Redis } from '../infra/redis'
+import { closeRedis, createRedis, waitForRedis, type Redis } from '../infra/redis'
 import { serveOn } from '../infra/serve'
 import { streamKeys, type StreamKeys } from '../infra/stream-keys'
 import { createTaskInserter } from '../domain/tasks/task.service'
@@ -53,7 +53,7 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
         await settleAll(logger, [server.stop(), hub.close()])
         // Creates already answered may still have their push in flight.
         await inserter.pushed()
-        await settleAll(logger, [conns.redis.quit(), conns.db.destroy()])
+        await settleAll(logger, [closeRedis(conns.redis), conns.db.destroy()])
       })()
       return closing
     },

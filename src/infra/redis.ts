@@ -45,6 +45,9 @@ export function createRedis(url: string, role: 'producer' | 'blocking', logger: 
       : new Cluster(target.nodes, {
           enableOfflineQueue: options.enableOfflineQueue,
           clusterRetryStrategy: retry,
+          // A push to a master that is down fails after this many tries (100 ms apart) instead of
+          // 16: it is dropped anyway (Postgres has it), and pushes to the other shards wait for it.
+          maxRedirections: role === 'producer' ? 3 : 16,
           redisOptions: { ...options, ...target.auth },
         })
   let down = false
@@ -115,6 +118,21 @@ export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
 export async function streamEndId(redis: Redis, key: string): Promise<string> {
   const last = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][]
   return last[0]?.[0] ?? '0-0'
+}
+
+/**
+ * Closes politely (QUIT lets replies in flight arrive), but within ms: a
+ * cluster client whose node is away can wait on QUIT for ever, and a role
+ * shutting down must not.
+ */
+export async function closeRedis(redis: Redis, ms = 2000): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    await Promise.race([redis.quit(), new Promise((resolve) => (timer = setTimeout(resolve, ms)))])
+  } finally {
+    clearTimeout(timer)
+    redis.disconnect()
+  }
 }
 
 /** Waits up to ms for the first connection; a role still starts if Redis is away (it catches up later). */

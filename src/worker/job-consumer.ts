@@ -1,3 +1,4 @@
+import { pushToStreams } from '../domain/streams'
 import type { Logger } from '../infra/logger'
 import { createBlockingReader, type Redis } from '../infra/redis'
 import type { Shard, StreamKeys } from '../infra/stream-keys'
@@ -10,6 +11,8 @@ export interface JobConsumerOptions {
   consumer: string
   /** The longest a worker with free slots waits for a job before looking in Postgres anyway. */
   pollMs: number
+  /** Whether the worker has a free slot: jobs a read takes when it has none are handed back for another worker. */
+  hasRoom?: () => boolean
   logger: Logger
 }
 
@@ -45,7 +48,8 @@ export class JobConsumer {
   constructor(private readonly o: JobConsumerOptions) {
     this.shards = o.keys.shards.map((shard) => {
       const redis = o.blocking()
-      return { shard, redis, reader: createBlockingReader(redis, 10_000), pending: undefined }
+      // The watchdog must outlast the longest BLOCK, or it would cut every quiet read short.
+      return { shard, redis, reader: createBlockingReader(redis, Math.max(10_000, o.pollMs + 5000)), pending: undefined }
     })
   }
 
@@ -111,13 +115,21 @@ export class JobConsumer {
         '>',
       )
       const res = (await s.reader.read(read)) as [string, Entries][] | null
-      const ids = res?.[0]?.[1].map(([id]) => id) ?? []
-      if (ids.length) void this.o.producer.xdel(s.shard.jobs, ...ids).catch(() => {})
-      return ids.length
+      const entries = res?.[0]?.[1] ?? []
+      if (entries.length) void this.o.producer.xdel(s.shard.jobs, ...entries.map(([id]) => id)).catch(() => {})
+      // With several shards, the reads still out when the worker filled up take jobs it cannot run:
+      // each goes back on its stream for a worker with room (this one sends no read while full).
+      if (entries.length && this.o.hasRoom && !this.o.hasRoom()) {
+        void this.handBack(s.shard, entries)
+        return 0
+      }
+      return entries.length
     } catch (e) {
       if (!this.running) return 0
-      await this.recover(s.shard, e)
-      await Bun.sleep(this.o.pollMs)
+      // A group recreated after Redis lost its data: read again at once.
+      if (await this.recover(s.shard, e)) return 0
+      // Otherwise Redis is away: wait a moment (the pump looks in Postgres meanwhile), never a busy loop.
+      await Bun.sleep(Math.min(this.o.pollMs, 1000))
       return 0
     }
   }
@@ -141,12 +153,21 @@ export class JobConsumer {
     }
   }
 
-  private async recover(shard: Shard, e: unknown): Promise<void> {
+  /** Whether the failed read can be retried at once (its missing group was recreated). */
+  private async recover(shard: Shard, e: unknown): Promise<boolean> {
     if (isNoGroup(e)) {
       this.o.logger.warn('jobs consumer group missing (redis lost its data?), recreating it', { stream: shard.jobs })
-      await this.ensureGroup(shard).catch(() => {})
-    } else {
-      this.o.logger.debug('job read failed; looking in postgres meanwhile', { stream: shard.jobs, error: (e as Error).message })
+      return this.ensureGroup(shard).then(
+        () => true,
+        () => false,
+      )
     }
+    this.o.logger.debug('job read failed; looking in postgres meanwhile', { stream: shard.jobs, error: (e as Error).message })
+    return false
+  }
+
+  private async handBack(shard: Shard, entries: Entries): Promise<void> {
+    const tasks = entries.map(([, fields]) => Number(fields?.[1])).filter((id) => Number.isInteger(id))
+    await pushToStreams({ redis: this.o.producer, keys: this.o.keys, eventsMaxLen: 0, logger: this.o.logger }, tasks, [])
   }
 }

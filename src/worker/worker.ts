@@ -3,7 +3,7 @@ import type { Config } from '../config'
 import { createDb, type Db } from '../infra/db'
 import { createLogger, settleAll, type Logger } from '../infra/logger'
 import { createMetrics, type Metrics } from '../infra/metrics'
-import { createRedis, waitForRedis, type Redis } from '../infra/redis'
+import { closeRedis, createRedis, waitForRedis, type Redis } from '../infra/redis'
 import { serveOn } from '../infra/serve'
 import { streamKeys } from '../infra/stream-keys'
 import type { HandlerSettings } from '../handlers/handler'
@@ -70,7 +70,7 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
       closing ??= (async () => {
         logger.info('worker stopping', { running: parts.pipeline.runner.running.size })
         await parts.stop(() => void metricsServer.stop(true))
-        await settleAll(logger, [producer.quit(), db.destroy()])
+        await settleAll(logger, [closeRedis(producer), db.destroy()])
         logger.info('worker stopped')
       })()
       return closing
@@ -103,6 +103,7 @@ function buildParts(config: Config, w: WorkerParts) {
     keys,
     consumer: workerId,
     pollMs: config.WORKER_POLL_MS,
+    hasRoom: () => pipeline.runner.free() > 0,
     logger,
   })
   const pipeline = createJobPipeline({

@@ -109,7 +109,11 @@ const logTail = (dir: string) => {
 }
 
 /** A Redis Cluster of `masters` (at least 3, as redis-cli --cluster create wants) on random free ports, no replicas, no persistence. */
-export async function startRedisCluster(opts: { masters?: number } = {}): Promise<RedisClusterServer> {
+/**
+ * fullCoverage false: the other masters keep serving their slots while one is
+ * down (cluster-require-full-coverage no), so one shard can be away alone.
+ */
+export async function startRedisCluster(opts: { masters?: number; fullCoverage?: boolean } = {}): Promise<RedisClusterServer> {
   const masters = opts.masters ?? 3
   if (!Number.isInteger(masters) || masters < 3) throw new Error(`a Redis Cluster needs at least 3 masters (redis-cli --cluster create), not ${masters}`)
   const ports: number[] = []
@@ -154,6 +158,7 @@ export async function startRedisCluster(opts: { masters?: number } = {}): Promis
         port,
         dir,
         ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000'],
+        ...['--cluster-require-full-coverage', opts.fullCoverage === false ? 'no' : 'yes'],
         ...['--logfile', join(dir, 'redis.log')],
       ),
       { cwd: dir, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' },

@@ -33,6 +33,8 @@ export interface FollowingOptions {
 export class Following {
   /** The newest task_events id published; null until read from Postgres. */
   private cursor: number | null = null
+  /** Where this wake began: the earliest point a look back may need (a shard down since the wake). */
+  private startCursor: number | null = null
   private readonly recentCursors: { at: number; cursor: number }[] = []
   private readonly sequencer: EventSequencer
   private checking = false
@@ -81,6 +83,7 @@ export class Following {
     if (this.cursor !== null) return this.cursor
     const start = await latestEventId(this.o.db)
     this.cursor = start
+    this.startCursor = start
     this.sequencer.startFrom(start)
     return start
   }
@@ -108,8 +111,9 @@ export class Following {
       .finally(() => (this.checking = false))
   }
 
+  /** Where this state stood at time t; before its first tick, where the wake began (other shards may have moved the cursor since). */
   private cursorBefore(t: number): number | null {
-    return this.recentCursors.findLast((r) => r.at <= t)?.cursor ?? this.recentCursors[0]?.cursor ?? this.cursor
+    return this.recentCursors.findLast((r) => r.at <= t)?.cursor ?? this.startCursor ?? this.cursor
   }
 
   /**

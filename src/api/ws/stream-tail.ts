@@ -37,6 +37,8 @@ interface ShardTail {
    * the catch-up once it reads again starts from a little before it.
    */
   outageSince: number | null
+  /** When a read of it last worked. */
+  lastReadAt: number | null
 }
 
 /**
@@ -72,6 +74,7 @@ export class StreamTail {
         pending: null,
         failing: false,
         outageSince: null,
+        lastReadAt: null,
       }
       redis.on('close', () => {
         if (this.running && this.current && tail.outageSince === null) tail.outageSince = Date.now()
@@ -154,6 +157,7 @@ export class StreamTail {
       s.id = null
       s.failing = false
       s.outageSince = null
+      s.lastReadAt = null
     }
     onReady()
     await new Promise<void>((r) => (this.wakeUp = r))
@@ -191,15 +195,18 @@ export class StreamTail {
     if ('error' in settled) {
       if (!s.failing) this.o.logger.warn('event hub cannot read the events stream; retrying', { stream: s.key, error: settled.error.message })
       s.failing = true
-      s.outageSince ??= Date.now()
+      // From the last read that worked: a failure can take seconds to show (a cluster's redirections, the watchdog).
+      s.outageSince ??= s.lastReadAt ?? Date.now()
       return
     }
+    s.lastReadAt = Date.now()
     if (s.failing || s.outageSince !== null) {
-      const since = s.outageSince ?? Date.now()
+      this.o.logger.info('event hub reading again; catching up from postgres', { stream: s.key })
+      // Cleared only once the catch-up worked: if Postgres fails it, the next read tries again
+      // (and reads these entries again, since the position has not moved).
+      await this.current?.catchUpAfterOutage(s.outageSince ?? Date.now())
       s.failing = false
       s.outageSince = null
-      this.o.logger.info('event hub reading again; catching up from postgres', { stream: s.key })
-      await this.current?.catchUpAfterOutage(since)
     }
     for (const [id, fields] of settled.entries?.[0]?.[1] ?? []) {
       s.id = String(id)
