@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from 'bun:test'
-import { openHttp1, prepareRequest, reconnecting, repeatedRequest } from '../scripts/bench/http1-client'
+import { bearer, openHttp1, prepareRequest, reconnecting, repeatedRequest } from '../scripts/bench/http1-client'
 
 // A real Bun server: echoes the request body, answers big bodies in many TCP chunks, and closes when asked.
 const server = Bun.serve({
@@ -9,6 +9,7 @@ const server = Bun.serve({
     const url = new URL(req.url)
     if (url.pathname === '/big') return new Response('x'.repeat(Number(url.searchParams.get('n'))))
     if (url.pathname === '/close') return new Response('bye', { status: 503, headers: { connection: 'close' } })
+    if (url.pathname === '/whoami') return Response.json({ authorization: req.headers.get('authorization') })
     return Response.json({ method: req.method, body: await req.json() }, { status: 201 })
   },
 })
@@ -47,4 +48,15 @@ test("a repeated request gets the same answer by fetch and on a client's own con
     expect(JSON.parse(answer.body.toString())).toEqual({ method: 'POST', body: { same: true } })
   }
   await own.close()
+})
+
+test('a repeated request carries the token the same way by fetch and on its own connection', async () => {
+  const request = repeatedRequest(at('/whoami'), 'GET', undefined, bearer('tl_7_secret'))
+  const own = request.onOwnConnection()
+  for (const send of [request.byFetch, own]) {
+    expect(JSON.parse((await send()).body.toString())).toEqual({ authorization: 'Bearer tl_7_secret' })
+  }
+  await own.close()
+  // The references' requests carry none.
+  expect(bearer(undefined)).toEqual({})
 })

@@ -21,20 +21,23 @@ export interface Child {
   exited: Promise<number>
 }
 
-export function spawnChild(name: string, cmd: string[], env: Record<string, string | number | undefined> = {}): Child {
+/** The child's environment: ours, with `env` on top; undefined leaves ours as it is, null removes it (a setting left at its default). */
+export function childEnv(env: Record<string, string | number | null | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { ...process.env }
+  for (const [k, v] of Object.entries(env)) {
+    if (v === null) delete out[k]
+    else if (v !== undefined) out[k] = String(v)
+  }
+  return out
+}
+
+export function spawnChild(name: string, cmd: string[], env: Record<string, string | number | null | undefined> = {}): Child {
   const inbox: any[] = []
   const waiters: { match: (m: any) => boolean; resolve: (m: any) => void }[] = []
   let stderr = ''
   const proc = Bun.spawn(cmd, {
     cwd: repoRoot,
-    env: {
-      ...process.env,
-      ...Object.fromEntries(
-        Object.entries(env)
-          .filter(([, v]) => v !== undefined)
-          .map(([k, v]) => [k, String(v)]),
-      ),
-    },
+    env: childEnv(env),
     stdin: 'ignore',
     stdout: 'inherit',
     stderr: 'pipe',
@@ -91,7 +94,7 @@ export function spawnChild(name: string, cmd: string[], env: Record<string, stri
     async stop(signal = 'SIGTERM', graceMs = 10_000) {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode
       proc.kill(signal)
-      const code = await Promise.race([exited, Bun.sleep(graceMs).then(() => null)])
+      const code = await within(exited, graceMs)
       if (code === null) {
         proc.kill('SIGKILL')
         return exited
@@ -128,11 +131,24 @@ export async function stopAll() {
   await Promise.all(
     [...alive].map(async (p) => {
       p.kill('SIGTERM')
-      const done = await Promise.race([p.exited.then(() => true), Bun.sleep(5000).then(() => false)])
+      const done = await within(
+        p.exited.then(() => true),
+        5000,
+      )
       if (!done) p.kill('SIGKILL')
     }),
   )
   alive.clear()
+}
+
+/**
+ * The promise's value, or null after ms. The timer is cleared either way: a
+ * pending Bun.sleep would keep the bench alive for the rest of it after its
+ * work is done.
+ */
+function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: Timer | undefined
+  return Promise.race([p, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)))]).finally(() => clearTimeout(timer))
 }
 
 process.on('exit', killAllNow)

@@ -1,4 +1,5 @@
 import type { LatencySummary } from './histogram'
+import type { LoopFigure } from './reference-variants'
 import type { Options } from './options'
 import type { BenchEnv, Role } from './system'
 import { expectReply, spawnChild } from './children'
@@ -65,12 +66,19 @@ export interface Results {
   mode: Options['mode']
   startedAt: string
   machine: { cores: number; cpuModel?: string; memoryGiB?: number; ulimitNofile: string; loadAverageStart: number; loadAverageEnd?: number }
+  /** What the roles ran with (system.ts configurationMeasured), for the report's header. */
+  configuration?: string
   references: {
-    loopTasksPerSecond?: number
-    /** Cores busy on the whole machine per loop task/s: the loop's CPU per task, in microseconds. */
-    loopCpuPerTaskUs?: number
+    /**
+     * Reference (a), the strongest bare loop found, keyed by its number of
+     * loops (each lifecycle concurrency): tasks/s, the whole machine's CPU
+     * per task, the variant that won and every trial behind the choice.
+     */
+    loop?: Record<string, LoopFigure>
     pgbenchLifecycleTps?: number
+    pgbenchLifecycleClients?: number
     pgbenchInsertTps?: number
+    pgbenchInsertClients?: number
     hello?: Record<string, HttpFigure>
   }
   create?: Record<string, HttpFigure>
@@ -83,11 +91,25 @@ export interface Results {
     workerRssPeakMiB: number
     workerRssFirstHalfMiB: number
     workerRssSecondHalfMiB: number
-    flat: boolean
+    /**
+     * The worker's JS heap right after a full collection (Bun.gc(true) in a
+     * bench-gc task, phases/backlog.ts), at drained fractions of the backlog
+     * (1 = after the drain); flat when it does not grow from a quarter to
+     * three quarters. null when the heap could not be read.
+     */
+    workerHeapAfterGc: { drained: number; mib: number }[]
+    flat: boolean | null
   }
   lifecycle?: { closed: Record<string, LifecycleFigure>; open?: LifecycleFigure & { offeredRate: number } }
   /** The same closed loop with 1 and then 2 worker processes; ratio = 2 workers / 1 worker tasks/s. */
-  scaling?: { concurrency: number; oneWorker: ScalingFigure; twoWorkers: ScalingFigure; ratio: number | null }
+  scaling?: {
+    concurrency: number
+    oneWorker: ScalingFigure
+    twoWorkers: ScalingFigure
+    ratio: number | null
+    /** Quick mode: the one-worker row is this lifecycle run's, not measured again. */
+    oneWorkerFrom?: string
+  }
   /**
    * The scaling loop on the bench's Redis and on a local Redis Cluster of `masters`
    * masters (JOB_SHARDS 1 and `masters`), with 1..3 worker processes each; the
@@ -122,6 +144,8 @@ export interface Results {
     cpu: Record<string, Record<string, number>>
   }
   integrity?: TaskCheck
+  /** Wall time of each phase, so quick mode's one-minute budget can be checked. */
+  phaseSeconds?: Record<string, number>
 }
 
 export interface Context {

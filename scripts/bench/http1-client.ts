@@ -18,11 +18,12 @@ export interface Http1Answer {
 const headerEnd = Buffer.from('\r\n\r\n')
 
 /** A request written once and sent as many times as asked. */
-export function prepareRequest(url: URL, method: string, body?: unknown): Buffer {
+export function prepareRequest(url: URL, method: string, body?: unknown, headers: Record<string, string> = {}): Buffer {
   const payload = body === undefined ? '' : JSON.stringify(body)
   const head = [
     `${method} ${url.pathname}${url.search} HTTP/1.1`,
     `Host: ${url.host}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
     ...(body === undefined ? [] : ['Content-Type: application/json']),
     `Content-Length: ${Buffer.byteLength(payload)}`,
   ]
@@ -134,17 +135,21 @@ export function reconnecting(url: URL) {
   }
 }
 
+/** The header every request to the API carries in the shipped configuration (AUTH=required). */
+export const bearer = (token: string | undefined): Record<string, string> => (token ? { Authorization: `Bearer ${token}` } : {})
+
 /**
  * One request, sent again and again by a load process: `byFetch` for open
  * loops (fetch's pool opens as many connections as requests are in flight),
  * `onOwnConnection()` for a closed-loop client, one per client.
  */
-export function repeatedRequest(url: URL, method: string, body?: unknown) {
-  const prepared = prepareRequest(url, method, body)
+export function repeatedRequest(url: URL, method: string, body?: unknown, headers: Record<string, string> = {}) {
+  const prepared = prepareRequest(url, method, body, headers)
   const init: RequestInit = {
     method,
     keepalive: true,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   }
   return {
     async byFetch(): Promise<Http1Answer> {

@@ -11,7 +11,7 @@
  */
 import { Histogram } from './histogram'
 import { fail, job, reply } from './child-runtime'
-import { repeatedRequest, type Http1Answer } from './http1-client'
+import { bearer, repeatedRequest, type Http1Answer } from './http1-client'
 
 export interface HttpJob {
   url: string
@@ -22,10 +22,12 @@ export interface HttpJob {
   durationMs: number
   rate?: number
   count?: number
+  /** The API token, sent as `Authorization: Bearer`; none for the references. */
+  token?: string
 }
 
 const j = job<HttpJob>()
-const request = repeatedRequest(new URL(j.url), j.method, j.body)
+const request = repeatedRequest(new URL(j.url), j.method, j.body, bearer(j.token))
 
 const hist = new Histogram()
 const statuses: Record<string, number> = {}

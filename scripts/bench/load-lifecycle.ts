@@ -9,7 +9,7 @@
 import { Histogram } from './histogram'
 import { fail, job, reply } from './child-runtime'
 import { openSocket } from './ws-client'
-import { repeatedRequest, type Http1Answer } from './http1-client'
+import { bearer, repeatedRequest, type Http1Answer } from './http1-client'
 
 export interface LifecycleJob {
   apiUrl: string
@@ -20,6 +20,8 @@ export interface LifecycleJob {
   durationMs: number
   /** How long to wait, after the window, for tasks still in flight before calling them missing. */
   drainMs: number
+  /** The API token: `Authorization: Bearer` on each POST, the subprotocol pair on the socket. */
+  token: string
 }
 
 const j = job<LifecycleJob>()
@@ -48,7 +50,7 @@ function onMessage(data: string) {
   }
 }
 
-const createTask = repeatedRequest(new URL(`${j.apiUrl}/api/tasks/`), 'POST', { title: 'bench lifecycle', payload: { duration_ms: 0 } })
+const createTask = repeatedRequest(new URL(`${j.apiUrl}/api/tasks/`), 'POST', { title: 'bench lifecycle', payload: { duration_ms: 0 } }, bearer(j.token))
 
 /** How a POST goes out: by fetch (open loop), or on a closed-loop client's own connection. */
 type Post = () => Promise<Http1Answer>
@@ -79,7 +81,7 @@ async function lifecycle(post: Post): Promise<number | null> {
 }
 
 async function main() {
-  const ws = await openSocket(j.wsUrl, onMessage)
+  const ws = await openSocket(j.wsUrl, onMessage, { token: j.token })
   const hist = new Histogram()
   let windowStart = 0
   let windowEnd = Infinity
@@ -104,6 +106,9 @@ async function main() {
       windowStart = now
       windowEnd = now + j.durationMs
       clearInterval(opener)
+      // The orchestrator measures CPU over exactly this window.
+      reply({ type: 'window', state: 'open' })
+      setTimeout(() => reply({ type: 'window', state: 'closed' }), j.durationMs)
     }
   }, 20)
   const inflight = new Set<Promise<void>>()

@@ -29,6 +29,8 @@ export interface WsJob {
   taskIds?: number[]
   /** Connections opened at once; more would overflow the server's accept queue. */
   openConcurrency: number
+  /** The API token, sent as the subprotocol pair; none for reference (d), which selects no subprotocol. */
+  token?: string
 }
 
 const j = job<WsJob>()
@@ -84,7 +86,7 @@ async function openAll() {
         const url = j.taskIds ? `${j.wsUrl}${j.taskIds[next]}` : j.wsUrl
         next++
         try {
-          const ws = await openSocket(url, onMessage)
+          const ws = await openSocket(url, onMessage, { token: j.token })
           ws.onclose = (ev) => {
             closedByServer++
             closeCodes[ev.code] = (closeCodes[ev.code] ?? 0) + 1

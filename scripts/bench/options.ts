@@ -9,14 +9,19 @@ export interface Options {
   phases: Set<PhaseName>
   /** Each measurement window, after its warm-up. */
   windowMs: number
+  /** How long a role is left idle before its idle memory is read. */
+  idleMs: number
   warmupMs: number
   pgbenchSeconds: number
   httpConcurrencies: number[]
   lifecycleConcurrencies: number[]
   /** Offered rate of the open-loop lifecycle run, tasks/s. */
   openLoopRate: number
-  /** Concurrent loops of reference (a): enough to saturate Postgres and Redis on 2 cores. */
-  referenceLoops: number
+  /** Reference (a) is measured at each lifecycle concurrency, in variants: each variant's warm-up and window (reference (c)'s too). */
+  referenceWarmupMs: number
+  referenceWindowMs: number
+  /** Which variants of reference (a) are tried: all of them, or one setting at a time (reference-variants.ts). */
+  referenceSearch: 'every combination' | 'one setting at a time'
   backlogTasks: number
   /** The large socket count of the event-latency and fan-out phases. */
   manySockets: number
@@ -42,12 +47,15 @@ export function parseOptions(argv: string[]): Options {
         mode: 'full',
         phases: new Set(defaultPhases),
         windowMs: 10_000,
+        idleMs: 1000,
         warmupMs: 2000,
         pgbenchSeconds: 10,
         httpConcurrencies: [1, 16, 64],
         lifecycleConcurrencies: [16, 64],
         openLoopRate: 200,
-        referenceLoops: 16,
+        referenceWarmupMs: 1000,
+        referenceWindowMs: 3000,
+        referenceSearch: 'every combination',
         backlogTasks: 100_000,
         manySockets: 10_000,
         socketProcesses: 2,
@@ -59,15 +67,20 @@ export function parseOptions(argv: string[]): Options {
     : {
         mode: 'quick',
         phases: new Set(defaultPhases),
-        windowMs: 3000,
-        warmupMs: 1000,
-        pgbenchSeconds: 3,
-        httpConcurrencies: [1, 16, 64],
+        // Quick mode has a minute for every default phase on 2 cores: short windows, fewer sockets.
+        windowMs: 1000,
+        idleMs: 500,
+        warmupMs: 500,
+        pgbenchSeconds: 2,
+        // The create target's concurrency only (and reference (c) at it).
+        httpConcurrencies: [64],
         lifecycleConcurrencies: [16, 64],
         openLoopRate: 200,
-        referenceLoops: 16,
-        backlogTasks: 10_000,
-        manySockets: 2000,
+        referenceWarmupMs: 150,
+        referenceWindowMs: 400,
+        referenceSearch: 'one setting at a time',
+        backlogTasks: 5000,
+        manySockets: 500,
         socketProcesses: 2,
         eventRateFew: 20,
         eventRateMany: 4,

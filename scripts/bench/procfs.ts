@@ -58,7 +58,7 @@ function pidsByName(names: string[]): number[] {
 }
 
 /** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
-function machineBusySeconds(): number {
+export function machineBusySeconds(): number {
   const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)
   const n = v.map(Number)
   // user nice system idle iowait irq softirq steal: everything but idle and iowait is busy.

@@ -1,12 +1,29 @@
 import { type ClusterFigure, cpuPerTaskUs, type LatencyPoints, type LifecycleFigure, type Results, type ScalingFigure, type TaskCheck } from './context'
+import { describeVariant, type LoopFigure, margins, plainVariant, sameVariant } from './reference-variants'
 
 type Cell = string | number | null | undefined
 const ms = (v: number | null | undefined) => (v == null ? '-' : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`)
 const num = (v: number | null | undefined, unit = '') => (v == null ? '-' : `${Math.round(v).toLocaleString('en-US')}${unit}`)
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a == null || !b ? null : Math.round((a / b) * 100) / 100)
 const x = (r: number | null) => (r == null ? '-' : `${r.toFixed(2)}x`)
+/** "14.1 / 14.3 / 14.2 / 12.0 MiB": the backlog worker's heap after each forced collection, in checkpoint order. */
+export const heapSeries = (heap: { drained: number; mib: number }[]) =>
+  heap.length
+    ? `${[...heap]
+        .sort((a, b) => a.drained - b.drained)
+        .map((h) => h.mib.toFixed(1))
+        .join(' / ')} MiB`
+    : '-'
+const us = (v: number | null | undefined) => (v == null ? '-' : `${num(v)} us`)
+const pct = (f: number) => `${f >= 0 ? '+' : ''}${(f * 100).toFixed(0)}%`
 
 const eventsOfShape = (r: Results, shape: string) => Object.values(r.events ?? {}).find((e) => e.shape === shape)
+
+/** Reference (a) at `loops` loops: the strongest variant found at the concurrency a figure is compared at. */
+export const loopAt = (r: Results, loops: number | string): LoopFigure | undefined => r.references.loop?.[String(loops)]
+/** The fastest of reference (a)'s figures at any loop count: what a backlog drain, with no clients to wait on, is judged against. */
+export const fastestLoop = (r: Results): LoopFigure | undefined =>
+  Object.values(r.references.loop ?? {}).reduce<LoopFigure | undefined>((a, b) => (!a || b.tasksPerSecond > a.tasksPerSecond ? b : a), undefined)
 
 /** Every ratio the issue asks for, and the scaling phase's, computed once for the table and the JSON line. */
 export function ratios(r: Results) {
@@ -17,16 +34,18 @@ export function ratios(r: Results) {
     out[`create_c${c}/hello_c${c}`] = ratio(f.perSecond, refs.hello?.[c]?.perSecond)
   }
   for (const [c, f] of Object.entries(r.lifecycle?.closed ?? {})) {
-    out[`lifecycle_c${c}/loop`] = ratio(f.perSecond, refs.loopTasksPerSecond)
+    // Each closed loop against reference (a) with as many loops as it has clients.
+    const loop = loopAt(r, c)
+    out[`lifecycle_c${c}/loop`] = ratio(f.perSecond, loop?.tasksPerSecond)
     // Machine CPU per task against the loop's: below 1 means the product does less work per task than the loop.
     const machine = cpuPerTaskUs(r.resources.cpu[`lifecycle c${c}`]?.machine, f.perSecond)
-    if (machine !== undefined) out[`lifecycle_c${c}_cpu_per_task/loop`] = ratio(machine, refs.loopCpuPerTaskUs)
+    if (machine !== undefined) out[`lifecycle_c${c}_cpu_per_task/loop`] = ratio(machine, loop?.cpuPerTaskUs)
   }
-  if (r.lifecycle?.open) out['lifecycle_open/loop'] = ratio(r.lifecycle.open.perSecond, refs.loopTasksPerSecond)
-  if (r.backlog) out['backlog_drain/loop'] = ratio(r.backlog.drainPerSecond, refs.loopTasksPerSecond)
+  if (r.backlog) out['backlog_drain/loop'] = ratio(r.backlog.drainPerSecond, fastestLoop(r)?.tasksPerSecond)
   if (r.scaling) {
-    out['scaling_1worker/loop'] = ratio(r.scaling.oneWorker.perSecond, refs.loopTasksPerSecond)
-    out['scaling_2workers/loop'] = ratio(r.scaling.twoWorkers.perSecond, refs.loopTasksPerSecond)
+    const loop = loopAt(r, r.scaling.concurrency)
+    out['scaling_1worker/loop'] = ratio(r.scaling.oneWorker.perSecond, loop?.tasksPerSecond)
+    out['scaling_2workers/loop'] = ratio(r.scaling.twoWorkers.perSecond, loop?.tasksPerSecond)
     out['scaling_2workers/1worker'] = r.scaling.ratio
   }
   const base = clusterBaseline(r)
@@ -50,12 +69,16 @@ const clusterKey = (f: ClusterFigure) => `cluster_${f.redis}_${f.shards}shards_$
  */
 const THREAD_BUSY = 0.9
 const MACHINE_BUSY = 0.8
+export const NONE_SATURATED = 'none saturated'
 
-/** The processes a cluster row's CPU split names; the rest of the machine's busy time is other work. */
+/** A closed-loop run's CPU split (scaling and cluster rows): cores busy per side, and the busiest redis-server where known. */
+type Profiled = { cpu: Record<string, number>; redisNodeMax?: number | null }
+
+/** The processes a CPU split names; the rest of the machine's busy time is other work. */
 const sides = ['api', 'worker', 'redis', 'postgres', 'load'] as const
-const ourCores = (f: ClusterFigure) => sides.reduce((sum, k) => sum + (f.cpu[k] ?? 0), 0)
+const ourCores = (f: Profiled) => sides.reduce((sum, k) => sum + (f.cpu[k] ?? 0), 0)
 /** Cores busy on the machine outside the named processes: other users of a shared machine, or its own daemons. */
-export const otherWork = (f: ClusterFigure) => Math.max(0, Math.round(((f.cpu.machine ?? 0) - ourCores(f)) * 100) / 100)
+export const otherWork = (f: Profiled) => Math.max(0, Math.round(((f.cpu.machine ?? 0) - ourCores(f)) * 100) / 100)
 
 /**
  * What limits one closed-loop row, from its CPU split: a one-thread process
@@ -63,7 +86,7 @@ export const otherWork = (f: ClusterFigure) => Math.max(0, Math.round(((f.cpu.ma
  * cores nearly all busy, with the side that used most of them; if neither, no
  * side was saturated and the loop waited on round trips.
  */
-export function clusterLimit(f: ClusterFigure, cores: number): string {
+export function clusterLimit(f: Profiled, cores: number): string {
   const parts: string[] = []
   const threads = [
     ['api', f.cpu.api],
@@ -74,58 +97,120 @@ export function clusterLimit(f: ClusterFigure, cores: number): string {
     const [side, used] = [...sides.map((k) => [k, f.cpu[k] ?? 0] as const), ['other work', otherWork(f)] as const].sort((x, y) => y[1] - x[1])[0]!
     parts.push(`${cores} cores, most to ${side} ${used.toFixed(2)}`)
   }
-  return parts.length ? parts.join('; ') : 'none saturated'
+  return parts.length ? parts.join('; ') : NONE_SATURATED
 }
 
 export interface Target {
+  /** What is judged. */
   name: string
-  status: 'met' | 'not met' | 'not measured'
+  /** What it must reach. */
+  target: string
+  status: 'met' | 'missed' | 'not measured'
   measured: string
 }
 
-/** The issue's targets, judged and printed, never asserted: a run that misses them still succeeds. */
+/**
+ * Issue 23's targets, in the shipped configuration, judged and printed, never
+ * asserted: a run that misses them still succeeds. Each compares with what
+ * this run measured (reference (a) at the same concurrency, pgbench, bare Bun).
+ */
 export function targets(r: Results, manySockets: number): Target[] {
   const rt = ratios(r)
   const t: Target[] = []
-  const judge = (name: string, ok: boolean | null, measured: string) =>
-    t.push({ name, status: ok === null ? 'not measured' : ok ? 'met' : 'not met', measured: ok === null ? '-' : measured })
-  const c64 = r.lifecycle?.closed['64']?.count ? r.lifecycle.closed['64'] : undefined
+  const judge = (name: string, target: string, ok: boolean | null, measured: string) =>
+    t.push({ name, target, status: ok === null ? 'not measured' : ok ? 'met' : 'missed', measured: ok === null ? '-' : measured })
+  const closed = (c: number) => (r.lifecycle?.closed[String(c)]?.count ? r.lifecycle.closed[String(c)] : undefined)
+
+  for (const c of [16, 64]) {
+    const f = closed(c)
+    const loop = loopAt(r, c)
+    const k = rt[`lifecycle_c${c}/loop`] ?? null
+    judge(
+      `lifecycle c${c} throughput`,
+      `>= 1.3x (a) at ${c} loops`,
+      f && k !== null ? k >= 1.3 : null,
+      `${x(k)} (${num(f?.perSecond)} vs ${num(loop?.tasksPerSecond)} tasks/s)`,
+    )
+  }
+  for (const c of [16, 64]) {
+    const f = closed(c)
+    const k = rt[`lifecycle_c${c}_cpu_per_task/loop`] ?? null
+    const ours = cpuPerTaskUs(r.resources.cpu[`lifecycle c${c}`]?.machine, f?.perSecond)
+    judge(
+      `lifecycle c${c} machine CPU per task`,
+      `<= 0.7x (a)'s at ${c} loops`,
+      f && k !== null ? k <= 0.7 : null,
+      `${x(k)} (${num(ours)} vs ${num(loopAt(r, c)?.cpuPerTaskUs)} us)`,
+    )
+  }
+  const c16 = closed(16)
   judge(
-    'lifecycle c64 >= 1.3x (a), p99 <= 50 ms',
-    c64 && rt['lifecycle_c64/loop'] != null ? rt['lifecycle_c64/loop']! >= 1.3 && (c64.p99 ?? Infinity) <= 50 : null,
-    `${x(rt['lifecycle_c64/loop'] ?? null)}, p99 ${ms(c64?.p99)}`,
-  )
-  const c16 = r.lifecycle?.closed['16']?.count ? r.lifecycle.closed['16'] : undefined
-  judge(
-    'lifecycle c16 p50 <= 5 ms, p99 <= 20 ms',
+    'lifecycle c16 latency',
+    'p50 <= 5 ms, p99 <= 20 ms',
     c16 ? (c16.p50 ?? Infinity) <= 5 && (c16.p99 ?? Infinity) <= 20 : null,
     `p50 ${ms(c16?.p50)}, p99 ${ms(c16?.p99)}`,
   )
-  const creates = Object.entries(r.create ?? {}).sort(([, a], [, b]) => b.perSecond - a.perSecond)
-  const best = creates[0]
-  const bestRatio = best ? ratio(best[1].perSecond, r.references.pgbenchInsertTps) : null
-  judge('create >= 1.0x pgbench single-INSERT (best concurrency)', bestRatio === null ? null : bestRatio >= 1, `${x(bestRatio)} at c${best?.[0]}`)
-  const e100 = r.events?.['100']
-  judge('event latency p99 <= 5 ms at 100 sockets', e100 ? (e100.p99 ?? Infinity) <= 5 : null, `p99 ${ms(e100?.p99)}`)
-  const scaled = manySockets === 10_000 ? '' : ` (measured at ${manySockets.toLocaleString('en-US')})`
-  for (const [shape, says] of [
-    ['own task', 'each watching its own task'],
-    ['all feed', 'all on /ws/tasks/'],
-  ] as const) {
-    const e = eventsOfShape(r, shape)
-    // The all-feed figure beside what Bun's own publish did to as many sockets: the floor of this machine.
-    const bare = shape === 'all feed' ? eventsOfShape(r, 'bare Bun') : undefined
-    const floor = bare ? `; bare Bun (d) p99 ${ms(bare.p99)}, ${x(rt['events_all_feed_p99/bare_bun'] ?? null)}` : ''
-    judge(`event latency p99 <= 25 ms at 10,000 sockets, ${says}${scaled}`, e ? (e.p99 ?? Infinity) <= 25 : null, `p99 ${ms(e?.p99)}${floor}`)
-  }
-  const f = r.fanout
-  judge(`fan-out >= 500,000 messages/s at 10,000 sockets${scaled}`, f ? f.deliveredPerSecond >= 500_000 : null, `${num(f?.deliveredPerSecond)}/s`)
-  judge(`API memory <= 10 KiB per idle socket${scaled}`, f ? f.bytesPerSocket <= 10 * 1024 : null, `${num(f ? f.bytesPerSocket / 1024 : null)} KiB`)
-  const b = r.backlog
+  const c64 = closed(64)
+  judge('lifecycle c64 latency', 'p99 <= 40 ms', c64 ? (c64.p99 ?? Infinity) <= 40 : null, `p99 ${ms(c64?.p99)}`)
+
+  const create = r.create?.['64']
+  const insertAt = r.references.pgbenchInsertClients
+  const kc = rt['create_c64/pgbench_insert'] ?? null
   judge(
-    'backlog drain >= 1.5x (a), worker memory flat',
-    b && rt['backlog_drain/loop'] != null ? rt['backlog_drain/loop']! >= 1.5 && b.flat : null,
-    `${x(rt['backlog_drain/loop'] ?? null)}, ${b?.flat ? 'flat' : 'grows'}`,
+    'create c64',
+    `>= 1.0x pgbench single INSERT${insertAt ? ` (c${insertAt})` : ''}`,
+    create && kc !== null ? kc >= 1 : null,
+    `${x(kc)} (${num(create?.perSecond)} vs ${num(r.references.pgbenchInsertTps)}/s)`,
+  )
+
+  const s = r.scaling
+  if (s) {
+    const limits = `1 worker: ${clusterLimit(s.oneWorker, r.machine.cores)}; 2 workers: ${clusterLimit(s.twoWorkers, r.machine.cores)}`
+    // Where the cores do not allow it, the profile saying what limits it is the target (docs/scaling.md).
+    const saturated = clusterLimit(s.twoWorkers, r.machine.cores) !== NONE_SATURATED
+    judge(
+      '2 workers vs 1',
+      '>= 1.5x, or a profile of what limits it',
+      s.ratio === null ? null : s.ratio >= 1.5 || saturated,
+      `${x(s.ratio)}; ${limits}${s.ratio !== null && s.ratio < 1.5 && saturated ? ' (the cores do not allow it)' : ''}`,
+    )
+  } else judge('2 workers vs 1', '>= 1.5x, or a profile of what limits it', null, '')
+
+  const scaled = manySockets === 10_000 ? '' : ` (measured at ${manySockets.toLocaleString('en-US')})`
+  const feed = eventsOfShape(r, 'all feed')
+  const bare = eventsOfShape(r, 'bare Bun')
+  const kf = rt['events_all_feed_p99/bare_bun'] ?? null
+  judge(
+    `all-feed event latency at 10,000 sockets${scaled}`,
+    'p99 <= 1.1x bare Bun (d)',
+    feed && bare && kf !== null ? kf <= 1.1 : null,
+    `${x(kf)} (p99 ${ms(feed?.p99)} vs ${ms(bare?.p99)})`,
+  )
+  const f = r.fanout
+  judge(
+    `API memory per idle socket at 10,000${scaled}`,
+    '<= 10 KiB',
+    f ? f.bytesPerSocket <= 10 * 1024 : null,
+    `${f ? (f.bytesPerSocket / 1024).toFixed(1) : '-'} KiB`,
+  )
+
+  const b = r.backlog
+  const best = fastestLoop(r)
+  const kb = rt['backlog_drain/loop'] ?? null
+  const heap = b?.flat == null ? 'heap not read' : `heap after GC ${heapSeries(b.workerHeapAfterGc)}, ${b.flat ? 'flat' : 'grows'}`
+  judge(
+    `backlog drain of ${b ? num(b.tasks) : 'the'} tasks`,
+    `>= 2x (a)'s fastest, worker heap flat`,
+    b && kb !== null && b.flat !== null ? kb >= 2 && b.flat : null,
+    `${x(kb)} (${num(b?.drainPerSecond)} vs ${num(best?.tasksPerSecond)}/s at ${best?.loops ?? '-'} loops), ${heap}`,
+  )
+
+  const checks = [r.integrity, r.cluster?.integrity].filter((i): i is TaskCheck => i !== undefined)
+  judge(
+    'nothing lost or duplicated',
+    'every task POSTed is one row, COMPLETED once, seen once',
+    checks.length ? checks.every((i) => i.ok) : null,
+    checks.map((i) => `${i.ok ? 'OK' : 'FAILED'}: ${num(i.posted)} tasks${i.notes.length ? ` (${i.notes.length} problems)` : ''}`).join('; '),
   )
   return t
 }
@@ -146,9 +231,48 @@ function lifecycleRow(name: string, f: LifecycleFigure, vsLoop: number | null): 
   ]
 }
 
-function scalingRow(f: ScalingFigure, vsLoop: number | null): Cell[] {
+function scalingRow(f: ScalingFigure, vsLoop: number | null, machineCores: number): Cell[] {
   const cores = (v: number | undefined) => v?.toFixed(2)
-  return [f.workers, num(f.perSecond), ms(f.p50), ms(f.p99), x(vsLoop), cores(f.cpu.api), cores(f.cpu.worker), cores(f.cpu.postgres)]
+  return [
+    f.workers,
+    num(f.perSecond),
+    ms(f.p50),
+    ms(f.p99),
+    x(vsLoop),
+    cores(f.cpu.api),
+    cores(f.cpu.worker),
+    cores(f.cpu.postgres),
+    cores(f.cpu.redis),
+    cores(f.cpu.machine),
+    clusterLimit(f, machineCores),
+  ]
+}
+
+/** Every variant of reference (a) tried at each loop count, the fastest first, and why the winner is the figure. */
+export function loopVariants(loops: LoopFigure[]): string {
+  const rows: Cell[][] = loops.flatMap((f) =>
+    [...f.trials]
+      .sort((a, b) => b.tasksPerSecond - a.tasksPerSecond)
+      .map((t) => [
+        f.loops,
+        `${describeVariant(t, f.loops)}${sameVariant(t, plainVariant(f.loops)) ? ' (plain)' : ''}`,
+        num(t.tasksPerSecond),
+        us(t.cpuPerTaskUs),
+        sameVariant(t, f.variant) ? 'strongest found' : x(ratio(t.tasksPerSecond, f.tasksPerSecond)),
+      ]),
+  )
+  const verdicts = loops.map((f) => {
+    const { overNext, overPlain } = margins(f)
+    const by = [overNext === null ? null : `${pct(overNext)} over the next`, overPlain === null ? null : `${pct(overPlain)} over the plain loop`].filter(
+      Boolean,
+    )
+    return `${f.loops} loops: ${describeVariant(f.variant, f.loops)}, the strongest of ${f.trials.length} tried${by.length ? ` (${by.join(', ')})` : ' (the plain loop itself)'}`
+  })
+  return `${table(
+    `reference (a) variants: named prepared statements, auto-pipelined ioredis; tried ${loops[0]!.search}, the fastest kept`,
+    ['loops', 'variant', 'tasks/s', 'machine CPU/task', 'vs strongest'],
+    rows,
+  )}\n(plain = one process, a pg connection per loop, one Redis connection)\n(a) is the strongest loop found: ${verdicts.join('; ')}`
 }
 
 function clusterRow(f: ClusterFigure, vsSingle: number | null, cores: number, masters: number): Cell[] {
@@ -193,27 +317,35 @@ export function renderReport(r: Results, manySockets: number): string {
   const rt = ratios(r)
   const out: string[] = []
   out.push(`\nTaskline benchmark (${r.mode} mode, ${r.machine.cores} cores, ulimit -n ${r.machine.ulimitNofile}, ${r.startedAt})`)
+  if (r.configuration) out.push(`measured in ${r.configuration}`)
   const busy = r.machine.loadAverageStart > r.machine.cores / 2
   out.push(
     `load average ${r.machine.loadAverageStart} at start, ${r.machine.loadAverageEnd ?? '-'} at end` +
       (busy ? `: WARNING other work shares this ${r.machine.cores}-core machine; figures are low and noisy (see the machine column under CPU)` : ''),
   )
+  const loops = Object.values(refs.loop ?? {})
   out.push(
     table(
       'references',
-      ['reference', 'throughput'],
+      ['reference', 'throughput', 'machine CPU/task', 'how'],
       [
-        ['(a) bare pg+ioredis loop, tasks/s', num(refs.loopTasksPerSecond)],
-        ['(b) pgbench INSERT+UPDATE+UPDATE, tps', num(refs.pgbenchLifecycleTps)],
-        ['(b) pgbench single INSERT, tps', num(refs.pgbenchInsertTps)],
+        ...loops.map((f) => [
+          `(a) strongest bare loop, ${f.loops} loops, tasks/s`,
+          num(f.tasksPerSecond),
+          us(f.cpuPerTaskUs),
+          describeVariant(f.variant, f.loops),
+        ]),
+        [`(b) pgbench single INSERT, c${refs.pgbenchInsertClients ?? '-'}, tps`, num(refs.pgbenchInsertTps)],
+        [`(b) pgbench INSERT+UPDATE+UPDATE, c${refs.pgbenchLifecycleClients ?? '-'}, tps`, num(refs.pgbenchLifecycleTps)],
         ...Object.entries(refs.hello ?? {}).map(([c, f]) => [`(c) Bun hello-world c${c}, req/s`, num(f.perSecond)]),
       ].filter((row) => row[1] !== '-'),
     ),
   )
+  if (loops.length) out.push(loopVariants(loops))
   out.push(
     table(
       'create: POST /api/tasks/ (worker stopped)',
-      ['concurrency', 'req/s', 'p50', 'p99', 'errors', 'vs (b) insert', 'vs (c)'],
+      ['concurrency', 'req/s', 'p50', 'p99', 'errors', `vs (b) insert c${refs.pgbenchInsertClients ?? '-'}`, 'vs (c)'],
       Object.entries(r.create ?? {}).map(([c, f]) => [
         c,
         num(f.perSecond),
@@ -231,20 +363,28 @@ export function renderReport(r: Results, manySockets: number): string {
     ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'queue p50/p99', 'run p50/p99', 'missing', 'dups'],
     [
       ...Object.entries(lc?.closed ?? {}).map(([c, f]) => lifecycleRow(`closed c${c}`, f, rt[`lifecycle_c${c}/loop`] ?? null)),
-      ...(lc?.open ? [lifecycleRow(`open ${lc.open.offeredRate}/s`, lc.open, rt['lifecycle_open/loop'] ?? null)] : []),
+      // An open loop runs at the rate offered, not as fast as it can: no ratio.
+      ...(lc?.open ? [lifecycleRow(`open ${lc.open.offeredRate}/s`, lc.open, null)] : []),
     ],
   )
   // The note explains the table's columns; without the table (--only other phases) it would stand alone.
-  if (lifecycle) out.push(`${lifecycle}\n(queue = POST to claim, run = claim to finish, from the rows' timestamps)`)
+  if (lifecycle)
+    out.push(
+      `${lifecycle}\n(vs (a) = against reference (a) with as many loops as clients; queue = POST to claim, run = claim to finish, from the rows' timestamps)`,
+    )
   if (r.scaling) {
     // Informational, so printed here and never judged in targets(): how much a second worker process adds.
     const s = r.scaling
     out.push(
       `${table(
         `scaling: lifecycle closed loop c${s.concurrency}, 1 vs 2 worker processes`,
-        ['workers', 'tasks/s', 'p50', 'p99', 'vs (a)', 'cpu api', 'cpu workers', 'cpu postgres'],
-        [scalingRow(s.oneWorker, rt['scaling_1worker/loop'] ?? null), scalingRow(s.twoWorkers, rt['scaling_2workers/loop'] ?? null)],
-      )}\n2 workers / 1 worker: ${x(s.ratio)} tasks/s (cpu in cores busy; cpu workers = both worker processes together)`,
+        ['workers', 'tasks/s', 'p50', 'p99', 'vs (a)', 'cpu api', 'cpu workers', 'cpu postgres', 'cpu redis', 'machine', 'limit'],
+        [
+          scalingRow(s.oneWorker, rt['scaling_1worker/loop'] ?? null, r.machine.cores),
+          scalingRow(s.twoWorkers, rt['scaling_2workers/loop'] ?? null, r.machine.cores),
+        ],
+      )}\n2 workers / 1 worker: ${x(s.ratio)} tasks/s (cpu in cores busy; cpu workers = both worker processes together; limit as in the cluster table` +
+        `${s.oneWorkerFrom ? `; the 1-worker row is the ${s.oneWorkerFrom} run` : ''})`,
     )
   }
   if (r.cluster?.rows.length) {
@@ -331,7 +471,7 @@ export function renderReport(r: Results, manySockets: number): string {
     out.push(
       table(
         'backlog: queued with no worker, then one worker',
-        ['tasks', 'enqueue/s', 'drain/s', 'vs (a)', 'wall', 'worker RSS start', 'peak', '1st half', '2nd half', 'memory'],
+        ['tasks', 'enqueue/s', 'drain/s', 'vs (a) fastest', 'wall', 'worker RSS start', 'peak', 'heap after GC at 25% / 50% / 75% / end', 'heap'],
         [
           [
             num(b.tasks),
@@ -341,12 +481,13 @@ export function renderReport(r: Results, manySockets: number): string {
             `${b.drainWallSeconds} s`,
             `${b.workerRssStartMiB} MiB`,
             `${b.workerRssPeakMiB} MiB`,
-            `${b.workerRssFirstHalfMiB} MiB`,
-            `${b.workerRssSecondHalfMiB} MiB`,
-            b.flat ? 'flat' : 'grows',
+            heapSeries(b.workerHeapAfterGc),
+            b.flat == null ? 'not read' : b.flat ? 'flat' : 'grows',
           ],
         ],
-      ),
+      ) +
+        "\n(heap after GC: the worker's JS heap right after a full collection it was asked for (a bench-gc task at the top priority) when that much of the backlog" +
+        ' had drained; flat when the heap at 75% is within a tenth (or 1 MiB) of the heap at 25%)',
     )
   }
   const res = r.resources
@@ -373,24 +514,21 @@ export function renderReport(r: Results, manySockets: number): string {
     const g = res.cpu[`lifecycle c${c}`]
     return g && f.perSecond > 0 ? [[`lifecycle c${c}`, ...groups.map((k) => num(cpuPerTaskUs(g[k], f.perSecond)))]] : []
   })
-  if (refs.loopCpuPerTaskUs !== undefined) perTask.push(['(a) bare loop', ...groups.map((k) => (k === 'machine' ? num(refs.loopCpuPerTaskUs) : undefined))])
+  for (const f of loops) perTask.push([`(a) strongest loop x${f.loops}`, ...groups.map((k) => (k === 'machine' ? num(f.cpuPerTaskUs) : undefined))])
+  const against = Object.keys(r.lifecycle?.closed ?? {}).filter((c) => rt[`lifecycle_c${c}_cpu_per_task/loop`] != null)
   out.push(
-    table('CPU per task (microseconds of CPU per completed task = cores busy / tasks per second)', ['phase', ...groups], perTask) +
-      (perTask.length > 1 && refs.loopCpuPerTaskUs !== undefined
-        ? '\n(machine column against (a): ' +
-          Object.keys(r.lifecycle?.closed ?? {})
-            .map((c) => `c${c} ${x(rt[`lifecycle_c${c}_cpu_per_task/loop`] ?? null)}`)
-            .join(', ') +
-          '; below 1x is less work per task than the loop)'
+    table('CPU per task (microseconds of CPU per completed task = cores busy / tasks per second, over each window)', ['phase', ...groups], perTask) +
+      (against.length
+        ? `\n(machine column against (a) with as many loops: ${against.map((c) => `c${c} ${x(rt[`lifecycle_c${c}_cpu_per_task/loop`] ?? null)}`).join(', ')}; below 1x is less work per task than the loop)`
         : ''),
   )
   if (r.integrity) out.push(`\n${checkLine('integrity', r.integrity)}`)
   const ts = targets(r, manySockets)
   out.push(
     table(
-      'targets (reported, never asserted)',
-      ['target', 'measured', 'status'],
-      ts.map((t) => [t.name, t.measured, t.status === 'not met' ? 'NOT MET' : t.status]),
+      `targets (issue 23, in the shipped configuration; reported, never asserted)`,
+      ['target', 'measured', 'goal', 'status'],
+      ts.map((t) => [t.name, t.measured, t.target, t.status === 'missed' ? 'MISSED' : t.status]),
     ),
   )
   return out.filter(Boolean).join('\n')
@@ -427,9 +565,10 @@ export function performanceDoc(r: Results, manySockets: number): string {
     '',
     `## Targets: ${met} of ${judged} met`,
     '',
-    '| target | measured | status |',
-    '| --- | --- | --- |',
-    ...ts.map((t) => `| ${t.name} | ${t.measured} | ${t.status === 'not met' ? '**not met**' : t.status} |`),
+    ...(r.configuration ? [`Measured in ${r.configuration}.`, ''] : []),
+    '| target | measured | goal | status |',
+    '| --- | --- | --- | --- |',
+    ...ts.map((t) => `| ${t.name} | ${t.measured} | ${t.target} | ${t.status === 'missed' ? '**missed**' : t.status} |`),
     '',
     '## The full report',
     '',

@@ -11,7 +11,7 @@ import { MiB, type Context, type Results } from './context'
 import { type Options, parseOptions } from './options'
 import { loadAverage, rssBytes } from './procfs'
 import { performanceDoc, printReport } from './report'
-import { freePort, prepareEnvironment, startApi, startWorker, type BenchEnv } from './system'
+import { configurationMeasured, freePort, prepareEnvironment, startApi, startWorker, type BenchEnv } from './system'
 import { runBacklog } from './phases/backlog'
 import { runCluster, stopCluster } from './phases/cluster'
 import { runCreate } from './phases/create'
@@ -61,8 +61,10 @@ const results: Results = {
     ulimitNofile: ulimit,
     loadAverageStart: loadAverage(),
   },
+  configuration: configurationMeasured,
   references: {},
   resources: { cpu: {} },
+  phaseSeconds: {},
 }
 // Server and client sockets of the many-sockets phases share this machine's fd limit.
 const socketProcesses = Math.max(opts.socketProcesses, Math.ceil(opts.manySockets / Math.max(1, Number(ulimit) - 500)))
@@ -71,40 +73,58 @@ opts.socketProcesses = Math.min(4, socketProcesses)
 const started = performance.now()
 const has = (p: Parameters<typeof opts.phases.has>[0]) => opts.phases.has(p)
 let ctx: Context | null = null
+/** Runs one phase and keeps its wall time: quick mode has a minute for all of them. */
+async function timed(name: string, phase: () => Promise<void>) {
+  const t0 = performance.now()
+  await phase()
+  results.phaseSeconds![name] = Math.round((performance.now() - t0) / 100) / 10
+}
 try {
   console.log(`bench: ${opts.mode} mode, phases ${[...opts.phases].join(', ')}`)
+  console.log(`bench: ${configurationMeasured}`)
+  const setupFrom = performance.now()
   env = await prepareEnvironment()
+  results.phaseSeconds!.setup = Math.round((performance.now() - setupFrom) / 100) / 10
   console.log(`bench: database ${env.dbName}, key prefix ${env.keyPrefix}`)
-  ctx = { opts, env, port: freePort(), api: null, worker: null, results, posted: 0, socketMissing: 0, socketDuplicates: 0 }
+  const c: Context = { opts, env, port: freePort(), api: null, worker: null, results, posted: 0, socketMissing: 0, socketDuplicates: 0 }
+  ctx = c
 
-  if (has('references')) await runReferences(ctx)
+  if (has('references')) await timed('references', () => runReferences(c))
 
-  ctx.api = await startApi(env, ctx.port)
-  // Idle figures: the API with no load, and a worker that has started and is waiting for jobs.
-  await Bun.sleep(1000)
-  results.resources.idle = { apiMiB: MiB(rssBytes(ctx.api.pid)), workerMiB: null }
+  await timed('api start', async () => {
+    c.api = await startApi(c.env, c.port)
+    // Idle figures: the API with no load, and a worker that has started and is waiting for jobs.
+    await Bun.sleep(opts.idleMs)
+    results.resources.idle = { apiMiB: MiB(rssBytes(c.api.pid)), workerMiB: null }
+  })
 
-  if (has('create')) await runCreate(ctx)
-  if (has('backlog')) await runBacklog(ctx)
+  if (has('create')) await timed('create', () => runCreate(c))
+  if (has('backlog')) await timed('backlog', () => runBacklog(c))
   if (has('lifecycle') || has('scaling') || has('events') || has('fanout') || has('cluster')) {
-    ctx.worker ??= await startWorker(env, ctx.port)
+    c.worker ??= await startWorker(c.env, c.port)
   }
-  if (ctx.worker) {
-    await Bun.sleep(1000)
-    results.resources.idle.workerMiB = MiB(rssBytes(ctx.worker.pid))
+  if (c.worker) {
+    await Bun.sleep(opts.idleMs)
+    results.resources.idle!.workerMiB = MiB(rssBytes(c.worker.pid))
   }
-  if (has('lifecycle')) await runLifecycle(ctx)
-  if (has('scaling')) await runScaling(ctx)
-  if (has('events') || has('fanout')) await runSockets(ctx, { events: has('events'), fanout: has('fanout') })
+  if (has('lifecycle')) await timed('lifecycle', () => runLifecycle(c))
+  if (has('scaling')) await timed('scaling', () => runScaling(c))
+  if (has('events') || has('fanout')) await timed('sockets', () => runSockets(c, { events: has('events'), fanout: has('fanout') }))
   // Last: it restarts the roles on a Redis Cluster of its own and leaves none running.
-  if (has('cluster')) await runCluster(ctx)
+  if (has('cluster')) await timed('cluster', () => runCluster(c))
   if (has('create') || has('backlog') || has('lifecycle') || has('scaling') || has('events') || has('fanout') || has('cluster')) {
     console.log('verify: waiting for every task to finish, then counting')
-    await verify(ctx)
+    await timed('verify', () => verify(c))
   }
   results.machine.loadAverageEnd = loadAverage()
-  console.log(`bench: measured in ${((performance.now() - started) / 1000).toFixed(0)} s; cleaning up`)
+  console.log(
+    `bench: measured in ${((performance.now() - started) / 1000).toFixed(0)} s (${Object.entries(results.phaseSeconds!)
+      .map(([k, v]) => `${k} ${v} s`)
+      .join(', ')}); cleaning up`,
+  )
+  const cleaningFrom = performance.now()
   await cleanup()
+  console.log(`bench: cleaned up in ${((performance.now() - cleaningFrom) / 1000).toFixed(1)} s`)
   printReport(results, opts.manySockets)
   if (opts.write) {
     await Bun.write(opts.write, performanceDoc(results, opts.manySockets))
@@ -112,7 +132,7 @@ try {
   }
 } catch (e) {
   console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`)
-  // The roles log warnings only; their last lines usually say why.
+  // The roles' last log lines usually say why.
   for (const [name, role] of [
     ['api', ctx?.api],
     ['worker', ctx?.worker],

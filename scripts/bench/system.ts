@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import pg from 'pg'
 import { Redis as Standalone } from 'ioredis'
 import { deleteKeys, masters, type Redis } from '../../src/infra/redis'
-import { spawnChild, type Child } from './children'
+import { repoRoot, spawnChild, type Child } from './children'
 
 /** The shared services; overridable so the bench can point at other instances. */
 export const adminDatabaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -39,13 +39,23 @@ export interface BenchEnv {
   redis: Redis
   /** Runs a query on the bench database (verification, drain polling). */
   pool: pg.Pool
+  /** The API token every load process sends (created after migrating, as a user would). */
+  token: string
   cleanup(): Promise<void>
 }
 
 /**
+ * The token's own requests per second (`token create --rate`): the rate
+ * limiter stays on and does its work on every request, but never refuses the
+ * bench's load, which is far below this.
+ */
+export const benchTokenRate = 100_000_000
+
+/**
  * A fresh database migrated by the project's own migrate script (as a user
- * would), and a Redis key prefix no one else uses; cleanup() drops and
- * deletes both, and is safe to call twice.
+ * would), an API token made by the project's token command, and a Redis key
+ * prefix no one else uses; cleanup() drops and deletes both, and is safe to
+ * call twice.
  */
 export async function prepareEnvironment(): Promise<BenchEnv> {
   const id = unique()
@@ -64,6 +74,7 @@ export async function prepareEnvironment(): Promise<BenchEnv> {
     redisUrl,
     jobShards: 1,
     redis,
+    token: '',
     get pool() {
       return (pool ??= new pg.Pool({ connectionString: databaseUrl, max: 4 }))
     },
@@ -79,17 +90,40 @@ export async function prepareEnvironment(): Promise<BenchEnv> {
   await adminQuery(`create database ${dbName}`)
   const migrate = spawnChild('migrate', ['bun', 'src/bin/migrate.ts'], { DATABASE_URL: databaseUrl })
   if ((await migrate.exited) !== 0) throw new Error(`migrations failed:\n${migrate.tail()}`)
+  env.token = await createToken(databaseUrl)
   return env
 }
 
+/** `bun src/bin/token.ts create --name bench --rate N`: the token is the one line it prints on stdout. */
+async function createToken(databaseUrl: string): Promise<string> {
+  const proc = Bun.spawn(['bun', 'src/bin/token.ts', 'create', '--name', 'bench', '--rate', String(benchTokenRate)], {
+    cwd: repoRoot,
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+  const token = out.trim()
+  if (code !== 0 || !/^tl_\d+_\S+$/.test(token)) throw new Error(`token create failed (${code}):\n${err.trim()}`)
+  return token
+}
+
 /**
- * The environment both roles get: what a user sets, plus a quiet log level.
- * The bench measures the task path, not the guards in front of it: every
- * load process comes from one address without a token, so authentication,
- * the per-client rate limit (100 req/s by default) and the per-client socket
- * cap are turned off or raised; roles that predate those settings ignore them.
+ * The many-sockets phases hold 10,000 sockets (and their probes) under the
+ * bench's one token: a deployment setting for a client with many sockets.
  */
-export function roleEnv(env: BenchEnv, port: number): Record<string, string | number> {
+export const benchSocketsPerToken = 20_000
+
+/**
+ * The environment both roles get: the shipped configuration. Authentication
+ * is required (every load process sends the bench's token), logs are at the
+ * default level (info: an access line per request), and the rate limiter runs
+ * at its defaults, on every request, with the token's own rate above the
+ * offered load (benchTokenRate). Only the per-token socket cap is raised, and
+ * only where a user would raise it: for a client with many sockets.
+ */
+export function roleEnv(env: BenchEnv, port: number): Record<string, string | number | null> {
   return {
     DATABASE_URL: env.databaseUrl,
     REDIS_URL: env.redisUrl,
@@ -97,13 +131,25 @@ export function roleEnv(env: BenchEnv, port: number): Record<string, string | nu
     KEY_PREFIX: env.keyPrefix,
     PORT: port,
     HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    AUTH: 'off',
-    WORKER_METRICS_PORT: 0, // several workers per machine: each takes a free port
-    RATE_LIMIT_PER_SEC: 0,
-    WS_MAX_CONNECTIONS_PER_TOKEN: 20_000,
+    WORKER_METRICS_PORT: 0, // several workers per machine: each takes a free port (startWorker names one)
+    WS_MAX_CONNECTIONS_PER_TOKEN: benchSocketsPerToken,
+    // At their defaults even if the shell running the bench sets them.
+    ...Object.fromEntries(shippedDefaults.map((k) => [k, null])),
   }
 }
+
+/** The one handler module the bench's workers load beside the built-in types: a task that reads the heap after a forced collection. */
+export const benchHandlers = 'scripts/bench/gc-handler.ts'
+
+/** Settings the roles run with at their defaults (src/config.ts): removed from the environment they inherit. */
+const shippedDefaults = ['AUTH', 'LOG_LEVEL', 'LOG_FORMAT', 'RATE_LIMIT_PER_SEC', 'WS_MAX_CONNECTIONS', 'MAX_BODY_BYTES', 'CORS_ORIGINS', 'HANDLERS']
+
+/** The report header's line on what was measured. */
+export const configurationMeasured =
+  `the shipped configuration: ${shippedDefaults.slice(0, 4).join(', ')} at their defaults (authentication required: every request and socket` +
+  ` carries the bench's token; info logs; the rate limiter on, at the token's own ${benchTokenRate.toLocaleString('en-US')}/s, so it never refuses);` +
+  ` WS_MAX_CONNECTIONS_PER_TOKEN=${benchSocketsPerToken.toLocaleString('en-US')} for the many-sockets phases; the workers load one handler module,` +
+  ` ${benchHandlers} (HANDLERS), whose task the backlog phase sends to read the heap after a collection`
 
 export interface Role {
   child: Child
@@ -208,21 +254,35 @@ export async function postgresBackendPids(env: BenchEnv): Promise<number[] | nul
 }
 
 /**
- * Starts `bun src/bin/worker.ts`. With LOG_LEVEL=warn it logs nothing when
- * ready, and Redis lists a consumer only once it was handed a job, so
+ * Starts `bun src/bin/worker.ts`, its /metrics on a port of its own
+ * (metricsUrl). Redis lists a consumer only once it was handed a job, so
  * readiness is its own connections blocked in XREADGROUP, one per jobs stream
  * (shard), on whichever node holds it (Redis is shared: matched by the
- * connection's port, not its name).
+ * connection's port, not its name). A worker started on a backlog blocks only
+ * once it has worked through it: `until: 'metrics'` returns as soon as its
+ * /metrics answers (bound before it reads any job).
  */
-export async function startWorker(env: BenchEnv, port: number, onSpawn?: (pid: number) => void): Promise<Role> {
-  const child = spawnChild('worker', ['bun', 'src/bin/worker.ts'], roleEnv(env, port))
+export async function startWorker(
+  env: BenchEnv,
+  port: number,
+  onSpawn?: (pid: number) => void,
+  until: 'reading' | 'metrics' = 'reading',
+): Promise<Role & { metricsUrl: string }> {
+  const metricsPort = freePort()
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
+  const child = spawnChild('worker', ['bun', 'src/bin/worker.ts'], { ...roleEnv(env, port), WORKER_METRICS_PORT: metricsPort, HANDLERS: benchHandlers })
   onSpawn?.(child.pid)
   const deadline = Date.now() + 20_000
+  const answers = () =>
+    fetch(metricsUrl).then(
+      (r) => r.ok,
+      () => false,
+    )
   for (;;) {
     if (child.proc.exitCode !== null) throw new Error(`worker exited with ${child.proc.exitCode}:\n${child.tail()}`)
-    if ((await blockedInXreadgroup(env.redis, child.pid)) >= env.jobShards) break
+    if (until === 'metrics' ? await answers() : (await blockedInXreadgroup(env.redis, child.pid)) >= env.jobShards) break
     if (Date.now() > deadline) throw new Error(`worker not reading jobs within 20 s:\n${child.tail()}`)
     await Bun.sleep(25)
   }
-  return { child, pid: child.pid, stop: async () => void (await child.stop('SIGTERM', 15_000)) }
+  return { child, pid: child.pid, metricsUrl, stop: async () => void (await child.stop('SIGTERM', 15_000)) }
 }

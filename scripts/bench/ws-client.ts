@@ -1,7 +1,15 @@
-/** Opens a WebSocket and resolves with it once its first message (snapshot or hello) arrived. */
-export function openSocket(url: string, onMessage: (data: string) => void, timeoutMs = 30_000): Promise<WebSocket> {
+/**
+ * Opens a WebSocket and resolves with it once its first message (snapshot or
+ * hello) arrived. With a token, it goes as browsers send it (docs/security.md):
+ * the subprotocol pair ['taskline', token].
+ */
+export function openSocket(
+  url: string,
+  onMessage: (data: string) => void,
+  { token, timeoutMs = 30_000 }: { token?: string; timeoutMs?: number } = {},
+): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url)
+    const ws = token ? new WebSocket(url, ['taskline', token]) : new WebSocket(url)
     let greeted = false
     const timer = setTimeout(() => {
       ws.close()

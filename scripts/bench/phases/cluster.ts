@@ -34,6 +34,7 @@ function clusterEnv(single: BenchEnv, cluster: RedisClusterServer, shards: numbe
     redisUrl: cluster.url,
     jobShards: shards,
     redis,
+    token: single.token,
     get pool() {
       return single.pool
     },
@@ -57,18 +58,24 @@ async function closedLoop(ctx: Context, label: string, concurrency: number, work
   const pids = workers.map((w) => w.pid)
   const nodes = Object.fromEntries((redisPids ?? []).map((pid, i) => [`redis node ${i}`, () => [pid]]))
   const backends = await postgresBackendPids(ctx.env)
-  const cpu = measureCpu({
-    api: () => [api],
-    worker: () => pids,
-    ...(redisPids ? { redis: () => redisPids } : {}),
-    ...(backends ? { postgres: () => backends } : {}),
-    ...nodes,
-  })
   const name = `cluster: ${label}, ${plural(workers.length, 'worker')}`
-  const { figure, loadCores } = await lifecycleLoad(ctx, name, { concurrency })
-  // Connections a pool opened during the window count from their start.
-  for (const pid of (await postgresBackendPids(ctx.env)) ?? []) if (!backends?.includes(pid)) backends?.push(pid)
-  const measured = cpu.stop()
+  const { figure, loadCores, cpu } = await lifecycleLoad(ctx, name, { concurrency }, () => {
+    const m = measureCpu({
+      api: () => [api],
+      worker: () => pids,
+      ...(redisPids ? { redis: () => redisPids } : {}),
+      ...(backends ? { postgres: () => backends } : {}),
+      ...nodes,
+    })
+    return {
+      async stop() {
+        // Connections a pool opened during the window count from their start.
+        for (const pid of (await postgresBackendPids(ctx.env)) ?? []) if (!backends?.includes(pid)) backends?.push(pid)
+        return m.stop()
+      },
+    }
+  })
+  const measured = { ...cpu }
   const perNode = Object.keys(nodes).map((k) => measured[k]!)
   for (const k of Object.keys(nodes)) delete measured[k]
   const cores = { ...measured, load: loadCores }

@@ -13,6 +13,7 @@ export async function postTasks(ctx: Context, name: string, count: number): Prom
     warmupMs: 0,
     durationMs: 0,
     count,
+    token: ctx.env.token,
   })
   ctx.posted += raw.created
   return figure.perSecond
@@ -31,6 +32,7 @@ export async function runCreate(ctx: Context) {
       concurrency: c,
       warmupMs: ctx.opts.warmupMs,
       durationMs: ctx.opts.windowMs,
+      token: ctx.env.token,
     })
     ctx.posted += raw.created
     ctx.results.create[c] = figure

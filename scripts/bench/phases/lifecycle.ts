@@ -1,5 +1,6 @@
 import { Histogram, type HistogramData } from '../histogram'
-import { MiB, round, runLoad, type Context, type LifecycleFigure } from '../context'
+import { expectReply, spawnChild } from '../children'
+import { MiB, round, type Context, type LifecycleFigure } from '../context'
 import type { LifecycleJob } from '../load-lifecycle'
 import { measureCpu, sampleRss } from '../procfs'
 import { startWorker } from '../system'
@@ -40,25 +41,54 @@ async function stages(ctx: Context, afterId: number, upToId: number) {
   return Object.fromEntries(Object.entries(rows[0]!).map(([k, v]) => [k, v === null ? null : round(Number(v), 2)]))
 }
 
+/** A CPU measurement started when the load's window opens and stopped when it closes. */
+export type WindowCpu = () => { stop(): Record<string, number> | Promise<Record<string, number>> }
+
 /**
  * One run of the lifecycle load process against the running system, as a
  * figure; its tasks count towards the integrity check. Shared with the scaling
- * phase so both measure the same way.
+ * and cluster phases so all measure the same way. `cpu`, when given, is
+ * measured over the load's window alone (as reference (a)'s is over its own),
+ * not its start-up, warm-up or drain.
  */
 export async function lifecycleLoad(
   ctx: Context,
   name: string,
   shape: { concurrency?: number; rate?: number },
-): Promise<{ figure: LifecycleFigure; loadCores: number }> {
+  cpu?: WindowCpu,
+): Promise<{ figure: LifecycleFigure; loadCores: number; cpu?: Record<string, number> }> {
   const firstId = await maxId(ctx)
-  const r = await runLoad<LifecycleResult>(name, 'load-lifecycle.ts', {
+  const job = {
     apiUrl: ctx.api!.url,
     wsUrl: `${ctx.api!.url.replace('http', 'ws')}/ws/tasks/`,
     ...shape,
     warmupMs: ctx.opts.warmupMs,
     durationMs: ctx.opts.windowMs,
     drainMs: 15_000,
-  } satisfies LifecycleJob)
+    token: ctx.env.token,
+  } satisfies LifecycleJob
+  const child = spawnChild(name, ['bun', 'scripts/bench/load-lifecycle.ts'], { BENCH_JOB: JSON.stringify(job) })
+  let r: LifecycleResult
+  let cores: Record<string, number> | undefined
+  try {
+    const limit = 60_000 + ctx.opts.warmupMs + ctx.opts.windowMs
+    const window = (state: string) => child.next((m) => m?.type === 'error' || (m?.type === 'window' && m.state === state), limit)
+    const opened = window('open')
+    const closed = window('closed')
+    const result = expectReply<LifecycleResult>(child, 'result', limit + 20_000)
+    // Whichever the child's error or exit reaches is thrown below; the others must not go unhandled.
+    for (const p of [opened, closed, result]) p.catch(() => {})
+    const check = (m: { type?: string; message?: string }) => {
+      if (m?.type === 'error') throw new Error(`${name}: ${m.message}`)
+    }
+    check(await opened)
+    const measuring = cpu?.()
+    check(await closed)
+    cores = await measuring?.stop()
+    r = await result
+  } finally {
+    await child.stop('SIGTERM', 2000)
+  }
   ctx.posted += r.posted
   ctx.socketMissing += r.missing
   ctx.socketDuplicates += r.duplicates
@@ -75,7 +105,7 @@ export async function lifecycleLoad(
     postErrors: r.postErrors,
     warmupMs: Math.round(r.warmupMs),
   }
-  return { figure, loadCores: round(r.cpuSeconds / (r.uptimeMs / 1000), 2) }
+  return { figure, loadCores: round(r.cpuSeconds / (r.uptimeMs / 1000), 2), cpu: cores }
 }
 
 /** POST to COMPLETED seen on a socket: closed loop at each concurrency, then an open loop at a fixed rate. */
@@ -91,10 +121,11 @@ export async function runLifecycle(ctx: Context) {
     const rss = underLoad ? [sampleRss(ctx.api!.pid), sampleRss(ctx.worker.pid)] : []
     const api = ctx.api!.pid
     const worker = ctx.worker.pid
-    const cpu = measureCpu({ api: () => [api], worker: () => [worker] })
-    const { figure, loadCores } = await lifecycleLoad(ctx, `lifecycle c${c}`, { concurrency: c })
+    const { figure, loadCores, cpu } = await lifecycleLoad(ctx, `lifecycle c${c}`, { concurrency: c }, () =>
+      measureCpu({ api: () => [api], worker: () => [worker] }),
+    )
     closed[c] = figure
-    ctx.results.resources.cpu[`lifecycle c${c}`] = { ...cpu.stop(), load: loadCores }
+    ctx.results.resources.cpu[`lifecycle c${c}`] = { ...cpu, load: loadCores }
     if (underLoad) {
       const [a, w] = rss.map((s) => s.stop().peak)
       ctx.results.resources.load = { apiMiB: MiB(a!)!, workerMiB: MiB(w!)!, during: `lifecycle c${c}` }

@@ -1,38 +1,37 @@
-import { expectReply, spawnChild } from '../children'
-import { cpuPerTaskUs, round, runLoad, type Context } from '../context'
+import { type Child, expectReply, spawnChild } from '../children'
+import { cpuPerTaskUs, round, type Context } from '../context'
 import { runPgbench } from '../pgbench'
-import { measureCpu } from '../procfs'
-import type { ReferenceJob } from '../reference-loop'
+import { referenceGroup, referenceKeys, referenceTable, type TrialCommand, type TrialResult } from '../reference-loop'
+import { describeVariant, type LoopTrial, type LoopVariant, margins, searchVariants, strongest } from '../reference-variants'
+import { createScratchTable } from '../scratch-table'
 import { freePort, redisUrl } from '../system'
 import { httpLoad } from './http-figure'
 
+/** pgbench's clients for each script: the single INSERT at the create target's concurrency, the lifecycle's three statements at 16. */
+export const pgbenchClients = { insert: 64, lifecycle: 16 }
+
 /**
- * The three reference loops every figure is judged against, run before the
- * system starts so they have the machine to themselves.
+ * The references every figure is judged against, run before the system
+ * starts so they have the machine to themselves.
  */
 export async function runReferences(ctx: Context) {
   const { opts, env, results } = ctx
   const refs = results.references
 
-  console.log('references: pgbench (c16, j2)')
-  const pgb = await runPgbench(env.pool, env.databaseUrl, opts.pgbenchSeconds)
-  refs.pgbenchLifecycleTps = round(pgb.lifecycle)
-  refs.pgbenchInsertTps = round(pgb.insert)
+  // Quick mode runs the one a target is judged against; the three-statement lifecycle is for the record.
+  const clients = opts.mode === 'full' ? pgbenchClients : { insert: pgbenchClients.insert }
+  console.log(
+    `references: pgbench ${Object.entries(clients)
+      .map(([script, c]) => `${script} c${c}`)
+      .join(', ')}`,
+  )
+  const pgb = await runPgbench(env.pool, env.databaseUrl, opts.pgbenchSeconds, clients)
+  if (pgb.insert !== undefined) [refs.pgbenchInsertTps, refs.pgbenchInsertClients] = [round(pgb.insert), pgbenchClients.insert]
+  if (pgb.lifecycle !== undefined) [refs.pgbenchLifecycleTps, refs.pgbenchLifecycleClients] = [round(pgb.lifecycle), pgbenchClients.lifecycle]
 
-  console.log(`references: bare pg+ioredis loop x${opts.referenceLoops}`)
-  // The whole machine (loop, Postgres, Redis), warm-up included: the same work per task throughout.
-  const cpu = measureCpu({})
-  const loop = await runLoad<{ tasksPerSecond: number }>('reference-loop', 'reference-loop.ts', {
-    databaseUrl: env.databaseUrl,
-    redisUrl,
-    keyPrefix: env.keyPrefix,
-    loops: opts.referenceLoops,
-    warmupMs: opts.warmupMs,
-    durationMs: opts.windowMs,
-  } satisfies ReferenceJob)
-  refs.loopTasksPerSecond = round(loop.tasksPerSecond)
-  refs.loopCpuPerTaskUs = cpuPerTaskUs(cpu.stop().machine, loop.tasksPerSecond)
+  await strongLoops(ctx)
 
+  // A ceiling that holds still: the short windows of reference (a)'s trials are enough for it.
   console.log('references: Bun hello-world server')
   const port = freePort()
   const hello = spawnChild('hello-server', ['bun', 'scripts/bench/hello-server.ts'], { PORT: port })
@@ -44,12 +43,85 @@ export async function runReferences(ctx: Context) {
         url: `http://127.0.0.1:${port}/`,
         method: 'GET',
         concurrency: c,
-        warmupMs: opts.warmupMs,
-        durationMs: opts.windowMs,
+        warmupMs: opts.referenceWarmupMs,
+        durationMs: opts.referenceWindowMs,
       })
       refs.hello[c] = figure
     }
   } finally {
     await hello.stop()
   }
+}
+
+/** Processes a trial may run its loops in: the most any variant uses (reference-variants.ts). */
+const LOOP_PROCESSES = 2
+
+/**
+ * Reference (a) at each lifecycle concurrency: the variants of the bare loop
+ * tried one after another (every combination in full mode, one setting at a
+ * time in quick mode), the fastest kept with its machine CPU per task.
+ */
+async function strongLoops(ctx: Context) {
+  const { opts, env, results } = ctx
+  const keys = referenceKeys(env.keyPrefix)
+  await createScratchTable(env.pool, referenceTable)
+  await env.redis.xgroup('CREATE', keys.jobs, referenceGroup, '0', 'MKSTREAM')
+  // Started once for every trial: a trial opens its own connections, the runtime stays warm.
+  const procs = Array.from({ length: LOOP_PROCESSES }, (_, i) => spawnChild(`reference-loop ${i}`, ['bun', 'scripts/bench/reference-loop.ts']))
+  try {
+    await Promise.all(procs.map((p) => expectReply(p, 'started', 20_000)))
+    // Not recorded: every process's runtime warm (JIT) first, or whichever variant ran first would be measured cold.
+    const first = opts.lifecycleConcurrencies[0]!
+    await trial(ctx, procs, first, { processes: LOOP_PROCESSES, pool: first, redisConnections: 1 })
+    results.references.loop = {}
+    const every = opts.referenceSearch === 'every combination'
+    for (const loops of opts.lifecycleConcurrencies) {
+      console.log(`references: bare pg+ioredis loop x${loops}, ${every ? 'every combination of' : 'one at a time,'} pool size, processes, Redis connections`)
+      const trials = await searchVariants(loops, (v) => trial(ctx, procs, loops, v), every)
+      const figure = strongest(loops, trials, opts.referenceSearch)
+      results.references.loop[loops] = figure
+      const { overNext } = margins(figure)
+      console.log(
+        `  strongest at ${loops} loops: ${describeVariant(figure.variant, loops)}, ${Math.round(figure.tasksPerSecond)} tasks/s` +
+          (overNext === null ? '' : ` (+${(overNext * 100).toFixed(0)}% over the next)`),
+      )
+    }
+  } finally {
+    await Promise.all(procs.map((p) => p.stop('SIGTERM', 3000)))
+    await env.pool.query(`drop table if exists ${referenceTable}`)
+    await env.redis.del(keys.jobs, keys.events)
+  }
+}
+
+/** Splits n over k as evenly as whole numbers go. */
+const share = (n: number, k: number, i: number) => Math.floor(n / k) + (i < n % k ? 1 : 0)
+
+/** One variant at `loops` loops: tasks/s in the window, and the machine's CPU per task over the same window. */
+async function trial(ctx: Context, procs: Child[], loops: number, v: LoopVariant): Promise<LoopTrial> {
+  const { opts, env } = ctx
+  const used = procs.slice(0, v.processes)
+  // A process this trial does not use holds no connections meanwhile.
+  for (const p of procs.slice(v.processes)) p.send({ cmd: 'close' })
+  await Promise.all(procs.slice(v.processes).map((p) => expectReply(p, 'closed', 30_000)))
+  for (const [i, p] of used.entries()) {
+    p.send({
+      cmd: 'trial',
+      databaseUrl: env.databaseUrl,
+      redisUrl,
+      keyPrefix: env.keyPrefix,
+      loops: share(loops, v.processes, i),
+      pool: share(v.pool, v.processes, i),
+      redisConnections: v.redisConnections,
+      consumerPrefix: `p${i}-loop-`,
+      warmupMs: opts.referenceWarmupMs,
+      durationMs: opts.referenceWindowMs,
+    } satisfies TrialCommand)
+  }
+  await Promise.all(used.map((p) => expectReply(p, 'ready', 30_000)))
+  for (const p of used) p.send({ cmd: 'go' })
+  const replies = await Promise.all(used.map((p) => expectReply<TrialResult>(p, 'result', 60_000 + opts.referenceWarmupMs + opts.referenceWindowMs)))
+  const tasks = replies.reduce((n, r) => n + r.tasks, 0)
+  const perSecond = tasks / (opts.referenceWindowMs / 1000)
+  // Every process read the machine's busy time over its own window; the first one's is the trial's.
+  return { ...v, tasksPerSecond: round(perSecond), cpuPerTaskUs: cpuPerTaskUs(replies[0]!.machineCores, perSecond) }
 }

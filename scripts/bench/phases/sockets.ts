@@ -41,6 +41,8 @@ async function openSockets(ctx: Context, total: number, processes: number, { tas
           sockets: count,
           taskIds: taskIds?.slice(i * per, i * per + count),
           openConcurrency: 100,
+          // Reference (d) is no Taskline server: it takes no token, and selects no subprotocol.
+          token: wsUrl ? undefined : ctx.env.token,
         } satisfies WsJob),
       }),
     )
@@ -90,6 +92,7 @@ async function measure(
     warmupMs: 0,
     durationMs: ctx.opts.windowMs,
     rate,
+    token: ctx.env.token,
   })
   ctx.posted += raw.created
   // Timing needs the last events' messages too; a throughput count stops with the load.
@@ -222,14 +225,14 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
   console.log('sockets: restarting the api for a clean memory baseline')
   await ctx.api!.stop()
   ctx.api = await startApi(ctx.env, ctx.port)
-  await Bun.sleep(1000)
+  await Bun.sleep(opts.idleMs)
   const before = rssBytes(ctx.api.pid)!
   console.log(`sockets: opening ${many} idle sockets over ${opts.socketProcesses} load processes`)
   const set = await openSockets(ctx, many, opts.socketProcesses)
   let allFeedOffsets: [number, number, number] | null = null
   try {
     // Let the sessions settle (feed subscriptions, buffers) before reading memory.
-    await Bun.sleep(1500)
+    await Bun.sleep(opts.idleMs * 1.5)
     const after = rssBytes(ctx.api!.pid)!
     if (want.events) {
       console.log(`events: latency at ${set.opened} + ${PROBE_SOCKETS} sockets on the feed, ${opts.eventRateMany} tasks/s`)
