@@ -1,11 +1,11 @@
 import { join } from 'node:path'
 import { expect } from 'bun:test'
 import { sql } from 'kysely'
-import { Cluster, Redis as Standalone } from 'ioredis'
+import { Redis as Standalone } from 'ioredis'
 import type { Subprocess } from 'bun'
 import { createDb, type Db } from '../../src/infra/db'
 import type { Redis } from '../../src/infra/redis'
-import { startRedisCluster } from './redis-cluster'
+import { startRedisCluster, type RedisClusterServer } from './redis-cluster'
 import { eventually } from './poll'
 import { freePort, startPostgresCluster, startRedisServer, type PostgresCluster, type RedisServer } from './throwaway'
 
@@ -161,12 +161,10 @@ export async function startChaosEnv(opts: { env?: Env; cluster?: boolean } = {})
   }
   const db: Db = createDb(pg.url, 3)
   // Fails fast while our Redis is down, and reconnects by itself afterwards.
-  const rds: Redis = opts.cluster
-    ? new Cluster(
-        (redis as Awaited<ReturnType<typeof startRedisCluster>>).ports.map((port) => ({ host: '127.0.0.1', port })),
-        { clusterRetryStrategy: () => 100, redisOptions: { maxRetriesPerRequest: 1 } },
-      )
-    : new Standalone(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 })
+  const rds: Redis =
+    'client' in redis
+      ? (redis as RedisClusterServer).client({ clusterRetryStrategy: () => 100, redisOptions: { maxRetriesPerRequest: 1 } })
+      : new Standalone(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 })
   rds.on('error', () => {})
   const children: RoleProcess[] = []
   let apiUrl = ''

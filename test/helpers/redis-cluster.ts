@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import keySlot from 'cluster-key-slot'
+import { Cluster, type ClusterOptions } from 'ioredis'
 import { eventually } from './poll'
 import { exitKills, freePort, type RedisServer, redisServerCommand, waitForPort, waitUntilClosed } from './throwaway'
 
@@ -46,6 +47,10 @@ export interface RedisClusterServer extends RedisServer {
   destroy(): Promise<void>
   /** A key (prefix + a number) whose slot that node serves. */
   keyOn(node: number, prefix?: string): string
+  /** A client of the cluster (errors while a node is away are left to each command). */
+  client(options?: ClusterOptions): Cluster
+  /** What a node says of the cluster: 'ok' or 'fail'. */
+  state(node?: number): Promise<string>
 }
 
 /** Deadline of each wait on the cluster: CI machines are loaded, and a node's rejoin takes some 2 s even when idle. */
@@ -263,6 +268,17 @@ export async function startRedisCluster(opts: { masters?: number; fullCoverage?:
     ports,
     slots,
     keyOn,
+    client(options) {
+      const client = new Cluster(
+        ports.map((port) => ({ host: '127.0.0.1', port })),
+        options,
+      )
+      client.on('error', () => {})
+      return client
+    },
+    async state(node = 0) {
+      return /cluster_state:(\w+)/.exec(await cli(ports[node]!, 'cluster', 'info'))?.[1] ?? 'unknown'
+    },
     async stop(node) {
       await stopNode(nodeIndex(node))
     },

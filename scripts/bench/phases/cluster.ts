@@ -1,4 +1,4 @@
-import { Cluster } from 'ioredis'
+import type { Cluster } from 'ioredis'
 import type { Redis } from '../../../src/infra/redis'
 import { type RedisClusterServer, startRedisCluster } from '../../../test/helpers/redis-cluster'
 import type { ClusterFigure, Context } from '../context'
@@ -110,11 +110,8 @@ async function stopRoles(ctx: Context) {
 }
 
 async function connect(cluster: RedisClusterServer): Promise<Cluster> {
-  const client = new Cluster(
-    cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
-    { redisOptions: { maxRetriesPerRequest: 1 } },
-  )
-  client.on('error', () => {}) // a command fails on its own; the client reconnects
+  // A command fails on its own; the client reconnects.
+  const client = cluster.client({ redisOptions: { maxRetriesPerRequest: 1 } })
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the bench could not connect to its Redis Cluster within 20 s')), 20_000)
     client.once('ready', () => {
