@@ -13,7 +13,7 @@ const logger = createLogger('silent')
 const consumers: JobConsumer[] = []
 
 /** A consumer of the three shards whose poll is long: a wait that ends early was ended by a job. */
-async function consumer(o: { hasRoom?: () => boolean; pollMs?: number } = {}) {
+async function consumer(o: { hasRoom?: () => boolean; pollMs?: number; watchdogFloorMs?: number } = {}) {
   const c = new JobConsumer({
     blocking: () => testRedis(),
     producer: redis,
@@ -22,6 +22,7 @@ async function consumer(o: { hasRoom?: () => boolean; pollMs?: number } = {}) {
     pollMs: o.pollMs ?? 60_000,
     logger,
     hasRoom: o.hasRoom,
+    watchdogFloorMs: o.watchdogFloorMs,
   })
   consumers.push(c)
   await c.start()
@@ -98,11 +99,11 @@ describe('the job consumer over JOB_SHARDS streams', () => {
   })
 
   test('a poll longer than the read watchdog is waited out, and a job late in it still ends the wait', async () => {
-    const c = await consumer({ pollMs: 12_000 })
+    const c = await consumer({ pollMs: 8_000, watchdogFloorMs: 1_000 })
     const waiting = c.wait(10)
-    // Past the 10 s the watchdog used to allow a blocking read.
-    await Bun.sleep(11_500)
+    // Past the watchdog's floor: a watchdog that ignored the poll would have cut this read.
+    await Bun.sleep(2_500)
     await ring(70)
-    expect(await within(waiting, 5000)).toBe(1)
+    expect(await within(waiting, 4_000)).toBe(1)
   }, 30_000)
 })

@@ -13,6 +13,8 @@ export interface JobConsumerOptions {
   pollMs: number
   /** Whether the worker has a free slot: jobs a read takes when it has none are handed back for another worker. */
   hasRoom?: () => boolean
+  /** The least time a blocking read may take before its connection is deemed stuck (tests shorten it). */
+  watchdogFloorMs?: number
   logger: Logger
 }
 
@@ -49,7 +51,7 @@ export class JobConsumer {
     this.shards = o.keys.shards.map((shard) => {
       const redis = o.blocking()
       // The watchdog must outlast the longest BLOCK, or it would cut every quiet read short.
-      return { shard, redis, reader: createBlockingReader(redis, Math.max(10_000, o.pollMs + 5000)), pending: undefined }
+      return { shard, redis, reader: createBlockingReader(redis, Math.max(o.watchdogFloorMs ?? 10_000, o.pollMs + 5000)), pending: undefined }
     })
   }
 

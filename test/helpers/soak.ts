@@ -27,7 +27,7 @@ export interface SoakOptions {
 
 export function soakSuite(o: SoakOptions) {
   const TASKS = Number(process.env.SOAK_TASKS ?? o.tasks)
-  const RATE = Number(process.env.SOAK_RATE ?? 15)
+  const RATE = Number(process.env.SOAK_RATE ?? 20)
   const SUBSCRIBERS = Math.min(TASKS, Number(process.env.SOAK_SUBSCRIBERS ?? 50))
   const KILL_MS = Number(process.env.SOAK_KILL_MS ?? 4000)
   const WORKERS = 3
