@@ -4,7 +4,7 @@ import { MiB, round, type Context, type LifecycleFigure } from '../context'
 import type { LifecycleJob } from '../load-lifecycle'
 import { measureCpu, sampleRss } from '../procfs'
 import { startWorker } from '../system'
-import { settle } from './settle'
+import { settle, vacuum } from './settle'
 
 interface LifecycleResult {
   windowMs: number
@@ -116,6 +116,7 @@ export async function runLifecycle(ctx: Context) {
   const last = ctx.opts.lifecycleConcurrencies.at(-1)
   for (const c of ctx.opts.lifecycleConcurrencies) {
     console.log(`lifecycle: closed loop c${c}`)
+    await vacuum(ctx)
     // The largest concurrency is also the "under load" sample of memory and CPU.
     const underLoad = c === last
     const rss = underLoad ? [sampleRss(ctx.api!.pid), sampleRss(ctx.worker.pid)] : []
