@@ -56,6 +56,7 @@ describe('the job consumer over JOB_SHARDS streams', () => {
       const waiting = c.wait(10)
       await ring(id)
       expect(await within(waiting)).toBe(1)
+      c.lookingInPostgres()
     }
   })
 
@@ -64,9 +65,21 @@ describe('the job consumer over JOB_SHARDS streams', () => {
     const first = c.wait(10)
     await ring(51)
     expect(await within(first)).toBe(1)
+    c.lookingInPostgres()
     // The other shards' reads are still out: this job is taken by one of them, with no wait to hear it.
     await ring(52)
     await eventually(async () => (await redis.xlen(keys.shardOf(52).jobs)) === 0)
+    expect(await within(c.wait(10))).toBe(1)
+  })
+
+  test('a job read while the pump looks in Postgres ends the next wait, though a wait it stopped listening to was still out', async () => {
+    const c = await consumer()
+    // The pump stops listening to this wait (a run ended first) and looks in Postgres; that look may
+    // have started before the next task committed, so its job, read meanwhile, must end the next wait.
+    void c.wait(10)
+    c.lookingInPostgres()
+    await ring(53)
+    await eventually(async () => (await redis.xlen(keys.shardOf(53).jobs)) === 0)
     expect(await within(c.wait(10))).toBe(1)
   })
 
@@ -96,6 +109,16 @@ describe('the job consumer over JOB_SHARDS streams', () => {
     })
     const other = await consumer()
     expect(await within(other.wait(10))).toBeGreaterThanOrEqual(1)
+  })
+
+  test('stop ends a wait even when a read outlives its connection (a cluster client can)', async () => {
+    // A connection whose reads never settle, however it is closed: what the stop must not wait for.
+    const deaf = { xreadgroup: () => new Promise(() => {}), disconnect() {} } as unknown as ReturnType<typeof testRedis>
+    const c = new JobConsumer({ blocking: () => deaf, producer: redis, keys, consumer: 'deaf', pollMs: 60_000, logger })
+    await c.start()
+    const waiting = c.wait(10)
+    await c.stop()
+    expect(await within(waiting, 2000)).toBe(0)
   })
 
   test('a poll longer than the read watchdog is waited out, and a job late in it still ends the wait', async () => {

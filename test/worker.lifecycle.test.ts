@@ -3,6 +3,7 @@ import { connect } from './helpers/ws-client'
 import { eventually, postJson, startSystem, type TestSystem } from './helpers/system'
 import { streamKeys } from '../src/infra/stream-keys'
 import { fieldsToEvent } from '../src/domain/task-events/task-event'
+import { sql } from 'kysely'
 
 let sys: TestSystem
 beforeAll(async () => {
@@ -136,5 +137,25 @@ describe('worker: outcomes, retries, cancellation', () => {
     const jobs = streamKeys(sys.prefix).shards[0]!.jobs
     await eventually(async () => (await sys.redis.xlen(jobs)) === 0, 5000)
     expect(((await sys.redis.xpending(jobs, 'workers')) as [number])[0]).toBe(0)
+  })
+})
+
+describe('worker: waiting for work', () => {
+  test('an idle worker waits for a job or its poll: it does not look in Postgres in a loop', async () => {
+    // Woken by a job once, as every worker is: what woke it must be forgotten once it has looked.
+    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'one job', payload: { duration_ms: 0 } })
+    await until(body.id, 'COMPLETED')
+    await eventually(async () => sys.workers.every((w) => w.runner.running.size === 0))
+    const commits = async () => {
+      const { rows } = await sql<{ n: string }>`select xact_commit as n from pg_stat_database where datname = current_database()`.execute(sys.db)
+      return Number(rows[0]!.n)
+    }
+    // Statistics reach pg_stat_database within a second or so; two seconds' worth of idling is read.
+    const before = await commits()
+    await Bun.sleep(3000)
+    // Its periodic work (sweeper, heartbeat, scheduler) and this query cost a few transactions a second; a pump
+    // that never waits costs thousands.
+    const idle = (await commits()) - before
+    expect(idle).toBeLessThan(500)
   })
 })

@@ -44,8 +44,10 @@ interface ShardReader {
 export class JobConsumer {
   private running = false
   private readonly shards: ShardReader[]
-  /** Jobs read since the last wait returned. */
+  /** Jobs read since the pump last looked in Postgres. */
   private taken = 0
+  /** Settles on stop(): a cluster client's read can outlive its disconnect, and a wait must not. */
+  private stopped = Promise.withResolvers<number>()
 
   constructor(private readonly o: JobConsumerOptions) {
     this.shards = o.keys.shards.map((shard) => {
@@ -61,6 +63,7 @@ export class JobConsumer {
 
   async start(): Promise<void> {
     this.running = true
+    this.stopped = Promise.withResolvers<number>()
     await Promise.all(
       this.shards.map((s) =>
         this.ensureGroup(s.shard).catch((e) => this.o.logger.warn('could not create consumer group yet', { error: (e as Error).message })),
@@ -70,12 +73,12 @@ export class JobConsumer {
 
   /**
    * Waits until a job arrives on any shard (taking up to `count` from it) or
-   * pollMs passes; returns how many jobs were taken since the last wait. A
-   * failed read waits out the poll instead, so a worker without Redis still
-   * finds ready tasks in Postgres. One read per shard at a time: a wait while
-   * they are in flight waits for those, and jobs a read took while no one
-   * waited end the next wait at once (they were already deleted from the
-   * stream, so they must not go unnoticed until the poll).
+   * pollMs passes; returns how many jobs were read since the pump last looked
+   * in Postgres. A failed read waits out the poll instead, so a worker
+   * without Redis still finds ready tasks in Postgres. One read per shard at
+   * a time: a wait while they are in flight waits for those, and jobs a read
+   * took after the last look end the next wait at once (they were already
+   * deleted from the stream, so they must not go unnoticed until the poll).
    */
   wait(count: number): Promise<number> {
     for (const s of this.shards) {
@@ -85,19 +88,23 @@ export class JobConsumer {
         return n
       })
     }
-    if (this.taken > 0) return Promise.resolve(this.take())
-    const first = Promise.race(this.shards.map((s) => s.pending!))
-    if (this.shards.length === 1) return first.then(() => this.take())
+    if (this.taken > 0) return Promise.resolve(this.taken)
+    const first = Promise.race([...this.shards.map((s) => s.pending!), this.stopped.promise])
+    if (this.shards.length === 1) return first.then(() => this.taken)
     // One push of a batch reaches every shard at about the same time: the
     // other shards' answers already read by then are taken with the first,
     // so the batch costs one claim, not one per shard.
-    return first.then(() => new Promise<number>((resolve) => setImmediate(() => resolve(this.take()))))
+    return first.then(() => new Promise<number>((resolve) => setImmediate(() => resolve(this.taken))))
   }
 
-  private take(): number {
-    const n = this.taken
+  /**
+   * The pump is about to look in Postgres: the jobs read so far are answered
+   * by that look. Counted from here, not from when a wait returned: a wait
+   * the pump stopped listening to (a run ended first) must not swallow a job
+   * read while the look runs, which may have started before its task committed.
+   */
+  lookingInPostgres(): void {
     this.taken = 0
-    return n
   }
 
   private async read(s: ShardReader, count: number): Promise<number> {
@@ -122,7 +129,7 @@ export class JobConsumer {
       // With several shards, the reads still out when the worker filled up take jobs it cannot run:
       // each goes back on its stream for a worker with room (this one sends no read while full).
       if (entries.length && this.o.hasRoom && !this.o.hasRoom()) {
-        void this.handBack(s.shard, entries)
+        void this.handBack(entries)
         return 0
       }
       return entries.length
@@ -140,6 +147,7 @@ export class JobConsumer {
   async stop(): Promise<void> {
     if (!this.running) return
     this.running = false
+    this.stopped.resolve(0)
     for (const s of this.shards) {
       s.reader.stop()
       s.redis.disconnect()
@@ -168,7 +176,7 @@ export class JobConsumer {
     return false
   }
 
-  private async handBack(shard: Shard, entries: Entries): Promise<void> {
+  private async handBack(entries: Entries): Promise<void> {
     const tasks = entries.map(([, fields]) => Number(fields?.[1])).filter((id) => Number.isInteger(id))
     await pushToStreams({ redis: this.o.producer, keys: this.o.keys, eventsMaxLen: 0, logger: this.o.logger }, tasks, [])
   }

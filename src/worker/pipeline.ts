@@ -30,6 +30,8 @@ export interface Wakeups {
   readonly reading: boolean
   /** Resolves when a task may have become ready, or after a while anyway. */
   wait(count: number): Promise<number>
+  /** Told just before each look in Postgres: what woke it before then is answered by that look. */
+  lookingInPostgres?(): void
 }
 
 /**
@@ -63,6 +65,7 @@ export function createJobPipeline(o: JobPipelineOptions) {
           await runner.waitForFree()
           continue
         }
+        wakeups.lookingInPostgres?.()
         const { claimed, lookAgainMs } = await intake.fill(free).catch((e) => {
           o.logger.warn('could not claim tasks', { error: coerceError(e).message })
           return { claimed: 0, lookAgainMs: undefined }
