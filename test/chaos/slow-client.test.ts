@@ -167,7 +167,9 @@ describe('a WebSocket client that stops reading', () => {
         expect(bytes.length).toBeLessThan(sentBytes)
         expect(received.size).toBe(sentIds.length)
         expect(goodClosed).toBeNull()
-        expect(growth).toBeLessThan(sentBytes)
+        // Reading and fanning out every event to the good client costs about as much RSS as was sent, before
+        // collections catch up; keeping it all for the slow client too would cost that much again.
+        expect(growth).toBeLessThan(sentBytes * 1.5)
       },
     ),
     90_000,
