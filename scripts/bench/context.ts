@@ -1,6 +1,7 @@
 import type { LatencySummary } from './histogram'
 import type { LoopFigure } from './reference-variants'
 import type { Options } from './options'
+import type { ProfileSummary } from './cpu-profile'
 import type { BenchEnv, Role } from './system'
 import { expectReply, spawnChild } from './children'
 
@@ -116,6 +117,8 @@ export interface Results {
    * cluster rows' tasks are checked before the cluster is torn down.
    */
   cluster?: { concurrency: number; masters: number; rows: ClusterFigure[]; integrity?: TaskCheck }
+  /** Where each role's CPU went in a closed loop at `concurrency`: its profile under load, less its start-up's (phases/profile.ts). */
+  profile?: { concurrency: number; roles: Record<'api' | 'worker', ProfileSummary> }
   /**
    * From the worker's commit to a socket's receive. With many sockets (keyed
    * by count and shape), p50/p99 are those of the probe sockets on the feed; allSockets includes the load processes'

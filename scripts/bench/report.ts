@@ -522,6 +522,7 @@ export function renderReport(r: Results, manySockets: number): string {
         ? `\n(machine column against (a) with as many loops: ${against.map((c) => `c${c} ${x(rt[`lifecycle_c${c}_cpu_per_task/loop`] ?? null)}`).join(', ')}; below 1x is less work per task than the loop)`
         : ''),
   )
+  if (r.profile) out.push(profileSection(r.profile))
   if (r.integrity) out.push(`\n${checkLine('integrity', r.integrity)}`)
   const ts = targets(r, manySockets)
   out.push(
@@ -532,6 +533,26 @@ export function renderReport(r: Results, manySockets: number): string {
     ),
   )
   return out.filter(Boolean).join('\n')
+}
+
+/** Where each role's CPU went under the profiled closed loop: by package, then the hottest functions. */
+function profileSection(p: NonNullable<Results['profile']>): string {
+  const pct = (share: number) => `${(share * 100).toFixed(1)}%`
+  const where = (location: string) => location.replace(/^.*?node_modules\//, '').replace(/^\/.*?\/src\//, 'src/')
+  return (['api', 'worker'] as const)
+    .map((role) => {
+      const s = p.roles[role]
+      return (
+        table(
+          `profile: ${role}, lifecycle closed loop c${p.concurrency} (bun --cpu-prof-md; self time under load, start-up's subtracted: ${num(s.totalMs)} ms)`,
+          ['function', 'where', 'self ms', 'share'],
+          s.top.map((h) => [h.fn, where(h.location), h.selfMs.toFixed(1), pct(h.share)]),
+        ) +
+        `
+(by package: ${s.packages.map((k) => `${k.name} ${pct(k.share)}`).join(', ')})`
+      )
+    })
+    .join('\n')
 }
 
 export function printReport(r: Results, manySockets: number) {

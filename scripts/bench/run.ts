@@ -16,6 +16,7 @@ import { runBacklog } from './phases/backlog'
 import { runCluster, stopCluster } from './phases/cluster'
 import { runCreate } from './phases/create'
 import { runLifecycle } from './phases/lifecycle'
+import { runProfile } from './phases/profile'
 import { runReferences } from './phases/references'
 import { runScaling } from './phases/scaling'
 import { runSockets } from './phases/sockets'
@@ -110,9 +111,10 @@ try {
   if (has('lifecycle')) await timed('lifecycle', () => runLifecycle(c))
   if (has('scaling')) await timed('scaling', () => runScaling(c))
   if (has('events') || has('fanout')) await timed('sockets', () => runSockets(c, { events: has('events'), fanout: has('fanout') }))
+  if (has('profile')) await timed('profile', () => runProfile(c))
   // Last: it restarts the roles on a Redis Cluster of its own and leaves none running.
   if (has('cluster')) await timed('cluster', () => runCluster(c))
-  if (has('create') || has('backlog') || has('lifecycle') || has('scaling') || has('events') || has('fanout') || has('cluster')) {
+  if (has('create') || has('backlog') || has('lifecycle') || has('scaling') || has('events') || has('fanout') || has('profile') || has('cluster')) {
     console.log('verify: waiting for every task to finish, then counting')
     await timed('verify', () => verify(c))
   }

@@ -157,9 +157,9 @@ export interface Role {
   stop(): Promise<void>
 }
 
-/** Starts `bun src/bin/api.ts` and waits until /readyz says Postgres and Redis answer. */
-export async function startApi(env: BenchEnv, port: number): Promise<Role & { url: string }> {
-  const child = spawnChild('api', ['bun', 'src/bin/api.ts'], roleEnv(env, port))
+/** Starts `bun src/bin/api.ts` (bunArgs before the script: a profiler) and waits until /readyz says Postgres and Redis answer. */
+export async function startApi(env: BenchEnv, port: number, bunArgs: string[] = []): Promise<Role & { url: string }> {
+  const child = spawnChild('api', ['bun', ...bunArgs, 'src/bin/api.ts'], roleEnv(env, port))
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 20_000
   for (;;) {
@@ -267,10 +267,15 @@ export async function startWorker(
   port: number,
   onSpawn?: (pid: number) => void,
   until: 'reading' | 'metrics' = 'reading',
+  bunArgs: string[] = [],
 ): Promise<Role & { metricsUrl: string }> {
   const metricsPort = freePort()
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
-  const child = spawnChild('worker', ['bun', 'src/bin/worker.ts'], { ...roleEnv(env, port), WORKER_METRICS_PORT: metricsPort, HANDLERS: benchHandlers })
+  const child = spawnChild('worker', ['bun', ...bunArgs, 'src/bin/worker.ts'], {
+    ...roleEnv(env, port),
+    WORKER_METRICS_PORT: metricsPort,
+    HANDLERS: benchHandlers,
+  })
   onSpawn?.(child.pid)
   const deadline = Date.now() + 20_000
   const answers = () =>
