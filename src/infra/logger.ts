@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs'
 import pino from 'pino'
 import pinoPretty from 'pino-pretty'
 
@@ -17,14 +18,14 @@ export type LogFormat = 'json' | 'pretty' | 'auto'
 /**
  * pino underneath: one JSON object per line on stderr (human-readable when
  * asked, or by default in a terminal), each carrying its scope (role, worker
- * id, task id, request id). Writes are synchronous so the last lines before
- * an exit are never lost.
+ * id, task id, request id). JSON lines leave once per event-loop turn
+ * (stderrByTurn), human-readable ones at once.
  */
 export function createLogger(level: LogLevel, scope: Fields = {}, format: LogFormat = 'auto'): Logger {
   const pretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true)
   const destination = pretty
     ? pinoPretty({ destination: 2, sync: true, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' })
-    : pino.destination({ fd: 2, sync: true })
+    : (stderrByTurn ??= new TurnBufferedWriter(2))
   const base = pino(
     {
       level,
@@ -39,6 +40,48 @@ export function createLogger(level: LogLevel, scope: Fields = {}, format: LogFor
   )
   return wrap(base.child(scope))
 }
+
+/**
+ * Writes what was logged in one event-loop turn with one synchronous write:
+ * under load an access line per request would otherwise be a system call per
+ * request. Still synchronous (nothing waits on a thread pool), and what is
+ * pending is written on exit, so only a SIGKILL can lose the last turn's lines.
+ */
+export class TurnBufferedWriter {
+  private pending: string[] = []
+  private scheduled = false
+
+  constructor(private readonly fd: number) {
+    process.on('exit', () => this.flush())
+  }
+
+  write(line: string): boolean {
+    this.pending.push(line)
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => this.flush())
+    }
+    return true
+  }
+
+  flush(): void {
+    this.scheduled = false
+    if (this.pending.length === 0) return
+    let rest = Buffer.from(this.pending.join(''))
+    this.pending = []
+    while (rest.length > 0) {
+      try {
+        rest = rest.subarray(writeSync(this.fd, rest))
+      } catch (e) {
+        // A full non-blocking pipe: write again once the reader has taken some. Anything else: the lines are lost, not the process.
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return
+      }
+    }
+  }
+}
+
+/** One for the process: every logger's JSON lines share its turn's write. */
+let stderrByTurn: TurnBufferedWriter | undefined
 
 function wrap(p: pino.Logger): Logger {
   return {
