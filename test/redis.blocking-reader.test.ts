@@ -18,3 +18,15 @@ test('a blocking read that never settles is given up and its connection re-made;
     redis.disconnect()
   }
 })
+
+test('stop rejects the read still out, though its connection never answers', async () => {
+  const redis = testRedis()
+  const reader = createBlockingReader(redis, 60_000)
+  try {
+    const reading = reader.read(new Promise(() => {}))
+    reader.stop()
+    await expect(reading).rejects.toThrow('blocking reader stopped')
+  } finally {
+    redis.disconnect()
+  }
+})

@@ -151,8 +151,10 @@ export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
  * Bounds the blocking reads of one connection: after a reconnect ioredis can
  * leave one that never settles (BullMQ added a watchdog for the same reason).
  * A read outstanding past ms drops and re-makes the connection and rejects,
- * so its loop retries. One interval per connection, not a timer per read:
- * under load a read returns every millisecond or so.
+ * so its loop retries. stop() rejects the read still out: a cluster client's
+ * read can outlive its disconnect, and a role shutting down must not wait on
+ * it. One interval per connection, not a timer per read: under load a read
+ * returns every millisecond or so.
  */
 export function createBlockingReader(redis: Redis, ms: number) {
   let current: { since: number; reject: (e: Error) => void } | null = null
@@ -187,6 +189,10 @@ export function createBlockingReader(redis: Redis, ms: number) {
         )
       })
     },
-    stop: () => clearInterval(timer),
+    stop() {
+      clearInterval(timer)
+      current?.reject(new Error('blocking reader stopped'))
+      current = null
+    },
   }
 }

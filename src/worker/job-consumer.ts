@@ -46,8 +46,6 @@ export class JobConsumer {
   private readonly shards: ShardReader[]
   /** Jobs read since the pump last looked in Postgres. */
   private taken = 0
-  /** Settles on stop(): a cluster client's read can outlive its disconnect, and a wait must not. */
-  private stopped = Promise.withResolvers<number>()
 
   constructor(private readonly o: JobConsumerOptions) {
     this.shards = o.keys.shards.map((shard) => {
@@ -63,7 +61,6 @@ export class JobConsumer {
 
   async start(): Promise<void> {
     this.running = true
-    this.stopped = Promise.withResolvers<number>()
     await Promise.all(
       this.shards.map((s) =>
         this.ensureGroup(s.shard).catch((e) => this.o.logger.warn('could not create consumer group yet', { error: (e as Error).message })),
@@ -89,7 +86,7 @@ export class JobConsumer {
       })
     }
     if (this.taken > 0) return Promise.resolve(this.taken)
-    const first = Promise.race([...this.shards.map((s) => s.pending!), this.stopped.promise])
+    const first = Promise.race(this.shards.map((s) => s.pending!))
     if (this.shards.length === 1) return first.then(() => this.taken)
     // One push of a batch reaches every shard at about the same time: the
     // other shards' answers already read by then are taken with the first,
@@ -143,11 +140,10 @@ export class JobConsumer {
     }
   }
 
-  /** Stops reading; breaking the blocking connections ends pending XREADGROUPs at once. Idempotent. */
+  /** Stops reading; stopping the readers ends pending XREADGROUPs at once, whatever the connection does. Idempotent. */
   async stop(): Promise<void> {
     if (!this.running) return
     this.running = false
-    this.stopped.resolve(0)
     for (const s of this.shards) {
       s.reader.stop()
       s.redis.disconnect()

@@ -31,7 +31,7 @@ export interface Wakeups {
   /** Resolves when a task may have become ready, or after a while anyway. */
   wait(count: number): Promise<number>
   /** Told just before each look in Postgres: what woke it before then is answered by that look. */
-  lookingInPostgres?(): void
+  lookingInPostgres(): void
 }
 
 /**
@@ -65,7 +65,7 @@ export function createJobPipeline(o: JobPipelineOptions) {
           await runner.waitForFree()
           continue
         }
-        wakeups.lookingInPostgres?.()
+        wakeups.lookingInPostgres()
         const { claimed, lookAgainMs } = await intake.fill(free).catch((e) => {
           o.logger.warn('could not claim tasks', { error: coerceError(e).message })
           return { claimed: 0, lookAgainMs: undefined }

@@ -62,8 +62,6 @@ export class StreamTail {
   private lastLeftAt = -Infinity
   private wakeUp: (() => void) | null = null
   private positioned = Promise.withResolvers<void>()
-  /** Settles on close(): a cluster client's read can outlive its disconnect, and closing must not wait for it. */
-  private closed = Promise.withResolvers<null>()
 
   constructor(private readonly o: StreamTailOptions) {
     this.shards = o.keys.shards.map((shard) => {
@@ -88,7 +86,6 @@ export class StreamTail {
   /** Resolves once the tail is idle or knows where the streams end, so no later event is missed. */
   start(): Promise<void> {
     this.running = true
-    this.closed = Promise.withResolvers<null>()
     return new Promise((resolve) => {
       this.loop = this.run(resolve)
     })
@@ -119,7 +116,6 @@ export class StreamTail {
   async close(): Promise<void> {
     if (!this.running) return
     this.running = false
-    this.closed.resolve(null)
     this.wake()
     for (const s of this.shards) {
       s.reader.stop()
@@ -192,8 +188,7 @@ export class StreamTail {
   private async readNext(): Promise<void> {
     const wake = this.wakes
     for (const s of this.shards) s.pending ??= this.read(s, wake)
-    const settled = await Promise.race([...this.shards.map((s) => s.pending!), this.closed.promise])
-    if (settled === null) return
+    const settled = await Promise.race(this.shards.map((s) => s.pending!))
     const s = settled.shard
     s.pending = null
     if (settled.wake !== this.wakes || !this.running) return
