@@ -1,7 +1,9 @@
+import { socketProtocols } from '../../src/client/socket-protocol'
+
 /**
  * Opens a WebSocket and resolves with it once its first message (snapshot or
  * hello) arrived. With a token, it goes as browsers send it (docs/security.md):
- * the subprotocol pair ['taskline', token].
+ * the subprotocol pair socketProtocols(token).
  */
 export function openSocket(
   url: string,
@@ -9,7 +11,7 @@ export function openSocket(
   { token, timeoutMs = 30_000 }: { token?: string; timeoutMs?: number } = {},
 ): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = token ? new WebSocket(url, ['taskline', token]) : new WebSocket(url)
+    const ws = token ? new WebSocket(url, socketProtocols(token)) : new WebSocket(url)
     let greeted = false
     const timer = setTimeout(() => {
       ws.close()
