@@ -18,6 +18,7 @@ import { Scheduler } from './scheduler'
 import { Sweeper } from './sweeper'
 import { CountFolder } from './count-folder'
 import { Heartbeat } from './heartbeat'
+import { TasksVacuum } from './vacuum'
 import { registrationsOf, TypeRegistrar } from './type-registrar'
 
 export interface WorkerOptions {
@@ -65,6 +66,7 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
     retention: parts.retention,
     scheduler: parts.scheduler,
     counts: parts.counts,
+    vacuum: parts.vacuum,
     /** Stops reading, lets running tasks finish within the grace period, hands back the rest. */
     close(): Promise<void> {
       closing ??= (async () => {
@@ -139,6 +141,7 @@ function buildParts(config: Config, w: WorkerParts) {
     running: () => pipeline.runner.running.size,
   })
   const counts = new CountFolder({ db, logger })
+  const vacuum = new TasksVacuum({ db, logger, intervalMs: config.TASKS_VACUUM_INTERVAL_MS })
   let pumping: Promise<void> = Promise.resolve()
   return {
     pipeline,
@@ -146,6 +149,7 @@ function buildParts(config: Config, w: WorkerParts) {
     retention,
     scheduler,
     counts,
+    vacuum,
     async start() {
       await waitForRedis(producer, 3000)
       await registrar.start()
@@ -156,6 +160,7 @@ function buildParts(config: Config, w: WorkerParts) {
       retention.start(config.RETENTION_INTERVAL_MS)
       scheduler.start(config.SCHEDULER_INTERVAL_MS)
       counts.start(COUNT_FOLD_MS)
+      vacuum.start()
     },
     async stop(afterReading: () => void) {
       // The batch in hand is claimed and started before the drain begins.
@@ -163,7 +168,16 @@ function buildParts(config: Config, w: WorkerParts) {
       await pumping
       afterReading()
       await pipeline.drain(config.SHUTDOWN_GRACE_MS)
-      await settleAll(logger, [sweeper.stop(), retention.stop(), scheduler.stop(), counts.stop(), cancels.stop(), registrar.stop(), heartbeat.stop()])
+      await settleAll(logger, [
+        sweeper.stop(),
+        retention.stop(),
+        scheduler.stop(),
+        counts.stop(),
+        vacuum.stop(),
+        cancels.stop(),
+        registrar.stop(),
+        heartbeat.stop(),
+      ])
     },
   }
 }

@@ -1,0 +1,37 @@
+import { sql } from 'kysely'
+import type { Db } from '../../infra/db'
+
+// Its own number beside the migrator's, the sweeper's and retention's (72_616_283 to 72_616_285).
+const VACUUM_LOCK = 72_616_286
+
+/**
+ * Milliseconds since tasks was last vacuumed by hand (by any worker; null if
+ * never), and whether this user owns the table: anyone else's VACUUM is
+ * skipped with only a warning.
+ */
+export async function taskTableState(db: Db): Promise<{ sinceVacuumMs: number | null; owned: boolean }> {
+  const { rows } = await sql<{ since: number | null; owned: boolean }>`
+    select (select extract(epoch from now() - last_vacuum) * 1000 from pg_stat_user_tables where relid = c.oid)::float8 as since,
+           pg_has_role(c.relowner, 'USAGE') as owned
+      from pg_class c where c.oid = 'tasks'::regclass`.execute(db)
+  const since = rows[0]?.since
+  return { sinceVacuumMs: since === null || since === undefined ? null : Number(since), owned: rows[0]?.owned === true }
+}
+
+/**
+ * Vacuums the tables every task's changes churn, on `conn` under a session
+ * advisory lock: false when another worker's vacuum holds it. VACUUM cannot
+ * run in a transaction, hence the session lock on one connection. Index
+ * cleanup is forced: Postgres skips it when the dead rows sit in few pages,
+ * which is exactly a queue's case, and the dead index entries are what cost.
+ */
+export async function vacuumTaskTables(conn: Db): Promise<boolean> {
+  const row = await conn.selectNoFrom(sql<boolean>`pg_try_advisory_lock(${VACUUM_LOCK})`.as('locked')).executeTakeFirst()
+  if (row?.locked !== true) return false
+  try {
+    await sql`vacuum (index_cleanup on, skip_locked) tasks, task_count_deltas`.execute(conn)
+    return true
+  } finally {
+    await sql`select pg_advisory_unlock(${VACUUM_LOCK})`.execute(conn)
+  }
+}

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { sql } from 'kysely'
+import { createDb } from '../src/infra/db'
+import { createLogger } from '../src/infra/logger'
+import { TasksVacuum } from '../src/worker/vacuum'
+import { admin } from './helpers/database'
+import { eventually, startSystem, type TestSystem } from './helpers/system'
+
+/**
+ * A queue's claims walk the ready index from its oldest entries, which are the
+ * tasks claimed since the last vacuum: the worker vacuums tasks often, one
+ * worker at a time, so that walk stays short.
+ */
+
+let sys: TestSystem
+beforeAll(async () => {
+  sys = await startSystem({ apis: 0, workers: 0 })
+})
+afterAll(() => sys.stop())
+
+const logger = createLogger('silent')
+const vacuum = (intervalMs: number, db = sys.db) => new TasksVacuum({ db, logger, intervalMs })
+
+/** Index pages (and heap pages behind them) the first probe of a claim reads to find the oldest ready task. */
+async function pagesToFirstReadyTask(): Promise<number> {
+  const { rows } = await sql<{ 'QUERY PLAN': { Plan: { 'Shared Hit Blocks': number; 'Shared Read Blocks': number } }[] }>`
+    explain (analyze, buffers, format json)
+    select id from tasks where status = 'PENDING' and enqueued_at is not null order by queue, coalesce(owner_id, 0) limit 1`.execute(sys.db)
+  const plan = rows[0]!['QUERY PLAN'][0]!.Plan
+  return plan['Shared Hit Blocks'] + plan['Shared Read Blocks']
+}
+
+const vacuumCount = async () =>
+  Number((await sql<{ n: string }>`select vacuum_count as n from pg_stat_user_tables where relname = 'tasks'`.execute(sys.db)).rows[0]?.n ?? 0)
+
+describe('the tasks vacuum', () => {
+  test('after a vacuum, a claim finds the oldest ready task without walking the ones claimed before it', async () => {
+    // 5,000 tasks made ready, claimed and finished, as a busy queue leaves them; then one ready task.
+    await sql`insert into tasks (title, status, enqueued_at) select 'done ' || g, 'PENDING', now() from generate_series(1, 5000) g`.execute(sys.db)
+    await sql`update tasks set status = 'PROCESSING', locked_by = 'w', locked_until = now() + interval '1 minute' where status = 'PENDING'`.execute(sys.db)
+    await sql`update tasks set status = 'COMPLETED', finished_at = now(), locked_by = null, locked_until = null where status = 'PROCESSING'`.execute(sys.db)
+    await sql`insert into tasks (title, status, enqueued_at) values ('ready', 'PENDING', now())`.execute(sys.db)
+    const before = await pagesToFirstReadyTask()
+    expect(await vacuum(1000).runOnce()).toBe(true)
+    const after = await pagesToFirstReadyTask()
+    // One index page per level and the row's heap page: a handful, against the dead entries' dozens.
+    expect({ before: before > 20, after: after <= 5 }).toEqual({ before: true, after: true })
+  })
+
+  test("one vacuum per interval across workers, none while another worker holds the lock, and at most a tenth of a worker's time", async () => {
+    const first = vacuum(60_000)
+    const otherDb = createDb(sys.database.url, 2)
+    try {
+      expect(await vacuum(1).runOnce()).toBe(true)
+      // One worker just vacuumed: for an interval of a minute, neither it nor another worker vacuums again.
+      const count = await vacuumCount()
+      expect(await first.runOnce()).toBe(false)
+      expect(await vacuum(60_000, otherDb).runOnce()).toBe(false)
+      // With a short interval, a second worker holding the lock makes this one skip.
+      await admin(async (c) => {
+        await c.query('select pg_advisory_lock(72616286)')
+        try {
+          expect(await vacuum(1).runOnce()).toBe(false)
+        } finally {
+          await c.query('select pg_advisory_unlock(72616286)')
+        }
+      }, sys.database.url)
+      expect(await vacuumCount()).toBe(count)
+      const other = vacuum(1, otherDb)
+      expect(await other.runOnce()).toBe(true)
+      expect(await vacuumCount()).toBe(count + 1)
+      // Its interval has passed, but a worker spaces its own vacuums nine times their length apart: at most a tenth of its time.
+      expect(await other.runOnce()).toBe(false)
+      expect(await vacuum(1).runOnce()).toBe(true)
+    } finally {
+      await otherDb.destroy()
+    }
+  })
+
+  test('a worker runs it on its own, at TASKS_VACUUM_INTERVAL_MS', async () => {
+    const count = await vacuumCount()
+    const worker = await sys.addWorker({ TASKS_VACUUM_INTERVAL_MS: 200 })
+    try {
+      await eventually(async () => (await vacuumCount()) >= count + 2, 15_000, 50, { what: 'two vacuums by the worker' })
+    } finally {
+      await worker.close()
+    }
+  })
+})
