@@ -72,7 +72,10 @@ export function createJobPipeline(o: JobPipelineOptions) {
         })
         if (claimed >= free) continue
         // A run that ends may free a limited queue's slot, and a rate's bucket refills with time: neither sends a job.
-        const wakes = [wakeups.wait(free - claimed), runner.runEnded()]
+        // Without limits a run's end readies nothing a job does not announce, and looking at each end would mostly find
+        // tasks already claimed on their jobs' account: only the limited wait for it.
+        const wakes: Promise<unknown>[] = [wakeups.wait(free - claimed)]
+        if (intake.limited) wakes.push(runner.runEnded())
         if (lookAgainMs !== undefined) wakes.push(Bun.sleep(lookAgainMs))
         await Promise.race(wakes)
       }

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { createDb } from '../src/infra/db'
+import { createLogger } from '../src/infra/logger'
+import { streamKeys } from '../src/infra/stream-keys'
+import { createJobPipeline, type Wakeups } from '../src/worker/pipeline'
+import type { QueueLimit } from '../src/domain/tasks/task-claim.repository'
+import { builtinHandlers } from '../src/handlers/registry'
+import { createTestDatabase, insertTaskRows, type TestDatabase } from './helpers/database'
+import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
+import { eventually } from './helpers/poll'
+
+/**
+ * When the pump looks in Postgres: on a job, or its poll; a run's end is a
+ * reason to look only for a worker serving a limited queue (its end may free
+ * the queue's slot, which sends no job).
+ */
+
+let database: TestDatabase
+const prefix = uniquePrefix()
+const redis = testRedis()
+beforeAll(async () => {
+  database = await createTestDatabase()
+})
+afterAll(async () => {
+  await deleteKeys(redis, prefix)
+  redis.disconnect()
+  await database.drop()
+})
+
+/** Wakeups that count the pump's looks and never wake it: no job comes, the poll never ends. */
+class CountingWakeups implements Wakeups {
+  reading = true
+  looks = 0
+  private stopped: (() => void) | undefined
+  wait(): Promise<number> {
+    return new Promise((resolve) => {
+      this.stopped = () => resolve(0)
+    })
+  }
+  lookingInPostgres(): void {
+    this.looks++
+  }
+  stop() {
+    this.reading = false
+    this.stopped?.()
+  }
+}
+
+async function looksAfterOneRun(queue: string, limits: QueueLimit[]): Promise<number> {
+  const db = createDb(database.url, 2)
+  const pipeline = createJobPipeline({
+    redis,
+    keys: streamKeys(prefix),
+    eventsMaxLen: 1000,
+    logger: createLogger('error'),
+    db,
+    workerId: `pump-${queue}`,
+    concurrency: 4,
+    leaseMs: 30_000,
+    retryBaseMs: 50,
+    defaultTimeoutMs: 10_000,
+    handlers: builtinHandlers({ demoWorkMs: 0, http: { allowedOrigins: [] } }),
+    queues: [queue],
+    limits,
+  })
+  const wakeups = new CountingWakeups()
+  const [task] = await insertTaskRows(database.db, [
+    { title: 'one', type: 'demo', payload: JSON.stringify({ duration_ms: 0 }), queue, enqueued_at: new Date() },
+  ])
+  const pumping = pipeline.pump(wakeups)
+  try {
+    await eventually(async () => (await database.db.selectFrom('tasks').select('status').where('id', '=', task!.id).executeTakeFirst())?.status === 'COMPLETED')
+    await eventually(async () => pipeline.runner.running.size === 0)
+    // A look the run's end started would have begun by now: the pump calls lookingInPostgres as soon as it wakes.
+    await new Promise((resolve) => setImmediate(resolve))
+    return wakeups.looks
+  } finally {
+    wakeups.stop()
+    await pumping
+    await pipeline.drain(1000)
+    await db.destroy()
+  }
+}
+
+test('a worker without limited queues looks once for a task, not again when its run ends', async () => {
+  expect(await looksAfterOneRun('unlimited', [])).toBe(1)
+})
+
+test('a worker serving a limited queue looks again when a run ends: the slot it freed sends no job', async () => {
+  expect(await looksAfterOneRun('limited', [{ queue: 'limited', concurrency: 10 }])).toBe(2)
+})
