@@ -15,13 +15,12 @@ class Rollback {
 }
 const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)]
 
-test('the claim locks its picked rows in one pass, however many tasks are ready and whatever the statistics say', async () => {
+test('the claim picks and locks its rows in one pass each, however many tasks are ready and whatever the statistics say', async () => {
   // Statistics taken while nothing was ready (the usual state), then a backlog: the planner still believes it small.
   await sql`analyze tasks`.execute(d.db)
   await sql`insert into tasks (title, type, payload, status, enqueued_at, run_after)
             select 't' || g, 'demo', '{}'::jsonb, 'PENDING', now(), now() from generate_series(1, 2000) g`.execute(d.db)
-  const ids = (await sql<{ id: number }>`select id from tasks order by id limit 64`.execute(d.db)).rows.map((r) => Number(r.id))
-  const values: Record<string, unknown> = { ids, workerId: 'w1' }
+  const values: Record<string, unknown> = { n: 64, types: ['demo'], queues: null, skip: [], workerId: 'w1' }
   // Only the plan is wanted: the transaction is rolled back, so nothing claimed stays claimed.
   const plan = await d.db
     .transaction()

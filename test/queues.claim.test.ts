@@ -69,7 +69,9 @@ describe('fairness between owners', () => {
     const bulk = await postJson(
       `${sys.http}/api/tasks/bulk`,
       // Spread over ten queues: turns are per owner, so more queue names buy no more turns.
-      { tasks: Array.from({ length: 66 }, (_, i) => ({ title: `long ${i}`, queue: `q${i % 10}`, payload: { duration_ms: 1500 } })) },
+      // Alternate lengths, so the two running ones end apart: ended together, alice would have none running, and her
+      // next task would tie with bob's for the two free slots (a tie goes to the longer wait, hers).
+      { tasks: Array.from({ length: 66 }, (_, i) => ({ title: `long ${i}`, queue: `q${i % 10}`, payload: { duration_ms: 1500 + (i % 2) * 500 } })) },
       { authorization: `Bearer ${alice.token}` },
     )
     expect(bulk.status).toBe(201)

@@ -23,6 +23,8 @@ export const withEvents = <R extends EventColumns = TaskChange>(
   changed: RawBuilder<unknown>,
   detail: EventDetail,
   columns: RawBuilder<unknown> = sql`changed.*`,
+  /** What the rows come from: `changed` and `ev`, joined (a caller may join them to a row of its own). */
+  from: RawBuilder<unknown> = sql`changed join ev on ev.task_id = changed.id`,
 ) => {
   const query = sql<R>`
     with ${changed}, ev as (
@@ -30,7 +32,7 @@ export const withEvents = <R extends EventColumns = TaskChange>(
       select id, seq, status, progress, ${jsonb(detail)}, updated_at from changed
       returning task_id, id as event_id, detail
     )
-    select ${columns}, ev.event_id, ev.detail from changed join ev on ev.task_id = changed.id order by changed.id`
+    select ${columns}, ev.event_id, ev.detail from ${from} order by changed.id`
   return {
     /** The statement itself, for one compiled once (infra/statement.ts); its rows go through stamped(). */
     query,

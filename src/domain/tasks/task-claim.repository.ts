@@ -32,8 +32,6 @@ export interface ClaimScope {
   skip: readonly string[]
 }
 
-type PickSlot = 'n' | 'types' | 'queues' | 'skip'
-
 const { claim } = transitions
 
 /** Ready rows of `t`, as tasks_ready_idx holds them. */
@@ -46,8 +44,7 @@ const ready = (t: string) => sql`${sql.ref(`${t}.status`)} = 'PENDING' and ${sql
  * with one probe each, however many tasks wait, and each pair offers its
  * best n.
  */
-const pickStatement = compileOnce<PickSlot, { id: number }>(
-  (slot) => sql<{ id: number }>`
+const pick = (slot: (name: ClaimSlot) => unknown) => sql<{ id: number }>`
     with recursive pairs(queue, owner) as (
       (select queue, coalesce(owner_id, 0) from tasks where ${ready('tasks')} order by queue, coalesce(owner_id, 0) limit 1)
       union all
@@ -73,22 +70,28 @@ const pickStatement = compileOnce<PickSlot, { id: number }>(
              coalesce(r.n, 0) + row_number() over (partition by c.owner order by c.priority desc, c.run_after, c.id) as turn
         from candidates c left join running r on r.owner = c.owner
     )
-    select id from ranked order by turn, priority desc, run_after, id limit ${slot('n')}::int`,
-)
+    select id from ranked order by turn, priority desc, run_after, id limit ${slot('n')}::int`
 
-export type ClaimSlot = 'ids' | 'workerId'
+export type ClaimSlot = 'n' | 'types' | 'queues' | 'skip' | 'workerId'
+
+/** A claimed task's row, and how many the pick chose (on every row; on a lone row of nulls when none was claimed). */
+type ClaimRow = TaskChange & { picked: number }
 
 /**
- * The claim transition for the picked ids, locking with SKIP LOCKED: a task
- * another worker is claiming at this moment is left to it. Exported for the
- * test of its plan.
+ * Picks and claims in one statement (one round trip): the picked ids are
+ * locked with SKIP LOCKED, so a task another worker is claiming at this
+ * moment is left to it, and a row a claim committed since the pick's snapshot
+ * is checked again against `ready`. The row count of the pick comes back even
+ * when nothing was claimed, so a claim that lost its picks to another worker
+ * picks again. Exported for the test of its plan.
  */
 export const claimQuery = (leaseMs: number, slot: (name: ClaimSlot) => unknown) =>
-  withEvents(
-    // Locked first, once (materialized): as a subquery of the update's WHERE, a
-    // planner that believed few tasks were ready ran it again for every ready row.
-    sql`locked as materialized (
-      select id from tasks where id = any(${slot('ids')}::bigint[]) and ${ready('tasks')} for update skip locked
+  withEvents<ClaimRow>(
+    // Picked and locked first, once each (materialized): as a subquery of the
+    // update's WHERE, a planner that believed few tasks were ready ran it
+    // again for every ready row.
+    sql`picked as materialized (${pick(slot)}), locked as materialized (
+      select id from tasks where id = any(array(select id from picked)) and ${ready('tasks')} for update skip locked
     ), changed as (
       update tasks set ${sql.join(Object.entries(columnsOf(claim, { workerId: slot('workerId') as string, leaseMs })).map(([c, v]) => sql`${sql.ref(c)} = ${v}`))}, seq = seq + 1,
              -- The clock, not the transaction's start: a limited queue's claim may have waited for its lock.
@@ -98,13 +101,15 @@ export const claimQuery = (leaseMs: number, slot: (name: ClaimSlot) => unknown) 
       returning tasks.*
     )`,
     claim.detail(),
+    sql`p.picked, changed.*`,
+    sql`(select count(*)::int as picked from picked) p left join (changed join ev on ev.task_id = changed.id) on true`,
   ).query
 
 /** The claim, compiled once per lease length. */
-const claimStatement = (leaseMs: number) => compileOnce<ClaimSlot, TaskChange>((slot) => claimQuery(leaseMs, slot))
+const claimStatement = (leaseMs: number) => compileOnce<ClaimSlot, ClaimRow>((slot) => claimQuery(leaseMs, slot))
 
 /** The lease is compiled into the claim: one statement per lease length, and a worker keeps its own. */
-let claimWithLease: { leaseMs: number; run: Statement<ClaimSlot, TaskChange> } | undefined
+let claimWithLease: { leaseMs: number; run: Statement<ClaimSlot, ClaimRow> } | undefined
 
 /** Picks racing another worker's claim can lose rows to it; a few more picks find the next ones. */
 const MAX_PICKS = 3
@@ -113,12 +118,12 @@ const MAX_PICKS = 3
 export async function claimNext(db: Db, n: number, worker: Claimer, scope: ClaimScope): Promise<TaskChange[]> {
   if (claimWithLease?.leaseMs !== worker.leaseMs) claimWithLease = { leaseMs: worker.leaseMs, run: claimStatement(worker.leaseMs) }
   const claimed: TaskChange[] = []
-  for (let pick = 0; pick < MAX_PICKS && claimed.length < n; pick++) {
-    const { rows: picked } = await pickStatement(db, { n: n - claimed.length, types: worker.types, queues: scope.queues, skip: scope.skip })
-    if (picked.length === 0) break
-    const { rows } = await claimWithLease.run(db, { ids: picked.map((p) => p.id), workerId: worker.id })
-    claimed.push(...stamped({ rows }, claim.metric).rows)
-    if (rows.length === picked.length) break
+  for (let attempt = 0; attempt < MAX_PICKS && claimed.length < n; attempt++) {
+    const { rows } = await claimWithLease.run(db, { n: n - claimed.length, types: worker.types, queues: scope.queues, skip: scope.skip, workerId: worker.id })
+    const picked = rows[0]?.picked ?? 0
+    const got = rows.filter((r) => r.id !== null).map(({ picked: _, ...task }) => task as TaskChange)
+    claimed.push(...stamped({ rows: got }, claim.metric).rows)
+    if (picked === 0 || got.length === picked) break
   }
   return claimed
 }
