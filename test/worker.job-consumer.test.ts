@@ -13,7 +13,7 @@ const logger = createLogger('silent')
 const consumers: JobConsumer[] = []
 
 /** A consumer of the three shards whose poll is long: a wait that ends early was ended by a job. */
-async function consumer(o: { hasRoom?: () => boolean; pollMs?: number; watchdogFloorMs?: number } = {}) {
+async function consumer(o: { room?: () => number; pollMs?: number; watchdogFloorMs?: number } = {}) {
   const c = new JobConsumer({
     blocking: () => testRedis(),
     producer: redis,
@@ -21,7 +21,7 @@ async function consumer(o: { hasRoom?: () => boolean; pollMs?: number; watchdogF
     consumer: `c${consumers.length}`,
     pollMs: o.pollMs ?? 60_000,
     logger,
-    hasRoom: o.hasRoom,
+    room: o.room,
     watchdogFloorMs: o.watchdogFloorMs,
   })
   consumers.push(c)
@@ -31,6 +31,20 @@ async function consumer(o: { hasRoom?: () => boolean; pollMs?: number; watchdogF
 /** The wait's result, or 'still waiting' if it has not ended within a while (a generous bound; the poll is a minute). */
 const within = <T>(p: Promise<T>, ms = 10_000) => Promise.race([p, Bun.sleep(ms).then(() => 'still waiting' as const)])
 const ring = (taskId: number) => pushToStreams({ redis, keys, eventsMaxLen: 100, logger }, [taskId], [])
+
+/** Which of these tasks' jobs were read (the group delivered them) and written again: on the stream after what was delivered. */
+async function handedBack(...taskIds: number[]): Promise<number[]> {
+  const jobs = keys.shardOf(taskIds[0]!).jobs
+  const [group] = (await redis.xinfo('GROUPS', jobs)) as string[][]
+  const last = group![group!.indexOf('last-delivered-id') + 1]!
+  const newer = (a: string, b: string) => {
+    const [x, y] = [a.split('-').map(BigInt), b.split('-').map(BigInt)]
+    return x[0]! > y[0]! || (x[0] === y[0] && x[1]! > y[1]!)
+  }
+  if (last === '0-0') return []
+  const entries = await redis.xrange(jobs, '-', '+')
+  return entries.flatMap(([id, f]) => (taskIds.includes(Number(f[1])) && newer(id, last) ? [Number(f[1])] : []))
+}
 
 afterEach(async () => {
   await Promise.all(consumers.splice(0).map((c) => c.stop()))
@@ -84,31 +98,28 @@ describe('the job consumer over JOB_SHARDS streams', () => {
   })
 
   test('a job a leftover read takes while the worker is full goes back on its stream, for a worker with room', async () => {
-    let room = true
-    const c = await consumer({ hasRoom: () => room })
+    let room = 10
+    const c = await consumer({ room: () => room })
     const first = c.wait(10)
     await ring(60)
     expect(await within(first)).toBe(1)
     // Full now: the other shards' reads are still out, and one of them takes the next job.
-    room = false
+    room = 0
     await ring(61)
-    const jobs = keys.shardOf(61).jobs
-    const delivered = async () => {
-      const [group] = (await redis.xinfo('GROUPS', jobs)) as string[][]
-      return group![group!.indexOf('last-delivered-id') + 1]!
-    }
-    const newer = (a: string, b: string) => {
-      const [x, y] = [a.split('-').map(BigInt), b.split('-').map(BigInt)]
-      return x[0]! > y[0]! || (x[0] === y[0] && x[1]! > y[1]!)
-    }
-    // Read (the group delivered it) and written again: on the stream after what was delivered.
-    await eventually(async () => {
-      const last = await delivered()
-      const entries = await redis.xrange(jobs, '-', '+')
-      return last !== '0-0' && entries.some(([id, f]) => Number(f[1]) === 61 && newer(id, last))
-    })
+    await eventually(async () => (await handedBack(61)).length === 1)
     const other = await consumer()
     expect(await within(other.wait(10))).toBeGreaterThanOrEqual(1)
+  })
+
+  test('a read of more jobs than free slots keeps as many as fit and hands back the rest', async () => {
+    // Three jobs on one shard before the read: it takes all three, with room for one.
+    for (const id of [90, 93, 96]) await ring(id)
+    const c = await consumer({ room: () => 1 })
+    expect(await within(c.wait(10))).toBe(1)
+    await eventually(async () => (await handedBack(90, 93, 96)).length === 2)
+    // Both go to a worker with room (and leave no job behind for the tests after this one).
+    const other = await consumer()
+    expect(await within(other.wait(10))).toBe(2)
   })
 
   test('stop ends a wait even when a read outlives its connection (a cluster client can)', async () => {

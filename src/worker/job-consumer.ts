@@ -11,8 +11,8 @@ export interface JobConsumerOptions {
   consumer: string
   /** The longest a worker with free slots waits for a job before looking in Postgres anyway. */
   pollMs: number
-  /** Whether the worker has a free slot: jobs a read takes when it has none are handed back for another worker. */
-  hasRoom?: () => boolean
+  /** The worker's free slots: jobs a read takes beyond them (less the jobs taken since the last look) go back for another worker. */
+  room?: () => number
   /** The least time a blocking read may take before its connection is deemed stuck (tests shorten it). */
   watchdogFloorMs?: number
   logger: Logger
@@ -123,13 +123,11 @@ export class JobConsumer {
       const res = (await s.reader.read(read)) as [string, Entries][] | null
       const entries = res?.[0]?.[1] ?? []
       if (entries.length) void this.o.producer.xdel(s.shard.jobs, ...entries.map(([id]) => id)).catch(() => {})
-      // With several shards, the reads still out when the worker filled up take jobs it cannot run:
-      // each goes back on its stream for a worker with room (this one sends no read while full).
-      if (entries.length && this.o.hasRoom && !this.o.hasRoom()) {
-        void this.handBack(entries)
-        return 0
-      }
-      return entries.length
+      // With several shards, or slots filled while a read was out, a read can take more jobs than the worker
+      // has room for: the rest go back on their stream for a worker with room.
+      const keep = this.o.room ? Math.min(entries.length, Math.max(0, this.o.room() - this.taken)) : entries.length
+      if (keep < entries.length) void this.handBack(entries.slice(keep))
+      return keep
     } catch (e) {
       if (!this.running) return 0
       // A group recreated after Redis lost its data: read again at once.

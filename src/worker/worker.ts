@@ -105,7 +105,7 @@ function buildParts(config: Config, w: WorkerParts) {
     keys,
     consumer: workerId,
     pollMs: config.WORKER_POLL_MS,
-    hasRoom: () => pipeline.runner.free() > 0,
+    room: () => pipeline.runner.free(),
     logger,
   })
   const pipeline = createJobPipeline({
