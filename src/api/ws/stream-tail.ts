@@ -49,6 +49,11 @@ interface ShardTail {
  * It reads only while someone here is owed events; waking starts over from
  * the streams' ends with a new following state.
  */
+/** An outage counts from the shard's last read that worked: a failure can take seconds to show (a cluster's redirections, the watchdog). */
+function markOutage(s: ShardTail): void {
+  s.outageSince ??= s.lastReadAt ?? Date.now()
+}
+
 export class StreamTail {
   /** The state of this wake; null while idle and until the wake knows where the streams end. */
   current: Following | null = null
@@ -77,7 +82,7 @@ export class StreamTail {
         lastReadAt: null,
       }
       redis.on('close', () => {
-        if (this.running && this.current && tail.outageSince === null) tail.outageSince = Date.now()
+        if (this.running && this.current) markOutage(tail)
       })
       return tail
     })
@@ -195,8 +200,7 @@ export class StreamTail {
     if ('error' in settled) {
       if (!s.failing) this.o.logger.warn('event hub cannot read the events stream; retrying', { stream: s.key, error: settled.error.message })
       s.failing = true
-      // From the last read that worked: a failure can take seconds to show (a cluster's redirections, the watchdog).
-      s.outageSince ??= s.lastReadAt ?? Date.now()
+      markOutage(s)
       return
     }
     s.lastReadAt = Date.now()
