@@ -10,9 +10,10 @@ import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually } from './helpers/poll'
 
 /**
- * When the pump looks in Postgres: on a job, or its poll; a run's end is a
- * reason to look only for a worker serving a limited queue (its end may free
- * the queue's slot, which sends no job).
+ * When the pump looks in Postgres: on a job, its poll, or a run's end. A run's
+ * end sends no job, yet it may free a limited queue's slot, and a ready task
+ * whose job another worker read (one serving other queues or types) has only
+ * the looks of the workers that can take it.
  */
 
 let database: TestDatabase
@@ -82,10 +83,7 @@ async function looksAfterOneRun(queue: string, limits: QueueLimit[]): Promise<nu
   }
 }
 
-test('a worker without limited queues looks once for a task, not again when its run ends', async () => {
-  expect(await looksAfterOneRun('unlimited', [])).toBe(1)
-})
-
-test('a worker serving a limited queue looks again when a run ends: the slot it freed sends no job', async () => {
+test("a run's end makes the pump look again, with no job: a freed limited slot, or a job another worker read, sends none", async () => {
+  expect(await looksAfterOneRun('unlimited', [])).toBe(2)
   expect(await looksAfterOneRun('limited', [{ queue: 'limited', concurrency: 10 }])).toBe(2)
 })

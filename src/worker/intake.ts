@@ -31,11 +31,6 @@ export class Intake {
   private readonly others: ClaimScope
   private limitedFirst = false
 
-  /** Whether this worker serves a queue with a concurrency or rate limit. */
-  get limited(): boolean {
-    return this.limits.length > 0
-  }
-
   constructor(private readonly o: IntakeOptions) {
     this.worker = { id: o.workerId, leaseMs: o.leaseMs, types: o.types }
     this.limits = o.limits.filter((l) => o.queues === null || o.queues.includes(l.queue))

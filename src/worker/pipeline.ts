@@ -72,10 +72,8 @@ export function createJobPipeline(o: JobPipelineOptions) {
         })
         if (claimed >= free) continue
         // A run that ends may free a limited queue's slot, and a rate's bucket refills with time: neither sends a job.
-        // Without limits a run's end readies nothing a job does not announce, and looking at each end would mostly find
-        // tasks already claimed on their jobs' account: only the limited wait for it.
-        const wakes: Promise<unknown>[] = [wakeups.wait(free - claimed)]
-        if (intake.limited) wakes.push(runner.runEnded())
+        // Nor does a job read by a worker that cannot take its task (another queue or type): it waits for a look.
+        const wakes = [wakeups.wait(free - claimed), runner.runEnded()]
         if (lookAgainMs !== undefined) wakes.push(Bun.sleep(lookAgainMs))
         await Promise.race(wakes)
       }
