@@ -151,7 +151,8 @@ export const configSchema = z.object({
   /**
    * How often a worker vacuums tasks (one worker at a time; 0 leaves it to
    * autovacuum, whose defaults come far too late for a queue's claims). A
-   * vacuum takes at most a tenth of the time, however large the table.
+   * vacuum is followed by nine times its length without one, however large the
+   * table.
    */
   TASKS_VACUUM_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
   /** The worker's own /metrics; 0 picks a free port. */

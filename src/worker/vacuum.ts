@@ -1,9 +1,9 @@
 import type { Db } from '../infra/db'
 import type { Logger } from '../infra/logger'
-import { taskTableState, vacuumTaskTables } from '../domain/tasks/task-vacuum.repository'
+import { taskTableState, vacuumTaskTables, withVacuumLock } from '../domain/tasks/task-vacuum.repository'
 import { Periodic } from './periodic'
 
-/** A vacuum takes at most this share of the time: on a large table each one reads every index whole. */
+/** Vacuums take at most this share of the time: on a large table each one reads every index whole. */
 const MAX_DUTY = 0.1
 
 /**
@@ -13,34 +13,48 @@ const MAX_DUTY = 0.1
  * so each claim's scan walks over every dead entry before the first live one
  * and claims slow down as tasks pass. Autovacuum waits for a fifth of the
  * table to be dead and looks once a minute: far too late for a queue. One
- * worker at a time (an advisory lock); the interval is counted from the
- * last vacuum by any of them (pg_stat_user_tables), so more workers do not
- * vacuum more often.
+ * worker at a time (an advisory lock), the gap counted from the last vacuum
+ * by any of them (pg_stat_user_tables) and checked again under the lock, so
+ * more workers do not vacuum more often. The gap grows to nine times the
+ * length of the worker's last vacuum, so that vacuums (all of a similar
+ * length, on one table) take at most a tenth of the time.
  */
 export class TasksVacuum {
   private readonly periodic: Periodic
   private warnedNotOwner = false
-  /** This worker's own vacuums are spaced so they take at most MAX_DUTY of its time. */
-  private notBefore = 0
+  /** How long this worker's last vacuum took: the next waits nine times that, whoever runs it. */
+  private lastMs = 0
 
   constructor(private readonly o: { db: Db; logger: Logger; intervalMs: number }) {
     this.periodic = new Periodic({ name: 'the tasks vacuum', logger: o.logger, pass: () => this.runOnce() })
   }
 
-  /** One look: whether this worker vacuumed (false if one ran within the interval, or another worker is at it). */
+  /** The least time between the last vacuum (anyone's) and this worker's next (read by the tests). */
+  get gapMs(): number {
+    return Math.max(this.o.intervalMs, (this.lastMs * (1 - MAX_DUTY)) / MAX_DUTY)
+  }
+
+  /** One look: whether this worker vacuumed (false if one ran within the gap, or another worker is at it). */
   async runOnce(): Promise<boolean> {
-    if (performance.now() < this.notBefore) return false
-    const { sinceVacuumMs, owned } = await taskTableState(this.o.db)
+    const { owned, sinceVacuumMs } = await taskTableState(this.o.db)
     if (!owned) {
       if (!this.warnedNotOwner) this.o.logger.warn('cannot vacuum tasks (not its owner): claims slow down until autovacuum runs')
       this.warnedNotOwner = true
       return false
     }
-    if (sinceVacuumMs !== null && sinceVacuumMs < this.o.intervalMs) return false
-    const started = performance.now()
-    const vacuumed = await this.o.db.connection().execute(vacuumTaskTables)
-    this.notBefore = performance.now() + ((performance.now() - started) * (1 - MAX_DUTY)) / MAX_DUTY
-    return vacuumed
+    const due = (since: number | null) => since === null || since >= this.gapMs
+    if (!due(sinceVacuumMs)) return false
+    const vacuumed = await this.o.db.connection().execute((conn) =>
+      withVacuumLock(conn, async () => {
+        // Another worker may have finished one between the look above and the lock.
+        if (!due((await taskTableState(conn)).sinceVacuumMs)) return false
+        const started = performance.now()
+        await vacuumTaskTables(conn)
+        this.lastMs = performance.now() - started
+        return true
+      }),
+    )
+    return vacuumed === true
   }
 
   start(): void {

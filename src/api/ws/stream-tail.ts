@@ -41,6 +41,11 @@ interface ShardTail {
   lastReadAt: number | null
 }
 
+/** An outage counts from the shard's last read that worked: a failure can take seconds to show (a cluster's redirections, the watchdog). */
+function markOutage(s: ShardTail): void {
+  s.outageSince ??= s.lastReadAt ?? Date.now()
+}
+
 /**
  * Reads every shard's events stream from this instance's own positions (plain
  * XREAD, so every API instance sees every event) and hands each entry to the
@@ -49,11 +54,6 @@ interface ShardTail {
  * It reads only while someone here is owed events; waking starts over from
  * the streams' ends with a new following state.
  */
-/** An outage counts from the shard's last read that worked: a failure can take seconds to show (a cluster's redirections, the watchdog). */
-function markOutage(s: ShardTail): void {
-  s.outageSince ??= s.lastReadAt ?? Date.now()
-}
-
 export class StreamTail {
   /** The state of this wake; null while idle and until the wake knows where the streams end. */
   current: Following | null = null

@@ -19,19 +19,25 @@ export async function taskTableState(db: Db): Promise<{ sinceVacuumMs: number | 
 }
 
 /**
- * Vacuums the tables every task's changes churn, on `conn` under a session
- * advisory lock: false when another worker's vacuum holds it. VACUUM cannot
- * run in a transaction, hence the session lock on one connection. Index
- * cleanup is forced: Postgres skips it when the dead rows sit in few pages,
- * which is exactly a queue's case, and the dead index entries are what cost.
+ * Runs fn on `conn` under a session advisory lock, or returns null when
+ * another worker holds it. A session lock, on one connection, because VACUUM
+ * cannot run in a transaction.
  */
-export async function vacuumTaskTables(conn: Db): Promise<boolean> {
+export async function withVacuumLock<T>(conn: Db, fn: () => Promise<T>): Promise<T | null> {
   const row = await conn.selectNoFrom(sql<boolean>`pg_try_advisory_lock(${VACUUM_LOCK})`.as('locked')).executeTakeFirst()
-  if (row?.locked !== true) return false
+  if (row?.locked !== true) return null
   try {
-    await sql`vacuum (index_cleanup on, skip_locked) tasks, task_count_deltas`.execute(conn)
-    return true
+    return await fn()
   } finally {
     await sql`select pg_advisory_unlock(${VACUUM_LOCK})`.execute(conn)
   }
+}
+
+/**
+ * Vacuums the tables every task's changes churn. Index cleanup is forced:
+ * Postgres skips it when the dead rows sit in few pages, which is exactly a
+ * queue's case, and the dead index entries are what cost.
+ */
+export async function vacuumTaskTables(conn: Db): Promise<void> {
+  await sql`vacuum (index_cleanup on, skip_locked) tasks, task_count_deltas`.execute(conn)
 }
