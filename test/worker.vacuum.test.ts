@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'kysely'
 import { createDb } from '../src/infra/db'
 import { createLogger } from '../src/infra/logger'
+import { taskTableState } from '../src/domain/tasks/task-vacuum.repository'
 import { TasksVacuum } from '../src/worker/vacuum'
 import { admin } from './helpers/database'
 import { eventually, startSystem, type TestSystem } from './helpers/system'
@@ -77,6 +78,45 @@ describe('the tasks vacuum', () => {
       expect(vacuum(1).gapMs).toBe(1)
     } finally {
       await otherDb.destroy()
+    }
+  })
+
+  test("only a user Postgres lets vacuum tries: the table's owner, or here (Postgres 16 and older) the database's", async () => {
+    const suffix = sys.database.url.split('/').pop()!.replace(/\W/g, '_')
+    const [dbOwner, stranger] = [`${suffix}_dbowner`, `${suffix}_stranger`]
+    const asRole = (role: string) =>
+      sys.db.connection().execute(async (conn) => {
+        await sql`set role ${sql.id(role)}`.execute(conn)
+        try {
+          return (await taskTableState(conn)).mayVacuum
+        } finally {
+          await sql`reset role`.execute(conn)
+        }
+      })
+    const database = sql.id(sys.database.url.split('/').pop()!)
+    await sql`create role ${sql.id(dbOwner)}; create role ${sql.id(stranger)}`.execute(sys.db)
+    try {
+      expect(await asRole(stranger)).toBe(false)
+      const version = Number((await sql<{ v: string }>`select current_setting('server_version_num') as v`.execute(sys.db)).rows[0]!.v)
+      await sql`alter database ${database} owner to ${sql.id(dbOwner)}`.execute(sys.db)
+      expect(await asRole(dbOwner)).toBe(version < 170000)
+      // The worker warns once and vacuums nothing as a stranger.
+      const warnings: string[] = []
+      const strangerDb = { ...logger, warn: (m: string) => void warnings.push(m) }
+      const v = sys.db.connection().execute(async (conn) => {
+        await sql`set role ${sql.id(stranger)}`.execute(conn)
+        try {
+          const vac = new TasksVacuum({ db: conn, logger: strangerDb, intervalMs: 1 })
+          return [await vac.runOnce(), await vac.runOnce()]
+        } finally {
+          await sql`reset role`.execute(conn)
+        }
+      })
+      expect(await v).toEqual([false, false])
+      expect(warnings).toHaveLength(1)
+    } finally {
+      await sql`alter database ${database} owner to current_user`.execute(sys.db)
+      await sql`drop role ${sql.id(dbOwner)}; drop role ${sql.id(stranger)}`.execute(sys.db)
     }
   })
 

@@ -21,7 +21,7 @@ const MAX_DUTY = 0.1
  */
 export class TasksVacuum {
   private readonly periodic: Periodic
-  private warnedNotOwner = false
+  private warnedNotAllowed = false
   /** How long this worker's last vacuum took: the next waits nine times that, whoever runs it. */
   private lastMs = 0
 
@@ -36,10 +36,10 @@ export class TasksVacuum {
 
   /** One look: whether this worker vacuumed (false if one ran within the gap, or another worker is at it). */
   async runOnce(): Promise<boolean> {
-    const { owned, sinceVacuumMs } = await taskTableState(this.o.db)
-    if (!owned) {
-      if (!this.warnedNotOwner) this.o.logger.warn('cannot vacuum tasks (not its owner): claims slow down until autovacuum runs')
-      this.warnedNotOwner = true
+    const { mayVacuum, sinceVacuumMs } = await taskTableState(this.o.db)
+    if (!mayVacuum) {
+      if (!this.warnedNotAllowed) this.o.logger.warn('cannot vacuum tasks (not its owner, nor MAINTAIN on it): claims slow down until autovacuum runs')
+      this.warnedNotAllowed = true
       return false
     }
     const due = (since: number | null) => since === null || since >= this.gapMs

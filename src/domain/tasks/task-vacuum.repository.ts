@@ -6,16 +6,22 @@ const VACUUM_LOCK = 72_616_286
 
 /**
  * Milliseconds since tasks was last vacuumed by hand (by any worker; null if
- * never), and whether this user owns the table: anyone else's VACUUM is
- * skipped with only a warning.
+ * never), and whether this user may vacuum it: anyone else's VACUUM is
+ * skipped with only a warning. The table's owner (or a member of its role)
+ * may; so may the database's owner up to Postgres 16, and from 17 whoever
+ * holds MAINTAIN on the table (or pg_maintain). The CASE keeps Postgres 16 and
+ * older from reading a privilege name they do not know.
  */
-export async function taskTableState(db: Db): Promise<{ sinceVacuumMs: number | null; owned: boolean }> {
-  const { rows } = await sql<{ since: number | null; owned: boolean }>`
+export async function taskTableState(db: Db): Promise<{ sinceVacuumMs: number | null; mayVacuum: boolean }> {
+  const { rows } = await sql<{ since: number | null; may_vacuum: boolean }>`
     select (select extract(epoch from now() - last_vacuum) * 1000 from pg_stat_user_tables where relid = c.oid)::float8 as since,
-           pg_has_role(c.relowner, 'USAGE') as owned
+           pg_has_role(c.relowner, 'USAGE') or case
+             when current_setting('server_version_num')::int >= 170000 then has_table_privilege(c.oid, 'MAINTAIN')
+             else pg_has_role((select datdba from pg_database where datname = current_database()), 'USAGE')
+           end as may_vacuum
       from pg_class c where c.oid = 'tasks'::regclass`.execute(db)
   const since = rows[0]?.since
-  return { sinceVacuumMs: since === null || since === undefined ? null : Number(since), owned: rows[0]?.owned === true }
+  return { sinceVacuumMs: since === null || since === undefined ? null : Number(since), mayVacuum: rows[0]?.may_vacuum === true }
 }
 
 /**
