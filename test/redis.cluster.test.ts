@@ -30,8 +30,13 @@ afterAll(async () => {
   await cluster?.destroy()
 })
 
-const getTask = async (id: number) => (await (await fetch(`${sys.http}/api/tasks/${id}`)).json()) as any
-const until = (id: number, status: string) => eventually(async () => ((t) => t.status === status && t)(await getTask(id)))
+// A request the API leaves hanging fails, so the wait around it goes on polling and, in the end, names what it awaited.
+const getTask = async (id: number) => (await (await fetch(`${sys.http}/api/tasks/${id}`, { signal: AbortSignal.timeout(5000) })).json()) as any
+const until = (id: number, status: string, ms = 10_000) =>
+  eventually(async () => ((t) => t.status === status && t)(await getTask(id)), ms, 25, { what: `task ${id} ${status}` })
+/** Fails naming the step if it takes longer than ms: a test's own timeout would not say which step hung. */
+const step = <T>(what: string, p: Promise<T>, ms = 20_000): Promise<T> =>
+  Promise.race([p, Bun.sleep(ms).then(() => Promise.reject(new Error(`step "${what}" took over ${ms} ms`)))])
 /** The master (index into cluster.ports) serving a key's slot, as the cluster was created. */
 const nodeOf = (key: string) => cluster.slots.findIndex((ranges) => ranges.some(([a, b]) => keySlot(key) >= a && keySlot(key) <= b))
 
@@ -125,38 +130,41 @@ describe('on a Redis Cluster with JOB_SHARDS=3', () => {
   // Last: it adds a worker that looks in Postgres often, which the tests above must not have.
   test('a master SIGKILLed and restarted empty: tasks run meanwhile, sockets catch up from Postgres, cancels arrive again', async () => {
     // While the cluster is down every push is lost: a worker polling Postgres finds the tasks.
-    await sys.addWorker({ WORKER_POLL_MS: 500 })
+    await step('adding a worker', sys.addWorker({ WORKER_POLL_MS: 500 }))
     const feed = await connect(`${sys.ws}/ws/tasks/`)
     await feed.waitFor((m) => m.kind === 'hello')
-    await cluster.stop(2)
+    await step('stopping master 2', cluster.stop(2))
     // Without its master the whole cluster refuses commands (cluster-require-full-coverage), once the others notice.
-    await eventually(async () => (await cluster.state(0)) === 'fail', 20_000)
+    await eventually(async () => (await cluster.state(0)) === 'fail', 20_000, 25, { what: 'the cluster to fail' })
     const ids: number[] = []
     for (let i = 0; i < 6; i++) {
-      const res = await postJson(`${sys.http}/api/tasks/`, { title: `during outage ${i}`, payload: { steps: 1 } })
+      const res = await step(`POST ${i} during the outage`, postJson(`${sys.http}/api/tasks/`, { title: `during outage ${i}`, payload: { steps: 1 } }))
       expect(res.status).toBe(201)
       ids.push(res.body.id)
     }
     // They finish with the cluster still down: none of their events reached a stream.
     for (const id of ids) await until(id, 'COMPLETED')
     expect(feed.messages.filter((m) => ids.includes(m.task_id))).toEqual([])
-    await cluster.start(2)
+    await step('restarting master 2', cluster.start(2))
     // The hub catches each shard up from Postgres once it reads again: every task's last change reaches the feed.
     for (const id of ids) await feed.waitFor((m) => m.kind === 'change' && m.task_id === id && m.status === 'COMPLETED', 20_000)
     feed.close()
     // Without the fast poller, a task on the restarted shard starts only if a job there wakes a worker:
     // the consumer group the restart lost was recreated.
-    await sys.workers.pop()!.close()
+    await step('closing the fast-polling worker', sys.workers.pop()!.close())
     const keys = streamKeys(sys.prefix, 3)
     for (;;) {
       // Idle workers, nothing ready: only this task's own job can start it.
-      await eventually(async () => sys.workers.every((w) => w.runner.running.size === 0))
-      const { body } = await postJson(`${sys.http}/api/tasks/`, { title: 'after restart', payload: { steps: 1 } })
+      await eventually(async () => sys.workers.every((w) => w.runner.running.size === 0), 10_000, 25, { what: 'the workers to be idle' })
+      const { body } = await step('POST after the restart', postJson(`${sys.http}/api/tasks/`, { title: 'after restart', payload: { steps: 1 } }))
       const shard = keys.shardOf(body.id).index
-      await eventually(async () => (await getTask(body.id)).status === 'COMPLETED', shard === 2 ? 10_000 : 30_000)
+      await until(body.id, 'COMPLETED', shard === 2 ? 10_000 : 30_000)
       if (shard === 2) break
     }
-    const { body } = await postJson(`${sys.http}/api/tasks`, { title: 'quiet after restart', payload: { duration_ms: 30_000, steps: 1 } })
+    const { body } = await step(
+      'POST of the quiet task',
+      postJson(`${sys.http}/api/tasks`, { title: 'quiet after restart', payload: { duration_ms: 30_000, steps: 1 } }),
+    )
     const running = () => sys.workers.some((w) => w.runner.running.has(body.id))
     await eventually(async () => running())
     expect((await postJson(`${sys.http}/api/tasks/${body.id}/cancel`, {})).status).toBe(200)
