@@ -1,7 +1,8 @@
 import type { Logger } from '../infra/logger'
 import { Periodic } from './periodic'
 import type { TaskStatus } from '../domain/tasks/task'
-import { releaseRetentionLock, tryRetentionLock } from '../domain/tasks/task-retention.repository'
+import { RETENTION_LOCK } from '../domain/tasks/task-retention.repository'
+import { withSessionLock } from '../infra/session-lock'
 import { removeFinishedTasks, type RemovalDeps, type RemovalOptions } from '../domain/tasks/task-retention.service'
 
 /** How long finished tasks of each terminal status are kept, in ms; 0 keeps them. */
@@ -31,24 +32,19 @@ export class Retention {
   async runOnce(now = Date.now()): Promise<Partial<RetentionPolicy> | null> {
     const statuses = (Object.keys(this.o.policy) as (keyof RetentionPolicy)[]).filter((s) => this.o.policy[s] > 0)
     if (statuses.length === 0) return {}
-    return this.o.db.connection().execute(async (conn) => {
-      if (!(await tryRetentionLock(conn))) return null
-      try {
-        const removed: Partial<RetentionPolicy> = {}
-        for (const status of statuses) {
-          if (this.stopping.signal.aborted) break
-          const n = await removeFinishedTasks(
-            this.o,
-            { status, finishedBefore: new Date(now - this.o.policy[status]) },
-            { ...this.o, conn, signal: this.stopping.signal },
-          )
-          if (n > 0) removed[status] = n
-        }
-        if (Object.keys(removed).length > 0) this.o.logger.info('removed finished tasks past their retention', { removed })
-        return removed
-      } finally {
-        await releaseRetentionLock(conn)
+    return withSessionLock(this.o.db, RETENTION_LOCK, async (conn) => {
+      const removed: Partial<RetentionPolicy> = {}
+      for (const status of statuses) {
+        if (this.stopping.signal.aborted) break
+        const n = await removeFinishedTasks(
+          this.o,
+          { status, finishedBefore: new Date(now - this.o.policy[status]) },
+          { ...this.o, conn, signal: this.stopping.signal },
+        )
+        if (n > 0) removed[status] = n
       }
+      if (Object.keys(removed).length > 0) this.o.logger.info('removed finished tasks past their retention', { removed })
+      return removed
     })
   }
 

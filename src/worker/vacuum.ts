@@ -1,6 +1,7 @@
 import type { Db } from '../infra/db'
 import type { Logger } from '../infra/logger'
-import { taskTableState, vacuumTaskTables, withVacuumLock } from '../domain/tasks/task-vacuum.repository'
+import { taskTableState, VACUUM_LOCK, vacuumTaskTables } from '../domain/tasks/task-vacuum.repository'
+import { withSessionLock } from '../infra/session-lock'
 import { Periodic } from './periodic'
 
 /** Vacuums take at most this share of the time: on a large table each one reads every index whole. */
@@ -44,16 +45,14 @@ export class TasksVacuum {
     }
     const due = (since: number | null) => since === null || since >= this.gapMs
     if (!due(sinceVacuumMs)) return false
-    const vacuumed = await this.o.db.connection().execute((conn) =>
-      withVacuumLock(conn, async () => {
-        // Another worker may have finished one between the look above and the lock.
-        if (!due((await taskTableState(conn)).sinceVacuumMs)) return false
-        const started = performance.now()
-        await vacuumTaskTables(conn)
-        this.lastMs = performance.now() - started
-        return true
-      }),
-    )
+    const vacuumed = await withSessionLock(this.o.db, VACUUM_LOCK, async (conn) => {
+      // Another worker may have finished one between the look above and the lock.
+      if (!due((await taskTableState(conn)).sinceVacuumMs)) return false
+      const started = performance.now()
+      await vacuumTaskTables(conn)
+      this.lastMs = performance.now() - started
+      return true
+    })
     return vacuumed === true
   }
 

@@ -66,7 +66,6 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
     retention: parts.retention,
     scheduler: parts.scheduler,
     counts: parts.counts,
-    vacuum: parts.vacuum,
     /** Stops reading, lets running tasks finish within the grace period, hands back the rest. */
     close(): Promise<void> {
       closing ??= (async () => {
@@ -149,7 +148,6 @@ function buildParts(config: Config, w: WorkerParts) {
     retention,
     scheduler,
     counts,
-    vacuum,
     async start() {
       await waitForRedis(producer, 3000)
       await registrar.start()

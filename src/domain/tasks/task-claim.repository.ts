@@ -121,7 +121,8 @@ export async function claimNext(db: Db, n: number, worker: Claimer, scope: Claim
   for (let attempt = 0; attempt < MAX_PICKS && claimed.length < n; attempt++) {
     const { rows } = await claimWithLease.run(db, { n: n - claimed.length, types: worker.types, queues: scope.queues, skip: scope.skip, workerId: worker.id })
     const picked = rows[0]?.picked ?? 0
-    const got = rows.filter((r) => r.id !== null).map(({ picked: _, ...task }) => task as TaskChange)
+    // The lone row of nulls (nothing claimed) has no id; the claimed rows keep their `picked` column, unread.
+    const got: TaskChange[] = rows.filter((r) => r.id !== null)
     claimed.push(...stamped({ rows: got }, claim.metric).rows)
     if (picked === 0 || got.length === picked) break
   }

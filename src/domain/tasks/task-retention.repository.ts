@@ -59,20 +59,9 @@ export function finishedTasksDeletion(f: FinishedFilter, limit: number) {
       from removed order by id`
 }
 
-// Its own number beside the migrator's and the sweeper's (72_616_283, 72_616_284).
-const RETENTION_LOCK = 72_616_285
-
 /**
- * Held for a whole pass, batches included, so it is a session lock on the
- * connection the pass runs on (each batch is its own short transaction):
- * false when another worker's pass holds it. A worker that dies loses its
- * connection, and with it the lock.
+ * Held for a whole retention pass, batches included (each its own short
+ * transaction): see withSessionLock. Its own number beside the migrator's
+ * and the sweeper's (72_616_283, 72_616_284).
  */
-export async function tryRetentionLock(conn: Db): Promise<boolean> {
-  const row = await conn.selectNoFrom(sql<boolean>`pg_try_advisory_lock(${RETENTION_LOCK})`.as('locked')).executeTakeFirst()
-  return row?.locked === true
-}
-
-export async function releaseRetentionLock(conn: Db): Promise<void> {
-  await sql`select pg_advisory_unlock(${RETENTION_LOCK})`.execute(conn)
-}
+export const RETENTION_LOCK = 72_616_285

@@ -1,8 +1,8 @@
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db'
 
-// Its own number beside the migrator's, the sweeper's and retention's (72_616_283 to 72_616_285).
-const VACUUM_LOCK = 72_616_286
+/** One vacuum at a time across workers (see withSessionLock): its own number beside the migrator's, the sweeper's and retention's (72_616_283 to 72_616_285). */
+export const VACUUM_LOCK = 72_616_286
 
 /**
  * Milliseconds since tasks was last vacuumed by hand (by any worker; null if
@@ -25,22 +25,8 @@ export async function taskTableState(db: Db): Promise<{ sinceVacuumMs: number | 
 }
 
 /**
- * Runs fn on `conn` under a session advisory lock, or returns null when
- * another worker holds it. A session lock, on one connection, because VACUUM
- * cannot run in a transaction.
- */
-export async function withVacuumLock<T>(conn: Db, fn: () => Promise<T>): Promise<T | null> {
-  const row = await conn.selectNoFrom(sql<boolean>`pg_try_advisory_lock(${VACUUM_LOCK})`.as('locked')).executeTakeFirst()
-  if (row?.locked !== true) return null
-  try {
-    return await fn()
-  } finally {
-    await sql`select pg_advisory_unlock(${VACUUM_LOCK})`.execute(conn)
-  }
-}
-
-/**
- * Vacuums the tables every task's changes churn. Index cleanup is forced:
+ * Vacuums the tables every task's changes churn (on one connection: VACUUM
+ * cannot run in a transaction). Index cleanup is forced:
  * Postgres skips it when the dead rows sit in few pages, which is exactly a
  * queue's case, and the dead index entries are what cost.
  */
