@@ -362,4 +362,18 @@ describe('bench report', () => {
     expect(() => parseOptions(['--write'])).toThrow(/markdown file/)
     expect(() => parseOptions(['--write', 'perf.txt'])).toThrow(/markdown file/)
   })
+
+  test("the CPU per task table splits reference (a)'s like ours, and the lifecycle table says how long the POST took", () => {
+    const loop = { ...loopFigure(16, 500, 3000), cpuSplitUs: { loops: 1200, postgres: 1500, redis: 250 } }
+    const withAnswer = { ...lifecycle(700, 4, 19), stagesMs: { answer_p50: 1.5, answer_p99: 6, queue_p50: 1, queue_p99: 3, run_p50: 0.5, run_p99: 2 } }
+    const r = run({
+      references: { loop: { '16': loop } },
+      resources: { cpu: { 'lifecycle c16': { api: 0.2, worker: 0.2, postgres: 0.25, redis: 0.05, machine: 0.7, load: 0.05 } } },
+      lifecycle: { closed: { '16': withAnswer } },
+    })
+    const text = renderReport(r, 10_000)
+    // phase, api, worker, postgres, redis, machine, load: the loop's own processes in the load column.
+    expect(text).toMatch(/\(a\) strongest loop x16 +- +- +1,500 +250 +3,000 +1,200\n/)
+    expect(text).toMatch(/closed c16 .* 1\.50 ms \/ 6\.00 ms +1\.00 ms \/ 3\.00 ms +0\.50 ms \/ 2\.00 ms/)
+  })
 })

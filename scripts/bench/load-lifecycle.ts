@@ -56,10 +56,11 @@ const createTask = repeatedRequest(new URL(`${j.apiUrl}/api/tasks/`), 'POST', { 
 type Post = () => Promise<Http1Answer>
 
 /** One task from POST to COMPLETED; resolves with its completion time, or null if the POST failed. */
-async function lifecycle(post: Post): Promise<number | null> {
+async function lifecycle(post: Post, answered: (at: number) => void): Promise<number | null> {
   let id: number
   try {
     const res = await post()
+    answered(performance.now())
     const task = JSON.parse(res.body.toString()) as { id?: number }
     if (res.status !== 201 || typeof task.id !== 'number') throw new Error(`POST answered ${res.status}`)
     id = task.id
@@ -83,14 +84,19 @@ async function lifecycle(post: Post): Promise<number | null> {
 async function main() {
   const ws = await openSocket(j.wsUrl, onMessage, { token: j.token })
   const hist = new Histogram()
+  // POST to its answer: the share of the latency spent before the task is in Postgres.
+  const answers = new Histogram()
   let windowStart = 0
   let windowEnd = Infinity
   let completedInWindow = 0
+  const inWindow = (startedAt: number) => startedAt >= windowStart && startedAt < windowEnd
   const track = (post: Post, startedAt: number) =>
-    lifecycle(post).then((at) => {
+    lifecycle(post, (at) => {
+      if (inWindow(startedAt)) answers.record(at - startedAt)
+    }).then((at) => {
       if (at === null) return
       if (at >= windowStart && at <= windowEnd) completedInWindow++
-      if (startedAt >= windowStart && startedAt < windowEnd) hist.record(at - startedAt)
+      if (inWindow(startedAt)) hist.record(at - startedAt)
     })
 
   // The window opens once the warm-up time has passed AND tasks are completing:
@@ -141,6 +147,7 @@ async function main() {
     warmupMs: windowStart - t0,
     completedInWindow,
     latency: hist.toJSON(),
+    answers: answers.toJSON(),
     posted,
     postErrors,
     firstError,

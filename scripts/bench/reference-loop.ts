@@ -20,7 +20,7 @@
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import { fail, onCommand, reply } from './child-runtime'
-import { machineBusySeconds } from './procfs'
+import { measureCpu } from './procfs'
 
 export const referenceTable = 'bench_reference_tasks'
 export const referenceKeys = (keyPrefix: string) => ({ jobs: `${keyPrefix}reference:jobs`, events: `${keyPrefix}reference:events` })
@@ -47,7 +47,8 @@ export interface TrialResult {
   tasks: number
   windowMs: number
   /** Cores busy on the whole machine (Postgres, Redis, every loop process) over the window. */
-  machineCores: number
+  /** Cores busy over the window: this process's loops, Postgres, Redis and the whole machine. */
+  cores: Record<'loops' | 'postgres' | 'redis' | 'machine', number>
 }
 
 const insert = `insert into ${referenceTable} (title, payload) values ($1, $2) returning id`
@@ -56,12 +57,15 @@ const toCompleted = `update ${referenceTable} set status = 'COMPLETED', updated_
 
 type Entry = [string, string[]]
 
-/** Cores busy on the machine from `afterMs` from now, for `forMs`. */
-function machineBusyOver(afterMs: number, forMs: number): Promise<number> {
+/** Cores busy from `afterMs` from now, for `forMs`: this process, Postgres, Redis and the machine. */
+function coresOver(afterMs: number, forMs: number): Promise<TrialResult['cores']> {
   return new Promise((resolve) => {
     setTimeout(() => {
-      const [busy0, t0] = [machineBusySeconds(), performance.now()]
-      setTimeout(() => resolve((machineBusySeconds() - busy0) / ((performance.now() - t0) / 1000)), forMs)
+      const cpu = measureCpu({ loops: () => [process.pid] })
+      setTimeout(() => {
+        const c = cpu.stop()
+        resolve({ loops: c.loops ?? 0, postgres: c.postgres ?? 0, redis: c.redis ?? 0, machine: c.machine ?? 0 })
+      }, forMs)
     }, afterMs)
   })
 }
@@ -141,9 +145,9 @@ async function trial(t: TrialCommand) {
     const t0 = performance.now()
     windowStart = t0 + t.warmupMs
     windowEnd = windowStart + t.durationMs
-    const busy = machineBusyOver(t.warmupMs, t.durationMs)
+    const busy = coresOver(t.warmupMs, t.durationMs)
     await Promise.all(Array.from({ length: t.loops }, (_, n) => loop(n)))
-    reply({ type: 'result', tasks: done, windowMs: t.durationMs, machineCores: await busy } satisfies TrialResult)
+    reply({ type: 'result', tasks: done, windowMs: t.durationMs, cores: await busy } satisfies TrialResult)
   } catch (e) {
     await closeConnections()
     throw e

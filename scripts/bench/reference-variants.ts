@@ -22,6 +22,14 @@ export interface LoopTrial extends LoopVariant {
   tasksPerSecond: number
   /** Microseconds of the whole machine's CPU per task during the trial's window. */
   cpuPerTaskUs?: number
+  /** The same, of the loop processes, Postgres and Redis: where the loop's CPU goes, beside the product's. */
+  cpuSplitUs?: CpuSplit
+}
+
+export interface CpuSplit {
+  loops?: number
+  postgres?: number
+  redis?: number
 }
 
 /** The strongest found at one loop count: its figure, the variant, and every trial behind the choice. */
@@ -29,6 +37,7 @@ export interface LoopFigure {
   loops: number
   tasksPerSecond: number
   cpuPerTaskUs?: number
+  cpuSplitUs?: CpuSplit
   variant: LoopVariant
   trials: LoopTrial[]
   /** How the variants were searched: every combination, or one setting at a time from the plain loop. */
@@ -88,7 +97,7 @@ export const variantOf = ({ processes, pool, redisConnections }: LoopVariant): L
 /** The figure of one loop count: the fastest trial's. */
 export function strongest(loops: number, trials: LoopTrial[], search: LoopFigure['search']): LoopFigure {
   const best = trials.reduce((a, b) => (b.tasksPerSecond > a.tasksPerSecond ? b : a))
-  return { loops, tasksPerSecond: best.tasksPerSecond, cpuPerTaskUs: best.cpuPerTaskUs, variant: variantOf(best), trials, search }
+  return { loops, tasksPerSecond: best.tasksPerSecond, cpuPerTaskUs: best.cpuPerTaskUs, cpuSplitUs: best.cpuSplitUs, variant: variantOf(best), trials, search }
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`

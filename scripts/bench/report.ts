@@ -224,6 +224,7 @@ function lifecycleRow(name: string, f: LifecycleFigure, vsLoop: number | null): 
     ms(f.p99),
     ms(f.max),
     x(vsLoop),
+    pair(f.stagesMs.answer_p50, f.stagesMs.answer_p99),
     pair(f.stagesMs.queue_p50, f.stagesMs.queue_p99),
     pair(f.stagesMs.run_p50, f.stagesMs.run_p99),
     f.missing,
@@ -360,7 +361,7 @@ export function renderReport(r: Results, manySockets: number): string {
   const lc = r.lifecycle
   const lifecycle = table(
     'lifecycle: POST to COMPLETED on one /ws/tasks/ socket (duration 0)',
-    ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'queue p50/p99', 'run p50/p99', 'missing', 'dups'],
+    ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'answer p50/p99', 'queue p50/p99', 'run p50/p99', 'missing', 'dups'],
     [
       ...Object.entries(lc?.closed ?? {}).map(([c, f]) => lifecycleRow(`closed c${c}`, f, rt[`lifecycle_c${c}/loop`] ?? null)),
       // An open loop runs at the rate offered, not as fast as it can: no ratio.
@@ -370,7 +371,8 @@ export function renderReport(r: Results, manySockets: number): string {
   // The note explains the table's columns; without the table (--only other phases) it would stand alone.
   if (lifecycle)
     out.push(
-      `${lifecycle}\n(vs (a) = against reference (a) with as many loops as clients; queue = POST to claim, run = claim to finish, from the rows' timestamps)`,
+      `${lifecycle}\n(vs (a) = against reference (a) with as many loops as clients; answer = POST to its 201, timed by the client;` +
+        ` queue = POST to claim, run = claim to finish, from the rows' timestamps)`,
     )
   if (r.scaling) {
     // Informational, so printed here and never judged in targets(): how much a second worker process adds.
@@ -514,12 +516,16 @@ export function renderReport(r: Results, manySockets: number): string {
     const g = res.cpu[`lifecycle c${c}`]
     return g && f.perSecond > 0 ? [[`lifecycle c${c}`, ...groups.map((k) => num(cpuPerTaskUs(g[k], f.perSecond)))]] : []
   })
-  for (const f of loops) perTask.push([`(a) strongest loop x${f.loops}`, ...groups.map((k) => (k === 'machine' ? num(f.cpuPerTaskUs) : undefined))])
+  // The loop's own processes are its client and its worker at once: they go in the load column.
+  const loopCell = (f: (typeof loops)[number], k: string) =>
+    k === 'machine' ? f.cpuPerTaskUs : k === 'load' ? f.cpuSplitUs?.loops : k === 'postgres' || k === 'redis' ? f.cpuSplitUs?.[k] : undefined
+  for (const f of loops) perTask.push([`(a) strongest loop x${f.loops}`, ...groups.map((k) => num(loopCell(f, k)))])
   const against = Object.keys(r.lifecycle?.closed ?? {}).filter((c) => rt[`lifecycle_c${c}_cpu_per_task/loop`] != null)
   out.push(
     table('CPU per task (microseconds of CPU per completed task = cores busy / tasks per second, over each window)', ['phase', ...groups], perTask) +
       (against.length
-        ? `\n(machine column against (a) with as many loops: ${against.map((c) => `c${c} ${x(rt[`lifecycle_c${c}_cpu_per_task/loop`] ?? null)}`).join(', ')}; below 1x is less work per task than the loop)`
+        ? `\n(machine column against (a) with as many loops: ${against.map((c) => `c${c} ${x(rt[`lifecycle_c${c}_cpu_per_task/loop`] ?? null)}`).join(', ')}; below 1x is less work per task than the loop;` +
+          ` (a)'s load column is its own processes, client and worker in one)`
         : ''),
   )
   if (r.profile) out.push(profileSection(r.profile))

@@ -11,6 +11,7 @@ interface LifecycleResult {
   warmupMs: number
   completedInWindow: number
   latency: HistogramData
+  answers: HistogramData
   posted: number
   postErrors: number
   firstError: string | null
@@ -39,6 +40,12 @@ async function stages(ctx: Context, afterId: number, upToId: number) {
     [afterId, upToId],
   )
   return Object.fromEntries(Object.entries(rows[0]!).map(([k, v]) => [k, v === null ? null : round(Number(v), 2)]))
+}
+
+/** POST to its answer, timed by the load process: the task is in Postgres, its job and event not yet pushed. */
+function answered(h: HistogramData) {
+  const { p50, p99 } = Histogram.from([h]).summary()
+  return { answer_p50: p50 === null ? null : round(p50, 2), answer_p99: p99 === null ? null : round(p99, 2) }
 }
 
 /** A CPU measurement started when the load's window opens and stopped when it closes. */
@@ -98,7 +105,7 @@ export async function lifecycleLoad(
   if (r.postErrors) console.error(`  ${name}: ${r.postErrors} failed POSTs (${r.firstError})`)
   const figure = {
     ...Histogram.from([r.latency]).summary(),
-    stagesMs: await stages(ctx, firstId, await maxId(ctx)),
+    stagesMs: { ...answered(r.answers), ...(await stages(ctx, firstId, await maxId(ctx))) },
     perSecond: round(r.completedInWindow / (r.windowMs / 1000)),
     missing: r.missing,
     duplicates: r.duplicates,

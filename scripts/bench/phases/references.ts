@@ -122,6 +122,13 @@ async function trial(ctx: Context, procs: Child[], loops: number, v: LoopVariant
   const replies = await Promise.all(used.map((p) => expectReply<TrialResult>(p, 'result', 60_000 + opts.referenceWarmupMs + opts.referenceWindowMs)))
   const tasks = replies.reduce((n, r) => n + r.tasks, 0)
   const perSecond = tasks / (opts.referenceWindowMs / 1000)
-  // Every process read the machine's busy time over its own window; the first one's is the trial's.
-  return { ...v, tasksPerSecond: round(perSecond), cpuPerTaskUs: cpuPerTaskUs(replies[0]!.machineCores, perSecond) }
+  // Every process read the machine's, Postgres's and Redis's busy time over its own window; the first one's is the trial's.
+  const { machine, postgres, redis } = replies[0]!.cores
+  const loopsCores = replies.reduce((sum, r) => sum + r.cores.loops, 0)
+  return {
+    ...v,
+    tasksPerSecond: round(perSecond),
+    cpuPerTaskUs: cpuPerTaskUs(machine, perSecond),
+    cpuSplitUs: { loops: cpuPerTaskUs(loopsCores, perSecond), postgres: cpuPerTaskUs(postgres, perSecond), redis: cpuPerTaskUs(redis, perSecond) },
+  }
 }
