@@ -148,6 +148,13 @@ export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
 }
 
 /**
+ * How long a blocking read of up to blockMs may be out before its watchdog
+ * deems the connection stuck: past the BLOCK by a margin for a busy server
+ * and a slow network, and never under floorMs (tests lower it).
+ */
+export const watchdogMs = (blockMs: number, floorMs = 10_000) => Math.max(floorMs, blockMs + 5000)
+
+/**
  * Bounds the blocking reads of one connection: after a reconnect ioredis can
  * leave one that never settles (BullMQ added a watchdog for the same reason).
  * A read outstanding past ms drops and re-makes the connection and rejects,

@@ -1,6 +1,6 @@
 import { pushToStreams } from '../domain/streams'
 import type { Logger } from '../infra/logger'
-import { createBlockingReader, type Redis } from '../infra/redis'
+import { createBlockingReader, watchdogMs, type Redis } from '../infra/redis'
 import type { Shard, StreamKeys } from '../infra/stream-keys'
 
 export interface JobConsumerOptions {
@@ -50,8 +50,7 @@ export class JobConsumer {
   constructor(private readonly o: JobConsumerOptions) {
     this.shards = o.keys.shards.map((shard) => {
       const redis = o.blocking()
-      // The watchdog must outlast the longest BLOCK, or it would cut every quiet read short.
-      return { shard, redis, reader: createBlockingReader(redis, Math.max(o.watchdogFloorMs ?? 10_000, o.pollMs + 5000)), pending: undefined }
+      return { shard, redis, reader: createBlockingReader(redis, watchdogMs(o.pollMs, o.watchdogFloorMs)), pending: undefined }
     })
   }
 

@@ -1,5 +1,5 @@
 import { coerceError, type Logger } from '../../infra/logger'
-import { createBlockingReader, streamEndId, type Redis } from '../../infra/redis'
+import { createBlockingReader, streamEndId, watchdogMs, type Redis } from '../../infra/redis'
 import type { Shard, StreamKeys } from '../../infra/stream-keys'
 import { fieldsToEvent } from '../../domain/task-events/task-event'
 import type { Following } from './following'
@@ -18,6 +18,9 @@ export interface StreamTailOptions {
 }
 
 type Entries = [Buffer, [Buffer, Buffer[]][]][] | null
+/** How long one XREAD of a quiet stream blocks before it is sent again. */
+const BLOCK_MS = 1000
+
 /** A settled read of one shard, from the wake that sent it. */
 type ShardRead = { shard: ShardTail; wake: number; entries: Entries } | { shard: ShardTail; wake: number; error: Error }
 
@@ -74,7 +77,7 @@ export class StreamTail {
       const tail: ShardTail = {
         key: shard.events,
         redis,
-        reader: createBlockingReader(redis, 10_000),
+        reader: createBlockingReader(redis, watchdogMs(BLOCK_MS)),
         id: null,
         pending: null,
         failing: false,
@@ -232,7 +235,7 @@ export class StreamTail {
         if (wake !== this.wakes) return { shard: s, wake, entries: null }
         s.id = from
       }
-      const entries = (await s.reader.read(s.redis.xreadBuffer('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', s.key, from))) as Entries
+      const entries = (await s.reader.read(s.redis.xreadBuffer('COUNT', 1000, 'BLOCK', BLOCK_MS, 'STREAMS', s.key, from))) as Entries
       return { shard: s, wake, entries }
     } catch (e) {
       if (this.running) await Bun.sleep(250)

@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import type { Db } from '../../infra/db'
 import { compileOnce, type Statement } from '../../infra/statement'
 import { stamped, withEvents } from '../task-events/task-event.repository'
@@ -74,8 +74,9 @@ const pick = (slot: (name: ClaimSlot) => unknown) => sql<{ id: number }>`
 
 export type ClaimSlot = 'n' | 'types' | 'queues' | 'skip' | 'workerId'
 
-/** A claimed task's row, and how many the pick chose (on every row; on a lone row of nulls when none was claimed). */
-type ClaimRow = TaskChange & { picked: number }
+/** What the claim returns: each claimed task's row with how many the pick chose, or, when none was claimed, that count on a lone row of nulls. */
+type ClaimRow = { picked: number } & (TaskChange | { [K in keyof TaskChange]: null })
+const claimedRow = (r: ClaimRow): r is { picked: number } & TaskChange => r.id !== null
 
 /**
  * Picks and claims in one statement (one round trip): the picked ids are
@@ -85,8 +86,8 @@ type ClaimRow = TaskChange & { picked: number }
  * when nothing was claimed, so a claim that lost its picks to another worker
  * picks again. Exported for the test of its plan.
  */
-export const claimQuery = (leaseMs: number, slot: (name: ClaimSlot) => unknown) =>
-  withEvents<ClaimRow>(
+export const claimQuery = (leaseMs: number, slot: (name: ClaimSlot) => unknown): RawBuilder<ClaimRow> =>
+  withEvents<{ picked: number } & TaskChange>(
     // Picked and locked first, once each (materialized): as a subquery of the
     // update's WHERE, a planner that believed few tasks were ready ran it
     // again for every ready row.
@@ -121,8 +122,8 @@ export async function claimNext(db: Db, n: number, worker: Claimer, scope: Claim
   for (let attempt = 0; attempt < MAX_PICKS && claimed.length < n; attempt++) {
     const { rows } = await claimWithLease.run(db, { n: n - claimed.length, types: worker.types, queues: scope.queues, skip: scope.skip, workerId: worker.id })
     const picked = rows[0]?.picked ?? 0
-    // The lone row of nulls (nothing claimed) has no id; the claimed rows keep their `picked` column, unread.
-    const got: TaskChange[] = rows.filter((r) => r.id !== null)
+    // The claimed rows keep their `picked` column, unread.
+    const got: TaskChange[] = rows.filter(claimedRow)
     claimed.push(...stamped({ rows: got }, claim.metric).rows)
     if (picked === 0 || got.length === picked) break
   }
