@@ -13,10 +13,11 @@ const logger = createLogger('silent')
 const consumers: JobConsumer[] = []
 
 /** A consumer of the three shards whose poll is long: a wait that ends early was ended by a job. */
-async function consumer(o: { room?: () => number; pollMs?: number; watchdogFloorMs?: number } = {}) {
+async function consumer(o: { room?: () => number; pollMs?: number; watchdogFloorMs?: number; producer?: typeof redis; deleteAfterMs?: number } = {}) {
   const c = new JobConsumer({
     blocking: () => testRedis(),
-    producer: redis,
+    producer: o.producer ?? redis,
+    deleteAfterMs: o.deleteAfterMs,
     keys,
     consumer: `c${consumers.length}`,
     pollMs: o.pollMs ?? 60_000,
@@ -120,6 +121,35 @@ describe('the job consumer over JOB_SHARDS streams', () => {
     // Both go to a worker with room (and leave no job behind for the tests after this one).
     const other = await consumer()
     expect(await within(other.wait(10))).toBe(2)
+  })
+
+  test('the jobs of reads close together are deleted with one XDEL, and stop deletes what is still pending', async () => {
+    // The test's own Redis client, counting the XDELs sent through it.
+    let xdels = 0
+    const producer = new Proxy(redis, {
+      get: (target, key) =>
+        key === 'xdel'
+          ? (...args: Parameters<typeof redis.xdel>) => {
+              xdels++
+              return target.xdel(...args)
+            }
+          : Reflect.get(target, key, target),
+    })
+    const c = await consumer({ producer, deleteAfterMs: 60_000 })
+    const jobs = keys.shardOf(100).jobs
+    const before = await redis.xlen(jobs)
+    for (const id of [100, 103, 106, 109]) {
+      const waiting = c.wait(10)
+      await ring(id)
+      expect(await within(waiting)).toBe(1)
+      c.lookingInPostgres()
+    }
+    // Four reads, each a round trip of its own; their deletes wait to go together.
+    expect(xdels).toBe(0)
+    expect(await redis.xlen(jobs)).toBe(before + 4)
+    await c.stop()
+    expect(xdels).toBe(1)
+    expect(await redis.xlen(jobs)).toBe(before)
   })
 
   test('stop ends a wait even when a read outlives its connection (a cluster client can)', async () => {

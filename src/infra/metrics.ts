@@ -139,7 +139,7 @@ function clusterGauges(cluster: ClusterFigures, registers: Registers): void {
 function scrapedGauges(o: MetricsOptions, registers: Registers): void {
   new Gauge({
     name: 'taskline_jobs_stream_length',
-    help: 'Jobs (wake-ups for ready tasks) on the jobs stream not yet read by a worker',
+    help: 'Jobs (wake-ups for ready tasks) on the jobs stream not yet read by a worker, or read in the last moment (deleted together)',
     registers,
     async collect() {
       const lengths = await Promise.all(o.keys.shards.map((s) => o.redis.xlen(s.jobs))).catch(() => [Number.NaN])

@@ -15,10 +15,43 @@ export interface JobConsumerOptions {
   room?: () => number
   /** The least time a blocking read may take before its connection is deemed stuck (tests shorten it). */
   watchdogFloorMs?: number
+  /** How long read jobs wait to be deleted together (tests lengthen it). */
+  deleteAfterMs?: number
   logger: Logger
 }
 
 type Entries = [string, string[] | null][]
+
+/**
+ * Deletes read jobs a moment after they were read, together: one XDEL per
+ * stream for the reads of that moment instead of a round trip per read.
+ * Until then a read job still counts in its stream's length.
+ */
+class ReadJobs {
+  private readonly pending = new Map<string, string[]>()
+  private timer: ReturnType<typeof setTimeout> | null = null
+
+  constructor(
+    private readonly producer: Redis,
+    private readonly afterMs: number,
+  ) {}
+
+  add(stream: string, ids: string[]): void {
+    const list = this.pending.get(stream)
+    if (list) list.push(...ids)
+    else this.pending.set(stream, ids)
+    this.timer ??= setTimeout(() => void this.flush(), this.afterMs)
+  }
+
+  /** Deletes what is pending now. Never throws: a job left behind is trimmed with the stream's oldest. */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    const batches = [...this.pending]
+    this.pending.clear()
+    await Promise.all(batches.map(([stream, ids]) => this.producer.xdel(stream, ...ids).catch(() => 0)))
+  }
+}
 
 const isNoGroup = (e: unknown) => e instanceof Error && e.message.includes('NOGROUP')
 
@@ -37,17 +70,19 @@ interface ShardReader {
  * owner turn and priority (domain/tasks/task-claim.repository.ts), which a
  * FIFO stream cannot order. Each shard's consumer group hands each job to one
  * worker with free slots, so one task wakes one worker, not all of them. Jobs
- * are read without acknowledgement and deleted once read: one lost or trimmed
- * only delays a task until the next poll, since every ready task is found
- * in Postgres.
+ * are read without acknowledgement and deleted soon after (ReadJobs): one lost
+ * or trimmed only delays a task until the next poll, since every ready task is
+ * found in Postgres.
  */
 export class JobConsumer {
   private running = false
   private readonly shards: ShardReader[]
   /** Jobs read since the pump last looked in Postgres. */
   private taken = 0
+  private readonly readJobs: ReadJobs
 
   constructor(private readonly o: JobConsumerOptions) {
+    this.readJobs = new ReadJobs(o.producer, o.deleteAfterMs ?? 100)
     this.shards = o.keys.shards.map((shard) => {
       const redis = o.blocking()
       return { shard, redis, reader: createBlockingReader(redis, watchdogMs(o.pollMs, o.watchdogFloorMs)), pending: undefined }
@@ -121,7 +156,7 @@ export class JobConsumer {
       )
       const res = (await s.reader.read(read)) as [string, Entries][] | null
       const entries = res?.[0]?.[1] ?? []
-      if (entries.length) void this.o.producer.xdel(s.shard.jobs, ...entries.map(([id]) => id)).catch(() => {})
+      if (entries.length) this.readJobs.add(s.shard.jobs, entries.map(([id]) => id))
       // With several shards, or slots filled while a read was out, a read can take more jobs than the worker
       // has room for: the rest go back on their stream for a worker with room.
       const keep = this.o.room ? Math.min(entries.length, Math.max(0, this.o.room() - this.taken)) : entries.length
@@ -145,6 +180,7 @@ export class JobConsumer {
       s.reader.stop()
       s.redis.disconnect()
     }
+    await this.readJobs.flush()
   }
 
   /** At id 0, not $: after Redis lost its data, jobs written meanwhile must not be skipped. */
