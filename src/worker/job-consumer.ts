@@ -156,7 +156,11 @@ export class JobConsumer {
       )
       const res = (await s.reader.read(read)) as [string, Entries][] | null
       const entries = res?.[0]?.[1] ?? []
-      if (entries.length) this.readJobs.add(s.shard.jobs, entries.map(([id]) => id))
+      if (entries.length)
+        this.readJobs.add(
+          s.shard.jobs,
+          entries.map(([id]) => id),
+        )
       // With several shards, or slots filled while a read was out, a read can take more jobs than the worker
       // has room for: the rest go back on their stream for a worker with room.
       const keep = this.o.room ? Math.min(entries.length, Math.max(0, this.o.room() - this.taken)) : entries.length
