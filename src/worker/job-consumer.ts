@@ -156,11 +156,8 @@ export class JobConsumer {
       )
       const res = (await s.reader.read(read)) as [string, Entries][] | null
       const entries = res?.[0]?.[1] ?? []
-      if (entries.length)
-        this.readJobs.add(
-          s.shard.jobs,
-          entries.map(([id]) => id),
-        )
+      const ids = entries.map(([id]) => id)
+      if (ids.length) this.readJobs.add(s.shard.jobs, ids)
       // With several shards, or slots filled while a read was out, a read can take more jobs than the worker
       // has room for: the rest go back on their stream for a worker with room.
       const keep = this.o.room ? Math.min(entries.length, Math.max(0, this.o.room() - this.taken)) : entries.length
@@ -184,7 +181,8 @@ export class JobConsumer {
       s.reader.stop()
       s.redis.disconnect()
     }
-    await this.readJobs.flush()
+    // Sent, not awaited: a Redis that is away (a cluster's master restarting) must not hold up the shutdown.
+    void this.readJobs.flush()
   }
 
   /** At id 0, not $: after Redis lost its data, jobs written meanwhile must not be skipped. */
