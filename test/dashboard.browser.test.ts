@@ -109,6 +109,9 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     expect((await response).status()).toBe(400)
   }
 
+  /** Waits until the element holds this text (a field's error is written after the refusal arrives). */
+  const shown = (selector: string, text: string | RegExp) => page.locator(selector, { hasText: text }).waitFor({ timeout: 10_000 })
+
   /** How many tasks of this status the database holds. */
   const countOf = async (status: string) =>
     Number(
@@ -224,10 +227,11 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await page.fill('#f-max-attempts', '0')
     await submitRefused()
 
-    await expect(page.locator('#err-title').textContent()).resolves.toContain('title must not be empty')
-    await expect(page.locator('#err-payload').textContent()).resolves.toContain('not valid JSON')
+    // The page shows the errors once it has read the answer's body: wait for them, not for the answer.
+    await shown('#err-title', 'title must not be empty')
+    await shown('#err-payload', 'not valid JSON')
     // Comes from the API's details[] (path "max_attempts"), not from the page.
-    await expect(page.locator('#err-max_attempts').textContent()).resolves.not.toBe('')
+    await shown('#err-max_attempts', /./)
     for (const f of ['#f-title', '#f-payload', '#f-max-attempts']) await expect(page.getAttribute(f, 'aria-invalid')).resolves.toBe('true')
     await expect(page.locator('#err-type').textContent()).resolves.toBe('')
     expect(await taskCount()).toBe(before)
@@ -291,7 +295,7 @@ describe.skipIf(skipReason !== null)('the dashboard in a browser', () => {
     await row(plain).waitFor({ timeout: 10_000 })
     await page.fill('#f-priority', '11')
     await submitRefused()
-    await expect(page.locator('#err-priority').textContent()).resolves.toContain('priority must be at most 10')
+    await shown('#err-priority', 'priority must be at most 10')
     await page.fill('#f-priority', '0')
   })
 
