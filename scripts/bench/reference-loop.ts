@@ -46,7 +46,6 @@ export interface TrialResult {
   /** Tasks whose XACK returned inside the window. */
   tasks: number
   windowMs: number
-  /** Cores busy on the whole machine (Postgres, Redis, every loop process) over the window. */
   /** Cores busy over the window: this process's loops, Postgres, Redis and the whole machine. */
   cores: Record<'loops' | 'postgres' | 'redis' | 'machine', number>
 }

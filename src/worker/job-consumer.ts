@@ -40,16 +40,19 @@ class ReadJobs {
     const list = this.pending.get(stream)
     if (list) list.push(...ids)
     else this.pending.set(stream, ids)
-    this.timer ??= setTimeout(() => void this.flush(), this.afterMs)
+    this.timer ??= setTimeout(() => this.flush(), this.afterMs)
   }
 
-  /** Deletes what is pending now. Never throws: a job left behind is trimmed with the stream's oldest. */
-  async flush(): Promise<void> {
+  /**
+   * Sends the pending deletes now, without waiting for them: a Redis that is
+   * away must not hold anyone up, and a job left behind is trimmed with the
+   * stream's oldest.
+   */
+  flush(): void {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
-    const batches = [...this.pending]
+    for (const [stream, ids] of this.pending) this.producer.xdel(stream, ...ids).catch(() => 0)
     this.pending.clear()
-    await Promise.all(batches.map(([stream, ids]) => this.producer.xdel(stream, ...ids).catch(() => 0)))
   }
 }
 
@@ -181,8 +184,7 @@ export class JobConsumer {
       s.reader.stop()
       s.redis.disconnect()
     }
-    // Sent, not awaited: a Redis that is away (a cluster's master restarting) must not hold up the shutdown.
-    void this.readJobs.flush()
+    this.readJobs.flush()
   }
 
   /** At id 0, not $: after Redis lost its data, jobs written meanwhile must not be skipped. */
