@@ -8,6 +8,8 @@ import { builtinHandlers } from '../src/handlers/registry'
 import { createTestDatabase, insertTaskRows, type TestDatabase } from './helpers/database'
 import { deleteKeys, slowPushRedis, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually } from './helpers/poll'
+import { z } from 'zod'
+import { defineHandler } from '../src/handlers/handler'
 
 let database: TestDatabase
 const prefix = uniquePrefix()
@@ -23,8 +25,16 @@ afterAll(async () => {
   await database.drop()
 })
 
+/** Runs until the test opens the gate, reporting nothing meanwhile: no progress flush can take its claim's events. */
+let opened = Promise.withResolvers<void>()
+const gate = defineHandler({ payload: z.object({}), run: () => opened.promise })
+
 /** A pipeline with no consumer of its own: the tests tell its intake when to claim, from a queue of their own. */
-const testPipeline = (redis: ReturnType<typeof slowPushRedis>['redis'], db: ReturnType<typeof createDb>, o: { workerId: string; retryBaseMs: number }) =>
+const testPipeline = (
+  redis: ReturnType<typeof slowPushRedis>['redis'],
+  db: ReturnType<typeof createDb>,
+  o: { workerId: string; retryBaseMs: number; holdMs?: number },
+) =>
   createJobPipeline({
     redis,
     keys,
@@ -34,38 +44,92 @@ const testPipeline = (redis: ReturnType<typeof slowPushRedis>['redis'], db: Retu
     concurrency: 4,
     leaseMs: 30_000,
     defaultTimeoutMs: 10_000,
-    handlers: builtinHandlers({ demoWorkMs: 0, http: { allowedOrigins: [] } }),
+    handlers: { ...builtinHandlers({ demoWorkMs: 0, http: { allowedOrigins: [] } }), gate },
     queues: [o.workerId],
     ...o,
   })
 
-test("a task that finishes at once is stored COMPLETED while its claim's events are still on their way to Redis; the stream keeps their order, and drain waits for the last push", async () => {
-  const delayMs = 400
-  const { redis, pushes } = slowPushRedis(delayMs)
+/** The demo task's events on the stream, in stream order. */
+async function streamed(taskId: number): Promise<{ status: string }[]> {
+  const entries = (await admin.xrange(keys.shards[0]!.events, '-', '+')) as [string, string[]][]
+  return entries.map(([, f]) => JSON.parse(fieldsToEvent(f)!.json)).filter((e) => e.task_id === taskId)
+}
+
+const demoTask = (queue: string, durationMs: number) => ({
+  title: queue,
+  type: 'demo',
+  payload: JSON.stringify({ duration_ms: durationMs }),
+  queue,
+  enqueued_at: new Date(),
+})
+
+test("a task that finishes at once has its claim's PROCESSING and its COMPLETED streamed in one push, in order; drain waits for it", async () => {
+  const { redis, pushes } = slowPushRedis(200)
   const db = createDb(database.url, 4)
-  const pipeline = testPipeline(redis, db, { workerId: 'outbox-test', retryBaseMs: 50 })
-  const { runner } = pipeline
+  // Held for as long as the test could take: only the completion's flush can take the claim's events.
+  const pipeline = testPipeline(redis, db, { workerId: 'outbox-one-push', retryBaseMs: 50, holdMs: 60_000 })
   try {
-    const [task] = await insertTaskRows(database.db, [
-      { title: 'instant', type: 'demo', payload: JSON.stringify({ duration_ms: 0 }), queue: 'outbox-test', enqueued_at: new Date() },
-    ])
+    const [task] = await insertTaskRows(database.db, [demoTask('outbox-one-push', 0)])
     expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
-    await eventually(async () => runner.running.size === 0, 5000)
+    await eventually(async () => pipeline.runner.running.size === 0, 5000)
     await pipeline.drain(1000)
+    // drain returned only once the push had reached Redis.
+    expect((await streamed(task!.id)).map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
+    expect(pushes).toHaveLength(1)
+  } finally {
+    redis.disconnect()
+    await db.destroy()
+  }
+})
 
-    // drain returned only once the COMPLETED event had reached Redis.
-    const entries = (await admin.xrange(keys.shards[0]!.events, '-', '+')) as [string, string[]][]
-    const streamed = entries.map(([, f]) => JSON.parse(fieldsToEvent(f)!.json)).filter((e) => e.task_id === task!.id)
-    expect(streamed.map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
-
-    // The finish did not wait for the claim's push: it was stored before that push ended.
-    const row = await db.selectFrom('tasks').select(['status', 'finished_at']).where('id', '=', task!.id).executeTakeFirstOrThrow()
-    expect(row.status).toBe('COMPLETED')
+test("a running task's PROCESSING is streamed after the hold, not held until it ends", async () => {
+  const { redis, pushes } = slowPushRedis(500)
+  const db = createDb(database.url, 4)
+  const pipeline = testPipeline(redis, db, { workerId: 'outbox-hold', retryBaseMs: 50, holdMs: 20 })
+  opened = Promise.withResolvers<void>()
+  try {
+    const [task] = await insertTaskRows(database.db, [{ title: 'gated', type: 'gate', payload: '{}', queue: 'outbox-hold', enqueued_at: new Date() }])
+    expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
+    // The claim's events went alone while the task was still running.
+    await eventually(async () => (await streamed(task!.id)).length === 1, 10_000)
+    expect(pipeline.runner.running.has(task!.id)).toBe(true)
+    expect(pushes).toHaveLength(1)
+    opened.resolve()
+    await eventually(async () => pipeline.runner.running.size === 0, 10_000)
+    await pipeline.drain(1000)
+    expect((await streamed(task!.id)).map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
     expect(pushes).toHaveLength(2)
-    expect(row.finished_at!.getTime()).toBeLessThan(pushes[0]!.ended)
-    // ...and the pushes themselves went one at a time, in order.
+  } finally {
+    opened.resolve()
+    redis.disconnect()
+    await db.destroy()
+  }
+})
+
+test("a task finishing while its claim's events are on their way to Redis is stored COMPLETED without waiting for that push; pushes go in order", async () => {
+  const { redis, pushes, started } = slowPushRedis(1000)
+  const db = createDb(database.url, 4)
+  const pipeline = testPipeline(redis, db, { workerId: 'outbox-overlap', retryBaseMs: 50, holdMs: 0 })
+  opened = Promise.withResolvers<void>()
+  try {
+    const [task] = await insertTaskRows(database.db, [{ title: 'gated', type: 'gate', payload: '{}', queue: 'outbox-overlap', enqueued_at: new Date() }])
+    expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
+    // Opened once the claim's push is under way (it takes a second).
+    await eventually(async () => started() === 1, 10_000)
+    opened.resolve()
+    await eventually(
+      async () => (await db.selectFrom('tasks').select('status').where('id', '=', task!.id).executeTakeFirstOrThrow()).status === 'COMPLETED',
+      10_000,
+    )
+    // Stored while the claim's push was still on its way.
+    expect(pushes).toHaveLength(0)
+    await eventually(async () => pipeline.runner.running.size === 0, 10_000)
+    await pipeline.drain(1000)
+    expect((await streamed(task!.id)).map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
+    expect(pushes).toHaveLength(2)
     expect(pushes[1]!.started).toBeGreaterThanOrEqual(pushes[0]!.ended)
   } finally {
+    opened.resolve()
     redis.disconnect()
     await db.destroy()
   }

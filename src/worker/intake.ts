@@ -53,9 +53,9 @@ export class Intake {
       claimed.push(...(await this.o.outbox.persist('claim', () => claimNext(this.o.db, free - claimed.length, this.worker, this.others))))
     }
     for (const step of this.limitedFirst ? [limited, others] : [others, limited]) await step()
-    // Not awaited: the handlers need not wait for Redis, and the outbox keeps
-    // PROCESSING ahead of whatever the run streams next.
-    void this.o.outbox.publish(claimed)
+    // The handlers need not wait for Redis, and the outbox keeps PROCESSING
+    // ahead of whatever the run streams next.
+    this.o.outbox.hold(claimed)
     for (const task of claimed) this.o.runner.start(task)
     return { claimed: claimed.length, lookAgainMs }
   }

@@ -24,7 +24,12 @@ const present = (changes: (StreamedChange | undefined)[]) => changes.filter((c):
 
 export interface OutboxOptions extends StreamDeps {
   db: Db
+  /** How long a claim's events wait for a flush to ride with before they go alone (hold()). */
+  holdMs?: number
 }
+
+/** Long enough for a short task's completion to start its flush, short enough that no one watching sees PROCESSING late. */
+const HOLD_MS = 2
 
 /**
  * Everything this worker streams about the tasks it runs leaves through here,
@@ -37,16 +42,21 @@ export interface OutboxOptions extends StreamDeps {
  * with one UPDATE. A batch's UPDATE runs while the batch before it is still
  * being pushed, so a task finishing right after its claim does not wait for
  * the claim's events to reach Redis; pushes still leave one at a time, in
- * batch order.
+ * batch order. A claim's events are held for the next flush (or a moment at
+ * most), so a short task's PROCESSING and COMPLETED share one push.
  */
 export class Outbox {
   private readonly pushes = createRelay()
   private readonly batcher = createBatcher((items: Outgoing[]) => this.flush(items))
   private stopping = false
+  /** Claims' changes waiting for the next flush; it takes them before its own items, which came later. */
+  private held: StreamedChange[] = []
+  private holdTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(private readonly o: OutboxOptions) {}
 
   private async flush(items: Outgoing[]): Promise<(StreamedChange | undefined)[]> {
+    const held = this.takeHeld()
     const finished = new Map<number, StreamedChange>()
     const changeOf = (i: Outgoing) => (isCompletion(i) ? finished.get(i.key.id) : i.change)
     try {
@@ -54,7 +64,7 @@ export class Outbox {
     } finally {
       // Even when the UPDATE failed (its completions are retried), what is stored already goes out, in order.
       const ready = items.flatMap((i) => (!isCompletion(i) && i.ready && i.change ? [i.change.id] : []))
-      await this.pushes.next(() => publishChanges(this.o, ready, present(items.map(changeOf)))).started
+      await this.pushes.next(() => publishChanges(this.o, ready, [...held, ...present(items.map(changeOf))])).started
     }
     return items.map(changeOf)
   }
@@ -69,6 +79,28 @@ export class Outbox {
 
   publish(changes: (StreamedChange | undefined)[]): Promise<unknown> {
     return Promise.all(present(changes).map((change) => this.send({ change })))
+  }
+
+  /**
+   * Streams stored changes with the next flush, or after holdMs if none
+   * starts sooner: under load a claim's PROCESSING events then cost no push
+   * of their own, and a short task's go out with its completion.
+   */
+  hold(changes: readonly StreamedChange[]): void {
+    if (changes.length === 0) return
+    this.held.push(...changes)
+    this.holdTimer ??= setTimeout(() => {
+      this.holdTimer = null
+      if (this.held.length > 0) void this.send({})
+    }, this.o.holdMs ?? HOLD_MS)
+  }
+
+  private takeHeld(): StreamedChange[] {
+    const held = this.held
+    this.held = []
+    if (this.holdTimer) clearTimeout(this.holdTimer)
+    this.holdTimer = null
+    return held
   }
 
   /** Retries a Postgres write until it lands: an outcome is never dropped. */
@@ -108,8 +140,9 @@ export class Outbox {
     this.stopping = true
   }
 
-  /** Settles once every push handed over so far has: Redis must not be closed under one. */
-  idle(): Promise<unknown> {
+  /** Settles once every push handed over so far (and every held change) has: Redis must not be closed under one. */
+  async idle(): Promise<unknown> {
+    if (this.held.length > 0) await this.send({})
     return this.pushes.idle()
   }
 }

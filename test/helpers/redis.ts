@@ -14,19 +14,22 @@ export const uniquePrefix = () => `${uniqueName('test')}:`
  */
 export function slowPushRedis(delayMs: number) {
   const redis = testRedis()
+  /** Pushes that reached Redis; `started` counts the ones sent, finished or not. */
   const pushes: { started: number; ended: number }[] = []
+  let started = 0
   const define = redis.defineCommand.bind(redis)
   redis.defineCommand = (name: string, definition: { lua: string; numberOfKeys?: number }) => {
     define(name, definition)
     const target = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
     const real = target[name]!.bind(redis)
     target[name] = async (...args: unknown[]) => {
-      const started = Date.now()
+      const at = Date.now()
+      started++
       await Bun.sleep(delayMs)
       const result = await real(...args)
-      pushes.push({ started, ended: Date.now() })
+      pushes.push({ started: at, ended: Date.now() })
       return result
     }
   }
-  return { redis, pushes }
+  return { redis, pushes, started: () => started }
 }
