@@ -33,7 +33,7 @@ const gate = defineHandler({ payload: z.object({}), run: () => opened.promise })
 const testPipeline = (
   redis: ReturnType<typeof slowPushRedis>['redis'],
   db: ReturnType<typeof createDb>,
-  o: { workerId: string; retryBaseMs: number; holdMs?: number },
+  o: { workerId: string; retryBaseMs: number; holdMs?: number; busyMs?: number },
 ) =>
   createJobPipeline({
     redis,
@@ -63,44 +63,80 @@ const demoTask = (queue: string, durationMs: number) => ({
   enqueued_at: new Date(),
 })
 
-test("a task that finishes at once has its claim's PROCESSING and its COMPLETED streamed in one push, in order; drain waits for it", async () => {
-  const { redis, pushes } = slowPushRedis(200)
+const gatedTask = (queue: string) => ({ title: 'gated', type: 'gate', payload: '{}', queue, enqueued_at: new Date() })
+
+test("a quiet worker's claim is streamed at once, however long the hold", async () => {
+  const { redis, pushes } = slowPushRedis(0)
   const db = createDb(database.url, 4)
-  // Held for as long as the test could take: only the completion's flush can take the claim's events.
-  const pipeline = testPipeline(redis, db, { workerId: 'outbox-one-push', retryBaseMs: 50, holdMs: 60_000 })
+  const busyMs = 50
+  const pipeline = testPipeline(redis, db, { workerId: 'outbox-quiet', retryBaseMs: 50, holdMs: 60_000, busyMs })
+  opened = Promise.withResolvers<void>()
   try {
-    const [task] = await insertTaskRows(database.db, [demoTask('outbox-one-push', 0)])
+    // The first claim: nothing has flushed yet.
+    const [first] = await insertTaskRows(database.db, [gatedTask('outbox-quiet')])
     expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
-    await eventually(async () => pipeline.runner.running.size === 0, 5000)
-    await pipeline.drain(1000)
-    // drain returned only once the push had reached Redis.
-    expect((await streamed(task!.id)).map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
-    expect(pushes).toHaveLength(1)
+    await eventually(async () => (await streamed(first!.id)).length === 1, 10_000)
+    // Quiet again once busyMs have passed since that flush: quiet is a matter of time.
+    await Bun.sleep(busyMs * 2)
+    const [second] = await insertTaskRows(database.db, [gatedTask('outbox-quiet')])
+    expect(await pipeline.intake.fill(3)).toEqual({ claimed: 1 })
+    await eventually(async () => (await streamed(second!.id)).length === 1, 10_000)
+    expect(pipeline.runner.running.size).toBe(2)
+    expect(pushes).toHaveLength(2)
   } finally {
+    opened.resolve()
+    await pipeline.drain(1000)
     redis.disconnect()
     await db.destroy()
   }
 })
 
-test("a running task's PROCESSING is streamed after the hold, not held until it ends", async () => {
-  const { redis, pushes } = slowPushRedis(500)
+test("on a busy worker, a task that finishes at once has its claim's PROCESSING and its COMPLETED streamed in one push, in order", async () => {
+  const { redis, pushes } = slowPushRedis(0)
   const db = createDb(database.url, 4)
-  const pipeline = testPipeline(redis, db, { workerId: 'outbox-hold', retryBaseMs: 50, holdMs: 20 })
+  // Busy since the first flush, and held for as long as the test could take: only the completion's flush can take the claim's events.
+  const pipeline = testPipeline(redis, db, { workerId: 'outbox-one-push', retryBaseMs: 50, holdMs: 60_000, busyMs: 60_000 })
   opened = Promise.withResolvers<void>()
   try {
-    const [task] = await insertTaskRows(database.db, [{ title: 'gated', type: 'gate', payload: '{}', queue: 'outbox-hold', enqueued_at: new Date() }])
+    const [running] = await insertTaskRows(database.db, [gatedTask('outbox-one-push')])
     expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
-    // The claim's events went alone while the task was still running.
-    await eventually(async () => (await streamed(task!.id)).length === 1, 10_000)
-    expect(pipeline.runner.running.has(task!.id)).toBe(true)
-    expect(pushes).toHaveLength(1)
+    await eventually(async () => (await streamed(running!.id)).length === 1, 10_000)
+    const [task] = await insertTaskRows(database.db, [demoTask('outbox-one-push', 0)])
+    expect(await pipeline.intake.fill(3)).toEqual({ claimed: 1 })
+    await eventually(async () => (await streamed(task!.id)).length === 2, 10_000)
+    expect((await streamed(task!.id)).map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
+    // The gated task's claim, then the instant one's claim and completion together.
+    expect(pushes).toHaveLength(2)
     opened.resolve()
     await eventually(async () => pipeline.runner.running.size === 0, 10_000)
     await pipeline.drain(1000)
-    expect((await streamed(task!.id)).map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
+    // drain returned only once the last push had reached Redis.
+    expect((await streamed(running!.id)).map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
+  } finally {
+    opened.resolve()
+    redis.disconnect()
+    await db.destroy()
+  }
+})
+
+test('a held claim is streamed after the hold when no flush comes to take it, not when its task ends', async () => {
+  const { redis, pushes } = slowPushRedis(0)
+  const db = createDb(database.url, 4)
+  const pipeline = testPipeline(redis, db, { workerId: 'outbox-hold', retryBaseMs: 50, holdMs: 20, busyMs: 60_000 })
+  opened = Promise.withResolvers<void>()
+  try {
+    const [first] = await insertTaskRows(database.db, [gatedTask('outbox-hold')])
+    expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
+    await eventually(async () => (await streamed(first!.id)).length === 1, 10_000)
+    // Claimed on a busy worker, beside a run that reports nothing: held, and nothing flushes.
+    const [second] = await insertTaskRows(database.db, [gatedTask('outbox-hold')])
+    expect(await pipeline.intake.fill(3)).toEqual({ claimed: 1 })
+    await eventually(async () => (await streamed(second!.id)).length === 1, 10_000)
+    expect(pipeline.runner.running.size).toBe(2)
     expect(pushes).toHaveLength(2)
   } finally {
     opened.resolve()
+    await pipeline.drain(1000)
     redis.disconnect()
     await db.destroy()
   }
@@ -109,10 +145,10 @@ test("a running task's PROCESSING is streamed after the hold, not held until it 
 test("a task finishing while its claim's events are on their way to Redis is stored COMPLETED without waiting for that push; pushes go in order", async () => {
   const { redis, pushes, started } = slowPushRedis(1000)
   const db = createDb(database.url, 4)
-  const pipeline = testPipeline(redis, db, { workerId: 'outbox-overlap', retryBaseMs: 50, holdMs: 0 })
+  const pipeline = testPipeline(redis, db, { workerId: 'outbox-overlap', retryBaseMs: 50 })
   opened = Promise.withResolvers<void>()
   try {
-    const [task] = await insertTaskRows(database.db, [{ title: 'gated', type: 'gate', payload: '{}', queue: 'outbox-overlap', enqueued_at: new Date() }])
+    const [task] = await insertTaskRows(database.db, [gatedTask('outbox-overlap')])
     expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
     // Opened once the claim's push is under way (it takes a second).
     await eventually(async () => started() === 1, 10_000)

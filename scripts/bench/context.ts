@@ -125,7 +125,7 @@ export interface Results {
    * own queueing. fromStatementStart times the same messages from the
    * statement's start (task_events.at), so it adds the statement and its fsync.
    * Reference (d) is timed from when each message was due; offsetsMs are its
-   * events' times within a task, the all-feed run's medians.
+   * events' times within a task, the all-feed run's medians (as pushed to the events stream).
    */
   events?: Record<
     string,

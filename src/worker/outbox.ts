@@ -20,16 +20,20 @@ type Outgoing = Completion | Stored
 const isCompletion = (i: Outgoing): i is Completion => 'key' in i
 /** SQLSTATE classes 22 (data exception) and 23 (integrity constraint): the same write fails the same way. */
 export const isDataError = (e: unknown) => /^2[23]/.test(String((e as { code?: unknown } | null)?.code ?? ''))
-const present = (changes: (StreamedChange | undefined)[]) => changes.filter((c): c is StreamedChange => c !== undefined)
+const present = (changes: readonly (StreamedChange | undefined)[]) => changes.filter((c): c is StreamedChange => c !== undefined)
 
 export interface OutboxOptions extends StreamDeps {
   db: Db
   /** How long a claim's events wait for a flush to ride with before they go alone (hold()). */
   holdMs?: number
+  /** A claim within this long of the last flush's start is held; a later one, on a quiet worker, goes at once. */
+  busyMs?: number
 }
 
 /** Long enough for a short task's completion to start its flush, short enough that no one watching sees PROCESSING late. */
 const HOLD_MS = 2
+/** Under load flushes follow each other closely; a worker claiming a few tasks a second is never held. */
+const BUSY_MS = 20
 
 /**
  * Everything this worker streams about the tasks it runs leaves through here,
@@ -52,10 +56,12 @@ export class Outbox {
   /** Claims' changes waiting for the next flush; it takes them before its own items, which came later. */
   private held: StreamedChange[] = []
   private holdTimer: ReturnType<typeof setTimeout> | null = null
+  private lastFlushAt = Number.NEGATIVE_INFINITY
 
   constructor(private readonly o: OutboxOptions) {}
 
   private async flush(items: Outgoing[]): Promise<(StreamedChange | undefined)[]> {
+    this.lastFlushAt = performance.now()
     const held = this.takeHeld()
     const finished = new Map<number, StreamedChange>()
     const changeOf = (i: Outgoing) => (isCompletion(i) ? finished.get(i.key.id) : i.change)
@@ -77,17 +83,22 @@ export class Outbox {
     )
   }
 
-  publish(changes: (StreamedChange | undefined)[]): Promise<unknown> {
+  publish(changes: readonly (StreamedChange | undefined)[]): Promise<unknown> {
     return Promise.all(present(changes).map((change) => this.send({ change })))
   }
 
   /**
    * Streams stored changes with the next flush, or after holdMs if none
    * starts sooner: under load a claim's PROCESSING events then cost no push
-   * of their own, and a short task's go out with its completion.
+   * of their own, and a short task's go out with its completion. On a quiet
+   * worker (no flush for busyMs) they go at once: no added latency when idle.
    */
   hold(changes: readonly StreamedChange[]): void {
     if (changes.length === 0) return
+    if (this.held.length === 0 && performance.now() - this.lastFlushAt > (this.o.busyMs ?? BUSY_MS)) {
+      void this.publish(changes)
+      return
+    }
     this.held.push(...changes)
     this.holdTimer ??= setTimeout(() => {
       this.holdTimer = null

@@ -23,8 +23,9 @@ export interface JobPipelineOptions extends StreamDeps {
   /** The queues this worker serves; null: all of them. */
   queues?: readonly string[] | null
   limits?: readonly QueueLimit[]
-  /** How long a claim's events may wait to share a push (Outbox.hold); tests set it. */
+  /** How long a claim's events may wait to share a push, and how recent a flush makes a worker busy (Outbox.hold); tests set them. */
   holdMs?: number
+  busyMs?: number
 }
 
 /** What wakes the pump when it found no ready task: the jobs stream (job-consumer.ts), or a timer. */

@@ -6,6 +6,8 @@ import type { PublishCommand } from '../publish-server'
 import { measureCpu, rssBytes } from '../procfs'
 import { freePort, redisUrl, startApi, startWorker } from '../system'
 import { streamKeys } from '../../../src/infra/stream-keys'
+import { fieldsToEvent } from '../../../src/domain/task-events/task-event'
+import type { Redis } from '../../../src/infra/redis'
 import { createBody, postTasks } from './create'
 import { httpLoad } from './http-figure'
 import { settle } from './settle'
@@ -150,18 +152,29 @@ async function probeLatency(ctx: Context, set: SocketSet, shape: ManySocketsShap
   }
 }
 
-/** How far apart, at the median, the PROCESSING and COMPLETED events of tasks past `afterId` came after their PENDING one. */
-async function eventOffsets(ctx: Context, afterId: number): Promise<[number, number, number]> {
-  const { rows } = await ctx.env.pool.query<{ processing: number | null; completed: number | null }>(
-    `select percentile_cont(0.5) within group (order by extract(epoch from pr.at - pe.at) * 1000) as processing,
-            percentile_cont(0.5) within group (order by extract(epoch from co.at - pe.at) * 1000) as completed
-       from task_events pe
-       join task_events pr on pr.task_id = pe.task_id and pr.status = 'PROCESSING'
-       join task_events co on co.task_id = pe.task_id and co.status = 'COMPLETED'
-      where pe.seq = 1 and pe.task_id > $1`,
-    [afterId],
-  )
-  return [0, round(rows[0]?.processing ?? 0, 2), round(rows[0]?.completed ?? 0, 2)]
+/**
+ * How far apart, at the median, the PROCESSING and COMPLETED events of tasks
+ * past `afterId` were pushed after their PENDING one: the events stream's
+ * entry ids are the times Redis took them, so the reference publishes as the
+ * hubs were given them (the worker may push a claim's events with its
+ * completion), not as the statements ran.
+ */
+export async function eventOffsets(redis: Pick<Redis, 'xrevrange'>, eventsKey: string, afterId: number): Promise<[number, number, number]> {
+  // The all-feed run's events are the stream's newest: a few tasks a second for one window.
+  const entries = (await redis.xrevrange(eventsKey, '+', '-', 'COUNT', 20_000)) as [string, string[]][]
+  const pushedAt = new Map<number, Map<string, number>>()
+  for (const [id, fields] of entries) {
+    const e = fieldsToEvent(fields)
+    if (!e || e.taskId <= afterId) continue
+    const times = pushedAt.get(e.taskId) ?? new Map<string, number>()
+    times.set(JSON.parse(e.json).status, Number(id.split('-')[0]))
+    pushedAt.set(e.taskId, times)
+  }
+  const after = (status: string) => {
+    const gaps = [...pushedAt.values()].flatMap((t) => (t.has('PENDING') && t.has(status) ? [t.get(status)! - t.get('PENDING')!] : []))
+    return gaps.length ? gaps.sort((x, y) => x - y)[Math.floor(gaps.length / 2)]! : 0
+  }
+  return [0, after('PROCESSING'), after('COMPLETED')]
 }
 
 /**
@@ -238,7 +251,7 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
       console.log(`events: latency at ${set.opened} + ${PROBE_SOCKETS} sockets on the feed, ${opts.eventRateMany} tasks/s`)
       const lastIdBefore = Number((await ctx.env.pool.query<{ id: string }>('select coalesce(max(id), 0) as id from tasks')).rows[0]!.id)
       await probeLatency(ctx, set, 'all feed')
-      allFeedOffsets = await eventOffsets(ctx, lastIdBefore)
+      allFeedOffsets = await eventOffsets(ctx.env.redis, streamKeys(ctx.env.keyPrefix).shards[0]!.events, lastIdBefore)
     }
     if (want.fanout) {
       // A progress step makes each task 4 events, so the offered messages need few tasks:
