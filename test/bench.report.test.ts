@@ -72,6 +72,23 @@ describe('bench report', () => {
     expect(verdict(only64, 'lifecycle c16 throughput')?.status).toBe('not measured')
   })
 
+  test('a closed loop is judged against reference (a) run again beside it, when the run did; the CPU table shows that run', () => {
+    // The machine slowed between the references phase and the lifecycle one: the run beside it found it so.
+    const beside: LoopTrial = { processes: 1, pool: 8, redisConnections: 1, tasksPerSecond: 350, cpuPerTaskUs: 4000, cpuSplitUs: { loops: 1500 } }
+    const r = run({ references: { ...run().references, loopBeside: { '16': beside } } })
+    const rt = ratios(r)
+    expect(rt['lifecycle_c16/loop']).toBe(2)
+    expect(rt['lifecycle_c16_cpu_per_task/loop']).toBe(0.25)
+    // Without a run beside it, c64 keeps the strongest found.
+    expect(rt['lifecycle_c64/loop']).toBe(1.6)
+    expect(verdict(r, 'lifecycle c16 throughput')).toMatchObject({ status: 'met', measured: '2.00x (700 vs 350 tasks/s)' })
+    expect(verdict(r, 'lifecycle c16 machine CPU per task')).toMatchObject({ measured: '0.25x (1,000 vs 4,000 us)' })
+    const text = renderReport(r, 10_000)
+    expect(text).toMatch(/\(a\) again, beside lifecycle c16, tasks\/s +350 +4,000 us/)
+    expect(text).toMatch(/\(a\) strongest loop x16, beside +4,000/)
+    expect(text).toMatch(/\(a\) strongest loop x64 +.*2,000/)
+  })
+
   test('throughput, CPU per task and latency are targets of their own, each printed as measured, goal and status', () => {
     expect(verdict(run(), 'lifecycle c64 throughput')).toEqual({
       name: 'lifecycle c64 throughput',

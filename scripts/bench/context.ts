@@ -1,5 +1,5 @@
 import type { LatencySummary } from './histogram'
-import type { LoopFigure } from './reference-variants'
+import type { LoopFigure, LoopTrial } from './reference-variants'
 import type { Options } from './options'
 import type { ProfileSummary } from './cpu-profile'
 import type { BenchEnv, Role } from './system'
@@ -76,6 +76,12 @@ export interface Results {
      * per task, the variant that won and every trial behind the choice.
      */
     loop?: Record<string, LoopFigure>
+    /**
+     * That strongest variant run again right before the lifecycle closed loop
+     * with as many clients, with its warm-up and window: what the lifecycle
+     * ratios use, the machine being as that run found it.
+     */
+    loopBeside?: Record<string, LoopTrial>
     pgbenchLifecycleTps?: number
     pgbenchLifecycleClients?: number
     pgbenchInsertTps?: number

@@ -1,5 +1,5 @@
 import { type ClusterFigure, cpuPerTaskUs, type LatencyPoints, type LifecycleFigure, type Results, type ScalingFigure, type TaskCheck } from './context'
-import { describeVariant, type LoopFigure, margins, plainVariant, sameVariant } from './reference-variants'
+import { describeVariant, type LoopFigure, type LoopTrial, margins, plainVariant, sameVariant } from './reference-variants'
 
 type Cell = string | number | null | undefined
 const ms = (v: number | null | undefined) => (v == null ? '-' : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`)
@@ -21,6 +21,12 @@ const eventsOfShape = (r: Results, shape: string) => Object.values(r.events ?? {
 
 /** Reference (a) at `loops` loops: the strongest variant found at the concurrency a figure is compared at. */
 export const loopAt = (r: Results, loops: number | string): LoopFigure | undefined => r.references.loop?.[String(loops)]
+/**
+ * What a lifecycle closed loop with `clients` is judged against: reference (a)
+ * run again right before it, or, in a run without that, the strongest found.
+ */
+export const lifecycleLoop = (r: Results, clients: number | string): LoopTrial | LoopFigure | undefined =>
+  r.references.loopBeside?.[String(clients)] ?? loopAt(r, clients)
 /** The fastest of reference (a)'s figures at any loop count: what a backlog drain, with no clients to wait on, is judged against. */
 export const fastestLoop = (r: Results): LoopFigure | undefined =>
   Object.values(r.references.loop ?? {}).reduce<LoopFigure | undefined>((a, b) => (!a || b.tasksPerSecond > a.tasksPerSecond ? b : a), undefined)
@@ -34,8 +40,8 @@ export function ratios(r: Results) {
     out[`create_c${c}/hello_c${c}`] = ratio(f.perSecond, refs.hello?.[c]?.perSecond)
   }
   for (const [c, f] of Object.entries(r.lifecycle?.closed ?? {})) {
-    // Each closed loop against reference (a) with as many loops as it has clients.
-    const loop = loopAt(r, c)
+    // Each closed loop against reference (a) with as many loops as it has clients, run beside it.
+    const loop = lifecycleLoop(r, c)
     out[`lifecycle_c${c}/loop`] = ratio(f.perSecond, loop?.tasksPerSecond)
     // Machine CPU per task against the loop's: below 1 means the product does less work per task than the loop.
     const machine = cpuPerTaskUs(r.resources.cpu[`lifecycle c${c}`]?.machine, f.perSecond)
@@ -123,7 +129,7 @@ export function targets(r: Results, manySockets: number): Target[] {
 
   for (const c of [16, 64]) {
     const f = closed(c)
-    const loop = loopAt(r, c)
+    const loop = lifecycleLoop(r, c)
     const k = rt[`lifecycle_c${c}/loop`] ?? null
     judge(
       `lifecycle c${c} throughput`,
@@ -140,7 +146,7 @@ export function targets(r: Results, manySockets: number): Target[] {
       `lifecycle c${c} machine CPU per task`,
       `<= 0.7x (a)'s at ${c} loops`,
       f && k !== null ? k <= 0.7 : null,
-      `${x(k)} (${num(ours)} vs ${num(loopAt(r, c)?.cpuPerTaskUs)} us)`,
+      `${x(k)} (${num(ours)} vs ${num(lifecycleLoop(r, c)?.cpuPerTaskUs)} us)`,
     )
   }
   const c16 = closed(16)
@@ -336,6 +342,12 @@ export function renderReport(r: Results, manySockets: number): string {
           us(f.cpuPerTaskUs),
           describeVariant(f.variant, f.loops),
         ]),
+        ...Object.entries(refs.loopBeside ?? {}).map(([c, t]) => [
+          `(a) again, beside lifecycle c${c}, tasks/s`,
+          num(t.tasksPerSecond),
+          us(t.cpuPerTaskUs),
+          'the same variant, right before that closed loop, with its warm-up and window',
+        ]),
         [`(b) pgbench single INSERT, c${refs.pgbenchInsertClients ?? '-'}, tps`, num(refs.pgbenchInsertTps)],
         [`(b) pgbench INSERT+UPDATE+UPDATE, c${refs.pgbenchLifecycleClients ?? '-'}, tps`, num(refs.pgbenchLifecycleTps)],
         ...Object.entries(refs.hello ?? {}).map(([c, f]) => [`(c) Bun hello-world c${c}, req/s`, num(f.perSecond)]),
@@ -371,8 +383,8 @@ export function renderReport(r: Results, manySockets: number): string {
   // The note explains the table's columns; without the table (--only other phases) it would stand alone.
   if (lifecycle)
     out.push(
-      `${lifecycle}\n(vs (a) = against reference (a) with as many loops as clients; answer = POST to its 201, timed by the client;` +
-        ` queue = POST to claim, run = claim to finish, from the rows' timestamps)`,
+      `${lifecycle}\n(vs (a) = against reference (a) with as many loops as clients, run again right before that closed loop;` +
+        `\nanswer = POST to its 201, timed by the client; queue = POST to claim, run = claim to finish, from the rows' timestamps)`,
     )
   if (r.scaling) {
     // Informational, so printed here and never judged in targets(): how much a second worker process adds.
@@ -517,9 +529,12 @@ export function renderReport(r: Results, manySockets: number): string {
     return g && f.perSecond > 0 ? [[`lifecycle c${c}`, ...groups.map((k) => num(cpuPerTaskUs(g[k], f.perSecond)))]] : []
   })
   // The loop's own processes are its client and its worker at once: they go in the load column.
-  const loopCell = (f: (typeof loops)[number], k: string) =>
+  const loopCell = (f: LoopTrial | LoopFigure, k: string) =>
     k === 'machine' ? f.cpuPerTaskUs : k === 'load' ? f.cpuSplitUs?.loops : k === 'postgres' || k === 'redis' ? f.cpuSplitUs?.[k] : undefined
-  for (const f of loops) perTask.push([`(a) strongest loop x${f.loops}`, ...groups.map((k) => num(loopCell(f, k)))])
+  for (const f of loops) {
+    const beside = r.references.loopBeside?.[String(f.loops)]
+    perTask.push([`(a) strongest loop x${f.loops}${beside ? ', beside' : ''}`, ...groups.map((k) => num(loopCell(beside ?? f, k)))])
+  }
   const against = Object.keys(r.lifecycle?.closed ?? {}).filter((c) => rt[`lifecycle_c${c}_cpu_per_task/loop`] != null)
   out.push(
     table('CPU per task (microseconds of CPU per completed task = cores busy / tasks per second, over each window)', ['phase', ...groups], perTask) +

@@ -5,6 +5,8 @@ import type { LifecycleJob } from '../load-lifecycle'
 import { measureCpu, sampleRss } from '../procfs'
 import { startWorker } from '../system'
 import { settle, vacuum } from './settle'
+import { LoopRunner } from './references'
+import { describeVariant } from '../reference-variants'
 
 interface LifecycleResult {
   windowMs: number
@@ -115,31 +117,51 @@ export async function lifecycleLoad(
   return { figure, loadCores: round(r.cpuSeconds / (r.uptimeMs / 1000), 2), cpu: cores }
 }
 
-/** POST to COMPLETED seen on a socket: closed loop at each concurrency, then an open loop at a fixed rate. */
+/**
+ * POST to COMPLETED seen on a socket: closed loop at each concurrency, then
+ * an open loop at a fixed rate. Right before each closed loop, reference (a)'s
+ * strongest variant at as many loops runs again with the same warm-up and
+ * window: on a shared machine whose speed drifts over minutes, the ratio
+ * compares two runs a moment apart, not one from the references phase.
+ */
 export async function runLifecycle(ctx: Context) {
   ctx.worker ??= await startWorker(ctx.env, ctx.port)
   await settle(ctx)
   const closed: Record<string, LifecycleFigure> = {}
   const last = ctx.opts.lifecycleConcurrencies.at(-1)
-  for (const c of ctx.opts.lifecycleConcurrencies) {
-    console.log(`lifecycle: closed loop c${c}`)
-    await vacuum(ctx)
-    // The largest concurrency is also the "under load" sample of memory and CPU.
-    const underLoad = c === last
-    const rss = underLoad ? [sampleRss(ctx.api!.pid), sampleRss(ctx.worker.pid)] : []
-    const api = ctx.api!.pid
-    const worker = ctx.worker.pid
-    const { figure, loadCores, cpu } = await lifecycleLoad(ctx, `lifecycle c${c}`, { concurrency: c }, () =>
-      measureCpu({ api: () => [api], worker: () => [worker] }),
-    )
-    closed[c] = figure
-    ctx.results.resources.cpu[`lifecycle c${c}`] = { ...cpu, load: loadCores }
-    if (underLoad) {
-      const [a, w] = rss.map((s) => s.stop().peak)
-      ctx.results.resources.load = { apiMiB: MiB(a!)!, workerMiB: MiB(w!)!, during: `lifecycle c${c}` }
-    }
+  const found = ctx.results.references.loop ?? {}
+  const concurrencies = ctx.opts.lifecycleConcurrencies
+  const runner = concurrencies.some((c) => found[c]) ? await LoopRunner.start(ctx, concurrencies[0]!) : null
+  try {
+    for (const c of concurrencies) await closedLoop(ctx, c, c === last, closed, runner)
+  } finally {
+    await runner?.stop()
   }
   console.log(`lifecycle: open loop ${ctx.opts.openLoopRate}/s`)
   const { figure: open } = await lifecycleLoad(ctx, `lifecycle open ${ctx.opts.openLoopRate}/s`, { rate: ctx.opts.openLoopRate })
   ctx.results.lifecycle = { closed, open: { ...open, offeredRate: ctx.opts.openLoopRate } }
+}
+
+async function closedLoop(ctx: Context, c: number, underLoad: boolean, closed: Record<string, LifecycleFigure>, runner: LoopRunner | null) {
+  await vacuum(ctx)
+  const strongest = ctx.results.references.loop?.[c]
+  if (runner && strongest) {
+    console.log(`lifecycle: reference (a) again beside it, ${describeVariant(strongest.variant, c)}`)
+    const beside = await runner.trial(c, strongest.variant, { warmupMs: ctx.opts.warmupMs, durationMs: ctx.opts.windowMs })
+    ctx.results.references.loopBeside = { ...ctx.results.references.loopBeside, [c]: beside }
+  }
+  console.log(`lifecycle: closed loop c${c}`)
+  // The largest concurrency is also the "under load" sample of memory and CPU.
+  const rss = underLoad ? [sampleRss(ctx.api!.pid), sampleRss(ctx.worker!.pid)] : []
+  const api = ctx.api!.pid
+  const worker = ctx.worker!.pid
+  const { figure, loadCores, cpu } = await lifecycleLoad(ctx, `lifecycle c${c}`, { concurrency: c }, () =>
+    measureCpu({ api: () => [api], worker: () => [worker] }),
+  )
+  closed[c] = figure
+  ctx.results.resources.cpu[`lifecycle c${c}`] = { ...cpu, load: loadCores }
+  if (underLoad) {
+    const [a, w] = rss.map((s) => s.stop().peak)
+    ctx.results.resources.load = { apiMiB: MiB(a!)!, workerMiB: MiB(w!)!, during: `lifecycle c${c}` }
+  }
 }

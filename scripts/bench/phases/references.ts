@@ -56,28 +56,101 @@ export async function runReferences(ctx: Context) {
 /** Processes a trial may run its loops in: the most any variant uses (reference-variants.ts). */
 const LOOP_PROCESSES = 2
 
+/** A trial's warm-up and window: the references phase's short ones, or a lifecycle window's. */
+export interface TrialTiming {
+  warmupMs: number
+  durationMs: number
+}
+
+/**
+ * Reference (a)'s loop processes, started once for a series of trials (a
+ * trial opens its own connections; the runtime stays warm) with the scratch
+ * table and stream they write to, all removed by stop().
+ */
+export class LoopRunner {
+  private constructor(
+    private readonly ctx: Context,
+    private readonly procs: Child[],
+  ) {}
+
+  /** Started, and warmed by one unrecorded trial: whichever variant ran first would otherwise be measured cold (JIT). */
+  static async start(ctx: Context, warmLoops: number): Promise<LoopRunner> {
+    const keys = referenceKeys(ctx.env.keyPrefix)
+    await createScratchTable(ctx.env.pool, referenceTable)
+    await ctx.env.redis.xgroup('CREATE', keys.jobs, referenceGroup, '0', 'MKSTREAM')
+    const procs = Array.from({ length: LOOP_PROCESSES }, (_, i) => spawnChild(`reference-loop ${i}`, ['bun', 'scripts/bench/reference-loop.ts']))
+    const runner = new LoopRunner(ctx, procs)
+    try {
+      await Promise.all(procs.map((p) => expectReply(p, 'started', 20_000)))
+      await runner.trial(warmLoops, { processes: LOOP_PROCESSES, pool: warmLoops, redisConnections: 1 })
+    } catch (e) {
+      await runner.stop()
+      throw e
+    }
+    return runner
+  }
+
+  /** One variant at `loops` loops: tasks/s in the window, and the machine's CPU per task over the same window. */
+  async trial(loops: number, v: LoopVariant, timing: TrialTiming = referenceTiming(this.ctx)): Promise<LoopTrial> {
+    const { env } = this.ctx
+    const used = this.procs.slice(0, v.processes)
+    // A process this trial does not use holds no connections meanwhile.
+    for (const p of this.procs.slice(v.processes)) p.send({ cmd: 'close' })
+    await Promise.all(this.procs.slice(v.processes).map((p) => expectReply(p, 'closed', 30_000)))
+    for (const [i, p] of used.entries()) {
+      p.send({
+        cmd: 'trial',
+        databaseUrl: env.databaseUrl,
+        redisUrl,
+        keyPrefix: env.keyPrefix,
+        loops: share(loops, v.processes, i),
+        pool: share(v.pool, v.processes, i),
+        redisConnections: v.redisConnections,
+        consumerPrefix: `p${i}-loop-`,
+        ...timing,
+      } satisfies TrialCommand)
+    }
+    await Promise.all(used.map((p) => expectReply(p, 'ready', 30_000)))
+    for (const p of used) p.send({ cmd: 'go' })
+    const replies = await Promise.all(used.map((p) => expectReply<TrialResult>(p, 'result', 60_000 + timing.warmupMs + timing.durationMs)))
+    const tasks = replies.reduce((n, r) => n + r.tasks, 0)
+    const perSecond = tasks / (timing.durationMs / 1000)
+    // Every process read the machine's, Postgres's and Redis's busy time over its own window; the first one's is the trial's.
+    const { machine, postgres, redis } = replies[0]!.cores
+    const loopsCores = replies.reduce((sum, r) => sum + r.cores.loops, 0)
+    return {
+      ...v,
+      tasksPerSecond: round(perSecond),
+      cpuPerTaskUs: cpuPerTaskUs(machine, perSecond),
+      cpuSplitUs: { loops: cpuPerTaskUs(loopsCores, perSecond), postgres: cpuPerTaskUs(postgres, perSecond), redis: cpuPerTaskUs(redis, perSecond) },
+    }
+  }
+
+  async stop(): Promise<void> {
+    const { env } = this.ctx
+    const keys = referenceKeys(env.keyPrefix)
+    await Promise.all(this.procs.map((p) => p.stop('SIGTERM', 3000)))
+    await env.pool.query(`drop table if exists ${referenceTable}`)
+    await env.redis.del(keys.jobs, keys.events)
+  }
+}
+
+const referenceTiming = ({ opts }: Context): TrialTiming => ({ warmupMs: opts.referenceWarmupMs, durationMs: opts.referenceWindowMs })
+
 /**
  * Reference (a) at each lifecycle concurrency: the variants of the bare loop
  * tried one after another (every combination in full mode, one setting at a
  * time in quick mode), the fastest kept with its machine CPU per task.
  */
 async function strongLoops(ctx: Context) {
-  const { opts, env, results } = ctx
-  const keys = referenceKeys(env.keyPrefix)
-  await createScratchTable(env.pool, referenceTable)
-  await env.redis.xgroup('CREATE', keys.jobs, referenceGroup, '0', 'MKSTREAM')
-  // Started once for every trial: a trial opens its own connections, the runtime stays warm.
-  const procs = Array.from({ length: LOOP_PROCESSES }, (_, i) => spawnChild(`reference-loop ${i}`, ['bun', 'scripts/bench/reference-loop.ts']))
+  const { opts, results } = ctx
+  const runner = await LoopRunner.start(ctx, opts.lifecycleConcurrencies[0]!)
   try {
-    await Promise.all(procs.map((p) => expectReply(p, 'started', 20_000)))
-    // Not recorded: every process's runtime warm (JIT) first, or whichever variant ran first would be measured cold.
-    const first = opts.lifecycleConcurrencies[0]!
-    await trial(ctx, procs, first, { processes: LOOP_PROCESSES, pool: first, redisConnections: 1 })
     results.references.loop = {}
     const every = opts.referenceSearch === 'every combination'
     for (const loops of opts.lifecycleConcurrencies) {
       console.log(`references: bare pg+ioredis loop x${loops}, ${every ? 'every combination of' : 'one at a time,'} pool size, processes, Redis connections`)
-      const trials = await searchVariants(loops, (v) => trial(ctx, procs, loops, v), every)
+      const trials = await searchVariants(loops, (v) => runner.trial(loops, v), every)
       const figure = strongest(loops, trials, opts.referenceSearch)
       results.references.loop[loops] = figure
       const { overNext } = margins(figure)
@@ -87,48 +160,9 @@ async function strongLoops(ctx: Context) {
       )
     }
   } finally {
-    await Promise.all(procs.map((p) => p.stop('SIGTERM', 3000)))
-    await env.pool.query(`drop table if exists ${referenceTable}`)
-    await env.redis.del(keys.jobs, keys.events)
+    await runner.stop()
   }
 }
 
 /** Splits n over k as evenly as whole numbers go. */
 const share = (n: number, k: number, i: number) => Math.floor(n / k) + (i < n % k ? 1 : 0)
-
-/** One variant at `loops` loops: tasks/s in the window, and the machine's CPU per task over the same window. */
-async function trial(ctx: Context, procs: Child[], loops: number, v: LoopVariant): Promise<LoopTrial> {
-  const { opts, env } = ctx
-  const used = procs.slice(0, v.processes)
-  // A process this trial does not use holds no connections meanwhile.
-  for (const p of procs.slice(v.processes)) p.send({ cmd: 'close' })
-  await Promise.all(procs.slice(v.processes).map((p) => expectReply(p, 'closed', 30_000)))
-  for (const [i, p] of used.entries()) {
-    p.send({
-      cmd: 'trial',
-      databaseUrl: env.databaseUrl,
-      redisUrl,
-      keyPrefix: env.keyPrefix,
-      loops: share(loops, v.processes, i),
-      pool: share(v.pool, v.processes, i),
-      redisConnections: v.redisConnections,
-      consumerPrefix: `p${i}-loop-`,
-      warmupMs: opts.referenceWarmupMs,
-      durationMs: opts.referenceWindowMs,
-    } satisfies TrialCommand)
-  }
-  await Promise.all(used.map((p) => expectReply(p, 'ready', 30_000)))
-  for (const p of used) p.send({ cmd: 'go' })
-  const replies = await Promise.all(used.map((p) => expectReply<TrialResult>(p, 'result', 60_000 + opts.referenceWarmupMs + opts.referenceWindowMs)))
-  const tasks = replies.reduce((n, r) => n + r.tasks, 0)
-  const perSecond = tasks / (opts.referenceWindowMs / 1000)
-  // Every process read the machine's, Postgres's and Redis's busy time over its own window; the first one's is the trial's.
-  const { machine, postgres, redis } = replies[0]!.cores
-  const loopsCores = replies.reduce((sum, r) => sum + r.cores.loops, 0)
-  return {
-    ...v,
-    tasksPerSecond: round(perSecond),
-    cpuPerTaskUs: cpuPerTaskUs(machine, perSecond),
-    cpuSplitUs: { loops: cpuPerTaskUs(loopsCores, perSecond), postgres: cpuPerTaskUs(postgres, perSecond), redis: cpuPerTaskUs(redis, perSecond) },
-  }
-}
