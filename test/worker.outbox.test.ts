@@ -65,22 +65,24 @@ const demoTask = (queue: string, durationMs: number) => ({
 
 const gatedTask = (queue: string) => ({ title: 'gated', type: 'gate', payload: '{}', queue, enqueued_at: new Date() })
 
-test("a quiet worker's claim is streamed at once, however long the hold", async () => {
+/**
+ * Claims a gated task, then, after `pause`, a second: the second's PROCESSING
+ * must reach the stream while both still run, each claim in a push of its own.
+ */
+async function secondClaimStreamedWhileRunning(workerId: string, o: { holdMs: number; busyMs: number }, pause: () => Promise<unknown>) {
   const { redis, pushes } = slowPushRedis(0)
   const db = createDb(database.url, 4)
-  const busyMs = 50
-  const pipeline = testPipeline(redis, db, { workerId: 'outbox-quiet', retryBaseMs: 50, holdMs: 60_000, busyMs })
+  const pipeline = testPipeline(redis, db, { workerId, retryBaseMs: 50, ...o })
   opened = Promise.withResolvers<void>()
+  const claimGated = async () => {
+    const [task] = await insertTaskRows(database.db, [gatedTask(workerId)])
+    expect(await pipeline.intake.fill(2)).toEqual({ claimed: 1 })
+    await eventually(async () => (await streamed(task!.id)).length === 1, 10_000)
+  }
   try {
-    // The first claim: nothing has flushed yet.
-    const [first] = await insertTaskRows(database.db, [gatedTask('outbox-quiet')])
-    expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
-    await eventually(async () => (await streamed(first!.id)).length === 1, 10_000)
-    // Quiet again once busyMs have passed since that flush: quiet is a matter of time.
-    await Bun.sleep(busyMs * 2)
-    const [second] = await insertTaskRows(database.db, [gatedTask('outbox-quiet')])
-    expect(await pipeline.intake.fill(3)).toEqual({ claimed: 1 })
-    await eventually(async () => (await streamed(second!.id)).length === 1, 10_000)
+    await claimGated()
+    await pause()
+    await claimGated()
     expect(pipeline.runner.running.size).toBe(2)
     expect(pushes).toHaveLength(2)
   } finally {
@@ -89,7 +91,15 @@ test("a quiet worker's claim is streamed at once, however long the hold", async 
     redis.disconnect()
     await db.destroy()
   }
-})
+}
+
+// The first claim finds nothing flushed yet; the second comes once busyMs have passed since that flush: quiet is a matter of time.
+test("a quiet worker's claim is streamed at once, however long the hold", () =>
+  secondClaimStreamedWhileRunning('outbox-quiet', { holdMs: 60_000, busyMs: 50 }, () => Bun.sleep(100)))
+
+// The second is claimed on a busy worker, beside a run that reports nothing: held, and nothing flushes.
+test('a held claim is streamed after the hold when no flush comes to take it, not when its task ends', () =>
+  secondClaimStreamedWhileRunning('outbox-hold', { holdMs: 20, busyMs: 60_000 }, async () => {}))
 
 test("on a busy worker, a task that finishes at once has its claim's PROCESSING and its COMPLETED streamed in one push, in order", async () => {
   const { redis, pushes } = slowPushRedis(0)
@@ -114,29 +124,6 @@ test("on a busy worker, a task that finishes at once has its claim's PROCESSING 
     expect((await streamed(running!.id)).map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
   } finally {
     opened.resolve()
-    redis.disconnect()
-    await db.destroy()
-  }
-})
-
-test('a held claim is streamed after the hold when no flush comes to take it, not when its task ends', async () => {
-  const { redis, pushes } = slowPushRedis(0)
-  const db = createDb(database.url, 4)
-  const pipeline = testPipeline(redis, db, { workerId: 'outbox-hold', retryBaseMs: 50, holdMs: 20, busyMs: 60_000 })
-  opened = Promise.withResolvers<void>()
-  try {
-    const [first] = await insertTaskRows(database.db, [gatedTask('outbox-hold')])
-    expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
-    await eventually(async () => (await streamed(first!.id)).length === 1, 10_000)
-    // Claimed on a busy worker, beside a run that reports nothing: held, and nothing flushes.
-    const [second] = await insertTaskRows(database.db, [gatedTask('outbox-hold')])
-    expect(await pipeline.intake.fill(3)).toEqual({ claimed: 1 })
-    await eventually(async () => (await streamed(second!.id)).length === 1, 10_000)
-    expect(pipeline.runner.running.size).toBe(2)
-    expect(pushes).toHaveLength(2)
-  } finally {
-    opened.resolve()
-    await pipeline.drain(1000)
     redis.disconnect()
     await db.destroy()
   }
