@@ -81,6 +81,26 @@ describe('the tasks vacuum', () => {
     }
   })
 
+  test('a vacuum skipped for a lock another session holds on tasks is not counted as one', async () => {
+    const count = await vacuumCount()
+    const skipped = vacuum(1)
+    await admin(async (c) => {
+      await c.query('begin')
+      // What a running VACUUM or CREATE INDEX CONCURRENTLY holds: skip_locked makes ours pass tasks by.
+      await c.query('lock table tasks in share update exclusive mode')
+      try {
+        expect(await skipped.runOnce()).toBe(false)
+      } finally {
+        await c.query('rollback')
+      }
+    }, sys.database.url)
+    expect(await vacuumCount()).toBe(count)
+    // It learnt no vacuum length to space the next by.
+    expect(skipped.gapMs).toBe(1)
+    expect(await skipped.runOnce()).toBe(true)
+    expect(await vacuumCount()).toBe(count + 1)
+  })
+
   test("only a user Postgres lets vacuum tries: the table's owner, or here (Postgres 16 and older) the database's", async () => {
     const suffix = sys.database.url.split('/').pop()!.replace(/\W/g, '_')
     const [dbOwner, stranger] = [`${suffix}_dbowner`, `${suffix}_stranger`]

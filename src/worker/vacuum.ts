@@ -50,7 +50,11 @@ export class TasksVacuum {
       if (!due((await taskTableState(conn)).sinceVacuumMs)) return false
       const started = performance.now()
       await vacuumTaskTables(conn)
-      this.lastMs = performance.now() - started
+      const tookMs = performance.now() - started
+      // skip_locked: a table another session holds a conflicting lock on is skipped with a warning only, its last vacuum unchanged.
+      const since = (await taskTableState(conn)).sinceVacuumMs
+      if (since === null || since > performance.now() - started) return false
+      this.lastMs = tookMs
       return true
     })
     return vacuumed === true
