@@ -131,6 +131,19 @@ describe('named queues', () => {
     expect(await allDone(sys, [email])).toMatchObject([{ status: 'COMPLETED' }])
   })
 
+  test('resuming a queue starts its ready tasks at once, not at the next poll', async () => {
+    // A poll longer than the test: only a job can start a task here.
+    sys = await startSystem({ workers: 1, env: { WORKER_POLL_MS: 60_000 } })
+    const queueAction = async (action: string) => (await fetch(`${sys!.http}/api/queues/emails/${action}`, { method: 'POST' })).status
+    expect(await queueAction('pause')).toBe(200)
+    const email = await create(sys, { queue: 'emails', payload: { duration_ms: 0 } })
+    // Jobs are read in order: once a later task has run, the paused one's job was read and spent.
+    await allDone(sys, [await create(sys, { payload: { duration_ms: 0 } })])
+    expect(await rows(sys, [email])).toMatchObject([{ status: 'PENDING' }])
+    expect(await queueAction('resume')).toBe(200)
+    expect(await allDone(sys, [email], 10_000)).toMatchObject([{ status: 'COMPLETED' }])
+  })
+
   test('QUEUE_CONCURRENCY caps how many of a queue run at once across all workers, and the cap is used', async () => {
     sys = await startSystem({ workers: 0, env: { QUEUE_CONCURRENCY: 'emails:2', WORKER_CONCURRENCY: 8 } })
     await sys.addWorker()

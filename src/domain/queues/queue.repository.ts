@@ -11,6 +11,22 @@ export async function setPaused(db: Db, name: string, paused: boolean): Promise<
     .execute()
 }
 
+/** Up to `limit` of the queue's ready tasks, the ones a claim takes first (tasks_ready_idx). */
+export async function readyIds(db: Db, queue: string, limit: number): Promise<number[]> {
+  const rows = await db
+    .selectFrom('tasks')
+    .select('id')
+    .where('status', '=', 'PENDING')
+    .where('enqueued_at', 'is not', null)
+    .where('queue', '=', queue)
+    .orderBy('priority', 'desc')
+    .orderBy('run_after')
+    .orderBy('id')
+    .limit(limit)
+    .execute()
+  return rows.map((r) => r.id)
+}
+
 /**
  * Every queue that has active tasks or is paused, with its counts
  * (the owner's tasks only, unless ownerId is undefined). Active tasks are few
