@@ -4,7 +4,7 @@ import { eventually, postJson, startSystem, type TestSystem } from './helpers/sy
 import { createTaskInserter } from '../src/domain/tasks/task.service'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
-import { slowPushRedis } from './helpers/redis'
+import { heldPushRedis } from './helpers/redis'
 
 let sys: TestSystem
 beforeAll(async () => {
@@ -84,7 +84,7 @@ test('a create that comes while an INSERT is stuck goes in a second INSERT besid
 })
 
 test('a create is answered once Postgres has it; its job and event reach Redis after, and shutdown can wait for them', async () => {
-  const { redis, pushes } = slowPushRedis(300)
+  const { redis, pushes, release } = heldPushRedis()
   const keys = streamKeys(sys.prefix)
   const inserter = createTaskInserter({ db: sys.db, redis, keys, eventsMaxLen: 1000, logger: createLogger('error') })
   const jobFor = async (id: number) => (await sys.redis.xrange(keys.shards[0]!.jobs, '-', '+')).some(([, fields]) => fields[1] === String(id))
@@ -93,10 +93,12 @@ test('a create is answered once Postgres has it; its job and event reach Redis a
     expect(await sys.db.selectFrom('tasks').select('id').where('id', '=', change.id).executeTakeFirst()).toEqual({ id: change.id })
     expect(pushes).toHaveLength(0)
     expect(await jobFor(change.id)).toBe(false)
+    release()
     await inserter.pushed()
     expect(pushes).toHaveLength(1)
     expect(await jobFor(change.id)).toBe(true)
   } finally {
+    release()
     redis.disconnect()
   }
 })

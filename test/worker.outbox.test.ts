@@ -6,7 +6,7 @@ import { fieldsToEvent } from '../src/domain/task-events/task-event'
 import { createJobPipeline } from '../src/worker/pipeline'
 import { builtinHandlers } from '../src/handlers/registry'
 import { createTestDatabase, insertTaskRows, type TestDatabase } from './helpers/database'
-import { deleteKeys, slowPushRedis, testRedis, uniquePrefix } from './helpers/redis'
+import { deleteKeys, heldPushRedis, pushRecordingRedis, testRedis, uniquePrefix } from './helpers/redis'
 import { eventually } from './helpers/poll'
 import { z } from 'zod'
 import { defineHandler } from '../src/handlers/handler'
@@ -31,7 +31,7 @@ const gate = defineHandler({ payload: z.object({}), run: () => opened.promise })
 
 /** A pipeline with no consumer of its own: the tests tell its intake when to claim, from a queue of their own. */
 const testPipeline = (
-  redis: ReturnType<typeof slowPushRedis>['redis'],
+  redis: ReturnType<typeof pushRecordingRedis>['redis'],
   db: ReturnType<typeof createDb>,
   o: { workerId: string; retryBaseMs: number; holdMs?: number; busyMs?: number },
 ) =>
@@ -70,7 +70,7 @@ const gatedTask = (queue: string) => ({ title: 'gated', type: 'gate', payload: '
  * must reach the stream while both still run, each claim in a push of its own.
  */
 async function secondClaimStreamedWhileRunning(workerId: string, o: { holdMs: number; busyMs: number }, pause: () => Promise<unknown>) {
-  const { redis, pushes } = slowPushRedis(0)
+  const { redis, pushes } = pushRecordingRedis()
   const db = createDb(database.url, 4)
   const pipeline = testPipeline(redis, db, { workerId, retryBaseMs: 50, ...o })
   opened = Promise.withResolvers<void>()
@@ -102,7 +102,7 @@ test('a held claim is streamed after the hold when no flush comes to take it, no
   secondClaimStreamedWhileRunning('outbox-hold', { holdMs: 20, busyMs: 60_000 }, async () => {}))
 
 test("on a busy worker, a task that finishes at once has its claim's PROCESSING and its COMPLETED streamed in one push, in order", async () => {
-  const { redis, pushes } = slowPushRedis(0)
+  const { redis, pushes } = pushRecordingRedis()
   const db = createDb(database.url, 4)
   // Busy since the first flush, and held for as long as the test could take: only the completion's flush can take the claim's events.
   const pipeline = testPipeline(redis, db, { workerId: 'outbox-one-push', retryBaseMs: 50, holdMs: 60_000, busyMs: 60_000 })
@@ -130,14 +130,14 @@ test("on a busy worker, a task that finishes at once has its claim's PROCESSING 
 })
 
 test("a task finishing while its claim's events are on their way to Redis is stored COMPLETED without waiting for that push; pushes go in order", async () => {
-  const { redis, pushes, started } = slowPushRedis(1000)
+  const { redis, pushes, started, release } = heldPushRedis()
   const db = createDb(database.url, 4)
   const pipeline = testPipeline(redis, db, { workerId: 'outbox-overlap', retryBaseMs: 50 })
   opened = Promise.withResolvers<void>()
   try {
     const [task] = await insertTaskRows(database.db, [gatedTask('outbox-overlap')])
     expect(await pipeline.intake.fill(4)).toEqual({ claimed: 1 })
-    // Opened once the claim's push is under way (it takes a second).
+    // Opened once the claim's push is under way (held until released).
     await eventually(async () => started() === 1, 10_000)
     opened.resolve()
     await eventually(
@@ -146,6 +146,7 @@ test("a task finishing while its claim's events are on their way to Redis is sto
     )
     // Stored while the claim's push was still on its way.
     expect(pushes).toHaveLength(0)
+    release()
     await eventually(async () => pipeline.runner.running.size === 0, 10_000)
     await pipeline.drain(1000)
     expect((await streamed(task!.id)).map((e) => e.status)).toEqual(['PROCESSING', 'COMPLETED'])
@@ -153,6 +154,7 @@ test("a task finishing while its claim's events are on their way to Redis is sto
     expect(pushes[1]!.started).toBeGreaterThanOrEqual(pushes[0]!.ended)
   } finally {
     opened.resolve()
+    release()
     redis.disconnect()
     await db.destroy()
   }
@@ -161,7 +163,7 @@ test("a task finishing while its claim's events are on their way to Redis is sto
 test("a retry claimed while the failed attempt's event is still on its way to Redis starts the next attempt", async () => {
   // The first attempt's run is still in the runner's hands (its push is held
   // back) when the retry is claimed: the second run must start beside it.
-  const { redis } = slowPushRedis(400)
+  const { redis, release } = heldPushRedis()
   const db = createDb(database.url, 4)
   const pipeline = testPipeline(redis, db, { workerId: 'retry-test', retryBaseMs: 1 })
   const { runner } = pipeline
@@ -190,8 +192,10 @@ test("a retry claimed while the failed attempt's event is still on its way to Re
     await deliver()
     await eventually(async () => (await status(id)).status === 'FAILED', 5000)
     expect(await status(id)).toEqual({ status: 'FAILED', attempts: 2 })
+    release()
     await pipeline.drain(2000)
   } finally {
+    release()
     redis.disconnect()
     await db.destroy()
   }

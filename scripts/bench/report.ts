@@ -532,8 +532,9 @@ export function renderReport(r: Results, manySockets: number): string {
   const loopCell = (f: LoopTrial | LoopFigure, k: string) =>
     k === 'machine' ? f.cpuPerTaskUs : k === 'load' ? f.cpuSplitUs?.loops : k === 'postgres' || k === 'redis' ? f.cpuSplitUs?.[k] : undefined
   for (const f of loops) {
-    const beside = r.references.loopBeside?.[String(f.loops)]
-    perTask.push([`(a) strongest loop x${f.loops}${beside ? ', beside' : ''}`, ...groups.map((k) => num(loopCell(beside ?? f, k)))])
+    // The run the ratios use: beside the closed loop when there was one.
+    const used = lifecycleLoop(r, f.loops) ?? f
+    perTask.push([`(a) strongest loop x${f.loops}${used === f ? '' : ', beside'}`, ...groups.map((k) => num(loopCell(used, k)))])
   }
   const against = Object.keys(r.lifecycle?.closed ?? {}).filter((c) => rt[`lifecycle_c${c}_cpu_per_task/loop`] != null)
   out.push(

@@ -8,11 +8,11 @@ export const testRedis = (url = redisUrl) => new Redis(url, { maxRetriesPerReque
 export const uniquePrefix = () => `${uniqueName('test')}:`
 
 /**
- * A real Redis whose every stream push is held back `delayMs` before it is
- * sent, as a slow or distant Redis would: when each push started and ended is
- * recorded, so a test can see what its caller did meanwhile.
+ * A real Redis that records when each stream push started and ended, so a
+ * test can see what its caller did meanwhile; with `until`, every push is
+ * held back until it settles, as a slow or distant Redis would hold it.
  */
-export function slowPushRedis(delayMs: number) {
+export function pushRecordingRedis(until?: Promise<unknown>) {
   const redis = testRedis()
   /** Pushes that reached Redis; `started` counts the ones sent, finished or not. */
   const pushes: { started: number; ended: number }[] = []
@@ -25,11 +25,20 @@ export function slowPushRedis(delayMs: number) {
     target[name] = async (...args: unknown[]) => {
       const at = Date.now()
       started++
-      await Bun.sleep(delayMs)
+      await until
       const result = await real(...args)
       pushes.push({ started: at, ended: Date.now() })
       return result
     }
   }
   return { redis, pushes, started: () => started }
+}
+
+/**
+ * Pushes held until the test calls release(): what it checks meanwhile is
+ * never a race against a delay, however slow a shared machine is.
+ */
+export function heldPushRedis() {
+  const gate = Promise.withResolvers<void>()
+  return { ...pushRecordingRedis(gate.promise), release: () => gate.resolve() }
 }

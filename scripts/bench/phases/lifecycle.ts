@@ -133,7 +133,7 @@ export async function runLifecycle(ctx: Context) {
   const concurrencies = ctx.opts.lifecycleConcurrencies
   const runner = concurrencies.some((c) => found[c]) ? await LoopRunner.start(ctx, concurrencies[0]!) : null
   try {
-    for (const c of concurrencies) await closedLoop(ctx, c, c === last, closed, runner)
+    for (const c of concurrencies) closed[c] = await closedLoop(ctx, c, c === last, runner)
   } finally {
     await runner?.stop()
   }
@@ -142,7 +142,8 @@ export async function runLifecycle(ctx: Context) {
   ctx.results.lifecycle = { closed, open: { ...open, offeredRate: ctx.opts.openLoopRate } }
 }
 
-async function closedLoop(ctx: Context, c: number, underLoad: boolean, closed: Record<string, LifecycleFigure>, runner: LoopRunner | null) {
+/** One closed loop at c clients, reference (a) run right before it when the runner is there. */
+async function closedLoop(ctx: Context, c: number, underLoad: boolean, runner: LoopRunner | null): Promise<LifecycleFigure> {
   await vacuum(ctx)
   const strongest = ctx.results.references.loop?.[c]
   if (runner && strongest) {
@@ -158,10 +159,10 @@ async function closedLoop(ctx: Context, c: number, underLoad: boolean, closed: R
   const { figure, loadCores, cpu } = await lifecycleLoad(ctx, `lifecycle c${c}`, { concurrency: c }, () =>
     measureCpu({ api: () => [api], worker: () => [worker] }),
   )
-  closed[c] = figure
   ctx.results.resources.cpu[`lifecycle c${c}`] = { ...cpu, load: loadCores }
   if (underLoad) {
     const [a, w] = rss.map((s) => s.stop().peak)
     ctx.results.resources.load = { apiMiB: MiB(a!)!, workerMiB: MiB(w!)!, during: `lifecycle c${c}` }
   }
+  return figure
 }

@@ -12,7 +12,7 @@ export async function setPaused(db: Db, name: string, paused: boolean): Promise<
 }
 
 /** Up to `limit` of the queue's ready tasks, the ones a claim takes first (tasks_ready_idx). */
-export async function readyIds(db: Db, queue: string, limit: number): Promise<number[]> {
+export async function readyTaskIds(db: Db, queue: string, limit: number): Promise<number[]> {
   const rows = await db
     .selectFrom('tasks')
     .select('id')

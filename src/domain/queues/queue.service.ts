@@ -25,7 +25,7 @@ export async function setPaused(deps: QueueDeps, who: Principal, name: string, p
   if (!who.admin) throw new ForbiddenError(`only an admin token may ${paused ? 'pause' : 'resume'} a queue`)
   await repo.setPaused(deps.db, name, paused)
   // More jobs than the stream keeps would be trimmed unread; the workers claim the rest from Postgres.
-  if (!paused) await pushToStreams(deps, await repo.readyIds(deps.db, name, JOBS_MAXLEN), [])
+  if (!paused) await pushToStreams(deps, await repo.readyTaskIds(deps.db, name, JOBS_MAXLEN), [])
   const queue = (await repo.listQueues(deps.db)).find((q) => q.name === name)
   return queue ?? { name, paused, ready: 0, waiting: 0, running: 0 }
 }
