@@ -89,6 +89,26 @@ describe('bench report', () => {
     expect(text).toMatch(/\(a\) strongest loop x64 +.*2,000/)
   })
 
+  test("the lone client's closed loop is judged against (a)'s single loop run beside it, which the references never searched", () => {
+    const one: LoopTrial = { ...plainVariant(1), tasksPerSecond: 600, cpuPerTaskUs: 1200, cpuSplitUs: { loops: 500 } }
+    const base = run()
+    const r = run({
+      references: { ...base.references, loopBeside: { '1': one } },
+      resources: { cpu: { ...base.resources.cpu, 'lifecycle c1': { machine: 0.3 } } },
+      lifecycle: { closed: { '1': lifecycle(200, 4.5, 9), ...base.lifecycle!.closed } },
+    })
+    const rt = ratios(r)
+    expect(rt['lifecycle_c1/loop']).toBe(0.33)
+    // 0.3 cores at 200 tasks/s is 1,500 us a task against the loop's 1,200
+    expect(rt['lifecycle_c1_cpu_per_task/loop']).toBe(1.25)
+    const text = renderReport(r, 10_000)
+    expect(text).toMatch(/\(a\) at 1 loop, beside lifecycle c1, tasks\/s +600 +1,200 us +1 process x 1 loop, pg pool 1, 1 Redis connection, right before/)
+    expect(text).toMatch(/closed c1 +200 +4\.50 ms +9\.00 ms .* 0\.33x/)
+    expect(text).toMatch(/\(a\) loop x1, beside +1,200\n/)
+    // It is the floor under the targets, not one of them.
+    expect(targets(r, 10_000).some((t) => t.name.includes('c1 '))).toBe(false)
+  })
+
   test('throughput, CPU per task and latency are targets of their own, each printed as measured, goal and status', () => {
     expect(verdict(run(), 'lifecycle c64 throughput')).toEqual({
       name: 'lifecycle c64 throughput',

@@ -25,10 +25,11 @@ beforeAll(async () => {
     env: { REDIS_URL: cluster.url, JOB_SHARDS: 3, DEMO_WORK_MS: 100, VISIBILITY_TIMEOUT_MS: 60_000, WORKER_POLL_MS: 20_000, EVENTS_RESYNC_MS: 60_000 },
   })
 }, 60_000)
+// Stopping roles whose Redis restarted empty can take longer than a test on a busy machine: the hook gets as long as the start.
 afterAll(async () => {
   await sys?.stop()
   await cluster?.destroy()
-})
+}, 60_000)
 
 // A request the API leaves hanging fails, so the wait around it goes on polling and, in the end, names what it awaited.
 const getTask = async (id: number) => (await (await fetch(`${sys.http}/api/tasks/${id}`, { signal: AbortSignal.timeout(5000) })).json()) as any

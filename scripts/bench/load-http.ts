@@ -12,6 +12,7 @@
 import { Histogram } from './histogram'
 import { fail, job, reply } from './child-runtime'
 import { bearer, repeatedRequest, type Http1Answer } from './http1-client'
+import { dueAt, dueCount } from './open-loop'
 
 export interface HttpJob {
   url: string
@@ -71,10 +72,9 @@ async function openLoop(rate: number, durationMs: number) {
   const inflight = new Set<Promise<void>>()
   let sent = 0
   while (performance.now() - start < durationMs) {
-    const due = Math.floor(((performance.now() - start) / 1000) * rate)
+    const due = dueCount(performance.now() - start, rate)
     for (; sent < due; sent++) {
-      const scheduled = start + (sent / rate) * 1000
-      const p = once(request.byFetch, scheduled).finally(() => inflight.delete(p))
+      const p = once(request.byFetch, dueAt(start, sent, rate)).finally(() => inflight.delete(p))
       inflight.add(p)
     }
     await Bun.sleep(1)

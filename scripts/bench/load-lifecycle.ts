@@ -9,6 +9,7 @@
 import { Histogram } from './histogram'
 import { fail, job, reply } from './child-runtime'
 import { openSocket } from './ws-client'
+import { dueAt, dueCount } from './open-loop'
 import { bearer, repeatedRequest, type Http1Answer } from './http1-client'
 
 export interface LifecycleJob {
@@ -120,9 +121,9 @@ async function main() {
   const inflight = new Set<Promise<void>>()
   if (j.rate) {
     for (let sent = 0; performance.now() < windowEnd; ) {
-      const due = Math.floor(((performance.now() - t0) / 1000) * j.rate)
+      const due = dueCount(performance.now() - t0, j.rate)
       for (; sent < due; sent++) {
-        const p = track(createTask.byFetch, t0 + (sent / j.rate) * 1000).finally(() => inflight.delete(p))
+        const p = track(createTask.byFetch, dueAt(t0, sent, j.rate)).finally(() => inflight.delete(p))
         inflight.add(p)
       }
       await Bun.sleep(1)

@@ -100,14 +100,14 @@ export function strongest(loops: number, trials: LoopTrial[], search: LoopFigure
   return { loops, tasksPerSecond: best.tasksPerSecond, cpuPerTaskUs: best.cpuPerTaskUs, cpuSplitUs: best.cpuSplitUs, variant: variantOf(best), trials, search }
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`
 
 /** "2 processes x 8 loops, pg pool 16 (8 each), 1 Redis connection each": how one variant ran `loops` loops. */
 export function describeVariant(v: LoopVariant, loops: number): string {
   const perProcess = Math.ceil(loops / v.processes)
   const pool = v.processes === 1 ? `pg pool ${v.pool}` : `pg pools ${v.pool} (${Math.ceil(v.pool / v.processes)} each)`
   const redis = `${plural(v.redisConnections, 'Redis connection')}${v.processes === 1 ? '' : ' each'}`
-  return `${plural(v.processes, 'process')} x ${perProcess} loops, ${pool}, ${redis}`
+  return `${plural(v.processes, 'process')} x ${plural(perProcess, 'loop')}, ${pool}, ${redis}`
 }
 
 /** How far the strongest is ahead of the runner-up and of the plain loop (null when it is that one), as fractions. */

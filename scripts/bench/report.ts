@@ -1,5 +1,5 @@
 import { type ClusterFigure, cpuPerTaskUs, type LatencyPoints, type LifecycleFigure, type Results, type ScalingFigure, type TaskCheck } from './context'
-import { describeVariant, type LoopFigure, type LoopTrial, margins, plainVariant, sameVariant } from './reference-variants'
+import { describeVariant, type LoopFigure, type LoopTrial, margins, plainVariant, plural, sameVariant } from './reference-variants'
 
 type Cell = string | number | null | undefined
 const ms = (v: number | null | undefined) => (v == null ? '-' : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`)
@@ -343,10 +343,10 @@ export function renderReport(r: Results, manySockets: number): string {
           describeVariant(f.variant, f.loops),
         ]),
         ...Object.entries(refs.loopBeside ?? {}).map(([c, t]) => [
-          `(a) again, beside lifecycle c${c}, tasks/s`,
+          `(a) ${refs.loop?.[c] ? 'again' : `at ${plural(Number(c), 'loop')}`}, beside lifecycle c${c}, tasks/s`,
           num(t.tasksPerSecond),
           us(t.cpuPerTaskUs),
-          'the same variant, right before that closed loop, with its warm-up and window',
+          `${refs.loop?.[c] ? 'the same variant' : describeVariant(t, Number(c))}, right before that closed loop, with its warm-up and window`,
         ]),
         [`(b) pgbench single INSERT, c${refs.pgbenchInsertClients ?? '-'}, tps`, num(refs.pgbenchInsertTps)],
         [`(b) pgbench INSERT+UPDATE+UPDATE, c${refs.pgbenchLifecycleClients ?? '-'}, tps`, num(refs.pgbenchLifecycleTps)],
@@ -383,7 +383,8 @@ export function renderReport(r: Results, manySockets: number): string {
   // The note explains the table's columns; without the table (--only other phases) it would stand alone.
   if (lifecycle)
     out.push(
-      `${lifecycle}\n(vs (a) = against reference (a) with as many loops as clients, run again right before that closed loop;` +
+      `${lifecycle}\n(closed c1: one client, a task at a time: each task's hops with nothing queued, the floor under the loaded rows;` +
+        `\nvs (a) = against reference (a) with as many loops as clients, run again right before that closed loop;` +
         `\nanswer = POST to its 201, timed by the client; queue = POST to claim, run = claim to finish, from the rows' timestamps)`,
     )
   if (r.scaling) {
@@ -535,6 +536,10 @@ export function renderReport(r: Results, manySockets: number): string {
     // The run the ratios use: beside the closed loop when there was one.
     const used = lifecycleLoop(r, f.loops) ?? f
     perTask.push([`(a) strongest loop x${f.loops}${used === f ? '' : ', beside'}`, ...groups.map((k) => num(loopCell(used, k)))])
+  }
+  // Loop counts the references did not search (the lone client's one loop): only the run beside.
+  for (const [c, t] of Object.entries(r.references.loopBeside ?? {})) {
+    if (!r.references.loop?.[c]) perTask.push([`(a) loop x${c}, beside`, ...groups.map((k) => num(loopCell(t, k)))])
   }
   const against = Object.keys(r.lifecycle?.closed ?? {}).filter((c) => rt[`lifecycle_c${c}_cpu_per_task/loop`] != null)
   out.push(

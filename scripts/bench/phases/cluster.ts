@@ -7,13 +7,12 @@ import { type BenchEnv, freePort, postgresBackendPids, type Role, redisServerPid
 import { lifecycleLoad } from './lifecycle'
 import { settle } from './settle'
 import { checkTasks } from './verify'
+import { plural } from '../reference-variants'
 
 /** Masters of the local cluster, and the JOB_SHARDS it is measured with: one stream per master at most. */
 const MASTERS = 3
 const SHARDS = [1, MASTERS]
 const MAX_WORKERS = 3
-
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
 
 /** What a failed or interrupted run must still stop: the cluster's roles, the bench's client of it, the cluster. */
 let teardown: (() => Promise<void>) | null = null

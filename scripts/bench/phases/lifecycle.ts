@@ -6,7 +6,7 @@ import { measureCpu, sampleRss } from '../procfs'
 import { startWorker } from '../system'
 import { settle, vacuum } from './settle'
 import { LoopRunner } from './references'
-import { describeVariant } from '../reference-variants'
+import { describeVariant, plainVariant } from '../reference-variants'
 
 interface LifecycleResult {
   windowMs: number
@@ -133,7 +133,8 @@ export async function runLifecycle(ctx: Context) {
   const concurrencies = ctx.opts.lifecycleConcurrencies
   const runner = concurrencies.some((c) => found[c]) ? await LoopRunner.start(ctx, concurrencies[0]!) : null
   try {
-    for (const c of concurrencies) closed[c] = await closedLoop(ctx, c, c === last, runner)
+    // A lone client first: each task's hops with nothing queued, the floor the loaded figures stand on.
+    for (const c of [1, ...concurrencies]) closed[c] = await closedLoop(ctx, c, c === last, runner)
   } finally {
     await runner?.stop()
   }
@@ -145,10 +146,11 @@ export async function runLifecycle(ctx: Context) {
 /** One closed loop at c clients, reference (a) run right before it when the runner is there. */
 async function closedLoop(ctx: Context, c: number, underLoad: boolean, runner: LoopRunner | null): Promise<LifecycleFigure> {
   await vacuum(ctx)
-  const strongest = ctx.results.references.loop?.[c]
-  if (runner && strongest) {
-    console.log(`lifecycle: reference (a) again beside it, ${describeVariant(strongest.variant, c)}`)
-    const beside = await runner.trial(c, strongest.variant, { warmupMs: ctx.opts.warmupMs, durationMs: ctx.opts.windowMs })
+  // One loop has one way to run (one connection to each); more are run as the strongest variant the references found.
+  const variant = c === 1 ? plainVariant(1) : ctx.results.references.loop?.[c]?.variant
+  if (runner && variant) {
+    console.log(`lifecycle: reference (a) again beside it, ${describeVariant(variant, c)}`)
+    const beside = await runner.trial(c, variant, { warmupMs: ctx.opts.warmupMs, durationMs: ctx.opts.windowMs })
     ctx.results.references.loopBeside = { ...ctx.results.references.loopBeside, [c]: beside }
   }
   console.log(`lifecycle: closed loop c${c}`)
