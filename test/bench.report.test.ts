@@ -95,7 +95,7 @@ describe('bench report', () => {
     const r = run({
       references: { ...base.references, loopBeside: { '1': one } },
       resources: { cpu: { ...base.resources.cpu, 'lifecycle c1': { machine: 0.3 } } },
-      lifecycle: { closed: { '1': lifecycle(200, 4.5, 9), ...base.lifecycle!.closed } },
+      lifecycle: { closed: { '1': { ...lifecycle(200, 4.5, 9), stagesMs: { deliver_p50: 1.3, deliver_p99: 4.8 } }, ...base.lifecycle!.closed } },
     })
     const rt = ratios(r)
     expect(rt['lifecycle_c1/loop']).toBe(0.33)
@@ -103,7 +103,7 @@ describe('bench report', () => {
     expect(rt['lifecycle_c1_cpu_per_task/loop']).toBe(1.25)
     const text = renderReport(r, 10_000)
     expect(text).toMatch(/\(a\) at 1 loop, beside lifecycle c1, tasks\/s +600 +1,200 us +1 process x 1 loop, pg pool 1, 1 Redis connection, right before/)
-    expect(text).toMatch(/closed c1 +200 +4\.50 ms +9\.00 ms .* 0\.33x/)
+    expect(text).toMatch(/closed c1 +200 +4\.50 ms +9\.00 ms .* 0\.33x .* 1\.30 ms \/ 4\.80 ms /)
     expect(text).toMatch(/\(a\) loop x1, beside +1,200\n/)
     // It is the floor under the targets, not one of them.
     expect(targets(r, 10_000).some((t) => t.name.includes('c1 '))).toBe(false)

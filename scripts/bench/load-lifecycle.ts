@@ -10,6 +10,7 @@ import { Histogram } from './histogram'
 import { fail, job, reply } from './child-runtime'
 import { openSocket } from './ws-client'
 import { dueAt, dueCount } from './open-loop'
+import { wallMs } from '../../src/infra/clock'
 import { bearer, repeatedRequest, type Http1Answer } from './http1-client'
 
 export interface LifecycleJob {
@@ -56,8 +57,8 @@ const createTask = repeatedRequest(new URL(`${j.apiUrl}/api/tasks/`), 'POST', { 
 /** How a POST goes out: by fetch (open loop), or on a closed-loop client's own connection. */
 type Post = () => Promise<Http1Answer>
 
-/** One task from POST to COMPLETED; resolves with its completion time, or null if the POST failed. */
-async function lifecycle(post: Post, answered: (at: number) => void): Promise<number | null> {
+/** One task from POST to COMPLETED; resolves with its id and completion time, or null if the POST failed. */
+async function lifecycle(post: Post, answered: (at: number) => void): Promise<{ id: number; at: number } | null> {
   let id: number
   try {
     const res = await post()
@@ -72,14 +73,20 @@ async function lifecycle(post: Post, answered: (at: number) => void): Promise<nu
   }
   posted++
   const done = completedAt.get(id)
-  if (done !== undefined) return done
+  if (done !== undefined) return { id, at: done }
   pending.add(id)
   return new Promise((resolve) => {
     waiters.set(id, (at) => {
       pending.delete(id)
-      resolve(at)
+      resolve({ id, at })
     })
   })
+}
+
+/** Each timed task's COMPLETED receive time on the wall clock, to set beside its row's finished_at. */
+function received(ids: number[]): { ids: number[]; wallMs: number[] } {
+  const toWall = wallMs() - performance.now()
+  return { ids, wallMs: ids.map((id) => completedAt.get(id)! + toWall) }
 }
 
 async function main() {
@@ -90,14 +97,19 @@ async function main() {
   let windowStart = 0
   let windowEnd = Infinity
   let completedInWindow = 0
+  // The tasks timed, whose COMPLETED receive times go back for the finish-to-socket stage.
+  const timed: number[] = []
   const inWindow = (startedAt: number) => startedAt >= windowStart && startedAt < windowEnd
   const track = (post: Post, startedAt: number) =>
     lifecycle(post, (at) => {
       if (inWindow(startedAt)) answers.record(at - startedAt)
-    }).then((at) => {
-      if (at === null) return
+    }).then((done) => {
+      if (done === null) return
+      const { id, at } = done
       if (at >= windowStart && at <= windowEnd) completedInWindow++
-      if (inWindow(startedAt)) hist.record(at - startedAt)
+      if (!inWindow(startedAt)) return
+      hist.record(at - startedAt)
+      timed.push(id)
     })
 
   // The window opens once the warm-up time has passed AND tasks are completing:
@@ -154,6 +166,7 @@ async function main() {
     firstError,
     missing: pending.size,
     duplicates,
+    received: received(timed),
   })
   setTimeout(() => process.exit(0), 50)
 }

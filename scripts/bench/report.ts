@@ -233,6 +233,7 @@ function lifecycleRow(name: string, f: LifecycleFigure, vsLoop: number | null): 
     pair(f.stagesMs.answer_p50, f.stagesMs.answer_p99),
     pair(f.stagesMs.queue_p50, f.stagesMs.queue_p99),
     pair(f.stagesMs.run_p50, f.stagesMs.run_p99),
+    pair(f.stagesMs.deliver_p50, f.stagesMs.deliver_p99),
     f.missing,
     f.duplicates,
   ]
@@ -373,7 +374,7 @@ export function renderReport(r: Results, manySockets: number): string {
   const lc = r.lifecycle
   const lifecycle = table(
     'lifecycle: POST to COMPLETED on one /ws/tasks/ socket (duration 0)',
-    ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'answer p50/p99', 'queue p50/p99', 'run p50/p99', 'missing', 'dups'],
+    ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'answer p50/p99', 'queue p50/p99', 'run p50/p99', 'deliver p50/p99', 'missing', 'dups'],
     [
       ...Object.entries(lc?.closed ?? {}).map(([c, f]) => lifecycleRow(`closed c${c}`, f, rt[`lifecycle_c${c}/loop`] ?? null)),
       // An open loop runs at the rate offered, not as fast as it can: no ratio.
@@ -385,7 +386,8 @@ export function renderReport(r: Results, manySockets: number): string {
     out.push(
       `${lifecycle}\n(closed c1: one client, a task at a time: each task's hops with nothing queued, the floor under the loaded rows;` +
         `\nvs (a) = against reference (a) with as many loops as clients, run again right before that closed loop;` +
-        `\nanswer = POST to its 201, timed by the client; queue = POST to claim, run = claim to finish, from the rows' timestamps)`,
+        `\nanswer = POST to its 201, timed by the client; queue = POST to claim, run = claim to finish, from the rows' timestamps;` +
+        `\ndeliver = the finishing statement's start to the socket's receive: that statement and its commit, the push, the hub, the socket)`,
     )
   if (r.scaling) {
     // Informational, so printed here and never judged in targets(): how much a second worker process adds.

@@ -1,3 +1,4 @@
+import type pg from 'pg'
 import { Histogram, type HistogramData } from '../histogram'
 import { expectReply, spawnChild } from '../children'
 import { MiB, round, type Context, type LifecycleFigure } from '../context'
@@ -8,7 +9,7 @@ import { settle, vacuum } from './settle'
 import { LoopRunner } from './references'
 import { describeVariant, plainVariant } from '../reference-variants'
 
-interface LifecycleResult {
+export interface LifecycleResult {
   windowMs: number
   warmupMs: number
   completedInWindow: number
@@ -21,25 +22,38 @@ interface LifecycleResult {
   duplicates: number
   cpuSeconds: number
   uptimeMs: number
+  /** The timed tasks and when their COMPLETED reached the load process, on the wall clock. */
+  received: { ids: number[]; wallMs: number[] }
 }
 
 const maxId = async (ctx: Context) => Number((await ctx.env.pool.query('select coalesce(max(id), 0) as id from tasks')).rows[0].id)
 
 /**
  * Where a task's time goes, from the row's own timestamps: POST to claim
- * (created_at -> started_at: XADD, XREADGROUP, claim UPDATE) and claim to
+ * (created_at -> started_at: XADD, XREADGROUP, claim UPDATE), claim to
  * completion (started_at -> finished_at: PROCESSING event, handler, finish
- * UPDATE). The rest of POST-to-COMPLETED is the HTTP answer and event delivery.
+ * UPDATE starting), and finish to the socket (finished_at -> the load
+ * process's receive: the finish statement and its commit, the push, the hub,
+ * the socket). The HTTP answer overlaps the queue stage.
  */
-async function stages(ctx: Context, afterId: number, upToId: number) {
-  const { rows } = await ctx.env.pool.query<Record<string, number | null>>(
-    `select
-       percentile_cont(0.5) within group (order by extract(epoch from started_at - created_at) * 1000) as queue_p50,
-       percentile_cont(0.99) within group (order by extract(epoch from started_at - created_at) * 1000) as queue_p99,
-       percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at) * 1000) as run_p50,
-       percentile_cont(0.99) within group (order by extract(epoch from finished_at - started_at) * 1000) as run_p99
-     from tasks where id > $1 and id <= $2 and status = 'COMPLETED'`,
-    [afterId, upToId],
+export async function lifecycleStages(pool: Pick<pg.Pool, 'query'>, afterId: number, upToId: number, received: LifecycleResult['received']) {
+  const { rows } = await pool.query<Record<string, number | null>>(
+    `with seen as (select * from unnest($3::bigint[], $4::float8[]) as s(id, wall_ms)),
+     timed as (
+       select extract(epoch from started_at - created_at) * 1000 as queue,
+              extract(epoch from finished_at - started_at) * 1000 as run,
+              seen.wall_ms - extract(epoch from finished_at) * 1000 as deliver
+         from tasks left join seen using (id)
+        where id > $1 and id <= $2 and status = 'COMPLETED')
+     select
+       percentile_cont(0.5) within group (order by queue) as queue_p50,
+       percentile_cont(0.99) within group (order by queue) as queue_p99,
+       percentile_cont(0.5) within group (order by run) as run_p50,
+       percentile_cont(0.99) within group (order by run) as run_p99,
+       percentile_cont(0.5) within group (order by deliver) as deliver_p50,
+       percentile_cont(0.99) within group (order by deliver) as deliver_p99
+     from timed`,
+    [afterId, upToId, received.ids, received.wallMs],
   )
   return Object.fromEntries(Object.entries(rows[0]!).map(([k, v]) => [k, v === null ? null : round(Number(v), 2)]))
 }
@@ -107,7 +121,7 @@ export async function lifecycleLoad(
   if (r.postErrors) console.error(`  ${name}: ${r.postErrors} failed POSTs (${r.firstError})`)
   const figure = {
     ...Histogram.from([r.latency]).summary(),
-    stagesMs: { ...answered(r.answers), ...(await stages(ctx, firstId, await maxId(ctx))) },
+    stagesMs: { ...answered(r.answers), ...(await lifecycleStages(ctx.env.pool, firstId, await maxId(ctx), r.received)) },
     perSecond: round(r.completedInWindow / (r.windowMs / 1000)),
     missing: r.missing,
     duplicates: r.duplicates,
