@@ -81,6 +81,33 @@ describe('the tasks vacuum', () => {
     }
   })
 
+  test('a worker that found a vacuum due runs none if another finished one before it took the lock', async () => {
+    const intervalMs = 3000
+    const otherDb = createDb(sys.database.url, 2)
+    try {
+      // Due for a worker with this interval: the last vacuum is older than it.
+      await eventually(async () => ((await taskTableState(sys.db)).sinceVacuumMs ?? Infinity) >= intervalMs, 20_000, 50, { what: 'the last vacuum to age' })
+      const count = await vacuumCount()
+      // Between this worker's first look and its lock, another worker vacuums.
+      let raced = false
+      const racing = sys.db.withPlugin({
+        transformQuery: (args) => args.node,
+        async transformResult(args) {
+          if (!raced) {
+            raced = true
+            expect(await vacuum(1, otherDb).runOnce()).toBe(true)
+          }
+          return args.result
+        },
+      })
+      expect(await vacuum(intervalMs, racing).runOnce()).toBe(false)
+      expect(raced).toBe(true)
+      expect(await vacuumCount()).toBe(count + 1)
+    } finally {
+      await otherDb.destroy()
+    }
+  })
+
   test('a vacuum skipped for a lock another session holds on tasks is not counted as one', async () => {
     const count = await vacuumCount()
     const skipped = vacuum(1)
