@@ -23,7 +23,9 @@ type Registers = Registry[]
 export function createMetrics(o: MetricsOptions) {
   const registry = new Registry()
   registry.setDefaultLabels({ role: o.role })
-  collectDefaultMetrics({ register: registry })
+  // The event-loop lag monitor samples on a timer: at prom-client's default 10 ms it wakes an idle
+  // process a hundred times a second; a long block still shows at 100 ms, and scrapes are seconds apart.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 })
   const registers = [registry]
   const { tasks, runSeconds, queueWaitSeconds, removed } = taskMetrics(registers)
   // Only the API serves HTTP and sockets: a worker would export these empty.
