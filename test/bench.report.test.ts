@@ -94,7 +94,7 @@ describe('bench report', () => {
     const base = run()
     const r = run({
       references: { ...base.references, loopBeside: { '1': one } },
-      resources: { cpu: { ...base.resources.cpu, 'lifecycle c1': { machine: 0.3 } } },
+      resources: { cpu: { ...base.resources.cpu, 'lifecycle c1': { machine: 0.3, load: 0.02 } } },
       lifecycle: { closed: { '1': { ...lifecycle(200, 4.5, 9), stagesMs: { deliver_p50: 1.3, deliver_p99: 4.8 } }, ...base.lifecycle!.closed } },
     })
     const rt = ratios(r)
@@ -104,7 +104,9 @@ describe('bench report', () => {
     const text = renderReport(r, 10_000)
     expect(text).toMatch(/\(a\) at 1 loop, beside lifecycle c1, tasks\/s +600 +1,200 us +1 process x 1 loop, pg pool 1, 1 Redis connection, right before/)
     expect(text).toMatch(/closed c1 +200 +4\.50 ms +9\.00 ms .* 0\.33x .* 1\.30 ms \/ 4\.80 ms /)
-    expect(text).toMatch(/\(a\) loop x1, beside +1,200\n/)
+    // (a)'s own processes are its client and worker in one: its load column.
+    expect(text).toMatch(/lifecycle c1 +1,500 +100\n/)
+    expect(text).toMatch(/\(a\) loop x1, beside +1,200 +500\n/)
     // It is the floor under the targets, not one of them.
     expect(targets(r, 10_000).some((t) => t.name.includes('c1 '))).toBe(false)
   })

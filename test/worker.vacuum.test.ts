@@ -106,7 +106,7 @@ describe('the tasks vacuum', () => {
     } finally {
       await otherDb.destroy()
     }
-  })
+  }, 30_000)
 
   test('a vacuum skipped for a lock another session holds on tasks is not counted as one', async () => {
     const count = await vacuumCount()

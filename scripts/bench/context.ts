@@ -77,9 +77,10 @@ export interface Results {
      */
     loop?: Record<string, LoopFigure>
     /**
-     * That strongest variant run again right before the lifecycle closed loop
-     * with as many clients, with its warm-up and window: what the lifecycle
-     * ratios use, the machine being as that run found it.
+     * That strongest variant (for one loop, the only one) run again right
+     * before the lifecycle closed loop with as many clients, with its warm-up
+     * and window: what the lifecycle ratios use, the machine being as that run
+     * found it.
      */
     loopBeside?: Record<string, LoopTrial>
     pgbenchLifecycleTps?: number

@@ -387,7 +387,8 @@ export function renderReport(r: Results, manySockets: number): string {
       `${lifecycle}\n(closed c1: one client, a task at a time: each task's hops with nothing queued, the floor under the loaded rows;` +
         `\nvs (a) = against reference (a) with as many loops as clients, run again right before that closed loop;` +
         `\nanswer = POST to its 201, timed by the client; queue = POST to claim, run = claim to finish, from the rows' timestamps;` +
-        `\ndeliver = the finishing statement's start to the socket's receive: that statement and its commit, the push, the hub, the socket)`,
+        `\ndeliver = the finishing statement's start to the socket's receive: that statement and its commit, the push, the hub, the socket;` +
+        `\nthe stages are of the tasks timed in the window, and deliver reads Postgres's clock beside the load's, one host's)`,
     )
   if (r.scaling) {
     // Informational, so printed here and never judged in targets(): how much a second worker process adds.

@@ -34,7 +34,9 @@ const maxId = async (ctx: Context) => Number((await ctx.env.pool.query('select c
  * completion (started_at -> finished_at: PROCESSING event, handler, finish
  * UPDATE starting), and finish to the socket (finished_at -> the load
  * process's receive: the finish statement and its commit, the push, the hub,
- * the socket). The HTTP answer overlaps the queue stage.
+ * the socket). Every stage covers the same tasks: those the load timed in
+ * its window. The HTTP answer overlaps the queue stage. Deliver compares two
+ * clocks, Postgres's and the load process's: the bench runs both on one host.
  */
 export async function lifecycleStages(pool: Pick<pg.Pool, 'query'>, afterId: number, upToId: number, received: LifecycleResult['received']) {
   const { rows } = await pool.query<Record<string, number | null>>(
@@ -43,7 +45,7 @@ export async function lifecycleStages(pool: Pick<pg.Pool, 'query'>, afterId: num
        select extract(epoch from started_at - created_at) * 1000 as queue,
               extract(epoch from finished_at - started_at) * 1000 as run,
               seen.wall_ms - extract(epoch from finished_at) * 1000 as deliver
-         from tasks left join seen using (id)
+         from tasks join seen using (id)
         where id > $1 and id <= $2 and status = 'COMPLETED')
      select
        percentile_cont(0.5) within group (order by queue) as queue_p50,
@@ -132,11 +134,12 @@ export async function lifecycleLoad(
 }
 
 /**
- * POST to COMPLETED seen on a socket: closed loop at each concurrency, then
- * an open loop at a fixed rate. Right before each closed loop, reference (a)'s
- * strongest variant at as many loops runs again with the same warm-up and
- * window: on a shared machine whose speed drifts over minutes, the ratio
- * compares two runs a moment apart, not one from the references phase.
+ * POST to COMPLETED seen on a socket: a closed loop of one client (the floor),
+ * then one at each concurrency, then an open loop at a fixed rate. Right
+ * before each closed loop, reference (a) at as many loops runs again with the
+ * same warm-up and window (its strongest variant; one loop has only one): on
+ * a shared machine whose speed drifts over minutes, the ratio compares two
+ * runs a moment apart, not one from the references phase.
  */
 export async function runLifecycle(ctx: Context) {
   ctx.worker ??= await startWorker(ctx.env, ctx.port)

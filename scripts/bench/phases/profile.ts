@@ -13,7 +13,7 @@ const roles = ['api', 'worker'] as const
 /**
  * The profile behind the lifecycle figures: the API and the worker run under
  * Bun's sampling profiler twice, once only started (and asked for /readyz),
- * once through a closed loop at the lowest lifecycle concurrency; each run's
+ * once through a closed loop at the first of lifecycleConcurrencies; each run's
  * profile is written when the role exits. The load's profile less the
  * start-up's says where the load's CPU went in each role. Its tasks count
  * towards the integrity check; the roles are started again, unprofiled, for
