@@ -111,6 +111,40 @@ describe('bench report', () => {
     expect(targets(r, 10_000).some((t) => t.name.includes('c1 '))).toBe(false)
   })
 
+  test('a lifecycle miss says what the same run shows behind it: the cores or round trips, where the time went, whose CPU', () => {
+    const base = run()
+    const slow: LifecycleFigure = {
+      ...lifecycle(300, 8, 30),
+      mean: 9,
+      stagesMs: { answer_p50: 3, queue_p50: 2.5, run_p50: 1.5, deliver_p50: 2, answer_p99: 9, queue_p99: 8, run_p99: 5, deliver_p99: 7 },
+    }
+    const r = run({
+      references: {
+        ...base.references,
+        loopBeside: { '16': { ...plainVariant(16), tasksPerSecond: 500, cpuPerTaskUs: 1500, cpuSplitUs: { loops: 600, postgres: 700, redis: 100 } } },
+      },
+      resources: { cpu: { ...base.resources.cpu, 'lifecycle c16': { machine: 1.2, api: 0.3, worker: 0.15, postgres: 0.6, redis: 0.03 } } },
+      lifecycle: { closed: { '1': lifecycle(200, 3, 9), '16': slow, '64': base.lifecycle!.closed['64']! } },
+    })
+    const behind = (name: string) => verdict(r, name)?.behind
+    // 1.2 of 2 cores: nothing saturated, so clients over mean latency is the throughput.
+    expect(behind('lifecycle c16 throughput')).toBe(
+      'none saturated (machine 1.20 of 2 cores): 16 clients / mean latency 9.00 ms = 300/s; one client: p50 3.00 ms',
+    )
+    expect(behind('lifecycle c16 machine CPU per task')).toBe(
+      'api 1,000 + worker 500 + postgres 2,000 + redis 100 us; (a): its loops 600, postgres 700, redis 100 us',
+    )
+    expect(behind('lifecycle c16 latency')).toBe('p50 stages: answer 3.00 ms, queue 2.50 ms, run 1.50 ms, deliver 2.00 ms; one client: p50 3.00 ms')
+    // A met target has nothing behind it.
+    expect(verdict(r, 'lifecycle c64 throughput')).toMatchObject({ status: 'met' })
+    expect(behind('lifecycle c64 throughput')).toBeUndefined()
+    // A machine nearly all busy is named instead, with the side that used most of it.
+    const busy = run({ ...r, resources: { cpu: { ...r.resources.cpu, 'lifecycle c16': { machine: 1.9, api: 0.5, worker: 0.3, postgres: 0.9 } } } })
+    expect(verdict(busy, 'lifecycle c16 throughput')?.behind).toBe('2 cores, most to postgres 0.90: the CPU each task costs bounds it')
+    expect(performanceDoc(r, 10_000)).toContain('- lifecycle c16 latency: p50 stages: answer 3.00 ms')
+    expect(renderReport(r, 10_000)).toContain('\n  lifecycle c16 throughput: none saturated')
+  })
+
   test('throughput, CPU per task and latency are targets of their own, each printed as measured, goal and status', () => {
     expect(verdict(run(), 'lifecycle c64 throughput')).toEqual({
       name: 'lifecycle c64 throughput',
