@@ -268,10 +268,11 @@ describe('bench report', () => {
     const cores = verdict(run({ scaling: scaling(1000, 1100, 1.9) }), '2 workers')
     expect(cores?.status).toBe('met')
     expect(cores?.measured).toBe('1.10x; 1 worker: 2 cores, most to api 0.50; 2 workers: 2 cores, most to worker 0.70 (the cores do not allow it)')
-    // Nothing saturated, and still no gain: missed.
+    // Nothing saturated, and still no gain: missed, with what the run shows behind it.
     expect(verdict(run({ scaling: scaling(1000, 1100, 1.2) }), '2 workers')).toMatchObject({
       status: 'missed',
       measured: '1.10x; 1 worker: 2 cores, most to api 0.50; 2 workers: none saturated',
+      behind: 'one worker process was busy 0.40 of a core; 64 clients / mean latency 20.0 ms = 1,000/s with one, 20.0 ms with two',
     })
   })
 

@@ -186,11 +186,13 @@ export function targets(r: Results, manySockets: number): Target[] {
     const limits = `1 worker: ${clusterLimit(s.oneWorker, r.machine.cores)}; 2 workers: ${clusterLimit(s.twoWorkers, r.machine.cores)}`
     // Where the cores do not allow it, the profile saying what limits it is the target (docs/scaling.md).
     const saturated = clusterLimit(s.twoWorkers, r.machine.cores) !== NONE_SATURATED
+    const one = s.oneWorker
     judge(
       '2 workers vs 1',
       '>= 1.5x, or a profile of what limits it',
       s.ratio === null ? null : s.ratio >= 1.5 || saturated,
       `${x(s.ratio)}; ${limits}${s.ratio !== null && s.ratio < 1.5 && saturated ? ' (the cores do not allow it)' : ''}`,
+      `one worker process was busy ${one.cpu.worker?.toFixed(2) ?? '-'} of a core; ${s.concurrency} clients / mean latency ${ms(one.mean)} = ${num(one.perSecond)}/s with one, ${ms(s.twoWorkers.mean)} with two`,
     )
   } else judge('2 workers vs 1', '>= 1.5x, or a profile of what limits it', null, '')
 
