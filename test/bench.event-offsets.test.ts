@@ -12,21 +12,19 @@ afterAll(async () => {
 test("reference (d)'s event timing is the median gap between a task's events as the events stream took them, for the run's tasks only", async () => {
   const key = `${prefix}events`
   const base = 1_700_000_000_000
-  // [task, status, ms after base]; task 9 is from before the run, with gaps that would move every median.
-  const pushes: [number, string, number][] = [
-    [9, 'PENDING', 0],
-    [9, 'PROCESSING', 500],
-    [9, 'COMPLETED', 900],
-    [11, 'PENDING', 1000],
+  /** A task's three pushes: PENDING at `at` ms after base, PROCESSING and COMPLETED that many ms after it. */
+  const task = (id: number, at: number, processing: number, completed: number): [number, string, number][] => [
+    [id, 'PENDING', at],
+    [id, 'PROCESSING', at + processing],
+    [id, 'COMPLETED', at + completed],
+  ]
+  const pushes = [
+    // From before the run, with gaps that would move every median.
+    ...task(9, 0, 500, 900),
     // Claim and completion pushed together, as the worker does for a short task.
-    [11, 'PROCESSING', 1003],
-    [11, 'COMPLETED', 1003],
-    [12, 'PENDING', 2000],
-    [12, 'PROCESSING', 2004],
-    [12, 'COMPLETED', 2004],
-    [13, 'PENDING', 3000],
-    [13, 'PROCESSING', 3020],
-    [13, 'COMPLETED', 3025],
+    ...task(11, 1000, 3, 3),
+    ...task(12, 2000, 4, 4),
+    ...task(13, 3000, 20, 25),
   ]
   for (const [i, [task, status, ms]] of pushes.entries()) {
     const fields = ['t', String(task), 's', String(i + 1), 'c', '0', 'o', '', 'w', '', 'd', JSON.stringify({ task_id: task, status })]

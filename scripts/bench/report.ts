@@ -649,17 +649,17 @@ export function printReport(r: Results, manySockets: number) {
   console.log(`\n${JSON.stringify({ bench: 'taskline', ...r, ratios: ratios(r), targets: targets(r, manySockets) })}`)
 }
 
-/**
- * docs/performance.md as the bench writes it (--write): the machine, the targets
- * met and missed, and the full printed report, so the figures in the docs are
- * always one run's, never edited by hand.
- */
 /** The misses that carry what is behind them, one line each, under a heading; nothing without one. */
 function behindLines(ts: Target[], line: (t: Target) => string, heading: string[]): string[] {
   const explained = ts.filter((t) => t.behind)
   return explained.length ? [...heading, ...explained.map(line), ''] : []
 }
 
+/**
+ * docs/performance.md as the bench writes it (--write): the machine, the targets
+ * met and missed, and the full printed report, so the figures in the docs are
+ * always one run's, never edited by hand.
+ */
 export function performanceDoc(r: Results, manySockets: number): string {
   const ts = targets(r, manySockets)
   const met = ts.filter((t) => t.status === 'met').length

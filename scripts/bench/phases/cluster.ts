@@ -4,7 +4,7 @@ import { type RedisClusterServer, startRedisCluster } from '../../../test/helper
 import type { ClusterFigure, Context } from '../context'
 import { measureCpu } from '../procfs'
 import { type BenchEnv, freePort, postgresBackendPids, type Role, redisServerPids, startApi, startWorker } from '../system'
-import { lifecycleLoad } from './lifecycle'
+import { lifecycleLoad, maxId } from './lifecycle'
 import { settle } from './settle'
 import { checkTasks } from './verify'
 import { plural } from '../reference-variants'
@@ -154,7 +154,7 @@ export async function runCluster(ctx: Context) {
   const notes: string[] = []
   try {
     // The cluster rows' tasks are the rows after this id.
-    const firstId = Number((await ctx.env.pool.query('select coalesce(max(id), 0) as id from tasks')).rows[0].id)
+    const firstId = await maxId(ctx)
     client = await connect(cluster)
     const pids = await redisServerPids(client)
     // A port of their own: the single-Redis api's may not be free again yet.

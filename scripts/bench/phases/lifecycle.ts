@@ -26,7 +26,8 @@ export interface LifecycleResult {
   received: { ids: number[]; wallMs: number[] }
 }
 
-const maxId = async (ctx: Context) => Number((await ctx.env.pool.query('select coalesce(max(id), 0) as id from tasks')).rows[0].id)
+/** The newest task's id (0 with none): a phase's tasks are the ones above it. */
+export const maxId = async (ctx: Context) => Number((await ctx.env.pool.query('select coalesce(max(id), 0) as id from tasks')).rows[0].id)
 
 /**
  * Where a task's time goes, from the row's own timestamps: POST to claim

@@ -10,6 +10,7 @@ import { fieldsToEvent } from '../../../src/domain/task-events/task-event'
 import type { Redis } from '../../../src/infra/redis'
 import { createBody, postTasks } from './create'
 import { httpLoad } from './http-figure'
+import { maxId } from './lifecycle'
 import { settle } from './settle'
 
 interface Stopped {
@@ -249,7 +250,7 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
     const after = rssBytes(ctx.api!.pid)!
     if (want.events) {
       console.log(`events: latency at ${set.opened} + ${PROBE_SOCKETS} sockets on the feed, ${opts.eventRateMany} tasks/s`)
-      const lastIdBefore = Number((await ctx.env.pool.query<{ id: string }>('select coalesce(max(id), 0) as id from tasks')).rows[0]!.id)
+      const lastIdBefore = await maxId(ctx)
       await probeLatency(ctx, set, 'all feed')
       allFeedOffsets = await eventOffsets(ctx.env.redis, streamKeys(ctx.env.keyPrefix).shards[0]!.events, lastIdBefore)
     }
