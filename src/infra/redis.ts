@@ -25,18 +25,31 @@ export function defineTracingHasSubscribers(dc: typeof diagnostics = diagnostics
 }
 defineTracingHasSubscribers()
 
+/** How long a producer command may wait for its reply (createRedis). */
+export const PRODUCER_COMMAND_TIMEOUT_MS = 5000
+
 /**
  * 'producer' connections fail fast while Redis is away (the caller decides what
- * to do: a POST still succeeds, the sweeper enqueues later). 'blocking'
- * connections carry one XREAD/XREADGROUP at a time and wait out an outage.
- * Both reconnect with capped backoff and log one line per outage, not per retry.
+ * to do: a POST still succeeds, the sweeper enqueues later), and a command
+ * whose reply never comes fails after commandTimeoutMs: one sent to a cluster
+ * node just before it died can otherwise wait for ever, and every push queued
+ * behind it (and a shutdown waiting for them) with it. 'blocking' connections
+ * carry one XREAD/XREADGROUP at a time and wait out an outage (their reads
+ * have a watchdog instead: createBlockingReader). Both reconnect with capped
+ * backoff and log one line per outage, not per retry.
  */
-export function createRedis(url: string, role: 'producer' | 'blocking', logger: Logger): Redis {
+export function createRedis(
+  url: string,
+  role: 'producer' | 'blocking',
+  logger: Logger,
+  { commandTimeoutMs = PRODUCER_COMMAND_TIMEOUT_MS }: { commandTimeoutMs?: number } = {},
+): Redis {
   const retry = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000)
   const options = {
     enableOfflineQueue: role === 'blocking',
     maxRetriesPerRequest: role === 'blocking' ? null : 1,
     connectionName: `taskline-${role}`,
+    ...(role === 'producer' ? { commandTimeout: commandTimeoutMs } : {}),
   }
   const target = parseRedisUrl(url)
   const redis: Redis =

@@ -96,6 +96,14 @@ export interface RedisServer {
   destroy(): Promise<void>
 }
 
+/** A server of our own can also hang: stopped, its connections open, nothing answered. */
+export interface OwnRedisServer extends RedisServer {
+  /** SIGSTOPs the server, as a node that hangs. */
+  freeze(): void
+  /** SIGCONTs a frozen server. */
+  thaw(): void
+}
+
 /** redis-server on 127.0.0.1:port, in the foreground, keeping nothing on disk but what dir is given for. */
 export const redisServerCommand = (port: number, dir: string, ...extra: string[]) => [
   'redis-server',
@@ -105,7 +113,7 @@ export const redisServerCommand = (port: number, dir: string, ...extra: string[]
 ]
 
 /** A redis-server of our own on a random free port, without persistence. */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(): Promise<OwnRedisServer> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'taskline-redis-'))
   let proc: Subprocess | null = null
@@ -135,6 +143,8 @@ export async function startRedisServer(): Promise<RedisServer> {
       await stop()
       await start()
     },
+    freeze: () => void proc?.kill('SIGSTOP'),
+    thaw: () => void proc?.kill('SIGCONT'),
     async destroy() {
       await stop()
       exitKills.delete(kill)
