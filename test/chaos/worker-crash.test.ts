@@ -40,7 +40,8 @@ describe('a worker SIGKILLed mid-task', () => {
         expect(lost!.seq).toBeGreaterThan(claims[0]!.seq)
         expect(lost!.seq).toBeLessThan(claims[1]!.seq)
         expect(events.filter((e) => ['COMPLETED', 'FAILED', 'CANCELLED'].includes(e.status)).map((e) => e.status)).toEqual(['COMPLETED'])
-        expect(second.logs().some((l) => l.msg === 'recovered tasks whose worker stopped')).toBe(true)
+        // Logged before the task ran again, but it reaches the test through a pipe.
+        await waitUntil('the recovery log line', async () => second.logs().some((l) => l.msg === 'recovered tasks whose worker stopped'))
 
         await env.expectInvariants([id])
       },
