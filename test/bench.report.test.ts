@@ -145,6 +145,50 @@ describe('bench report', () => {
     expect(renderReport(r, 10_000)).toContain('\n  lifecycle c16 throughput: none saturated')
   })
 
+  test('a create, backlog or all-feed miss says where the cores went, beside its reference in the same run', () => {
+    const base = run()
+    const r = run({
+      references: {
+        ...base.references,
+        loop: { ...base.references.loop, '64': { ...loopFigure(64, 1000, 2000), cpuSplitUs: { loops: 500, postgres: 900, redis: 60 } } },
+        pgbenchInsertCpuUs: { load: 40, machine: 90 },
+      },
+      create: { '64': http(4000) },
+      backlog: { ...backlog(1500, [14, 14, 14, 14]), cpuPerTaskUs: { worker: 120, postgres: 200, redis: 20, machine: 400 } },
+      events: {
+        '10020 all feed': { sockets: 10_020, shape: 'all feed', count: 100, p50: 120, p99: 220, max: 230, mean: 130 },
+        '10020 bare Bun': { sockets: 10_020, shape: 'bare Bun', count: 100, p50: 100, p99: 180, max: 190, mean: 110 },
+      },
+      resources: {
+        cpu: {
+          ...base.resources.cpu,
+          'create c64': { api: 0.96, postgres: 0.6, redis: 0.04, load: 0.2, machine: 1.9 },
+          'backlog drain': { worker: 0.3, postgres: 0.5, redis: 0.03, machine: 0.9 },
+          'events all feed': { api: 0.7, worker: 0.05, load: 1.1, machine: 1.95 },
+          'events bare Bun': { api: 0.6, load: 1.2, machine: 1.9 },
+        },
+      },
+    })
+    const behind = (name: string) => verdict(r, name)?.behind
+    expect(behind('create c64')).toBe(
+      'api thread 0.96; 2 cores, most to api 0.96: per request api 240 + postgres 150 + redis 10 + load 50 us, machine 475 us; pgbench: machine 90 us per INSERT, 40 us of it its client',
+    )
+    expect(behind('backlog')).toBe(
+      'none saturated: per task worker 120 + postgres 200 + redis 20 us, machine 400 us; (a) at 64 loops: its loops 500, postgres 900, redis 60 us, machine 2,000 us',
+    )
+    expect(behind('all-feed')).toBe(
+      "the api busy 0.70 of a core vs (d)'s server 0.60, the socket load processes 1.10 vs 1.20, machine 1.95 vs 1.90 of 2 cores; p50 120.0 ms vs 100.0 ms",
+    )
+    // Without the CPU the run did not measure, a miss says nothing rather than something made up.
+    expect(verdict(run({ create: { '64': http(4000) } }), 'create c64')).toMatchObject({ status: 'missed' })
+    expect(verdict(run({ create: { '64': http(4000) } }), 'create c64')?.behind).toBeUndefined()
+    const tables = renderReport(r, 10_000)
+    expect(tables).toContain('create c64, per request')
+    // Columns in the order the CPU splits first name them: machine, api, postgres, redis, load, worker.
+    expect(tables).toMatch(/\(b\) pgbench INSERT c64 +90 +- +- +- +40 +-\n/)
+    expect(tables).toMatch(/backlog drain +400 +- +200 +20 +- +120\n/)
+  })
+
   test('throughput, CPU per task and latency are targets of their own, each printed as measured, goal and status', () => {
     expect(verdict(run(), 'lifecycle c64 throughput')).toEqual({
       name: 'lifecycle c64 throughput',

@@ -87,6 +87,8 @@ export interface Results {
     pgbenchLifecycleClients?: number
     pgbenchInsertTps?: number
     pgbenchInsertClients?: number
+    /** CPU per INSERT of pgbench's client and of the whole machine, over its run (pgbench.ts). */
+    pgbenchInsertCpuUs?: { load: number; machine: number }
     hello?: Record<string, HttpFigure>
   }
   create?: Record<string, HttpFigure>
@@ -107,6 +109,8 @@ export interface Results {
      */
     workerHeapAfterGc: { drained: number; mib: number }[]
     flat: boolean | null
+    /** Microseconds of CPU per drained task, by side (worker, postgres, redis, machine), from the worker's readiness to the drain's end. */
+    cpuPerTaskUs?: Record<string, number>
   }
   lifecycle?: { closed: Record<string, LifecycleFigure>; open?: LifecycleFigure & { offeredRate: number } }
   /** The same closed loop with 1 and then 2 worker processes; ratio = 2 workers / 1 worker tasks/s. */
@@ -171,11 +175,39 @@ export interface Context {
   socketDuplicates: number
 }
 
-/** Runs one load process to completion and returns its result message. */
-export async function runLoad<T = any>(name: string, file: string, job: unknown, timeoutMs = 600_000): Promise<T> {
+/** A CPU measurement started when a load's window opens (told the load process's pid) and stopped when it closes. */
+export type WindowCpu = (loadPid: number) => { stop(): Record<string, number> | Promise<Record<string, number>> }
+
+/**
+ * Runs one load process to completion and returns its result message. With
+ * `cpu`, that is measured over the load's window alone (the process says when
+ * it opens and closes), not its start-up, warm-up or drain.
+ */
+export async function runLoad<T = any>(
+  name: string,
+  file: string,
+  job: unknown,
+  timeoutMs = 600_000,
+  cpu?: WindowCpu,
+): Promise<{ result: T; cores?: Record<string, number> }> {
   const child = spawnChild(name, ['bun', `scripts/bench/${file}`], { BENCH_JOB: JSON.stringify(job) })
   try {
-    return await expectReply<T>(child, 'result', timeoutMs)
+    const window = (state: string) => child.next((m) => m?.type === 'error' || (m?.type === 'window' && m.state === state), timeoutMs)
+    const [opened, closed] = cpu ? [window('open'), window('closed')] : []
+    const result = expectReply<T>(child, 'result', timeoutMs)
+    // Whichever the child's error or exit reaches is thrown below; the others must not go unhandled.
+    for (const p of [opened, closed, result]) p?.catch(() => {})
+    const check = (m: { type?: string; message?: string }) => {
+      if (m?.type === 'error') throw new Error(`${name}: ${m.message}`)
+    }
+    let cores: Record<string, number> | undefined
+    if (cpu) {
+      check(await opened)
+      const measuring = cpu(child.pid)
+      check(await closed)
+      cores = await measuring.stop()
+    }
+    return { result: await result, cores }
   } finally {
     await child.stop('SIGTERM', 2000)
   }

@@ -109,6 +109,8 @@ async function main() {
       measuring = true
       t0 = performance.now()
       stop = t0 + j.durationMs
+      reply({ type: 'window', state: 'open' })
+      setTimeout(() => reply({ type: 'window', state: 'closed' }), j.durationMs)
     }, j.warmupMs)
     await clients(() => !(phase === 'measure' && performance.now() >= stop))
     clearTimeout(switcher)

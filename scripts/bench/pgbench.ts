@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type pg from 'pg'
 import { spawnChild } from './children'
+import { machineBusySeconds } from './procfs'
 import { createScratchTable } from './scratch-table'
 
 /**
@@ -28,13 +29,24 @@ function pgbenchPath(): string {
   return Bun.file(fixed).size > 0 ? fixed : (Bun.which('pgbench') ?? 'pgbench')
 }
 
-/** Runs each script given a number of clients for `seconds` (two threads each); tps, connections excluded. */
+/** What one pgbench run did: transactions per second (connections excluded), and the CPU each cost. */
+export interface PgbenchFigure {
+  tps: number
+  /**
+   * Microseconds per transaction of pgbench's own CPU (its client) and of the
+   * whole machine (its client, Postgres, anything else running), over the
+   * whole run: the floor the create path's CPU per request stands beside.
+   */
+  cpuPerTxUs: { load: number; machine: number }
+}
+
+/** Runs each script given a number of clients for `seconds` (two threads each). */
 export async function runPgbench(pool: pg.Pool, databaseUrl: string, seconds: number, clients: Partial<Record<keyof typeof scripts, number>>) {
   await createScratchTable(pool, table)
   const dir = mkdtempSync(join(tmpdir(), 'taskline-pgbench-'))
   const url = new URL(databaseUrl)
   try {
-    const out: Partial<Record<keyof typeof scripts, number>> = {}
+    const out: Partial<Record<keyof typeof scripts, PgbenchFigure>> = {}
     for (const [name, script] of Object.entries(scripts) as [keyof typeof scripts, string][]) {
       if (clients[name] === undefined) continue
       const file = join(dir, `${name}.sql`)
@@ -62,14 +74,19 @@ export async function runPgbench(pool: pg.Pool, databaseUrl: string, seconds: nu
         const child = spawnChild(`pgbench ${name}`, ['bash', '-c', `exec ${args.map((a) => `'${a}'`).join(' ')} 1>&2`], {
           PGPASSWORD: decodeURIComponent(url.password) || undefined,
         })
+        const busyBefore = machineBusySeconds()
         const code = await child.exited
-        return { code, tps: /tps = ([\d.]+)/.exec(child.tail()), tail: child.tail() }
+        const machine = machineBusySeconds() - busyBefore
+        const load = Number(child.proc.resourceUsage()?.cpuTime.total ?? 0) / 1e6
+        const done = Number(/actually processed: (\d+)/.exec(child.tail())?.[1] ?? 0)
+        const perTx = (seconds: number) => (done > 0 ? Math.round((seconds * 1e6) / done) : 0)
+        return { code, tps: /tps = ([\d.]+)/.exec(child.tail()), tail: child.tail(), cpuPerTxUs: { load: perTx(load), machine: perTx(machine) } }
       }
       let r = await run(seconds)
       // A busy machine can spend a short run's seconds opening its connections, with no transaction done: once more, longer.
       if (/actually processed: 0\b/.test(r.tail)) r = await run(seconds * 3)
       if (r.code !== 0 || !r.tps) throw new Error(`pgbench ${name} failed (${r.code}):\n${r.tail}`)
-      out[name] = Number(r.tps[1])
+      out[name] = { tps: Number(r.tps[1]), cpuPerTxUs: r.cpuPerTxUs }
     }
     return out
   } finally {

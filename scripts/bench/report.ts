@@ -179,6 +179,7 @@ export function targets(r: Results, manySockets: number): Target[] {
     `>= 1.0x pgbench single INSERT${insertAt ? ` (c${insertAt})` : ''}`,
     create && kc !== null ? kc >= 1 : null,
     `${x(kc)} (${num(create?.perSecond)} vs ${num(r.references.pgbenchInsertTps)}/s)`,
+    behindCreate(r, 64),
   )
 
   const s = r.scaling
@@ -205,6 +206,7 @@ export function targets(r: Results, manySockets: number): Target[] {
     'p99 <= 1.1x bare Bun (d)',
     feed && bare && kf !== null ? kf <= 1.1 : null,
     `${x(kf)} (p99 ${ms(feed?.p99)} vs ${ms(bare?.p99)})`,
+    behindFeed(r),
   )
   const f = r.fanout
   judge(
@@ -223,6 +225,7 @@ export function targets(r: Results, manySockets: number): Target[] {
     `>= 2x (a)'s fastest, worker heap flat`,
     b && kb !== null && b.flat !== null ? kb >= 2 && b.flat : null,
     `${x(kb)} (${num(b?.drainPerSecond)} vs ${num(best?.tasksPerSecond)}/s at ${best?.loops ?? '-'} loops), ${heap}`,
+    behindBacklog(r),
   )
 
   const checks = [r.integrity, r.cluster?.integrity].filter((i): i is TaskCheck => i !== undefined)
@@ -278,6 +281,49 @@ function behindLifecycle(r: Results) {
       return split ? `${at} stages: ${split}${floorNote}` : undefined
     },
   }
+}
+
+/** Microseconds per request or task of each side named in a CPU split, at `perSecond`. */
+const perUnit = (cpu: Record<string, number>, perSecond: number, keys: string[]) =>
+  keys
+    .filter((k) => cpu[k] !== undefined)
+    .map((k) => `${k} ${num(cpuPerTaskUs(cpu[k], perSecond))}`)
+    .join(' + ')
+
+/** A create miss: what bound it, and each side's CPU per request beside what pgbench's INSERT cost the machine. */
+function behindCreate(r: Results, c: number): string | undefined {
+  const f = r.create?.[String(c)]
+  const cpu = r.resources.cpu[`create c${c}`]
+  if (!f || !cpu || f.perSecond <= 0) return undefined
+  const pg = r.references.pgbenchInsertCpuUs
+  const theirs = pg ? `; pgbench: machine ${us(pg.machine)} per INSERT, ${us(pg.load)} of it its client` : ''
+  return `${clusterLimit({ cpu }, r.machine.cores)}: per request ${perUnit(cpu, f.perSecond, ['api', 'postgres', 'redis', 'load'])} us, machine ${us(cpuPerTaskUs(cpu.machine, f.perSecond))}${theirs}`
+}
+
+/** A backlog miss: what bound the drain, and each side's CPU per task beside (a)'s fastest. */
+function behindBacklog(r: Results): string | undefined {
+  const per = r.backlog?.cpuPerTaskUs
+  const cpu = r.resources.cpu['backlog drain']
+  if (!per || !cpu) return undefined
+  const best = fastestLoop(r)
+  const split = best?.cpuSplitUs
+  const theirs = split
+    ? `; (a) at ${best.loops} loops: its loops ${num(split.loops)}, postgres ${num(split.postgres)}, redis ${num(split.redis)} us, machine ${us(best.cpuPerTaskUs)}`
+    : ''
+  const sides = ['worker', 'postgres', 'redis'].filter((k) => per[k] !== undefined).map((k) => `${k} ${num(per[k])}`)
+  return `${clusterLimit({ cpu }, r.machine.cores)}: per task ${sides.join(' + ')} us, machine ${us(per.machine)}${theirs}`
+}
+
+/** An all-feed miss: where the cores went while the feed was timed, beside reference (d)'s run. */
+function behindFeed(r: Results): string | undefined {
+  const [ours, bare] = [r.resources.cpu['events all feed'], r.resources.cpu['events bare Bun']]
+  const [feed, d] = [eventsOfShape(r, 'all feed'), eventsOfShape(r, 'bare Bun')]
+  if (!ours || !bare || !feed || !d) return undefined
+  const cores = (v: number | undefined) => v?.toFixed(2) ?? '-'
+  return (
+    `the api busy ${cores(ours.api)} of a core vs (d)'s server ${cores(bare.api)}, the socket load processes ${cores(ours.load)} vs ${cores(bare.load)},` +
+    ` machine ${cores(ours.machine)} vs ${cores(bare.machine)} of ${r.machine.cores} cores; p50 ${ms(feed.p50)} vs ${ms(d.p50)}`
+  )
 }
 
 function lifecycleRow(name: string, f: LifecycleFigure, vsLoop: number | null): Cell[] {
@@ -584,13 +630,27 @@ export function renderReport(r: Results, manySockets: number): string {
       `CPU (cores busy; machine = all processes, postgres/redis include other users of the shared servers${r.cluster ? ", except in the cluster rows: the bench database's backends, the Redis processes measured" : ''})`,
       ['phase', ...groups],
       Object.entries(res.cpu).map(([phase, g]) => [phase, ...groups.map((k) => g[k]?.toFixed(2))]),
-    ),
+    ) +
+      (res.cpu['events bare Bun']
+        ? "\n(load = the load processes: the HTTP or lifecycle client, the socket readers; in the events bare Bun row, api is reference (d)'s server)"
+        : ''),
   )
   // Steadier than tasks/s on a shared machine, and it says where the two cores go: their sum bounds the throughput.
   const perTask: Cell[][] = Object.entries(r.lifecycle?.closed ?? {}).flatMap(([c, f]) => {
     const g = res.cpu[`lifecycle c${c}`]
     return g && f.perSecond > 0 ? [[`lifecycle c${c}`, ...groups.map((k) => num(cpuPerTaskUs(g[k], f.perSecond)))]] : []
   })
+  for (const [c, f] of Object.entries(r.create ?? {})) {
+    const g = res.cpu[`create c${c}`]
+    if (g && f.perSecond > 0) perTask.push([`create c${c}, per request`, ...groups.map((k) => num(cpuPerTaskUs(g[k], f.perSecond)))])
+  }
+  const pgInsert = r.references.pgbenchInsertCpuUs
+  if (pgInsert) {
+    const cell = (k: string) => (k === 'machine' ? pgInsert.machine : k === 'load' ? pgInsert.load : undefined)
+    perTask.push([`(b) pgbench INSERT c${r.references.pgbenchInsertClients ?? '-'}`, ...groups.map((k) => num(cell(k)))])
+  }
+  const drain = r.backlog?.cpuPerTaskUs
+  if (drain) perTask.push(['backlog drain', ...groups.map((k) => num(drain[k]))])
   // The loop's own processes are its client and its worker at once: they go in the load column.
   const loopCell = (f: LoopTrial | LoopFigure, k: string) =>
     k === 'machine' ? f.cpuPerTaskUs : k === 'load' ? f.cpuSplitUs?.loops : k === 'postgres' || k === 'redis' ? f.cpuSplitUs?.[k] : undefined
@@ -608,7 +668,7 @@ export function renderReport(r: Results, manySockets: number): string {
     table('CPU per task (microseconds of CPU per completed task = cores busy / tasks per second, over each window)', ['phase', ...groups], perTask) +
       (against.length
         ? `\n(machine column against (a) with as many loops: ${against.map((c) => `c${c} ${x(rt[`lifecycle_c${c}_cpu_per_task/loop`] ?? null)}`).join(', ')}; below 1x is less work per task than the loop;` +
-          ` (a)'s load column is its own processes, client and worker in one)`
+          ` (a)'s load column is its own processes, client and worker in one; pgbench's, its client)`
         : ''),
   )
   if (r.profile) out.push(profileSection(r.profile))

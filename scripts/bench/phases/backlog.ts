@@ -1,7 +1,7 @@
 import { MiB, round, type Context } from '../context'
 import { type GcResult, gcTaskType } from '../gc-handler'
 import { bearer } from '../http1-client'
-import { sampleRss } from '../procfs'
+import { measureCpu, sampleRss } from '../procfs'
 import { startWorker } from '../system'
 import { postTasks } from './create'
 import { activeTasks } from './settle'
@@ -36,6 +36,8 @@ export async function runBacklog(ctx: Context) {
   ctx.worker = await startWorker(ctx.env, ctx.port, (pid) => (sampler = sampleRss(pid, 50)), 'metrics')
   // Samples from before the runtime loaded are not the worker's memory; start from readiness.
   const ready = performance.now()
+  const workerPid = ctx.worker.pid
+  const cpu = measureCpu({ worker: () => [workerPid] })
   const gcTasks: { drained: number; id: Promise<number | null> }[] = []
   const deadline = Date.now() + Math.max(60_000, tasks * 10)
   for (let left = await activeTasks(ctx); left > 0; left = await activeTasks(ctx)) {
@@ -46,6 +48,8 @@ export async function runBacklog(ctx: Context) {
     await Bun.sleep(100)
   }
   const wallSeconds = (performance.now() - t0) / 1000
+  const cores = cpu.stop()
+  const cpuSeconds = (performance.now() - ready) / 1000
   gcTasks.push({ drained: 1, id: postGcTask(ctx) })
   const stopped = sampler!.stop()
   const samples = stopped.samples.filter((s) => s.at >= ready)
@@ -62,6 +66,7 @@ export async function runBacklog(ctx: Context) {
   const firstHalf = Math.max(0, ...samples.filter((s) => s.at <= mid).map((s) => s.rss))
   const secondHalf = Math.max(0, ...samples.filter((s) => s.at > mid).map((s) => s.rss))
   const heap = await heapAfterGc(ctx, gcTasks)
+  ctx.results.resources.cpu['backlog drain'] = cores
   ctx.results.backlog = {
     tasks: drained,
     enqueuePerSecond,
@@ -73,6 +78,8 @@ export async function runBacklog(ctx: Context) {
     workerRssSecondHalfMiB: MiB(secondHalf)!,
     workerHeapAfterGc: heap,
     flat: heapFlat(heap),
+    // From readiness to the last task gone: the worker's start-up is not the drain's.
+    cpuPerTaskUs: Object.fromEntries(Object.entries(cores).map(([k, v]) => [k, drained > 0 ? Math.round((v * cpuSeconds * 1e6) / drained) : 0])),
   }
 }
 

@@ -1,5 +1,5 @@
 import { Histogram, type HistogramData } from '../histogram'
-import { round, runLoad, type HttpFigure } from '../context'
+import { round, runLoad, type HttpFigure, type WindowCpu } from '../context'
 import type { HttpJob } from '../load-http'
 
 export interface HttpResult {
@@ -12,9 +12,12 @@ export interface HttpResult {
   firstError: string | null
 }
 
-/** One run of the HTTP load process, as requests/s of successful answers and their latency. */
-export async function httpLoad(name: string, job: HttpJob): Promise<{ figure: HttpFigure; raw: HttpResult }> {
-  const raw = await runLoad<HttpResult>(name, 'load-http.ts', job)
+/**
+ * One run of the HTTP load process, as requests/s of successful answers and
+ * their latency; with `cpu`, the cores busy over its window (a closed loop's).
+ */
+export async function httpLoad(name: string, job: HttpJob, cpu?: WindowCpu): Promise<{ figure: HttpFigure; raw: HttpResult; cores?: Record<string, number> }> {
+  const { result: raw, cores } = await runLoad<HttpResult>(name, 'load-http.ts', job, undefined, cpu)
   const lat = Histogram.from([raw.latency]).summary()
   const figure: HttpFigure = {
     ...lat,
@@ -24,5 +27,5 @@ export async function httpLoad(name: string, job: HttpJob): Promise<{ figure: Ht
   }
   if (figure.errors > 0)
     console.error(`  ${name}: ${figure.errors} failed requests (${JSON.stringify(raw.statuses)}${raw.firstError ? `; ${raw.firstError}` : ''})`)
-  return { figure, raw }
+  return { figure, raw, cores }
 }

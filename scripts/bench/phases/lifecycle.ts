@@ -1,7 +1,6 @@
 import type pg from 'pg'
 import { Histogram, type HistogramData } from '../histogram'
-import { expectReply, spawnChild } from '../children'
-import { MiB, round, type Context, type LifecycleFigure } from '../context'
+import { MiB, round, runLoad, type Context, type LifecycleFigure, type WindowCpu } from '../context'
 import type { LifecycleJob } from '../load-lifecycle'
 import { measureCpu, sampleRss } from '../procfs'
 import { startWorker } from '../system'
@@ -67,9 +66,6 @@ function answered(h: HistogramData) {
   return { answer_p50: p50 === null ? null : round(p50, 2), answer_p99: p99 === null ? null : round(p99, 2) }
 }
 
-/** A CPU measurement started when the load's window opens and stopped when it closes. */
-export type WindowCpu = () => { stop(): Record<string, number> | Promise<Record<string, number>> }
-
 /**
  * One run of the lifecycle load process against the running system, as a
  * figure; its tasks count towards the integrity check. Shared with the scaling
@@ -93,28 +89,8 @@ export async function lifecycleLoad(
     drainMs: 15_000,
     token: ctx.env.token,
   } satisfies LifecycleJob
-  const child = spawnChild(name, ['bun', 'scripts/bench/load-lifecycle.ts'], { BENCH_JOB: JSON.stringify(job) })
-  let r: LifecycleResult
-  let cores: Record<string, number> | undefined
-  try {
-    const limit = 60_000 + ctx.opts.warmupMs + ctx.opts.windowMs
-    const window = (state: string) => child.next((m) => m?.type === 'error' || (m?.type === 'window' && m.state === state), limit)
-    const opened = window('open')
-    const closed = window('closed')
-    const result = expectReply<LifecycleResult>(child, 'result', limit + 20_000)
-    // Whichever the child's error or exit reaches is thrown below; the others must not go unhandled.
-    for (const p of [opened, closed, result]) p.catch(() => {})
-    const check = (m: { type?: string; message?: string }) => {
-      if (m?.type === 'error') throw new Error(`${name}: ${m.message}`)
-    }
-    check(await opened)
-    const measuring = cpu?.()
-    check(await closed)
-    cores = await measuring?.stop()
-    r = await result
-  } finally {
-    await child.stop('SIGTERM', 2000)
-  }
+  const limit = 60_000 + ctx.opts.warmupMs + ctx.opts.windowMs
+  const { result: r, cores } = await runLoad<LifecycleResult>(name, 'load-lifecycle.ts', job, limit + 20_000, cpu)
   ctx.posted += r.posted
   ctx.socketMissing += r.missing
   ctx.socketDuplicates += r.duplicates

@@ -26,8 +26,10 @@ export async function runReferences(ctx: Context) {
       .join(', ')}`,
   )
   const pgb = await runPgbench(env.pool, env.databaseUrl, opts.pgbenchSeconds, clients)
-  if (pgb.insert !== undefined) [refs.pgbenchInsertTps, refs.pgbenchInsertClients] = [round(pgb.insert), pgbenchClients.insert]
-  if (pgb.lifecycle !== undefined) [refs.pgbenchLifecycleTps, refs.pgbenchLifecycleClients] = [round(pgb.lifecycle), pgbenchClients.lifecycle]
+  if (pgb.insert !== undefined) {
+    ;[refs.pgbenchInsertTps, refs.pgbenchInsertClients, refs.pgbenchInsertCpuUs] = [round(pgb.insert.tps), pgbenchClients.insert, pgb.insert.cpuPerTxUs]
+  }
+  if (pgb.lifecycle !== undefined) [refs.pgbenchLifecycleTps, refs.pgbenchLifecycleClients] = [round(pgb.lifecycle.tps), pgbenchClients.lifecycle]
 
   await strongLoops(ctx)
 

@@ -142,11 +142,19 @@ function recordMany(
   ctx.results.events![`${sockets} ${shape}`] = { sockets, shape, ...probed, ...(all.count ? { allSockets: pick(all) } : {}), ...extra }
 }
 
+/** Where the cores go while the sockets of `sets` are timed: the server, the worker, the socket load processes. */
+function socketsCpu(server: number, sets: SocketSet[], worker?: number) {
+  const loads = sets.flatMap((s) => s.children.map((c) => c.pid))
+  return measureCpu({ api: () => [server], ...(worker ? { worker: () => [worker] } : {}), load: () => loads })
+}
+
 /** Times events on probe sockets (the all-tasks feed, a process of their own) opened after `set`. */
 async function probeLatency(ctx: Context, set: SocketSet, shape: ManySocketsShape) {
   const probe = await openSockets(ctx, PROBE_SOCKETS, 1)
   try {
+    const cpu = socketsCpu(ctx.api!.pid, [set, probe], ctx.worker!.pid)
     const [all, probed] = await measure(ctx, [set, probe], ctx.opts.eventRateMany, true)
+    ctx.results.resources.cpu[`events ${shape}`] = cpu.stop()
     recordMany(ctx, shape, [set, probe], probed!.latency, all!.latency, { fromStatementStart: pick(probed!.fromStatementStart) })
   } finally {
     await probe.close()
@@ -195,12 +203,14 @@ async function bareBunFeed(ctx: Context, sockets: number, offsetsMs: [number, nu
     const probe = await openSockets(ctx, PROBE_SOCKETS, 1, { wsUrl })
     try {
       startCounting([set, probe], true)
+      const cpu = socketsCpu(server.pid, [set, probe])
       server.send({ cmd: 'start', tasksPerSecond: ctx.opts.eventRateMany, offsetsMs } satisfies PublishCommand)
       await expectReply(server, 'started', 10_000)
       await Bun.sleep(ctx.opts.windowMs)
       server.send({ cmd: 'stop' })
       await expectReply(server, 'stopped', 10_000)
       await Bun.sleep(500)
+      ctx.results.resources.cpu['events bare Bun'] = cpu.stop()
       const [all, probed] = (await stopCounting([set, probe])).map((replies) => Histogram.from(replies.map((r) => r.latency)).summary())
       recordMany(ctx, 'bare Bun', [set, probe], probed!, all!, { offsetsMs })
     } finally {
@@ -262,9 +272,7 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
       const steps = 2
       const rate = Math.max(1, Math.round(opts.fanoutOfferedMessages / set.opened / (steps + 2)))
       console.log(`fanout: ${set.opened} sockets, ${rate} tasks/s of ${steps + 2} events (${opts.fanoutOfferedMessages} messages/s offered)`)
-      const api = ctx.api!.pid
-      const worker = ctx.worker.pid
-      const cpu = measureCpu({ api: () => [api], worker: () => [worker] })
+      const cpu = socketsCpu(ctx.api!.pid, [set], ctx.worker.pid)
       const [m] = await measure(ctx, [set], rate, false, { title: 'bench fan-out', payload: { duration_ms: 0, steps } })
       ctx.results.resources.cpu[`fanout ${set.opened}`] = cpu.stop()
       ctx.results.fanout = {
