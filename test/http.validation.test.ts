@@ -96,6 +96,19 @@ describe('POST /api/tasks/ rejects bad bodies with 400 naming the field', () => 
     expect(res.body.error.message).toBe('title: title is required')
   })
 
+  test("a number far out of range is told the field's own limit first, not zod's safe-integer range", async () => {
+    expect((await post('{"title":"t","max_attempts":1e308}')).body.error.message).toBe('max_attempts: max_attempts must be at most 100')
+    expect((await post({ title: 't', timeout_ms: 2 ** 60 })).body.error.message).toBe('timeout_ms: timeout_ms must be at most a day (86400000)')
+    expect((await post({ title: 't', delay_ms: 2 ** 60 })).body.error.message).toBe('delay_ms: delay_ms must be at most a year')
+  })
+
+  test('a page size given twice, or not in plain digits, is a 400 saying so', async () => {
+    const limit = async (query: string) => (await call(`/api/tasks/?${query}`)).body.error?.message
+    expect(await limit('limit=1&limit=2')).toBe('limit: limit must be given once')
+    for (const bad of ['0', '101', '1e1', '0x10', ' 5', '-1']) expect(await limit(`limit=${encodeURIComponent(bad)}`)).toBe('limit: limit must be an integer from 1 to 100')
+    expect((await call('/api/tasks/?limit=100')).status).toBe(200)
+  })
+
   for (const [name, raw] of [
     ['an array', '[]'],
     ['null', 'null'],

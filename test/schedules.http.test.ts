@@ -82,6 +82,12 @@ describe('schedules over HTTP', () => {
       expect(paths(r.body)).toContain(field)
     }
     expect((await call(admin, 'GET', '/api/schedules/')).body.results.length).toBe(before)
+    // Each says what is wrong with what was sent, not that nothing was.
+    const message = async (body: unknown) => (await call(alice, 'POST', '/api/schedules/', body)).body.error.message
+    expect(await message({ ...valid, name: 'm1', cron: 5 })).toBe('cron: cron must be a string')
+    expect(await message({ ...valid, name: 'm2', cron: '*'.repeat(6000) })).toBe('cron: cron must be at most 200 characters')
+    expect(await message({ ...valid, name: 7 })).toBe('name: name must be a string')
+    expect(await message({ ...valid, name: 'm3', task: { ...valid.task, max_attempts: 1e300 } })).toBe('task.max_attempts: max_attempts must be at most 100')
   })
 
   test('a name is unique per owner: 409 for the same owner, fine for another', async () => {

@@ -2,7 +2,7 @@ import { Cron } from 'croner'
 import type { Selectable } from 'kysely'
 import { z } from 'zod'
 import type { Schedules } from '../../infra/database'
-import { prioritySchema, queueNameSchema } from '../tasks/task'
+import { maxAttemptsSchema, payloadSchema, prioritySchema, queueNameSchema, storable, taskTypeNameSchema, timeoutMsSchema, titleSchema } from '../tasks/task'
 
 export type ScheduleRow = Selectable<Schedules>
 
@@ -49,36 +49,33 @@ export function dueTick(cron: string, timezone: string, nextRunAt: Date, now: Da
 
 /** The task a schedule creates at each tick: the same fields, limits and defaults as POST /api/tasks/. */
 export const taskTemplateSchema = z.strictObject({
-  title: z
-    .string({ error: 'title is required' })
-    .trim()
-    .min(1, 'title must not be empty')
-    .max(200, 'title must be at most 200 characters')
-    .refine((s) => !s.includes('\0') && s.isWellFormed(), 'title must not contain NUL characters or lone surrogates'),
-  type: z.string().min(1).max(100).default('demo'),
-  payload: z.record(z.string(), z.unknown(), { error: 'payload must be a JSON object' }).default({}),
-  max_attempts: z.number().int().min(1).max(100).default(3),
-  timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+  title: titleSchema,
+  type: taskTypeNameSchema.default('demo'),
+  payload: payloadSchema.default({}),
+  max_attempts: maxAttemptsSchema.default(3),
+  timeout_ms: timeoutMsSchema.optional(),
   queue: queueNameSchema.default('default'),
   priority: prioritySchema.default(0),
 })
 export type TaskTemplate = z.infer<typeof taskTemplateSchema>
 
-const name = z
-  .string({ error: 'name is required' })
-  .trim()
-  .min(1, 'name must not be empty')
-  .max(100, 'name must be at most 100 characters')
-  .refine((s) => !s.includes('\0') && s.isWellFormed(), 'name must not contain NUL characters or lone surrogates')
+const name = storable(
+  'name',
+  z
+    .string({ error: (iss) => (iss.input === undefined ? 'name is required' : 'name must be a string') })
+    .trim()
+    .min(1, 'name must not be empty')
+    .max(100, 'name must be at most 100 characters'),
+)
 
 export const createScheduleSchema = z
   .strictObject({
     name,
     cron: z
-      .string({ error: 'cron is required' })
+      .string({ error: (iss) => (iss.input === undefined ? 'cron is required' : 'cron must be a string') })
       .trim()
       .min(1, 'cron must not be empty')
-      .max(200)
+      .max(200, 'cron must be at most 200 characters')
       .meta({ description: 'five fields, or six with seconds first (`*/10 * * * * *`); croner syntax, including L, W and #' }),
     timezone: z
       .string()

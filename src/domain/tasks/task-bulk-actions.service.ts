@@ -2,19 +2,19 @@ import { z } from 'zod'
 import type { Db } from '../../infra/db'
 import { publishChanges, readyIds, type StreamDeps } from '../streams'
 import type { Principal } from '../tokens/token'
-import { queueNameSchema } from './task'
+import { queueNameSchema, taskTypeNameSchema } from './task'
 import { applyTransition, type TaskWhere } from './task.repository'
 import { transitions } from './task-transitions'
 
 /** POST /api/tasks/retry-failed/: optionally one queue's, or one type's. */
 export const retryFailedSchema = z.strictObject({
   queue: queueNameSchema.optional().meta({ description: 'only this queue' }),
-  type: z.string().min(1).max(100).optional().meta({ description: 'only this task type' }),
+  type: taskTypeNameSchema.optional().meta({ description: 'only this task type' }),
 })
 /** POST /api/tasks/cancel-pending/: one queue's, optionally of one type. */
 export const cancelPendingSchema = z.strictObject({
   queue: queueNameSchema.meta({ description: 'the queue whose PENDING tasks to cancel' }),
-  type: z.string().min(1).max(100).optional().meta({ description: 'only this task type' }),
+  type: taskTypeNameSchema.optional().meta({ description: 'only this task type' }),
 })
 export type BulkFilter = { queue?: string; type?: string }
 

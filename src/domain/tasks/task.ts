@@ -9,36 +9,85 @@ export type TaskRow = Selectable<Tasks>
 export { taskStatuses, terminalStatuses, cancellableStatuses, retryableStatuses, isTerminal, canCancel, canRetry } from './task-status'
 export const taskStatusSchema = z.enum(taskStatuses)
 
-const title = z
-  .string({ error: (iss) => (iss.input === undefined ? 'title is required' : 'title must be a string') })
-  .trim()
-  .min(1, 'title must not be empty')
-  .max(200, 'title must be at most 200 characters')
-  // Postgres text cannot hold NUL; without this check the INSERT fails as a 500.
-  .refine((s) => !s.includes('\0'), 'title must not contain NUL characters')
-  // Postgres would store a lone surrogate as U+FFFD: the row would differ from the answer, and a retry would be a 409.
-  .refine((s) => s.isWellFormed(), 'title must not contain lone surrogates (half of a UTF-16 pair)')
+/** Why Postgres cannot store this text as sent (text and jsonb refuse NUL; jsonb refuses a lone surrogate's escape), or null. */
+const textProblem = (s: string): string | null =>
+  s.includes('\0') ? 'must not contain NUL characters (\\u0000)' : s.isWellFormed() ? null : 'must not contain lone surrogates (half of a UTF-16 pair)'
+
+/** A string field Postgres stores as sent: NUL and lone surrogates are refused, naming the field, rather than failing the INSERT as a 500. */
+export const storable = (name: string, s: z.ZodString) =>
+  s.superRefine((v, ctx) => {
+    const why = textProblem(v)
+    if (why) ctx.addIssue({ code: 'custom', message: `${name} ${why}` })
+  })
+
+export const titleSchema = storable(
+  'title',
+  z
+    .string({ error: (iss) => (iss.input === undefined ? 'title is required' : 'title must be a string') })
+    .trim()
+    .min(1, 'title must not be empty')
+    .max(200, 'title must be at most 200 characters'),
+)
+
+/** A task type's name, as a POST, a filter or a bulk action names it. */
+export const taskTypeNameSchema = storable(
+  'type',
+  z.string({ error: 'type must be a string' }).min(1, 'type must not be empty').max(100, 'type must be at most 100 characters'),
+)
 
 /**
- * True when every string and key in a JSON value is well-formed UTF-16. jsonb
- * refuses a lone surrogate's escape, so such a payload would fail its INSERT.
- * Walked with a stack, not recursion: the depth limit is checked after this.
+ * A whole number within [min, max], its range checked before its
+ * integrality: zod's own first complaint about 1e308 would be the safe
+ * integer range, not this field's.
  */
-function hasOnlyWellFormedStrings(value: unknown): boolean {
-  const stack = [value]
+export const boundedInt = (name: string, min: number, max: number, tooBig = `${name} must be at most ${max}`) =>
+  z
+    .number({ error: `${name} must be an integer` })
+    .min(min, `${name} must be at least ${min}`)
+    .max(max, tooBig)
+    .int(`${name} must be an integer`)
+
+export const maxAttemptsSchema = boundedInt('max_attempts', 1, 100)
+/** Limit on one attempt; past it the handler is aborted and the attempt counts as failed. */
+export const timeoutMsSchema = boundedInt('timeout_ms', 1, 86_400_000, 'timeout_ms must be at most a day (86400000)')
+
+/** A value in a JSON tree, with the way back to its root for naming it. */
+type Visit = { value: unknown; key: string | number | null; parent: Visit | null }
+const pathOf = (v: Visit): (string | number)[] => (v.parent === null ? [] : [...pathOf(v.parent), v.key!])
+
+/**
+ * The first thing in a JSON value that would not be stored as sent, with its
+ * path: a string or key Postgres refuses, or a number JSON cannot carry
+ * (1e400 parses as Infinity, which jsonb would store as null). Walked with a
+ * stack, not recursion: the depth limit is checked after this.
+ */
+export function unstorableJson(value: unknown): { path: (string | number)[]; message: string } | null {
+  const stack: Visit[] = [{ value, key: null, parent: null }]
   while (stack.length > 0) {
-    const v = stack.pop()
+    const at = stack.pop()!
+    const v = at.value
     if (typeof v === 'string') {
-      if (!v.isWellFormed()) return false
+      const why = textProblem(v)
+      if (why) return { path: pathOf(at), message: why }
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return { path: pathOf(at), message: 'must be a finite number (JSON has no Infinity or NaN)' }
     } else if (typeof v === 'object' && v !== null) {
+      const list = Array.isArray(v)
       for (const [k, x] of Object.entries(v)) {
-        if (!k.isWellFormed()) return false
-        stack.push(x)
+        const why = list ? null : textProblem(k)
+        if (why) return { path: [...pathOf(at), k], message: `key ${why}` }
+        stack.push({ value: x, key: list ? Number(k) : k, parent: at })
       }
     }
   }
-  return true
+  return null
 }
+
+/** A JSON object Postgres stores exactly as sent: each problem named at its own path. */
+export const payloadSchema = z.record(z.string(), z.unknown(), { error: 'payload must be a JSON object' }).superRefine((payload, ctx) => {
+  const problem = unstorableJson(payload)
+  if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message })
+})
 
 /** A queue's name: what QUEUES, QUEUE_CONCURRENCY and the queue routes name it by. */
 export const queueNameSchema = z
@@ -62,24 +111,16 @@ export const MAX_DELAY_MS = 366 * 24 * 3_600_000
 
 export const createTaskSchema = z
   .strictObject({
-    title,
-    type: z.string().min(1).max(100).default('demo'),
-    payload: z
-      .record(z.string(), z.unknown(), { error: 'payload must be a JSON object' })
-      .refine(hasOnlyWellFormedStrings, 'payload strings and keys must not contain lone surrogates (half of a UTF-16 pair)')
-      .default({}),
-    max_attempts: z.number().int().min(1).max(100).default(3),
-    /** Limit on one attempt; past it the handler is aborted and the attempt counts as failed. */
-    timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+    title: titleSchema,
+    type: taskTypeNameSchema.default('demo'),
+    payload: payloadSchema.default({}),
+    max_attempts: maxAttemptsSchema.default(3),
+    timeout_ms: timeoutMsSchema.optional(),
     run_at: z.iso
       .datetime({ offset: true, error: 'run_at must be an ISO 8601 time with a zone, like 2026-12-24T18:00:00Z' })
       .optional()
       .meta({ description: 'not before this time (a past time runs now); or give delay_ms' }),
-    delay_ms: z
-      .number()
-      .int()
-      .min(0)
-      .max(MAX_DELAY_MS, 'delay_ms must be at most a year')
+    delay_ms: boundedInt('delay_ms', 0, MAX_DELAY_MS, 'delay_ms must be at most a year')
       .optional()
       .meta({ description: 'not before this many ms from now; or give run_at' }),
     queue: queueNameSchema.default('default').meta({ description: 'the queue it waits in; workers serve the queues in QUEUES' }),
@@ -104,7 +145,7 @@ export function firstRunAt(t: Pick<CreateTaskInput, 'run_at' | 'delay_ms'>, now 
   return null
 }
 
-export const updateTaskSchema = z.strictObject({ title })
+export const updateTaskSchema = z.strictObject({ title: titleSchema })
 export type UpdateTaskInput = z.infer<typeof updateTaskSchema>
 
 /**
@@ -120,12 +161,23 @@ const positiveIntString = (name: string) =>
 
 export const taskIdSchema = positiveIntString('id')
 
+/** A page size in plain digits, given once: a repeated ?limit= arrives as a list, which no number can stand for. */
+const pageLimit = (max: number, byDefault: number) => {
+  const range = `limit must be an integer from 1 to ${max}`
+  return z
+    .string({ error: (iss) => (Array.isArray(iss.input) ? 'limit must be given once' : range) })
+    .regex(/^[1-9][0-9]*$/, range)
+    .transform(Number)
+    .refine((n) => n <= max, range)
+    .default(byDefault)
+}
+
 export const listTasksQuerySchema = z.strictObject({
   status: taskStatusSchema.optional(),
   queue: queueNameSchema.optional().meta({ description: 'only tasks of this queue' }),
-  type: z.string().min(1).max(100).optional().meta({ description: 'only tasks of this type' }),
-  q: z.string().trim().min(1).max(200).optional().meta({ description: 'only tasks whose title contains this, ignoring case' }),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  type: taskTypeNameSchema.optional().meta({ description: 'only tasks of this type' }),
+  q: storable('q', z.string().trim().min(1).max(200)).optional().meta({ description: 'only tasks whose title contains this, ignoring case' }),
+  limit: pageLimit(100, 20),
   cursor: positiveIntString('cursor').optional(),
 })
 export type ListTasksQuery = z.infer<typeof listTasksQuerySchema>
@@ -133,7 +185,7 @@ export type ListTasksQuery = z.infer<typeof listTasksQuerySchema>
 /** Seqs are Postgres integers: a cursor past the largest could only fail the query. */
 
 export const listTaskEventsQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1000).default(100).meta({ description: 'events per page, 1..1000' }),
+  limit: pageLimit(1000, 100).meta({ description: 'events per page, 1..1000' }),
   after_seq: z
     .string({ error: 'after_seq must be a non-negative integer' })
     .regex(/^(0|[1-9][0-9]*)$/, 'after_seq must be a non-negative integer')
