@@ -82,7 +82,11 @@ describe('input Postgres would not store as sent', () => {
     expectNamed(await sendRaw('POST', '/api/tasks/', '{"title":"m","type":"test-any-payload","payload":{"a":[1,{"b":1e400}]}}'), 'payload.a.1.b', /finite/)
     expectNamed(await sendRaw('POST', '/api/tasks/', '{"title":"m","type":"test-any-payload","payload":{"a":-1e999}}'), 'payload.a', /finite/)
     // The same payload in a bulk create and in a schedule's task.
-    expectNamed(await send('POST', '/api/tasks/bulk/', { tasks: [{ title: 'ok' }, { title: 'm', type: anyPayload, payload: { s: '\u0000' } }] }), 'tasks.1.payload.s', nul)
+    expectNamed(
+      await send('POST', '/api/tasks/bulk/', { tasks: [{ title: 'ok' }, { title: 'm', type: anyPayload, payload: { s: '\u0000' } }] }),
+      'tasks.1.payload.s',
+      nul,
+    )
     const schedule = { name: 'nul', cron: '0 * * * *', task: { title: 'm', type: anyPayload, payload: { s: 'a\u0000' } } }
     expectNamed(await send('POST', '/api/schedules/', schedule), 'task.payload.s', nul)
     expect(await countTasks()).toBe(before)

@@ -105,7 +105,8 @@ describe('POST /api/tasks/ rejects bad bodies with 400 naming the field', () => 
   test('a page size given twice, or not in plain digits, is a 400 saying so', async () => {
     const limit = async (query: string) => (await call(`/api/tasks/?${query}`)).body.error?.message
     expect(await limit('limit=1&limit=2')).toBe('limit: limit must be given once')
-    for (const bad of ['0', '101', '1e1', '0x10', ' 5', '-1']) expect(await limit(`limit=${encodeURIComponent(bad)}`)).toBe('limit: limit must be an integer from 1 to 100')
+    for (const bad of ['0', '101', '1e1', '0x10', ' 5', '-1'])
+      expect(await limit(`limit=${encodeURIComponent(bad)}`)).toBe('limit: limit must be an integer from 1 to 100')
     expect((await call('/api/tasks/?limit=100')).status).toBe(200)
   })
 
