@@ -25,7 +25,7 @@ export class TaskTypeCatalogue {
   private registered = new Map<string, Known>()
   private loadedAt = Number.NEGATIVE_INFINITY
   private loading: Promise<void> | null = null
-  // Formats are not checked: zod's own check of a format is the pattern beside it, or none JSON Schema can hold (payloadJsonSchema).
+  // Formats are not checked as formats: zod's own check of one is the pattern beside it (a URL's scheme, payloadJsonSchema).
   private readonly ajv = new Ajv2020({ allErrors: true, strict: false, verbose: true, validateFormats: false, logger: false })
 
   constructor(

@@ -25,6 +25,8 @@ const inputs = [
   { c: 'not a number', name: 'x' },
   { name: 'x' },
   { url: 'http://exa mple.com', email: 'a@b.co' },
+  { url: ' \u0001ht\ttp://x.example', email: 'a@b.co' },
+  { url: 'mailto:a@b', email: 'a@b.co' },
   { url: 'https://bücher.example/ä', email: 'first.last@sub.example.org', when: '2026-01-01T00:00:00Z' },
   { steps: 3, tags: ['x'] },
 ]
@@ -49,6 +51,21 @@ describe('a registered payload schema', () => {
           return true
         },
       ),
+      { numRuns: 2000 },
+    )
+  })
+
+  test('a URL is a 400 at POST when it has no scheme; whatever the URL parser takes passes (generated)', () => {
+    const validate = ajv.compile(payloadJsonSchema(z.object({ url: z.url() })))
+    expect(validate({ url: 'notaurl' })).toBe(false)
+    expect(validate({ url: '/relative/path' })).toBe(false)
+    const url = fc.oneof(
+      fc.webUrl(),
+      fc.string(),
+      fc.tuple(fc.constantFrom('', ' ', '\t', '\u0001'), fc.webUrl(), fc.nat()).map(([lead, u, at]) => `${lead}${u.slice(0, at % 6)}\t${u.slice(at % 6)}`),
+    )
+    fc.assert(
+      fc.property(url, (u) => !z.url().safeParse(u).success || validate({ url: u })),
       { numRuns: 2000 },
     )
   })

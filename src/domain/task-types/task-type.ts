@@ -39,9 +39,9 @@ export const TYPE_LIVENESS_MS = 3 * TYPE_HEARTBEAT_MS
  * itself. What JSON Schema cannot say exactly is left open, and the worker's
  * own parse checks it before each run: coercions, .catch and preprocessing
  * accept what they will convert; a regex with flags loses its pattern (JSON
- * Schema patterns have none). Formats stay as documentation: the API does
- * not check them (zod checks them its own way: its regex, kept as the
- * pattern, or its URL parser).
+ * Schema patterns have none). Formats are not checked as formats (zod checks
+ * them its own way): its regex is kept as the pattern, and a URL, which zod
+ * hands to the URL parser, must at least start with a scheme (urlScheme).
  */
 export function payloadJsonSchema(schema: z.ZodType): Record<string, unknown> {
   const open = new WeakSet<object>()
@@ -75,10 +75,19 @@ interface ZodDef {
 
 const acceptsWhatItConverts = (def: ZodDef) => def.coerce === true || def.type === 'catch' || (def.type === 'pipe' && def.in?._zod.def.type === 'transform')
 
+/**
+ * What every URL the WHATWG parser takes without a base starts with: a
+ * scheme and its colon, after any leading controls or spaces (stripped) and
+ * with tabs and newlines anywhere (removed). Looser than the parser, never
+ * stricter: "notaurl" is a 400 at POST, not a FAILED task.
+ */
+export const urlScheme = '^[\\u0000-\\u0020]*[A-Za-z][A-Za-z0-9+.\\-\\t\\n\\r]*:'
+
 function loosenString(def: ZodDef, json: Record<string, unknown>): void {
   const flagged = (def.checks ?? []).some((c) => c._zod.def.pattern instanceof RegExp && c._zod.def.pattern.flags.replace('u', '') !== '')
   if (flagged) {
     delete json.pattern
     delete json.allOf
   }
+  if (json.format === 'uri' && json.pattern === undefined) json.pattern = urlScheme
 }
