@@ -2,7 +2,7 @@ import type { Hono, ValidationTargets } from 'hono'
 import { describeRoute, generateSpecs, resolver, uniqueSymbol, type DescribeRouteOptions } from 'hono-openapi'
 import { z } from 'zod'
 import type { TaskTypeInfo } from '../domain/task-types/task-type'
-import { validate as validateOnly } from './validation'
+import { type MoreProblems, validate as validateOnly } from './validation'
 
 /**
  * /openapi.json is generated from the routes themselves: each route carries a
@@ -15,8 +15,8 @@ import { validate as validateOnly } from './validation'
  * validate() from ./validation (same behaviour, same error shape) plus the
  * marker hono-openapi reads to document the schema as parameters or a body.
  */
-export const validate = <T extends keyof ValidationTargets, S extends z.ZodType>(target: T, schema: S) =>
-  Object.assign(validateOnly(target, schema), { [uniqueSymbol]: { target, ...resolver(schema) } })
+export const validate = <T extends keyof ValidationTargets, S extends z.ZodType>(target: T, schema: S, more?: MoreProblems) =>
+  Object.assign(validateOnly(target, schema, more), { [uniqueSymbol]: { target, ...resolver(schema) } })
 
 /** The one error shape every failure has (see errorBody in ./error-handler). */
 export const errorSchema = z

@@ -1,16 +1,35 @@
 import { zValidator } from '@hono/zod-validator'
-import type { MiddlewareHandler, ValidationTargets } from 'hono'
+import type { Context, MiddlewareHandler, ValidationTargets } from 'hono'
 import type { z } from 'zod'
-import { DomainError, validationErrorFromIssues } from '../domain/errors'
+import { DomainError, type ErrorDetail, ValidationError, validationErrorFromIssues } from '../domain/errors'
+
+/** More problems with an input the schema refused, found by checks that run after it (a bulk create's other entries). */
+export type MoreProblems = (value: unknown, c: Context) => Promise<ErrorDetail[]>
 
 /**
  * zValidator with the one error shape the API promises: the first issue as a
- * sentence, every issue in details with its dotted path.
+ * sentence, every issue in details with its dotted path (with `more`, the
+ * later checks' problems too, in path order).
  */
-export const validate = <T extends keyof ValidationTargets, S extends z.ZodType>(target: T, schema: S) =>
-  zValidator(target, schema, (result) => {
-    if (!result.success) throw validationErrorFromIssues(result.error.issues)
+export const validate = <T extends keyof ValidationTargets, S extends z.ZodType>(target: T, schema: S, more?: MoreProblems) =>
+  zValidator(target, schema, async (result, c) => {
+    if (result.success) return
+    const refused = validationErrorFromIssues(result.error.issues)
+    if (!more) throw refused
+    const details = [...refused.details, ...(await more(result.data, c))].sort((a, b) => byPath(a.path, b.path))
+    throw new ValidationError(`${details[0]!.path || 'body'}: ${details[0]!.message}`, details)
   })
+
+/** Dotted paths in document order: tasks.2 before tasks.10. */
+function byPath(a: string, b: string): number {
+  const [x, y] = [a.split('.'), b.split('.')]
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] === y[i]) continue
+    const [m, n] = [Number(x[i]), Number(y[i])]
+    return Number.isInteger(m) && Number.isInteger(n) ? m - n : 0
+  }
+  return 0
+}
 
 export class UnsupportedMediaTypeError extends DomainError {
   constructor() {

@@ -2,7 +2,7 @@ import { Hono, type Context, type Env, type Input, type MiddlewareHandler } from
 import { z } from 'zod'
 import * as tasks from '../../domain/tasks/task.service'
 import { deleteFinishedTasksByRequest } from '../../domain/tasks/task-retention.service'
-import { bulkCreateSchema, createTasks, MAX_BULK_TASKS } from '../../domain/tasks/task-bulk.service'
+import { bulkCreateSchema, createTasks, MAX_BULK_TASKS, otherBadEntries } from '../../domain/tasks/task-bulk.service'
 import { cancelAllPending, cancelPendingSchema, retryAllFailed, retryFailedSchema } from '../../domain/tasks/task-bulk-actions.service'
 import {
   createTaskSchema,
@@ -178,11 +178,18 @@ export function tasksRoutes(deps: TasksRoutesDeps) {
       const { task, created } = await tasks.createTask(deps, c.var.principal, c.req.valid('json'), key, c.get('requestId'))
       return c.json(task, created ? 201 : 200)
     })
-    .post('/bulk', docs.createTasks, requireJson(), optionalInput(validate('header', idempotencyHeader)), validate('json', bulkCreateSchema), async (c) => {
-      const key = c.req.valid('header')['idempotency-key']
-      const { tasks: results, created } = await createTasks(deps, c.var.principal, c.req.valid('json').tasks, key, c.get('requestId'))
-      return c.json({ results }, created ? 201 : 200)
-    })
+    .post(
+      '/bulk',
+      docs.createTasks,
+      requireJson(),
+      optionalInput(validate('header', idempotencyHeader)),
+      validate('json', bulkCreateSchema, (body, c) => otherBadEntries(deps, c.var.principal, body)),
+      async (c) => {
+        const key = c.req.valid('header')['idempotency-key']
+        const { tasks: results, created } = await createTasks(deps, c.var.principal, c.req.valid('json').tasks, key, c.get('requestId'))
+        return c.json({ results }, created ? 201 : 200)
+      },
+    )
     .post('/retry-failed', docs.retryFailedTasks, requireJson(), validate('json', retryFailedSchema), async (c) =>
       c.json({ retried: await retryAllFailed(deps, c.var.principal, c.req.valid('json')) }),
     )

@@ -45,16 +45,36 @@ export async function createTasks(
 
 async function validateAll(deps: TaskDeps, who: Principal, inputs: CreateTaskInput[]): Promise<void> {
   const details: ErrorDetail[] = []
-  for (const [i, input] of inputs.entries()) {
-    try {
-      await validatePayload(deps, input)
-      await validateDependencies(deps, who, input)
-    } catch (e) {
-      if (!(e instanceof ValidationError)) throw e
-      details.push(...e.details.map((d) => ({ ...d, path: `tasks.${i}.${d.path}` })))
-    }
-  }
+  for (const [i, input] of inputs.entries()) details.push(...(await entryProblems(deps, who, input, i)))
   if (details.length) throw new ValidationError(`${details[0]!.path}: ${details[0]!.message}`, details)
+}
+
+/** An entry's payload (its type's schema) and dependencies, checked as a single create would be, each problem under tasks.<i>. */
+async function entryProblems(deps: TaskDeps, who: Principal, input: CreateTaskInput, i: number): Promise<ErrorDetail[]> {
+  try {
+    await validatePayload(deps, input)
+    await validateDependencies(deps, who, input)
+    return []
+  } catch (e) {
+    if (!(e instanceof ValidationError)) throw e
+    return e.details.map((d) => ({ ...d, path: `tasks.${i}.${d.path}` }))
+  }
+}
+
+/**
+ * When the batch's schema refused some entries, the problems of the others
+ * that later checks would find: one 400 names every bad entry, not only
+ * those the schema saw.
+ */
+export async function otherBadEntries(deps: TaskDeps, who: Principal, body: unknown): Promise<ErrorDetail[]> {
+  const entries = (body as { tasks?: unknown })?.tasks
+  if (!Array.isArray(entries) || entries.length > MAX_BULK_TASKS) return []
+  const details: ErrorDetail[] = []
+  for (const [i, entry] of entries.entries()) {
+    const parsed = createTaskSchema.safeParse(entry)
+    if (parsed.success) details.push(...(await entryProblems(deps, who, parsed.data, i)))
+  }
+  return details
 }
 
 /** The batch an earlier request with this key created, unless this one asks for something else. */
