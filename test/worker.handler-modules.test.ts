@@ -19,6 +19,8 @@ describe('loading handler modules', () => {
     return path
   }
   const builtins = builtinHandlers({ demoWorkMs: 0, http: { allowedOrigins: [] } })
+  // A module in a temporary directory finds zod where this checkout has it.
+  const zod = Bun.resolveSync('zod', import.meta.dir)
 
   test('each module adds its types beside the built-in ones, remembering where each came from', async () => {
     const a = file('a.js', `export default { 'resize-image': ${handler} }`)
@@ -46,10 +48,24 @@ describe('loading handler modules', () => {
       [file('no-run.js', `export default { x: { payload: { safeParse() {} } } }`), /"x" has no run/],
       [file('no-schema.js', `export default { x: { run: async () => 1 } }`), /"x" has no zod payload schema/],
       [file('bad-name.js', `export default { 'a b': ${handler} }`), /task type "a b" must be/],
+      // A payload is always a JSON object: a schema that takes none registers a type no POST could use.
+      [
+        file('string-payload.ts', `import { z } from '${zod}'\nexport default { s: { payload: z.string(), run: async () => 1 } }`),
+        /"s" payload schema must accept a JSON object/,
+      ],
+      [
+        file('union-payload.ts', `import { z } from '${zod}'\nexport default { u: { payload: z.union([z.string(), z.number()]), run: async () => 1 } }`),
+        /"u" payload schema must accept/,
+      ],
       [file('throws.js', `throw new Error('boom at import')`), /cannot load handler module .*throws\.js: boom at import/],
       [join(dir, 'missing.ts'), /cannot load handler module .*missing\.ts/],
     ]
     for (const [path, message] of cases) expect((await loadHandlerModules([path], builtins).catch((e) => e)).message).toMatch(message)
+    const objects = file(
+      'object-payloads.ts',
+      `import { z } from '${zod}'\nexport default { o: { payload: z.object({ a: z.string() }).or(z.object({ b: z.number() })), run: async () => 1 } }`,
+    )
+    expect(Object.keys((await loadHandlerModules([objects], builtins)).handlers)).toContain('o')
   })
 })
 

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { HandlerModule, TaskHandler } from '../handlers/handler'
+import { acceptsObject, payloadJsonSchema } from '../domain/task-types/task-type'
 
 /** A handler module that cannot be used: the worker does not start, and says why. */
 export class HandlerModuleError extends Error {}
@@ -20,6 +21,9 @@ function checkHandler(name: string, h: unknown, file: string): asserts h is Task
   const handler = h as Partial<TaskHandler> | null
   if (typeof handler?.run !== 'function') throw new HandlerModuleError(`${file}: "${name}" has no run(payload, ctx) function; wrap it in defineHandler()`)
   if (typeof handler.payload?.safeParse !== 'function') throw new HandlerModuleError(`${file}: "${name}" has no zod payload schema`)
+  if ('_zod' in handler.payload && !acceptsObject(payloadJsonSchema(handler.payload))) {
+    throw new HandlerModuleError(`${file}: "${name}" payload schema must accept a JSON object, as every task's payload is one: use z.object({...})`)
+  }
   const t = handler.timeoutMs
   if (t !== undefined && !(Number.isInteger(t) && t > 0)) throw new HandlerModuleError(`${file}: "${name}" timeoutMs must be a positive integer`)
 }

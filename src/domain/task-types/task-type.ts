@@ -65,6 +65,19 @@ export function payloadJsonSchema(schema: z.ZodType): Record<string, unknown> {
   }) as Record<string, unknown>
 }
 
+/**
+ * Whether a payload JSON Schema can accept an object: a task's payload is
+ * always one, so a type whose schema takes only strings (z.string()) could
+ * never run anything.
+ */
+export function acceptsObject(json: Record<string, unknown>): boolean {
+  const branches = (json.anyOf ?? json.oneOf) as Record<string, unknown>[] | undefined
+  if (branches && !branches.some(acceptsObject)) return false
+  if (Array.isArray(json.allOf) && !(json.allOf as Record<string, unknown>[]).every(acceptsObject)) return false
+  const type = json.type
+  return type === undefined || type === 'object' || (Array.isArray(type) && type.includes('object'))
+}
+
 interface ZodDef {
   type: string
   coerce?: boolean
