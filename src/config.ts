@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { parseDuration } from './infra/duration'
 import { queueNameSchema } from './domain/tasks/task'
 import { parseRedisUrl } from './infra/redis'
+import { ConfigError } from './config-error'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const positiveInt = z.coerce.number().int().positive()
@@ -161,7 +162,7 @@ export const configSchema = z.object({
 
 export type Config = Readonly<z.infer<typeof configSchema>>
 
-export class ConfigError extends Error {}
+export { ConfigError }
 
 /**
  * Parses the environment (against the whole schema, or the part a command

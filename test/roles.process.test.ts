@@ -242,6 +242,9 @@ describe('a bad configuration value', () => {
     ['api', 'DATABASE_URL', 'mysql://x'],
     ['worker', 'WORKER_CONCURRENCY', '0'],
     ['worker', 'DATABASE_URL', 'mysql://x'],
+    // Found only once Redis answers: a database it does not have is refused at start, not retried for ever.
+    ['worker', 'REDIS_URL', 'redis://127.0.0.1:6379/99'],
+    ['api', 'REDIS_URL', 'redis://nobody:wrong@127.0.0.1:6379/0'],
   ]
   test.each(cases)('bun run %s with %s=%s exits non-zero with one line on stderr naming it', async (script, name, value) => {
     const res = await run(script, { [name]: value })
@@ -250,5 +253,8 @@ describe('a bad configuration value', () => {
     const lines = res.stderr.split('\n').filter((l) => l.trim() && l.trim() !== `$ ${pkg.scripts[script]}`)
     expect(lines, res.stderr).toHaveLength(1)
     expect(lines[0]).toContain(name)
+    // A URL may hold a password: it is named, never repeated.
+    if (name.endsWith('_URL')) expect(lines[0]).not.toContain(value)
+    expect(res.code).toBe(2)
   })
 })

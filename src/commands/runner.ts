@@ -34,6 +34,11 @@ export async function runRole(role: string, start: (config: Config) => Promise<{
   try {
     running = await start(config)
   } catch (e) {
+    // A setting found wrong only once a server answered (REDIS_URL's database) is still a bad configuration.
+    if (e instanceof ConfigError) {
+      console.error(`taskline ${role}: ${e.message}`)
+      process.exit(2)
+    }
     console.error(`taskline ${role}: could not start: ${oneLine(e)}`)
     process.exit(1)
   }

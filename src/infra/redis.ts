@@ -1,6 +1,7 @@
 import diagnostics from 'node:diagnostics_channel'
 import { Cluster, Redis as Standalone } from 'ioredis'
 import type { Logger } from './logger'
+import { ConfigError } from '../config-error'
 
 /** One Redis server or a Redis Cluster: Taskline issues the same commands to either. */
 export type Redis = Standalone | Cluster
@@ -27,6 +28,9 @@ defineTracingHasSubscribers()
 
 /** How long a producer command may wait for its reply (createRedis). */
 export const PRODUCER_COMMAND_TIMEOUT_MS = 5000
+
+/** What Redis answers a connection whose REDIS_URL cannot work however often it retries: a bad database number or credentials. */
+const refusedSetting = /DB index is out of range|WRONGPASS|NOAUTH|invalid password/i
 
 /**
  * 'producer' connections fail fast while Redis is away (the caller decides what
@@ -64,15 +68,18 @@ export function createRedis(
           redisOptions: { ...options, ...target.auth },
         })
   let down = false
+  let everReady = false
   redis.on('error', (e: Error) => {
-    if (down) return
+    // Refused before ever connecting: waitForRedis reports it as the bad setting it is, in one line.
+    if (down || (!everReady && refusedSetting.test(e.message))) return
     down = true
-    logger.warn('redis unavailable, reconnecting', { role, error: e.message })
+    logger.warn('redis unavailable, reconnecting', { connection: role, error: e.message })
   })
   redis.on('ready', () => {
+    everReady = true
     if (!down) return
     down = false
-    logger.info('redis reconnected', { role })
+    logger.info('redis reconnected', { connection: role })
   })
   return redis
 }
@@ -148,15 +155,35 @@ export async function closeRedis(redis: Redis, ms = 2000): Promise<void> {
   }
 }
 
-/** Waits up to ms for the first connection; a role still starts if Redis is away (it catches up later). */
+/**
+ * Waits up to ms for the first connection; a role still starts if Redis is
+ * away (it catches up later), but not if Redis refuses what REDIS_URL asks:
+ * that is a ConfigError, never a reconnect loop.
+ */
 export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true)
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms)
-    redis.once('ready', () => {
+  return new Promise((resolve, reject) => {
+    const done = () => {
       clearTimeout(timer)
+      redis.off('ready', ready)
+      redis.off('error', failed)
+    }
+    const ready = () => {
+      done()
       resolve(true)
-    })
+    }
+    const failed = (e: Error) => {
+      if (!refusedSetting.test(e.message)) return
+      done()
+      // The URL itself is never repeated: it may hold a password.
+      reject(new ConfigError(`invalid configuration: REDIS_URL: redis refused it: ${e.message}`))
+    }
+    const timer = setTimeout(() => {
+      done()
+      resolve(false)
+    }, ms)
+    redis.on('ready', ready)
+    redis.on('error', failed)
   })
 }
 

@@ -57,7 +57,7 @@ describe('Redis restarted empty mid-run', () => {
         // Per outage: one "unavailable" and one "reconnected" line per connection, a failed
         // sweep, the group recreated, the re-enqueue, and at most one line per task caught
         // mid-outage. Nothing here may scale with how long Redis stays down.
-        const msgs = (lines: Record<string, any>[]) => lines.map((l) => `${l.level} ${l.msg}${l.role ? ` (${l.role})` : ''}`)
+        const msgs = (lines: Record<string, any>[]) => lines.map((l) => `${l.level} ${l.msg}${l.connection ? ` (${l.connection})` : ''}`)
         const workerOutage = msgs(worker.logs().slice(before.worker).filter(aboutOutage))
         const apiOutage = msgs(api.logs().slice(before.api).filter(aboutOutage))
         // On failure the diff shows the offending lines.
