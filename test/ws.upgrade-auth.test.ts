@@ -39,6 +39,15 @@ describe('the WebSocket subprotocol', () => {
     expect(res.body).not.toContain(token)
   })
 
+  test('a token offered after the fixed name that is not one is refused as invalid, not as missing', async () => {
+    for (const offer of ['taskline, bad', 'taskline, tl_1_forged']) {
+      const res = await upgrade('/ws/tasks/', { 'sec-websocket-protocol': offer })
+      expect(res.status).toBe(401)
+      expect(JSON.parse(res.body).error.message).toStartWith('the API token is invalid or revoked')
+    }
+    expect(JSON.parse((await upgrade('/ws/tasks/', { 'sec-websocket-protocol': 'taskline' })).body).error.message).toStartWith('an API token is required')
+  })
+
   test('no offer at all still upgrades, with the token in Authorization or ?token=, and selects nothing', async () => {
     const token = await freshToken()
     for (const res of [await upgrade('/ws/tasks/', { authorization: `Bearer ${token}` }), await upgrade(`/ws/tasks/?token=${token}`, {})]) {

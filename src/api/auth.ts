@@ -98,7 +98,9 @@ export function presentedToken(c: Context): string | null {
       .header('sec-websocket-protocol')
       ?.split(',')
       .map((p) => p.trim()) ?? []
-  return protocols.find((p) => p.startsWith('tl_')) ?? c.req.query('token') ?? null
+  // Whatever follows the fixed name is what the client meant as its token: a wrong one is refused as invalid, not as missing.
+  const afterName = protocols[protocols.indexOf(socketProtocol) + 1]
+  return protocols.find((p) => p.startsWith('tl_')) ?? (protocols.includes(socketProtocol) ? afterName : undefined) ?? c.req.query('token') ?? null
 }
 
 /**
