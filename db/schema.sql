@@ -85,6 +85,11 @@ ALTER TABLE public.api_tokens ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.owner_turns (
+    owner_id bigint NOT NULL,
+    last_claimed_at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE public.queues (
     name text NOT NULL,
     paused boolean DEFAULT false NOT NULL,
@@ -255,6 +260,9 @@ ALTER TABLE ONLY public.api_tokens
 
 ALTER TABLE ONLY public.api_tokens
     ADD CONSTRAINT api_tokens_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.owner_turns
+    ADD CONSTRAINT owner_turns_pkey PRIMARY KEY (owner_id);
 
 ALTER TABLE ONLY public.queues
     ADD CONSTRAINT queues_pkey PRIMARY KEY (name);

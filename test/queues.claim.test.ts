@@ -69,8 +69,8 @@ describe('fairness between owners', () => {
     const bulk = await postJson(
       `${sys.http}/api/tasks/bulk`,
       // Spread over ten queues: turns are per owner, so more queue names buy no more turns.
-      // Alternate lengths, so the two running ones end apart: ended together, alice would have none running, and her
-      // next task would tie with bob's for the two free slots (a tie goes to the longer wait, hers).
+      // Alternate lengths, so the two running ones end apart: this pins the running count's part of a turn; ended
+      // together, alice would have none running, and the tie-break would decide (the one-slot tests below pin that).
       { tasks: Array.from({ length: 66 }, (_, i) => ({ title: `long ${i}`, queue: `q${i % 10}`, payload: { duration_ms: 1500 + (i % 2) * 500 } })) },
       { authorization: `Bearer ${alice.token}` },
     )
@@ -84,6 +84,43 @@ describe('fairness between owners', () => {
     const cutIn = (await rows(sys, longs)).filter((r) => r.started_at && r.started_at > arrived && r.started_at < s!.started_at!)
     expect(cutIn.map((r) => r.id)).toEqual([])
     expect(s!.status).toBe('COMPLETED')
+  })
+})
+
+describe('fairness with one slot', () => {
+  // With one slot, nobody's task is running when the next is picked: turns tie, and the owner served longest ago goes first.
+  async function startOrder(tasks: { owner: 'alice' | 'bob'; priority?: number }[]) {
+    sys = await startSystem({ workers: 1, env: { AUTH: 'required', WORKER_CONCURRENCY: 1 } })
+    const admin = await createToken(sys.db, 'admin', true)
+    const tokens = { alice: (await createToken(sys.db, 'alice', false)).token, bob: (await createToken(sys.db, 'bob', false)).token }
+    const queue = (action: string) => fetch(`${sys!.http}/api/queues/fair/${action}`, { method: 'POST', headers: { authorization: `Bearer ${admin.token}` } })
+    // Paused while they are posted, so all are ready when the worker first looks.
+    expect((await queue('pause')).status).toBe(200)
+    const ids: Record<number, string> = {}
+    for (const t of tasks) {
+      const id = await create(sys, { queue: 'fair', priority: t.priority ?? 0, payload: { duration_ms: 20 } }, tokens[t.owner])
+      ids[id] = `${t.owner}${t.priority === undefined ? '' : ` p${t.priority}`}`
+    }
+    expect((await queue('resume')).status).toBe(200)
+    const done = await allDone(sys, Object.keys(ids).map(Number))
+    return done.sort((a, b) => a.started_at!.getTime() - b.started_at!.getTime() || a.id - b.id).map((r) => ids[r.id])
+  }
+
+  test('two owners alternate, whoever posted first and however many', async () => {
+    const a = { owner: 'alice' } as const
+    const b = { owner: 'bob' } as const
+    expect(await startOrder([a, a, a, a, b, b])).toEqual(['alice', 'bob', 'alice', 'bob', 'alice', 'alice'])
+  })
+
+  test("priority orders an owner's own tasks and never jumps another owner's turn", async () => {
+    const order = await startOrder([
+      { owner: 'alice', priority: 10 },
+      { owner: 'alice', priority: 5 },
+      { owner: 'alice', priority: 1 },
+      { owner: 'alice', priority: 0 },
+      { owner: 'bob', priority: 0 },
+    ])
+    expect(order).toEqual(['alice p10', 'bob p0', 'alice p5', 'alice p1', 'alice p0'])
   })
 })
 

@@ -43,6 +43,11 @@ export interface ApiTokens {
   secret_hash: Buffer;
 }
 
+export interface OwnerTurns {
+  last_claimed_at: Timestamp;
+  owner_id: number;
+}
+
 export interface Queues {
   name: string;
   paused: Generated<boolean>;
@@ -160,6 +165,7 @@ export interface Workers {
 
 export interface DB {
   api_tokens: ApiTokens;
+  owner_turns: OwnerTurns;
   queues: Queues;
   schedules: Schedules;
   task_count_deltas: TaskCountDeltas;

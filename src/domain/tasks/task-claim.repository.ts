@@ -14,7 +14,9 @@ import { columnsOf, guardOf, transitions } from './task-transitions'
  * every queue, so spreading tasks over many queue names gains nothing. Lowest
  * turn first: an owner with thousands waiting cannot hold every slot while
  * another waits, and priority orders an owner's own tasks without jumping
- * another owner's turn.
+ * another owner's turn. Equal turns go first to the owner whose last claim is
+ * oldest (owner_turns): with one slot nobody's task is running at a claim, and
+ * the owners must still alternate.
  */
 
 /** The worker claiming: its id (the lease holder), its lease length and the types it handles. */
@@ -66,11 +68,30 @@ const pick = (slot: (name: ClaimSlot) => unknown) => sql<{ id: number }>`
          and p.queue <> all(${slot('skip')}::text[])
          and not exists (select 1 from queues q where q.name = p.queue and q.paused)
     ), ranked as (
-      select c.id, c.priority, c.run_after,
+      select c.id, c.priority, c.run_after, ot.last_claimed_at,
              coalesce(r.n, 0) + row_number() over (partition by c.owner order by c.priority desc, c.run_after, c.id) as turn
-        from candidates c left join running r on r.owner = c.owner
+        from candidates c left join running r on r.owner = c.owner left join owner_turns ot on ot.owner_id = c.owner
     )
-    select id from ranked order by turn, priority desc, run_after, id limit ${slot('n')}::int`
+    select id from ranked order by turn, last_claimed_at nulls first, priority desc, run_after, id limit ${slot('n')}::int`
+
+/**
+ * Records when the claimed tasks' owners got them, for the next picks' ties.
+ * A row another claim is updating is skipped, not waited for (it is being
+ * brought up to date anyway): with one owner, every claim would otherwise
+ * queue on its row. Rows are locked in owner order, so two claims never
+ * deadlock.
+ */
+const recordTurns = sql`claimed_owners as (
+      select distinct coalesce(owner_id, 0) as owner from changed
+    ), new_owners as (
+      insert into owner_turns (owner_id, last_claimed_at) select owner, clock_timestamp() from claimed_owners order by owner
+      on conflict (owner_id) do nothing
+    ), stale_turns as (
+      select ot.owner_id from owner_turns ot join claimed_owners c on c.owner = ot.owner_id
+       order by ot.owner_id for update of ot skip locked
+    ), turned as (
+      update owner_turns set last_claimed_at = clock_timestamp() where owner_id in (select owner_id from stale_turns)
+    )`
 
 export type ClaimSlot = 'n' | 'types' | 'queues' | 'skip' | 'workerId'
 
@@ -100,7 +121,7 @@ export const claimQuery = (leaseMs: number, slot: (name: ClaimSlot) => unknown):
         from locked
        where tasks.id = locked.id and ${guardOf(claim)}
       returning tasks.*
-    )`,
+    ), ${recordTurns}`,
     claim.detail(),
     sql`p.picked, changed.*`,
     sql`(select count(*)::int as picked from picked) p left join (changed join ev on ev.task_id = changed.id) on true`,
