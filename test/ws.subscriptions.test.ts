@@ -32,6 +32,20 @@ describe('WebSocket endpoints', () => {
     await expect(connect(`${sys.ws}/ws/tasks/999999`)).rejects.toThrow()
   })
 
+  test('a cursor is spelled and bounded as over REST: plain digits, after_seq within a Postgres integer', async () => {
+    const task = await create()
+    const upgradeHeaders = { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' }
+    const refusal = async (path: string) => {
+      const res = await fetch(`${sys.http}${path}`, { headers: upgradeHeaders })
+      return { status: res.status, message: ((await res.json()) as any).error.message }
+    }
+    expect(await refusal(`/ws/tasks/${task.id}/?after_seq=99999999999`)).toEqual({ status: 400, message: 'after_seq: after_seq must be at most 2147483647' })
+    for (const bad of ['1e3', '-1', '0x10', '1.5']) {
+      expect(await refusal(`/ws/tasks/${task.id}/?after_seq=${bad}`)).toEqual({ status: 400, message: 'after_seq: after_seq must be a non-negative integer' })
+    }
+    expect(await refusal('/ws/tasks/?after=1e3')).toEqual({ status: 400, message: 'after: after must be a non-negative integer' })
+  })
+
   test('both API instances deliver the same event to their own subscribers', async () => {
     const task = await create({ duration_ms: 300, steps: 1 })
     const a = await connect(`${wsOf(0)}/ws/tasks/${task.id}`)

@@ -1,7 +1,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import type { Server } from 'bun'
 import { z } from 'zod'
-import { taskIdSchema } from '../../domain/tasks/task'
+import { afterSeqSchema, cursorString, taskIdSchema } from '../../domain/tasks/task'
 import { getTask, type TaskDeps } from '../../domain/tasks/task.service'
 import { DomainError, ValidationError } from '../../domain/errors'
 import type { Principal } from '../../domain/tokens/token'
@@ -12,7 +12,6 @@ import { describe, validate } from '../openapi'
 import { checkWebSocketVersion } from './handshake'
 import type { SocketData } from './socket-session'
 
-const cursor = z.coerce.number({ error: 'must be a non-negative integer' }).int().min(0).max(Number.MAX_SAFE_INTEGER)
 // The token may ride on the URL (browsers cannot set headers on a WebSocket); authenticate() reads it.
 const token = z
   .string()
@@ -99,11 +98,13 @@ To reconnect without a gap or a duplicate, pass the last seq seen as \`?after_se
 }
 
 const allTasksQuery = z.strictObject({
-  after: cursor.optional().meta({ description: 'resume after this cursor (from Postgres) instead of starting with hello' }),
+  after: cursorString('after', Number.MAX_SAFE_INTEGER)
+    .optional()
+    .meta({ description: 'resume after this cursor (from Postgres) instead of starting with hello' }),
   token,
 })
 const taskParam = z.object({ id: taskIdSchema.meta({ description: 'task id' }) })
-const taskQuery = z.strictObject({ after_seq: cursor.optional().meta({ description: 'replay the changes with seq > after_seq, then go live' }), token })
+const taskQuery = z.strictObject({ after_seq: afterSeqSchema.optional().meta({ description: 'replay the changes with seq > after_seq, then go live' }), token })
 
 /**
  * Upgrades happen here, after authentication, validation, the Origin check,

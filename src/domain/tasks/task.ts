@@ -182,17 +182,20 @@ export const listTasksQuerySchema = z.strictObject({
 })
 export type ListTasksQuery = z.infer<typeof listTasksQuerySchema>
 
+/** A cursor in plain digits, at most max: the same spelling everywhere one is taken (REST and sockets). */
+export const cursorString = (name: string, max: number) =>
+  z
+    .string({ error: `${name} must be a non-negative integer` })
+    .regex(/^(0|[1-9][0-9]*)$/, `${name} must be a non-negative integer`)
+    .transform(Number)
+    .refine((n) => n <= max, `${name} must be at most ${max}`)
+
 /** Seqs are Postgres integers: a cursor past the largest could only fail the query. */
+export const afterSeqSchema = cursorString('after_seq', maxSeq)
 
 export const listTaskEventsQuerySchema = z.strictObject({
   limit: pageLimit(1000, 100).meta({ description: 'events per page, 1..1000' }),
-  after_seq: z
-    .string({ error: 'after_seq must be a non-negative integer' })
-    .regex(/^(0|[1-9][0-9]*)$/, 'after_seq must be a non-negative integer')
-    .transform(Number)
-    .refine((n) => n <= maxSeq, `after_seq must be at most ${maxSeq}`)
-    .default(0)
-    .meta({ description: 'only events with a greater seq: the last seq of the page before (from `next`)' }),
+  after_seq: afterSeqSchema.default(0).meta({ description: 'only events with a greater seq: the last seq of the page before (from `next`)' }),
 })
 export type ListTaskEventsQuery = z.infer<typeof listTaskEventsQuerySchema>
 
