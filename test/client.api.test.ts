@@ -4,6 +4,7 @@ import { taskEventSchema } from '../src/domain/task-events/task-event'
 import { taskTypeSchema } from '../src/domain/task-types/task-type'
 import { taskSchema } from '../src/domain/tasks/task'
 import { createToken } from '../src/domain/tokens/token.service'
+import { forgetWorkerTypes, registerWorkerTypes } from '../src/domain/task-types/task-type.repository'
 import { eventually, startSystem, type TestSystem } from './helpers/system'
 
 /**
@@ -152,6 +153,15 @@ describe('the other routes', () => {
     const { results } = await alice.listTaskTypes()
     for (const t of results) expect(taskTypeSchema.safeParse(t).error).toBeUndefined()
     expect(results.find((t) => t.name === 'demo')).toMatchObject({ builtin: true, payload_schema: { type: 'object' } })
+  })
+
+  test('deleteTaskType forgets a type nobody handles, for an admin; another token gets the 403', async () => {
+    await registerWorkerTypes(sys.db, 'gone-worker', [{ name: 'client-retired', payloadSchema: { type: 'object' }, timeoutMs: null }])
+    await forgetWorkerTypes(sys.db, 'gone-worker')
+    expect((await refusal(alice.deleteTaskType('client-retired'))).status).toBe(403)
+    await admin.deleteTaskType('client-retired')
+    expect((await admin.listTaskTypes()).results.map((t) => t.name)).not.toContain('client-retired')
+    expect((await refusal(admin.deleteTaskType('client-retired'))).status).toBe(404)
   })
 
   test('health and readiness need no token', async () => {

@@ -84,4 +84,42 @@ describe('registered task types', () => {
   test('a type name that is an Object.prototype key is unknown, not a 500', async () => {
     for (const name of ['constructor', '__proto__', 'toString']) expect((await post(name, {})).status).toBe(400)
   })
+
+  test('an admin removes a type nobody handles: POSTs of it are unknown, /readyz forgets it, its stored tasks stay', async () => {
+    const remove = (name: string) => h.call(`/api/task-types/${encodeURIComponent(name)}`, { method: 'DELETE' })
+    await register('w-old', 'retired-type', { type: 'object' })
+    const stored = await post('retired-type', {})
+    expect(stored.status).toBe(201)
+    // Handled by a live worker: kept, and the worker named.
+    const refused = await remove('retired-type')
+    expect(refused.status).toBe(409)
+    expect(refused.body.error.message).toContain('w-old')
+    await forgetWorkerTypes(h.db, 'w-old')
+    expect((await remove('retired-type')).status).toBe(204)
+    const unknown = await post('retired-type', {})
+    expect(unknown.status).toBe(400)
+    expect(unknown.body.error.details[0].path).toBe('type')
+    expect((await types())['retired-type']).toBeUndefined()
+    expect((await h.call('/readyz')).body.unhandled_types ?? []).not.toContain('retired-type')
+    expect((await h.call(`/api/tasks/${stored.body.id}`)).body.status).toBe('PENDING')
+    // Gone, built in, or not a name: each says so.
+    expect((await remove('retired-type')).status).toBe(404)
+    expect((await remove('demo')).status).toBe(409)
+    expect((await remove('a\u0000b')).status).toBe(400)
+  })
+})
+
+describe('removing a task type', () => {
+  const principal = (admin: boolean) => ({ ownerId: admin ? 1 : 2, admin, name: admin ? 'admin' : 'user', rateLimitPerSec: null })
+  const withTokens = appUnderTest({ auth: { mode: 'required', verify: async (t) => (t === 'admin' || t === 'user' ? principal(t === 'admin') : null) } })
+
+  test('is for an admin token only', async () => {
+    await registerWorkerTypes(withTokens.db, 'w-x', [{ name: 'kept-type', payloadSchema: { type: 'object' }, timeoutMs: null }])
+    await forgetWorkerTypes(withTokens.db, 'w-x')
+    const remove = (token: string) => withTokens.call('/api/task-types/kept-type', { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
+    const forbidden = await remove('user')
+    expect(forbidden.status).toBe(403)
+    expect(forbidden.body.error.code).toBe('forbidden')
+    expect((await remove('admin')).status).toBe(204)
+  })
 })

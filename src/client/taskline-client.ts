@@ -155,6 +155,11 @@ export class TasklineClient {
     return this.#json('GET', '/api/task-types/', o)
   }
 
+  /** Forgets a registered type no live worker handles (admin); its stored tasks stay. */
+  async deleteTaskType(name: string, o: RequestOptions = {}): Promise<void> {
+    await this.#send('DELETE', `/api/task-types/${encodeURIComponent(name)}/`, o)
+  }
+
   /** A task from `input.task` at every tick of `input.cron`; the payload is checked now, as createTask would check it. */
   createSchedule(input: CreateScheduleInput, o: RequestOptions = {}): Promise<Schedule> {
     return this.#json('POST', '/api/schedules/', { ...o, body: input })

@@ -2,9 +2,10 @@ import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020'
 import type { Db } from '../../infra/db'
 import { coerceError, type Logger } from '../../infra/logger'
 import type { TaskType } from '../../handlers/handler'
-import { validationErrorFromIssues, type ZodLikeIssue } from '../errors'
+import { ConflictError, ForbiddenError, NotFoundError, validationErrorFromIssues, type ZodLikeIssue } from '../errors'
+import type { Principal } from '../tokens/token'
 import { payloadJsonSchema, type TaskTypeInfo } from './task-type'
-import { listRegisteredTypes, type RegisteredType } from './task-type.repository'
+import { deleteRegisteredType, listRegisteredTypes, type RegisteredType } from './task-type.repository'
 
 /** How long a registered type's schema is trusted before it is read again (a worker may have changed it). */
 const REFRESH_MS = 2000
@@ -55,6 +56,27 @@ export class TaskTypeCatalogue {
     }
     known.validate ??= this.compile(known.row)
     if (!known.validate(payload)) throw validationErrorFromIssues((known.validate.errors ?? []).map(toIssue), ['payload'])
+  }
+
+  /**
+   * Forgets a registered type no live worker handles (an admin's action): POSTs
+   * of it are refused as unknown from then on, here at once and on other API
+   * instances within REFRESH_MS. Its tasks already stored stay, and run if a
+   * worker registers the type again.
+   */
+  async remove(who: Principal, name: string): Promise<void> {
+    if (!who.admin) throw new ForbiddenError('only an admin token may remove a task type')
+    if (Object.hasOwn(this.builtins, name)) throw new ConflictError(`task type "${name}" is built in and cannot be removed`)
+    const outcome = await deleteRegisteredType(this.db, name)
+    if (outcome === 'unknown') throw new NotFoundError(`task type "${name}" not found`)
+    if (outcome !== 'deleted') {
+      throw new ConflictError(
+        `task type "${name}" is handled by live workers (${outcome.liveWorkers.join(', ')}); stop them or drop it from their handler modules first`,
+      )
+    }
+    const known = this.registered.get(name)
+    if (known?.validate) this.ajv.removeSchema(known.row.payload_schema)
+    this.registered.delete(name)
   }
 
   /** Every type, built-in first, with whether a live worker handles it. */

@@ -34,6 +34,30 @@ export async function forgetWorkerTypes(db: Db, workerId: string): Promise<void>
   await db.deleteFrom('task_type_workers').where('worker_id', '=', workerId).execute()
 }
 
+/**
+ * Removes a registered type nobody handles any more (its worker rows with it);
+ * a live worker's type is kept, and those workers named. The type's row is
+ * locked first, so a worker registering it meanwhile either comes before (and
+ * is named) or after (and registers it anew).
+ */
+export async function deleteRegisteredType(db: Db, name: string): Promise<'deleted' | 'unknown' | { liveWorkers: string[] }> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom('task_types').select('name').where('name', '=', name).forUpdate().executeTakeFirst()
+    if (!row) return 'unknown'
+    const live = await trx
+      .selectFrom('task_type_workers')
+      .select('worker_id')
+      .where('type', '=', name)
+      .where('last_seen_at', '>', sql<Date>`now() - make_interval(secs => ${TYPE_LIVENESS_MS / 1000})`)
+      .orderBy('worker_id')
+      .execute()
+    if (live.length > 0) return { liveWorkers: live.map((w) => w.worker_id) }
+    await trx.deleteFrom('task_type_workers').where('type', '=', name).execute()
+    await trx.deleteFrom('task_types').where('name', '=', name).execute()
+    return 'deleted'
+  })
+}
+
 export interface RegisteredType {
   name: string
   payload_schema: Record<string, unknown>
