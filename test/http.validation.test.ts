@@ -67,6 +67,7 @@ describe('POST /api/tasks/ rejects bad bodies with 400 naming the field', () => 
     ['max_attempts not an integer', { title: 't', max_attempts: 1.5 }, 'max_attempts'],
     ['max_attempts a string', { title: 't', max_attempts: '3' }, 'max_attempts'],
     ['max_attempts negative', { title: 't', max_attempts: -2 }, 'max_attempts'],
+    ['depends_on naming a task twice', { title: 't', depends_on: [1, 2, 1] }, 'depends_on.2'],
   ]
   for (const [name, body, path] of cases) {
     test(name, async () => {
@@ -100,6 +101,13 @@ describe('POST /api/tasks/ rejects bad bodies with 400 naming the field', () => 
     expect((await post('{"title":"t","max_attempts":1e308}')).body.error.message).toBe('max_attempts: max_attempts must be at most 100')
     expect((await post({ title: 't', timeout_ms: 2 ** 60 })).body.error.message).toBe('timeout_ms: timeout_ms must be at most a day (86400000)')
     expect((await post({ title: 't', delay_ms: 2 ** 60 })).body.error.message).toBe('delay_ms: delay_ms must be at most a year')
+  })
+
+  test('every list refuses a query parameter it does not know, naming it, as /api/tasks/ does', async () => {
+    for (const path of ['/api/tasks/', '/api/queues/', '/api/stats/', '/api/schedules/', '/api/task-types/', '/api/workers/']) {
+      const res = await call(`${path}?colour=red`)
+      expect({ path, status: res.status, fields: res.body.error?.details?.map((d: any) => d.path) }).toEqual({ path, status: 400, fields: ['colour'] })
+    }
   })
 
   test('a page size given twice, or not in plain digits, is a 400 saying so', async () => {

@@ -1,7 +1,10 @@
 import { zValidator } from '@hono/zod-validator'
 import type { Context, MiddlewareHandler, ValidationTargets } from 'hono'
-import type { z } from 'zod'
+import { z } from 'zod'
 import { DomainError, type ErrorDetail, ValidationError, validationErrorFromIssues } from '../domain/errors'
+
+/** A list that takes no query parameters: an unknown one is a 400 naming it, as on /api/tasks/, not silently ignored. */
+export const noQuery = z.strictObject({})
 
 /** More problems with an input the schema refused, found by checks that run after it (a bulk create's other entries). */
 export type MoreProblems = (value: unknown, c: Context) => Promise<ErrorDetail[]>

@@ -4,6 +4,7 @@ import * as queues from '../../domain/queues/queue.service'
 import { queueParamSchema, queueSchema } from '../../domain/queues/queue'
 import type { AppEnv } from '../auth'
 import { describe, jsonResponse, validate } from '../openapi'
+import { noQuery } from '../validation'
 
 const tags = ['queues']
 const oneQueue = (description: string) => ({ 200: jsonResponse(description, queueSchema) })
@@ -37,7 +38,7 @@ const docs = {
 /** /api/queues: counts per queue, and pausing a queue for every worker. */
 export function queuesRoutes(deps: queues.QueueDeps) {
   return new Hono<AppEnv>()
-    .get('/', docs.listQueues, async (c) => c.json({ results: await queues.listQueues(deps, c.var.principal) }))
+    .get('/', docs.listQueues, validate('query', noQuery), async (c) => c.json({ results: await queues.listQueues(deps, c.var.principal) }))
     .post('/:name/pause', docs.pauseQueue, validate('param', queueParamSchema), async (c) =>
       c.json(await queues.setPaused(deps, c.var.principal, c.req.valid('param').name, true)),
     )

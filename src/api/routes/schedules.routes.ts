@@ -4,7 +4,7 @@ import * as schedules from '../../domain/schedules/schedule.service'
 import { createScheduleSchema, scheduleIdSchema, scheduleSchema } from '../../domain/schedules/schedule'
 import type { AppEnv } from '../auth'
 import { describe, jsonResponse, validate } from '../openapi'
-import { requireJson } from '../validation'
+import { noQuery, requireJson } from '../validation'
 
 const idParam = z.object({ id: scheduleIdSchema.meta({ description: 'schedule id' }) })
 const scheduleList = z.object({ results: z.array(scheduleSchema) })
@@ -69,7 +69,7 @@ export function schedulesRoutes(deps: schedules.ScheduleDeps) {
     .post('/', docs.createSchedule, requireJson(), validate('json', createScheduleSchema), async (c) =>
       c.json(await schedules.createSchedule(deps, c.var.principal, c.req.valid('json')), 201),
     )
-    .get('/', docs.listSchedules, async (c) => c.json({ results: await schedules.listSchedules(deps, c.var.principal) }))
+    .get('/', docs.listSchedules, validate('query', noQuery), async (c) => c.json({ results: await schedules.listSchedules(deps, c.var.principal) }))
     .get('/:id', docs.getSchedule, validate('param', idParam), async (c) => c.json(await schedules.getSchedule(deps, c.var.principal, c.req.valid('param').id)))
     .post('/:id/pause', docs.pauseSchedule, validate('param', idParam), async (c) =>
       c.json(await schedules.pauseSchedule(deps, c.var.principal, c.req.valid('param').id)),

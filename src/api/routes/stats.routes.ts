@@ -2,7 +2,8 @@ import { Hono } from 'hono'
 import * as stats from '../../domain/stats/stats.service'
 import { statsSchema } from '../../domain/stats/stats'
 import type { AppEnv } from '../auth'
-import { describe, jsonResponse } from '../openapi'
+import { describe, jsonResponse, validate } from '../openapi'
+import { noQuery } from '../validation'
 
 const docs = {
   getStats: describe({
@@ -18,5 +19,5 @@ const docs = {
 
 /** /api/stats: what the dashboard's counts and chart read. */
 export function statsRoutes(deps: stats.StatsDeps) {
-  return new Hono<AppEnv>().get('/', docs.getStats, async (c) => c.json(await stats.getStats(deps, c.var.principal)))
+  return new Hono<AppEnv>().get('/', docs.getStats, validate('query', noQuery), async (c) => c.json(await stats.getStats(deps, c.var.principal)))
 }

@@ -4,6 +4,7 @@ import type { TaskTypeCatalogue } from '../../domain/task-types/task-type-catalo
 import { taskTypeSchema } from '../../domain/task-types/task-type'
 import type { AppEnv } from '../auth'
 import { describe, jsonResponse, validate } from '../openapi'
+import { noQuery } from '../validation'
 import { taskTypeNameSchema } from '../../domain/tasks/task'
 
 const typeList = z.object({ results: z.array(taskTypeSchema) })
@@ -43,6 +44,7 @@ export function taskTypesRoutes(deps: { taskTypes: TaskTypeCatalogue }) {
           'and the live workers that handle it. A task of a type nobody handles is accepted and waits for a worker.',
         responses: { 200: jsonResponse('every known type', typeList) },
       }),
+      validate('query', noQuery),
       async (c) => c.json({ results: await deps.taskTypes.list() } satisfies z.output<typeof typeList>),
     )
 }

@@ -4,7 +4,8 @@ import * as workers from '../../domain/workers/worker.service'
 import { workerSchema } from '../../domain/workers/worker'
 import type { Db } from '../../infra/db'
 import type { AppEnv } from '../auth'
-import { describe, jsonResponse } from '../openapi'
+import { describe, jsonResponse, validate } from '../openapi'
+import { noQuery } from '../validation'
 
 const docs = {
   listWorkers: describe({
@@ -19,5 +20,7 @@ const docs = {
 
 /** /api/workers: the fleet, from its heartbeats. */
 export function workersRoutes(deps: { db: Db }) {
-  return new Hono<AppEnv>().get('/', docs.listWorkers, async (c) => c.json({ results: await workers.listWorkers(deps, c.var.principal) }))
+  return new Hono<AppEnv>().get('/', docs.listWorkers, validate('query', noQuery), async (c) =>
+    c.json({ results: await workers.listWorkers(deps, c.var.principal) }),
+  )
 }

@@ -128,6 +128,10 @@ export const createTaskSchema = z
     depends_on: z
       .array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER), { error: 'depends_on must be an array of task ids' })
       .max(MAX_DEPENDENCIES, `depends_on must name at most ${MAX_DEPENDENCIES} tasks`)
+      // Stored as sent: a repeated id would come back in the task, and a retry without it would be a conflict.
+      .superRefine((ids, ctx) => {
+        for (const [i, id] of ids.entries()) if (ids.indexOf(id) < i) ctx.addIssue({ code: 'custom', path: [i], message: `task ${id} is named twice` })
+      })
       .optional()
       .meta({ description: 'ids of your tasks that must be COMPLETED first; if one FAILs or is CANCELLED, this task FAILs' }),
   })
