@@ -18,6 +18,14 @@ CREATE TYPE public.task_status AS ENUM (
     'CANCELLED'
 );
 
+CREATE FUNCTION public.owner_turns_for_new_token() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  INSERT INTO owner_turns (owner_id) VALUES (NEW.id) ON CONFLICT DO NOTHING;
+  RETURN NEW;
+END $$;
+
 CREATE FUNCTION public.task_counts_on_delete() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -87,7 +95,7 @@ ALTER TABLE public.api_tokens ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 CREATE TABLE public.owner_turns (
     owner_id bigint NOT NULL,
-    last_claimed_at timestamp with time zone NOT NULL
+    last_claimed_at timestamp with time zone DEFAULT '-infinity'::timestamp with time zone NOT NULL
 );
 
 CREATE TABLE public.queues (
@@ -321,6 +329,8 @@ CREATE INDEX tasks_status_id_idx ON public.tasks USING btree (status, id DESC);
 CREATE INDEX tasks_waiting_idx ON public.tasks USING btree (run_after) WHERE ((status = 'PENDING'::public.task_status) AND (enqueued_at IS NULL));
 
 CREATE INDEX workers_last_seen_idx ON public.workers USING btree (last_seen);
+
+CREATE TRIGGER api_tokens_owner_turn AFTER INSERT ON public.api_tokens FOR EACH ROW EXECUTE FUNCTION public.owner_turns_for_new_token();
 
 CREATE TRIGGER task_counts_delete AFTER DELETE ON public.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.task_counts_on_delete();
 

@@ -40,4 +40,6 @@ test('the claim picks and locks its rows in one pass each, however many tasks ar
   expect(nodes(plan).filter((n) => n['Node Type'] === 'ModifyTable' && n['Actual Loops'] !== 1)).toEqual([])
   // And it did claim: the pick chose 64 of the ready tasks, and the update changed those 64.
   expect(nodes(plan).find((n) => n['Node Type'] === 'ModifyTable' && n.Operation === 'Update' && n['Relation Name'] === 'tasks')?.['Actual Rows']).toBe(64)
+  // And it took the turn row of their one owner (none: owner 0, whose row the migration made) to record the claim.
+  expect(locks.map((l) => l['Actual Rows']).sort((a, b) => a - b)).toEqual([1, 64])
 })

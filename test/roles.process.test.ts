@@ -236,6 +236,13 @@ describe('bun run api + bun run worker', () => {
   })
 })
 
+/** The tests' Redis, asked for another database or with other credentials. */
+function withRedisPath(path: string, userinfo = ''): string {
+  const url = new URL(redisUrl)
+  url.pathname = path
+  return url.toString().replace('://', `://${userinfo}`)
+}
+
 describe('a bad configuration value', () => {
   const cases: [Script, string, string][] = [
     ['api', 'PORT', 'abc'],
@@ -243,8 +250,9 @@ describe('a bad configuration value', () => {
     ['worker', 'WORKER_CONCURRENCY', '0'],
     ['worker', 'DATABASE_URL', 'mysql://x'],
     // Found only once Redis answers: a database it does not have is refused at start, not retried for ever.
-    ['worker', 'REDIS_URL', 'redis://127.0.0.1:6379/99'],
-    ['api', 'REDIS_URL', 'redis://nobody:wrong@127.0.0.1:6379/0'],
+    ['worker', 'REDIS_URL', withRedisPath('/99')],
+    ['api', 'REDIS_URL', withRedisPath('/99')],
+    ['api', 'REDIS_URL', withRedisPath('/0', 'nobody:wrong@')],
   ]
   test.each(cases)('bun run %s with %s=%s exits non-zero with one line on stderr naming it', async (script, name, value) => {
     const res = await run(script, { [name]: value })

@@ -201,7 +201,7 @@ describe('a socket replaying a long history', () => {
         await eventually(async () => slots.inUse(String(busyOwner)) === 2, 10_000, 25, { what: "the first owner's two replays to start" })
         const waiting = await open(busyOwner)
         const other = await open(otherOwner)
-        // Sampled all along owner 8's replay: with the bound gone, owner 7's third would run beside its two.
+        // Sampled all along the other owner's replay: with the bound gone, the busy owner's third would run beside its two.
         let peak = 0
         await eventually(
           async () => {

@@ -28,6 +28,9 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
     redis: createRedis(config.REDIS_URL, 'producer', logger),
     keys: streamKeys(config.KEY_PREFIX, config.JOB_SHARDS),
   }
+  // Waited for from now, so a refusal of REDIS_URL during the dashboard's build is reported once, as a bad setting.
+  const redisUp = waitForRedis(conns.redis, 3000)
+  redisUp.catch(() => {})
   // Filled in below, once the sockets it counts exist.
   let metrics: Metrics
   const { hub, sockets } = createLive(config, conns, logger, (lateMs) => metrics.eventPublished(lateMs))
@@ -36,7 +39,7 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
   if (config.AUTH === 'off') logger.warn('AUTH=off: anyone who can reach this port can read and change every task')
   // As the worker does: a first request finds Redis connected (a cluster's
   // client refuses commands until it has the slot map), unless Redis is away.
-  await waitForRedis(conns.redis, 3000)
+  await redisUp
   const server = listen(config, app, sockets)
   await hub.start(server)
   logger.info('api listening', { url: server.url.href })

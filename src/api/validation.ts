@@ -23,15 +23,15 @@ export const validate = <T extends keyof ValidationTargets, S extends z.ZodType>
     throw new ValidationError(`${details[0]!.path || 'body'}: ${details[0]!.message}`, details)
   })
 
-/** Dotted paths in document order: tasks.2 before tasks.10. */
+/** Dotted paths in a stable order: indexes by value (tasks.2 before tasks.10), names alphabetically. */
 function byPath(a: string, b: string): number {
   const [x, y] = [a.split('.'), b.split('.')]
   for (let i = 0; i < Math.min(x.length, y.length); i++) {
     if (x[i] === y[i]) continue
     const [m, n] = [Number(x[i]), Number(y[i])]
-    return Number.isInteger(m) && Number.isInteger(n) ? m - n : 0
+    return Number.isInteger(m) && Number.isInteger(n) ? m - n : x[i]! < y[i]! ? -1 : 1
   }
-  return 0
+  return x.length - y.length
 }
 
 export class UnsupportedMediaTypeError extends DomainError {

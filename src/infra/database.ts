@@ -44,7 +44,7 @@ export interface ApiTokens {
 }
 
 export interface OwnerTurns {
-  last_claimed_at: Timestamp;
+  last_claimed_at: Generated<Timestamp>;
   owner_id: number;
 }
 

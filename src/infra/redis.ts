@@ -33,6 +33,15 @@ export const PRODUCER_COMMAND_TIMEOUT_MS = 5000
 const refusedSetting = /DB index is out of range|WRONGPASS|NOAUTH|invalid password/i
 
 /**
+ * A connection's refusal of REDIS_URL before it was ever ready, kept for
+ * waitForRedis (which may be called after it came: a refused SELECT still
+ * ends in 'ready', on database 0), and whether one is waiting to report it.
+ */
+const refusals = new WeakMap<Redis, { refused?: Error; waiting: boolean }>()
+const refusalOf = (redis: Redis) => refusals.get(redis) ?? refusals.set(redis, { waiting: false }).get(redis)!
+const refusedError = (e: Error) => new ConfigError(`invalid configuration: REDIS_URL: redis refused it: ${e.message}`)
+
+/**
  * 'producer' connections fail fast while Redis is away (the caller decides what
  * to do: a POST still succeeds, the sweeper enqueues later), and a command
  * whose reply never comes fails after commandTimeoutMs: one sent to a cluster
@@ -70,8 +79,16 @@ export function createRedis(
   let down = false
   let everReady = false
   redis.on('error', (e: Error) => {
-    // Refused before ever connecting: waitForRedis reports it as the bad setting it is, in one line.
-    if (down || (!everReady && refusedSetting.test(e.message))) return
+    if (!everReady && refusedSetting.test(e.message)) {
+      const refusal = refusalOf(redis)
+      refusal.refused ??= e
+      // A waitForRedis reports it as the bad setting it is, in one line; with none waiting, it is logged as one, once,
+      // by the producer connection every role waits for (its blocking ones share the URL, and would only repeat it).
+      if (role === 'producer' && !refusal.waiting && refusal.refused === e)
+        logger.error('redis refused REDIS_URL', { connection: role, error: refusedError(e).message })
+      return
+    }
+    if (down) return
     down = true
     logger.warn('redis unavailable, reconnecting', { connection: role, error: e.message })
   })
@@ -161,9 +178,13 @@ export async function closeRedis(redis: Redis, ms = 2000): Promise<void> {
  * that is a ConfigError, never a reconnect loop.
  */
 export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
+  const refusal = refusalOf(redis)
+  if (refusal.refused) return Promise.reject(refusedError(refusal.refused))
   if (redis.status === 'ready') return Promise.resolve(true)
+  refusal.waiting = true
   return new Promise((resolve, reject) => {
     const done = () => {
+      refusal.waiting = false
       clearTimeout(timer)
       redis.off('ready', ready)
       redis.off('error', failed)
@@ -176,7 +197,7 @@ export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
       if (!refusedSetting.test(e.message)) return
       done()
       // The URL itself is never repeated: it may hold a password.
-      reject(new ConfigError(`invalid configuration: REDIS_URL: redis refused it: ${e.message}`))
+      reject(refusedError(e))
     }
     const timer = setTimeout(() => {
       done()

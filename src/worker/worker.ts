@@ -46,6 +46,8 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
   const keys = streamKeys(config.KEY_PREFIX, config.JOB_SHARDS)
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
   const producer = createRedis(config.REDIS_URL, 'producer', logger)
+  // Waited for from now, so a refusal of REDIS_URL while the rest is built is not logged: start() reports it, as a bad setting.
+  waitForRedis(producer, 3000).catch(() => {})
   const metrics = createMetrics({ role: 'worker', redis: producer, keys })
   const metricsServer = await bindMetrics(config, metrics, { db, producer })
   const parts = buildParts(config, { workerId, logger, db, producer, keys, metrics, loaded })

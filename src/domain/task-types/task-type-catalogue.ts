@@ -74,6 +74,8 @@ export class TaskTypeCatalogue {
         `task type "${name}" is handled by live workers (${outcome.liveWorkers.join(', ')}); stop them or drop it from their handler modules first`,
       )
     }
+    // A reload that read the table before the delete must not bring the type back once it lands.
+    await this.loading?.catch(() => {})
     const known = this.registered.get(name)
     if (known?.validate) this.ajv.removeSchema(known.row.payload_schema)
     this.registered.delete(name)

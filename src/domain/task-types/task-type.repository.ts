@@ -35,7 +35,7 @@ export async function forgetWorkerTypes(db: Db, workerId: string): Promise<void>
 }
 
 /**
- * Removes a registered type nobody handles any more (its worker rows with it);
+ * Removes a registered type nobody handles any more;
  * a live worker's type is kept, and those workers named. The type's row is
  * locked first, so a worker registering it meanwhile either comes before (and
  * is named) or after (and registers it anew).
@@ -52,7 +52,7 @@ export async function deleteRegisteredType(db: Db, name: string): Promise<'delet
       .orderBy('worker_id')
       .execute()
     if (live.length > 0) return { liveWorkers: live.map((w) => w.worker_id) }
-    await trx.deleteFrom('task_type_workers').where('type', '=', name).execute()
+    // Its stale worker rows go with it (ON DELETE CASCADE).
     await trx.deleteFrom('task_types').where('name', '=', name).execute()
     return 'deleted'
   })

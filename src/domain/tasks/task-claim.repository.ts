@@ -76,21 +76,17 @@ const pick = (slot: (name: ClaimSlot) => unknown) => sql<{ id: number }>`
 
 /**
  * Records when the claimed tasks' owners got them, for the next picks' ties.
- * A row another claim is updating is skipped, not waited for (it is being
- * brought up to date anyway): with one owner, every claim would otherwise
- * queue on its row. Rows are locked in owner order, so two claims never
- * deadlock.
+ * Each owner's row exists before its first claim (migration 000012), so this
+ * only updates, and a row another claim holds is skipped, not waited for (it
+ * is being brought up to date anyway): claims never wait on each other here,
+ * and with one owner they do not queue on its row.
  */
-const recordTurns = sql`claimed_owners as (
-      select distinct coalesce(owner_id, 0) as owner from changed
-    ), new_owners as (
-      insert into owner_turns (owner_id, last_claimed_at) select owner, clock_timestamp() from claimed_owners order by owner
-      on conflict (owner_id) do nothing
-    ), stale_turns as (
-      select ot.owner_id from owner_turns ot join claimed_owners c on c.owner = ot.owner_id
-       order by ot.owner_id for update of ot skip locked
+const recordTurns = sql`turns as (
+      select ot.owner_id from owner_turns ot
+       where ot.owner_id in (select coalesce(owner_id, 0) from changed)
+       for update of ot skip locked
     ), turned as (
-      update owner_turns set last_claimed_at = clock_timestamp() where owner_id in (select owner_id from stale_turns)
+      update owner_turns set last_claimed_at = clock_timestamp() where owner_id in (select owner_id from turns)
     )`
 
 export type ClaimSlot = 'n' | 'types' | 'queues' | 'skip' | 'workerId'

@@ -73,11 +73,13 @@ export function unstorableJson(value: unknown): { path: (string | number)[]; mes
       if (!Number.isFinite(v)) return { path: pathOf(at), message: 'must be a finite number (JSON has no Infinity or NaN)' }
     } else if (typeof v === 'object' && v !== null) {
       const list = Array.isArray(v)
-      for (const [k, x] of Object.entries(v)) {
+      const entries = Object.entries(v)
+      for (const [k] of entries) {
         const why = list ? null : textProblem(k)
         if (why) return { path: [...pathOf(at), k], message: `key ${why}` }
-        stack.push({ value: x, key: list ? Number(k) : k, parent: at })
       }
+      // Pushed last first, so they are looked at in document order: the first problem is the one named.
+      for (let i = entries.length - 1; i >= 0; i--) stack.push({ value: entries[i]![1], key: list ? i : entries[i]![0], parent: at })
     }
   }
   return null
@@ -127,10 +129,15 @@ export const createTaskSchema = z
     priority: prioritySchema.default(0).meta({ description: `${MIN_PRIORITY}..${MAX_PRIORITY}; among one owner's ready tasks of a queue, higher runs first` }),
     depends_on: z
       .array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER), { error: 'depends_on must be an array of task ids' })
-      .max(MAX_DEPENDENCIES, `depends_on must name at most ${MAX_DEPENDENCIES} tasks`)
+      // abort: nothing after it looks at a list this long (a body can hold a hundred thousand ids).
+      .max(MAX_DEPENDENCIES, { error: `depends_on must name at most ${MAX_DEPENDENCIES} tasks`, abort: true })
       // Stored as sent: a repeated id would come back in the task, and a retry without it would be a conflict.
       .superRefine((ids, ctx) => {
-        for (const [i, id] of ids.entries()) if (ids.indexOf(id) < i) ctx.addIssue({ code: 'custom', path: [i], message: `task ${id} is named twice` })
+        const seen = new Set<number>()
+        for (const [i, id] of ids.entries()) {
+          if (seen.has(id)) ctx.addIssue({ code: 'custom', path: [i], message: `task ${id} is named twice` })
+          seen.add(id)
+        }
       })
       .optional()
       .meta({ description: 'ids of your tasks that must be COMPLETED first; if one FAILs or is CANCELLED, this task FAILs' }),
