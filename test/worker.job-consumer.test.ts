@@ -1,4 +1,4 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
+import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { pushToStreams } from '../src/domain/streams'
 import { createLogger } from '../src/infra/logger'
 import { streamKeys } from '../src/infra/stream-keys'
@@ -7,8 +7,14 @@ import { eventually } from './helpers/poll'
 import { deleteKeys, testRedis, uniquePrefix } from './helpers/redis'
 
 const redis = testRedis()
-const prefix = uniquePrefix()
-const keys = streamKeys(prefix, 3)
+// Streams of their own for each test: a read a stopped consumer still had out at Redis when the next test pushed
+// would take that test's jobs (it did in a busy CI run: a hand-back came up one short).
+const prefixes: string[] = []
+let keys = streamKeys(uniquePrefix(), 3)
+beforeEach(() => {
+  prefixes.push(uniquePrefix())
+  keys = streamKeys(prefixes.at(-1)!, 3)
+})
 const logger = createLogger('silent')
 const consumers: JobConsumer[] = []
 
@@ -51,7 +57,7 @@ afterEach(async () => {
   await Promise.all(consumers.splice(0).map((c) => c.stop()))
 })
 afterAll(async () => {
-  await deleteKeys(redis, prefix)
+  for (const prefix of prefixes) await deleteKeys(redis, prefix)
   redis.disconnect()
 })
 
