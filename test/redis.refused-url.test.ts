@@ -1,17 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { ConfigError } from '../src/config-error'
 import { createRedis, waitForRedis } from '../src/infra/redis'
-import { createLogger, type Logger } from '../src/infra/logger'
 import { redisUrl } from './helpers/env'
+import { recordingLogger } from './helpers/logger'
 import { eventually } from './helpers/poll'
-
-/** A logger that keeps what it was told. */
-function recording(): Logger & { lines: { level: string; msg: string }[] } {
-  const lines: { level: string; msg: string }[] = []
-  const base = createLogger('silent')
-  const keep = (level: string) => (msg: string) => void lines.push({ level, msg })
-  return { ...base, debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error'), child: () => recording(), lines }
-}
 
 const withDatabase = (n: number) => {
   const url = new URL(redisUrl)
@@ -21,11 +13,11 @@ const withDatabase = (n: number) => {
 
 describe('a REDIS_URL Redis refuses', () => {
   test('is a ConfigError even when the refusal came before anyone waited (a refused SELECT still ends in ready, on database 0)', async () => {
-    const logger = recording()
+    const { logger, lines } = recordingLogger()
     const redis = createRedis(withDatabase(99), 'producer', logger)
     try {
       // The refusal comes and goes while the role is busy elsewhere (the API builds its dashboard meanwhile).
-      await eventually(async () => logger.lines.length > 0, 10_000)
+      await eventually(async () => lines.length > 0, 10_000)
       const waited = await waitForRedis(redis, 3000).then(
         () => 'resolved',
         (e) => e,
@@ -33,19 +25,19 @@ describe('a REDIS_URL Redis refuses', () => {
       expect(waited).toBeInstanceOf(ConfigError)
       expect((waited as Error).message).toContain('REDIS_URL')
       // Nobody was waiting when it came: it was logged as what it is, once, not as an outage.
-      expect(logger.lines).toEqual([{ level: 'error', msg: 'redis refused REDIS_URL' }])
+      expect(lines.map(({ level, msg }) => ({ level, msg }))).toEqual([{ level: 'error', msg: 'redis refused REDIS_URL' }])
     } finally {
       redis.disconnect()
     }
   })
 
   test('rejects a waiter at once, and leaves nothing logged for it to repeat', async () => {
-    const logger = recording()
+    const { logger, lines } = recordingLogger()
     const redis = createRedis(withDatabase(99), 'producer', logger)
     try {
       const waited = await waitForRedis(redis, 10_000).catch((e) => e)
       expect(waited).toBeInstanceOf(ConfigError)
-      expect(logger.lines).toEqual([])
+      expect(lines).toEqual([])
       expect(redis.listenerCount('error')).toBe(1)
     } finally {
       redis.disconnect()

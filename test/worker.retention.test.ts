@@ -8,6 +8,7 @@ import { createMetrics } from '../src/infra/metrics'
 import { streamKeys } from '../src/infra/stream-keys'
 import { Retention, type RetentionPolicy } from '../src/worker/retention'
 import { admin, insertTaskRows } from './helpers/database'
+import { recordingLogger } from './helpers/logger'
 import { connect } from './helpers/ws-client'
 import { eventually, startSystem, type TestSystem } from './helpers/system'
 
@@ -20,19 +21,6 @@ afterAll(() => sys.stop())
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 const policy: RetentionPolicy = { COMPLETED: HOUR, FAILED: DAY, CANCELLED: HOUR }
-
-/** A logger that keeps its lines, for the one line a pass writes. */
-function recordingLogger() {
-  const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = []
-  const logger: Logger = {
-    debug: (msg, fields) => lines.push({ level: 'debug', msg, fields }),
-    info: (msg, fields) => lines.push({ level: 'info', msg, fields }),
-    warn: (msg, fields) => lines.push({ level: 'warn', msg, fields }),
-    error: (msg, fields) => lines.push({ level: 'error', msg, fields }),
-    child: () => logger,
-  }
-  return { logger, lines }
-}
 
 function retention(o: { db?: TestSystem['db']; batchSize?: number; pauseMs?: number; logger?: Logger; metrics?: ReturnType<typeof createMetrics> } = {}) {
   return new Retention({

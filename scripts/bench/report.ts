@@ -268,10 +268,9 @@ function behindLifecycle(r: Results) {
       const cpu = cpuOf(c)
       const loop = lifecycleLoop(r, c)
       if (!f || !cpu || f.perSecond <= 0) return undefined
-      const per = (k: string) => num(cpuPerTaskUs(cpu[k], f.perSecond))
       const theirs = loop && 'cpuSplitUs' in loop && loop.cpuSplitUs
-      const against = theirs ? `; (a): its loops ${num(theirs.loops)}, postgres ${num(theirs.postgres)}, redis ${num(theirs.redis)} us` : ''
-      return `api ${per('api')} + worker ${per('worker')} + postgres ${per('postgres')} + redis ${per('redis')} us${against}`
+      const against = theirs ? `; (a): ${loopSplit(theirs)}` : ''
+      return `${perUnit(cpu, f.perSecond, ['api', 'worker', 'postgres', 'redis'])} us${against}`
     },
     latency(c: number): string | undefined {
       const f = closed[String(c)]
@@ -283,12 +282,20 @@ function behindLifecycle(r: Results) {
   }
 }
 
-/** Microseconds per request or task of each side named in a CPU split, at `perSecond`. */
-const perUnit = (cpu: Record<string, number>, perSecond: number, keys: string[]) =>
+/** "worker 120 + postgres 200": the sides named, as given (microseconds), leaving out those not measured. */
+const splitLine = (values: Record<string, number | undefined>, keys: string[]) =>
   keys
-    .filter((k) => cpu[k] !== undefined)
-    .map((k) => `${k} ${num(cpuPerTaskUs(cpu[k], perSecond))}`)
+    .filter((k) => values[k] !== undefined)
+    .map((k) => `${k} ${num(values[k])}`)
     .join(' + ')
+
+/** The same, from a CPU split in cores, per request or task at `perSecond`. */
+const perUnit = (cpu: Record<string, number>, perSecond: number, keys: string[]) =>
+  splitLine(Object.fromEntries(keys.map((k) => [k, cpuPerTaskUs(cpu[k], perSecond)])), keys)
+
+/** Reference (a)'s own CPU per task: "its loops 500, postgres 900, redis 60 us". */
+const loopSplit = (split: NonNullable<LoopFigure['cpuSplitUs']>) =>
+  `its loops ${num(split.loops)}, postgres ${num(split.postgres)}, redis ${num(split.redis)} us`
 
 /** A create miss: what bound it, and each side's CPU per request beside what pgbench's INSERT cost the machine. */
 function behindCreate(r: Results, c: number): string | undefined {
@@ -307,11 +314,8 @@ function behindBacklog(r: Results): string | undefined {
   if (!per || !cpu) return undefined
   const best = fastestLoop(r)
   const split = best?.cpuSplitUs
-  const theirs = split
-    ? `; (a) at ${best.loops} loops: its loops ${num(split.loops)}, postgres ${num(split.postgres)}, redis ${num(split.redis)} us, machine ${us(best.cpuPerTaskUs)}`
-    : ''
-  const sides = ['worker', 'postgres', 'redis'].filter((k) => per[k] !== undefined).map((k) => `${k} ${num(per[k])}`)
-  return `${clusterLimit({ cpu }, r.machine.cores)}: per task ${sides.join(' + ')} us, machine ${us(per.machine)}${theirs}`
+  const theirs = split ? `; (a) at ${best.loops} loops: ${loopSplit(split)}, machine ${us(best.cpuPerTaskUs)}` : ''
+  return `${clusterLimit({ cpu }, r.machine.cores)}: per task ${splitLine(per, ['worker', 'postgres', 'redis'])} us, machine ${us(per.machine)}${theirs}`
 }
 
 /** An all-feed miss: where the cores went while the feed was timed, beside reference (d)'s run. */

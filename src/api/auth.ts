@@ -99,8 +99,9 @@ export function presentedToken(c: Context): string | null {
       ?.split(',')
       .map((p) => p.trim()) ?? []
   // Whatever follows the fixed name is what the client meant as its token: a wrong one is refused as invalid, not as missing.
-  const afterName = protocols[protocols.indexOf(socketProtocol) + 1]
-  return protocols.find((p) => p.startsWith('tl_')) ?? (protocols.includes(socketProtocol) ? afterName : undefined) ?? c.req.query('token') ?? null
+  const name = protocols.indexOf(socketProtocol)
+  const afterName = name >= 0 ? protocols[name + 1] : undefined
+  return protocols.find((p) => p.startsWith('tl_')) ?? afterName ?? c.req.query('token') ?? null
 }
 
 /**

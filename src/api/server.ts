@@ -30,7 +30,6 @@ export async function startApiServer(config: Config, logger: Logger = createLogg
   }
   // Waited for from now, so a refusal of REDIS_URL during the dashboard's build is reported once, as a bad setting.
   const redisUp = waitForRedis(conns.redis, 3000)
-  redisUp.catch(() => {})
   // Filled in below, once the sockets it counts exist.
   let metrics: Metrics
   const { hub, sockets } = createLive(config, conns, logger, (lateMs) => metrics.eventPublished(lateMs))

@@ -1,7 +1,7 @@
 import { zValidator } from '@hono/zod-validator'
 import type { Context, MiddlewareHandler, ValidationTargets } from 'hono'
 import { z } from 'zod'
-import { DomainError, type ErrorDetail, ValidationError, validationErrorFromIssues } from '../domain/errors'
+import { DomainError, type ErrorDetail, validationErrorFromDetails, validationErrorFromIssues } from '../domain/errors'
 
 /** A list that takes no query parameters: an unknown one is a 400 naming it, as on /api/tasks/, not silently ignored. */
 export const noQuery = z.strictObject({})
@@ -19,8 +19,7 @@ export const validate = <T extends keyof ValidationTargets, S extends z.ZodType>
     if (result.success) return
     const refused = validationErrorFromIssues(result.error.issues)
     if (!more) throw refused
-    const details = [...refused.details, ...(await more(result.data, c))].sort((a, b) => byPath(a.path, b.path))
-    throw new ValidationError(`${details[0]!.path || 'body'}: ${details[0]!.message}`, details)
+    throw validationErrorFromDetails([...refused.details, ...(await more(result.data, c))].sort((a, b) => byPath(a.path, b.path)))
   })
 
 /** Dotted paths in a stable order: indexes by value (tasks.2 before tasks.10), names alphabetically. */

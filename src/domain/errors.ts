@@ -70,7 +70,11 @@ export function validationErrorFromIssues(issues: ZodLikeIssue[], prefix: Proper
       ? i.keys.map((k) => ({ path: joinPath([...prefix, ...i.path, k]), message: 'unknown field' }))
       : [{ path: joinPath([...prefix, ...i.path]), message: i.message }],
   )
+  return validationErrorFromDetails(details)
+}
+
+/** The one error for these problems: the first as a sentence that names its field, every one in details. */
+export function validationErrorFromDetails(details: ErrorDetail[]): ValidationError {
   const first = details[0]
-  const message = first ? `${first.path || 'body'}: ${first.message}` : 'invalid request'
-  return new ValidationError(message, details)
+  return new ValidationError(first ? `${first.path || 'body'}: ${first.message}` : 'invalid request', details)
 }

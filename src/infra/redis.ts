@@ -175,9 +175,18 @@ export async function closeRedis(redis: Redis, ms = 2000): Promise<void> {
 /**
  * Waits up to ms for the first connection; a role still starts if Redis is
  * away (it catches up later), but not if Redis refuses what REDIS_URL asks:
- * that is a ConfigError, never a reconnect loop.
+ * that is a ConfigError, never a reconnect loop. A role starts the wait as
+ * soon as it has the connection and awaits it when it needs Redis: a refusal
+ * meanwhile is then reported once, by the wait, and its rejection is never
+ * "unhandled" while the role builds the rest.
  */
 export function waitForRedis(redis: Redis, ms: number): Promise<boolean> {
+  const waited = firstConnection(redis, ms)
+  waited.catch(() => {})
+  return waited
+}
+
+function firstConnection(redis: Redis, ms: number): Promise<boolean> {
   const refusal = refusalOf(redis)
   if (refusal.refused) return Promise.reject(refusedError(refusal.refused))
   if (redis.status === 'ready') return Promise.resolve(true)

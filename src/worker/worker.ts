@@ -46,11 +46,12 @@ export async function startWorker(config: Config, o: WorkerOptions = {}) {
   const keys = streamKeys(config.KEY_PREFIX, config.JOB_SHARDS)
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE)
   const producer = createRedis(config.REDIS_URL, 'producer', logger)
-  // Waited for from now, so a refusal of REDIS_URL while the rest is built is not logged: start() reports it, as a bad setting.
-  waitForRedis(producer, 3000).catch(() => {})
+  // Waited for from now, so a refusal of REDIS_URL while the rest is built is reported once, as a bad setting.
+  const producerUp = waitForRedis(producer, 3000)
   const metrics = createMetrics({ role: 'worker', redis: producer, keys })
   const metricsServer = await bindMetrics(config, metrics, { db, producer })
   const parts = buildParts(config, { workerId, logger, db, producer, keys, metrics, loaded })
+  await producerUp
   await parts.start()
   logger.info('worker started', {
     concurrency: config.WORKER_CONCURRENCY,
@@ -151,7 +152,6 @@ function buildParts(config: Config, w: WorkerParts) {
     scheduler,
     counts,
     async start() {
-      await waitForRedis(producer, 3000)
       await registrar.start()
       await heartbeat.start()
       await consumer.start()

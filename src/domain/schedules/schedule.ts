@@ -2,7 +2,18 @@ import { Cron } from 'croner'
 import type { Selectable } from 'kysely'
 import { z } from 'zod'
 import type { Schedules } from '../../infra/database'
-import { maxAttemptsSchema, payloadSchema, prioritySchema, queueNameSchema, storable, taskTypeNameSchema, timeoutMsSchema, titleSchema } from '../tasks/task'
+import {
+  maxAttemptsSchema,
+  payloadSchema,
+  positiveIntString,
+  prioritySchema,
+  queueNameSchema,
+  requiredString,
+  storable,
+  taskTypeNameSchema,
+  timeoutMsSchema,
+  titleSchema,
+} from '../tasks/task'
 
 export type ScheduleRow = Selectable<Schedules>
 
@@ -59,20 +70,12 @@ export const taskTemplateSchema = z.strictObject({
 })
 export type TaskTemplate = z.infer<typeof taskTemplateSchema>
 
-const name = storable(
-  'name',
-  z
-    .string({ error: (iss) => (iss.input === undefined ? 'name is required' : 'name must be a string') })
-    .trim()
-    .min(1, 'name must not be empty')
-    .max(100, 'name must be at most 100 characters'),
-)
+const name = storable('name', requiredString('name').trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters'))
 
 export const createScheduleSchema = z
   .strictObject({
     name,
-    cron: z
-      .string({ error: (iss) => (iss.input === undefined ? 'cron is required' : 'cron must be a string') })
+    cron: requiredString('cron')
       .trim()
       .min(1, 'cron must not be empty')
       .max(200, 'cron must be at most 200 characters')
@@ -92,11 +95,7 @@ export const createScheduleSchema = z
   })
 export type CreateScheduleInput = z.infer<typeof createScheduleSchema>
 
-export const scheduleIdSchema = z
-  .string({ error: 'id must be a positive integer' })
-  .regex(/^[1-9][0-9]*$/, 'id must be a positive integer')
-  .transform(Number)
-  .refine(Number.isSafeInteger, 'id is too large')
+export const scheduleIdSchema = positiveIntString('id')
 
 const timestamp = z.iso.datetime({ offset: true })
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ConflictError, ValidationError, type ErrorDetail } from '../errors'
+import { ConflictError, ValidationError, validationErrorFromDetails, type ErrorDetail } from '../errors'
 import type { Principal } from '../tokens/token'
 import { createTaskSchema, taskRowToTask, type CreateTaskInput, type Task } from './task'
 import * as repo from './task.repository'
@@ -46,7 +46,7 @@ export async function createTasks(
 async function validateAll(deps: TaskDeps, who: Principal, inputs: CreateTaskInput[]): Promise<void> {
   const details: ErrorDetail[] = []
   for (const [i, input] of inputs.entries()) details.push(...(await entryProblems(deps, who, input, i)))
-  if (details.length) throw new ValidationError(`${details[0]!.path}: ${details[0]!.message}`, details)
+  if (details.length) throw validationErrorFromDetails(details)
 }
 
 /** An entry's payload (its type's schema) and dependencies, checked as a single create would be, each problem under tasks.<i>. */

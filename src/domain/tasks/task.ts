@@ -20,14 +20,10 @@ export const storable = (name: string, s: z.ZodString) =>
     if (why) ctx.addIssue({ code: 'custom', message: `${name} ${why}` })
   })
 
-export const titleSchema = storable(
-  'title',
-  z
-    .string({ error: (iss) => (iss.input === undefined ? 'title is required' : 'title must be a string') })
-    .trim()
-    .min(1, 'title must not be empty')
-    .max(200, 'title must be at most 200 characters'),
-)
+/** A string field a body must have: its absence and its wrong type get messages of their own. */
+export const requiredString = (name: string) => z.string({ error: (iss) => (iss.input === undefined ? `${name} is required` : `${name} must be a string`) })
+
+export const titleSchema = storable('title', requiredString('title').trim().min(1, 'title must not be empty').max(200, 'title must be at most 200 characters'))
 
 /** A task type's name, as a POST, a filter or a bulk action names it. */
 export const taskTypeNameSchema = storable(
@@ -160,27 +156,27 @@ export const updateTaskSchema = z.strictObject({ title: titleSchema })
 export type UpdateTaskInput = z.infer<typeof updateTaskSchema>
 
 /**
- * A positive integer written in plain decimal digits. z.coerce.number would also
- * take "1e3", "0x10" and " 1", so /tasks/1e3 would answer for task 1000.
+ * A whole number in a path or query, written in plain decimal digits (from 0,
+ * or from 1), at most max. z.coerce.number would also take "1e3", "0x10" and
+ * " 1", so /tasks/1e3 would answer for task 1000. A parameter given twice
+ * arrives as a list, which no number stands for.
  */
-const positiveIntString = (name: string) =>
+const digits = (o: { zero: boolean; max: number; invalid: string; tooBig: string; repeated?: string }) =>
   z
-    .string({ error: `${name} must be a positive integer` })
-    .regex(/^[1-9][0-9]*$/, `${name} must be a positive integer`)
+    .string({ error: (iss) => (o.repeated && Array.isArray(iss.input) ? o.repeated : o.invalid) })
+    .regex(o.zero ? /^(0|[1-9][0-9]*)$/ : /^[1-9][0-9]*$/, o.invalid)
     .transform(Number)
-    .refine(Number.isSafeInteger, `${name} is too large`)
+    .refine((n) => n <= o.max, o.tooBig)
+
+export const positiveIntString = (name: string) =>
+  digits({ zero: false, max: Number.MAX_SAFE_INTEGER, invalid: `${name} must be a positive integer`, tooBig: `${name} is too large` })
 
 export const taskIdSchema = positiveIntString('id')
 
-/** A page size in plain digits, given once: a repeated ?limit= arrives as a list, which no number can stand for. */
+/** A page size, 1..max. */
 const pageLimit = (max: number, byDefault: number) => {
   const range = `limit must be an integer from 1 to ${max}`
-  return z
-    .string({ error: (iss) => (Array.isArray(iss.input) ? 'limit must be given once' : range) })
-    .regex(/^[1-9][0-9]*$/, range)
-    .transform(Number)
-    .refine((n) => n <= max, range)
-    .default(byDefault)
+  return digits({ zero: false, max, invalid: range, tooBig: range, repeated: 'limit must be given once' }).default(byDefault)
 }
 
 export const listTasksQuerySchema = z.strictObject({
@@ -193,13 +189,9 @@ export const listTasksQuerySchema = z.strictObject({
 })
 export type ListTasksQuery = z.infer<typeof listTasksQuerySchema>
 
-/** A cursor in plain digits, at most max: the same spelling everywhere one is taken (REST and sockets). */
+/** A cursor, 0..max: the same spelling everywhere one is taken (REST and sockets). */
 export const cursorString = (name: string, max: number) =>
-  z
-    .string({ error: `${name} must be a non-negative integer` })
-    .regex(/^(0|[1-9][0-9]*)$/, `${name} must be a non-negative integer`)
-    .transform(Number)
-    .refine((n) => n <= max, `${name} must be at most ${max}`)
+  digits({ zero: true, max, invalid: `${name} must be a non-negative integer`, tooBig: `${name} must be at most ${max}` })
 
 /** Seqs are Postgres integers: a cursor past the largest could only fail the query. */
 export const afterSeqSchema = cursorString('after_seq', maxSeq)
