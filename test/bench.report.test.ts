@@ -15,7 +15,7 @@ import {
   searchVariants,
   strongest,
 } from '../scripts/bench/reference-variants'
-import { clusterLimit, heapSeries, loopVariants, otherWork, performanceDoc, ratios, renderReport, targets } from '../scripts/bench/report'
+import { clusterLimit, heapSeries, looksPerTask, loopVariants, otherWork, performanceDoc, ratios, renderReport, targets } from '../scripts/bench/report'
 import { benchHandlers, configurationMeasured, roleEnv } from '../scripts/bench/system'
 
 // The bench's verdicts are pure arithmetic on what a run measured; this pins them without running it.
@@ -494,4 +494,11 @@ describe('bench report', () => {
     expect(text).toMatch(/\(a\) strongest loop x16 +- +- +1,500 +250 +3,000 +1,200\n/)
     expect(text).toMatch(/closed c16 .* 1\.50 ms \/ 6\.00 ms +1\.00 ms \/ 3\.00 ms +0\.50 ms \/ 2\.00 ms/)
   })
+})
+
+test("looks per task: the worker's looks in Postgres per task POSTed, with the share that claimed nothing", () => {
+  expect(looksPerTask({ claimed: 30, empty: 10, tasks: 400 })).toBe('0.10 (25% empty)')
+  expect(looksPerTask({ claimed: 0, empty: 0, tasks: 10 })).toBe('0.00 (0% empty)')
+  expect(looksPerTask({ claimed: 1, empty: 0, tasks: 0 })).toBe('-')
+  expect(looksPerTask(undefined)).toBe('-')
 })

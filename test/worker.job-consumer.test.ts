@@ -19,7 +19,16 @@ const logger = createLogger('silent')
 const consumers: JobConsumer[] = []
 
 /** A consumer of the three shards whose poll is long: a wait that ends early was ended by a job. */
-async function consumer(o: { room?: () => number; pollMs?: number; watchdogFloorMs?: number; producer?: typeof redis; deleteAfterMs?: number } = {}) {
+async function consumer(
+  o: {
+    room?: () => number
+    holds?: (taskId: number) => boolean
+    pollMs?: number
+    watchdogFloorMs?: number
+    producer?: typeof redis
+    deleteAfterMs?: number
+  } = {},
+) {
   const c = new JobConsumer({
     blocking: () => testRedis(),
     producer: o.producer ?? redis,
@@ -29,6 +38,7 @@ async function consumer(o: { room?: () => number; pollMs?: number; watchdogFloor
     pollMs: o.pollMs ?? 60_000,
     logger,
     room: o.room,
+    holds: o.holds,
     watchdogFloorMs: o.watchdogFloorMs,
   })
   consumers.push(c)
@@ -156,6 +166,30 @@ describe('the job consumer over JOB_SHARDS streams', () => {
     await c.stop()
     expect(xdels).toBe(1)
     expect(await redis.xlen(jobs)).toBe(before)
+  })
+
+  test('a job for a task the worker holds wakes nothing: the read goes on, and ends with the next job', async () => {
+    const held = new Set([113])
+    const c = await consumer({ holds: (id) => held.has(id) })
+    const waiting = c.wait(10)
+    // A held task's job (113), read and deleted; then a new task's on the same shard (116), which ends the wait.
+    await ring(113)
+    await eventually(async () => (await redis.xlen(keys.shardOf(113).jobs)) === 0)
+    await ring(116)
+    expect(await within(waiting)).toBe(1)
+  })
+
+  test('a job read during a look that then claimed its task does not end the next wait', async () => {
+    const held = new Set<number>()
+    const c = await consumer({ holds: (id) => held.has(id), pollMs: 1_000 })
+    // As in the pump: a wait it stopped listening to is still out when it looks, and takes a job meanwhile...
+    void c.wait(10)
+    c.lookingInPostgres()
+    await ring(120)
+    await eventually(async () => (await redis.xlen(keys.shardOf(120).jobs)) === 0)
+    // ...whose task that look claimed: the next wait lasts the poll instead of ending at once for an empty look.
+    held.add(120)
+    expect(await within(c.wait(10))).toBe(0)
   })
 
   test('stop ends a wait even when a read outlives its connection (a cluster client can)', async () => {

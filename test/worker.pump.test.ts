@@ -13,7 +13,8 @@ import { eventually } from './helpers/poll'
  * When the pump looks in Postgres: on a job, its poll, or a run's end. A run's
  * end sends no job, yet it may free a limited queue's slot, and a ready task
  * whose job another worker read (one serving other queues or types) has only
- * the looks of the workers that can take it.
+ * the looks of the workers that can take it. In a fleet of alike workers
+ * without limits, a run's end is no reason to look: that look claimed nothing.
  */
 
 let database: TestDatabase
@@ -49,7 +50,7 @@ class CountingWakeups implements Wakeups {
   }
 }
 
-async function looksAfterOneRun(queue: string, limits: QueueLimit[]): Promise<number> {
+async function looksAfterOneRun(queue: string, limits: QueueLimit[], othersDiffer?: () => boolean): Promise<number> {
   const db = createDb(database.url, 2)
   const pipeline = createJobPipeline({
     redis,
@@ -65,6 +66,7 @@ async function looksAfterOneRun(queue: string, limits: QueueLimit[]): Promise<nu
     handlers: builtinHandlers({ demoWorkMs: 0, http: { allowedOrigins: [] } }),
     queues: [queue],
     limits,
+    othersDiffer,
   })
   const wakeups = new CountingWakeups()
   const [task] = await insertTaskRows(database.db, [
@@ -87,5 +89,11 @@ async function looksAfterOneRun(queue: string, limits: QueueLimit[]): Promise<nu
 
 test("a run's end makes the pump look again, with no job: a freed limited slot, or a job another worker read, sends none", async () => {
   expect(await looksAfterOneRun('unlimited', [])).toBe(2)
+  expect(await looksAfterOneRun('unlimited-mixed', [], () => true)).toBe(2)
   expect(await looksAfterOneRun('limited', [{ queue: 'limited', concurrency: 10 }])).toBe(2)
+  expect(await looksAfterOneRun('limited-alike', [{ queue: 'limited-alike', concurrency: 10 }], () => false)).toBe(2)
+})
+
+test("among alike workers without limits, a run's end is no reason to look: only a job or the poll is", async () => {
+  expect(await looksAfterOneRun('alike', [], () => false)).toBe(1)
 })

@@ -28,6 +28,8 @@ export interface LifecycleFigure extends LatencySummary {
   postErrors: number
   /** Time until the window opened: the set warm-up, longer if no task had completed by then. */
   warmupMs: number
+  /** The worker's looks in Postgres during the run (taskline_claims_total), by result, beside the tasks POSTed. */
+  looks?: { claimed: number; empty: number; tasks: number }
 }
 
 /** One closed-loop lifecycle run of the scaling phase, with the cores each side used during it. */
@@ -167,7 +169,7 @@ export interface Context {
   env: BenchEnv
   port: number
   api: (Role & { url: string }) | null
-  worker: Role | null
+  worker: (Role & { metricsUrl?: string }) | null
   results: Results
   /** Tasks the load processes saw created (2xx), to compare with the rows. */
   posted: number

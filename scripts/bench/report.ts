@@ -343,9 +343,17 @@ function lifecycleRow(name: string, f: LifecycleFigure, vsLoop: number | null): 
     pair(f.stagesMs.queue_p50, f.stagesMs.queue_p99),
     pair(f.stagesMs.run_p50, f.stagesMs.run_p99),
     pair(f.stagesMs.deliver_p50, f.stagesMs.deliver_p99),
+    looksPerTask(f.looks),
     f.missing,
     f.duplicates,
   ]
+}
+
+/** The worker's looks in Postgres per task POSTed, and the share of them that claimed nothing. */
+export function looksPerTask(l: LifecycleFigure['looks']): string {
+  if (!l || l.tasks === 0) return '-'
+  const all = l.claimed + l.empty
+  return `${(all / l.tasks).toFixed(2)} (${all ? Math.round((100 * l.empty) / all) : 0}% empty)`
 }
 
 function scalingRow(f: ScalingFigure, vsLoop: number | null, machineCores: number): Cell[] {
@@ -483,7 +491,7 @@ export function renderReport(r: Results, manySockets: number): string {
   const lc = r.lifecycle
   const lifecycle = table(
     'lifecycle: POST to COMPLETED on one /ws/tasks/ socket (duration 0)',
-    ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'answer p50/p99', 'queue p50/p99', 'run p50/p99', 'deliver p50/p99', 'missing', 'dups'],
+    ['load', 'tasks/s', 'p50', 'p99', 'max', 'vs (a)', 'answer p50/p99', 'queue p50/p99', 'run p50/p99', 'deliver p50/p99', 'looks/task', 'missing', 'dups'],
     [
       ...Object.entries(lc?.closed ?? {}).map(([c, f]) => lifecycleRow(`closed c${c}`, f, rt[`lifecycle_c${c}/loop`] ?? null)),
       // An open loop runs at the rate offered, not as fast as it can: no ratio.
@@ -497,6 +505,7 @@ export function renderReport(r: Results, manySockets: number): string {
         `\nvs (a) = against reference (a) with as many loops as clients, run again right before that closed loop;` +
         `\nanswer = POST to its 201, timed by the client; queue = POST to claim, run = claim to finish, from the rows' timestamps;` +
         `\ndeliver = the finishing statement's start to the socket's receive: that statement and its commit, the push, the hub, the socket;` +
+        `\nlooks/task = the worker's looks in Postgres for ready tasks per task POSTed, and the share that claimed nothing (taskline_claims_total);` +
         `\nthe stages are of the tasks timed in the window, and deliver reads Postgres's clock beside the load's, one host's)`,
     )
   if (r.scaling) {

@@ -27,7 +27,7 @@ export function createMetrics(o: MetricsOptions) {
   // process a hundred times a second; a long block still shows at 100 ms, and scrapes are seconds apart.
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 })
   const registers = [registry]
-  const { tasks, runSeconds, queueWaitSeconds, removed } = taskMetrics(registers)
+  const { tasks, runSeconds, queueWaitSeconds, claims, removed } = taskMetrics(registers)
   // Only the API serves HTTP and sockets: a worker would export these empty.
   const api = o.role === 'api' ? apiMetrics(registers) : undefined
   scrapedGauges(o, registers)
@@ -38,6 +38,8 @@ export function createMetrics(o: MetricsOptions) {
     /** A task change, under its transition's metric label (see domain/tasks/task-transitions.ts). */
     countTransition: (label: string, type: string) => tasks.inc({ event: label, type }),
     observeRun: (type: string, outcome: string, seconds: number) => runSeconds.observe({ type, outcome }, seconds),
+    /** One look in Postgres for ready tasks, and whether it claimed any. */
+    countClaim: (claimed: number) => claims.inc({ result: claimed > 0 ? 'claimed' : 'empty' }),
     /** Finished tasks removed with their events past their retention, by status. */
     countRemoved: (status: string, n: number) => removed.inc({ status }, n),
     observeQueueWait: (queue: string, type: string, seconds: number) => queueWaitSeconds.observe({ queue, type }, Math.max(0, seconds)),
@@ -76,6 +78,12 @@ function taskMetrics(registers: Registers) {
       help: 'From when a task was due (created, or its delay or backoff over) to when a worker claimed it',
       labelNames: ['queue', 'type'] as const,
       buckets: secondsBuckets,
+      registers,
+    }),
+    claims: new Counter({
+      name: 'taskline_claims_total',
+      help: 'Looks in Postgres for ready tasks by this worker, by whether they claimed any (empty looks are wasted round trips)',
+      labelNames: ['result'] as const,
       registers,
     }),
     removed: new Counter({

@@ -24,14 +24,20 @@ export interface HeartbeatOptions {
  */
 export class Heartbeat {
   private readonly periodic: Periodic
+  /**
+   * Whether, at the last beat, another live worker served other queues or
+   * types: one that may read the jobs of tasks only this worker can take.
+   * Assumed until the first beat says otherwise.
+   */
+  othersDiffer = true
 
   constructor(private readonly o: HeartbeatOptions) {
     this.periodic = new Periodic({ name: 'the heartbeat', logger: o.logger, pass: () => this.beat() })
   }
 
-  beat(): Promise<void> {
+  async beat(): Promise<void> {
     const { o } = this
-    return repo.beat(o.db, {
+    const { othersDiffer } = await repo.beat(o.db, {
       id: o.workerId,
       host: hostname(),
       pid: process.pid,
@@ -41,6 +47,7 @@ export class Heartbeat {
       concurrency: o.concurrency,
       running: o.running(),
     })
+    this.othersDiffer = othersDiffer
   }
 
   async start(): Promise<void> {

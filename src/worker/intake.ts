@@ -1,4 +1,5 @@
 import type { Db } from '../infra/db'
+import type { Metrics } from '../infra/metrics'
 import { claimLimited, claimNext, queuesWithReadyTasks, type Claimer, type ClaimScope, type QueueLimit } from '../domain/tasks/task-claim.repository'
 import type { TaskChange } from '../domain/task-events/task-event'
 import type { Outbox } from './outbox'
@@ -16,6 +17,7 @@ export interface IntakeOptions {
   queues: readonly string[] | null
   /** Queues with a concurrency or start-rate limit across all workers. */
   limits: readonly QueueLimit[]
+  metrics?: Metrics
 }
 
 /**
@@ -37,6 +39,11 @@ export class Intake {
     this.others = { queues: o.queues, skip: o.limits.map((l) => l.queue) }
   }
 
+  /** Whether this worker claims from a queue with a concurrency or rate limit across workers. */
+  get limited(): boolean {
+    return this.limits.length > 0
+  }
+
   /**
    * Claims up to `free` tasks and starts them: how many it claimed, and when
    * a rate-limited queue that ran out of tokens will have one again.
@@ -53,6 +60,7 @@ export class Intake {
       claimed.push(...(await this.o.outbox.persist('claim', () => claimNext(this.o.db, free - claimed.length, this.worker, this.others))))
     }
     for (const step of this.limitedFirst ? [limited, others] : [others, limited]) await step()
+    this.o.metrics?.countClaim(claimed.length)
     // The handlers need not wait for Redis, and the outbox keeps PROCESSING
     // ahead of whatever the run streams next.
     this.o.outbox.hold(claimed)

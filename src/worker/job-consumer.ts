@@ -13,6 +13,8 @@ export interface JobConsumerOptions {
   pollMs: number
   /** The worker's free slots: jobs a read takes beyond them (less the jobs taken since the last look) go back for another worker. */
   room?: () => number
+  /** Whether this worker has the task in hand: the look that claimed it answered its job, which then wakes nothing. */
+  holds?: (taskId: number) => boolean
   /** The least time a blocking read may take before its connection is deemed stuck (tests shorten it). */
   watchdogFloorMs?: number
   /** How long read jobs wait to be deleted together (tests lengthen it). */
@@ -21,6 +23,8 @@ export interface JobConsumerOptions {
 }
 
 type Entries = [string, string[] | null][]
+/** A job's one field pair is task_id and the task's id. */
+const jobTaskId = (fields: string[] | null) => Number(fields?.[1])
 
 /**
  * Deletes read jobs a moment after they were read, together: one XDEL per
@@ -80,8 +84,8 @@ interface ShardReader {
 export class JobConsumer {
   private running = false
   private readonly shards: ShardReader[]
-  /** Jobs read since the pump last looked in Postgres. */
-  private taken = 0
+  /** The tasks of the jobs read since the pump last looked in Postgres. */
+  private taken: number[] = []
   private readonly readJobs: ReadJobs
 
   constructor(private readonly o: JobConsumerOptions) {
@@ -108,7 +112,8 @@ export class JobConsumer {
   /**
    * Waits until a job arrives on any shard (taking up to `count` from it) or
    * pollMs passes; returns how many jobs were read since the pump last looked
-   * in Postgres. A failed read waits out the poll instead, so a worker
+   * in Postgres, less those whose tasks this worker has in hand by now (that
+   * look claimed them). A failed read waits out the poll instead, so a worker
    * without Redis still finds ready tasks in Postgres. One read per shard at
    * a time: a wait while they are in flight waits for those, and jobs a read
    * took after the last look end the next wait at once (they were already
@@ -116,19 +121,27 @@ export class JobConsumer {
    */
   wait(count: number): Promise<number> {
     for (const s of this.shards) {
-      s.pending ??= this.read(s, count).then((n) => {
+      s.pending ??= this.read(s, count).then((tasks) => {
         s.pending = undefined
-        this.taken += n
-        return n
+        this.taken.push(...tasks)
+        return tasks.length
       })
     }
-    if (this.taken > 0) return Promise.resolve(this.taken)
+    const owed = this.owed()
+    if (owed > 0) return Promise.resolve(owed)
     const first = Promise.race(this.shards.map((s) => s.pending!))
-    if (this.shards.length === 1) return first.then(() => this.taken)
+    if (this.shards.length === 1) return first.then(() => this.owed())
     // One push of a batch reaches every shard at about the same time: the
     // other shards' answers already read by then are taken with the first,
     // so the batch costs one claim, not one per shard.
-    return first.then(() => new Promise<number>((resolve) => setImmediate(() => resolve(this.taken))))
+    return first.then(() => new Promise<number>((resolve) => setImmediate(() => resolve(this.owed()))))
+  }
+
+  /** The jobs taken since the last look whose tasks are not in this worker's hands. */
+  private owed(): number {
+    const { holds } = this.o
+    if (holds) this.taken = this.taken.filter((id) => !holds(id))
+    return this.taken.length
   }
 
   /**
@@ -138,42 +151,56 @@ export class JobConsumer {
    * read while the look runs, which may have started before its task committed.
    */
   lookingInPostgres(): void {
-    this.taken = 0
+    this.taken = []
   }
 
-  private async read(s: ShardReader, count: number): Promise<number> {
-    const { keys } = this.o
+  /** Reads jobs from the shard: the tasks of those kept, none when the poll ran out or the read failed. */
+  private async read(s: ShardReader, count: number): Promise<number[]> {
+    const since = performance.now()
     try {
-      const read = s.redis.xreadgroup(
-        'GROUP',
-        keys.workersGroup,
-        this.o.consumer,
-        'COUNT',
-        Math.max(1, count),
-        'BLOCK',
-        this.o.pollMs,
-        'NOACK',
-        'STREAMS',
-        s.shard.jobs,
-        '>',
-      )
-      const res = (await s.reader.read(read)) as [string, Entries][] | null
-      const entries = res?.[0]?.[1] ?? []
-      const ids = entries.map(([id]) => id)
-      if (ids.length) this.readJobs.add(s.shard.jobs, ids)
-      // With several shards, or slots filled while a read was out, a read can take more jobs than the worker
-      // has room for: the rest go back on their stream for a worker with room.
-      const keep = this.o.room ? Math.min(entries.length, Math.max(0, this.o.room() - this.taken)) : entries.length
-      if (keep < entries.length) void this.handBack(entries.slice(keep))
-      return keep
+      for (;;) {
+        const entries = await this.readOnce(s, count, Math.max(1, Math.ceil(this.o.pollMs - (performance.now() - since))))
+        const ids = entries.map(([id]) => id)
+        if (ids.length) this.readJobs.add(s.shard.jobs, ids)
+        // A claim takes every ready task it finds, so under load many jobs arrive for tasks already running here:
+        // waking the pump for them would only cost an empty claim. Reading on, the read ends with a new job or the
+        // poll, counted from the first read: such jobs never put off the pump's look of every pollMs.
+        const fresh = this.o.holds ? entries.filter(([, fields]) => !this.o.holds!(jobTaskId(fields))) : entries
+        if (fresh.length === 0 && entries.length > 0 && this.running && performance.now() - since < this.o.pollMs) continue
+        // With several shards, or slots filled while a read was out, a read can take more jobs than the worker
+        // has room for: the rest go back on their stream for a worker with room.
+        const keep = this.o.room ? Math.min(fresh.length, Math.max(0, this.o.room() - this.taken.length)) : fresh.length
+        if (keep < fresh.length) void this.handBack(fresh.slice(keep))
+        return fresh.slice(0, keep).map(([, fields]) => jobTaskId(fields))
+      }
     } catch (e) {
-      if (!this.running) return 0
+      if (!this.running) return []
       // A group recreated after Redis lost its data: read again at once.
-      if (await this.recover(s.shard, e)) return 0
+      if (await this.recover(s.shard, e)) return []
       // Otherwise Redis is away: wait a moment (the pump looks in Postgres meanwhile), never a busy loop.
       await Bun.sleep(Math.min(this.o.pollMs, 1000))
-      return 0
+      return []
     }
+  }
+
+  /** One XREADGROUP of the shard's jobs, blocking up to blockMs: the entries it took, none when that ran out. */
+  private async readOnce(s: ShardReader, count: number, blockMs: number): Promise<Entries> {
+    const { keys } = this.o
+    const read = s.redis.xreadgroup(
+      'GROUP',
+      keys.workersGroup,
+      this.o.consumer,
+      'COUNT',
+      Math.max(1, count),
+      'BLOCK',
+      blockMs,
+      'NOACK',
+      'STREAMS',
+      s.shard.jobs,
+      '>',
+    )
+    const res = (await s.reader.read(read)) as [string, Entries][] | null
+    return res?.[0]?.[1] ?? []
   }
 
   /** Stops reading; stopping the readers ends pending XREADGROUPs at once, whatever the connection does. Idempotent. */
@@ -210,7 +237,7 @@ export class JobConsumer {
   }
 
   private async handBack(entries: Entries): Promise<void> {
-    const tasks = entries.map(([, fields]) => Number(fields?.[1])).filter((id) => Number.isInteger(id))
+    const tasks = entries.map(([, fields]) => jobTaskId(fields)).filter((id) => Number.isInteger(id))
     await pushToStreams({ redis: this.o.producer, keys: this.o.keys, eventsMaxLen: 0, logger: this.o.logger }, tasks, [])
   }
 }

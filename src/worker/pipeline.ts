@@ -23,6 +23,12 @@ export interface JobPipelineOptions extends StreamDeps {
   /** The queues this worker serves; null: all of them. */
   queues?: readonly string[] | null
   limits?: readonly QueueLimit[]
+  /**
+   * Whether another live worker serves other queues or types (the
+   * heartbeat's answer): it may read the jobs of tasks only this worker can
+   * take, which then have only this worker's looks. Assumed when not given.
+   */
+  othersDiffer?: () => boolean
   /** How long a claim's events may wait to share a push, and how recent a flush makes a worker busy (Outbox.hold); tests set them. */
   holdMs?: number
   busyMs?: number
@@ -76,7 +82,9 @@ export function createJobPipeline(o: JobPipelineOptions) {
         if (claimed >= free) continue
         // A run that ends may free a limited queue's slot, and a rate's bucket refills with time: neither sends a job.
         // Nor does a job read by a worker that cannot take its task (another queue or type): it waits for a look.
-        const wakes = [wakeups.wait(free - claimed), runner.runEnded()]
+        // In a fleet of alike workers without limits a run's end readies nothing: looking then only claims nothing.
+        const wakes: Promise<unknown>[] = [wakeups.wait(free - claimed)]
+        if (intake.limited || (o.othersDiffer?.() ?? true)) wakes.push(runner.runEnded())
         if (lookAgainMs !== undefined) wakes.push(Bun.sleep(lookAgainMs))
         await Promise.race(wakes)
       }

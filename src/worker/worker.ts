@@ -108,6 +108,7 @@ function buildParts(config: Config, w: WorkerParts) {
     consumer: workerId,
     pollMs: config.WORKER_POLL_MS,
     room: () => pipeline.runner.free(),
+    holds: (taskId) => pipeline.runner.running.has(taskId),
     logger,
   })
   const pipeline = createJobPipeline({
@@ -121,6 +122,7 @@ function buildParts(config: Config, w: WorkerParts) {
     handlers: w.loaded.handlers,
     queues: config.QUEUES.length ? config.QUEUES : null,
     limits: queueLimits(config),
+    othersDiffer: () => heartbeat.othersDiffer,
   })
   const sweeper = new Sweeper({ ...streams, db })
   const retention = new Retention({

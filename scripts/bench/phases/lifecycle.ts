@@ -60,6 +60,27 @@ export async function lifecycleStages(pool: Pick<pg.Pool, 'query'>, afterId: num
   return Object.fromEntries(Object.entries(rows[0]!).map(([k, v]) => [k, v === null ? null : round(Number(v), 2)]))
 }
 
+/** The worker's looks in Postgres so far (taskline_claims_total) by result; null when its metrics cannot be read. */
+async function looksSoFar(ctx: Context): Promise<{ claimed: number; empty: number } | null> {
+  const url = ctx.worker?.metricsUrl
+  const text = url
+    ? await fetch(url).then(
+        (r) => r.text(),
+        () => null,
+      )
+    : null
+  if (text === null) return null
+  const count = (result: string) =>
+    Number(
+      text
+        .split('\n')
+        .find((l) => l.startsWith('taskline_claims_total{') && l.includes(`result="${result}"`))
+        ?.split(' ')
+        .at(-1) ?? 0,
+    )
+  return { claimed: count('claimed'), empty: count('empty') }
+}
+
 /** POST to its answer, timed by the load process: the task is in Postgres, its job and event not yet pushed. */
 function answered(h: HistogramData) {
   const { p50, p99 } = Histogram.from([h]).summary()
@@ -90,7 +111,9 @@ export async function lifecycleLoad(
     token: ctx.env.token,
   } satisfies LifecycleJob
   const limit = 60_000 + ctx.opts.warmupMs + ctx.opts.windowMs
+  const looked = await looksSoFar(ctx)
   const { result: r, cores } = await runLoad<LifecycleResult>(name, 'load-lifecycle.ts', job, limit + 20_000, cpu)
+  const lookedAfter = await looksSoFar(ctx)
   ctx.posted += r.posted
   ctx.socketMissing += r.missing
   ctx.socketDuplicates += r.duplicates
@@ -106,6 +129,7 @@ export async function lifecycleLoad(
     duplicates: r.duplicates,
     postErrors: r.postErrors,
     warmupMs: Math.round(r.warmupMs),
+    ...(looked && lookedAfter ? { looks: { claimed: lookedAfter.claimed - looked.claimed, empty: lookedAfter.empty - looked.empty, tasks: r.posted } } : {}),
   }
   return { figure, loadCores: round(r.cpuSeconds / (r.uptimeMs / 1000), 2), cpu: cores }
 }

@@ -14,14 +14,27 @@ export interface WorkerBeat {
   running: number
 }
 
-/** The worker's row, created on its first beat and refreshed on each. */
-export async function beat(db: Db, w: WorkerBeat): Promise<void> {
+/**
+ * The worker's row, created on its first beat and refreshed on each; answers
+ * whether another live worker serves other queues or types than this one.
+ */
+export async function beat(db: Db, w: WorkerBeat): Promise<{ othersDiffer: boolean }> {
   const values = { ...w, queues: w.queues ? [...w.queues] : null, types: [...w.types] }
   await db
     .insertInto('workers')
     .values(values)
     .onConflict((oc) => oc.column('id').doUpdateSet({ running: w.running, last_seen: sql<Date>`now()`, stopped_at: null }))
     .execute()
+  const sameSet = (column: string, mine: string[] | null) =>
+    sql`coalesce(${sql.ref(column)} @> ${mine}::text[] and ${sql.ref(column)} <@ ${mine}::text[], false)`
+  const { rows } = await sql<{ differ: boolean }>`
+    select exists (
+      select 1 from workers w
+       where w.id <> ${w.id} and w.stopped_at is null and w.last_seen > now() - make_interval(secs => ${WORKER_LIVENESS_MS / 1000})
+         and not (${sameSet('w.types', values.types)}
+                  and ((w.queues is null and ${values.queues}::text[] is null) or ${sameSet('w.queues', values.queues)}))
+    ) as differ`.execute(db)
+  return { othersDiffer: rows[0]?.differ ?? true }
 }
 
 export async function markStopped(db: Db, id: string): Promise<void> {
