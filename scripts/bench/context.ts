@@ -158,6 +158,8 @@ export interface Results {
     load?: { apiMiB: number; workerMiB: number; during: string }
     /** Cores used per process group during a phase: what saturates the machine. */
     cpu: Record<string, Record<string, number>>
+    /** Wakes per second per process group during a phase (procfs wakeCount): how well each batches its work. */
+    wakes?: Record<string, Record<string, number>>
   }
   integrity?: TaskCheck
   /** Wall time of each phase, so quick mode's one-minute budget can be checked. */

@@ -43,6 +43,25 @@ function cpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * How many times a process has gone to sleep and been woken so far: its
+ * threads' voluntary context switches. Each wake of a process costs CPU of
+ * its own beside the work it wakes for, so wakes per task say how well the
+ * work is batched.
+ */
+function wakeCount(pid: number): number {
+  let n = 0
+  try {
+    for (const thread of readdirSync(`/proc/${pid}/task`)) {
+      const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${thread}/status`, 'utf8'))
+      n += Number(m?.[1] ?? 0)
+    }
+  } catch {
+    // exited while we looked
+  }
+  return n
+}
+
 /** Pids whose command name is one of names: Postgres backends and Redis are shared, not ours. */
 function pidsByName(names: string[]): number[] {
   const out: number[] = []
@@ -70,7 +89,8 @@ export const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').sp
 
 /**
  * CPU use of named groups of processes over an interval, in cores (1.0 = one
- * core busy). Shows which process saturates the two cores during a phase.
+ * core busy), and their wakes per second (wakeCount), read after stop() from
+ * `wakes`. Shows which process saturates the two cores during a phase.
  * Processes that exit during the interval are not counted. postgres and redis
  * are every process of that name unless the caller names their pids (a
  * phase that knows which redis-server processes are its own).
@@ -79,26 +99,36 @@ export function measureCpu(groups: Record<string, () => number[]>) {
   const external: Record<string, () => number[]> = { postgres: () => pidsByName(['postgres']), redis: () => pidsByName(['redis-server']) }
   const all: Record<string, () => number[]> = { ...groups }
   for (const [name, pids] of Object.entries(external)) all[name] ??= pids
+  type Used = { cpu: number; wakes: number }
   const read = () => {
-    const out = new Map<string, Map<number, number>>()
-    for (const [name, pids] of Object.entries(all)) out.set(name, new Map(pids().map((p) => [p, cpuSeconds(p)])))
+    const out = new Map<string, Map<number, Used>>()
+    for (const [name, pids] of Object.entries(all)) out.set(name, new Map(pids().map((p) => [p, { cpu: cpuSeconds(p), wakes: wakeCount(p) }])))
     return out
   }
   const before = read()
   const machineBefore = machineBusySeconds()
   const t0 = performance.now()
+  const perSecond = (n: number, seconds: number) => Math.round((n / seconds) * 100) / 100
   return {
+    /** Wakes per second of each group over the interval, once stop() was called. */
+    wakes: {} as Record<string, number>,
     stop(): Record<string, number> {
       const after = read()
       const seconds = (performance.now() - t0) / 1000
       const result: Record<string, number> = {}
       for (const [name, pids] of after) {
         let used = 0
-        for (const [pid, cpu] of pids) used += cpu - (before.get(name)?.get(pid) ?? 0)
-        result[name] = Math.round((used / seconds) * 100) / 100
+        let wakes = 0
+        for (const [pid, now] of pids) {
+          const then = before.get(name)?.get(pid)
+          used += now.cpu - (then?.cpu ?? 0)
+          wakes += now.wakes - (then?.wakes ?? 0)
+        }
+        result[name] = perSecond(used, seconds)
+        this.wakes[name] = Math.round(wakes / seconds)
       }
       // The whole machine, so work that is not ours (other users of the shared services) is visible.
-      result.machine = Math.round(((machineBusySeconds() - machineBefore) / seconds) * 100) / 100
+      result.machine = perSecond(machineBusySeconds() - machineBefore, seconds)
       return result
     },
   }

@@ -48,6 +48,8 @@ export interface TrialResult {
   windowMs: number
   /** Cores busy over the window: this process's loops, Postgres, Redis and the whole machine. */
   cores: Record<'loops' | 'postgres' | 'redis' | 'machine', number>
+  /** Wakes per second over the window: this process, Postgres, Redis. */
+  wakes: Record<'loops' | 'postgres' | 'redis', number>
 }
 
 const insert = `insert into ${referenceTable} (title, payload) values ($1, $2) returning id`
@@ -56,14 +58,18 @@ const toCompleted = `update ${referenceTable} set status = 'COMPLETED', updated_
 
 type Entry = [string, string[]]
 
-/** Cores busy from `afterMs` from now, for `forMs`: this process, Postgres, Redis and the machine. */
-function coresOver(afterMs: number, forMs: number): Promise<TrialResult['cores']> {
+/** Cores busy and wakes from `afterMs` from now, for `forMs`: this process, Postgres, Redis and the machine. */
+function coresOver(afterMs: number, forMs: number): Promise<Pick<TrialResult, 'cores' | 'wakes'>> {
   return new Promise((resolve) => {
     setTimeout(() => {
       const cpu = measureCpu({ loops: () => [process.pid] })
       setTimeout(() => {
         const c = cpu.stop()
-        resolve({ loops: c.loops ?? 0, postgres: c.postgres ?? 0, redis: c.redis ?? 0, machine: c.machine ?? 0 })
+        const w = cpu.wakes
+        resolve({
+          cores: { loops: c.loops ?? 0, postgres: c.postgres ?? 0, redis: c.redis ?? 0, machine: c.machine ?? 0 },
+          wakes: { loops: w.loops ?? 0, postgres: w.postgres ?? 0, redis: w.redis ?? 0 },
+        })
       }, forMs)
     }, afterMs)
   })
@@ -146,7 +152,7 @@ async function trial(t: TrialCommand) {
     windowEnd = windowStart + t.durationMs
     const busy = coresOver(t.warmupMs, t.durationMs)
     await Promise.all(Array.from({ length: t.loops }, (_, n) => loop(n)))
-    reply({ type: 'result', tasks: done, windowMs: t.durationMs, cores: await busy } satisfies TrialResult)
+    reply({ type: 'result', tasks: done, windowMs: t.durationMs, ...(await busy) } satisfies TrialResult)
   } catch (e) {
     await closeConnections()
     throw e

@@ -24,6 +24,8 @@ export interface LoopTrial extends LoopVariant {
   cpuPerTaskUs?: number
   /** The same, of the loop processes, Postgres and Redis: where the loop's CPU goes, beside the product's. */
   cpuSplitUs?: CpuSplit
+  /** Wakes per task of the loop processes, Postgres and Redis (procfs wakeCount). */
+  wakesPerTask?: CpuSplit
 }
 
 export interface CpuSplit {
@@ -38,6 +40,7 @@ export interface LoopFigure {
   tasksPerSecond: number
   cpuPerTaskUs?: number
   cpuSplitUs?: CpuSplit
+  wakesPerTask?: CpuSplit
   variant: LoopVariant
   trials: LoopTrial[]
   /** How the variants were searched: every combination, or one setting at a time from the plain loop. */
@@ -97,7 +100,16 @@ export const variantOf = ({ processes, pool, redisConnections }: LoopVariant): L
 /** The figure of one loop count: the fastest trial's. */
 export function strongest(loops: number, trials: LoopTrial[], search: LoopFigure['search']): LoopFigure {
   const best = trials.reduce((a, b) => (b.tasksPerSecond > a.tasksPerSecond ? b : a))
-  return { loops, tasksPerSecond: best.tasksPerSecond, cpuPerTaskUs: best.cpuPerTaskUs, cpuSplitUs: best.cpuSplitUs, variant: variantOf(best), trials, search }
+  return {
+    loops,
+    tasksPerSecond: best.tasksPerSecond,
+    cpuPerTaskUs: best.cpuPerTaskUs,
+    cpuSplitUs: best.cpuSplitUs,
+    wakesPerTask: best.wakesPerTask,
+    variant: variantOf(best),
+    trials,
+    search,
+  }
 }
 
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`

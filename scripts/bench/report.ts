@@ -270,7 +270,13 @@ function behindLifecycle(r: Results) {
       if (!f || !cpu || f.perSecond <= 0) return undefined
       const theirs = loop && 'cpuSplitUs' in loop && loop.cpuSplitUs
       const against = theirs ? `; (a): ${loopSplit(theirs)}` : ''
-      return `${perUnit(cpu, f.perSecond, ['api', 'worker', 'postgres', 'redis'])} us${against}`
+      const w = wakesPerTask(r, String(c))
+      const theirWakes = loop?.wakesPerTask
+      const wakes = w
+        ? `; wakes per task: api ${w.api ?? '-'}, worker ${w.worker ?? '-'}, postgres ${w.postgres ?? '-'}, redis ${w.redis ?? '-'}` +
+          (theirWakes ? ` vs (a)'s loops ${theirWakes.loops ?? '-'}, postgres ${theirWakes.postgres ?? '-'}, redis ${theirWakes.redis ?? '-'}` : '')
+        : ''
+      return `${perUnit(cpu, f.perSecond, ['api', 'worker', 'postgres', 'redis'])} us${against}${wakes}`
     },
     latency(c: number): string | undefined {
       const f = closed[String(c)]
@@ -684,6 +690,7 @@ export function renderReport(r: Results, manySockets: number): string {
           ` (a)'s load column is its own processes, client and worker in one; pgbench's, its client)`
         : ''),
   )
+  out.push(wakesSection(r))
   if (r.profile) out.push(profileSection(r.profile))
   if (r.integrity) out.push(`\n${checkLine('integrity', r.integrity)}`)
   const ts = targets(r, manySockets)
@@ -695,6 +702,35 @@ export function renderReport(r: Results, manySockets: number): string {
     ) + behindLines(ts, (t) => `  ${t.name}: ${t.behind}`, ['', '', 'behind each miss:']).join('\n'),
   )
   return out.filter(Boolean).join('\n')
+}
+
+const wakeSides = ['api', 'worker', 'loops', 'postgres', 'redis'] as const
+/** Wakes per task of each side of a closed loop: its wakes per second over its tasks per second. */
+function wakesPerTask(r: Results, c: string): Partial<Record<(typeof wakeSides)[number], number>> | undefined {
+  const w = r.resources.wakes?.[`lifecycle c${c}`]
+  const perSecond = r.lifecycle?.closed[c]?.perSecond
+  if (!w || !perSecond) return undefined
+  return Object.fromEntries(wakeSides.flatMap((k) => (w[k] === undefined ? [] : [[k, Math.round((w[k] / perSecond) * 100) / 100]])))
+}
+
+/**
+ * Each wake of a process costs CPU of its own beside the work it wakes for
+ * (a system call, cold caches): wakes per task say how well each side batches,
+ * beside reference (a)'s loops, which wake once per round trip.
+ */
+function wakesSection(r: Results): string {
+  const rows: Cell[][] = []
+  for (const c of Object.keys(r.lifecycle?.closed ?? {})) {
+    const w = wakesPerTask(r, c)
+    if (w) rows.push([`lifecycle c${c}`, ...wakeSides.map((k) => w[k]?.toFixed(2))])
+    const loop = lifecycleLoop(r, Number(c))?.wakesPerTask
+    if (loop) rows.push([`(a) x${c}, beside`, ...wakeSides.map((k) => (k === 'api' || k === 'worker' ? undefined : loop[k]?.toFixed(2)))])
+  }
+  if (!rows.length) return ''
+  return (
+    table('wakes per task (voluntary context switches of every thread, per completed task, over each window)', ['phase', ...wakeSides], rows) +
+    "\n(loops = reference (a)'s own processes, client and worker in one; postgres = every backend together)"
+  )
 }
 
 /** Where each role's CPU went under the profiled closed loop: by package, then the hottest functions. */

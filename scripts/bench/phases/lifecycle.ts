@@ -176,10 +176,13 @@ async function closedLoop(ctx: Context, c: number, underLoad: boolean, runner: L
   const rss = underLoad ? [sampleRss(ctx.api!.pid), sampleRss(ctx.worker!.pid)] : []
   const api = ctx.api!.pid
   const worker = ctx.worker!.pid
-  const { figure, loadCores, cpu } = await lifecycleLoad(ctx, `lifecycle c${c}`, { concurrency: c }, () =>
-    measureCpu({ api: () => [api], worker: () => [worker] }),
-  )
+  let meter: ReturnType<typeof measureCpu> | undefined
+  const { figure, loadCores, cpu } = await lifecycleLoad(ctx, `lifecycle c${c}`, { concurrency: c }, () => {
+    meter = measureCpu({ api: () => [api], worker: () => [worker] })
+    return meter
+  })
   ctx.results.resources.cpu[`lifecycle c${c}`] = { ...cpu, load: loadCores }
+  if (meter) ctx.results.resources.wakes = { ...ctx.results.resources.wakes, [`lifecycle c${c}`]: meter.wakes }
   if (underLoad) {
     const [a, w] = rss.map((s) => s.stop().peak)
     ctx.results.resources.load = { apiMiB: MiB(a!)!, workerMiB: MiB(w!)!, during: `lifecycle c${c}` }

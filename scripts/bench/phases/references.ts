@@ -120,11 +120,22 @@ export class LoopRunner {
     // Every process read the machine's, Postgres's and Redis's busy time over its own window; the first one's is the trial's.
     const { machine, postgres, redis } = replies[0]!.cores
     const loopsCores = replies.reduce((sum, r) => sum + r.cores.loops, 0)
+    const wakes = replies[0]!.wakes
+    const perTask = (n: number) => Math.round((n / perSecond) * 100) / 100
     return {
       ...v,
       tasksPerSecond: round(perSecond),
       cpuPerTaskUs: cpuPerTaskUs(machine, perSecond),
       cpuSplitUs: { loops: cpuPerTaskUs(loopsCores, perSecond), postgres: cpuPerTaskUs(postgres, perSecond), redis: cpuPerTaskUs(redis, perSecond) },
+      ...(perSecond > 0
+        ? {
+            wakesPerTask: {
+              loops: perTask(replies.reduce((sum, r) => sum + r.wakes.loops, 0)),
+              postgres: perTask(wakes.postgres),
+              redis: perTask(wakes.redis),
+            },
+          }
+        : {}),
     }
   }
 
