@@ -138,11 +138,19 @@ export interface Results {
    * own queueing. fromStatementStart times the same messages from the
    * statement's start (task_events.at), so it adds the statement and its fsync.
    * Reference (d) is timed from when each message was due; offsetsMs are its
-   * events' times within a task, the all-feed run's medians (as pushed to the events stream).
+   * events' times within a task, the all-feed run's medians (as pushed to the events stream),
+   * and bytes their lengths, the all-feed run's median message of each status.
    */
   events?: Record<
     string,
-    LatencySummary & { sockets: number; shape?: ManySocketsShape; fromStatementStart?: LatencyPoints; allSockets?: LatencyPoints; offsetsMs?: number[] }
+    LatencySummary & {
+      sockets: number
+      shape?: ManySocketsShape
+      fromStatementStart?: LatencyPoints
+      allSockets?: LatencyPoints
+      offsetsMs?: number[]
+      bytes?: number[]
+    }
   >
   fanout?: {
     sockets: number

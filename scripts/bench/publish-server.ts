@@ -2,21 +2,25 @@
  * Reference (d): the fastest Bun's own publish reaches many sockets on one
  * topic on this machine. Every socket joins one topic; on command, "tasks"
  * are published as bursts of three messages at the offsets the system's own
- * tasks showed (PENDING, PROCESSING, COMPLETED), each carrying the moment it
- * was due, so a receiver times it from then, as the system's events are timed
- * from their commit. No database, no Redis, no JSON work per socket.
+ * tasks showed (PENDING, PROCESSING, COMPLETED), each as long as theirs and
+ * carrying the moment it was due, so a receiver reads as much and times it
+ * from then, as the system's events are timed from their commit. No database,
+ * no Redis, no JSON work per socket.
  */
 import { onCommand, reply } from './child-runtime'
 import { wallMs } from '../../src/infra/clock'
+import { eventMessage, type Status } from './reference-event'
 
 export interface PublishCommand {
   cmd: 'start'
   tasksPerSecond: number
   /** When each of a task's three events is due, from the task's first (ms). */
   offsetsMs: [number, number, number]
+  /** How long each of the three messages is, in bytes (a message cannot be shorter than its fields). */
+  bytes?: [number, number, number]
 }
 
-const statuses = ['PENDING', 'PROCESSING', 'COMPLETED'] as const
+const statuses: Status[] = ['PENDING', 'PROCESSING', 'COMPLETED']
 const topic = 'feed'
 
 const server = Bun.serve({
@@ -34,9 +38,8 @@ const server = Bun.serve({
   },
 })
 
-// Shaped like a change event, so a load process reads it as it reads the system's.
-function publishEvent(status: (typeof statuses)[number], dueAt: number) {
-  server.publish(topic, `{"kind":"change","task_id":1,"owner_id":null,"seq":1,"status":"${status}","progress":0,"sent":${dueAt.toFixed(3)},"detail":null}`)
+function publishEvent(status: Status, dueAt: number, bytes?: number) {
+  server.publish(topic, eventMessage(status, dueAt, bytes))
 }
 
 let timer: Timer | undefined
@@ -47,8 +50,9 @@ onCommand((m: PublishCommand | { cmd: 'stop' }) => {
     const first = wallMs()
     statuses.forEach((status, i) => {
       const offset = m.offsetsMs[i]!
-      if (offset <= 0) publishEvent(status, first)
-      else setTimeout(() => publishEvent(status, first + offset), offset)
+      const bytes = m.bytes?.[i]
+      if (offset <= 0) publishEvent(status, first, bytes)
+      else setTimeout(() => publishEvent(status, first + offset, bytes), offset)
     })
   }, 1000 / m.tasksPerSecond)
   reply({ type: 'started' })

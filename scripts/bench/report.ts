@@ -585,7 +585,7 @@ export function renderReport(r: Results, manySockets: number): string {
           ? '; with many sockets: timed on a few probe sockets in a process of their own, subscribed last; "all sockets" also holds\neach load process reading a thousand copies of every event on the same two cores)'
           : ')') +
         (bareFeed
-          ? `\n(bare Bun: reference (d), a server that only publishes, to as many sockets, each task's events at +${bareFeed.offsetsMs?.join(' / +')} ms\n(the all-feed run's medians, as pushed to the events stream), timed from when each was due; all feed / bare Bun p99: ${x(rt['events_all_feed_p99/bare_bun'] ?? null)})`
+          ? `\n(bare Bun: reference (d), a server that only publishes, to as many sockets, each task's events at +${bareFeed.offsetsMs?.join(' / +')} ms${bareFeed.bytes ? ` of ${bareFeed.bytes.join(' / ')} bytes` : ''}\n(the all-feed run's medians, as pushed to the events stream), timed from when each was due; all feed / bare Bun p99: ${x(rt['events_all_feed_p99/bare_bun'] ?? null)})`
           : ''),
     )
   if (r.fanout) {

@@ -136,7 +136,7 @@ function recordMany(
   [set, probe]: [SocketSet, SocketSet],
   probed: LatencySummary,
   all: LatencySummary,
-  extra: { fromStatementStart?: LatencyPoints; offsetsMs?: number[] },
+  extra: { fromStatementStart?: LatencyPoints; offsetsMs?: number[]; bytes?: number[] },
 ) {
   const sockets = set.opened + probe.opened
   ctx.results.events![`${sockets} ${shape}`] = { sockets, shape, ...probed, ...(all.count ? { allSockets: pick(all) } : {}), ...extra }
@@ -161,39 +161,50 @@ async function probeLatency(ctx: Context, set: SocketSet, shape: ManySocketsShap
   }
 }
 
+/** The all-feed run's events as reference (d) copies them: when each of a task's three came, and how long each message was. */
+export interface EventShape {
+  offsetsMs: [number, number, number]
+  /** The median length of the PENDING, PROCESSING and COMPLETED messages, in bytes. */
+  bytes: [number, number, number]
+}
+
 /**
  * How far apart, at the median, the PROCESSING and COMPLETED events of tasks
- * past `afterId` were pushed after their PENDING one: the events stream's
- * entry ids are the times Redis took them, so the reference publishes as the
- * hubs were given them (the worker may push a claim's events with its
- * completion), not as the statements ran.
+ * past `afterId` were pushed after their PENDING one, and how long each
+ * status's message was: the events stream's entry ids are the times Redis took
+ * them, so the reference publishes as the hubs were given them (the worker may
+ * push a claim's events with its completion), not as the statements ran, and
+ * its sockets read as many bytes as the system's.
  */
-export async function eventOffsets(redis: Pick<Redis, 'xrevrange'>, eventsKey: string, afterId: number): Promise<[number, number, number]> {
+export async function eventShape(redis: Pick<Redis, 'xrevrange'>, eventsKey: string, afterId: number): Promise<EventShape> {
   // The all-feed run's events are the stream's newest: a few tasks a second for one window.
   const entries = (await redis.xrevrange(eventsKey, '+', '-', 'COUNT', 20_000)) as [string, string[]][]
   const pushedAt = new Map<number, Map<string, number>>()
+  const lengths = new Map<string, number[]>()
   for (const [id, fields] of entries) {
     const e = fieldsToEvent(fields)
     if (!e || e.taskId <= afterId) continue
+    const { status } = JSON.parse(e.json)
     const times = pushedAt.get(e.taskId) ?? new Map<string, number>()
-    times.set(JSON.parse(e.json).status, Number(id.split('-')[0]))
+    times.set(status, Number(id.split('-')[0]))
     pushedAt.set(e.taskId, times)
+    lengths.set(status, [...(lengths.get(status) ?? []), Buffer.byteLength(e.json)])
   }
-  const after = (status: string) => {
-    const gaps = [...pushedAt.values()].flatMap((t) => (t.has('PENDING') && t.has(status) ? [t.get(status)! - t.get('PENDING')!] : []))
-    return gaps.length ? gaps.sort((x, y) => x - y)[Math.floor(gaps.length / 2)]! : 0
-  }
-  return [0, after('PROCESSING'), after('COMPLETED')]
+  const median = (values: number[]) => (values.length ? values.sort((x, y) => x - y)[Math.floor(values.length / 2)]! : 0)
+  const after = (status: string) =>
+    median([...pushedAt.values()].flatMap((t) => (t.has('PENDING') && t.has(status) ? [t.get(status)! - t.get('PENDING')!] : [])))
+  const bytes = (status: string) => median(lengths.get(status) ?? [])
+  return { offsetsMs: [0, after('PROCESSING'), after('COMPLETED')], bytes: [bytes('PENDING'), bytes('PROCESSING'), bytes('COMPLETED')] }
 }
 
 /**
  * Reference (d) for the all-feed shape: Bun's own publish, from a server that
  * does nothing else, to as many sockets opened the same way, of tasks at the
- * same rate whose three events are as far apart as the system's just were.
+ * same rate whose three events are as far apart, and as long, as the system's just were.
  * What it takes to write every event to every socket on this machine, before
  * any work of ours.
  */
-async function bareBunFeed(ctx: Context, sockets: number, offsetsMs: [number, number, number]) {
+async function bareBunFeed(ctx: Context, sockets: number, { offsetsMs, bytes }: EventShape) {
   const port = freePort()
   const server = spawnChild('publish-server', ['bun', 'scripts/bench/publish-server.ts'], { PORT: port })
   try {
@@ -204,7 +215,7 @@ async function bareBunFeed(ctx: Context, sockets: number, offsetsMs: [number, nu
     try {
       startCounting([set, probe], true)
       const cpu = socketsCpu(server.pid, [set, probe])
-      server.send({ cmd: 'start', tasksPerSecond: ctx.opts.eventRateMany, offsetsMs } satisfies PublishCommand)
+      server.send({ cmd: 'start', tasksPerSecond: ctx.opts.eventRateMany, offsetsMs, bytes } satisfies PublishCommand)
       await expectReply(server, 'started', 10_000)
       await Bun.sleep(ctx.opts.windowMs)
       server.send({ cmd: 'stop' })
@@ -212,7 +223,7 @@ async function bareBunFeed(ctx: Context, sockets: number, offsetsMs: [number, nu
       await Bun.sleep(500)
       ctx.results.resources.cpu['events bare Bun'] = cpu.stop()
       const [all, probed] = (await stopCounting([set, probe])).map((replies) => Histogram.from(replies.map((r) => r.latency)).summary())
-      recordMany(ctx, 'bare Bun', [set, probe], probed!, all!, { offsetsMs })
+      recordMany(ctx, 'bare Bun', [set, probe], probed!, all!, { offsetsMs, bytes })
     } finally {
       await Promise.all([set.close(), probe.close()])
     }
@@ -253,7 +264,7 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
   const before = rssBytes(ctx.api.pid)!
   console.log(`sockets: opening ${many} idle sockets over ${opts.socketProcesses} load processes`)
   const set = await openSockets(ctx, many, opts.socketProcesses)
-  let allFeedOffsets: [number, number, number] | null = null
+  let allFeed: EventShape | null = null
   try {
     // Let the sessions settle (feed subscriptions, buffers) before reading memory.
     await Bun.sleep(opts.idleMs * 1.5)
@@ -262,7 +273,7 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
       console.log(`events: latency at ${set.opened} + ${PROBE_SOCKETS} sockets on the feed, ${opts.eventRateMany} tasks/s`)
       const lastIdBefore = await maxId(ctx)
       await probeLatency(ctx, set, 'all feed')
-      allFeedOffsets = await eventOffsets(ctx.env.redis, streamKeys(ctx.env.keyPrefix).shards[0]!.events, lastIdBefore)
+      allFeed = await eventShape(ctx.env.redis, streamKeys(ctx.env.keyPrefix).shards[0]!.events, lastIdBefore)
     }
     if (want.fanout) {
       // A progress step makes each task 4 events, so the offered messages need few tasks:
@@ -288,11 +299,11 @@ export async function runSockets(ctx: Context, want: { events: boolean; fanout: 
   } finally {
     await set.close()
   }
-  if (allFeedOffsets) {
+  if (allFeed) {
     console.log(
-      `events: reference (d), bare Bun publishing to ${many} + ${PROBE_SOCKETS} sockets, ${opts.eventRateMany} tasks/s, events at +${allFeedOffsets.join(' / +')} ms`,
+      `events: reference (d), bare Bun publishing to ${many} + ${PROBE_SOCKETS} sockets, ${opts.eventRateMany} tasks/s, events at +${allFeed.offsetsMs.join(' / +')} ms of ${allFeed.bytes.join(' / ')} bytes`,
     )
-    await bareBunFeed(ctx, many, allFeedOffsets)
+    await bareBunFeed(ctx, many, allFeed)
   }
   if (want.events) {
     for (const n of [1, 100]) {
