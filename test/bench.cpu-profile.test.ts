@@ -1,51 +1,49 @@
 import { describe, expect, test } from 'bun:test'
-import { packageOf, parseHotFunctions, summarise } from '../scripts/bench/cpu-profile'
+import { type CpuProfile, packageOf, parseCpuProfile, summarise } from '../scripts/bench/cpu-profile'
 
-// The shape Bun 1.4's --cpu-prof-md writes (trimmed): a summary, the self-time table, then other tables.
-const profile = (rows: string[]) => `# CPU Profile
-
-| Duration | Samples | Interval | Functions |
-|----------|---------|----------|----------|
-| 2.06s | 264 | 1.0ms | 634 |
-
-## Hot Functions (Self Time)
-
-| Self% | Self | Total% | Total | Function | Location |
-|------:|-----:|-------:|------:|----------|----------|
-${rows.join('\n')}
-
-## Call Tree (Total Time)
-
-| Total% | Total | Self% | Self | Function | Location |
-|-------:|------:|------:|-----:|----------|----------|
-| 100.0% | 2.06s | 0.0% | 0us | \`(module)\` | \`/r/src/bin/api.ts:1\` |
-`
+/** A profile as Bun 1.4's --cpu-prof writes it (the parts read): call frames, which frame each sample was in, microseconds before each. */
+function profile(frames: [string, string, number][], samples: [number, number][]): CpuProfile {
+  return {
+    nodes: [
+      { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 } },
+      ...frames.map(([functionName, url, lineNumber], i) => ({ id: i + 2, callFrame: { functionName, url, lineNumber } })),
+    ],
+    samples: samples.map(([frame]) => frame + 2),
+    timeDeltas: samples.map(([, us]) => us),
+  }
+}
+const match = ['match', 'file:///r/node_modules/hono/dist/router/smart-router/router.js', 27] as [string, string, number]
+const write = ['writeBuffered', '', -1] as [string, string, number]
+const claim = ['claim', 'file:///r/src/worker/intake.ts', 39] as [string, string, number]
 
 describe('bench CPU profiles', () => {
-  test('the self-time table is read in ms, whatever unit Bun printed', () => {
-    const hot = parseHotFunctions(
-      profile([
-        '| 63.0% | 1.30s | 63.2% | 1.30s | `match` | `/r/node_modules/hono/dist/router/smart-router/router.js:28` |',
-        '| 17.3% | 359.4ms | 45.2% | 936.2ms | `anonymous` | `[native code]` |',
-        '| 0.1% | 900us | 0.1% | 900us | `claim` | `/r/src/worker/intake.ts:40` |',
-      ]),
+  test('self time is counted in samples, each worth the median interval: a long idle gap before a sample adds nothing', () => {
+    // A millisecond apart, except the second match sample, which came after the process sat idle for two seconds.
+    const hot = parseCpuProfile(
+      profile(
+        [match, write, claim],
+        [
+          [0, 5],
+          [0, 2_000_000],
+          [1, 1000],
+          [1, 1000],
+          [1, 1000],
+          [2, 1000],
+          [0, 1000],
+        ],
+      ),
     )
     expect(hot).toEqual([
-      { fn: 'match', location: '/r/node_modules/hono/dist/router/smart-router/router.js:28', selfMs: 1300 },
-      { fn: 'anonymous', location: '[native code]', selfMs: 359.4 },
-      { fn: 'claim', location: '/r/src/worker/intake.ts:40', selfMs: 0.9 },
+      { fn: 'match', location: '/r/node_modules/hono/dist/router/smart-router/router.js:28', selfMs: 3 },
+      { fn: 'writeBuffered', location: '[native code]', selfMs: 3 },
+      { fn: 'claim', location: '/r/src/worker/intake.ts:40', selfMs: 1 },
     ])
   })
 
   test("a load's profile less the start-up's: what the load cost, by function and by package", () => {
-    const loaded = parseHotFunctions(
-      profile([
-        '| 50.0% | 1.50s | 50.0% | 1.50s | `match` | `/r/node_modules/hono/dist/router/smart-router/router.js:28` |',
-        '| 30.0% | 900ms | 30.0% | 900ms | `writeBuffered` | `internal:net:10` |',
-        '| 20.0% | 600ms | 20.0% | 600ms | `claim` | `/r/src/worker/intake.ts:40` |',
-      ]),
-    )
-    const startup = parseHotFunctions(profile(['| 63.0% | 1.30s | 63.2% | 1.30s | `match` | `/r/node_modules/hono/dist/router/smart-router/router.js:28` |']))
+    const ms = (n: number, frame: number) => Array.from({ length: n }, () => [frame, 1000] as [number, number])
+    const loaded = parseCpuProfile(profile([match, ['writeBuffered', 'internal:net', 9], claim], [...ms(1500, 0), ...ms(900, 1), ...ms(600, 2)]))
+    const startup = parseCpuProfile(profile([match], ms(1300, 0)))
     const s = summarise(loaded, startup, '/r')
     expect(s.totalMs).toBe(1700)
     expect(s.top.map((h) => [h.fn, h.selfMs])).toEqual([

@@ -153,16 +153,16 @@ describe('bench report', () => {
       resources: {
         cpu: { ...base.resources.cpu, 'lifecycle c16': { machine: 1.2, api: 0.3, worker: 0.15, postgres: 0.6, redis: 0.03 } },
         // Per second, over the 300 tasks/s of the run below.
-        wakes: { 'lifecycle c16': { api: 150, worker: 90, postgres: 300, redis: 60 } },
+        wakes: { 'lifecycle c16': { api: 150, worker: 90, load: 120, postgres: 300, redis: 60 } },
       },
       lifecycle: { closed: { '16': lifecycle(300, 8, 30), '64': base.lifecycle!.closed['64']! } },
     })
     expect(verdict(r, 'lifecycle c16 machine CPU per task')?.behind).toEndWith(
-      "; wakes per task: api 0.5, worker 0.3, postgres 1, redis 0.2 vs (a)'s loops 0.4, postgres 9.5, redis 1",
+      "; wakes per task: api 0.5, worker 0.3, load 0.4, postgres 1, redis 0.2 vs (a)'s loops 0.4, postgres 9.5, redis 1",
     )
     const text = renderReport(r, 10_000)
-    expect(text).toMatch(/\nlifecycle c16 +0\.50 +0\.30 +- +1\.00 +0\.20\n/)
-    expect(text).toMatch(/\n\(a\) x16, beside +- +- +0\.40 +9\.50 +1\.00\n/)
+    expect(text).toMatch(/\nlifecycle c16 +0\.50 +0\.30 +0\.40 +- +1\.00 +0\.20\n/)
+    expect(text).toMatch(/\n\(a\) x16, beside +- +- +- +0\.40 +9\.50 +1\.00\n/)
     // With no wakes measured (older results), neither the table nor the behind part appears.
     expect(renderReport(run(), 10_000)).not.toContain('wakes per task')
   })

@@ -1,17 +1,21 @@
-import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { afterAll, beforeAll, beforeEach, expect, test } from 'bun:test'
 import { sql } from 'kysely'
 import { beat, markStopped, type WorkerBeat } from '../src/domain/workers/worker.repository'
 import { createTestDatabase, type TestDatabase } from './helpers/database'
 
 /**
- * Each beat answers whether another live worker serves other queues or types:
- * only then may a job this worker needs be read by a worker that cannot take
- * its task, and a run's end be worth a look (see worker.pump.test.ts).
+ * Each beat answers whether another live worker lacks some of this one's
+ * types or queues: only such a worker may read the job of a task that only
+ * this one can take, and make a run's end worth a look here (see
+ * worker.pump.test.ts).
  */
 
 let database: TestDatabase
 beforeAll(async () => {
   database = await createTestDatabase()
+})
+beforeEach(async () => {
+  await sql`delete from workers`.execute(database.db)
 })
 afterAll(async () => {
   await database.drop()
@@ -28,30 +32,32 @@ const worker = (id: string, scope: Partial<WorkerBeat> = {}): WorkerBeat => ({
   running: 0,
   ...scope,
 })
+const differ = async (w: WorkerBeat) => (await beat(database.db, w)).othersDiffer
 
-test('alike workers (the same types in any order, every queue) see no other kind; one with other types or queues is seen', async () => {
-  const db = database.db
-  expect(await beat(db, worker('alone'))).toEqual({ othersDiffer: false })
-  expect(await beat(db, worker('twin', { types: ['b', 'a'] }))).toEqual({ othersDiffer: false })
-  expect(await beat(db, worker('alone'))).toEqual({ othersDiffer: false })
+test('types: alike workers (in any order) see none lacking; one with fewer is seen by the others, not the other way round', async () => {
+  expect(await differ(worker('alone'))).toBe(false)
+  expect(await differ(worker('twin', { types: ['b', 'a'] }))).toBe(false)
+  expect(await differ(worker('alone'))).toBe(false)
 
-  expect(await beat(db, worker('more-types', { types: ['a', 'b', 'c'] }))).toEqual({ othersDiffer: true })
-  expect(await beat(db, worker('alone'))).toEqual({ othersDiffer: true })
-  await markStopped(db, 'more-types')
-  expect(await beat(db, worker('alone'))).toEqual({ othersDiffer: false })
+  // It can take every task 'alone' can: nothing of alone's is lost to it. But alone lacks its 'c'.
+  expect(await differ(worker('more', { types: ['a', 'b', 'c'] }))).toBe(true)
+  expect(await differ(worker('alone'))).toBe(false)
 
-  expect(await beat(db, worker('one-queue', { queues: ['q'] }))).toEqual({ othersDiffer: true })
-  expect(await beat(db, worker('alone'))).toEqual({ othersDiffer: true })
-  expect(await beat(db, worker('same-queue', { queues: ['q'] }))).toEqual({ othersDiffer: true })
-  // A worker gone quiet past the liveness window no longer counts.
-  await sql`update workers set last_seen = now() - interval '1 hour' where id in ('one-queue', 'same-queue')`.execute(db)
-  expect(await beat(db, worker('alone'))).toEqual({ othersDiffer: false })
+  // Everyone else can take fewer's tasks; fewer cannot take alone's 'b'.
+  expect(await differ(worker('fewer', { types: ['a'] }))).toBe(false)
+  expect(await differ(worker('alone'))).toBe(true)
+  await markStopped(database.db, 'fewer')
+  expect(await differ(worker('alone'))).toBe(false)
 })
 
-test('workers that serve the same queues, listed in any order, are alike', async () => {
-  const db = database.db
-  await sql`delete from workers`.execute(db)
-  expect(await beat(db, worker('x', { queues: ['q1', 'q2'] }))).toEqual({ othersDiffer: false })
-  expect(await beat(db, worker('y', { queues: ['q2', 'q1'] }))).toEqual({ othersDiffer: false })
-  expect(await beat(db, worker('z', { queues: ['q2'] }))).toEqual({ othersDiffer: true })
+test('queues: every queue (none named) covers any list; a list covers only the queues it names', async () => {
+  expect(await differ(worker('all'))).toBe(false)
+  // 'all' lacks nothing of q1's; q1 lacks every queue but q1 of all's.
+  expect(await differ(worker('q1', { queues: ['q1'] }))).toBe(false)
+  expect(await differ(worker('all'))).toBe(true)
+  expect(await differ(worker('q12', { queues: ['q2', 'q1'] }))).toBe(true)
+  expect(await differ(worker('q1'))).toBe(true)
+  // A worker gone quiet past the liveness window no longer counts.
+  await sql`update workers set last_seen = now() - interval '1 hour' where id in ('all', 'q12')`.execute(database.db)
+  expect(await differ(worker('q1'))).toBe(false)
 })

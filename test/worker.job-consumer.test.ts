@@ -171,12 +171,30 @@ describe('the job consumer over JOB_SHARDS streams', () => {
   test('a job for a task the worker holds wakes nothing: the read goes on, and ends with the next job', async () => {
     const held = new Set([113])
     const c = await consumer({ holds: (id) => held.has(id) })
-    const waiting = c.wait(10)
-    // A held task's job (113), read and deleted; then a new task's on the same shard (116), which ends the wait.
+    let ended = false
+    const waiting = c.wait(10).finally(() => (ended = true))
+    // A held task's job (113), read and deleted (a tenth of a second after its read): the wait is still on.
     await ring(113)
     await eventually(async () => (await redis.xlen(keys.shardOf(113).jobs)) === 0)
+    expect(ended).toBe(false)
+    // A new task's job on the same shard (116) ends it.
     await ring(116)
     expect(await within(waiting)).toBe(1)
+  })
+
+  test('jobs of held tasks arriving all along do not stretch a wait past the poll: it ends with none', async () => {
+    const c = await consumer({ holds: () => true, pollMs: 1_000 })
+    let ended = false
+    const waiting = c.wait(10).finally(() => (ended = true))
+    // On every shard: each read takes one and reads on; were the poll counted again from each read, these would keep it going.
+    const ringing = (async () => {
+      for (let id = 130; !ended; id++) {
+        await ring(id)
+        await Bun.sleep(100)
+      }
+    })()
+    expect(await within(waiting)).toBe(0)
+    await ringing
   })
 
   test('a job read during a look that then claimed its task does not end the next wait', async () => {

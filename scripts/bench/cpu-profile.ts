@@ -1,8 +1,14 @@
 /**
- * Reads the markdown CPU profiles Bun writes (`bun --cpu-prof-md`): their
- * "Hot Functions (Self Time)" table, as milliseconds of self time per
- * function, and the difference of two (a loaded run less a start-up-only
- * run), so a profile says where the load's CPU went, not the start-up's.
+ * Reads the CPU profiles Bun writes (`bun --cpu-prof`, Chrome's .cpuprofile
+ * JSON) as self time per function, and the difference of two (a loaded run
+ * less a start-up-only run), so a profile says where the load's CPU went, not
+ * the start-up's.
+ *
+ * Self time is counted in samples, each worth the profile's median sampling
+ * interval. Bun's own tables weight a sample by the time since the one before
+ * it, and a process that sat idle between two samples (waiting on a socket)
+ * hands that whole wait to whatever ran next: a cache hit showed as a quarter
+ * of the API's time that way.
  */
 
 /** Self time of one function (name and location, as the profile spells them). */
@@ -20,26 +26,32 @@ export interface ProfileSummary {
   packages: { name: string; selfMs: number; share: number }[]
 }
 
-const toMs = (s: string): number => {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(s.trim())
-  if (!m) return 0
-  const v = Number(m[1])
-  return m[2] === 's' ? v * 1000 : m[2] === 'us' ? v / 1000 : v
+/** The parts of a .cpuprofile read here. */
+export interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]
+  samples: number[]
+  timeDeltas: number[]
 }
-const unquote = (s: string) => s.trim().replace(/^`|`$/g, '')
 
-/** The self-time table of one profile. */
-export function parseHotFunctions(markdown: string): HotFunction[] {
-  const start = markdown.indexOf('## Hot Functions (Self Time)')
-  if (start < 0) return []
-  const end = markdown.indexOf('\n## ', start + 1)
-  const out: HotFunction[] = []
-  for (const line of markdown.slice(start, end < 0 ? undefined : end).split('\n')) {
-    const cells = line.split('|').slice(1, -1)
-    if (cells.length !== 6 || !/^[\d.]+%$/.test(cells[0]!.trim())) continue
-    out.push({ fn: unquote(cells[4]!), location: unquote(cells[5]!), selfMs: toMs(cells[1]!) })
+const median = (values: number[]) => (values.length ? [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]! : 0)
+
+/** Self time per function of one profile: its samples, each worth the median interval between samples. */
+export function parseCpuProfile(profile: CpuProfile): HotFunction[] {
+  const sampleMs = median(profile.timeDeltas.slice(1)) / 1000
+  const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]))
+  const counts = new Map<string, { fn: string; location: string; samples: number }>()
+  for (const id of profile.samples) {
+    const f = frames.get(id)
+    if (!f) continue
+    const file = f.url ? f.url.replace(/^file:\/\//, '') : '[native code]'
+    const location = f.url && f.lineNumber >= 0 ? `${file}:${f.lineNumber + 1}` : file
+    const fn = f.functionName || '(anonymous)'
+    const key = `${fn}\u0000${location}`
+    const c = counts.get(key) ?? { fn, location, samples: 0 }
+    c.samples++
+    counts.set(key, c)
   }
-  return out
+  return [...counts.values()].map(({ fn, location, samples }) => ({ fn, location, selfMs: samples * sampleMs })).sort((a, b) => b.selfMs - a.selfMs)
 }
 
 /** Where a location belongs: our source, a package, or Bun's own code. */

@@ -109,23 +109,25 @@ export function measureCpu(groups: Record<string, () => number[]>) {
   const machineBefore = machineBusySeconds()
   const t0 = performance.now()
   const perSecond = (n: number, seconds: number) => Math.round((n / seconds) * 100) / 100
+  const wakes: Record<string, number> = {}
   return {
     /** Wakes per second of each group over the interval, once stop() was called. */
-    wakes: {} as Record<string, number>,
+    wakes,
     stop(): Record<string, number> {
       const after = read()
       const seconds = (performance.now() - t0) / 1000
       const result: Record<string, number> = {}
       for (const [name, pids] of after) {
         let used = 0
-        let wakes = 0
+        let woken = 0
         for (const [pid, now] of pids) {
           const then = before.get(name)?.get(pid)
           used += now.cpu - (then?.cpu ?? 0)
-          wakes += now.wakes - (then?.wakes ?? 0)
+          // A thread that exited meanwhile takes its count with it: a process never counts below nothing.
+          woken += Math.max(0, now.wakes - (then?.wakes ?? 0))
         }
         result[name] = perSecond(used, seconds)
-        this.wakes[name] = Math.round(wakes / seconds)
+        wakes[name] = Math.round(woken / seconds)
       }
       // The whole machine, so work that is not ours (other users of the shared services) is visible.
       result.machine = perSecond(machineBusySeconds() - machineBefore, seconds)

@@ -273,7 +273,7 @@ function behindLifecycle(r: Results) {
       const w = wakesPerTask(r, String(c))
       const theirWakes = loop?.wakesPerTask
       const wakes = w
-        ? `; wakes per task: api ${w.api ?? '-'}, worker ${w.worker ?? '-'}, postgres ${w.postgres ?? '-'}, redis ${w.redis ?? '-'}` +
+        ? `; wakes per task: api ${w.api ?? '-'}, worker ${w.worker ?? '-'}, load ${w.load ?? '-'}, postgres ${w.postgres ?? '-'}, redis ${w.redis ?? '-'}` +
           (theirWakes ? ` vs (a)'s loops ${theirWakes.loops ?? '-'}, postgres ${theirWakes.postgres ?? '-'}, redis ${theirWakes.redis ?? '-'}` : '')
         : ''
       return `${perUnit(cpu, f.perSecond, ['api', 'worker', 'postgres', 'redis'])} us${against}${wakes}`
@@ -704,7 +704,7 @@ export function renderReport(r: Results, manySockets: number): string {
   return out.filter(Boolean).join('\n')
 }
 
-const wakeSides = ['api', 'worker', 'loops', 'postgres', 'redis'] as const
+const wakeSides = ['api', 'worker', 'load', 'loops', 'postgres', 'redis'] as const
 /** Wakes per task of each side of a closed loop: its wakes per second over its tasks per second. */
 function wakesPerTask(r: Results, c: string): Partial<Record<(typeof wakeSides)[number], number>> | undefined {
   const w = r.resources.wakes?.[`lifecycle c${c}`]
@@ -724,12 +724,12 @@ function wakesSection(r: Results): string {
     const w = wakesPerTask(r, c)
     if (w) rows.push([`lifecycle c${c}`, ...wakeSides.map((k) => w[k]?.toFixed(2))])
     const loop = lifecycleLoop(r, Number(c))?.wakesPerTask
-    if (loop) rows.push([`(a) x${c}, beside`, ...wakeSides.map((k) => (k === 'api' || k === 'worker' ? undefined : loop[k]?.toFixed(2)))])
+    if (loop) rows.push([`(a) x${c}, beside`, ...wakeSides.map((k) => (k === 'loops' || k === 'postgres' || k === 'redis' ? loop[k]?.toFixed(2) : undefined))])
   }
   if (!rows.length) return ''
   return (
     table('wakes per task (voluntary context switches of every thread, per completed task, over each window)', ['phase', ...wakeSides], rows) +
-    "\n(loops = reference (a)'s own processes, client and worker in one; postgres = every backend together)"
+    "\n(load = the lifecycle client; loops = reference (a)'s own processes, client and worker in one; postgres = every backend together)"
   )
 }
 
@@ -742,7 +742,7 @@ function profileSection(p: NonNullable<Results['profile']>): string {
       const s = p.roles[role]
       return (
         table(
-          `profile: ${role}, lifecycle closed loop c${p.concurrency} (bun --cpu-prof-md; self time under load, start-up's subtracted: ${num(s.totalMs)} ms)`,
+          `profile: ${role}, lifecycle closed loop c${p.concurrency} (bun --cpu-prof; self time under load, counted in samples, start-up's subtracted: ${num(s.totalMs)} ms)`,
           ['function', 'where', 'self ms', 'share'],
           s.top.map((h) => [h.fn, where(h.location), h.selfMs.toFixed(1), pct(h.share)]),
         ) +

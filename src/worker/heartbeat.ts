@@ -25,9 +25,9 @@ export interface HeartbeatOptions {
 export class Heartbeat {
   private readonly periodic: Periodic
   /**
-   * Whether, at the last beat, another live worker served other queues or
-   * types: one that may read the jobs of tasks only this worker can take.
-   * Assumed until the first beat says otherwise.
+   * Whether, at the last beat, another live worker lacked some of this one's
+   * queues or types: one that may read the jobs of tasks only this worker can
+   * take. Assumed until the first beat says otherwise.
    */
   othersDiffer = true
 

@@ -13,7 +13,11 @@ export interface JobConsumerOptions {
   pollMs: number
   /** The worker's free slots: jobs a read takes beyond them (less the jobs taken since the last look) go back for another worker. */
   room?: () => number
-  /** Whether this worker has the task in hand: the look that claimed it answered its job, which then wakes nothing. */
+  /**
+   * Whether this worker has the task in hand: the look that claimed it
+   * answered its job, which then wakes nothing. A task made ready again while
+   * its run here goes on (its lease lost to a stall, say) waits for the poll.
+   */
   holds?: (taskId: number) => boolean
   /** The least time a blocking read may take before its connection is deemed stuck (tests shorten it). */
   watchdogFloorMs?: number
@@ -169,7 +173,7 @@ export class JobConsumer {
         if (fresh.length === 0 && entries.length > 0 && this.running && performance.now() - since < this.o.pollMs) continue
         // With several shards, or slots filled while a read was out, a read can take more jobs than the worker
         // has room for: the rest go back on their stream for a worker with room.
-        const keep = this.o.room ? Math.min(fresh.length, Math.max(0, this.o.room() - this.taken.length)) : fresh.length
+        const keep = this.o.room ? Math.min(fresh.length, Math.max(0, this.o.room() - this.owed())) : fresh.length
         if (keep < fresh.length) void this.handBack(fresh.slice(keep))
         return fresh.slice(0, keep).map(([, fields]) => jobTaskId(fields))
       }

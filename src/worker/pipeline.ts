@@ -24,7 +24,7 @@ export interface JobPipelineOptions extends StreamDeps {
   queues?: readonly string[] | null
   limits?: readonly QueueLimit[]
   /**
-   * Whether another live worker serves other queues or types (the
+   * Whether another live worker lacks some of this one's queues or types (the
    * heartbeat's answer): it may read the jobs of tasks only this worker can
    * take, which then have only this worker's looks. Assumed when not given.
    */
@@ -64,8 +64,8 @@ export function createJobPipeline(o: JobPipelineOptions) {
     outbox,
     /**
      * While the consumer reads: fills free slots from Postgres, and when that
-     * found fewer ready tasks than slots, waits for a job, a run's end or the
-     * poll before looking again.
+     * found fewer ready tasks than slots, waits for a job or the poll (and a
+     * run's end, where that may ready a task: see below) before looking again.
      */
     async pump(wakeups: Wakeups): Promise<void> {
       while (wakeups.reading) {
@@ -82,7 +82,7 @@ export function createJobPipeline(o: JobPipelineOptions) {
         if (claimed >= free) continue
         // A run that ends may free a limited queue's slot, and a rate's bucket refills with time: neither sends a job.
         // Nor does a job read by a worker that cannot take its task (another queue or type): it waits for a look.
-        // In a fleet of alike workers without limits a run's end readies nothing: looking then only claims nothing.
+        // Where every other worker can take what this one can, and nothing is limited, a run's end readies nothing.
         const wakes: Promise<unknown>[] = [wakeups.wait(free - claimed)]
         if (intake.limited || (o.othersDiffer?.() ?? true)) wakes.push(runner.runEnded())
         if (lookAgainMs !== undefined) wakes.push(Bun.sleep(lookAgainMs))

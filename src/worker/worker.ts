@@ -108,7 +108,8 @@ function buildParts(config: Config, w: WorkerParts) {
     consumer: workerId,
     pollMs: config.WORKER_POLL_MS,
     room: () => pipeline.runner.free(),
-    holds: (taskId) => pipeline.runner.running.has(taskId),
+    // A run aborted (cancelled, say) no longer holds its task: a retry's job must wake the pump.
+    holds: (taskId) => pipeline.runner.running.get(taskId)?.controller.signal.aborted === false,
     logger,
   })
   const pipeline = createJobPipeline({

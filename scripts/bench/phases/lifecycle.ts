@@ -99,6 +99,8 @@ export async function lifecycleLoad(
   name: string,
   shape: { concurrency?: number; rate?: number },
   cpu?: WindowCpu,
+  /** Whether to count ctx.worker's looks: only where it is the one worker (not the scaling and cluster runs). */
+  countLooks = false,
 ): Promise<{ figure: LifecycleFigure; loadCores: number; cpu?: Record<string, number> }> {
   const firstId = await maxId(ctx)
   const job = {
@@ -111,9 +113,9 @@ export async function lifecycleLoad(
     token: ctx.env.token,
   } satisfies LifecycleJob
   const limit = 60_000 + ctx.opts.warmupMs + ctx.opts.windowMs
-  const looked = await looksSoFar(ctx)
+  const looked = countLooks ? await looksSoFar(ctx) : null
   const { result: r, cores } = await runLoad<LifecycleResult>(name, 'load-lifecycle.ts', job, limit + 20_000, cpu)
-  const lookedAfter = await looksSoFar(ctx)
+  const lookedAfter = looked ? await looksSoFar(ctx) : null
   ctx.posted += r.posted
   ctx.socketMissing += r.missing
   ctx.socketDuplicates += r.duplicates
@@ -157,7 +159,7 @@ export async function runLifecycle(ctx: Context) {
     await runner?.stop()
   }
   console.log(`lifecycle: open loop ${ctx.opts.openLoopRate}/s`)
-  const { figure: open } = await lifecycleLoad(ctx, `lifecycle open ${ctx.opts.openLoopRate}/s`, { rate: ctx.opts.openLoopRate })
+  const { figure: open } = await lifecycleLoad(ctx, `lifecycle open ${ctx.opts.openLoopRate}/s`, { rate: ctx.opts.openLoopRate }, undefined, true)
   ctx.results.lifecycle = { closed, open: { ...open, offeredRate: ctx.opts.openLoopRate } }
 }
 
@@ -177,10 +179,16 @@ async function closedLoop(ctx: Context, c: number, underLoad: boolean, runner: L
   const api = ctx.api!.pid
   const worker = ctx.worker!.pid
   let meter: ReturnType<typeof measureCpu> | undefined
-  const { figure, loadCores, cpu } = await lifecycleLoad(ctx, `lifecycle c${c}`, { concurrency: c }, () => {
-    meter = measureCpu({ api: () => [api], worker: () => [worker] })
-    return meter
-  })
+  const { figure, loadCores, cpu } = await lifecycleLoad(
+    ctx,
+    `lifecycle c${c}`,
+    { concurrency: c },
+    (load) => {
+      meter = measureCpu({ api: () => [api], worker: () => [worker], load: () => [load] })
+      return meter
+    },
+    true,
+  )
   ctx.results.resources.cpu[`lifecycle c${c}`] = { ...cpu, load: loadCores }
   if (meter) ctx.results.resources.wakes = { ...ctx.results.resources.wakes, [`lifecycle c${c}`]: meter.wakes }
   if (underLoad) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot } from '../children'
 import type { Context } from '../context'
-import { parseHotFunctions, summarise } from '../cpu-profile'
+import { parseCpuProfile, summarise } from '../cpu-profile'
 import { startApi, startWorker } from '../system'
 import { lifecycleLoad } from './lifecycle'
 import { settle } from './settle'
@@ -26,7 +26,7 @@ export async function runProfile(ctx: Context) {
     await ctx.worker?.stop()
     await ctx.api?.stop()
     ctx.worker = null
-    console.log('profile: start-up alone, then a closed loop, each under --cpu-prof-md')
+    console.log('profile: start-up alone, then a closed loop, each under --cpu-prof')
     const startup = await profiled(ctx, dir, 'startup', async () => {})
     const loaded = await profiled(ctx, dir, 'loaded', async () => {
       await settle(ctx)
@@ -45,7 +45,7 @@ export async function runProfile(ctx: Context) {
 
 /** Both roles started under the profiler, `work` run, both stopped: each role's self-time table. */
 async function profiled(ctx: Context, dir: string, run: string, work: () => Promise<void>) {
-  const args = (role: string) => ['--cpu-prof-md', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${run}-${role}.md`]
+  const args = (role: string) => ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${run}-${role}.cpuprofile`]
   ctx.api = await startApi(ctx.env, ctx.port, args('api'))
   ctx.worker = await startWorker(ctx.env, ctx.port, undefined, 'reading', args('worker'))
   try {
@@ -56,8 +56,8 @@ async function profiled(ctx: Context, dir: string, run: string, work: () => Prom
     ctx.worker = null
     ctx.api = null
   }
-  return Object.fromEntries(roles.map((r) => [r, parseHotFunctions(readFileSync(join(dir, `${run}-${r}.md`), 'utf8'))])) as Record<
+  return Object.fromEntries(roles.map((r) => [r, parseCpuProfile(JSON.parse(readFileSync(join(dir, `${run}-${r}.cpuprofile`), 'utf8')))])) as Record<
     (typeof roles)[number],
-    ReturnType<typeof parseHotFunctions>
+    ReturnType<typeof parseCpuProfile>
   >
 }

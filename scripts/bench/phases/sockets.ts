@@ -188,7 +188,9 @@ export async function eventShape(redis: Pick<Redis, 'xrevrange'>, eventsKey: str
     const times = pushedAt.get(e.taskId) ?? new Map<string, number>()
     times.set(status, Number(id.split('-')[0]))
     pushedAt.set(e.taskId, times)
-    lengths.set(status, [...(lengths.get(status) ?? []), Buffer.byteLength(e.json)])
+    const of = lengths.get(status) ?? []
+    of.push(Buffer.byteLength(e.json))
+    lengths.set(status, of)
   }
   const median = (values: number[]) => (values.length ? values.sort((x, y) => x - y)[Math.floor(values.length / 2)]! : 0)
   const after = (status: string) =>

@@ -16,7 +16,9 @@ export interface WorkerBeat {
 
 /**
  * The worker's row, created on its first beat and refreshed on each; answers
- * whether another live worker serves other queues or types than this one.
+ * whether another live worker lacks some of this one's types or queues: such
+ * a worker may read the job of a task that only this one can take (one that
+ * serves all of them, and more, takes every task it reads a job for).
  */
 export async function beat(db: Db, w: WorkerBeat): Promise<{ othersDiffer: boolean }> {
   const values = { ...w, queues: w.queues ? [...w.queues] : null, types: [...w.types] }
@@ -25,14 +27,13 @@ export async function beat(db: Db, w: WorkerBeat): Promise<{ othersDiffer: boole
     .values(values)
     .onConflict((oc) => oc.column('id').doUpdateSet({ running: w.running, last_seen: sql<Date>`now()`, stopped_at: null }))
     .execute()
-  const sameSet = (column: string, mine: string[] | null) =>
-    sql`coalesce(${sql.ref(column)} @> ${mine}::text[] and ${sql.ref(column)} <@ ${mine}::text[], false)`
+  // Null queues: every queue. Another worker covers this one when it has every type of this one's, and every queue.
   const { rows } = await sql<{ differ: boolean }>`
     select exists (
       select 1 from workers w
        where w.id <> ${w.id} and w.stopped_at is null and w.last_seen > now() - make_interval(secs => ${WORKER_LIVENESS_MS / 1000})
-         and not (${sameSet('w.types', values.types)}
-                  and ((w.queues is null and ${values.queues}::text[] is null) or ${sameSet('w.queues', values.queues)}))
+         and not (w.types @> ${values.types}::text[]
+                  and (w.queues is null or coalesce(w.queues @> ${values.queues}::text[], false)))
     ) as differ`.execute(db)
   return { othersDiffer: rows[0]?.differ ?? true }
 }
