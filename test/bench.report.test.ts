@@ -4,6 +4,7 @@ import type { ClusterFigure, LifecycleFigure, Results, ScalingFigure } from '../
 import { prepareRequest } from '../scripts/bench/http1-client'
 import { parseOptions } from '../scripts/bench/options'
 import { heapFlat } from '../scripts/bench/phases/backlog'
+import { claimCounts } from '../scripts/bench/phases/lifecycle'
 import {
   describeVariant,
   everyVariant,
@@ -523,4 +524,16 @@ test("looks per task: the worker's looks in Postgres per task POSTed, with the s
   expect(looksPerTask({ claimed: 0, empty: 0, tasks: 10 })).toBe('0.00 (0% empty)')
   expect(looksPerTask({ claimed: 1, empty: 0, tasks: 0 })).toBe('-')
   expect(looksPerTask(undefined)).toBe('-')
+})
+
+test("looks are read from the worker's /metrics page by result; a page without the series gives none, not zeros", () => {
+  const page = [
+    '# HELP taskline_claims_total Looks in Postgres',
+    '# TYPE taskline_claims_total counter',
+    'taskline_claims_total{result="empty",role="worker"} 7',
+    'taskline_claims_total{result="claimed",role="worker"} 42',
+    'taskline_tasks_total{event="completed",type="demo",role="worker"} 99',
+  ].join('\n')
+  expect(claimCounts(page)).toEqual({ claimed: 42, empty: 7 })
+  expect(claimCounts('taskline_tasks_total{event="completed"} 3\n')).toBeNull()
 })

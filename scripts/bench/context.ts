@@ -179,7 +179,7 @@ export interface Context {
   env: BenchEnv
   port: number
   api: (Role & { url: string }) | null
-  worker: (Role & { metricsUrl?: string }) | null
+  worker: (Role & { metricsUrl: string }) | null
   results: Results
   /** Tasks the load processes saw created (2xx), to compare with the rows. */
   posted: number

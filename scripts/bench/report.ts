@@ -1,4 +1,4 @@
-import { type ClusterFigure, cpuPerTaskUs, type LatencyPoints, type LifecycleFigure, type Results, type ScalingFigure, type TaskCheck } from './context'
+import { type ClusterFigure, cpuPerTaskUs, type LatencyPoints, type LifecycleFigure, type Results, round, type ScalingFigure, type TaskCheck } from './context'
 import { describeVariant, type LoopFigure, type LoopTrial, margins, plainVariant, plural, sameVariant } from './reference-variants'
 
 type Cell = string | number | null | undefined
@@ -710,7 +710,7 @@ function wakesPerTask(r: Results, c: string): Partial<Record<(typeof wakeSides)[
   const w = r.resources.wakes?.[`lifecycle c${c}`]
   const perSecond = r.lifecycle?.closed[c]?.perSecond
   if (!w || !perSecond) return undefined
-  return Object.fromEntries(wakeSides.flatMap((k) => (w[k] === undefined ? [] : [[k, Math.round((w[k] / perSecond) * 100) / 100]])))
+  return Object.fromEntries(wakeSides.flatMap((k) => (w[k] === undefined ? [] : [[k, round(w[k] / perSecond, 2)]])))
 }
 
 /**

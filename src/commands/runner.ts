@@ -2,6 +2,12 @@ import { ConfigError, loadConfig, type Config } from '../config'
 
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]
 
+/** A setting that cannot work: one line naming it, and exit 2 (a supervisor should not restart into it). */
+function badConfiguration(role: string, e: ConfigError): never {
+  console.error(`taskline ${role}: ${e.message}`)
+  process.exit(2)
+}
+
 /**
  * Starts a role and stops it cleanly on SIGINT/SIGTERM, even one that arrives
  * while it is still starting. A bad configuration or a failed start is one
@@ -13,8 +19,7 @@ export async function runRole(role: string, start: (config: Config) => Promise<{
     config = loadConfig()
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e
-    console.error(`taskline ${role}: ${e.message}`)
-    process.exit(2)
+    badConfiguration(role, e)
   }
   let stopRequested = false
   let running: { close(): Promise<void> } | null = null
@@ -35,10 +40,7 @@ export async function runRole(role: string, start: (config: Config) => Promise<{
     running = await start(config)
   } catch (e) {
     // A setting found wrong only once a server answered (REDIS_URL's database) is still a bad configuration.
-    if (e instanceof ConfigError) {
-      console.error(`taskline ${role}: ${e.message}`)
-      process.exit(2)
-    }
+    if (e instanceof ConfigError) badConfiguration(role, e)
     console.error(`taskline ${role}: could not start: ${oneLine(e)}`)
     process.exit(1)
   }

@@ -72,7 +72,7 @@ interface ShardReader {
   redis: Redis
   reader: ReturnType<typeof createBlockingReader>
   /** The read in flight: a caller that stopped waiting for it (a slot came free) may wait for it again. */
-  pending: Promise<number> | undefined
+  pending: Promise<void> | undefined
 }
 
 /**
@@ -128,7 +128,6 @@ export class JobConsumer {
       s.pending ??= this.read(s, count).then((tasks) => {
         s.pending = undefined
         this.taken.push(...tasks)
-        return tasks.length
       })
     }
     const owed = this.owed()

@@ -53,6 +53,11 @@ export class TaskRunner {
     run.done = previous ? Promise.all([previous.done, ran]).then(() => {}) : ran
   }
 
+  /** Whether a run of this task is in hand and still going (not aborted): the look that claimed it answered its job. */
+  holds(taskId: number): boolean {
+    return this.running.get(taskId)?.controller.signal.aborted === false
+  }
+
   abort(taskId: number, reason: AbortReason): void {
     this.running.get(taskId)?.controller.abort(reason)
   }

@@ -108,8 +108,7 @@ function buildParts(config: Config, w: WorkerParts) {
     consumer: workerId,
     pollMs: config.WORKER_POLL_MS,
     room: () => pipeline.runner.free(),
-    // A run aborted (cancelled, say) no longer holds its task: a retry's job must wake the pump.
-    holds: (taskId) => pipeline.runner.running.get(taskId)?.controller.signal.aborted === false,
+    holds: (taskId) => pipeline.runner.holds(taskId),
     logger,
   })
   const pipeline = createJobPipeline({

@@ -1,4 +1,4 @@
-import { MiB, round, type Context } from '../context'
+import { cpuPerTaskUs, MiB, round, type Context } from '../context'
 import { type GcResult, gcTaskType } from '../gc-handler'
 import { bearer } from '../http1-client'
 import { measureCpu, sampleRss } from '../procfs'
@@ -79,7 +79,7 @@ export async function runBacklog(ctx: Context) {
     workerHeapAfterGc: heap,
     flat: heapFlat(heap),
     // From readiness to the last task gone: the worker's start-up is not the drain's.
-    cpuPerTaskUs: Object.fromEntries(Object.entries(cores).map(([k, v]) => [k, drained > 0 ? Math.round((v * cpuSeconds * 1e6) / drained) : 0])),
+    cpuPerTaskUs: Object.fromEntries(Object.entries(cores).map(([k, v]) => [k, cpuPerTaskUs(v, drained / cpuSeconds) ?? 0])),
   }
 }
 

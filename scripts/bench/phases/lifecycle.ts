@@ -69,12 +69,17 @@ async function looksSoFar(ctx: Context): Promise<{ claimed: number; empty: numbe
         () => null,
       )
     : null
-  if (text === null) return null
+  return text === null ? null : claimCounts(text)
+}
+
+/** taskline_claims_total from a Prometheus text page, by result; null when the page has no such series. */
+export function claimCounts(text: string): { claimed: number; empty: number } | null {
+  const series = text.split('\n').filter((l) => l.startsWith('taskline_claims_total{'))
+  if (series.length === 0) return null
   const count = (result: string) =>
     Number(
-      text
-        .split('\n')
-        .find((l) => l.startsWith('taskline_claims_total{') && l.includes(`result="${result}"`))
+      series
+        .find((l) => l.includes(`result="${result}"`))
         ?.split(' ')
         .at(-1) ?? 0,
     )

@@ -121,7 +121,7 @@ export class LoopRunner {
     const { machine, postgres, redis } = replies[0]!.cores
     const loopsCores = replies.reduce((sum, r) => sum + r.cores.loops, 0)
     const wakes = replies[0]!.wakes
-    const perTask = (n: number) => Math.round((n / perSecond) * 100) / 100
+    const perTask = (n: number) => round(n / perSecond, 2)
     return {
       ...v,
       tasksPerSecond: round(perSecond),

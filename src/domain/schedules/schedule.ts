@@ -2,18 +2,7 @@ import { Cron } from 'croner'
 import type { Selectable } from 'kysely'
 import { z } from 'zod'
 import type { Schedules } from '../../infra/database'
-import {
-  maxAttemptsSchema,
-  payloadSchema,
-  positiveIntString,
-  prioritySchema,
-  queueNameSchema,
-  requiredString,
-  storable,
-  taskTypeNameSchema,
-  timeoutMsSchema,
-  titleSchema,
-} from '../tasks/task'
+import { positiveIntString, requiredString, storable, taskFieldsSchema } from '../tasks/task'
 
 export type ScheduleRow = Selectable<Schedules>
 
@@ -59,14 +48,14 @@ export function dueTick(cron: string, timezone: string, nextRunAt: Date, now: Da
 }
 
 /** The task a schedule creates at each tick: the same fields, limits and defaults as POST /api/tasks/. */
-export const taskTemplateSchema = z.strictObject({
-  title: titleSchema,
-  type: taskTypeNameSchema.default('demo'),
-  payload: payloadSchema.default({}),
-  max_attempts: maxAttemptsSchema.default(3),
-  timeout_ms: timeoutMsSchema.optional(),
-  queue: queueNameSchema.default('default'),
-  priority: prioritySchema.default(0),
+export const taskTemplateSchema = taskFieldsSchema.pick({
+  title: true,
+  type: true,
+  payload: true,
+  max_attempts: true,
+  timeout_ms: true,
+  queue: true,
+  priority: true,
 })
 export type TaskTemplate = z.infer<typeof taskTemplateSchema>
 

@@ -44,14 +44,9 @@ export async function deleteRegisteredType(db: Db, name: string): Promise<'delet
   return db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('task_types').select('name').where('name', '=', name).forUpdate().executeTakeFirst()
     if (!row) return 'unknown'
-    const live = await trx
-      .selectFrom('task_type_workers')
-      .select('worker_id')
-      .where('type', '=', name)
-      .where('last_seen_at', '>', sql<Date>`now() - make_interval(secs => ${TYPE_LIVENESS_MS / 1000})`)
-      .orderBy('worker_id')
-      .execute()
-    if (live.length > 0) return { liveWorkers: live.map((w) => w.worker_id) }
+    // The same liveness as the list's `handled`, so a type listed as handled is never deleted.
+    const [listed] = await listRegisteredTypes(trx, [name])
+    if (listed?.workers.length) return { liveWorkers: listed.workers.map((w) => w.worker_id) }
     // Its stale worker rows go with it (ON DELETE CASCADE).
     await trx.deleteFrom('task_types').where('name', '=', name).execute()
     return 'deleted'

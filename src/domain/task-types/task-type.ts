@@ -94,7 +94,7 @@ const acceptsWhatItConverts = (def: ZodDef) => def.coerce === true || def.type =
  * with tabs and newlines anywhere (removed). Looser than the parser, never
  * stricter: "notaurl" is a 400 at POST, not a FAILED task.
  */
-export const urlScheme = '^[\\u0000-\\u0020]*[A-Za-z][A-Za-z0-9+.\\-\\t\\n\\r]*:'
+const urlScheme = '^[\\u0000-\\u0020]*[A-Za-z][A-Za-z0-9+.\\-\\t\\n\\r]*:'
 
 function loosenString(def: ZodDef, json: Record<string, unknown>): void {
   const flagged = (def.checks ?? []).some((c) => c._zod.def.pattern instanceof RegExp && c._zod.def.pattern.flags.replace('u', '') !== '')

@@ -23,7 +23,7 @@ export const storable = (name: string, s: z.ZodString) =>
 /** A string field a body must have: its absence and its wrong type get messages of their own. */
 export const requiredString = (name: string) => z.string({ error: (iss) => (iss.input === undefined ? `${name} is required` : `${name} must be a string`) })
 
-export const titleSchema = storable('title', requiredString('title').trim().min(1, 'title must not be empty').max(200, 'title must be at most 200 characters'))
+const titleSchema = storable('title', requiredString('title').trim().min(1, 'title must not be empty').max(200, 'title must be at most 200 characters'))
 
 /** A task type's name, as a POST, a filter or a bulk action names it. */
 export const taskTypeNameSchema = storable(
@@ -36,16 +36,16 @@ export const taskTypeNameSchema = storable(
  * integrality: zod's own first complaint about 1e308 would be the safe
  * integer range, not this field's.
  */
-export const boundedInt = (name: string, min: number, max: number, tooBig = `${name} must be at most ${max}`) =>
+const boundedInt = (name: string, min: number, max: number, tooBig = `${name} must be at most ${max}`) =>
   z
     .number({ error: `${name} must be an integer` })
     .min(min, `${name} must be at least ${min}`)
     .max(max, tooBig)
     .int(`${name} must be an integer`)
 
-export const maxAttemptsSchema = boundedInt('max_attempts', 1, 100)
+const maxAttemptsSchema = boundedInt('max_attempts', 1, 100)
 /** Limit on one attempt; past it the handler is aborted and the attempt counts as failed. */
-export const timeoutMsSchema = boundedInt('timeout_ms', 1, 86_400_000, 'timeout_ms must be at most a day (86400000)')
+const timeoutMsSchema = boundedInt('timeout_ms', 1, 86_400_000, 'timeout_ms must be at most a day (86400000)')
 
 /** A value in a JSON tree, with the way back to its root for naming it. */
 type Visit = { value: unknown; key: string | number | null; parent: Visit | null }
@@ -57,7 +57,7 @@ const pathOf = (v: Visit): (string | number)[] => (v.parent === null ? [] : [...
  * (1e400 parses as Infinity, which jsonb would store as null). Walked with a
  * stack, not recursion: the depth limit is checked after this.
  */
-export function unstorableJson(value: unknown): { path: (string | number)[]; message: string } | null {
+function unstorableJson(value: unknown): { path: (string | number)[]; message: string } | null {
   const stack: Visit[] = [{ value, key: null, parent: null }]
   while (stack.length > 0) {
     const at = stack.pop()!
@@ -82,7 +82,7 @@ export function unstorableJson(value: unknown): { path: (string | number)[]; mes
 }
 
 /** A JSON object Postgres stores exactly as sent: each problem named at its own path. */
-export const payloadSchema = z.record(z.string(), z.unknown(), { error: 'payload must be a JSON object' }).superRefine((payload, ctx) => {
+const payloadSchema = z.record(z.string(), z.unknown(), { error: 'payload must be a JSON object' }).superRefine((payload, ctx) => {
   const problem = unstorableJson(payload)
   if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message })
 })
@@ -107,42 +107,43 @@ export const MAX_DEPENDENCIES = 100
 /** The longest a task may be delayed: further out is almost surely a unit mistake (seconds for ms). */
 export const MAX_DELAY_MS = 366 * 24 * 3_600_000
 
-export const createTaskSchema = z
-  .strictObject({
-    title: titleSchema,
-    type: taskTypeNameSchema.default('demo'),
-    payload: payloadSchema.default({}),
-    max_attempts: maxAttemptsSchema.default(3),
-    timeout_ms: timeoutMsSchema.optional(),
-    run_at: z.iso
-      .datetime({ offset: true, error: 'run_at must be an ISO 8601 time with a zone, like 2026-12-24T18:00:00Z' })
-      .optional()
-      .meta({ description: 'not before this time (a past time runs now); or give delay_ms' }),
-    delay_ms: boundedInt('delay_ms', 0, MAX_DELAY_MS, 'delay_ms must be at most a year')
-      .optional()
-      .meta({ description: 'not before this many ms from now; or give run_at' }),
-    queue: queueNameSchema.default('default').meta({ description: 'the queue it waits in; workers serve the queues in QUEUES' }),
-    priority: prioritySchema.default(0).meta({ description: `${MIN_PRIORITY}..${MAX_PRIORITY}; among one owner's ready tasks of a queue, higher runs first` }),
-    depends_on: z
-      .array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER), { error: 'depends_on must be an array of task ids' })
-      // abort: nothing after it looks at a list this long (a body can hold a hundred thousand ids).
-      .max(MAX_DEPENDENCIES, { error: `depends_on must name at most ${MAX_DEPENDENCIES} tasks`, abort: true })
-      // Stored as sent: a repeated id would come back in the task, and a retry without it would be a conflict.
-      .superRefine((ids, ctx) => {
-        const seen = new Set<number>()
-        for (const [i, id] of ids.entries()) {
-          if (seen.has(id)) ctx.addIssue({ code: 'custom', path: [i], message: `task ${id} is named twice` })
-          seen.add(id)
-        }
-      })
-      .optional()
-      .meta({ description: 'ids of your tasks that must be COMPLETED first; if one FAILs or is CANCELLED, this task FAILs' }),
-  })
-  .superRefine((t, ctx) => {
-    if (t.run_at !== undefined && t.delay_ms !== undefined) ctx.addIssue({ code: 'custom', path: ['delay_ms'], message: 'give run_at or delay_ms, not both' })
-    else if (t.run_at !== undefined && Date.parse(t.run_at) - Date.now() > MAX_DELAY_MS)
-      ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'run_at must be within a year' })
-  })
+/** A new task's fields, each checked on its own: a schedule's template takes some of them as they are. */
+export const taskFieldsSchema = z.strictObject({
+  title: titleSchema,
+  type: taskTypeNameSchema.default('demo'),
+  payload: payloadSchema.default({}),
+  max_attempts: maxAttemptsSchema.default(3),
+  timeout_ms: timeoutMsSchema.optional(),
+  run_at: z.iso
+    .datetime({ offset: true, error: 'run_at must be an ISO 8601 time with a zone, like 2026-12-24T18:00:00Z' })
+    .optional()
+    .meta({ description: 'not before this time (a past time runs now); or give delay_ms' }),
+  delay_ms: boundedInt('delay_ms', 0, MAX_DELAY_MS, 'delay_ms must be at most a year')
+    .optional()
+    .meta({ description: 'not before this many ms from now; or give run_at' }),
+  queue: queueNameSchema.default('default').meta({ description: 'the queue it waits in; workers serve the queues in QUEUES' }),
+  priority: prioritySchema.default(0).meta({ description: `${MIN_PRIORITY}..${MAX_PRIORITY}; among one owner's ready tasks of a queue, higher runs first` }),
+  depends_on: z
+    .array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER), { error: 'depends_on must be an array of task ids' })
+    // abort: nothing after it looks at a list this long (a body can hold a hundred thousand ids).
+    .max(MAX_DEPENDENCIES, { error: `depends_on must name at most ${MAX_DEPENDENCIES} tasks`, abort: true })
+    // Stored as sent: a repeated id would come back in the task, and a retry without it would be a conflict.
+    .superRefine((ids, ctx) => {
+      const seen = new Set<number>()
+      for (const [i, id] of ids.entries()) {
+        if (seen.has(id)) ctx.addIssue({ code: 'custom', path: [i], message: `task ${id} is named twice` })
+        seen.add(id)
+      }
+    })
+    .optional()
+    .meta({ description: 'ids of your tasks that must be COMPLETED first; if one FAILs or is CANCELLED, this task FAILs' }),
+})
+
+export const createTaskSchema = taskFieldsSchema.superRefine((t, ctx) => {
+  if (t.run_at !== undefined && t.delay_ms !== undefined) ctx.addIssue({ code: 'custom', path: ['delay_ms'], message: 'give run_at or delay_ms, not both' })
+  else if (t.run_at !== undefined && Date.parse(t.run_at) - Date.now() > MAX_DELAY_MS)
+    ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'run_at must be within a year' })
+})
 export type CreateTaskInput = z.infer<typeof createTaskSchema>
 
 /** When a new task may first run: null for now. */
