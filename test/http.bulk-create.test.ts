@@ -51,6 +51,12 @@ describe('bulk create', () => {
     expect(payloads.status).toBe(400)
     expect(payloads.body.error.details.map((d: any) => d.path)).toEqual(['tasks.1.payload.duration_ms', 'tasks.2.type'])
     expect(await count()).toBe(before)
+    // Within an entry, problems come as a single create names them: the same field first.
+    const entry = { max_attempts: 0, priority: 1000 }
+    const single = await postJson(`${sys.http}/api/tasks`, entry)
+    const inBatch = await bulk([{ title: 'ok' }, entry, { title: 'gone', type: 'nope' }])
+    expect(inBatch.body.error.details.map((d: any) => d.path)).toEqual([...single.body.error.details.map((d: any) => `tasks.1.${d.path}`), 'tasks.2.type'])
+    expect(inBatch.body.error.message).toStartWith(`tasks.1.${single.body.error.details[0].path}`)
   })
 
   test('an empty batch, more than 1,000, or not an array is a 400 naming tasks', async () => {

@@ -2,7 +2,7 @@ import { Hono, type Context, type Env, type Input, type MiddlewareHandler } from
 import { z } from 'zod'
 import * as tasks from '../../domain/tasks/task.service'
 import { deleteFinishedTasksByRequest } from '../../domain/tasks/task-retention.service'
-import { bulkCreateSchema, createTasks, MAX_BULK_TASKS, otherBadEntries } from '../../domain/tasks/task-bulk.service'
+import { bulkCreateSchema, createTasks, everyBadEntry, MAX_BULK_TASKS } from '../../domain/tasks/task-bulk.service'
 import { cancelAllPending, cancelPendingSchema, retryAllFailed, retryFailedSchema } from '../../domain/tasks/task-bulk-actions.service'
 import {
   createTaskSchema,
@@ -183,7 +183,7 @@ export function tasksRoutes(deps: TasksRoutesDeps) {
       docs.createTasks,
       requireJson(),
       optionalInput(validate('header', idempotencyHeader)),
-      validate('json', bulkCreateSchema, (body, c) => otherBadEntries(deps, c.var.principal, body)),
+      validate('json', bulkCreateSchema, (body, c, refused) => everyBadEntry(deps, c.var.principal, body, refused)),
       async (c) => {
         const key = c.req.valid('header')['idempotency-key']
         const { tasks: results, created } = await createTasks(deps, c.var.principal, c.req.valid('json').tasks, key, c.get('requestId'))

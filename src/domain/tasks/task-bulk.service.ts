@@ -62,19 +62,22 @@ async function entryProblems(deps: TaskDeps, who: Principal, input: CreateTaskIn
 }
 
 /**
- * When the batch's schema refused some entries, the problems of the others
- * that later checks would find: one 400 names every bad entry, not only
- * those the schema saw.
+ * When the batch's schema refused some entries, their problems and those of
+ * the other entries that later checks find: one 400 names every bad entry,
+ * not only those the schema saw, by entry and, within one, as a single
+ * create would order them.
  */
-export async function otherBadEntries(deps: TaskDeps, who: Principal, body: unknown): Promise<ErrorDetail[]> {
+export async function everyBadEntry(deps: TaskDeps, who: Principal, body: unknown, refused: ErrorDetail[]): Promise<ErrorDetail[]> {
   const entries = (body as { tasks?: unknown })?.tasks
-  if (!Array.isArray(entries) || entries.length > MAX_BULK_TASKS) return []
-  const details: ErrorDetail[] = []
+  if (!Array.isArray(entries) || entries.length > MAX_BULK_TASKS) return refused
+  const details = [...refused]
   for (const [i, entry] of entries.entries()) {
     const parsed = createTaskSchema.safeParse(entry)
     if (parsed.success) details.push(...(await entryProblems(deps, who, parsed.data, i)))
   }
-  return details
+  // Stable: an entry's own problems keep their order (a problem of the batch itself, with no entry, comes first).
+  const entryOf = (d: ErrorDetail) => Number(/^tasks\.(\d+)/.exec(d.path)?.[1] ?? -1)
+  return details.sort((a, b) => entryOf(a) - entryOf(b))
 }
 
 /** The batch an earlier request with this key created, unless this one asks for something else. */
